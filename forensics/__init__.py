@@ -1,0 +1,9 @@
+"""forensics: find and explain faulty card charges in POS terminal, host and settlement logs.
+
+Library first: ``load`` ingests raw logs into Polars frames; the CLI is a thin layer over it.
+"""
+
+from forensics.ingest import InputError, Loaded, load
+
+__version__ = "0.1.0"
+__all__ = ["InputError", "Loaded", "__version__", "load"]

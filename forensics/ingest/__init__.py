@@ -1,0 +1,268 @@
+"""Ingest: raw log files in, one typed events table out, every line accounted for.
+
+``load(paths)`` reads each file, detects its format (grammars/formats.toml), frames records
+(one line; a jPOS block; syslog continuation lines; a logcat crash trace), masks card data,
+parses each record with its Lark grammar and the dialects, and resolves timestamps. Every
+input line ends either in ``events`` (``line``..``line_end``) or in ``unparsed`` with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
+from forensics.ingest import clock
+from forensics.ingest.cards import CardGuard
+from forensics.ingest.dialect import Dialects
+from forensics.ingest.formats import Format, RecordError, Registry
+from forensics.ingest.read import InputError, RawInput, read_input
+
+__all__ = ["InputError", "Loaded", "load", "registry"]
+
+MAX_LINE = 1 << 20
+_BATCH = 50_000
+_CRASH_TAGS = ("AndroidRuntime", "DEBUG")
+_CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
+_CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
+_REGISTRY: Registry | None = None
+
+
+def registry() -> Registry:
+    """The format registry with the installed dialects (loaded and self-checked once)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry()
+    return _REGISTRY
+
+
+@dataclass
+class Loaded:
+    """What ``load`` returns: the four tables of an ingest."""
+
+    events: pl.DataFrame
+    unparsed: pl.DataFrame
+    compliance: pl.DataFrame
+    inputs: pl.DataFrame
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return iter((self.events, self.unparsed, self.compliance, self.inputs))
+
+
+class _Columns:
+    """Event columns accumulated in batches of plain lists, flushed to Polars frames."""
+
+    def __init__(self, path: str, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self.names = [n for n in EVENTS_SCHEMA.names() if n not in ("path", "format", "ts")]
+        self.lists: dict[str, list[Any]] = {n: [] for n in self.names}
+        self.frames: list[pl.DataFrame] = []
+
+    def __len__(self) -> int:
+        return len(self.lists["line"])
+
+    def append(self, record: dict[str, Any]) -> None:
+        if len(self) >= _BATCH:
+            self._flush(keep_last=True)
+        for name in self.names:
+            self.lists[name].append(record.get(name))
+
+    def last(self, name: str) -> Any:
+        return self.lists[name][-1] if self.lists[name] else None
+
+    def extend_last(self, line: int, text: str, message: str) -> None:
+        self.lists["line_end"][-1] = line
+        self.lists["text"][-1] += "\n" + text
+        self.lists["message"][-1] = (self.lists["message"][-1] or "") + "\n" + message
+
+    def _flush(self, keep_last: bool = False) -> None:
+        cut = len(self) - 1 if keep_last else len(self)
+        if cut <= 0:
+            return
+        schema = {n: EVENTS_SCHEMA[n] for n in self.names}
+        self.frames.append(pl.DataFrame({n: v[:cut] for n, v in self.lists.items()}, schema=schema))
+        self.lists = {n: v[cut:] for n, v in self.lists.items()}
+
+    def frame(self) -> pl.DataFrame:
+        self._flush()
+        body = pl.concat(self.frames) if self.frames else pl.DataFrame(schema={n: EVENTS_SCHEMA[n] for n in self.names})
+        return conform(body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt)))
+
+
+def _frames(lines: list[str], fmt: Format | None, reg: Registry) -> Iterator[tuple[int, int, str, str | None]]:
+    """(first line, last line, text, reason-if-unparsed) for each record of a file."""
+    tried = ", ".join(reg.formats)
+    block: list[str] = []
+    start = 0
+    for i, line in enumerate(lines, start=1):
+        if block:
+            block.append(line)
+            if "</log>" in line:
+                yield start, i, "\n".join(block), None
+                block = []
+            continue
+        if len(line) > MAX_LINE:
+            yield i, i, line, f"line longer than 1 MiB ({len(line)} characters)"
+        elif not line.strip():
+            yield i, i, line, "blank line"
+        elif fmt is None:
+            yield i, i, line, f"no known format (tried {tried})"
+        elif fmt.framing == "block":
+            at = reg.block_start(line)
+            if at < 0:
+                yield i, i, line, f"outside a {fmt.name} block"
+                continue
+            block, start = [line], i
+            if "</log>" in line[at:]:
+                yield i, i, line, None
+                block = []
+        else:
+            yield i, i, line, None
+    if block:
+        yield start, len(lines), "\n".join(block), None
+
+
+def _parse_input(
+    raw: RawInput, reg: Registry, guard: CardGuard
+) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None]:
+    fmt = reg.detect(raw.lines)
+    if fmt is not None and fmt.card_contexts:
+        guard = guard.with_contexts(fmt.card_contexts)
+    cols = _Columns(raw.path, fmt.name if fmt else "unknown")
+    unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
+    compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
+    fmt_name = fmt.name if fmt else None
+    for line, line_end, text, reason in _frames(raw.lines, fmt, reg):
+        text, sightings = guard.protect(text)
+        for s in sightings:
+            for key, value in (("kind", s.kind), ("path", raw.path), ("line", line), ("field", s.field), ("masked", s.masked)):
+                compliance[key].append(value)
+        record = None
+        if reason is None and fmt is not None:
+            try:
+                record = reg.record(fmt, text)
+            except RecordError as exc:
+                reason = str(exc)
+        if record is None:
+            if fmt is not None and fmt.continuation and _continues(cols, line, text):
+                cols.extend_last(line, text, text.strip())
+                continue
+            for key, value in (("path", raw.path), ("line", line), ("line_end", line_end), ("format", fmt_name),
+                               ("text", text), ("reason", reason)):
+                unparsed[key].append(value)
+            continue
+        if _crash_continues(cols, line, record):
+            cols.extend_last(line, text, record.get("message") or "")
+            continue
+        record.update(line=line, line_end=line_end, text=text)
+        cols.append(record)
+    return cols.frame(), unparsed, compliance, fmt
+
+
+def _continues(cols: _Columns, line: int, text: str) -> bool:
+    return len(cols) > 0 and cols.last("line_end") == line - 1 and text.startswith(_CONTINUATION_STARTS)
+
+
+def _crash_continues(cols: _Columns, line: int, record: dict[str, Any]) -> bool:
+    tag = record.get("tag")
+    if tag not in _CRASH_TAGS or len(cols) == 0 or cols.last("line_end") != line - 1:
+        return False
+    if (record.get("message") or "").startswith(_CRASH_STARTS):
+        return False
+    return (cols.last("tag"), cols.last("pid"), cols.last("thread")) == (tag, record.get("pid"), record.get("thread"))
+
+
+def _device(events: pl.DataFrame, fmt: Format | None, path: str, device: str | None) -> pl.DataFrame:
+    """device: TMS serial (per syslog host), else syslog HOST, else --device, else file stem."""
+    fallback = device or Path(path).name.split(".")[0]
+    serials = events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
+    if fmt is not None and fmt.device_from_host:
+        by_host = serials.group_by("host", maintain_order=True).agg(pl.col("serial").first())
+        mapping = dict(zip(by_host["host"].to_list(), by_host["serial"].to_list()))
+        expr = pl.coalesce(pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
+                           pl.col("host"), pl.lit(fallback))
+    else:
+        first = serials["serial"][0] if serials.height else None
+        expr = pl.lit(first or fallback, pl.String)
+    return events.with_columns(device=expr)
+
+
+def _zone_for(tz: str | dict[str, str] | None, path: str) -> str | None:
+    if isinstance(tz, dict):
+        return tz.get(path) or tz.get(Path(path).name) or tz.get("*")
+    return tz
+
+
+def load(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    year: int | None = None,
+    tz: str | dict[str, str] | None = None,
+    device: str | None = None,
+    card_key: bytes | str | None = None,
+    dialects: Dialects | None = None,
+) -> Loaded:
+    """Ingest log files into the events, unparsed, compliance and inputs tables.
+
+    ``tz`` is one zone for every input or {path: zone} ("*" for the rest); ``year`` anchors
+    year-less stamps when no input holds a dated one; ``device`` names a device whose log
+    does not say; ``card_key`` keys ``card_id`` (else $FORENSICS_CARD_KEY, else random).
+    Raises InputError for a file that cannot be read and ClockError for a bad zone.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
+        clock.check_zone(zone)
+    reg = registry() if dialects is None else Registry(dialects)
+    guard = CardGuard(card_key)
+    raws = [read_input(p) for p in paths]
+    parsed = [_parse_input(raw, reg, guard) for raw in raws]
+
+    def resolve(i: int, anchors: list[datetime]) -> tuple[pl.DataFrame, clock.TimeInfo]:
+        events, _, _, fmt = parsed[i]
+        return clock.resolve(events, fmt.time if fmt else [], tz=_zone_for(tz, raws[i].path),
+                             anchors=anchors, year=year, mtime=raws[i].mtime)
+
+    first_pass = [resolve(i, []) for i in range(len(raws))]
+    anchors_of = []
+    for (events, info), (_, _, _, fmt) in zip(first_pass, parsed):
+        dated = events["ts"].drop_nulls() if info.year_source is None else pl.Series([], dtype=EVENTS_SCHEMA["ts"])
+        anchors_of.append([dated.min(), dated.max()] if dated.len() else [])
+    events_frames, unparsed_frames, compliance_frames, input_rows = [], [], [], []
+    for i, raw in enumerate(raws):
+        events, info = first_pass[i]
+        if info.year_source in ("--year", "file mtime"):
+            others = [a for j, group in enumerate(anchors_of) if j != i for a in group]
+            if others:
+                events, info = resolve(i, others)
+        _, unparsed, compliance, fmt = parsed[i]
+        events = _device(events, fmt, raw.path, device)
+        events = events.with_columns(card_id=pl.col("card").map_elements(guard.card_id, return_dtype=pl.String))
+        events_frames.append(events)
+        unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
+        compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
+        covered = int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
+        uncovered = int((pl.Series(unparsed["line_end"]) - pl.Series(unparsed["line"]) + 1).sum()) if unparsed["line"] else 0
+        notes = list(raw.notes)
+        if info.unreadable:
+            notes.append(f"{info.unreadable} timestamps could not be read")
+        if info.tz_assumed:
+            notes.append("no time zone in the log: assumed UTC (use --tz)")
+        devices = events["device"].unique(maintain_order=True).drop_nulls().to_list()
+        input_rows.append({
+            "path": raw.path, "sha256": raw.sha256, "bytes": raw.size, "lines": len(raw.lines),
+            "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,
+            "device": ",".join(devices) if devices else None, "tz": info.tz, "tz_assumed": info.tz_assumed,
+            "year_source": info.year_source, "notes": "; ".join(notes) if notes else None,
+        })
+    return Loaded(
+        events=pl.concat(events_frames) if events_frames else pl.DataFrame(schema=EVENTS_SCHEMA),
+        unparsed=pl.concat(unparsed_frames) if unparsed_frames else pl.DataFrame(schema=UNPARSED_SCHEMA),
+        compliance=pl.concat(compliance_frames) if compliance_frames else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
+        inputs=pl.DataFrame(input_rows, schema=INPUTS_SCHEMA),
+    )

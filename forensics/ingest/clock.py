@@ -1,0 +1,183 @@
+"""Timestamps: ``ts_raw`` to UTC, with years for year-less stamps and zones for local ones.
+
+Works on whole columns. A year-less stamp (BSD syslog, logcat) takes its year from the
+nearest anchored time: a year-bearing stamp in the same file, else in the other inputs of the
+load (jPOS ``at``, settlement capture times, ``-v year`` lines), else ``--year``, else the
+file's mtime; the year then rolls over at every Dec -> Jan step. A stamp without a zone is
+local time in ``--tz``; without one, UTC is assumed and the input says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from forensics.events import UTC_US
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+# Unambiguous zone abbreviations (minutes east of UTC); CST, IST, BST are ambiguous and are
+# treated as local time in --tz.
+_ABBREVIATIONS = {
+    "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 60, "CET": 60, "CEST": 120, "EET": 120,
+    "EEST": 180, "MSK": 180, "EST": -300, "EDT": -240, "CDT": -300, "MST": -420, "MDT": -360,
+    "PST": -480, "PDT": -420, "HKT": 480, "SGT": 480, "JST": 540, "KST": 540, "AEST": 600,
+    "AEDT": 660, "NZST": 720, "NZDT": 780,
+}
+_GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
+_ROLLOVER_MONTHS = 6
+
+
+class ClockError(ValueError):
+    """A time zone or year option cannot be used."""
+
+
+@dataclass
+class TimeInfo:
+    """How one input's times were resolved."""
+
+    tz: str
+    tz_assumed: bool
+    year_source: str | None
+    unreadable: int
+
+
+def check_zone(name: str) -> str:
+    """Validate an IANA zone name or a fixed offset (+08:00); returns it."""
+    if _offset_minutes(name) is not None:
+        return name
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ClockError(f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai or +08:00)") from exc
+    return name
+
+
+def _offset_minutes(text: str) -> int | None:
+    t = text.strip()
+    if t in ("Z", "UTC"):
+        return 0
+    if len(t) in (5, 6) and t[0] in "+-" and t[1:3].isdigit() and t[-2:].isdigit():
+        sign = -1 if t[0] == "-" else 1
+        return sign * (int(t[1:3]) * 60 + int(t[-2:]))
+    return None
+
+
+def _components(ts_raw: pl.Expr, patterns: list[str]) -> list[pl.Expr]:
+    """One expression per group, coalesced over the format's timestamp shapes."""
+    extracted = [ts_raw.str.extract_groups(p) for p in patterns]
+    out = []
+    for group in _GROUPS:
+        have = [e.struct.field(group) for e, p in zip(extracted, patterns) if f"(?P<{group}>" in p]
+        out.append((pl.coalesce(have) if have else pl.lit(None, pl.String)).alias(f"_{group}"))
+    return out
+
+
+def resolve(
+    frame: pl.DataFrame,
+    patterns: list[str],
+    *,
+    tz: str | None,
+    anchors: list[datetime],
+    year: int | None,
+    mtime: float,
+) -> tuple[pl.DataFrame, TimeInfo]:
+    """Fill ``ts`` (UTC) from ``ts_raw`` for one input's events."""
+    if frame.is_empty() or not patterns:
+        return frame, TimeInfo(tz or "UTC", False, None, 0)
+    parts = frame.select(_components(pl.col("ts_raw"), patterns))
+    month = (
+        pl.when(pl.col("_mon").str.len_chars() == 3)
+        .then(pl.col("_mon").replace_strict(_MONTHS, default=None, return_dtype=pl.Int32))
+        .otherwise(pl.col("_mon").cast(pl.Int32, strict=False))
+    )
+    parts = parts.with_columns(
+        _month=month,
+        _yr=pl.coalesce(pl.col("_year").cast(pl.Int32, strict=False), pl.col("_yy").cast(pl.Int32, strict=False) + 2000),
+        _us=pl.coalesce(
+            pl.col("_frac").str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False),
+            pl.col("_ms").cast(pl.Int64, strict=False) * 1000,
+            pl.lit(0, pl.Int64),
+        ),
+    )
+    yearless = parts["_yr"].is_null() & parts["_month"].is_not_null()
+    year_source = None
+    if yearless.any():
+        base, year_source = _base_year(frame, parts, yearless, anchors, year, mtime)
+        prev = pl.col("_month").forward_fill().shift(1)
+        rollover = ((prev - pl.col("_month")) > _ROLLOVER_MONTHS).fill_null(False).cast(pl.Int32).cum_sum()
+        parts = parts.with_columns(
+            _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
+            .then(pl.lit(base, pl.Int32) + rollover)
+            .otherwise(pl.col("_yr"))
+        )
+    text = pl.format(
+        "{}-{}-{} {}:{}:{}.{}",
+        pl.col("_yr").cast(pl.String).str.pad_start(4, "0"),
+        pl.col("_month").cast(pl.String).str.pad_start(2, "0"),
+        pl.col("_day").str.pad_start(2, "0"),
+        pl.col("_H"), pl.col("_M"), pl.col("_S"),
+        pl.col("_us").cast(pl.String).str.pad_start(6, "0"),
+    )
+    naive = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+    offset = pl.coalesce(
+        pl.col("_zone").map_elements(_offset_minutes, return_dtype=pl.Int32, skip_nulls=True),
+        pl.col("_zabbr").replace_strict(_ABBREVIATIONS, default=None, return_dtype=pl.Int32),
+    )
+    parts = parts.with_columns(_naive=naive, _offset=offset)
+    zone = tz or "UTC"
+    fixed = _offset_minutes(zone)
+    if fixed is not None:
+        local = (pl.col("_naive") - pl.duration(minutes=fixed)).dt.replace_time_zone("UTC")
+    else:
+        local = pl.col("_naive").dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    ts = (
+        pl.when(pl.col("_offset").is_not_null())
+        .then((pl.col("_naive") - pl.duration(minutes=pl.col("_offset"))).dt.replace_time_zone("UTC"))
+        .otherwise(local.dt.convert_time_zone("UTC"))
+        .cast(UTC_US)
+    )
+    parts = parts.with_columns(ts=ts)
+    needs_zone = bool((parts["_offset"].is_null() & parts["_naive"].is_not_null()).any())
+    unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum())
+    out = frame.with_columns(ts=parts["ts"])
+    return out, TimeInfo(zone, needs_zone and tz is None, year_source, unreadable)
+
+
+def _base_year(
+    frame: pl.DataFrame,
+    parts: pl.DataFrame,
+    yearless: pl.Series,
+    anchors: list[datetime],
+    year: int | None,
+    mtime: float,
+) -> tuple[int, str]:
+    """The year of the file's first year-less stamp."""
+    first = parts.filter(yearless).row(0, named=True)
+    month, day = first["_month"], int(first["_day"])
+    own = parts.filter(pl.col("_yr").is_not_null())
+    if own.height:
+        return int(own["_yr"][0]), "same file"
+    if anchors:
+        best = min(
+            ((abs((_safe_date(y, month, day) - a).total_seconds()), y) for a in anchors for y in (a.year - 1, a.year, a.year + 1)),
+        )
+        return best[1], "other inputs"
+    if year is not None:
+        return year, "--year"
+    when = datetime.fromtimestamp(mtime, tz=timezone.utc)
+    months = parts.filter(yearless)["_month"]
+    rollovers = int(((months.shift(1) - months) > _ROLLOVER_MONTHS).sum())
+    last_month = int(months[-1])
+    base = when.year - rollovers - (1 if last_month > when.month else 0)
+    return base, "file mtime"
+
+
+def _safe_date(y: int, month: int, day: int) -> datetime:
+    try:
+        return datetime(y, month, day, tzinfo=timezone.utc)
+    except ValueError:
+        return datetime(y, month, 28, tzinfo=timezone.utc)

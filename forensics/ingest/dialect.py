@@ -1,0 +1,327 @@
+"""Terminal dialects: data files that give app lines their event kind and typed fields.
+
+A dialect file (``forensics/dialects/*.toml``) names the tags it owns and a list of rules
+(tag, keyword, ``match``, ``args``, ``fields``, ``set``) with sample payloads that must give
+the expected columns; both are checked when the file loads. A second vendor's phrasing is a
+second file. ``iso8583.toml`` maps ISO data elements to columns for every dialect and jPOS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Transformer
+from lark.exceptions import LarkError
+
+from forensics.events import EVENT_COLUMNS, KINDS
+from forensics.money import currency, major_to_minor
+
+_RULE_KEYS = {"tag", "keyword", "match", "kind", "args", "fields", "set", "sample"}
+_DIALECT_KEYS = {"name", "title", "tags", "rule"}
+_SAMPLE_KEYS = {"line", "expect"}
+_NOT_TARGETS = {"path", "line", "line_end", "format", "dialect", "ts", "ts_raw", "text", "kind", "attrs"}
+
+
+class DialectError(ValueError):
+    """A dialect file is malformed: the message names the file, rule and field."""
+
+
+def _resource_text(package: str, name: str) -> str:
+    return files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+class _Payload(Transformer):
+    """logfmt payload -> (keyword, [positional words], {key: value})."""
+
+    def start(self, children: list[Any]) -> tuple[str, list[str], dict[str, str]]:
+        keyword = str(children[0])
+        words: list[str] = []
+        pairs: dict[str, str] = {}
+        for item in children[1:]:
+            if isinstance(item, tuple):
+                pairs[item[0]] = item[1]
+            else:
+                words.append(item)
+        return keyword, words, pairs
+
+    def pair(self, children: list[Any]) -> tuple[str, str]:
+        key, value = children
+        if value is None:
+            return str(key), ""
+        value = str(value)
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        return str(key), value
+
+    def word(self, children: list[Any]) -> str:
+        return str(children[0])
+
+
+_PAYLOAD_PARSER: Lark | None = None
+
+
+def parse_payload(payload: str) -> tuple[str, list[str], dict[str, str]] | None:
+    """Parse ``KEYWORD word key=value ...``; None when the payload is not of that shape."""
+    global _PAYLOAD_PARSER
+    if _PAYLOAD_PARSER is None:
+        _PAYLOAD_PARSER = Lark(
+            _resource_text("forensics.grammars", "logfmt.lark"),
+            parser="lalr",
+            transformer=_Payload(),
+            maybe_placeholders=True,
+        )
+    try:
+        return _PAYLOAD_PARSER.parse(payload)  # type: ignore[return-value]
+    except LarkError:
+        return None
+
+
+def iso_table() -> dict[str, str]:
+    """ISO 8583 element ("4", "55.9F36") -> column target."""
+    return dict(tomllib.loads(_resource_text("forensics.dialects", "iso8583.toml"))["fields"])
+
+
+@dataclass
+class Rule:
+    """One dialect rule, compiled."""
+
+    dialect: str
+    tag: str
+    kind: str
+    keyword: str | None = None
+    match: re.Pattern[str] | None = None
+    args: list[str] = field(default_factory=list)
+    fields: dict[str, str] | None = None  # None: the ISO table
+    constants: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Applied:
+    """What a dialect made of one payload."""
+
+    dialect: str
+    kind: str
+    keyword: str | None
+    columns: dict[str, Any]
+
+
+def _check_target(where: str, target: str) -> None:
+    name = target.split(":", 1)[0]
+    if name.startswith("attrs."):
+        return
+    if name not in EVENT_COLUMNS or name in _NOT_TARGETS:
+        raise DialectError(f"{where}: unknown column {name!r}")
+    if ":" in target and target.split(":", 1)[1] != "minor":
+        raise DialectError(f"{where}: unknown unit {target.split(':', 1)[1]!r} (only 'minor')")
+
+
+class Dialects:
+    """All registered dialects, compiled, in the order they are tried."""
+
+    def __init__(self, sources: list[tuple[str, str]] | None = None):
+        """``sources`` is [(file name, TOML text)]; default: every file in forensics/dialects."""
+        if sources is None:
+            folder = files("forensics.dialects")
+            sources = sorted(
+                (entry.name, entry.read_text(encoding="utf-8"))
+                for entry in folder.iterdir()
+                if entry.name.endswith(".toml") and entry.name != "iso8583.toml"
+            )
+        self.iso = iso_table()
+        for element, target in self.iso.items():
+            _check_target(f"iso8583.toml: field {element!r}", target)
+        self.names: list[str] = []
+        self.titles: dict[str, str] = {}
+        self.samples: dict[str, list[dict[str, Any]]] = {}
+        self._by_tag: dict[str, list[Rule]] = {}
+        for file_name, text in sources:
+            self._add(file_name, text)
+        tags = sorted(self._by_tag, key=len, reverse=True)
+        self._prefix = re.compile("^(" + "|".join(re.escape(t) for t in tags) + "): ") if tags else None
+        self._check_samples()
+
+    @classmethod
+    def from_files(cls, paths: list[str | Path]) -> Dialects:
+        """Dialects from explicit files (e.g. a vendor file under development)."""
+        return cls([(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths])
+
+    def _add(self, file_name: str, text: str) -> None:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise DialectError(f"{file_name}: not valid TOML: {exc}") from exc
+        unknown = set(data) - _DIALECT_KEYS
+        if unknown:
+            raise DialectError(f"{file_name}: unknown field {sorted(unknown)[0]!r}")
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise DialectError(f"{file_name}: field 'name' is required")
+        tags = data.get("tags", [])
+        self.names.append(name)
+        self.titles[name] = data.get("title", "")
+        self.samples[name] = []
+        for i, raw in enumerate(data.get("rule", []), start=1):
+            rule = self._compile_rule(file_name, name, i, raw, tags)
+            self._by_tag.setdefault(rule.tag, []).append(rule)
+
+    def _compile_rule(self, file_name: str, dialect: str, i: int, raw: dict[str, Any], tags: list[str]) -> Rule:
+        where = f"{file_name}: rule {i} ({raw.get('tag', '?')} {raw.get('keyword', raw.get('match', ''))})"
+        unknown = set(raw) - _RULE_KEYS
+        if unknown:
+            raise DialectError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        for required in ("tag", "kind"):
+            if required not in raw:
+                raise DialectError(f"{where}: field {required!r} is required")
+        if raw["tag"] not in tags:
+            raise DialectError(f"{where}: field 'tag': {raw['tag']!r} is not in the dialect's tags")
+        if raw["kind"] not in KINDS:
+            raise DialectError(f"{where}: field 'kind': unknown kind {raw['kind']!r}")
+        match = None
+        if "match" in raw:
+            try:
+                match = re.compile(raw["match"])
+            except re.error as exc:
+                raise DialectError(f"{where}: field 'match': bad regular expression: {exc}") from exc
+            for group in match.groupindex:
+                _check_target(f"{where}: field 'match' group", group)
+        fields = raw.get("fields", {})
+        if fields == "iso":
+            fields = None
+        elif not isinstance(fields, dict):
+            raise DialectError(f"{where}: field 'fields' must be a table or \"iso\"")
+        else:
+            for key, target in fields.items():
+                _check_target(f"{where}: field 'fields.{key}'", target)
+        args = raw.get("args", [])
+        for target in args:
+            _check_target(f"{where}: field 'args'", target)
+        constants = raw.get("set", {})
+        for target in constants:
+            _check_target(f"{where}: field 'set'", target)
+        for j, sample in enumerate(raw.get("sample", []), start=1):
+            bad = set(sample) - _SAMPLE_KEYS
+            if bad or "line" not in sample:
+                raise DialectError(f"{where}: sample {j}: fields are 'line' and 'expect'")
+            self.samples[dialect].append({"tag": raw["tag"], "where": f"{where}: sample {j}", **sample})
+        return Rule(dialect, raw["tag"], raw["kind"], raw.get("keyword"), match, args, fields, constants)
+
+    def _check_samples(self) -> None:
+        for sample in (s for name in self.names for s in self.samples[name]):
+            applied = self.apply(sample["tag"], sample["line"])
+            if applied is None:
+                raise DialectError(f"{sample['where']}: no rule matches {sample['line']!r}")
+            got = {"kind": applied.kind, **applied.columns}
+            for key, want in sample.get("expect", {}).items():
+                if got.get(key) != want:
+                    raise DialectError(f"{sample['where']}: {key} is {got.get(key)!r}, expected {want!r}")
+
+    @property
+    def tags(self) -> set[str]:
+        """Every tag some dialect owns."""
+        return set(self._by_tag)
+
+    def split_tag(self, tag: str | None, message: str | None) -> tuple[str | None, str | None, str | None]:
+        """(dialect tag, payload, outer program) for a record; tag None when not a dialect line."""
+        if tag in self._by_tag:
+            return tag, message, None
+        if message and self._prefix is not None:
+            m = self._prefix.match(message)
+            if m:
+                return m.group(1), message[m.end() :], tag
+        return None, message, None
+
+    def apply(self, tag: str, payload: str | None) -> Applied | None:
+        """The first rule of ``tag`` that fits ``payload``, applied; None if none fits."""
+        rules = self._by_tag.get(tag)
+        if not rules or payload is None:
+            return None
+        parsed = parse_payload(payload)
+        keyword, words, pairs = parsed if parsed else (None, [], {})
+        for rule in rules:
+            if rule.keyword is not None and rule.keyword != keyword:
+                continue
+            groups: dict[str, str] = {}
+            if rule.match is not None:
+                m = rule.match.search(payload)
+                if m is None:
+                    continue
+                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+            return Applied(rule.dialect, rule.kind, keyword, self._columns(rule, words, pairs, groups))
+        return None
+
+    def _columns(self, rule: Rule, words: list[str], pairs: dict[str, str], groups: dict[str, str]) -> dict[str, Any]:
+        raw: dict[str, str] = {}
+        attrs: dict[str, str] = {}
+        for target, value in zip(rule.args, words):
+            raw[target] = value
+        for extra in words[len(rule.args) :]:
+            attrs.setdefault("words", "")
+            attrs["words"] = (attrs["words"] + " " + extra).strip()
+        for key, value in pairs.items():
+            target = self._target(rule, key)
+            if target is None:
+                attrs[key] = value
+            else:
+                raw[target] = value
+        raw.update(groups)
+        raw.update({k: str(v) for k, v in rule.constants.items()})
+        return typed_columns(raw, attrs)
+
+    def _target(self, rule: Rule, key: str) -> str | None:
+        if rule.fields is not None:
+            return rule.fields.get(key)
+        if key.startswith("DE"):
+            return self.iso.get(key[2:])
+        return None
+
+
+def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
+    """Turn {target: text} into typed event columns; leftovers and bad values go to ``attrs``."""
+    out: dict[str, Any] = {}
+    cur_text = raw.get("currency")
+    cur = currency(cur_text)
+    if cur_text:
+        out["currency"] = cur.code if cur else cur_text.strip().upper()
+    exponent = cur.exponent if cur else None
+    for target, value in raw.items():
+        name, _, unit = target.partition(":")
+        if name == "currency":
+            continue
+        if name.startswith("attrs."):
+            attrs[name[6:]] = value
+            continue
+        dtype = EVENT_COLUMNS[name][0]
+        if name in ("amount", "tip"):
+            if unit == "minor":
+                if value.strip().lstrip("-").isdigit():
+                    out[name] = int(value)
+                    if exponent is not None:
+                        out["exponent"] = exponent
+                    continue
+            else:
+                money = major_to_minor(value, exponent)
+                if money is not None:
+                    out[name], out["exponent"] = money
+                    continue
+            attrs[name] = value
+        elif dtype.is_integer():
+            try:
+                out[name] = int(value)
+            except ValueError:
+                attrs[name] = value
+        elif dtype.is_float():
+            try:
+                out[name] = float(value)
+            except ValueError:
+                attrs[name] = value
+        else:
+            out[name] = value.strip() if name in ("tid", "mid") else value
+    if attrs:
+        out["attrs"] = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return out

@@ -1,0 +1,290 @@
+"""Transformers: what each grammar's parse gives as event columns (before dialects).
+
+One small Lark transformer per format in grammars/formats.toml, applied inside the LALR parse
+(no tree is built). Each returns a dict of event columns for one record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from lark import Token, Transformer
+
+from forensics.events import EVENT_COLUMNS
+
+# Severity words and syslog PRI severities -> the one-letter levels of logcat.
+_LEVEL_WORDS = {
+    "trace": "V", "verbose": "V", "debug": "D", "info": "I", "notice": "I", "warn": "W",
+    "warning": "W", "err": "E", "error": "E", "crit": "F", "critical": "F", "alert": "F",
+    "emerg": "F", "fatal": "F", "severe": "F",
+}
+_PRI_LEVELS = ("F", "F", "F", "E", "W", "I", "I", "D")
+_ATTR = re.compile(r'([\w.:-]+)="([^"]*)"')
+_TAG_NAME = re.compile(r"</?([A-Za-z][\w.:-]*)")
+
+
+def level_of(word: str | None) -> str | None:
+    """Normalise a severity word or letter to V D I W E F."""
+    if not word:
+        return None
+    if len(word) == 1:
+        return word if word in "VDIWEF" else None
+    return _LEVEL_WORDS.get(word.lower())
+
+
+def _pri_level(pri: Token | None) -> str | None:
+    if pri is None:
+        return None
+    value = int(pri[1:-1])
+    return _PRI_LEVELS[value % 8] if value <= 191 else None
+
+
+def _text(token: Token | None) -> str | None:
+    return None if token is None else str(token)
+
+
+def _msg(token: Token | None) -> str | None:
+    return None if token is None else str(token).rstrip()
+
+
+class Logcat(Transformer):
+    """logcat.lark: threadtime (incl. -v year / -v zone), time, brief, dividers."""
+
+    def threadtime(self, c: list[Any]) -> dict[str, Any]:
+        date, time, zone, pid, thread, prio, tag, msg = c
+        ts = f"{date} {time}" + (f" {zone}" if zone else "")
+        return {"ts_raw": ts, "pid": int(pid), "thread": int(thread), "level": level_of(str(prio)),
+                "tag": str(tag), "message": _msg(msg)}
+
+    def time(self, c: list[Any]) -> dict[str, Any]:
+        date, time, zone, prio, tag, pid, msg = c
+        ts = f"{date} {time}" + (f" {zone}" if zone else "")
+        return {"ts_raw": ts, "pid": int(pid), "level": level_of(str(prio)), "tag": str(tag).rstrip(),
+                "message": _msg(msg)}
+
+    def brief(self, c: list[Any]) -> dict[str, Any]:
+        prio, tag, pid, msg = c
+        return {"pid": int(pid), "level": level_of(str(prio)), "tag": str(tag).rstrip(), "message": _msg(msg)}
+
+    def divider(self, c: list[Any]) -> dict[str, Any]:
+        return {"kind": "log.divider", "message": str(c[0]).rstrip()}
+
+
+class Syslog(Transformer):
+    """syslog.lark: BSD (RFC 3164 file form) and IETF (RFC 5424)."""
+
+    def bsd(self, c: list[Any]) -> dict[str, Any]:
+        pri, stamp, host, tag, procid, msg = c
+        return {"ts_raw": str(stamp), "host": str(host), "tag": str(tag),
+                "pid": int(procid) if procid is not None else None,
+                "level": _pri_level(pri), "message": _msg(msg)}
+
+    def bsd_untagged(self, c: list[Any]) -> dict[str, Any]:
+        pri, stamp, host, msg = c
+        return {"ts_raw": str(stamp), "host": str(host), "level": _pri_level(pri), "message": _msg(msg)}
+
+    def ietf(self, c: list[Any]) -> dict[str, Any]:
+        pri, _version, stamp, host, app, procid, msgid, sd, msg = c
+        nil = lambda t: None if t is None or str(t) == "-" else str(t)  # noqa: E731
+        attrs: dict[str, Any] = {}
+        if sd:
+            attrs["sd"] = sd
+        if nil(msgid):
+            attrs["msgid"] = str(msgid)
+        pid_text = nil(procid)
+        if pid_text and not pid_text.isdigit():
+            attrs["procid"] = pid_text
+        message = _msg(msg)
+        if message and message.startswith("\ufeff"):
+            message = message[1:]
+        return {"ts_raw": nil(stamp), "host": nil(host), "tag": nil(app),
+                "pid": int(pid_text) if pid_text and pid_text.isdigit() else None,
+                "level": _pri_level(pri), "message": message,
+                "attrs": json.dumps(attrs, sort_keys=True, separators=(",", ":")) if attrs else None}
+
+    def sd_nil(self, c: list[Any]) -> None:
+        return None
+
+    def sd(self, c: list[Any]) -> dict[str, dict[str, str]]:
+        return dict(c)
+
+    def sd_element(self, c: list[Any]) -> tuple[str, dict[str, str]]:
+        return str(c[0]), dict(c[1:])
+
+    def sd_param(self, c: list[Any]) -> tuple[str, str]:
+        name, value = c
+        return str(name), re.sub(r"\\(.)", r"\1", str(value)[1:-1])
+
+
+class Hdfs(Transformer):
+    """hdfs.lark: Hadoop log4j lines."""
+
+    def start(self, c: list[Any]) -> dict[str, Any]:
+        date, time, pid, level, cls, msg = c
+        return {"ts_raw": f"{date} {time}", "pid": int(pid), "level": level_of(str(level)),
+                "tag": str(cls), "message": _msg(msg)}
+
+
+class Apache(Transformer):
+    """apache.lark: httpd error_log lines."""
+
+    def start(self, c: list[Any]) -> dict[str, Any]:
+        stamp, level, msg = c
+        return {"ts_raw": str(stamp), "level": level_of(str(level)), "message": _msg(msg)}
+
+
+class Settlement(Transformer):
+    """settlement.lark: one CSV row as a list of field texts (None for empty)."""
+
+    def start(self, c: list[Any]) -> list[str | None]:
+        out: list[str | None] = []
+        for token in c:
+            if token is None:
+                out.append(None)
+                continue
+            value = str(token)
+            if value.startswith('"'):
+                value = value[1:-1].replace('""', '"')
+            out.append(value)
+        return out
+
+
+class Jpos(Transformer):
+    """jpos.lark: a <log> block as (header attributes, [(item kind, text)])."""
+
+    def start(self, c: list[Any]) -> dict[str, Any]:
+        _prefix, log_open, *rest = c
+        items = [item for item in rest if isinstance(item, tuple)]
+        closed = any(isinstance(t, Token) and t.type == "LOG_CLOSE" for t in rest)
+        return interpret_jpos(dict(_ATTR.findall(str(log_open))), items, closed)
+
+    def empty_tag(self, c: list[Any]) -> tuple[str, str]:
+        return "empty", str(c[0])
+
+    def open_tag(self, c: list[Any]) -> tuple[str, str]:
+        return "open", str(c[0])
+
+    def close_tag(self, c: list[Any]) -> tuple[str, str]:
+        return "close", str(c[0])
+
+    def comment(self, c: list[Any]) -> tuple[str, str]:
+        return "comment", str(c[0])
+
+    def text(self, c: list[Any]) -> tuple[str, str]:
+        return "text", str(c[0])
+
+
+_JPOS_KINDS = {"receive": "host.rx", "send": "host.tx"}
+
+
+def interpret_jpos(header: dict[str, str], items: list[tuple[str, str]], closed: bool) -> dict[str, Any]:
+    """Give a <log> block's tags their meaning: ISO fields, timeouts, disconnects, exceptions."""
+    fields: dict[str, str] = {}
+    stack: list[str] = []
+    isomsg_path: list[str] = []
+    event_tag: str | None = None
+    kind: str | None = None
+    pieces: list[str] = []
+    exception: str | None = None
+    for item_kind, raw in items:
+        if item_kind == "text" or ("exception" in stack and not raw.startswith("</exception")):
+            pieces.append(raw)  # stack traces hold "<init>": inside <exception> tags are text
+            continue
+        if item_kind in ("open", "empty"):
+            name = _TAG_NAME.match(raw).group(1)  # type: ignore[union-attr]
+            attrs = dict(_ATTR.findall(raw))
+            if event_tag is None:
+                event_tag = name
+            if name == "field" and "id" in attrs:
+                fields[".".join([*filter(None, isomsg_path), attrs["id"]])] = attrs.get("value", "")
+            elif name == "isomsg" and item_kind == "open":
+                isomsg_path.append(attrs.get("id", "") if isomsg_path else "")
+            elif name == "io-timeout":
+                kind = "host.timeout"
+            elif name == "peer-disconnect":
+                kind = kind or "host.disconnect"
+            elif name == "exception":
+                kind = kind or "host.error"
+                exception = attrs.get("name")
+            if item_kind == "open":
+                stack.append(name)
+        elif item_kind == "close":
+            name = _TAG_NAME.match(raw).group(1)  # type: ignore[union-attr]
+            if name == "isomsg" and isomsg_path:
+                isomsg_path.pop()
+            if name in stack:
+                while stack and stack.pop() != name:
+                    pass
+    if "55" in fields:
+        fields.update({f"55.{tag}": value for tag, value in emv_tlv(fields["55"]).items()})
+    texts = [line.strip() for line in "".join(pieces).splitlines() if line.strip()]
+    out: dict[str, Any] = {
+        "ts_raw": header.get("at"),
+        "host": header.get("realm"),
+        "tag": event_tag,
+        "kind": kind or _JPOS_KINDS.get(event_tag or "", "host.log"),
+    }
+    attrs: dict[str, Any] = {}
+    if "lifespan" in header:
+        attrs["lifespan_ms"] = header["lifespan"].removesuffix("ms")
+    if exception:
+        attrs["exception"] = exception
+    if not closed:
+        attrs["truncated"] = "true"
+    message = "\n".join(texts) if texts else None
+    if exception and not message:
+        message = exception
+    out["message"] = message
+    out["_iso"] = fields
+    out["_attrs"] = attrs
+    return out
+
+
+def emv_tlv(hex_text: str) -> dict[str, str]:
+    """Top-level BER-TLV tags of an EMV DE55 hex string ({"9F36": "001A"}); {} if not TLV."""
+    try:
+        data = bytes.fromhex(hex_text.strip())
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(data):
+        start = i
+        if data[i] & 0x1F == 0x1F:
+            i += 1
+            while i < len(data) and data[i] & 0x80:
+                i += 1
+        i += 1
+        if i >= len(data):
+            return out
+        tag = data[start:i].hex().upper()
+        length = data[i]
+        i += 1
+        if length & 0x80:
+            n = length & 0x7F
+            length = int.from_bytes(data[i : i + n], "big")
+            i += n
+        if i + length > len(data):
+            return out
+        out[tag] = data[i : i + length].hex().upper()
+        i += length
+    return out
+
+
+def check_columns(record: dict[str, Any]) -> None:
+    """Assert a transformer only produced known columns (used by the registry's self-check)."""
+    unknown = {k for k in record if not k.startswith("_")} - set(EVENT_COLUMNS)
+    if unknown:
+        raise ValueError(f"transformer produced unknown columns {sorted(unknown)}")
+
+
+TRANSFORMERS: dict[str, type[Transformer]] = {
+    "logcat": Logcat,
+    "syslog": Syslog,
+    "hdfs": Hdfs,
+    "apache": Apache,
+    "settlement": Settlement,
+    "jpos": Jpos,
+}

@@ -1,0 +1,1 @@
+"""Lark grammars of the input formats and their registry (formats.toml)."""
