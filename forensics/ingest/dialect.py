@@ -87,6 +87,16 @@ def iso_table() -> dict[str, str]:
     return dict(tomllib.loads(_resource_text("forensics.dialects", "iso8583.toml"))["fields"])
 
 
+def installed_sources() -> list[tuple[str, str]]:
+    """(file name, text) of every dialect file shipped in forensics/dialects."""
+    folder = files("forensics.dialects")
+    return sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml") and entry.name != "iso8583.toml"
+    )
+
+
 @dataclass
 class Rule:
     """One dialect rule, compiled."""
@@ -127,12 +137,7 @@ class Dialects:
     def __init__(self, sources: list[tuple[str, str]] | None = None):
         """``sources`` is [(file name, TOML text)]; default: every file in forensics/dialects."""
         if sources is None:
-            folder = files("forensics.dialects")
-            sources = sorted(
-                (entry.name, entry.read_text(encoding="utf-8"))
-                for entry in folder.iterdir()
-                if entry.name.endswith(".toml") and entry.name != "iso8583.toml"
-            )
+            sources = installed_sources()
         self.iso = iso_table()
         for element, target in self.iso.items():
             _check_target(f"iso8583.toml: field {element!r}", target)
@@ -148,8 +153,8 @@ class Dialects:
 
     @classmethod
     def from_files(cls, paths: list[str | Path]) -> Dialects:
-        """Dialects from explicit files (e.g. a vendor file under development)."""
-        return cls([(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths])
+        """The installed dialects plus these files (e.g. a vendor file under development)."""
+        return cls(installed_sources() + [(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths])
 
     def _add(self, file_name: str, text: str) -> None:
         try:
@@ -295,6 +300,8 @@ def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
             continue
         if name.startswith("attrs."):
             attrs[name[6:]] = value
+            continue
+        if value == "":
             continue
         dtype = EVENT_COLUMNS[name][0]
         if name in ("amount", "tip"):

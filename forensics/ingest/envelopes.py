@@ -46,7 +46,7 @@ def _text(token: Token | None) -> str | None:
 
 
 def _msg(token: Token | None) -> str | None:
-    return None if token is None else str(token).rstrip()
+    return None if token is None else str(token).strip()
 
 
 class Logcat(Transformer):
