@@ -1,0 +1,138 @@
+"""Command line: a thin layer over the library API.
+
+Exit codes: 0 done; 2 bad usage or an input that cannot be read (one line on stderr saying
+which and why); 1 an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import polars as pl
+
+from forensics import __version__
+from forensics.ingest import InputError, load, registry
+from forensics.ingest.clock import ClockError
+from forensics.ingest.dialect import DialectError
+from forensics.ingest.formats import FormatError
+
+_FORMATS = ("parquet", "jsonl", "csv")
+
+
+def _output_format(path: str, given: str | None) -> str:
+    if given:
+        return given
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv"}.get(suffix, "parquet")
+
+
+def write_frame(frame: pl.DataFrame, path: str, fmt: str) -> None:
+    """Write a frame as parquet, JSON lines or CSV; ``-`` is stdout (not for parquet)."""
+    if path == "-":
+        if fmt == "parquet":
+            raise click.UsageError("parquet cannot be written to stdout; give -o FILE or --format jsonl|csv")
+        out = sys.stdout
+        if fmt == "jsonl":
+            out.write(frame.write_ndjson())
+        else:
+            out.write(frame.write_csv())
+        return
+    if fmt == "parquet":
+        frame.write_parquet(path)
+    elif fmt == "jsonl":
+        frame.write_ndjson(path)
+    else:
+        frame.write_csv(path)
+
+
+def _tz_option(values: tuple[str, ...]) -> str | dict[str, str] | None:
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    zones: dict[str, str] = {}
+    for value in values:
+        path, sep, zone = value.rpartition("=")
+        zones[path if sep else "*"] = zone
+    return zones
+
+
+def _load_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: random per run).")(f)
+    f = click.option("--device", help="Device name for logs that do not name one.")(f)
+    f = click.option("--tz", "tz", multiple=True, metavar="ZONE|FILE=ZONE",
+                     help="Zone of local timestamps (IANA name or +08:00); repeat as FILE=ZONE per input.")(f)
+    f = click.option("--year", type=int, help="Year for year-less timestamps when no input holds a dated one.")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="forensics")
+def cli() -> None:
+    """Forensic analysis of payment terminal, host and settlement logs."""
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="-", show_default=True, help="Events file (- for stdout).")
+@click.option("--format", "fmt", type=click.Choice(_FORMATS), help="Output format (default: from the file name).")
+@click.option("--unparsed", "unparsed_path", help="Also write the unparsed lines (path, line, text, reason).")
+@click.option("--compliance", "compliance_path", help="Also write the card-data sightings.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@_load_options
+def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: str | None,
+          compliance_path: str | None, quiet: bool, year: int | None, tz: tuple[str, ...],
+          device: str | None, card_key: str | None) -> None:
+    """Parse LOGS into one events table (Parquet, JSON lines or CSV)."""
+    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    out_fmt = _output_format(output, fmt)
+    write_frame(loaded.events, output, out_fmt)
+    if unparsed_path:
+        write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt))
+    if compliance_path:
+        write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt))
+    if not quiet:
+        for row in loaded.inputs.iter_rows(named=True):
+            note = f"  ({row['notes']})" if row["notes"] else ""
+            click.echo(f"{row['path']}: {row['format'] or 'unknown format'}, {row['lines']} lines, "
+                       f"{row['parsed']} parsed, {row['unparsed']} unparsed{note}", err=True)
+        if loaded.compliance.height:
+            click.echo(f"card data found and masked: {loaded.compliance.height} sightings "
+                       "(see --compliance)", err=True)
+
+
+@cli.command()
+def formats() -> None:
+    """List the input formats and dialects, with their sample lines."""
+    reg = registry()
+    click.echo("Formats (grammars/formats.toml):")
+    for fmt in reg.formats.values():
+        click.echo(f"\n  {fmt.name:<11} {fmt.title}   [{fmt.grammar}]")
+        for sample in fmt.samples:
+            click.echo("    " + sample["line"].splitlines()[0])
+    click.echo("\nDialects (forensics/dialects/):")
+    for name in reg.dialects.names:
+        click.echo(f"\n  {name:<11} {reg.dialects.titles[name]}")
+        for sample in reg.dialects.samples[name]:
+            click.echo(f"    {sample['tag']}: {sample['line']}")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("forensics: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (InputError, ClockError, DialectError, FormatError) as exc:
+        click.echo(f"forensics: error: {exc}", err=True)
+        sys.exit(2)
+    except BrokenPipeError:
+        sys.exit(0)
