@@ -1,0 +1,93 @@
+"""Card data: masked from the first byte, never in any output, reported as compliance."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+import forensics
+from forensics.cli import cli
+from forensics.ingest.cards import CardGuard, luhn_ok, mask_pan
+
+PAN = "4761739001010010"  # Visa test card, Luhn-valid
+PAN2 = "5413330089604111"
+FULL = re.compile(r"(?<!\d)(?:4761739001010010|5413330089604111|476173900101|9001010010)(?!\d)")
+
+SEEDED = {
+    "term.log": "\n".join([
+        f"03-14 10:02:08.731  2311  2398 I TransProcess: CARD entry=chip pan={PAN} atc=001A",
+        f"03-14 10:02:09.220  2311  2398 I Comm    : TX 0200 DE2={PAN} DE35={PAN}=25122011143804400000 DE52=1A2B3C4D5E6F7A8B DE4=000000004599 DE49=840",
+        f"03-14 10:02:09.221  2311  2398 D Debug   : track2={PAN}D25122011143804400000 pinblock=99AA",
+        f"03-14 10:02:09.222  2311  2398 I Comm    : TX 0200 DE55=5A08{PAN}9F3602001A",
+        f"03-14 10:02:09.223  2311  2398 I TransProcess: CARD entry=chip pan={PAN2}",
+        f"broken line with pan={PAN} in it",
+    ]),
+    "host.log": "\n".join([
+        '<log realm="c" at="2026-03-14T10:02:09.680"><receive><isomsg>',
+        f'<field id="2" value="{PAN}"/><field id="35" value="{PAN}=2512201"/><field id="52" value="ABCDEF0123456789"/>',
+        "</isomsg></receive></log>",
+    ]),
+    "settle.csv": "\n".join([
+        "settle_date,tid,mid,batch,stan,rrn,auth,proc,amount,currency,pan,atc,capture_ts",
+        f"2026-03-14,T0001234,000000001234567,000012,000412,412110000412,A1B2C3,000000,45.99,USD,{PAN},001A,2026-03-14T10:02:11+00:00",
+    ]),
+}
+
+
+def _seed(tmp_path: Path) -> list[str]:
+    paths = []
+    for name, body in SEEDED.items():
+        (tmp_path / name).write_text(body)
+        paths.append(str(tmp_path / name))
+    return paths
+
+
+def test_luhn_and_mask() -> None:
+    assert luhn_ok(PAN) and luhn_ok(PAN2) and not luhn_ok("4761739001010011")
+    assert mask_pan(PAN) == "476173******0010"
+
+
+def test_no_full_pan_in_any_table(tmp_path: Path) -> None:
+    loaded = forensics.load(_seed(tmp_path), card_key="case-1")
+    for frame in loaded:
+        dump = frame.write_csv() + frame.write_ndjson()
+        assert not FULL.search(dump), frame
+    assert "[WIPED]" in loaded.events.filter(pl.col("line") == 2)["text"][0]
+    assert "1A2B3C4D5E6F7A8B" not in loaded.events.write_csv()
+    kinds = loaded.compliance.group_by("kind").len().sort("kind").rows()
+    assert dict(kinds) == {"full_pan": 7, "pin_block": 3, "track_data": 3}
+    assert set(loaded.compliance["masked"]) <= {"476173******0010", "541333******4111", "[WIPED]"}
+    assert loaded.unparsed.filter(pl.col("text").str.contains("476173\\*{6}0010")).height == 1
+
+
+def test_no_full_pan_in_cli_outputs(tmp_path: Path) -> None:
+    paths = _seed(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    for fmt in ("parquet", "jsonl", "csv"):
+        result = CliRunner().invoke(cli, ["parse", *paths, "-o", str(out / f"e.{fmt}"), "--unparsed",
+                                          str(out / f"u.{fmt}"), "--compliance", str(out / f"c.{fmt}")])
+        assert result.exit_code == 0, result.output
+        assert not FULL.search(result.output)
+    for path in out.iterdir():
+        text = pl.read_parquet(path).write_csv() if path.suffix == ".parquet" else path.read_text()
+        assert not FULL.search(text), path
+
+
+def test_card_id_is_keyed_and_joins_sightings(tmp_path: Path) -> None:
+    paths = _seed(tmp_path)
+    a = forensics.load(paths, card_key="case-1").events
+    b = forensics.load(paths, card_key="case-2").events
+    ids_a = a.filter(pl.col("card") == "476173******0010")["card_id"].unique().to_list()
+    assert len(ids_a) == 1
+    assert ids_a != b.filter(pl.col("card") == "476173******0010")["card_id"].unique().to_list()
+    other = a.filter(pl.col("card") == "541333******4111")["card_id"].unique().to_list()
+    assert other and other != ids_a
+
+
+def test_masked_pans_get_one_format() -> None:
+    text, found = CardGuard(b"k").protect('<field id="2" value="519360______2645"/>')
+    assert text == '<field id="2" value="519360******2645"/>' and found == []

@@ -1,0 +1,57 @@
+"""The command line: parse every shipped sample; clear errors and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import sample_log_files
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from forensics.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_samples_exist() -> None:
+    assert len(sample_log_files()) >= 4
+
+
+@pytest.mark.parametrize("log", sample_log_files(), ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_parse_every_sample(log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "events.parquet"
+    unparsed = tmp_path / "unparsed.csv"
+    result = run("parse", str(log), "-o", str(out), "--unparsed", str(unparsed))
+    assert result.returncode == 0, result.stderr
+    events = pl.read_parquet(out)
+    assert events.height > 0
+    assert pl.read_csv(unparsed).height == 0
+
+
+def test_missing_file_exits_nonzero_with_one_line(tmp_path: Path) -> None:
+    result = run("parse", str(tmp_path / "missing.log"), "-o", str(tmp_path / "e.parquet"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"forensics: error: {tmp_path / 'missing.log'}: no such file"]
+
+
+def test_bad_zone_and_bad_usage(tmp_path: Path) -> None:
+    log = sample_log_files()[0]
+    bad = run("parse", str(log), "--tz", "Mars/Olympus")
+    assert bad.returncode == 2 and "unknown time zone" in bad.stderr
+    assert run("parse").returncode == 2
+    assert run("parse", str(log), "-o", "-", "--format", "parquet").returncode == 2
+
+
+def test_jsonl_to_stdout_and_formats_listing() -> None:
+    log = sample_log_files()[0]
+    result = run("parse", str(log), "--format", "jsonl", "-q")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.count("\n") == pl.read_ndjson(result.stdout.encode()).height
+    listing = run("formats")
+    assert listing.returncode == 0
+    for name in ("logcat", "syslog", "jpos", "settlement", "reference", "TransProcess: START"):
+        assert name in listing.stdout

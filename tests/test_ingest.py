@@ -1,0 +1,179 @@
+"""File-level ingest: every line accounted for, deviations survived, time and identity right."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import forensics
+from forensics.ingest import InputError
+
+LOGCAT = "03-14 10:02:{s:02d}.204  2311  2398 I TransProcess: CANCEL inv=0000{s:02d} op=07"
+
+
+def covered_lines(loaded: forensics.Loaded, path: str) -> list[int]:
+    """Line numbers covered by events and unparsed rows of one input, in order."""
+    spans = pl.concat([
+        loaded.events.filter(pl.col("path") == path).select("line", "line_end"),
+        loaded.unparsed.filter(pl.col("path") == path).select("line", "line_end"),
+    ])
+    return sorted(n for a, b in spans.iter_rows() for n in range(a, b + 1))
+
+
+def assert_conserved(loaded: forensics.Loaded) -> None:
+    """The invariant: each input's lines are covered exactly once by events + unparsed."""
+    for row in loaded.inputs.iter_rows(named=True):
+        assert covered_lines(loaded, row["path"]) == list(range(1, row["lines"] + 1))
+        assert row["parsed"] + row["unparsed"] == row["lines"]
+
+
+def write(tmp_path: Path, name: str, data: bytes | str) -> str:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+def test_crlf_blank_and_garbage_lines_are_accounted(tmp_path: Path) -> None:
+    body = "\r\n".join([LOGCAT.format(s=1), "", "garbage that is no logcat", LOGCAT.format(s=2)]) + "\r\n"
+    loaded = forensics.load(write(tmp_path, "t.log", body))
+    assert_conserved(loaded)
+    assert loaded.events["message"].to_list() == ["CANCEL inv=000001 op=07", "CANCEL inv=000002 op=07"]
+    assert loaded.unparsed["reason"].to_list()[0] == "blank line"
+    assert loaded.unparsed["reason"].to_list()[1].startswith("not logcat")
+
+
+def test_gzip_and_truncated_gzip(tmp_path: Path) -> None:
+    lines = "\n".join(LOGCAT.format(s=s) for s in range(50)) + "\n"
+    packed = gzip.compress(lines.encode())
+    whole = forensics.load(write(tmp_path, "a.log.gz", packed))
+    assert whole.events.height == 50
+    assert "gzip" not in whole.inputs["notes"][0]
+    cut = forensics.load(write(tmp_path, "b.log.gz", packed[: len(packed) // 2]))
+    assert "truncated" in cut.inputs["notes"][0]
+    assert 0 < cut.events.height < 50
+    assert_conserved(cut)
+
+
+def test_gb18030_nul_and_long_lines(tmp_path: Path) -> None:
+    chinese = "03-14 10:02:01.204  2311  2398 I Printer : 打印机缺纸".encode("gb18030")
+    nul = LOGCAT.format(s=3).encode().replace(b"CANCEL", b"CAN\x00CEL")
+    long = b"03-14 10:02:04.204  2311  2398 I Big: " + b"x" * (1 << 20)
+    data = b"\n".join([LOGCAT.format(s=2).encode(), chinese, nul, long, b"\xff\xfe\xfa"])
+    loaded = forensics.load(write(tmp_path, "mixed.log", data))
+    assert_conserved(loaded)
+    assert "打印机缺纸" in loaded.events["message"].to_list()
+    notes = loaded.inputs["notes"][0]
+    assert "GB18030" in notes and "NUL" in notes
+    assert loaded.unparsed.filter(pl.col("reason").str.contains("longer than 1 MiB")).height == 1
+
+
+def test_logcat_crash_is_one_record(tmp_path: Path) -> None:
+    body = "\n".join([
+        "03-14 10:07:30.500  2311  2311 E AndroidRuntime: FATAL EXCEPTION: main",
+        "03-14 10:07:30.500  2311  2311 E AndroidRuntime: Process: com.example.pay, PID: 2311",
+        "03-14 10:07:30.500  2311  2311 E AndroidRuntime: java.lang.NullPointerException: x",
+        "03-14 10:07:30.501  2311  2311 E AndroidRuntime: \tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
+        "03-14 10:07:31.000  2311  2311 E AndroidRuntime: FATAL EXCEPTION: second",
+        LOGCAT.format(s=9),
+    ])
+    loaded = forensics.load(write(tmp_path, "crash.log", body))
+    assert_conserved(loaded)
+    crashes = loaded.events.filter(pl.col("kind") == "app.crash")
+    assert crashes.select("line", "line_end").rows() == [(1, 4), (5, 5)]
+    assert "TransProcess.java:212" in crashes["message"][0]
+
+
+def test_syslog_continuation_lines_join_their_record(tmp_path: Path) -> None:
+    body = "\n".join([
+        "Mar 14 10:07:30 term-1 payapp[881]: AndroidRuntime: FATAL EXCEPTION: main",
+        "\tjava.lang.IllegalStateException: printer handle closed",
+        "Caused by: java.io.IOException: gone",
+        "Mar 14 10:07:31 term-1 payapp[881]: TransProcess: CANCEL inv=000001 op=07",
+        "\torphan continuation after a gap is kept apart",
+    ])
+    loaded = forensics.load(write(tmp_path, "term-1.log", body))
+    assert_conserved(loaded)
+    assert loaded.events.select("line", "line_end").rows() == [(1, 3), (4, 5)]
+
+
+def test_jpos_blocks_keep_first_line_and_lines_outside_are_unparsed(tmp_path: Path) -> None:
+    body = "\n".join([
+        "stray text before",
+        '<log realm="c" at="2026-03-14T10:02:11.204" lifespan="5ms">', "  <receive>", "    <io-timeout/>",
+        "  </receive>", "</log>",
+        '[08 Nov 2014 00:00:20,529] ERROR [p]: <log realm="c" at="Sat Nov 08 00:00:21 EST 2014.529" lifespan="290ms">',
+        "  <receive>", '    <exception name="Oops">', "    at x.<init>(X.java:1)", "    </exception>", "  </receive>",
+        "</log>",
+    ])
+    loaded = forensics.load(write(tmp_path, "host.log", body))
+    assert_conserved(loaded)
+    assert loaded.unparsed["reason"].to_list() == ["outside a jpos block"]
+    ev = loaded.events
+    assert ev.select("line", "line_end", "kind").rows() == [(2, 6, "host.timeout"), (7, 13, "host.error")]
+    assert str(ev["ts"][1]) == "2014-11-08 05:00:21.529000+00:00"
+    assert "x.<init>(X.java:1)" in ev["message"][1]
+
+
+def test_year_rollover_and_zone(tmp_path: Path) -> None:
+    body = "\n".join([
+        "Dec 31 23:59:58 term-1 app[1]: a", "Jan  1 00:00:01 term-1 app[1]: b", "Jan  1 00:00:02 term-1 app[1]: c",
+    ])
+    path = write(tmp_path, "term-1.log", body)
+    loaded = forensics.load(path, year=2025, tz="Asia/Shanghai")
+    assert [str(t) for t in loaded.events["ts"]] == [
+        "2025-12-31 15:59:58+00:00", "2025-12-31 16:00:01+00:00", "2025-12-31 16:00:02+00:00"]
+    row = loaded.inputs.row(0, named=True)
+    assert (row["tz"], row["tz_assumed"], row["year_source"]) == ("Asia/Shanghai", False, "--year")
+    assumed = forensics.load(path, year=2025)
+    assert assumed.inputs["tz_assumed"][0] is True and "assumed UTC" in assumed.inputs["notes"][0]
+
+
+def test_year_comes_from_anchored_input_before_option(tmp_path: Path) -> None:
+    term = write(tmp_path, "term.log", "Jan  2 10:00:00 term-1 app[1]: x")
+    host = write(tmp_path, "host.log", '<log realm="c" at="2031-01-02T10:00:01.000"><send><io-timeout/></send></log>')
+    loaded = forensics.load([term, host], year=2020)
+    assert loaded.events.filter(pl.col("path") == term)["ts"].dt.year().to_list() == [2031]
+    assert loaded.inputs["year_source"][0] == "other inputs"
+
+
+def test_year_from_mtime_when_nothing_else(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.log", "Dec 30 10:00:00 h app[1]: x\nJan  2 10:00:00 h app[1]: y")
+    os.utime(path, (1800000000, 1800000000))  # 2027-01-15
+    loaded = forensics.load(path)
+    assert loaded.events["ts"].dt.year().to_list() == [2026, 2027]
+    assert loaded.inputs["year_source"][0] == "file mtime"
+
+
+def test_device_identity_order(tmp_path: Path) -> None:
+    tms = "03-14 09:58:02.101  2311  2311 I TMS     : device serial=A920-7741 tid=T0001234 mid=1 app=1"
+    assert forensics.load(write(tmp_path, "x.log", "\n".join([LOGCAT.format(s=1), tms]))).events["device"].unique().to_list() == ["A920-7741"]
+    assert forensics.load(write(tmp_path, "lane3.log", LOGCAT.format(s=1))).events["device"][0] == "lane3"
+    assert forensics.load(write(tmp_path, "y.log", LOGCAT.format(s=1)), device="D-9").events["device"][0] == "D-9"
+    two_hosts = "Mar 14 10:00:00 h1 app[1]: x\nMar 14 10:00:00 h2 payapp[1]: TMS: device serial=S2 tid=T2 mid=2 app=1"
+    assert forensics.load(write(tmp_path, "z.log", two_hosts)).events["device"].to_list() == ["h1", "S2"]
+
+
+def test_unknown_format_and_empty_file(tmp_path: Path) -> None:
+    loaded = forensics.load([write(tmp_path, "notes.txt", "hello\nworld\n"), write(tmp_path, "empty.log", b"")])
+    assert_conserved(loaded)
+    assert loaded.unparsed["reason"][0].startswith("no known format")
+    assert loaded.inputs["lines"].to_list() == [2, 0]
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        forensics.load(tmp_path / "nope.log")
+    with pytest.raises(InputError, match="is a directory"):
+        forensics.load(tmp_path)
+
+
+def test_schema_is_the_declared_one(tmp_path: Path) -> None:
+    from forensics.events import EVENTS_SCHEMA, INPUTS_SCHEMA
+    loaded = forensics.load(write(tmp_path, "t.log", LOGCAT.format(s=1)))
+    assert loaded.events.schema == EVENTS_SCHEMA
+    assert loaded.inputs.schema == INPUTS_SCHEMA
+    assert len(loaded.inputs["sha256"][0]) == 64
