@@ -119,6 +119,46 @@ def formats() -> None:
             click.echo(f"    {sample['tag']}: {sample['line']}")
 
 
+@cli.command("simulate")
+@click.option("--list", "list_families", is_flag=True, help="List the scenario families and exit.")
+@click.option("--family", help="Scenario family to simulate (see --list).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed: same seed, same bytes.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder to write the case into.")
+@click.option("--lines", type=int, help="Volume mode: one terminal log of this many lines (benchmarks).")
+@click.option("--terminal", type=click.Choice(["logcat", "syslog"]), default="logcat", show_default=True,
+              help="Log format of the volume-mode terminal.")
+@click.option("--library", type=click.Path(file_okay=False, exists=True),
+              help="Rebuild the sample library in this folder from its catalog.toml.")
+def simulate_command(list_families: bool, family: str | None, seed: int, output: str | None, lines: int | None,
+                     terminal: str, library: str | None) -> None:
+    """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
+    from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
+
+    if library:
+        for folder in build_library(library):
+            click.echo(str(folder), err=True)
+        return
+    if list_families:
+        for fam in FAMILIES.values():
+            verdict = f"{fam.kind} / {fam.cause}" if fam.kind else "negative (no finding)"
+            click.echo(f"{fam.name:<34} {verdict:<44} {fam.summary}")
+        return
+    if output is None:
+        raise click.UsageError("give -o DIR (or --list)")
+    if lines is not None:
+        if lines <= 0:
+            raise click.UsageError("--lines must be positive")
+        case = simulate_volume(lines, seed, android=terminal == "logcat")
+    elif family is None:
+        raise click.UsageError("give --family NAME (see --list) or --lines N")
+    elif family not in FAMILIES:
+        raise click.UsageError(f"unknown family {family!r}; see forensics simulate --list")
+    else:
+        case = simulate(family, seed)
+    for path in case.write(output):
+        click.echo(str(path), err=True)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
     try:

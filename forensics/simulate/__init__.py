@@ -1,0 +1,179 @@
+"""Scenario simulator: realistic terminal, host and settlement logs with known answers.
+
+``simulate(family, seed)`` builds one case: a log per device (Android logcat or Linux syslog),
+the acquirer's jPOS log, settlement files, ``truth.json`` (findings in the vocabulary of
+../shared/spec/findings.md, malformed and duplicated lines) and a README story. Everything is
+deterministic from the seed. ``simulate_volume(lines, seed)`` makes large inputs for
+benchmarks. Logs hold only what a terminal or host would write: no cause, no verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forensics.simulate import terminal as T
+from forensics.simulate.families import FAMILIES, Family
+from forensics.simulate.world import Device, World
+
+__all__ = ["FAMILIES", "Case", "Family", "build_library", "simulate", "simulate_volume"]
+
+_CURRENCIES = ["USD", "USD", "EUR", "EUR", "CNY", "JPY", "GBP"]
+_ZONES = ["UTC", "Europe/Berlin", "Asia/Shanghai", "America/New_York", "Asia/Tokyo", "Australia/Sydney"]
+_GARBAGE = b"\x1b[0m\xff\xfe\x00\x07\x90\x91garbage\x00"
+
+
+@dataclass
+class Case:
+    """One simulated case: file name -> bytes, and the truth."""
+
+    family: str
+    seed: int
+    files: dict[str, bytes]
+    truth: dict[str, Any]
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write the files into ``out`` (created); returns their paths."""
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, data in sorted(self.files.items()):
+            (folder / name).write_bytes(data)
+            written.append(folder / name)
+        return written
+
+
+def _world(seed: int) -> World:
+    pick = random.Random(seed * 7919 + 17)
+    return World(seed, cur=pick.choice(_CURRENCIES), tz=pick.choice(_ZONES))
+
+
+def _device_bytes(dev: Device, rng: random.Random, name: str, messy: bool) -> tuple[bytes, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The device's log as bytes, with malformed and duplicated lines recorded (1-based)."""
+    lines = [text for _, _, text in sorted(dev.lines, key=lambda x: (x[0], x[1]))]
+    malformed: list[dict[str, Any]] = []
+    duplicated: list[dict[str, Any]] = []
+    if messy and len(lines) > 20:
+        safe = [i for i in range(1, len(lines) - 1) if not lines[i].startswith("\t")
+                and not lines[i + 1].startswith("\t") and "AndroidRuntime" not in lines[i]]
+        for _ in range(rng.randint(0, 2)):
+            i = rng.choice(safe)
+            lines.insert(i, "\x02TRUNC" + lines[i][: rng.randint(6, 14)])
+            safe = [j + (j >= i) for j in safe]
+        if rng.random() < 0.4:
+            i = rng.choice(safe)
+            lines.insert(i, "\x02GARBAGE")
+            safe = [j + (j >= i) for j in safe]
+        for _ in range(rng.randint(0, 2)):
+            i = rng.choice(safe)
+            lines.insert(i + 1, "\x02DUP" + lines[i])
+            safe = [j + (j > i) for j in safe]
+    out: list[bytes] = []
+    for number, text in enumerate(lines, start=1):
+        if text.startswith("\x02TRUNC"):
+            malformed.append({"file": name, "line": number, "what": "truncated line"})
+            out.append(text[6:].encode())
+        elif text == "\x02GARBAGE":
+            malformed.append({"file": name, "line": number, "what": "binary garbage"})
+            out.append(_GARBAGE)
+        elif text.startswith("\x02DUP"):
+            duplicated.append({"file": name, "line": number, "of": number - 1})
+            out.append(_encode(text[4:]))
+        else:
+            out.append(_encode(text))
+    return b"\n".join(out) + b"\n", malformed, duplicated
+
+
+def _encode(text: str) -> bytes:
+    return text.replace("\x01", "").encode("gb18030") if "\x01" in text else text.encode("utf-8")
+
+
+def _host_bytes(w: World) -> bytes:
+    blocks = [text for _, _, text in sorted(w.host.lines, key=lambda x: (x[0], x[1]))]
+    return ("\n".join(blocks) + "\n").encode() if blocks else b""
+
+
+def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, messy: bool = True) -> Case:
+    rng = random.Random(w.seed * 31 + 5)
+    files: dict[str, bytes] = {}
+    malformed: list[dict[str, Any]] = []
+    duplicated: list[dict[str, Any]] = []
+    devices = []
+    for dev in w.devices:
+        name = f"{dev.serial}.log"
+        data, bad, dups = _device_bytes(dev, rng, name, messy)
+        files[name] = data
+        malformed += bad
+        duplicated += dups
+        devices.append({"serial": dev.serial, "tid": dev.tid, "mid": dev.mid, "file": name,
+                        "format": "logcat" if dev.android else "syslog", "style": dev.style, "app": dev.app,
+                        "tz": dev.tz, "skew_s": round(dev.skew_s, 3),
+                        "clock_steps": [{"at": when.isoformat(), "step_s": round(step, 3)} for when, step in dev.clock_steps]})
+    files["acquirer-host.log"] = _host_bytes(w)
+    dates = sorted({d for d, _ in w.host.cleared})
+    for date in dates:
+        files[f"settlement-{date}.csv"] = ("\n".join(w.host.settlement_rows(date)) + "\n").encode()
+    truth = {
+        "family": fam.name, "seed": w.seed, "currency": w.cur, "story": story,
+        "devices": devices, "host": {"file": "acquirer-host.log", "tz": "UTC"},
+        "settlement": [f"settlement-{d}.csv" for d in dates],
+        "findings": findings, "malformed": malformed, "duplicated": duplicated,
+    }
+    files["truth.json"] = (json.dumps(truth, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    files["README.md"] = _readme(fam, w, story, devices, dates).encode()
+    return Case(fam.name, w.seed, files, truth)
+
+
+def _readme(fam: Family, w: World, story: str, devices: list[dict[str, Any]], dates: list[str]) -> str:
+    rows = "\n".join(f"| `{d['file']}` | {d['serial']} ({d['format']}), TID {d['tid']}, local time {d['tz']} |" for d in devices)
+    settle = "\n".join(f"| `settlement-{d}.csv` | acquirer clearing file of {d} |" for d in dates)
+    logs = " ".join(d["file"] for d in devices)
+    verdict = f"{fam.kind}, cause {fam.cause}" + (f" (contributing: {', '.join(fam.contributing)})" if fam.contributing else "") if fam.kind else "no faulty charge"
+    return (f"# {fam.name}\n\n{story}\n\nExpected: {verdict}. `truth.json` has the details.\n\n"
+            f"| file | what |\n|---|---|\n{rows}\n| `acquirer-host.log` | acquirer host (jPOS), UTC |\n{settle}\n\n"
+            f"Parse it: `forensics parse {logs} acquirer-host.log --tz {w.tz} -o events.parquet`\n\n"
+            f"Made by `forensics simulate --family {fam.name} --seed {w.seed}`.\n")
+
+
+def simulate(family: str, seed: int, *, messy: bool = True) -> Case:
+    """Simulate one case of ``family`` from ``seed``; raises KeyError for an unknown family."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    fam = FAMILIES[family]
+    w = _world(seed)
+    findings, story = fam.script(w)
+    return _render(w, fam, findings, story, messy)
+
+
+def simulate_volume(lines: int, seed: int = 1, *, android: bool = True) -> Case:
+    """A busy fleet day after day until one terminal log holds ``lines`` lines (benchmarks)."""
+    w = _world(seed)
+    dev = w.device(f"{'A920' if android else 'V400'}-{seed:04d}", android=android)
+    t = T.identify(dev, w.start)
+    while len(dev.lines) < lines:
+        _, t = T.busy_hours(dev, t, 12, per_hour=400)
+        t = T.settle(dev, t)
+        w.host.clear(t)
+        t = T.s(t, 12 * 3600)
+    dev.lines = sorted(dev.lines, key=lambda x: (x[0], x[1]))[:lines]
+    fam = Family("volume", None, None, (), "benchmark volume", lambda _: ([], ""))
+    return _render(w, fam, [], f"{lines} lines of ordinary trade on {dev.serial}.", messy=False)
+
+
+def build_library(root: str | Path) -> list[Path]:
+    """(Re)build the sample library in ``root`` from its ``catalog.toml``; returns the folders."""
+    base = Path(root)
+    catalog = tomllib.loads((base / "catalog.toml").read_text(encoding="utf-8"))
+    folders = []
+    for entry in catalog["case"]:
+        folder = base / entry["folder"]
+        if folder.exists():
+            for old in folder.iterdir():
+                old.unlink()
+        simulate(entry["family"], entry["seed"]).write(folder)
+        folders.append(folder)
+    return folders

@@ -1,0 +1,404 @@
+"""What a terminal does, step by step, and what it and the host log while doing it.
+
+Each function takes the device and the true time it starts at and returns the time it ends,
+so a family scripts a day as a sequence. Behaviour follows ../shared/docs/domain.md section 2:
+the reversal is saved before a reversible request and sent before the next one, a timeout
+leaves it pending, approvals are committed before printing, offline approvals queue for SAF.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from forensics.simulate.world import ENTRY_DE22, GB18030_TEXT, MTI_PROC, OTHER_APPS, SYSLOG_OTHERS, TIMEOUT_S, Card, Device, HostItem, Txn
+
+REVERSIBLE = {"SALE", "REFUND", "VOID", "PREAUTH"}
+MAX_REVERSAL_TRIES = 3
+
+
+def s(t: datetime, seconds: float) -> datetime:
+    """``t`` plus ``seconds``."""
+    return t + timedelta(seconds=seconds)
+
+
+def identify(dev: Device, t: datetime) -> datetime:
+    """Boot-time identity and operator login."""
+    w = dev.sim
+    if not dev.android:
+        dev.write(t, "kernel", "[    0.000000] Linux version 4.9.118 (build@vos) #1 SMP PREEMPT")
+        dev.write(s(t, 1.2), "kernel", f"[    2.{w.rng.randint(100000, 999999)}] usb 1-1: new full-speed USB device number 2")
+    else:
+        dev.raw(t, "--------- beginning of main")
+    t = s(t, 3 + w.rng.random())
+    dev.write(t, "TMS", f"device serial={dev.serial} tid={dev.tid} mid={dev.mid} app={dev.app}")
+    dev.write(s(t, 0.3), "UI", f"LOGIN op={w.rng.choice(['01', '02', '07', '11'])}")
+    return s(t, 1)
+
+
+def noise(dev: Device, t0: datetime, t1: datetime, per_hour: float = 20.0) -> None:
+    """Lines of other apps and the system between t0 and t1."""
+    w = dev.sim
+    seconds = (t1 - t0).total_seconds()
+    count = max(0, int(w.rng.gauss(per_hour * seconds / 3600, 2)))
+    pool = OTHER_APPS if dev.android else SYSLOG_OTHERS
+    for _ in range(count):
+        t = s(t0, w.rng.uniform(0, seconds))
+        r = w.rng.random()
+        if r < 0.15:
+            dev.write(t, "healthd", f"battery l={w.rng.randint(30, 100)} v={w.rng.randint(3700, 4200)} t=29.{w.rng.randint(0, 9)} h=2 st=2 chg=u", pid=640, thread=655)
+        elif r < 0.2 and not dev.android:
+            dev.write(t, "kernel", f"[{w.rng.uniform(100, 90000):12.6f}] mmc0: card status 0x{w.rng.randint(0, 4095):03x}")
+        elif r < 0.23:
+            dev.write(t, "PrintSpooler", "\x01" + GB18030_TEXT.format(n=w.rng.randint(1, 99)), pid=1201, thread=1201)
+        else:
+            tag, text = w.rng.choice(pool)
+            dev.write(t, tag, text.format(n=w.rng.randint(10, 9999)), level=w.rng.choice("DIIW"), pid=w.rng.randint(600, 1500))
+
+
+def ntp_step(dev: Device, t: datetime) -> None:
+    """NTP corrects most of the device's clock error at ``t`` (time may jump backwards)."""
+    current = dev.skew_s + sum(step for _, step in dev.clock_steps)
+    step = -current * dev.sim.rng.uniform(0.8, 1.0)
+    if dev.android:
+        dev.write(t, "AlarmManager", f"Setting time of day to sec={int(t.timestamp() + current + step)}", pid=1000)
+    else:
+        dev.write(t, "ntpd", f"step time server 10.0.0.1 offset {step:+.6f} sec", pid=412)
+    dev.clock_steps.append((s(t, 0.001), step))
+
+
+def _tx_fields(dev: Device, txn: Txn, mti: str, proc: str, entry: str | None, extra: dict[str, str]) -> dict[str, str]:
+    w = dev.sim
+    lt = dev.local(txn.t)
+    fields = {"3": proc, "4": f"{txn.amount:012d}", "11": txn.stan, "12": lt.strftime("%H%M%S"),
+              "13": lt.strftime("%m%d"), "41": dev.tid, "42": dev.mid, "49": _numeric(w.cur), "62": txn.inv}
+    if entry:
+        fields["22"] = ENTRY_DE22[entry]
+    if txn.card is not None:
+        fields["2"] = txn.card.masked
+    if txn.atc:
+        fields["55.9F36"] = txn.atc
+    fields.update(extra)
+    return {"0": mti, **fields}
+
+
+def _numeric(cur: str) -> str:
+    from forensics.money import currency
+
+    return currency(cur).numeric  # type: ignore[union-attr]
+
+
+def _comm_line(direction: str, fields: dict[str, str]) -> str:
+    order = sorted((k for k in fields if k != "0"), key=lambda k: (int(k.split(".")[0]), k))
+    return f"{direction} {fields['0']} " + " ".join(f"DE{k}={fields[k]}" for k in order)
+
+
+def _host_fields(fields: dict[str, str]) -> dict[str, str]:
+    out = {k: v for k, v in fields.items() if "." not in k}
+    if "55.9F36" in fields:
+        out["55"] = "9F3602" + fields["55.9F36"]
+    if "41" in out:
+        out["41"] = out["41"].ljust(8)
+    if "2" in out:
+        out["2"] = out["2"].replace("*", "_")
+    return out
+
+
+def send_pending_reversal(dev: Device, t: datetime, *, reachable: bool = True,
+                          max_tries: int = MAX_REVERSAL_TRIES) -> datetime:
+    """Send the reversal file (before the next request, at settlement or when idle).
+
+    When the host cannot be reached the attempt counts; at ``max_tries`` (0 = never) the app
+    deletes the file without sending it and the charge stands (domain.md 2.1 step 6).
+    """
+    rev = dev.pending_reversal
+    if rev is None:
+        return t
+    w = dev.sim
+    dev.reversal_tries += 1
+    dev.write(t, "Reversal", f"SEND stan={rev.stan} try={dev.reversal_tries}")
+    if not reachable:
+        t = s(t, w.rng.uniform(5, 8))
+        dev.write(t, "Comm", "CONNECT host=acq1 fail reason=timeout", level="W")
+        if max_tries and dev.reversal_tries >= max_tries:
+            dev.write(s(t, 0.01), "Reversal", f"DELETED stan={rev.stan} reason=max_retries", level="W")
+            dev.pending_reversal, dev.reversal_tries = None, 0
+        return s(t, 0.5)
+    fields = {"0": "0400", "3": MTI_PROC[rev.type][1], "4": f"{rev.amount:012d}", "11": rev.stan, "41": dev.tid,
+              "42": dev.mid, "49": _numeric(w.cur), "62": rev.inv}
+    dev.write(s(t, 0.01), "Comm", _comm_line("TX", fields))
+    th = s(t, w.rng.uniform(0.2, 0.6))
+    w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
+    original = w.host.find(dev.tid, rev.stan)
+    rc = "00" if original is not None and original.state == "approved" else "25"
+    if original is not None and rc == "00":
+        original.state = "reversed"
+    back = {"0": "0410", "11": rev.stan, "39": rc, "41": dev.tid}
+    w.host.block(s(th, 0.1), "send", _host_fields(back), w.rng.randint(80, 300), "outgoing")
+    t = s(th, w.rng.uniform(0.2, 0.6))
+    dev.write(t, "Comm", _comm_line("RX", back))
+    dev.write(s(t, 0.01), "Reversal", f"DELETED stan={rev.stan} reason=acked")
+    dev.pending_reversal, dev.reversal_tries = None, 0
+    dev.stan = dev.stan % 999999 + 1
+    return s(t, 0.3)
+
+
+def clear_reversal(dev: Device, t: datetime, op: str = "07") -> datetime:
+    """The operator's Menu -> Clear Reversal: the pending reversal is deleted unsent."""
+    dev.write(t, "UI", f'MENU item="Clear Reversal" op={op}')
+    if dev.pending_reversal is not None:
+        dev.write(s(t, 0.2), "Reversal", f"DELETED stan={dev.pending_reversal.stan} reason=operator_clear", level="W")
+        dev.pending_reversal, dev.reversal_tries = None, 0
+    return s(t, 3)
+
+
+def transact(
+    dev: Device,
+    t: datetime,
+    kind: str,
+    amount: int,
+    card: Card | None,
+    *,
+    entry: str = "chip",
+    src: str = "ecr",
+    op: str = "07",
+    orig: Txn | None = None,
+    tip: int | None = None,
+    sent_amount: int | None = None,
+    host_rc: str = "00",
+    fault: str | None = None,
+    keyed: str | None = None,
+) -> tuple[Txn, datetime]:
+    """One online transaction attempt; ``fault`` is response_lost, printer_out, crash or power_loss."""
+    w = dev.sim
+    rng = w.rng
+    inv = dev.next_inv()
+    start = f"START type={kind} inv={inv} amount={w.major(amount)} cur={w.cur} op={op} src={src}"
+    if orig is not None:
+        start += f" orig_inv={orig.inv}" + (f" orig_rrn={orig.rrn}" if orig.rrn else "")
+    if tip is not None:
+        start += f" tip={w.major(tip)}"
+    if keyed is not None:
+        dev.write(s(t, -4), "UI", f"KEY amount={keyed} op={op}")
+    dev.write(t, "TransProcess", start)
+    t = s(t, rng.uniform(2, 6))
+    atc = None
+    if card is not None and kind not in ("VOID", "TIP_ADJUST", "PREAUTH_COMPLETE"):
+        if entry in ("chip", "contactless", "fallback"):
+            atc = card.next_atc() if entry != "fallback" else None
+        dev.write(t, "TransProcess", f"CARD entry={entry} pan={card.masked}" + (f" atc={atc}" if atc else ""))
+    elif kind in ("VOID", "TIP_ADJUST", "PREAUTH_COMPLETE") and orig is not None:
+        card = orig.card
+    t = s(t, rng.uniform(0.1, 0.4))
+    dev.write(t, "Comm", f"CONNECT host=acq1 ok ms={rng.randint(120, 900)}")
+    t = send_pending_reversal(dev, s(t, 0.05))
+    stan = dev.next_stan()
+    txn = Txn(dev.serial, dev.tid, dev.mid, kind, inv, stan, amount, w.cur, card, atc, t,
+              orig_inv=orig.inv if orig is not None else None)
+    mti, proc = MTI_PROC[kind]
+    extra: dict[str, str] = {}
+    if orig is not None and kind in ("VOID", "TIP_ADJUST", "PREAUTH_COMPLETE", "REFUND"):
+        if orig.rrn:
+            extra["37"] = orig.rrn
+        if kind in ("VOID", "TIP_ADJUST") and orig.auth:
+            extra["38"] = orig.auth
+        if kind in ("TIP_ADJUST", "PREAUTH_COMPLETE"):
+            extra["60"] = f"{orig.amount:012d}"
+    if tip is not None:
+        extra["54"] = f"{tip:012d}"
+    fields = _tx_fields(dev, txn, mti, proc, entry if kind not in ("VOID", "TIP_ADJUST") else None, extra)
+    if sent_amount is not None:
+        fields["4"] = f"{sent_amount:012d}"
+    if kind in REVERSIBLE:
+        if dev.log_saved:
+            dev.write(s(t, -0.006), "Reversal", f"SAVED stan={stan}")
+        dev.pending_reversal = txn
+    dev.write(t, "Comm", _comm_line("TX", fields))
+    # -- host side
+    th = s(t, rng.uniform(0.2, 0.6))
+    w.host.block(th, "receive", _host_fields(fields), rng.randint(1, 5), "incoming")
+    host_amount = int(fields["4"])
+    response = {"0": mti[:2] + str(int(mti[2]) + 1) + mti[3], "11": stan, "39": host_rc, "41": dev.tid}
+    if host_rc == "00":
+        rrn = w.host.rrn(th) if kind != "TIP_ADJUST" or orig is None or orig.rrn is None else orig.rrn
+        auth = w.host.auth() if kind not in ("VOID", "TIP_ADJUST") or orig is None else (orig.auth or w.host.auth())
+        response.update({"37": rrn, "38": auth})
+        txn.rrn, txn.auth = rrn, auth
+        _host_book(dev, txn, kind, proc, host_amount, orig, tip, fields)
+    tr = s(th, rng.uniform(0.3, 1.4))
+    w.host.block(tr, "send", _host_fields(response), int((tr - th).total_seconds() * 1000), "outgoing")
+    # -- terminal side
+    if fault in ("crash", "power_loss"):
+        return txn, _lose_power_or_crash(dev, s(t, rng.uniform(0.2, 0.9)), txn, fault)
+    if fault == "response_lost":
+        t = s(t, TIMEOUT_S)
+        dev.write(t, "TransProcess", f"TIMEOUT stan={stan} waited_ms={int(TIMEOUT_S * 1000)} reversal=pending", level="E")
+        dev.write(s(t, 0.005), "TransProcess", f"RESULT status=COMM_ERROR inv={inv} stan={stan}", level="E")
+        txn.status = "COMM_ERROR"
+        return txn, s(t, rng.uniform(1, 3))
+    t = s(tr, rng.uniform(0.2, 0.6))
+    dev.write(t, "Comm", _comm_line("RX", response))
+    if kind in REVERSIBLE:
+        dev.pending_reversal = None
+        dev.write(s(t, 0.005), "Reversal", f"DELETED stan={stan} reason=approved")
+    if host_rc != "00":
+        dev.write(s(t, 0.01), "TransProcess", f"RESULT status=DECLINED inv={inv} stan={stan} rc={host_rc}", level="W")
+        txn.status = "DECLINED"
+        return txn, s(t, rng.uniform(2, 5))
+    dev.write(s(t, 0.01), "TransProcess", f"RESULT status=APPROVED inv={inv} stan={stan} rc=00 auth={txn.auth} rrn={txn.rrn}")
+    if kind == "TIP_ADJUST" and orig is not None:
+        orig.amount = host_amount
+    elif kind not in ("BALANCE", "PREAUTH_VOID"):
+        dev.open_batch.append(txn)
+    t = s(t, rng.uniform(0.8, 1.6))
+    if fault == "printer_out":
+        dev.write(t, "Printer", 'STATUS code=2 text="Out of paper"', level="W")
+    else:
+        dev.write(t, "Printer", f"PRINT receipt inv={inv} copy=customer ok")
+    return txn, s(t, rng.uniform(3, 10))
+
+
+def _host_book(dev: Device, txn: Txn, kind: str, proc: str, amount: int, orig: Txn | None, tip: int | None,
+               fields: dict[str, str]) -> None:
+    host = dev.sim.host
+    if kind == "VOID" and orig is not None and orig.host_item is not None:
+        orig.host_item.state = "voided"
+        return
+    if kind == "TIP_ADJUST" and orig is not None and orig.host_item is not None:
+        orig.host_item.amount = amount
+        txn.host_item = orig.host_item
+        return
+    item = HostItem(dev.tid, dev.mid, txn.stan, txn.rrn or "", txn.auth or "", proc, amount, dev.sim.cur,
+                    txn.card.masked if txn.card else "", txn.atc, txn.inv, f"{dev.batch:06d}",
+                    txn.t + timedelta(seconds=dev.skew_s), dev.tz, txn.t)
+    host.items.append(item)
+    txn.host_item = item
+
+
+def _lose_power_or_crash(dev: Device, t: datetime, txn: Txn, fault: str) -> datetime:
+    """Crash or power loss between TX and RX: the in-memory reversal is lost."""
+    w = dev.sim
+    dev.pending_reversal = None
+    if fault == "crash":
+        pid = dev.pid
+        lines = ["FATAL EXCEPTION: main", f"Process: com.example.pay, PID: {pid}",
+                 "java.lang.NullPointerException: Attempt to invoke virtual method on a null object reference",
+                 "\tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
+                 "\tat com.example.pay.comm.IsoClient$1.run(IsoClient.java:88)"]
+        if dev.android:
+            for line in lines:
+                dev.write(t, "AndroidRuntime", line, level="E", thread=pid)
+        else:
+            dev.write(t, "AndroidRuntime", lines[0], level="E")
+            for line in lines[1:]:
+                dev.raw(t, line if line.startswith("\t") else "\t" + line)
+        dev.pid = w.rng.randint(1500, 9000)
+        t = s(t, w.rng.uniform(2, 5))
+        dev.write(t, "PowerFail", "RECOVER state=BEGIN_SEND_ISO action=none", level="W")
+        return s(t, w.rng.uniform(5, 20))
+    dev.write(s(t, -w.rng.uniform(20, 60)), "healthd", "battery l=2 v=3400 t=31.0 h=2 st=3 chg=", pid=640, thread=655)
+    t = s(t, w.rng.uniform(60, 240))
+    dev.pid = w.rng.randint(1500, 9000)
+    identify(dev, t)
+    return s(t, 10)
+
+
+def offline_sale(dev: Device, t: datetime, amount: int, card: Card) -> tuple[Txn, datetime]:
+    """Chip offline approval (Y1) queued for store-and-forward."""
+    w = dev.sim
+    inv = dev.next_inv()
+    dev.write(t, "TransProcess", f"START type=SALE inv={inv} amount={w.major(amount)} cur={w.cur} op=07 src=ecr")
+    t = s(t, w.rng.uniform(2, 5))
+    atc = card.next_atc()
+    dev.write(t, "TransProcess", f"CARD entry=chip pan={card.masked} atc={atc}")
+    t = s(t, 0.2)
+    dev.write(t, "Comm", "CONNECT host=acq1 fail reason=timeout", level="W")
+    t = s(t, 5)
+    stan = dev.next_stan()
+    txn = Txn(dev.serial, dev.tid, dev.mid, "SALE", inv, stan, amount, w.cur, card, atc, t, auth="Y1")
+    dev.write(t, "TransProcess", f"RESULT status=APPROVED inv={inv} stan={stan} rc=Y1 auth=Y1")
+    dev.saf.append(txn)
+    dev.write(s(t, 0.01), "SAF", f"QUEUED mti=0220 stan={stan} inv={inv} amount={w.major(amount)} depth={len(dev.saf)}")
+    dev.open_batch.append(txn)
+    dev.write(s(t, 1.2), "Printer", f"PRINT receipt inv={inv} copy=customer ok")
+    return txn, s(t, 6)
+
+
+def upload_saf(dev: Device, t: datetime) -> datetime:
+    """Send queued offline advices (0220); the host books them at upload time."""
+    w = dev.sim
+    while dev.saf:
+        txn = dev.saf.pop(0)
+        fields = _tx_fields(dev, txn, "0220", "000000", "chip", {"38": "Y1"})
+        dev.write(t, "Comm", _comm_line("TX", fields))
+        th = s(t, w.rng.uniform(0.2, 0.6))
+        w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
+        txn.rrn = w.host.rrn(th)
+        item = HostItem(dev.tid, dev.mid, txn.stan, txn.rrn, "Y1", "000000", txn.amount, w.cur, txn.card.masked if txn.card else "",
+                        txn.atc, txn.inv, f"{dev.batch:06d}", txn.t + timedelta(seconds=dev.skew_s), dev.tz, th)
+        w.host.items.append(item)
+        txn.host_item = item
+        back = {"0": "0230", "11": txn.stan, "37": txn.rrn, "39": "00", "41": dev.tid}
+        w.host.block(s(th, 0.2), "send", _host_fields(back), w.rng.randint(80, 300), "outgoing")
+        t = s(th, 0.5)
+        dev.write(t, "Comm", _comm_line("RX", back))
+        dev.write(s(t, 0.01), "SAF", f"UPLOAD stan={txn.stan} rc=00 rrn={txn.rrn} depth={len(dev.saf)}")
+        t = s(t, 1)
+    return t
+
+
+def settle(dev: Device, t: datetime) -> datetime:
+    """Batch close: pending reversal and SAF first, then 0500 with net totals."""
+    w = dev.sim
+    t = send_pending_reversal(dev, t)
+    t = upload_saf(dev, t)
+    voided = {x.orig_inv for x in dev.open_batch if x.type == "VOID"}
+    items = [x for x in dev.open_batch
+             if x.status == "APPROVED" and x.type in ("SALE", "REFUND", "PREAUTH_COMPLETE") and x.inv not in voided]
+    total = sum(-x.amount if x.type == "REFUND" else x.amount for x in items)
+    count = len(items)
+    batch = f"{dev.batch:06d}"
+    dev.write(t, "Batch", f"SETTLE batch={batch} count={count} total={w.major(total)}")
+    stan = dev.next_stan()
+    fields = {"0": "0500", "3": "920000", "11": stan, "41": dev.tid, "42": dev.mid, "60": batch}
+    dev.write(s(t, 0.05), "Comm", _comm_line("TX", fields))
+    th = s(t, w.rng.uniform(0.2, 0.6))
+    w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
+    back = {"0": "0510", "11": stan, "39": "00", "41": dev.tid}
+    w.host.block(s(th, 0.3), "send", _host_fields(back), w.rng.randint(80, 300), "outgoing")
+    t = s(th, 0.6)
+    dev.write(t, "Comm", _comm_line("RX", back))
+    dev.write(s(t, 0.01), "Batch", f"RESULT batch={batch} rc=00")
+    dev.batch += 1
+    dev.open_batch = []
+    return s(t, 2)
+
+
+def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0, cards: list[Card] | None = None,
+               avoid: set[str] | None = None) -> tuple[list[Txn], datetime]:
+    """Ordinary trade: sales (most), some declines, the odd refund or fallback, with noise."""
+    w = dev.sim
+    end = s(t, hours * 3600)
+    done: list[Txn] = []
+    noise(dev, t, end)
+    if w.rng.random() < 0.15:
+        ntp_step(dev, s(t, w.rng.uniform(0, hours * 3600)))
+    if w.rng.random() < 0.1:
+        identify(dev, s(t, w.rng.uniform(0, hours * 3600)))
+    while True:
+        t = s(t, w.rng.expovariate(per_hour / 3600))
+        if t >= end:
+            break
+        card = w.rng.choice(cards) if cards and w.rng.random() < 0.3 else w.card()
+        if avoid and card.masked in avoid:
+            card = w.card()
+        r = w.rng.random()
+        entry = "contactless" if r < 0.45 else "chip" if r < 0.93 else "swipe"
+        if w.rng.random() < 0.03:
+            dev.write(s(t, 1), "EmvProcess", "ICC_RESET_ERR(-1) retry=1", level="W")
+            dev.write(s(t, 3), "EmvProcess", "FALLBACK to=swipe", level="W")
+            entry = "fallback"
+            t = s(t, 4)
+        rc = "00" if w.rng.random() > 0.05 else w.rng.choice(["05", "51", "55"])
+        txn, t = transact(dev, t, "SALE", w.amount(), card, entry=entry, host_rc=rc, src=w.rng.choice(["ecr", "keypad"]))
+        done.append(txn)
+    return done, end
