@@ -27,5 +27,15 @@ def sample_log_files() -> list[Path]:
     """Every log file shipped in sample_logs/ (READMEs and truth files excluded)."""
     return sorted(
         p for p in SAMPLES.rglob("*")
-        if p.is_file() and p.suffix not in (".md", ".json") and not p.name.startswith(".")
+        if p.is_file() and p.suffix not in (".md", ".json", ".toml") and not p.name.startswith(".")
     )
+
+
+def malformed_lines(log: Path) -> set[int]:
+    """Lines of ``log`` that its case's truth.json lists as malformed (empty without truth)."""
+    truth = log.parent / "truth.json"
+    if not truth.exists():
+        return set()
+    import json
+
+    return {m["line"] for m in json.loads(truth.read_text())["malformed"] if m["file"] == log.name}
