@@ -72,6 +72,7 @@ def _close(w: World, devices: list[Device], t: datetime) -> datetime:
 
 
 def _trade(w: World, dev: Device, t: datetime, hours: float, **kw: Any) -> datetime:
+    kw.setdefault("per_hour", w.traffic)
     _, t = T.busy_hours(dev, t, hours, **kw)
     return t
 

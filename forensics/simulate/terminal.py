@@ -392,13 +392,26 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
         if avoid and card.masked in avoid:
             card = w.card()
         r = w.rng.random()
-        entry = "contactless" if r < 0.45 else "chip" if r < 0.93 else "swipe"
-        if w.rng.random() < 0.03:
-            dev.write(s(t, 1), "EmvProcess", "ICC_RESET_ERR(-1) retry=1", level="W")
-            dev.write(s(t, 3), "EmvProcess", "FALLBACK to=swipe", level="W")
-            entry = "fallback"
-            t = s(t, 4)
-        rc = "00" if w.rng.random() > 0.05 else w.rng.choice(["05", "51", "55"])
-        txn, t = transact(dev, t, "SALE", w.amount(), card, entry=entry, host_rc=rc, src=w.rng.choice(["ecr", "keypad"]))
+        approved = [x for x in done if x.status == "APPROVED" and x.type == "SALE" and x.card is not None]
+        if r < 0.02 and approved:
+            # the customer changed their mind: void of the last sale, same batch
+            last = approved[-1]
+            txn, t = transact(dev, t, "VOID", last.amount, None, orig=last)
+        elif r < 0.035 and approved:
+            # goods returned: refund of an earlier sale to the same card, same amount
+            earlier = w.rng.choice(approved)
+            txn, t = transact(dev, t, "REFUND", earlier.amount, earlier.card, orig=earlier, src="keypad")
+        elif r < 0.045 and dev.sim.exponent != 0:
+            txn, t = offline_sale(dev, t, w.amount(), card)
+        else:
+            entry = "contactless" if r < 0.5 else "chip" if r < 0.94 else "swipe"
+            if w.rng.random() < 0.03:
+                dev.write(s(t, 1), "EmvProcess", "ICC_RESET_ERR(-1) retry=1", level="W")
+                dev.write(s(t, 3), "EmvProcess", "FALLBACK to=swipe", level="W")
+                entry = "fallback"
+                t = s(t, 4)
+            rc = "00" if w.rng.random() > 0.05 else w.rng.choice(["05", "51", "55"])
+            txn, t = transact(dev, t, "SALE", w.amount(), card, entry=entry, host_rc=rc,
+                              src=w.rng.choice(["ecr", "keypad"]))
         done.append(txn)
     return done, end

@@ -275,6 +275,7 @@ class World:
         self.duplicated: list[dict[str, object]] = []
         self.mid = f"{self.rng.randint(10**8, 10**9 - 1):015d}"
         self.median = {0: 1800, 2: 2450, 3: 9500}[self.exponent]
+        self.traffic = self.rng.uniform(6, 16)  # transactions per hour on a terminal
 
     def card(self) -> Card:
         return Card(self.rng)
