@@ -7,6 +7,7 @@ which and why); 1 an unexpected internal error.
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -61,7 +62,7 @@ def _tz_option(values: tuple[str, ...]) -> str | dict[str, str] | None:
 
 def _load_options(f):  # type: ignore[no-untyped-def]
     f = click.option("--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: random per run).")(f)
-    f = click.option("--device", help="Device name for logs that do not name one.")(f)
+    f = click.option("--device-name", "device", help="Device name for logs that do not name one.")(f)
     f = click.option("--tz", "tz", multiple=True, metavar="ZONE|FILE=ZONE",
                      help="Zone of local timestamps (IANA name or +08:00); repeat as FILE=ZONE per input.")(f)
     f = click.option("--year", type=int, help="Year for year-less timestamps when no input holds a dated one.")(f)
@@ -101,6 +102,68 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
         if loaded.compliance.height:
             click.echo(f"card data found and masked: {loaded.compliance.height} sightings "
                        "(see --compliance)", err=True)
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (2026-03-14T10:00)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@cli.command("timeline")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--tid", help="Only this terminal ID.")
+@click.option("--stan", help="Only this STAN.")
+@click.option("--inv", help="Only this invoice number.")
+@click.option("--card", help="Only this card (last 4 digits, masked PAN or card_id).")
+@click.option("--device", "device_filter", help="Only this device serial.")
+@click.option("--since", help="Only transactions from this UTC time (ISO 8601).")
+@click.option("--until", help="Only transactions up to this UTC time (ISO 8601).")
+@click.option("--all", "show_all", is_flag=True, help="List unflagged transactions too.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "parquet", "timesketch"]), default="text",
+              show_default=True, help="text view, the transactions table, or Timesketch JSON lines of the events.")
+@click.option("-o", "--output", default="-", help="Output file (- for stdout; parquet needs a file).")
+@_load_options
+def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, inv: str | None, card: str | None,
+                     device_filter: str | None, since: str | None, until: str | None, show_all: bool, fmt: str,
+                     output: str, year: int | None, tz: tuple[str, ...], device: str | None,
+                     card_key: str | None) -> None:
+    """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement."""
+    from forensics.report import text, timesketch
+    from forensics.timeline import build
+
+    _progress(f"reading {len(logs)} input(s)", logs)
+    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    _progress(f"rebuilding {loaded.events.height} events", logs)
+    tl = build(loaded).filter(tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since),
+                              until=_since(until))
+    if fmt == "text":
+        _emit(text.render(tl, show_all=show_all), output)
+    elif fmt == "timesketch":
+        _emit(timesketch.write(tl), output)
+    else:
+        table = tl.transactions
+        if fmt == "csv":
+            table = table.with_columns([pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)])
+        write_frame(table, output, "jsonl" if fmt == "json" else fmt)
+
+
+def _progress(message: str, logs: tuple[str, ...]) -> None:
+    """A progress line on stderr for large inputs, only when stderr is a terminal."""
+    size = sum(Path(p).stat().st_size for p in logs if Path(p).is_file())
+    if size > 20_000_000 and sys.stderr.isatty():
+        click.echo(f"forensics: {message} ({size / 1e6:.0f} MB)...", err=True)
+
+
+def _emit(text: str, output: str) -> None:
+    if output == "-":
+        click.echo(text)
+    else:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
 @cli.command()

@@ -63,6 +63,7 @@ EVENT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "reason": (pl.String(), "reason word (reversal deletion, connect failure)"),
     "code": (pl.Int64(), "numeric status code (printer, EMV)"),
     "uptime": (pl.Float64(), "kernel uptime in seconds"),
+    "value": (pl.Float64(), "a measured number: clock step in seconds, time set (epoch seconds)"),
     "attrs": (pl.String(), "other key=value fields as a JSON object, keys sorted"),
 }
 
@@ -149,6 +150,8 @@ KINDS: dict[str, str] = {
     "host.error": "host-side exception",
     "host.log": "other host log block",
     "settle.item": "one cleared item in the settlement file",
+    "clock.step": "system clock stepped (value: seconds added)",
+    "clock.set": "system clock set (value: the new time, epoch seconds)",
     "log.divider": "logcat buffer divider",
     "file.header": "header row of a tabular file",
     "log": "line of another app or an unknown keyword",

@@ -26,19 +26,20 @@ def test_registry_sample(fmt: str, line: str, expect: dict) -> None:
     assert {k: got.get(k) for k in expect} == expect
 
 
-def _dialect_samples() -> list[tuple[str, str, dict]]:
+def _dialect_samples() -> list[tuple[str, str, str, dict]]:
     d = REG.dialects
-    return [(s["tag"], s["line"], s.get("expect", {})) for name in d.names for s in d.samples[name]]
+    return [(name, s["tag"], s["line"], s.get("expect", {})) for name in d.names for s in d.samples[name]]
 
 
-@pytest.mark.parametrize(("tag", "payload", "expect"), _dialect_samples(), ids=lambda v: v.split(" ")[0] if isinstance(v, str) else None)
-def test_dialect_keyword(tag: str, payload: str, expect: dict) -> None:
+@pytest.mark.parametrize(("dialect", "tag", "payload", "expect"), _dialect_samples(),
+                         ids=lambda v: v.split(" ")[0] if isinstance(v, str) else None)
+def test_dialect_keyword(dialect: str, tag: str, payload: str, expect: dict) -> None:
     """Each dialect keyword, as a logcat line and as a syslog line with the tag in the message."""
     for fmt, line in (("logcat", f"03-14 10:02:11.204  2311  2398 I {tag:<8}: {payload}"),
                       ("syslog", f"Mar 14 10:02:11 term-0042 payapp[2311]: {tag}: {payload}")):
         got = _record(fmt, line)
         assert got["tag"] == tag
-        assert got["dialect"] == "reference"
+        assert got["dialect"] == dialect
         for key, want in expect.items():
             if key == "attrs" and fmt == "syslog":
                 want = json.dumps({**json.loads(want), "program": "payapp"}, sort_keys=True, separators=(",", ":"))

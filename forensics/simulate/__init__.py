@@ -117,6 +117,7 @@ def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, m
     dates = sorted({d for d, _ in w.host.cleared})
     for date in dates:
         files[f"settlement-{date}.csv"] = ("\n".join(w.host.settlement_rows(date)) + "\n").encode()
+    findings = [{**f, "transactions": [t.lifecycle(w.host, w.exponent) for t in f["transactions"]]} for f in findings]
     truth = {
         "family": fam.name, "seed": w.seed, "currency": w.cur, "story": story,
         "devices": devices, "host": {"file": "acquirer-host.log", "tz": "UTC"},
@@ -132,10 +133,12 @@ def _readme(fam: Family, w: World, story: str, devices: list[dict[str, Any]], da
     rows = "\n".join(f"| `{d['file']}` | {d['serial']} ({d['format']}), TID {d['tid']}, local time {d['tz']} |" for d in devices)
     settle = "\n".join(f"| `settlement-{d}.csv` | acquirer clearing file of {d} |" for d in dates)
     logs = " ".join(d["file"] for d in devices)
+    zones = " ".join(f"--tz {d['file']}={d['tz']}" for d in devices)
     verdict = f"{fam.kind}, cause {fam.cause}" + (f" (contributing: {', '.join(fam.contributing)})" if fam.contributing else "") if fam.kind else "no faulty charge"
     return (f"# {fam.name}\n\n{story}\n\nExpected: {verdict}. `truth.json` has the details.\n\n"
             f"| file | what |\n|---|---|\n{rows}\n| `acquirer-host.log` | acquirer host (jPOS), UTC |\n{settle}\n\n"
-            f"Parse it: `forensics parse {logs} acquirer-host.log --tz {w.tz} -o events.parquet`\n\n"
+            f"Terminal clocks are local time ({w.tz}); the host logs UTC:\n\n"
+            f"    forensics timeline {logs} acquirer-host.log {' '.join('settlement-' + d + '.csv' for d in dates)} {zones}\n\n"
             f"Made by `forensics simulate --family {fam.name} --seed {w.seed}`.\n")
 
 

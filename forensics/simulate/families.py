@@ -47,7 +47,7 @@ def finding(w: World, fam: str, txns: list[Txn], amount: int | None = None) -> d
         "kind": f.kind, "cause": f.cause, "contributing": list(f.contributing),
         "tid": txns[0].tid, "devices": sorted({t.device for t in txns}),
         "amount": w.major(money), "currency": w.cur,
-        "transactions": [t.key() for t in txns],
+        "transactions": list(txns),
     }
 
 

@@ -216,6 +216,7 @@ def transact(
     # -- host side
     th = s(t, rng.uniform(0.2, 0.6))
     w.host.block(th, "receive", _host_fields(fields), rng.randint(1, 5), "incoming")
+    txn.host_rc = host_rc
     host_amount = int(fields["4"])
     response = {"0": mti[:2] + str(int(mti[2]) + 1) + mti[3], "11": stan, "39": host_rc, "41": dev.tid}
     if host_rc == "00":
@@ -228,6 +229,7 @@ def transact(
     w.host.block(tr, "send", _host_fields(response), int((tr - th).total_seconds() * 1000), "outgoing")
     # -- terminal side
     if fault in ("crash", "power_loss"):
+        txn.status = "CRASHED" if fault == "crash" else "POWER_LOST"
         return txn, _lose_power_or_crash(dev, s(t, rng.uniform(0.2, 0.9)), txn, fault)
     if fault == "response_lost":
         t = s(t, TIMEOUT_S)
@@ -246,7 +248,7 @@ def transact(
         return txn, s(t, rng.uniform(2, 5))
     dev.write(s(t, 0.01), "TransProcess", f"RESULT status=APPROVED inv={inv} stan={stan} rc=00 auth={txn.auth} rrn={txn.rrn}")
     if kind == "TIP_ADJUST" and orig is not None:
-        orig.amount = host_amount
+        orig.adjusted = host_amount
     elif kind not in ("BALANCE", "PREAUTH_VOID"):
         dev.open_batch.append(txn)
     t = s(t, rng.uniform(0.8, 1.6))
@@ -333,6 +335,7 @@ def upload_saf(dev: Device, t: datetime) -> datetime:
         th = s(t, w.rng.uniform(0.2, 0.6))
         w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
         txn.rrn = w.host.rrn(th)
+        txn.host_rc = "00"
         item = HostItem(dev.tid, dev.mid, txn.stan, txn.rrn, "Y1", "000000", txn.amount, w.cur, txn.card.masked if txn.card else "",
                         txn.atc, txn.inv, f"{dev.batch:06d}", txn.t + timedelta(seconds=dev.skew_s), dev.tz, th)
         w.host.items.append(item)
@@ -354,7 +357,7 @@ def settle(dev: Device, t: datetime) -> datetime:
     voided = {x.orig_inv for x in dev.open_batch if x.type == "VOID"}
     items = [x for x in dev.open_batch
              if x.status == "APPROVED" and x.type in ("SALE", "REFUND", "PREAUTH_COMPLETE") and x.inv not in voided]
-    total = sum(-x.amount if x.type == "REFUND" else x.amount for x in items)
+    total = sum(-x.amount if x.type == "REFUND" else (x.adjusted or x.amount) for x in items)
     count = len(items)
     batch = f"{dev.batch:06d}"
     dev.write(t, "Batch", f"SETTLE batch={batch} count={count} total={w.major(total)}")

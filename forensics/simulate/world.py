@@ -172,11 +172,28 @@ class Txn:
     auth: str | None = None
     host_item: HostItem | None = None
     orig_inv: str | None = None
+    adjusted: int | None = None  # total after a tip adjust, for the batch
+    host_rc: str | None = None  # what the host answered, if the request reached it
 
     def key(self) -> dict[str, str | None]:
         """The transaction keys as truth.json names them."""
         return {"device": self.device, "tid": self.tid, "stan": self.stan, "inv": self.inv,
                 "rrn": self.rrn, "auth": self.auth}
+
+    def lifecycle(self, host: "Host", exponent: int) -> dict[str, object]:
+        """Keys plus what became of it: as the merchant saw it, at the host, in settlement."""
+        item = self.host_item
+        if self.host_rc is None:
+            host_outcome = "NOT_SEEN"
+        elif self.host_rc != "00":
+            host_outcome = "DECLINED"
+        elif item is not None and item.state == "reversed":
+            host_outcome = "REVERSED"
+        else:
+            host_outcome = "APPROVED"
+        return {**self.key(), "type": self.type, "amount_entered": minor_to_major(self.amount, exponent),
+                "merchant_outcome": self.status, "host_outcome": host_outcome,
+                "cleared": sum(1 for _, cleared in host.cleared if cleared is item) if item is not None else 0}
 
 
 @dataclass

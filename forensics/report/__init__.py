@@ -1,0 +1,1 @@
+"""Reports: what analysts read: the text view, exports, charts and incident reports."""

@@ -1,0 +1,533 @@
+"""Timelines: each transaction attempt's lifecycle across devices, the host and settlement.
+
+``build(loaded)`` takes the ingest tables and returns a ``Timeline`` whose frames are:
+
+- ``transactions``: one row per attempt (a ``START`` on a terminal), with its keys, the
+  amounts entered, sent, approved and settled, what the merchant saw versus what the host and
+  settlement recorded, its reversal's fate, and ``flags``: observations an analyst checks
+  first (never a verdict).
+- ``events``: the events with ``ts_utc`` (clock-corrected), ``txn`` and clock ``segment``.
+- ``devices``: serial, TID, MID, app, first/last seen, counter resets, role in a swap.
+- ``clocks``: per device and clock segment, the skew estimated from terminal/host message
+  pairs (terminal time minus host time), its spread and the number of pairs.
+- ``host``: the host's request/response pairs; ``settlement``: the cleared items.
+
+Clocks: a device's log is cut into segments at clock steps, clock sets, boots and logcat
+dividers; within a segment the skew is the mean of the median TX offset (terminal send minus
+host receive) and the median RX offset (terminal receive minus host send), which cancels the
+network latency. Segments without pairs inherit from the previous one (plus the step, when
+the log says it) or the next. The host clock is the reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from forensics.events import UTC_US
+from forensics.ingest import Loaded, load
+
+TERMINAL_FORMATS = ("logcat", "syslog")
+_SEGMENT_KINDS = ("clock.step", "clock.set", "power.boot", "log.divider")
+_PAIR_TOLERANCE = "27h"
+_MATCH_WINDOW_S = 600
+_RERUN_WINDOW_S = 900
+
+
+@dataclass
+class Timeline:
+    """The reconstructed story of a set of logs, as Polars frames."""
+
+    transactions: pl.DataFrame
+    events: pl.DataFrame
+    devices: pl.DataFrame
+    clocks: pl.DataFrame
+    host: pl.DataFrame
+    settlement: pl.DataFrame
+    loaded: Loaded
+
+    def filter(
+        self,
+        *,
+        tid: str | None = None,
+        stan: str | None = None,
+        inv: str | None = None,
+        card: str | None = None,
+        device: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Timeline:
+        """The same timeline restricted to matching transactions (and their events)."""
+        cond = pl.lit(True)
+        for column, value in (("tid", tid), ("stan", stan), ("inv", inv), ("device", device)):
+            if value is not None:
+                cond = cond & (pl.col(column) == value)
+        if card is not None:
+            cond = cond & (pl.col("card").str.ends_with(card[-4:]) | (pl.col("card_id") == card))
+        if since is not None:
+            cond = cond & (pl.col("ts_start") >= since)
+        if until is not None:
+            cond = cond & (pl.col("ts_start") <= until)
+        txns = self.transactions.filter(cond)
+        events = self.events.filter(pl.col("txn").is_in(txns["txn"].implode()))
+        return replace(self, transactions=txns, events=events)
+
+    def _repr_html_(self) -> str:
+        flagged = self.transactions.filter(pl.col("flags").list.len() > 0)
+        parts = [
+            "<h4>forensics timeline</h4>",
+            f"<p>{self.transactions.height} transactions on {self.devices.height} devices; "
+            f"{flagged.height} flagged.</p>",
+            "<h5>Devices</h5>", self.devices._repr_html_(),
+            "<h5>Flagged transactions</h5>",
+            flagged.select("txn", "device", "tid", "txn_type", "inv", "stan", "amount_entered", "currency",
+                           "merchant_outcome", "host_rc", "cleared_count", "flags")._repr_html_(),
+            "<h5>Clocks</h5>", self.clocks._repr_html_(),
+        ]
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"Timeline({self.transactions.height} transactions, {self.events.height} events, "
+                f"{self.devices.height} devices)")
+
+
+def timeline(paths: Any, **load_options: Any) -> Timeline:
+    """Load logs (see ``forensics.load`` for the options) and build their timeline."""
+    return build(load(paths, **load_options))
+
+
+# -- host side --------------------------------------------------------------------------
+
+def _response_mti(mti: pl.Expr) -> pl.Expr:
+    third = (mti.str.slice(2, 1).cast(pl.Int32, strict=False) + 1).cast(pl.String)
+    return mti.str.slice(0, 2) + third + mti.str.slice(3, 1)
+
+
+def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
+    """Host requests (received) with their responses (sent): one row per request."""
+    host = events.filter(pl.col("format") == "jpos", pl.col("mti").is_not_null())
+    requests = (
+        host.filter(pl.col("kind") == "host.rx")
+        .select(pl.col("tid"), pl.col("stan"), pl.col("mti"), _response_mti(pl.col("mti")).alias("_resp"),
+                pl.col("proc"), pl.col("amount").alias("host_amount"), pl.col("currency").alias("host_currency"),
+                pl.col("atc").alias("host_atc"), pl.col("inv").alias("host_inv"), pl.col("mid").alias("host_mid"),
+                pl.col("ts").alias("h_rx_ts"), pl.col("path").alias("host_path"), pl.col("line").alias("host_line"))
+        .sort("h_rx_ts")
+    )
+    responses = (
+        host.filter(pl.col("kind") == "host.tx")
+        .select(pl.col("tid"), pl.col("stan"), pl.col("mti").alias("_resp"), pl.col("rc").alias("host_rc"),
+                pl.col("rrn").alias("host_rrn"), pl.col("auth").alias("host_auth"), pl.col("ts").alias("h_tx_ts"),
+                pl.col("line").alias("host_resp_line"))
+        .sort("h_tx_ts")
+    )
+    if requests.is_empty():
+        return requests.drop("_resp").with_columns(
+            [pl.lit(None, dtype).alias(name) for name, dtype in responses.schema.items() if name not in ("tid", "stan", "_resp")])
+    paired = requests.join_asof(responses, left_on="h_rx_ts", right_on="h_tx_ts", by=["tid", "stan", "_resp"],
+                                strategy="forward", tolerance="120s", check_sortedness=False)
+    return paired.drop("_resp")
+
+
+# -- clocks -------------------------------------------------------------------------------
+
+def _segments(terminal: pl.DataFrame) -> pl.DataFrame:
+    return terminal.sort("path", "line").with_columns(
+        segment=pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")
+    )
+
+
+def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
+    """Skew per (path, segment): terminal time minus host time, in seconds."""
+    tx = terminal.filter(pl.col("kind") == "iso.tx", pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
+    rx = terminal.filter(pl.col("kind") == "iso.rx", pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
+    base = terminal.group_by("path", "segment").agg(
+        pl.col("device").first(), pl.col("line").min().alias("from_line"), pl.col("line").max().alias("to_line"),
+        pl.coalesce(
+            pl.col("value").filter(pl.col("kind") == "clock.step").first(),
+            (pl.col("value") - pl.col("ts").dt.epoch("us") / 1e6).filter(pl.col("kind") == "clock.set").first(),
+        ).alias("_step"),
+    )
+    offsets = []
+    if host.height and tx.height:
+        req = host.select("tid", "stan", "mti", "h_rx_ts").sort("h_rx_ts")
+        pairs = tx.sort("ts").join_asof(req, left_on="ts", right_on="h_rx_ts", by=["tid", "stan", "mti"],
+                                        strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
+        offsets.append(pairs.filter(pl.col("h_rx_ts").is_not_null()).select(
+            "path", "segment", ((pl.col("ts") - pl.col("h_rx_ts")).dt.total_microseconds() / 1e6).alias("off"),
+            pl.lit("tx").alias("dir")))
+    if host.height and rx.height:
+        resp = host.filter(pl.col("h_tx_ts").is_not_null()).select(
+            "tid", "stan", _response_mti(pl.col("mti")).alias("mti"), "h_tx_ts").sort("h_tx_ts")
+        pairs = rx.sort("ts").join_asof(resp, left_on="ts", right_on="h_tx_ts", by=["tid", "stan", "mti"],
+                                        strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
+        offsets.append(pairs.filter(pl.col("h_tx_ts").is_not_null()).select(
+            "path", "segment", ((pl.col("ts") - pl.col("h_tx_ts")).dt.total_microseconds() / 1e6).alias("off"),
+            pl.lit("rx").alias("dir")))
+    if offsets:
+        all_offsets = pl.concat(offsets)
+        per_dir = all_offsets.group_by("path", "segment", "dir").agg(pl.col("off").median().alias("med"),
+                                                                     pl.len().alias("n"))
+        stats = all_offsets.group_by("path", "segment").agg(
+            pl.col("off").quantile(0.9).alias("_hi"), pl.col("off").quantile(0.1).alias("_lo"))
+        est = per_dir.group_by("path", "segment").agg(pl.col("med").mean().alias("_est"),
+                                                      pl.col("n").sum().alias("matches"))
+        base = base.join(est, on=["path", "segment"], how="left").join(stats, on=["path", "segment"], how="left")
+    else:
+        base = base.with_columns(pl.lit(None, pl.Float64).alias("_est"), pl.lit(0, pl.UInt32).alias("matches"),
+                                 pl.lit(None, pl.Float64).alias("_hi"), pl.lit(None, pl.Float64).alias("_lo"))
+    base = base.sort("path", "segment")
+    # Inherit across segments: from the previous one plus a logged step, else from the next.
+    inherited = pl.coalesce(pl.col("_est"), _inherit_forward(), _inherit_backward()).over("path")
+    return base.with_columns(
+        skew_s=inherited.fill_null(0.0),
+        spread_s=(pl.col("_hi") - pl.col("_lo")),
+        matches=pl.col("matches").fill_null(0).cast(pl.Int64),
+        source=pl.when(pl.col("_est").is_not_null()).then(pl.lit("host pairs"))
+        .when(inherited.is_not_null()).then(pl.lit("inherited"))
+        .otherwise(pl.lit("none: no host messages matched")),
+    ).select("path", "device", "segment", "from_line", "to_line", "skew_s", "spread_s", "matches", "source")
+
+
+def _inherit_forward() -> pl.Expr:
+    """The last estimated skew, plus the clock steps logged since that segment."""
+    steps = pl.col("_step").fill_null(0.0).cum_sum()
+    anchor = pl.when(pl.col("_est").is_not_null()).then(steps).forward_fill()
+    return pl.col("_est").forward_fill() + (steps - anchor)
+
+
+def _inherit_backward() -> pl.Expr:
+    """The next estimated skew, minus the clock steps logged up to that segment."""
+    steps = pl.col("_step").fill_null(0.0).cum_sum()
+    anchor = pl.when(pl.col("_est").is_not_null()).then(steps).backward_fill()
+    return pl.col("_est").backward_fill() - (anchor - steps)
+
+
+def apply_clocks(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
+    """``ts_utc``: terminal events corrected by their segment's skew; others as logged."""
+    terminal = events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
+    others = events.filter(~pl.col("format").is_in(TERMINAL_FORMATS)).with_columns(
+        segment=pl.lit(None, pl.Int32), skew_s=pl.lit(0.0))
+    terminal = _segments(terminal).join(clocks.select("path", "segment", "skew_s"), on=["path", "segment"], how="left")
+    merged = pl.concat([terminal, others], how="diagonal_relaxed")
+    correction = pl.duration(microseconds=(pl.col("skew_s").fill_null(0.0) * 1e6).round().cast(pl.Int64))
+    return merged.with_columns(ts_utc=(pl.col("ts") - correction).cast(UTC_US)).sort("path", "line")
+
+
+# -- transactions -----------------------------------------------------------------------
+
+def _first(expr: pl.Expr, cond: pl.Expr) -> pl.Expr:
+    return expr.filter(cond).first()
+
+
+def attempts(terminal: pl.DataFrame) -> pl.DataFrame:
+    """One row per START, with what its window of events (until the next START) shows."""
+    k = pl.col("kind")
+    windows = terminal.with_columns(attempt=(k == "txn.start").cast(pl.Int32).cum_sum().over("path"))
+    windows = windows.with_columns(
+        txn=pl.when(pl.col("attempt") > 0).then(
+            pl.col("device") + ":" + pl.col("line").filter(k == "txn.start").first().over("path", "attempt").cast(pl.String)))
+    is_tx = (k == "iso.tx") & (pl.col("mti") != "0400")
+    is_rx = (k == "iso.rx") & (pl.col("mti") != "0410")
+    after_tx = pl.col("line") > pl.col("line").filter(is_tx).first()
+    agg = windows.filter(pl.col("attempt") > 0).group_by("path", "attempt", maintain_order=True).agg(
+        pl.col("txn").first(),
+        pl.col("device").first(),
+        _first(pl.col("ts_utc"), k == "txn.start").alias("ts_start"),
+        _first(pl.col("line"), k == "txn.start").alias("line_start"),
+        _first(pl.col("txn_type"), k == "txn.start"),
+        _first(pl.col("amount"), k == "txn.start").alias("amount_entered"),
+        _first(pl.col("tip"), k == "txn.start"),
+        _first(pl.col("currency"), k == "txn.start"),
+        _first(pl.col("exponent"), k == "txn.start"),
+        _first(pl.col("source"), k == "txn.start"),
+        _first(pl.col("operator"), k == "txn.start"),
+        _first(pl.col("inv"), k == "txn.start"),
+        _first(pl.col("orig_inv"), k == "txn.start"),
+        _first(pl.col("orig_rrn"), k == "txn.start"),
+        _first(pl.col("entry"), k == "txn.card"),
+        _first(pl.col("card"), k == "txn.card"),
+        _first(pl.col("card_id"), k == "txn.card"),
+        _first(pl.col("atc"), k == "txn.card"),
+        _first(pl.col("stan"), is_tx).alias("stan_tx"),
+        _first(pl.col("mti"), is_tx),
+        _first(pl.col("proc"), is_tx),
+        _first(pl.col("amount"), is_tx).alias("amount_sent"),
+        _first(pl.col("tid"), is_tx).alias("tid_tx"),
+        _first(pl.col("mid"), is_tx).alias("mid_tx"),
+        _first(pl.col("ts_utc"), is_tx).alias("ts_tx"),
+        _first(pl.col("line"), is_tx).alias("line_tx"),
+        _first(pl.col("rc"), is_rx).alias("rc_rx"),
+        _first(pl.col("ts_utc"), is_rx).alias("ts_rx"),
+        _first(pl.col("status"), k == "txn.result").alias("merchant_status"),
+        _first(pl.col("stan"), k == "txn.result").alias("stan_result"),
+        _first(pl.col("rc"), k == "txn.result").alias("rc_result"),
+        _first(pl.col("auth"), k == "txn.result").alias("auth_result"),
+        _first(pl.col("rrn"), k == "txn.result").alias("rrn_result"),
+        _first(pl.col("ts_utc"), k == "txn.result").alias("ts_result"),
+        _first(pl.col("line"), k == "txn.result").alias("line_result"),
+        _first(pl.col("line"), k == "txn.timeout").alias("line_timeout"),
+        _first(pl.col("line"), (k == "app.crash") & after_tx).alias("line_crash"),
+        _first(pl.col("line"), k.is_in(["power.boot", "log.divider"]) & after_tx).alias("line_boot"),
+        _first(pl.col("line"), (k == "power.battery") & (pl.col("code") <= 5)).alias("line_battery_low"),
+        _first(pl.col("status"), k == "power.recover").alias("recover_state"),
+        _first(pl.col("reason"), k == "power.recover").alias("recover_action"),
+        _first(pl.col("line"), k == "power.recover").alias("line_recover"),
+        _first(pl.col("code"), (k == "printer.status") & (pl.col("code") != 0)).alias("printer_code"),
+        _first(pl.col("line"), (k == "printer.status") & (pl.col("code") != 0)).alias("line_printer"),
+        _first(pl.col("ts_utc"), (k == "printer.status") & (pl.col("code") != 0)).alias("ts_printer"),
+        _first(pl.col("line"), k == "saf.queued").alias("line_saf_queued"),
+        _first(pl.col("line"), (k == "ui.menu") & (pl.col("status") == "Clear Reversal")).alias("line_clear_menu"),
+        _first(pl.col("tid"), k.is_in(["iso.tx", "iso.rx"])).alias("_tid_any"),
+    )
+    return agg, windows
+
+
+def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    k = pl.col("kind")
+    reversal = terminal.filter(k.is_in(["reversal.saved", "reversal.send", "reversal.deleted"])).group_by("path", "stan").agg(
+        (k == "reversal.saved").any().alias("reversal_saved"),
+        (k == "reversal.send").sum().alias("reversal_sends"),
+        _first(pl.col("reason"), k == "reversal.deleted").alias("reversal_deleted"),
+        _first(pl.col("line"), k == "reversal.deleted").alias("line_reversal_deleted"),
+        _first(pl.col("ts_utc"), k == "reversal.deleted").alias("ts_reversal_deleted"),
+    )
+    saf = terminal.filter(k == "saf.upload").group_by("path", "stan").agg(
+        pl.col("rrn").first().alias("rrn_upload"), pl.col("ts_utc").first().alias("ts_upload"),
+        pl.col("line").first().alias("line_upload"))
+    prints = terminal.filter(k == "printer.print", pl.col("inv").is_not_null()).group_by("path", "inv").agg(
+        pl.len().alias("receipts"), pl.col("line").first().alias("line_receipt"))
+    keyed = terminal.filter(k == "ui.key").select("path", "line", pl.col("amount").alias("amount_keyed"))
+    batches = terminal.filter(k == "batch.result", pl.col("rc") == "00").select(
+        "path", pl.col("line").alias("line_batch"), pl.col("batch").alias("batch_closed"),
+        pl.col("ts_utc").alias("ts_batch_closed"))
+    return {"reversal": reversal, "saf": saf, "prints": prints, "keyed": keyed, "batches": batches}
+
+
+def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
+    """The transactions table (see the module docstring)."""
+    terminal = events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
+    txns, _ = attempts(terminal)
+    facts = _key_facts(terminal)
+    txns = txns.with_columns(stan=pl.coalesce("stan_tx", "stan_result"))
+    tid_by_path = terminal.filter(pl.col("tid").is_not_null()).group_by("path").agg(pl.col("tid").last().alias("_tid_path"))
+    mid_by_path = terminal.filter(pl.col("mid").is_not_null()).group_by("path").agg(pl.col("mid").last().alias("_mid_path"))
+    txns = (txns.join(tid_by_path, on="path", how="left").join(mid_by_path, on="path", how="left")
+            .with_columns(tid=pl.coalesce("tid_tx", "_tid_any", "_tid_path"), mid=pl.coalesce("mid_tx", "_mid_path")))
+    txns = txns.join(facts["reversal"], on=["path", "stan"], how="left")
+    txns = txns.join(facts["saf"], on=["path", "stan"], how="left")
+    txns = txns.join(facts["prints"], on=["path", "inv"], how="left")
+    txns = txns.sort("line_start").join_asof(facts["keyed"].sort("line"), left_on="line_start", right_on="line",
+                                             by="path", strategy="backward", tolerance=5, check_sortedness=False)
+    txns = txns.join_asof(facts["batches"].sort("line_batch"), left_on="line_start", right_on="line_batch", by="path",
+                          strategy="forward", check_sortedness=False)
+    txns = _join_host(txns, host)
+    txns = _join_settlement(txns, settlement)
+    txns = _link_follow_ups(txns)
+    return _outcomes(txns).sort("ts_start", "device", "line_start")
+
+
+def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
+    cols = ["host_rc", "host_rrn", "host_auth", "host_amount", "host_currency", "host_atc", "host_mid", "h_rx_ts",
+            "host_line", "host_reversal_rc", "host_reversal_line"]
+    if host.is_empty():
+        return txns.with_columns([pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False))
+    expected_mti = pl.coalesce("mti", pl.when(pl.col("line_saf_queued").is_not_null()).then(pl.lit("0220")))
+    left = txns.with_columns(_mti=expected_mti, _t=pl.coalesce("ts_tx", "ts_start")).sort("_t")
+    requests = host.filter(pl.col("mti") != "0400").select(
+        "tid", "stan", pl.col("mti").alias("_mti"), "h_rx_ts", "host_rc", "host_rrn", "host_auth", "host_amount",
+        "host_currency", "host_atc", "host_mid", "host_line").sort("h_rx_ts")
+    # Offline advices reach the host long after capture: match them on keys alone.
+    online = left.filter(pl.col("line_saf_queued").is_null()).join_asof(
+        requests, left_on="_t", right_on="h_rx_ts", by=["tid", "stan", "_mti"], strategy="nearest",
+        tolerance=f"{_MATCH_WINDOW_S}s", check_sortedness=False)
+    offline = left.filter(pl.col("line_saf_queued").is_not_null()).join(
+        requests.unique(["tid", "stan", "_mti"], keep="first"), on=["tid", "stan", "_mti"], how="left")
+    joined = pl.concat([online, offline], how="diagonal_relaxed")
+    reversals = host.filter(pl.col("mti") == "0400").group_by("tid", "stan").agg(
+        pl.col("host_rc").last().alias("host_reversal_rc"), pl.col("host_line").last().alias("host_reversal_line"))
+    return joined.join(reversals, on=["tid", "stan"], how="left").drop("_mti", "_t").with_columns(host_log=pl.lit(True))
+
+
+def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
+    txns = txns.with_columns(rrn=pl.coalesce("rrn_result", "host_rrn", "rrn_upload"),
+                             auth=pl.coalesce("auth_result", "host_auth"))
+    if settlement.is_empty():
+        return txns.with_columns(cleared_count=pl.lit(None, pl.UInt32), settled_amount=pl.lit(None, pl.Int64),
+                                 settled_mid=pl.lit(None, pl.String), settle_lines=pl.lit(None, pl.List(pl.String)),
+                                 settlement_file=pl.lit(False))
+    cleared = settlement.filter(pl.col("rrn").is_not_null()).group_by("rrn").agg(
+        pl.len().alias("cleared_count"), pl.col("amount").first().alias("settled_amount"),
+        pl.col("mid").first().alias("settled_mid"),
+        (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"))
+    return txns.join(cleared, on="rrn", how="left").with_columns(
+        cleared_count=pl.col("cleared_count").fill_null(0), settlement_file=pl.lit(True))
+
+
+def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
+    """Voids, refunds, tip adjusts and completions, linked to the transaction they name."""
+    approved = pl.col("merchant_status") == "APPROVED"
+    follow = txns.filter(pl.col("txn_type").is_in(["VOID", "REFUND", "TIP_ADJUST", "PREAUTH_COMPLETE"]), approved)
+    by_inv = follow.filter(pl.col("orig_inv").is_not_null()).select(
+        "device", pl.col("orig_inv").alias("inv"), pl.col("txn_type").alias("_ft"), pl.col("txn").alias("_fid"),
+        pl.col("amount_entered").alias("_famt"))
+    by_rrn = follow.filter(pl.col("orig_inv").is_null(), pl.col("orig_rrn").is_not_null()).select(
+        pl.col("orig_rrn").alias("rrn"), pl.col("txn_type").alias("_ft"), pl.col("txn").alias("_fid"),
+        pl.col("amount_entered").alias("_famt"))
+    originals = txns.filter(approved).select("txn", "device", "inv", "rrn")
+    links = pl.concat([
+        originals.join(by_inv, on=["device", "inv"], how="inner").select("txn", "_ft", "_fid", "_famt"),
+        originals.join(by_rrn, on="rrn", how="inner").select("txn", "_ft", "_fid", "_famt"),
+    ]).unique(["txn", "_fid"], maintain_order=True)
+    summary = links.group_by("txn").agg(
+        pl.col("_fid").filter(pl.col("_ft") == "VOID").first().alias("voided_by"),
+        pl.col("_fid").filter(pl.col("_ft") == "REFUND").alias("refunded_by"),
+        pl.col("_famt").filter(pl.col("_ft") == "REFUND").sum().alias("refunded_amount"),
+        pl.col("_fid").filter(pl.col("_ft") == "TIP_ADJUST").last().alias("adjusted_by"),
+        pl.col("_fid").filter(pl.col("_ft") == "PREAUTH_COMPLETE").alias("completed_by"),
+    )
+    originals_of = pl.concat([
+        follow.join(originals.rename({"txn": "orig_txn"}).select("orig_txn", "device", pl.col("inv").alias("orig_inv")),
+                    on=["device", "orig_inv"], how="inner").select("txn", "orig_txn"),
+        follow.filter(pl.col("orig_inv").is_null()).join(
+            originals.rename({"txn": "orig_txn", "rrn": "orig_rrn"}).select("orig_txn", "orig_rrn"),
+            on="orig_rrn", how="inner").select("txn", "orig_txn"),
+    ]).unique("txn", keep="first")
+    return txns.join(summary, on="txn", how="left").join(originals_of, on="txn", how="left")
+
+
+def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
+    merchant = (
+        pl.when(pl.col("merchant_status").is_not_null()).then(pl.col("merchant_status"))
+        .when(pl.col("line_crash").is_not_null()).then(pl.lit("CRASHED"))
+        .when(pl.col("line_boot").is_not_null()).then(pl.lit("POWER_LOST"))
+        .otherwise(pl.lit("NO_RESULT"))
+    )
+    host_seen = pl.col("host_line").is_not_null()
+    host_approved = pl.col("host_rc") == "00"
+    reversed_at_host = pl.col("host_reversal_rc") == "00"
+    t = t.with_columns(
+        merchant_outcome=merchant,
+        host_outcome=pl.when(~pl.col("host_log")).then(pl.lit(None))
+        .when(~host_seen).then(pl.lit("NOT_SEEN"))
+        .when(host_approved & reversed_at_host).then(pl.lit("REVERSED"))
+        .when(host_approved).then(pl.lit("APPROVED"))
+        .when(pl.col("host_rc").is_null()).then(pl.lit("NO_RESPONSE"))
+        .otherwise(pl.lit("DECLINED")),
+        amount_approved=pl.when(host_approved).then(pl.col("host_amount"))
+        .when(pl.col("merchant_status") == "APPROVED").then(pl.coalesce("amount_sent", "amount_entered")),
+    )
+    charge_types = pl.col("txn_type").is_in(["SALE", "PREAUTH_COMPLETE", "TIP_ADJUST"])
+    previous_same = (
+        (pl.col("card_id") == pl.col("card_id").shift(1).over("tid", order_by="ts_start"))
+        & (pl.col("amount_entered") == pl.col("amount_entered").shift(1).over("tid", order_by="ts_start"))
+        & ((pl.col("ts_start") - pl.col("ts_start").shift(1).over("tid", order_by="ts_start")).dt.total_seconds()
+           < _RERUN_WINDOW_S)
+    )
+    flags = [
+        ("host_approved_merchant_not", host_approved & ~reversed_at_host & (merchant != "APPROVED")),
+        ("no_response", pl.col("line_timeout").is_not_null()),
+        ("crash_in_flight", pl.col("line_crash").is_not_null()),
+        ("power_lost_in_flight", pl.col("line_boot").is_not_null()),
+        ("reversal_deleted_unsent", pl.col("reversal_deleted").is_in(["max_retries", "operator_clear"])),
+        ("reversal_pending", (pl.col("line_timeout").is_not_null() | pl.col("line_crash").is_not_null())
+         & pl.col("reversal_deleted").is_null()),
+        ("printer_fault_after_approval", (pl.col("printer_code").is_not_null()) & (merchant == "APPROVED")),
+        ("amount_sent_differs", pl.col("amount_sent").is_not_null() & pl.col("amount_entered").is_not_null()
+         & (pl.col("amount_sent") != pl.col("amount_entered"))),
+        ("amount_keyed", pl.col("amount_keyed").is_not_null()),
+        ("same_card_and_amount_as_previous", charge_types & previous_same.fill_null(False)),
+        ("cleared_more_than_once", pl.col("cleared_count") > 1),
+        ("cleared_to_other_mid", pl.col("settled_mid").is_not_null() & (pl.col("settled_mid") != pl.col("mid"))),
+        ("approved_not_cleared", pl.col("settlement_file") & (pl.col("cleared_count") == 0)
+         & (merchant == "APPROVED") & pl.col("voided_by").is_null()
+         & pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE"])),
+        ("offline_not_uploaded", pl.col("line_saf_queued").is_not_null() & pl.col("line_upload").is_null()),
+    ]
+    t = t.with_columns(
+        flags=pl.concat_list([pl.when(cond.fill_null(False)).then(pl.lit([name])).otherwise(pl.lit([], pl.List(pl.String)))
+                              for name, cond in flags]))
+    keep = ["txn", "device", "tid", "mid", "txn_type", "inv", "stan", "batch_closed", "rrn", "auth", "card", "card_id",
+            "atc", "entry", "source", "operator", "currency", "exponent", "amount_entered", "amount_keyed", "amount_sent",
+            "amount_approved", "settled_amount", "tip", "merchant_outcome", "merchant_status", "rc_result", "host_outcome",
+            "host_rc", "host_rrn", "host_reversal_rc", "cleared_count", "settled_mid", "reversal_saved", "reversal_sends",
+            "reversal_deleted", "receipts", "printer_code", "recover_state", "recover_action", "orig_inv", "orig_rrn",
+            "orig_txn", "voided_by", "refunded_by", "refunded_amount", "adjusted_by", "completed_by", "ts_start", "ts_tx",
+            "ts_result", "ts_printer", "ts_reversal_deleted", "ts_upload", "ts_batch_closed", "h_rx_ts", "path",
+            "line_start", "line_tx", "line_result", "line_timeout", "line_crash", "line_boot", "line_battery_low",
+            "line_recover", "line_printer", "line_saf_queued", "line_upload", "line_reversal_deleted", "line_receipt",
+            "line_clear_menu", "host_line", "host_reversal_line", "settle_lines", "flags"]
+    return t.select([c for c in keep if c in t.columns])
+
+
+# -- devices ----------------------------------------------------------------------------
+
+def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
+    """One row per terminal device, with its role when a TID moved between devices."""
+    terminal = events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
+    if terminal.is_empty():
+        return pl.DataFrame(schema={"device": pl.String, "tid": pl.String})
+    k = pl.col("kind")
+    stan_num = pl.col("stan").cast(pl.Int64, strict=False)
+    tx = terminal.filter(k == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0500", "0800"])).sort("path", "line")
+    resets = tx.with_columns(
+        _drop=(stan_num < stan_num.shift(1).over("path")) & (stan_num.shift(1).over("path") < 999000)
+    ).group_by("device").agg(pl.col("_drop").sum().alias("stan_resets"))
+    info = terminal.group_by("device").agg(
+        pl.col("path").first(),
+        pl.col("tid").drop_nulls().mode().first().alias("tid"),
+        pl.col("mid").drop_nulls().mode().first().alias("mid"),
+        pl.col("app_version").drop_nulls().first().alias("app_version"),
+        pl.col("ts_utc").min().alias("first_seen"),
+        pl.col("ts_utc").max().alias("last_seen"),
+        pl.len().alias("events"),
+        (k == "txn.start").sum().alias("transactions"),
+        (k == "tms.init").sum().alias("inits"),
+        _first(pl.col("ts_utc"), k == "tms.release").alias("released_at"),
+        (k.is_in(["power.boot", "log.divider"])).sum().alias("boots"),
+    ).join(resets, on="device", how="left")
+    skew = clocks.sort("matches", descending=True).group_by("device").agg(
+        pl.col("skew_s").first().alias("skew_s"), pl.col("matches").sum().alias("clock_matches"),
+        pl.len().alias("clock_segments"))
+    info = info.join(skew, on="device", how="left").sort("first_seen")
+    info = info.with_columns(
+        devices_on_tid=pl.len().over("tid"),
+        _rank=pl.col("first_seen").rank("ordinal").over("tid"),
+        _prev_last=pl.col("last_seen").shift(1).over("tid", order_by="first_seen"),
+        _next_first=pl.col("first_seen").shift(-1).over("tid", order_by="first_seen"),
+    )
+    return info.with_columns(
+        role=pl.when(pl.col("devices_on_tid") == 1).then(pl.lit("only device on its TID"))
+        .when(pl.col("_next_first").is_not_null()).then(pl.lit("replaced (older device on a shared TID)"))
+        .otherwise(pl.lit("replacement (newer device on a shared TID)")),
+        overlap_s=pl.when(pl.col("_prev_last") > pl.col("first_seen"))
+        .then((pl.col("_prev_last") - pl.col("first_seen")).dt.total_seconds()),
+        counter_resets=pl.col("inits") + pl.col("stan_resets").fill_null(0),
+    ).drop("_rank", "_prev_last", "_next_first", "stan_resets", "inits").sort("tid", "first_seen")
+
+
+# -- assembly ---------------------------------------------------------------------------
+
+def build(loaded: Loaded) -> Timeline:
+    """The timeline of an ingest (see the module docstring)."""
+    events = loaded.events
+    host = host_pairs(events)
+    terminal = _segments(events.filter(pl.col("format").is_in(TERMINAL_FORMATS)))
+    clocks = estimate_clocks(terminal, host)
+    corrected = apply_clocks(events, clocks)
+    settlement = corrected.filter(pl.col("kind") == "settle.item")
+    txns = transactions(corrected, host, settlement)
+    _, windows = attempts(corrected.filter(pl.col("format").is_in(TERMINAL_FORMATS)))
+    with_txn = corrected.join(windows.select("path", "line", "txn"), on=["path", "line"], how="left")
+    return Timeline(
+        transactions=txns,
+        events=with_txn,
+        devices=devices(corrected, clocks),
+        clocks=clocks,
+        host=host,
+        settlement=settlement,
+        loaded=loaded,
+    )
