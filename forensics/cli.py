@@ -18,6 +18,7 @@ from forensics.ingest import InputError, load, registry
 from forensics.ingest.clock import ClockError
 from forensics.ingest.dialect import DialectError
 from forensics.ingest.formats import FormatError
+from forensics.diagnosis.rules import RuleError
 
 _FORMATS = ("parquet", "jsonl", "csv")
 
@@ -152,6 +153,25 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
         write_frame(table, output, "jsonl" if fmt == "json" else fmt)
 
 
+@cli.command("diagnose")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="An analyst's summary, or the JSON document of spec/findings.md.")
+@click.option("-o", "--output", default="-", help="Output file (- for stdout).")
+@click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Use these rule files instead of the installed ones (repeatable).")
+@_load_options
+def diagnose_command(logs: tuple[str, ...], fmt: str, output: str, rule_files: tuple[str, ...], year: int | None,
+                     tz: tuple[str, ...], device: str | None, card_key: str | None) -> None:
+    """Find every faulty charge in LOGS and name its cause, with the log lines as evidence."""
+    from forensics.diagnosis import RuleSet, diagnose
+
+    _progress(f"reading {len(logs)} input(s)", logs)
+    rules = RuleSet.from_files(list(rule_files)) if rule_files else None
+    result = diagnose(list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    _emit(result.to_json() if fmt == "json" else result.to_text(), output)
+
+
 def _progress(message: str, logs: tuple[str, ...]) -> None:
     """A progress line on stderr for large inputs, only when stderr is a terminal."""
     size = sum(Path(p).stat().st_size for p in logs if Path(p).is_file())
@@ -234,7 +254,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (InputError, ClockError, DialectError, FormatError) as exc:
+    except (InputError, ClockError, DialectError, FormatError, RuleError) as exc:
         click.echo(f"forensics: error: {exc}", err=True)
         sys.exit(2)
     except BrokenPipeError:

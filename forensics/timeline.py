@@ -214,7 +214,14 @@ def apply_clocks(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     terminal = _segments(terminal).join(clocks.select("path", "segment", "skew_s"), on=["path", "segment"], how="left")
     merged = pl.concat([terminal, others], how="diagonal_relaxed")
     correction = pl.duration(microseconds=(pl.col("skew_s").fill_null(0.0) * 1e6).round().cast(pl.Int64))
-    return merged.with_columns(ts_utc=(pl.col("ts") - correction).cast(UTC_US)).sort("path", "line")
+    merged = merged.with_columns(ts_utc=(pl.col("ts") - correction).cast(UTC_US)).sort("path", "line")
+    # Lines without a time (logcat dividers, brief format) take the next stamped line's time,
+    # else the previous one's, so that they keep their place in time windows.
+    return merged.with_columns(
+        ts_inferred=pl.col("ts_utc").is_null(),
+        ts_utc=pl.coalesce(pl.col("ts_utc"), pl.col("ts_utc").backward_fill().over("path"),
+                           pl.col("ts_utc").forward_fill().over("path")),
+    )
 
 
 # -- transactions -----------------------------------------------------------------------
@@ -230,9 +237,19 @@ def attempts(terminal: pl.DataFrame) -> pl.DataFrame:
     windows = windows.with_columns(
         txn=pl.when(pl.col("attempt") > 0).then(
             pl.col("device") + ":" + pl.col("line").filter(k == "txn.start").first().over("path", "attempt").cast(pl.String)))
-    is_tx = (k == "iso.tx") & (pl.col("mti") != "0400")
-    is_rx = (k == "iso.rx") & (pl.col("mti") != "0410")
-    after_tx = pl.col("line") > pl.col("line").filter(is_tx).first()
+    # The request is the last 0100/0200/0220 sent before the outcome (pending reversals and
+    # queued advices go out first); its response is the RX with the same STAN.
+    group = ("path", "attempt")
+    outcome_kinds = ["txn.result", "txn.timeout", "app.crash", "power.boot", "log.divider"]
+    windows = windows.with_columns(
+        _limit=pl.col("line").filter(k.is_in(outcome_kinds) & (pl.col("line") > pl.col("line").filter(k == "txn.start").first()))
+        .min().over(group).fill_null(2**62))
+    request = (k == "iso.tx") & pl.col("mti").is_in(["0100", "0200", "0220"]) & (pl.col("line") < pl.col("_limit"))
+    windows = windows.with_columns(_tx_line=pl.col("line").filter(request).max().over(group))
+    windows = windows.with_columns(_tx_stan=pl.col("stan").filter(pl.col("line") == pl.col("_tx_line")).first().over(group))
+    is_tx = pl.col("line") == pl.col("_tx_line")
+    is_rx = (k == "iso.rx") & (pl.col("stan") == pl.col("_tx_stan")) & (pl.col("line") > pl.col("_tx_line"))
+    after_tx = pl.col("line") > pl.col("_tx_line").first()
     agg = windows.filter(pl.col("attempt") > 0).group_by("path", "attempt", maintain_order=True).agg(
         pl.col("txn").first(),
         pl.col("device").first(),
@@ -438,7 +455,6 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
         ("printer_fault_after_approval", (pl.col("printer_code").is_not_null()) & (merchant == "APPROVED")),
         ("amount_sent_differs", pl.col("amount_sent").is_not_null() & pl.col("amount_entered").is_not_null()
          & (pl.col("amount_sent") != pl.col("amount_entered"))),
-        ("amount_keyed", pl.col("amount_keyed").is_not_null()),
         ("same_card_and_amount_as_previous", charge_types & previous_same.fill_null(False)),
         ("cleared_more_than_once", pl.col("cleared_count") > 1),
         ("cleared_to_other_mid", pl.col("settled_mid").is_not_null() & (pl.col("settled_mid") != pl.col("mid"))),

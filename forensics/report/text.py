@@ -42,7 +42,8 @@ def _ts(value: object) -> str:
 def transaction_events(tl: Timeline, row: dict[str, object]) -> pl.DataFrame:
     """The events that tell one transaction: its window, its reversal, its host and settlement lines."""
     ev = tl.events
-    own = ev.filter(pl.col("txn") == row["txn"], pl.col("kind").is_in(_EVENT_KINDS))
+    own = ev.filter(pl.col("txn") == row["txn"], pl.col("kind").is_in(_EVENT_KINDS),
+                    (pl.col("kind") != "power.battery") | (pl.col("code") <= 15))
     by_stan = ev.filter(pl.col("path") == row["path"], pl.col("stan") == row["stan"],
                         pl.col("kind").is_in(["reversal.send", "reversal.deleted", "saf.upload"]),
                         pl.col("txn") != row["txn"])

@@ -169,8 +169,9 @@ def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
     first, t = T.transact(lane1, t, "SALE", amount, card, fault="response_lost")
     second, t2 = T.transact(lane2, T.s(t, w.rng.uniform(30, 120)), "SALE", amount, card)
     T.noise(lane1, t, T.s(t, 7200))
-    _trade(w, lane2, t2, 2, avoid={card.masked})
-    w.host.clear(T.s(t, 6 * 3600))
+    t2 = _trade(w, lane2, t2, 2, avoid={card.masked})
+    t2 = T.settle(lane2, T.s(t2, 60))
+    w.host.clear(T.s(t2, 60))
     story = (f"Lane {lane1.serial} sent sale inv {first.inv} ({w.major(amount)} {w.cur}); the host approved it, but the "
              "response never reached the terminal, which timed out and showed a communication error with its reversal "
              f"pending. The customer was sent to lane {lane2.serial} and charged again. {lane1.serial} made no further "
@@ -337,9 +338,10 @@ def dup_settlement_duplicated(w: World) -> tuple[list[dict[str, Any]], str]:
 def amount_keyed_x10(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
-    card, amount = w.card(), w.amount()
-    wrong = amount * 10
-    sale, t = T.transact(dev, t, "SALE", wrong, card, src="keypad", keyed=w.major(wrong))
+    card = w.card()
+    amount = int(w.median * w.rng.uniform(0.8, 1.6))  # a typical purchase...
+    wrong = amount * 10  # ...keyed with one digit too many
+    sale, t = T.transact(dev, t, "SALE", wrong, card, src="keypad")
     t = _trade(w, dev, t, 3, avoid={card.masked})
     _close(w, [dev], t)
     story = (f"The operator on {dev.serial} keyed {w.major(wrong)} {w.cur} for a {w.major(amount)} purchase (one digit "
@@ -387,7 +389,7 @@ def refund_wrong_amount(w: World) -> tuple[list[dict[str, Any]], str]:
     card, amount = w.card(), w.amount()
     sale, t = T.transact(dev, t, "SALE", amount, card)
     t = _trade(w, dev, t, 1, avoid={card.masked})
-    refund, t = T.transact(dev, t, "REFUND", amount * 10, card, orig=sale, src="keypad", keyed=w.major(amount * 10))
+    refund, t = T.transact(dev, t, "REFUND", amount * 10, card, orig=sale, src="keypad")
     t = _trade(w, dev, t, 2, avoid={card.masked})
     _close(w, [dev], t)
     story = (f"A customer returned the goods of sale inv {sale.inv} ({w.major(amount)} {w.cur}) on {dev.serial}. The "
@@ -424,14 +426,15 @@ def refund_wrong_invoice_after_reset(w: World) -> tuple[list[dict[str, Any]], st
         sale, t = T.transact(new, T.s(t, w.rng.uniform(120, 600)), "SALE", w.amount(), w.card())
         new_sales.append(sale)
     wrong = next(s for s in new_sales if s.inv == target.inv)
-    void, t = T.transact(new, T.s(t, 300), "VOID", wrong.amount, None, orig=wrong)
+    t = _trade(w, new, t, w.rng.uniform(0.4, 1.2), avoid={card.masked})
+    void, t = T.transact(new, T.s(t, 60), "VOID", wrong.amount, None, orig=wrong)
     t = _trade(w, new, t, 2, avoid={card.masked})
     _close(w, [new], t)
-    story = (f"A customer asked to cancel sale inv {target.inv} ({w.major(amount)} {w.cur}) made on the old terminal "
+    story = (f"A customer came back to cancel sale inv {target.inv} ({w.major(amount)} {w.cur}) made on the old terminal "
              f"{old.serial}. The replacement {new.serial} had restarted its invoice numbers under the same TID, so "
              f"'void invoice {target.inv}' on it voided a different customer's sale ({w.major(wrong.amount)}). The "
              "customer who asked stays charged.")
-    return [finding(w, "refund_wrong_invoice_after_reset", [target, wrong, void])], story
+    return [finding(w, "refund_wrong_invoice_after_reset", [target, wrong, void], wrong.amount)], story
 
 
 # -- deposits (pre-authorisation) -------------------------------------------------------
@@ -446,7 +449,7 @@ def deposit_completion_amount(w: World) -> tuple[list[dict[str, Any]], str]:
     t = _trade(w, dev, t, 3, avoid={card.masked})
     agreed = hold - hold // 4
     wrong = agreed * 10
-    done, t = T.transact(dev, t, "PREAUTH_COMPLETE", wrong, card, orig=pre, src="keypad", keyed=w.major(wrong))
+    done, t = T.transact(dev, t, "PREAUTH_COMPLETE", wrong, card, orig=pre, src="keypad")
     t = _trade(w, dev, t, 2, avoid={card.masked})
     _close(w, [dev], t)
     story = (f"A hotel deposit of {w.major(hold)} {w.cur} was authorised on {dev.serial} (inv {pre.inv}). At check-out "
@@ -500,6 +503,23 @@ def cbd_crash(w: World) -> tuple[list[dict[str, Any]], str]:
              "the recovery at restart skipped the reversal. The host had approved; the customer left without a receipt "
              "and was charged.")
     return [finding(w, "cbd_crash", [sale])], story
+
+
+@family("cbd_reversal_dropped", "charged_but_declined", "software_bug", ("network_timeout",),
+        "response lost; reversal deleted unsent after max retries; no re-run")
+def cbd_reversal_dropped(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t = _trade(w, dev, t, 2)
+    card, amount = w.card(), w.amount()
+    sale, t = T.transact(dev, t, "SALE", amount, card, fault="response_lost")
+    for _ in range(T.MAX_REVERSAL_TRIES):
+        t = T.send_pending_reversal(dev, T.s(t, w.rng.uniform(20, 60)), reachable=False)
+    t = _trade(w, dev, T.s(t, 600), 3, avoid={card.masked})
+    _close(w, [dev], t)
+    story = (f"Sale inv {sale.inv} ({w.major(amount)} {w.cur}) on {dev.serial} timed out after the host approved it; "
+             "the customer paid another way. The link stayed down, and after "
+             f"{T.MAX_REVERSAL_TRIES} failed attempts the terminal deleted the reversal unsent, so the charge cleared.")
+    return [finding(w, "cbd_reversal_dropped", [sale])], story
 
 
 @family("cbd_timeout_late_reversal", "charged_but_declined", "network_timeout", (),

@@ -166,7 +166,6 @@ def transact(
     sent_amount: int | None = None,
     host_rc: str = "00",
     fault: str | None = None,
-    keyed: str | None = None,
 ) -> tuple[Txn, datetime]:
     """One online transaction attempt; ``fault`` is response_lost, printer_out, crash or power_loss."""
     w = dev.sim
@@ -177,8 +176,8 @@ def transact(
         start += f" orig_inv={orig.inv}" + (f" orig_rrn={orig.rrn}" if orig.rrn else "")
     if tip is not None:
         start += f" tip={w.major(tip)}"
-    if keyed is not None:
-        dev.write(s(t, -4), "UI", f"KEY amount={keyed} op={op}")
+    if src == "keypad" and kind not in ("VOID", "TIP_ADJUST"):
+        dev.write(s(t, -4), "UI", f"KEY amount={w.major(amount)} op={op}")
     dev.write(t, "TransProcess", start)
     t = s(t, rng.uniform(2, 6))
     atc = None
@@ -191,6 +190,7 @@ def transact(
     t = s(t, rng.uniform(0.1, 0.4))
     dev.write(t, "Comm", f"CONNECT host=acq1 ok ms={rng.randint(120, 900)}")
     t = send_pending_reversal(dev, s(t, 0.05))
+    t = upload_saf(dev, t)  # queued offline advices go out with the next online transaction
     stan = dev.next_stan()
     txn = Txn(dev.serial, dev.tid, dev.mid, kind, inv, stan, amount, w.cur, card, atc, t,
               orig_inv=orig.inv if orig is not None else None)
@@ -382,13 +382,14 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
     w = dev.sim
     end = s(t, hours * 3600)
     done: list[Txn] = []
+    finished = t
     noise(dev, t, end)
     if w.rng.random() < 0.15:
         ntp_step(dev, s(t, w.rng.uniform(0, hours * 3600)))
     if w.rng.random() < 0.1:
         identify(dev, s(t, w.rng.uniform(0, hours * 3600)))
     while True:
-        t = s(t, w.rng.expovariate(per_hour / 3600))
+        t = s(max(t, finished), w.rng.expovariate(per_hour / 3600))
         if t >= end:
             break
         card = w.rng.choice(cards) if cards and w.rng.random() < 0.3 else w.card()
@@ -417,4 +418,5 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
             txn, t = transact(dev, t, "SALE", w.amount(), card, entry=entry, host_rc=rc,
                               src=w.rng.choice(["ecr", "keypad"]))
         done.append(txn)
-    return done, end
+        finished = t
+    return done, max(end, finished)

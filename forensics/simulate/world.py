@@ -293,13 +293,14 @@ class World:
         self.mid = f"{self.rng.randint(10**8, 10**9 - 1):015d}"
         self.median = {0: 1800, 2: 2450, 3: 9500}[self.exponent]
         self.traffic = self.rng.uniform(6, 16)  # transactions per hour on a terminal
+        self.spread = self.rng.uniform(0.3, 0.5)  # log-normal sigma of basket amounts
 
     def card(self) -> Card:
         return Card(self.rng)
 
     def amount(self) -> int:
         """A basket amount in minor units, log-normal around the merchant's median."""
-        value = self.median * self.rng.lognormvariate(0, 0.55)
+        value = self.median * self.rng.lognormvariate(0, self.spread)
         step = 10 if self.exponent == 0 else 1
         return max(step, int(round(value / step)) * step)
 

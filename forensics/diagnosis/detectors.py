@@ -1,0 +1,199 @@
+"""Detectors: which transactions make a faulty charge, before asking why.
+
+Each detector reads the timeline's transactions table and returns candidates: one row per
+possible finding, with the transactions involved under role prefixes (``first__``,
+``second__`` for pairs, ``txn__`` for singles). Causes are the rules' business
+(forensics/rules/*.toml). Thresholds are ``Params`` fields with documented defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+CHARGES = ("SALE", "PREAUTH_COMPLETE")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Detector thresholds."""
+
+    #: a repeat of card and amount this soon is a re-run even when the first looked fine (s)
+    rerun_window_s: float = 900.0
+    #: a repeat after a first attempt that failed, went offline or changed device (s)
+    rerun_window_failed_s: float = 6 * 3600.0
+    #: an amount this many times the terminal's median sale is an outlier...
+    outlier_ratio: float = 5.0
+    #: ...and this many robust standard deviations (log amounts, MAD) above it
+    outlier_z: float = 4.0
+    #: a completion may exceed its pre-authorisation by this fraction (hotel incidentals)
+    completion_tolerance: float = 0.20
+    #: fewest approved sales on a terminal for its median to be trusted
+    outlier_min_sales: int = 8
+    #: a void or refund this long after the sale it names is not a same-visit correction (s)
+    late_void_s: float = 600.0
+
+
+def charged(t: pl.DataFrame) -> pl.Expr:
+    """True where the cardholder ended up charged (or credited) by this transaction."""
+    voided = pl.col("voided_by").is_not_null()
+    reversed_ = pl.col("host_reversal_rc") == "00"
+    host_ok = (pl.col("host_rc") == "00") & ~reversed_ & ~voided
+    if t["cleared_count"].is_not_null().any():
+        return (pl.col("cleared_count") >= 1) | (host_ok & pl.col("_after_cutoff"))
+    if t["host_rc"].is_not_null().any():
+        return host_ok
+    return (pl.col("merchant_outcome") == "APPROVED") & ~voided
+
+
+def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
+    """The transactions with the derived columns detectors and rules use."""
+    last_capture = settlement.select(pl.col("ts_utc").max()).item() if settlement.height else None
+    t = t.with_columns(
+        _after_cutoff=pl.lit(False) if last_capture is None else (pl.col("ts_start") > pl.lit(last_capture)),
+        amount=pl.coalesce("amount_approved", "amount_sent", "amount_entered"),
+        failed=pl.col("merchant_outcome") != "APPROVED",
+        offline=pl.col("line_saf_queued").is_not_null(),
+    )
+    t = t.with_columns(charged=charged(t).fill_null(False))
+    sales = t.filter(pl.col("txn_type") == "SALE", pl.col("merchant_outcome") == "APPROVED", pl.col("amount_entered") > 0)
+    log_amount = pl.col("amount_entered").log()
+    median = sales.group_by("tid").agg(
+        pl.col("amount_entered").median().alias("_median"), pl.len().alias("_sales"),
+        log_amount.median().alias("_log_median"),
+        ((log_amount - log_amount.median()).abs().median() * 1.4826).alias("_log_sigma"))
+    return t.join(median, on="tid", how="left")
+
+
+def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    charges = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("charged"), pl.col("card").is_not_null())
+    left = charges.select([pl.col(c).alias(f"first__{c}") for c in charges.columns])
+    right = charges.select([pl.col(c).alias(f"second__{c}") for c in charges.columns])
+    pairs = left.join(right, left_on=["first__card", "first__amount_entered", "first__mid"],
+                      right_on=["second__card", "second__amount_entered", "second__mid"], how="inner")
+    gap = (pl.col("second__ts_start") - pl.col("first__ts_start")).dt.total_seconds()
+    changed_device = pl.col("first__device") != pl.col("second__device")
+    suspicious_first = pl.col("first__failed") | pl.col("first__offline") | changed_device | (
+        pl.col("first__flags").list.contains("printer_fault_after_approval"))
+    different_tap = pl.col("first__atc").is_null() | pl.col("second__atc").is_null() | (
+        pl.col("first__atc") != pl.col("second__atc"))
+    pairs = pairs.filter(
+        pl.col("first__txn") != pl.col("second__txn"), gap > 0, different_tap,
+        (gap <= params.rerun_window_s) | (suspicious_first & (gap <= params.rerun_window_failed_s)),
+    )
+    # Each re-run pairs with the nearest earlier attempt only.
+    return pairs.sort("second__txn", "first__ts_start").unique("second__txn", keep="last", maintain_order=True)
+
+
+def duplicate_charges(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """Two charges for one purchase: a re-run (two card interactions) or one item cleared twice."""
+    reruns = _pairs(t, params)
+    cleared_twice = t.filter(pl.col("cleared_count") > 1)
+    twice = pl.concat([cleared_twice.select([pl.col(c).alias(f"{role}__{c}") for c in t.columns])
+                       for role in ("first", "second")], how="horizontal") if cleared_twice.height else None
+    frames = [reruns] + ([twice] if twice is not None else [])
+    return pl.concat(frames, how="diagonal_relaxed").with_columns(finding=pl.lit("duplicate_charge"))
+
+
+def _singles(t: pl.DataFrame, name: str, extras: tuple[str, ...] = ()) -> pl.DataFrame:
+    return t.select([pl.col(c).alias(c if c in extras else f"txn__{c}") for c in t.columns]).with_columns(
+        finding=pl.lit(name))
+
+
+def charged_but_declined(t: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
+    """The merchant saw no approval, the cardholder was charged, and no re-run followed."""
+    hit = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("failed"), pl.col("charged"),
+                   ~pl.col("txn").is_in(list(taken)))
+    return _singles(hit, "charged_but_declined")
+
+
+def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """A charge for another amount than intended: sent differs from entered, or a keyed outlier."""
+    approved = pl.col("charged") & pl.col("txn_type").is_in(["SALE", "TIP_ADJUST"])
+    ratio = pl.col("amount_entered") / pl.col("_median")
+    z = (pl.col("amount_entered").log() - pl.col("_log_median")) / pl.col("_log_sigma")
+    outlier = (pl.col("_sales") >= params.outlier_min_sales) & (ratio >= params.outlier_ratio) & (z >= params.outlier_z)
+    sent_differs = pl.col("amount_sent") != pl.col("amount_entered")
+    keyed = (pl.col("source") == "keypad") & pl.col("amount_keyed").is_not_null()
+    hit = t.filter(approved | (pl.col("txn_type") == "TIP_ADJUST"),
+                   sent_differs.fill_null(False) | (outlier & keyed).fill_null(False))
+    return _singles(hit.with_columns(ratio=ratio), "amount_mismatch", extras=("ratio",))
+
+
+def refund_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """Refunds or voids that credit the wrong amount, card or transaction."""
+    originals = t.select([pl.col(c).alias(f"first__{c}") for c in t.columns])
+    follow = t.filter(pl.col("txn_type").is_in(["REFUND", "VOID"]), pl.col("merchant_outcome") == "APPROVED",
+                      pl.col("orig_txn").is_not_null())
+    pairs = follow.select([pl.col(c).alias(f"second__{c}") for c in t.columns]).join(
+        originals, left_on="second__orig_txn", right_on="first__txn", how="inner").with_columns(
+        first__txn=pl.col("second__orig_txn"))
+    # the same invoice number on another device of the same TID (counters reset by a swap)
+    twins = t.select(pl.col("tid").alias("first__tid"), pl.col("inv").alias("first__inv"),
+                     pl.col("device").alias("_twin_device"), pl.col("txn").alias("_twin_txn"))
+    pairs = pairs.join(twins, on=["first__tid", "first__inv"], how="left").with_columns(
+        twin=pl.when(pl.col("_twin_device") != pl.col("first__device")).then(pl.col("_twin_txn")))
+    pairs = pairs.sort("twin", nulls_last=True).unique("second__txn", keep="first", maintain_order=True)
+    wrong_amount = (pl.col("second__txn_type") == "REFUND") & (pl.col("second__amount_entered") > pl.col("first__amount_entered"))
+    wrong_card = (pl.col("second__txn_type") == "REFUND") & (pl.col("second__card") != pl.col("first__card"))
+    gap = (pl.col("second__ts_start") - pl.col("first__ts_start")).dt.total_seconds()
+    pairs = pairs.with_columns(gap_s=gap)
+    # an invoice number used twice under the TID, and a void or refund long after the sale it hit
+    ambiguous = pl.col("twin").is_not_null() & (pl.col("gap_s") >= params.late_void_s)
+    pairs = pairs.with_columns(over_original=wrong_amount.fill_null(False), other_card=wrong_card.fill_null(False))
+    return pairs.filter((wrong_amount | wrong_card | ambiguous).fill_null(False)).drop(
+        "_twin_device", "_twin_txn").with_columns(finding=pl.lit("refund_error"))
+
+
+def deposit_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """Pre-authorisations completed for a wrong amount or more than once."""
+    completions = t.filter(pl.col("txn_type") == "PREAUTH_COMPLETE", pl.col("charged"), pl.col("orig_txn").is_not_null())
+    pre = t.select([pl.col(c).alias(f"first__{c}") for c in t.columns])
+    comp = completions.select([pl.col(c).alias(f"second__{c}") for c in t.columns])
+    pairs = comp.join(pre, left_on="second__orig_txn", right_on="first__txn", how="inner").with_columns(
+        first__txn=pl.col("second__orig_txn"),
+        completions=pl.len().over("second__orig_txn"))
+    too_much = pl.col("second__amount_entered") > pl.col("first__amount_entered") * (1 + params.completion_tolerance)
+    pairs = pairs.with_columns(over_hold=too_much.fill_null(False))
+    wrong = pairs.filter(pl.col("over_hold"))
+    twice = pairs.filter(pl.col("completions") > 1).sort("second__ts_start")
+    if twice.height:
+        a = twice.group_by("second__orig_txn", maintain_order=True).agg(pl.all().first())
+        b = twice.group_by("second__orig_txn", maintain_order=True).agg(pl.all().last())
+        twice = pl.concat([a.select([pl.col(c).alias(c.replace("second__", "first__")) for c in a.columns if c.startswith("second__")]),
+                           b.select([c for c in b.columns if c.startswith("second__")] + ["completions"])], how="horizontal")
+    return pl.concat([wrong, twice], how="diagonal_relaxed").with_columns(finding=pl.lit("deposit_error"))
+
+
+def misrouted(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
+    """Charges of a device whose MID differs from the MID the TID had on its previous device."""
+    d = devices.sort("first_seen").with_columns(_prev_mid=pl.col("mid").shift(1).over("tid"))
+    moved = d.filter(pl.col("_prev_mid").is_not_null(), pl.col("mid") != pl.col("_prev_mid")).select(
+        "device", pl.col("_prev_mid").alias("expected_mid"))
+    hit = t.filter(pl.col("charged"), pl.col("txn_type").is_in(CHARGES)).join(moved, on="device", how="inner")
+    if hit.is_empty():
+        return _singles(hit, "misrouted_funds", ("expected_mid",))
+    return hit.group_by("device", maintain_order=True).agg(pl.all()).pipe(_grouped, "misrouted_funds", ("expected_mid",))
+
+
+def ledger_mismatches(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
+    """Offline approvals that never reached the acquirer although their device stopped or settled."""
+    stopped = devices.filter(pl.col("released_at").is_not_null()).select("device", pl.lit(True).alias("_released"))
+    hit = t.join(stopped, on="device", how="left").filter(
+        pl.col("offline"), pl.col("line_upload").is_null(), pl.col("voided_by").is_null(),
+        pl.col("_released").fill_null(False) | pl.col("batch_closed").is_not_null()).drop("_released")
+    if hit.is_empty():
+        return _singles(hit, "ledger_mismatch")
+    return hit.group_by("device", maintain_order=True).agg(pl.all()).pipe(_grouped, "ledger_mismatch")
+
+
+def _grouped(g: pl.DataFrame, name: str, extras: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Group findings: the first transaction as ``txn__``, all of them listed in ``members``."""
+    cols = [c for c in g.columns if c != "device"]
+    return g.select(
+        pl.col("device").alias("txn__device"),
+        *[pl.col(c).list.first().alias(c if c in extras else f"txn__{c}") for c in cols],
+        pl.col("txn").alias("members"),
+        pl.col("amount").list.sum().alias("group_amount"),
+    ).with_columns(finding=pl.lit(name))

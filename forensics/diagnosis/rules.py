@@ -1,0 +1,319 @@
+"""Attribution rules: data files (forensics/rules/*.toml) compiled to Polars expressions.
+
+A rule names a finding kind, a cause, a weight, optional contributing causes, and ``when``: a
+list of conditions that must all hold for a candidate finding. The closed vocabulary:
+
+- ``match = { "first.merchant_outcome" = "APPROVED", "first.flags" = "no_response", ratio = { gte = 5 } }``
+  columns of the candidate (``ROLE.column``; a list column *contains* the value); a value,
+  a list (one of), or operators ``eq ne gt gte lt lte null``.
+- ``same = ["first.tid", "second.tid"]`` / ``differ = ["first.device", "second.device"]``.
+- ``sequence = { after = "first.result", before = "second.start", within_s = 30, kind = "printer.status",
+  where = { code = [2, 4, 9], stan = "$first.stan" }, role = "trigger" }``: such an event exists on the
+  anchor's device in the window (``before`` alone with ``within_s``: the seconds before it).
+- ``absence = { ... }``: the same, and no such event exists.
+- ``count = { around = "first.start", window_s = 3600, kind = "emv.error", at_least = 3, role = "context" }``.
+
+Anchors are ``ROLE.start``, ``ROLE.tx``, ``ROLE.result`` (ROLE: first, second, txn). Each
+rule's examples (simulated family and seed, and whether the rule fires) are run by the tests.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.events import EVENT_COLUMNS, KINDS
+
+FINDING_KINDS = ("duplicate_charge", "amount_mismatch", "refund_error", "deposit_error", "charged_but_declined",
+                 "misrouted_funds", "ledger_mismatch")
+CAUSES = ("hardware_fault", "software_bug", "operator_error", "migration_sync_delay", "network_timeout", "host_error",
+          "undetermined")
+ROLES = ("first", "second", "txn")
+_POINTS = {"start": ("start",), "tx": ("tx", "start"), "result": ("result", "tx", "start")}
+_RULE_KEYS = {"id", "finding", "cause", "weight", "contributing", "description", "when", "example"}
+_CONDITIONS = {"match", "same", "differ", "sequence", "absence", "count"}
+_WINDOW_KEYS = {"after", "before", "within_s", "kind", "where", "role", "device"}
+_COUNT_KEYS = {"around", "window_s", "kind", "where", "at_least", "role"}
+_OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "null"}
+#: candidate columns that are not transaction columns (detector outputs)
+EXTRA_COLUMNS = {"ratio", "twin", "members", "group_amount", "completions", "expected_mid", "finding", "over_original",
+                 "other_card", "over_hold", "gap_s"}
+
+
+class RuleError(ValueError):
+    """A rule file is malformed; the message names the file, the rule id and the field."""
+
+
+@dataclass
+class Rule:
+    """One compiled attribution rule."""
+
+    id: str
+    finding: str
+    cause: str
+    weight: float
+    contributing: list[str]
+    description: str
+    when: list[dict[str, Any]]
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+
+def _col(ref: str) -> str:
+    role, dot, column = ref.partition(".")
+    return f"{role}__{column}" if dot and role in ROLES else ref
+
+
+class RuleSet:
+    """Every rule file, validated; ``evaluate`` scores candidates."""
+
+    def __init__(self, sources: list[tuple[str, str]] | None = None, txn_columns: set[str] | None = None):
+        if sources is None:
+            folder = files("forensics.rules")
+            sources = sorted((e.name, e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".toml"))
+        self.txn_columns = txn_columns
+        self.rules: list[Rule] = []
+        seen: set[str] = set()
+        for name, text in sources:
+            for rule in self._load(name, text):
+                if rule.id in seen:
+                    raise RuleError(f"{name}: rule {rule.id}: field 'id': defined twice")
+                seen.add(rule.id)
+                self.rules.append(rule)
+
+    @classmethod
+    def from_files(cls, paths: list[str | Path]) -> RuleSet:
+        """Rules from explicit files (e.g. one under development)."""
+        return cls([(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths])
+
+    # -- validation -----------------------------------------------------------------------
+    def _load(self, name: str, text: str) -> list[Rule]:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RuleError(f"{name}: not valid TOML: {exc}") from exc
+        extra = set(data) - {"rule"}
+        if extra:
+            raise RuleError(f"{name}: unknown field {sorted(extra)[0]!r} (a rule file holds [[rule]] tables)")
+        out = []
+        for i, raw in enumerate(data.get("rule", []), start=1):
+            rid = raw.get("id", f"#{i}")
+            where = f"{name}: rule {rid}"
+            unknown = set(raw) - _RULE_KEYS
+            if unknown:
+                raise RuleError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+            for required in ("id", "finding", "cause", "weight", "when"):
+                if required not in raw:
+                    raise RuleError(f"{where}: field {required!r} is required")
+            if raw["finding"] not in FINDING_KINDS:
+                raise RuleError(f"{where}: field 'finding': unknown finding kind {raw['finding']!r}")
+            for c in [raw["cause"], *raw.get("contributing", [])]:
+                if c not in CAUSES:
+                    raise RuleError(f"{where}: field 'cause': unknown cause {c!r}")
+            if not isinstance(raw["weight"], (int, float)) or raw["weight"] <= 0:
+                raise RuleError(f"{where}: field 'weight': must be a positive number")
+            for j, cond in enumerate(raw["when"], start=1):
+                self._check_condition(f"{where}: field 'when[{j}]'", cond)
+            for j, example in enumerate(raw.get("example", []), start=1):
+                if set(example) != {"family", "seed", "fires"}:
+                    raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
+            out.append(Rule(rid, raw["finding"], raw["cause"], float(raw["weight"]), list(raw.get("contributing", [])),
+                            raw.get("description", ""), raw["when"], raw.get("example", []), name))
+        return out
+
+    def _check_condition(self, where: str, cond: dict[str, Any]) -> None:
+        if len(cond) != 1 or next(iter(cond)) not in _CONDITIONS:
+            keys = ", ".join(sorted(cond)) or "nothing"
+            raise RuleError(f"{where}: unknown condition {keys!r} (one of {', '.join(sorted(_CONDITIONS))})")
+        kind, spec = next(iter(cond.items()))
+        if kind == "match":
+            for ref, value in spec.items():
+                self._check_ref(where, ref)
+                if isinstance(value, dict) and set(value) - _OPS:
+                    raise RuleError(f"{where}: match {ref}: unknown operator {sorted(set(value) - _OPS)[0]!r}")
+        elif kind in ("same", "differ"):
+            if not isinstance(spec, list) or len(spec) != 2:
+                raise RuleError(f"{where}: {kind} takes two column references")
+            for ref in spec:
+                self._check_ref(where, ref)
+        else:
+            allowed = _COUNT_KEYS if kind == "count" else _WINDOW_KEYS
+            unknown = set(spec) - allowed
+            if unknown:
+                raise RuleError(f"{where}: {kind}: unknown field {sorted(unknown)[0]!r}")
+            kinds = spec.get("kind")
+            for k in [kinds] if isinstance(kinds, str) else kinds or []:
+                if k not in KINDS:
+                    raise RuleError(f"{where}: {kind}: unknown event kind {k!r}")
+            for anchor_key in ("after", "before", "around"):
+                if anchor_key in spec:
+                    self._check_anchor(where, spec[anchor_key])
+            if kind != "count" and "after" not in spec and not ("before" in spec and "within_s" in spec):
+                raise RuleError(f"{where}: {kind}: needs 'after', or 'before' with 'within_s'")
+            for key, value in spec.get("where", {}).items():
+                if key not in EVENT_COLUMNS:
+                    raise RuleError(f"{where}: {kind}: where: unknown event column {key!r}")
+                if isinstance(value, str) and value.startswith("$"):
+                    self._check_ref(where, value[1:])
+
+    def _check_anchor(self, where: str, anchor: str) -> None:
+        role, _, point = anchor.partition(".")
+        if role not in ROLES or point not in _POINTS:
+            raise RuleError(f"{where}: unknown anchor {anchor!r} (ROLE.start|tx|result, ROLE one of {', '.join(ROLES)})")
+
+    def _check_ref(self, where: str, ref: str) -> None:
+        role, dot, column = ref.partition(".")
+        if dot and role in ROLES:
+            if self.txn_columns is not None and column not in self.txn_columns:
+                raise RuleError(f"{where}: unknown transaction column {column!r} in {ref!r}")
+        elif ref not in EXTRA_COLUMNS:
+            raise RuleError(f"{where}: unknown column {ref!r} (use ROLE.column or one of {', '.join(sorted(EXTRA_COLUMNS))})")
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, candidates: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(fired: cid, rule, cause, weight; evidence: cid, rule, path, line, role) for candidates with ``cid``."""
+        fired: list[pl.DataFrame] = []
+        evidence: list[pl.DataFrame] = []
+        for rule in self.rules:
+            subset = candidates.filter(pl.col("finding") == rule.finding)
+            if subset.is_empty():
+                continue
+            ok = pl.Series("ok", [True] * subset.height)
+            found: list[pl.DataFrame] = []
+            for cond in rule.when:
+                holds, ev = _condition(cond, subset, events)
+                ok = ok & holds
+                if ev is not None:
+                    found.append(ev)
+            hits = subset.filter(ok)
+            if hits.is_empty():
+                continue
+            fired.append(hits.select("cid", rule=pl.lit(rule.id), cause=pl.lit(rule.cause), weight=pl.lit(rule.weight)))
+            for ev in found:
+                evidence.append(ev.filter(pl.col("cid").is_in(hits["cid"].implode())).with_columns(rule=pl.lit(rule.id)))
+        fired_df = pl.concat(fired) if fired else pl.DataFrame(schema={"cid": pl.Int64, "rule": pl.String, "cause": pl.String, "weight": pl.Float64})
+        ev_df = pl.concat(evidence, how="diagonal_relaxed") if evidence else pl.DataFrame(
+            schema={"cid": pl.Int64, "path": pl.String, "line": pl.Int64, "role": pl.String, "rule": pl.String})
+        return fired_df, ev_df
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id."""
+        return next(r for r in self.rules if r.id == rule_id)
+
+
+# -- conditions -------------------------------------------------------------------------
+
+def _value_expr(column: str, value: Any, dtype: pl.DataType | None) -> pl.Expr:
+    col = pl.col(column)
+    if isinstance(value, dict):
+        expr = pl.lit(True)
+        for op, v in value.items():
+            expr = expr & {
+                "eq": lambda: col == v, "ne": lambda: col != v, "gt": lambda: col > v, "gte": lambda: col >= v,
+                "lt": lambda: col < v, "lte": lambda: col <= v,
+                "null": lambda: col.is_null() if v else col.is_not_null(),
+            }[op]()
+        return expr
+    if isinstance(dtype, pl.List):
+        return col.list.contains(value) if not isinstance(value, list) else pl.any_horizontal(
+            [col.list.contains(v) for v in value])
+    if isinstance(value, list):
+        return col.is_in(value)
+    return col == value
+
+
+def _condition(cond: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame | None]:
+    kind, spec = next(iter(cond.items()))
+    if kind == "match":
+        expr = pl.lit(True)
+        for ref, value in spec.items():
+            column = _col(ref)
+            if column not in cands.columns:
+                return pl.Series([False] * cands.height), None
+            expr = expr & _value_expr(column, value, cands.schema[column])
+        return cands.select(expr.fill_null(False).alias("ok"))["ok"], None
+    if kind in ("same", "differ"):
+        a, b = (_col(r) for r in spec)
+        if a not in cands.columns or b not in cands.columns:
+            return pl.Series([False] * cands.height), None
+        expr = (pl.col(a) == pl.col(b)) if kind == "same" else (pl.col(a) != pl.col(b))
+        return cands.select(expr.fill_null(False).alias("ok"))["ok"], None
+    hits = _window_hits(spec, cands, events, count=kind == "count")
+    present = cands["cid"].is_in(hits["cid"].implode())
+    if kind == "absence":
+        return ~present, None
+    role = spec.get("role")
+    return present, hits.select("cid", "path", "line", role=pl.lit(role)) if role else None
+
+
+def _anchor_ts(anchor: str) -> pl.Expr:
+    role, _, point = anchor.partition(".")
+    return pl.coalesce([pl.col(f"{role}__ts_{c}") for c in _POINTS[point]])
+
+
+def _anchor_line(anchor: str) -> pl.Expr:
+    """The anchor's own line: events at the same time are ordered by line (same file only)."""
+    role, _, point = anchor.partition(".")
+    ts = [pl.col(f"{role}__ts_{c}") for c in _POINTS[point]]
+    lines = [pl.col(f"{role}__line_{c}") for c in _POINTS[point]]
+    expr = pl.when(ts[-1].is_not_null()).then(lines[-1])
+    for t, ln in zip(reversed(ts[:-1]), reversed(lines[:-1])):
+        expr = pl.when(t.is_not_null()).then(ln).otherwise(expr)
+    return expr
+
+
+def _window_hits(spec: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame, count: bool) -> pl.DataFrame:
+    """cid, path, line of the first event (per candidate) that fits the window spec."""
+    kinds = spec["kind"] if isinstance(spec["kind"], list) else [spec["kind"]]
+    ev = events.filter(pl.col("kind").is_in(kinds))
+    dynamic: dict[str, str] = {}
+    for key, value in spec.get("where", {}).items():
+        if isinstance(value, str) and value.startswith("$"):
+            dynamic[key] = _col(value[1:])
+        else:
+            ev = ev.filter(_value_expr(key, value, ev.schema[key]).fill_null(False))
+    never = pl.lit(None, pl.Int64)
+    if count:
+        anchor = spec["around"]
+        half = float(spec["window_s"])
+        lo = _anchor_ts(anchor) - pl.duration(seconds=half)
+        hi = _anchor_ts(anchor) + pl.duration(seconds=half)
+        lo_line, hi_line = never, never
+    elif "after" in spec:
+        anchor = spec["after"]
+        lo, lo_line = _anchor_ts(anchor), _anchor_line(anchor)
+        if "before" in spec:
+            hi, hi_line = _anchor_ts(spec["before"]), _anchor_line(spec["before"])
+            if "within_s" in spec:
+                hi = pl.min_horizontal(hi, lo + pl.duration(seconds=float(spec["within_s"])))
+        else:
+            hi, hi_line = lo + pl.duration(seconds=float(spec.get("within_s", 86400))), never
+    else:
+        anchor = spec["before"]
+        hi, hi_line = _anchor_ts(anchor), _anchor_line(anchor)
+        lo, lo_line = hi - pl.duration(seconds=float(spec["within_s"])), never
+    role = spec.get("device", anchor.partition(".")[0])
+    path = pl.col(f"{role}__path")
+    if "before" in spec and "after" in spec:
+        hi_line = pl.when(pl.col(f"{spec['before'].partition('.')[0]}__path") == path).then(hi_line)
+    if "after" in spec:
+        lo_line = pl.when(pl.col(f"{spec['after'].partition('.')[0]}__path") == path).then(lo_line)
+    left = cands.select("cid", path.alias("path"), lo.alias("_lo"), hi.alias("_hi"),
+                        lo_line.alias("_lo_line"), hi_line.alias("_hi_line"),
+                        *[pl.col(c).alias(f"_d_{k}") for k, c in dynamic.items()])
+    ts = pl.col("ts_utc")
+    # strictly after the anchor, or at the same time on a later line (and likewise before)
+    after_lo = (ts > pl.col("_lo")) | ((ts == pl.col("_lo")) & (pl.col("line") > pl.col("_lo_line")).fill_null(False))
+    before_hi = (ts < pl.col("_hi")) | ((ts == pl.col("_hi")) & (pl.col("line") < pl.col("_hi_line")).fill_null(True))
+    joined = left.join(ev.select("path", "line", "ts_utc", *dynamic.keys()), on="path", how="inner").filter(
+        after_lo, before_hi, *[pl.col(k) == pl.col(f"_d_{k}") for k in dynamic])
+    if count:
+        counted = joined.group_by("cid").agg(pl.len().alias("_n"), pl.col("path").first(), pl.col("line").min())
+        return counted.filter(pl.col("_n") >= int(spec.get("at_least", 1))).select("cid", "path", "line")
+    return joined.sort("ts_utc", "line").group_by("cid", maintain_order=True).agg(
+        pl.col("path").first(), pl.col("line").first())

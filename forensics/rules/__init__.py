@@ -1,0 +1,1 @@
+"""Attribution rules, one TOML file per finding kind (see forensics/diagnosis/rules.py)."""
