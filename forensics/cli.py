@@ -172,6 +172,43 @@ def diagnose_command(logs: tuple[str, ...], fmt: str, output: str, rule_files: t
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
 
 
+@cli.command("report")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder for the report.")
+@click.option("--format", "fmts", type=click.Choice(["html", "md", "pdf"]), multiple=True,
+              help="Report format(s) (default html; repeat for several).")
+@_load_options
+def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], year: int | None, tz: tuple[str, ...],
+                   device: str | None, card_key: str | None) -> None:
+    """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody."""
+    from forensics.diagnosis import diagnose
+    from forensics.report import incident
+
+    _progress(f"reading {len(logs)} input(s)", logs)
+    result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    options = {"tz": _tz_option(tz) or "UTC (assumed)", "year": year, "device_name": device, "card_key": card_key}
+    for fmt in fmts or ("html",):
+        click.echo(str(incident.write(result, output, fmt, options)), err=True)
+
+
+@cli.command("chart")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--kind", type=click.Choice(["swimlane", "migration", "skew", "amounts"]), default="swimlane",
+              show_default=True, help="Which chart.")
+@click.option("-o", "--output", required=True, help="Image file: .png, .svg or .pdf.")
+@_load_options
+def chart_command(logs: tuple[str, ...], kind: str, output: str, year: int | None, tz: tuple[str, ...],
+                  device: str | None, card_key: str | None) -> None:
+    """Draw one chart of LOGS (faulty charges highlighted)."""
+    from forensics.diagnosis import diagnose
+    from forensics.report import charts
+
+    if Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
+    result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    charts.save(charts.figure(kind, result.timeline, result.findings), output)
+
+
 def _progress(message: str, logs: tuple[str, ...]) -> None:
     """A progress line on stderr for large inputs, only when stderr is a terminal."""
     size = sum(Path(p).stat().st_size for p in logs if Path(p).is_file())

@@ -140,10 +140,27 @@ def _segments(terminal: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def clock_pairs(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
+    """Matched terminal/host messages: path, device, segment, ts (terminal), off (s), dir (tx|rx)."""
+    out = []
+    for kind, host_ts, mti in (("iso.tx", "h_rx_ts", pl.col("mti")), ("iso.rx", "h_tx_ts", _response_mti(pl.col("mti")))):
+        mine = terminal.filter(pl.col("kind") == kind, pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
+        theirs = host.filter(pl.col(host_ts).is_not_null()).select("tid", "stan", mti.alias("mti"), host_ts).sort(host_ts)
+        if mine.is_empty() or theirs.is_empty():
+            continue
+        pairs = mine.sort("ts").join_asof(theirs, left_on="ts", right_on=host_ts, by=["tid", "stan", "mti"],
+                                          strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
+        out.append(pairs.filter(pl.col(host_ts).is_not_null()).select(
+            "path", "device", "segment", "ts", ((pl.col("ts") - pl.col(host_ts)).dt.total_microseconds() / 1e6).alias("off"),
+            pl.lit(kind[4:]).alias("dir")))
+    if not out:
+        return pl.DataFrame(schema={"path": pl.String, "device": pl.String, "segment": pl.Int32, "ts": UTC_US,
+                                    "off": pl.Float64, "dir": pl.String})
+    return pl.concat(out)
+
+
 def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     """Skew per (path, segment): terminal time minus host time, in seconds."""
-    tx = terminal.filter(pl.col("kind") == "iso.tx", pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
-    rx = terminal.filter(pl.col("kind") == "iso.rx", pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
     base = terminal.group_by("path", "segment").agg(
         pl.col("device").first(), pl.col("line").min().alias("from_line"), pl.col("line").max().alias("to_line"),
         pl.coalesce(
@@ -151,27 +168,10 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
             (pl.col("value") - pl.col("ts").dt.epoch("us") / 1e6).filter(pl.col("kind") == "clock.set").first(),
         ).alias("_step"),
     )
-    offsets = []
-    if host.height and tx.height:
-        req = host.select("tid", "stan", "mti", "h_rx_ts").sort("h_rx_ts")
-        pairs = tx.sort("ts").join_asof(req, left_on="ts", right_on="h_rx_ts", by=["tid", "stan", "mti"],
-                                        strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
-        offsets.append(pairs.filter(pl.col("h_rx_ts").is_not_null()).select(
-            "path", "segment", ((pl.col("ts") - pl.col("h_rx_ts")).dt.total_microseconds() / 1e6).alias("off"),
-            pl.lit("tx").alias("dir")))
-    if host.height and rx.height:
-        resp = host.filter(pl.col("h_tx_ts").is_not_null()).select(
-            "tid", "stan", _response_mti(pl.col("mti")).alias("mti"), "h_tx_ts").sort("h_tx_ts")
-        pairs = rx.sort("ts").join_asof(resp, left_on="ts", right_on="h_tx_ts", by=["tid", "stan", "mti"],
-                                        strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
-        offsets.append(pairs.filter(pl.col("h_tx_ts").is_not_null()).select(
-            "path", "segment", ((pl.col("ts") - pl.col("h_tx_ts")).dt.total_microseconds() / 1e6).alias("off"),
-            pl.lit("rx").alias("dir")))
-    if offsets:
-        all_offsets = pl.concat(offsets)
-        per_dir = all_offsets.group_by("path", "segment", "dir").agg(pl.col("off").median().alias("med"),
-                                                                     pl.len().alias("n"))
-        stats = all_offsets.group_by("path", "segment").agg(
+    pairs = clock_pairs(terminal, host)
+    if pairs.height:
+        per_dir = pairs.group_by("path", "segment", "dir").agg(pl.col("off").median().alias("med"), pl.len().alias("n"))
+        stats = pairs.group_by("path", "segment").agg(
             pl.col("off").quantile(0.9).alias("_hi"), pl.col("off").quantile(0.1).alias("_lo"))
         est = per_dir.group_by("path", "segment").agg(pl.col("med").mean().alias("_est"),
                                                       pl.col("n").sum().alias("matches"))
@@ -515,6 +515,11 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
         _prev_last=pl.col("last_seen").shift(1).over("tid", order_by="first_seen"),
         _next_first=pl.col("first_seen").shift(-1).over("tid", order_by="first_seen"),
     )
+    quarter_hours = (pl.col("skew_s") / 900).round() * 900
+    info = info.with_columns(
+        zone_hint=pl.when((pl.col("skew_s").abs() >= 1800) & ((pl.col("skew_s") - quarter_hours).abs() < 120))
+        .then(pl.format("clock is {} h from the host: its log is probably local time; give --tz for it",
+                        (quarter_hours / 3600).round(2))))
     return info.with_columns(
         role=pl.when(pl.col("devices_on_tid") == 1).then(pl.lit("only device on its TID"))
         .when(pl.col("_next_first").is_not_null()).then(pl.lit("replaced (older device on a shared TID)"))

@@ -81,6 +81,8 @@ def render(tl: Timeline, *, show_all: bool = False, max_flagged: int = 12) -> st
                    f"{clock}  {d['role']}{extra}")
         out.append(f"    seen {_ts(d['first_seen'])} .. {_ts(d['last_seen'])} UTC, {d['transactions']} transactions, "
                    f"{d['boots']} boots, {d['counter_resets']} counter resets")
+        if d.get("zone_hint"):
+            out.append(click.style(f"    note: {d['zone_hint']}", fg="yellow"))
     txns = tl.transactions
     flagged = txns.filter(pl.col("flags").list.len() > 0)
     out.append("")

@@ -265,7 +265,8 @@ def dup_clear_reversal(w: World) -> tuple[list[dict[str, Any]], str]:
 def _swap(w: World, old: Device, t: datetime, *, mid: str | None = None) -> tuple[Device, datetime]:
     """Replace ``old`` by a new device under the same TID, counters re-initialised."""
     old.write(t, "TMS", f"RELEASE serial={old.serial} tid={old.tid}")
-    new = w.device(f"{'A920' if w.rng.random() < 0.5 else 'V400'}-{w.rng.randint(1000, 9999)}N", android=w.rng.random() < 0.5,
+    android = w.rng.random() < 0.5
+    new = w.device(f"{'A920' if android else 'V400'}-{w.rng.randint(1000, 9999)}N", android=android,
                    tid=old.tid, mid=mid or old.mid, stan=1, inv=1, batch=1)
     t = T.s(t, w.rng.uniform(600, 3600))
     T.identify(new, t)

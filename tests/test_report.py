@@ -1,0 +1,83 @@
+"""Charts and incident reports for every sample incident; deterministic, offline, no full PAN."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from matplotlib.image import imread
+
+from forensics.cli import cli
+from forensics.diagnosis import diagnose
+from forensics.report import charts, incident
+from forensics.simulate.world import TEST_BINS
+from tests.conftest import SAMPLES
+
+INCIDENTS = sorted(p.parent for p in SAMPLES.glob("*/truth.json"))
+_FULL_PAN = re.compile("(?:" + "|".join(TEST_BINS) + r")\d{7,13}")
+
+
+def _result(folder: Path):  # type: ignore[no-untyped-def]
+    truth = json.loads((folder / "truth.json").read_text())
+    logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
+    return diagnose(logs, tz={str(folder / d["file"]): d["tz"] for d in truth["devices"]}), truth
+
+
+def _has_highlight(png: Path) -> bool:
+    pixels = imread(png)[..., :3]
+    target = np.array([0xCC, 0x79, 0xA7]) / 255
+    return bool((np.abs(pixels - target).max(axis=-1) < 0.03).sum() > 30)
+
+
+@pytest.mark.parametrize("folder", INCIDENTS, ids=lambda p: p.name)
+def test_report_and_chart_for_every_sample(folder: Path, tmp_path: Path) -> None:
+    result, truth = _result(folder)
+    report = incident.write(result, tmp_path, "html", {"tz": "per device"})
+    text = report.read_text()
+    assert not re.search(r"""(?:src|href)\s*=\s*['"]?(?:https?:)?//""", text), "the report must open offline"
+    assert "Chain of custody" in text and all(row["sha256"] in text for row in result.timeline.loaded.inputs.iter_rows(named=True))
+    assert not _FULL_PAN.search(text)
+    for f in result.findings:
+        assert f["id"] in text and html.escape(f["evidence"][0]["text"][:40]) in text
+    png = charts.save(charts.figure("swimlane", result.timeline, result.findings), tmp_path / "swimlane.png")
+    assert png.stat().st_size > 10_000
+    assert _has_highlight(png) == bool(truth["findings"])
+
+
+def test_every_chart_kind_is_deterministic(tmp_path: Path) -> None:
+    result, _ = _result(SAMPLES / "dup_migration_rerun")
+    for kind in charts.KINDS:
+        for suffix in ("png", "svg"):
+            a = charts.save(charts.figure(kind, result.timeline, result.findings), tmp_path / f"a-{kind}.{suffix}")
+            b = charts.save(charts.figure(kind, result.timeline, result.findings), tmp_path / f"b-{kind}.{suffix}")
+            assert a.read_bytes() == b.read_bytes(), (kind, suffix)
+            assert a.stat().st_size > 5_000
+
+
+def test_markdown_and_pdf_reports(tmp_path: Path) -> None:
+    result, _ = _result(SAMPLES / "dup_crash_rerun")
+    md = incident.write(result, tmp_path / "md", "md")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text())
+    assert images and all((md.parent / name).stat().st_size > 5_000 for name in images)
+    pdf = incident.write(result, tmp_path / "pdf", "pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+
+
+def test_chart_and_report_cli(tmp_path: Path) -> None:
+    folder = SAMPLES / "dup_paper_out_rerun"
+    logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
+    runner = CliRunner()
+    for kind in charts.KINDS:
+        result = runner.invoke(cli, ["chart", *logs, "--kind", kind, "-o", str(tmp_path / f"{kind}.svg")])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / f"{kind}.svg").read_text().startswith("<?xml")
+    bad = runner.invoke(cli, ["chart", *logs, "-o", str(tmp_path / "x.gif")])
+    assert bad.exit_code != 0 and ".png" in bad.output
+    out = runner.invoke(cli, ["report", *logs, "-o", str(tmp_path / "r"), "--format", "html", "--format", "md"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "r" / "report.html").exists() and (tmp_path / "r" / "report.md").exists()
