@@ -108,7 +108,9 @@ def _response_mti(mti: pl.Expr) -> pl.Expr:
 
 def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
     """Host requests (received) with their responses (sent): one row per request."""
-    host = events.filter(pl.col("format") == "jpos", pl.col("mti").is_not_null())
+    host = events.lazy().filter(pl.col("format") == "jpos", pl.col("mti").is_not_null()).select(
+        "tid", "stan", "mti", "proc", "amount", "currency", "atc", "inv", "mid", "ts", "path", "line", "kind", "rc", "rrn",
+        "auth").collect()
     requests = (
         host.filter(pl.col("kind") == "host.rx")
         .select(pl.col("tid"), pl.col("stan"), pl.col("mti"), _response_mti(pl.col("mti")).alias("_resp"),
@@ -134,9 +136,15 @@ def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
 
 # -- clocks -------------------------------------------------------------------------------
 
-def _segments(terminal: pl.DataFrame) -> pl.DataFrame:
-    return terminal.sort("path", "line").with_columns(
-        segment=pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")
+def mark(events: pl.DataFrame) -> pl.DataFrame:
+    """Add clock ``segment`` and transaction ``attempt`` numbers to terminal rows.
+
+    Expects the ingest order (each path's rows together, in line order); a file is one format.
+    """
+    terminal = pl.col("format").is_in(TERMINAL_FORMATS)
+    return events.with_columns(
+        segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
+        attempt=pl.when(terminal).then((pl.col("kind") == "txn.start").cast(pl.Int32).cum_sum().over("path")),
     )
 
 
@@ -208,16 +216,13 @@ def _inherit_backward() -> pl.Expr:
 
 def apply_clocks(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     """``ts_utc``: terminal events corrected by their segment's skew; others as logged."""
-    terminal = events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
-    others = events.filter(~pl.col("format").is_in(TERMINAL_FORMATS)).with_columns(
-        segment=pl.lit(None, pl.Int32), skew_s=pl.lit(0.0))
-    terminal = _segments(terminal).join(clocks.select("path", "segment", "skew_s"), on=["path", "segment"], how="left")
-    merged = pl.concat([terminal, others], how="diagonal_relaxed")
+    skew = events.select("path", "segment").join(clocks.select("path", "segment", "skew_s"), on=["path", "segment"],
+                                                 how="left", maintain_order="left")["skew_s"]
     correction = pl.duration(microseconds=(pl.col("skew_s").fill_null(0.0) * 1e6).round().cast(pl.Int64))
-    merged = merged.with_columns(ts_utc=(pl.col("ts") - correction).cast(UTC_US)).sort("path", "line")
+    events = events.with_columns(skew_s=skew.fill_null(0.0)).with_columns(ts_utc=(pl.col("ts") - correction).cast(UTC_US))
     # Lines without a time (logcat dividers, brief format) take the next stamped line's time,
     # else the previous one's, so that they keep their place in time windows.
-    return merged.with_columns(
+    return events.with_columns(
         ts_inferred=pl.col("ts_utc").is_null(),
         ts_utc=pl.coalesce(pl.col("ts_utc"), pl.col("ts_utc").backward_fill().over("path"),
                            pl.col("ts_utc").forward_fill().over("path")),
@@ -230,77 +235,64 @@ def _first(expr: pl.Expr, cond: pl.Expr) -> pl.Expr:
     return expr.filter(cond).first()
 
 
-def attempts(terminal: pl.DataFrame) -> pl.DataFrame:
-    """One row per START, with what its window of events (until the next START) shows."""
+_WINDOW_COLUMNS = ("path", "attempt", "line", "kind", "ts_utc", "device", "txn_type", "amount", "tip", "currency",
+                   "exponent", "source", "operator", "inv", "orig_inv", "orig_rrn", "entry", "card", "card_id", "atc",
+                   "stan", "mti", "proc", "tid", "mid", "rc", "status", "auth", "rrn", "reason", "code")
+_KEYS = ["path", "attempt"]
+
+
+def _first_of(w: pl.DataFrame, cond: pl.Expr, columns: dict[str, str], last: bool = False) -> pl.DataFrame:
+    """Per attempt, the first (or last) window row meeting ``cond``: {source column: new name}."""
+    rows = w.filter(cond).unique(_KEYS, keep="last" if last else "first", maintain_order=True)
+    return rows.select(*_KEYS, *[pl.col(c).alias(n) for c, n in columns.items()])
+
+
+def attempts(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per START, with what its window of events (until the next START) shows.
+
+    ``events`` are marked (``mark``) and clock-corrected. The request is the last 0100/0200/0220
+    sent before the outcome (pending reversals and queued advices go out first); its response
+    is the RX with the same STAN.
+    """
     k = pl.col("kind")
-    windows = terminal.with_columns(attempt=(k == "txn.start").cast(pl.Int32).cum_sum().over("path"))
-    windows = windows.with_columns(
-        txn=pl.when(pl.col("attempt") > 0).then(
-            pl.col("device") + ":" + pl.col("line").filter(k == "txn.start").first().over("path", "attempt").cast(pl.String)))
-    # The request is the last 0100/0200/0220 sent before the outcome (pending reversals and
-    # queued advices go out first); its response is the RX with the same STAN.
-    group = ("path", "attempt")
-    outcome_kinds = ["txn.result", "txn.timeout", "app.crash", "power.boot", "log.divider"]
-    windows = windows.with_columns(
-        _limit=pl.col("line").filter(k.is_in(outcome_kinds) & (pl.col("line") > pl.col("line").filter(k == "txn.start").first()))
-        .min().over(group).fill_null(2**62))
-    request = (k == "iso.tx") & pl.col("mti").is_in(["0100", "0200", "0220"]) & (pl.col("line") < pl.col("_limit"))
-    windows = windows.with_columns(_tx_line=pl.col("line").filter(request).max().over(group))
-    windows = windows.with_columns(_tx_stan=pl.col("stan").filter(pl.col("line") == pl.col("_tx_line")).first().over(group))
-    is_tx = pl.col("line") == pl.col("_tx_line")
-    is_rx = (k == "iso.rx") & (pl.col("stan") == pl.col("_tx_stan")) & (pl.col("line") > pl.col("_tx_line"))
-    after_tx = pl.col("line") > pl.col("_tx_line").first()
-    agg = windows.filter(pl.col("attempt") > 0).group_by("path", "attempt", maintain_order=True).agg(
-        pl.col("txn").first(),
-        pl.col("device").first(),
-        _first(pl.col("ts_utc"), k == "txn.start").alias("ts_start"),
-        _first(pl.col("line"), k == "txn.start").alias("line_start"),
-        _first(pl.col("txn_type"), k == "txn.start"),
-        _first(pl.col("amount"), k == "txn.start").alias("amount_entered"),
-        _first(pl.col("tip"), k == "txn.start"),
-        _first(pl.col("currency"), k == "txn.start"),
-        _first(pl.col("exponent"), k == "txn.start"),
-        _first(pl.col("source"), k == "txn.start"),
-        _first(pl.col("operator"), k == "txn.start"),
-        _first(pl.col("inv"), k == "txn.start"),
-        _first(pl.col("orig_inv"), k == "txn.start"),
-        _first(pl.col("orig_rrn"), k == "txn.start"),
-        _first(pl.col("entry"), k == "txn.card"),
-        _first(pl.col("card"), k == "txn.card"),
-        _first(pl.col("card_id"), k == "txn.card"),
-        _first(pl.col("atc"), k == "txn.card"),
-        _first(pl.col("stan"), is_tx).alias("stan_tx"),
-        _first(pl.col("mti"), is_tx),
-        _first(pl.col("proc"), is_tx),
-        _first(pl.col("amount"), is_tx).alias("amount_sent"),
-        _first(pl.col("tid"), is_tx).alias("tid_tx"),
-        _first(pl.col("mid"), is_tx).alias("mid_tx"),
-        _first(pl.col("ts_utc"), is_tx).alias("ts_tx"),
-        _first(pl.col("line"), is_tx).alias("line_tx"),
-        _first(pl.col("rc"), is_rx).alias("rc_rx"),
-        _first(pl.col("ts_utc"), is_rx).alias("ts_rx"),
-        _first(pl.col("status"), k == "txn.result").alias("merchant_status"),
-        _first(pl.col("stan"), k == "txn.result").alias("stan_result"),
-        _first(pl.col("rc"), k == "txn.result").alias("rc_result"),
-        _first(pl.col("auth"), k == "txn.result").alias("auth_result"),
-        _first(pl.col("rrn"), k == "txn.result").alias("rrn_result"),
-        _first(pl.col("ts_utc"), k == "txn.result").alias("ts_result"),
-        _first(pl.col("line"), k == "txn.result").alias("line_result"),
-        _first(pl.col("line"), k == "txn.timeout").alias("line_timeout"),
-        _first(pl.col("line"), (k == "app.crash") & after_tx).alias("line_crash"),
-        _first(pl.col("line"), k.is_in(["power.boot", "log.divider"]) & after_tx).alias("line_boot"),
-        _first(pl.col("line"), (k == "power.battery") & (pl.col("code") <= 5)).alias("line_battery_low"),
-        _first(pl.col("status"), k == "power.recover").alias("recover_state"),
-        _first(pl.col("reason"), k == "power.recover").alias("recover_action"),
-        _first(pl.col("line"), k == "power.recover").alias("line_recover"),
-        _first(pl.col("code"), (k == "printer.status") & (pl.col("code") != 0)).alias("printer_code"),
-        _first(pl.col("line"), (k == "printer.status") & (pl.col("code") != 0)).alias("line_printer"),
-        _first(pl.col("ts_utc"), (k == "printer.status") & (pl.col("code") != 0)).alias("ts_printer"),
-        _first(pl.col("line"), k == "saf.queued").alias("line_saf_queued"),
-        _first(pl.col("line"), (k == "ui.menu") & (pl.col("status") == "Clear Reversal")).alias("line_clear_menu"),
-        _first(pl.col("tid"), k.is_in(["iso.tx", "iso.rx"])).alias("_tid_any"),
-    )
-    return agg, windows
+    w = events.lazy().filter(pl.col("attempt") > 0).select(_WINDOW_COLUMNS).collect()
+    starts = w.filter(k == "txn.start").select(
+        *_KEYS, "device", pl.col("ts_utc").alias("ts_start"), pl.col("line").alias("line_start"), "txn_type",
+        pl.col("amount").alias("amount_entered"), "tip", "currency", "exponent", "source", "operator", "inv",
+        "orig_inv", "orig_rrn").with_columns(txn=pl.col("device") + ":" + pl.col("line_start").cast(pl.String))
+    outcome = w.filter(k.is_in(["txn.result", "txn.timeout", "app.crash", "power.boot", "log.divider"])).group_by(
+        _KEYS).agg(pl.col("line").min().alias("_limit"))
+    request = w.filter(k == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0220"])).join(
+        outcome, on=_KEYS, how="left").filter((pl.col("line") < pl.col("_limit")) | pl.col("_limit").is_null())
+    tx = _first_of(request, pl.lit(True), {"stan": "stan_tx", "mti": "mti", "proc": "proc", "amount": "amount_sent",
+                                           "tid": "tid_tx", "mid": "mid_tx", "ts_utc": "ts_tx", "line": "line_tx"},
+                   last=True)
+    after = w.filter(k.is_in(["iso.rx", "app.crash", "power.boot", "log.divider"])).join(
+        tx.select(*_KEYS, "stan_tx", "line_tx"), on=_KEYS, how="left")
+    past_tx = pl.col("line") > pl.col("line_tx")
+    rx = _first_of(after, (k == "iso.rx") & (pl.col("mti") != "0410") & (pl.col("stan") == pl.col("stan_tx")) & past_tx,
+                   {"rc": "rc_rx", "ts_utc": "ts_rx"})
+    parts = [
+        _first_of(w, k == "txn.card", {"entry": "entry", "card": "card", "card_id": "card_id", "atc": "atc"}),
+        tx, rx,
+        _first_of(w, k == "txn.result", {"status": "merchant_status", "stan": "stan_result", "rc": "rc_result",
+                                         "auth": "auth_result", "rrn": "rrn_result", "ts_utc": "ts_result",
+                                         "line": "line_result"}),
+        _first_of(w, k == "txn.timeout", {"line": "line_timeout"}),
+        _first_of(after, (k == "app.crash") & past_tx, {"line": "line_crash"}),
+        _first_of(after, k.is_in(["power.boot", "log.divider"]) & past_tx, {"line": "line_boot"}),
+        _first_of(w, (k == "power.battery") & (pl.col("code") <= 5), {"line": "line_battery_low"}),
+        _first_of(w, k == "power.recover", {"status": "recover_state", "reason": "recover_action", "line": "line_recover"}),
+        _first_of(w, (k == "printer.status") & (pl.col("code") != 0),
+                  {"code": "printer_code", "line": "line_printer", "ts_utc": "ts_printer"}),
+        _first_of(w, k == "saf.queued", {"line": "line_saf_queued"}),
+        _first_of(w, (k == "ui.menu") & (pl.col("status") == "Clear Reversal"), {"line": "line_clear_menu"}),
+        _first_of(w, k.is_in(["iso.tx", "iso.rx"]), {"tid": "_tid_any"}),
+    ]
+    out = starts
+    for part in parts:
+        out = out.join(part, on=_KEYS, how="left", maintain_order="left")
+    return out
 
 
 def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -326,8 +318,9 @@ def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
     """The transactions table (see the module docstring)."""
-    terminal = events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
-    txns, _ = attempts(terminal)
+    terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
+        "path", "line", "kind", "ts_utc", "stan", "reason", "rrn", "inv", "amount", "batch", "rc", "tid", "mid").collect()
+    txns = attempts(events)
     facts = _key_facts(terminal)
     txns = txns.with_columns(stan=pl.coalesce("stan_tx", "stan_result"))
     tid_by_path = terminal.filter(pl.col("tid").is_not_null()).group_by("path").agg(pl.col("tid").last().alias("_tid_path"))
@@ -466,7 +459,8 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     t = t.with_columns(
         flags=pl.concat_list([pl.when(cond.fill_null(False)).then(pl.lit([name])).otherwise(pl.lit([], pl.List(pl.String)))
                               for name, cond in flags]))
-    keep = ["txn", "device", "tid", "mid", "txn_type", "inv", "stan", "batch_closed", "rrn", "auth", "card", "card_id",
+    t = t.with_columns(_attempt=pl.col("attempt"))
+    keep = ["_attempt", "txn", "device", "tid", "mid", "txn_type", "inv", "stan", "batch_closed", "rrn", "auth", "card", "card_id",
             "atc", "entry", "source", "operator", "currency", "exponent", "amount_entered", "amount_keyed", "amount_sent",
             "amount_approved", "settled_amount", "tip", "merchant_outcome", "merchant_status", "rc_result", "host_outcome",
             "host_rc", "host_rrn", "host_reversal_rc", "cleared_count", "settled_mid", "reversal_saved", "reversal_sends",
@@ -483,7 +477,8 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
 
 def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     """One row per terminal device, with its role when a TID moved between devices."""
-    terminal = events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
+    terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
+        "path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc").collect()
     if terminal.is_empty():
         return pl.DataFrame(schema={"device": pl.String, "tid": pl.String})
     k = pl.col("kind")
@@ -534,18 +529,19 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
 
 def build(loaded: Loaded) -> Timeline:
     """The timeline of an ingest (see the module docstring)."""
-    events = loaded.events
+    events = mark(loaded.events)
     host = host_pairs(events)
-    terminal = _segments(events.filter(pl.col("format").is_in(TERMINAL_FORMATS)))
+    terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
+        "path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan").collect()
     clocks = estimate_clocks(terminal, host)
     corrected = apply_clocks(events, clocks)
     settlement = corrected.filter(pl.col("kind") == "settle.item")
     txns = transactions(corrected, host, settlement)
-    _, windows = attempts(corrected.filter(pl.col("format").is_in(TERMINAL_FORMATS)))
-    with_txn = corrected.join(windows.select("path", "line", "txn"), on=["path", "line"], how="left")
+    txn_of = corrected.select("path", "attempt").join(txns.select("path", pl.col("_attempt").alias("attempt"), "txn"),
+                                                      on=["path", "attempt"], how="left", maintain_order="left")["txn"]
     return Timeline(
-        transactions=txns,
-        events=with_txn,
+        transactions=txns.drop("_attempt"),
+        events=corrected.with_columns(txn=txn_of),
         devices=devices(corrected, clocks),
         clocks=clocks,
         host=host,

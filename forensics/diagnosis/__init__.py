@@ -110,6 +110,7 @@ def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: Rule
     candidates = candidates.with_row_index("cid").with_columns(pl.col("cid").cast(pl.Int64))
     fired, evidence = rules.evaluate(candidates, tl.events)
     findings = [_finding(row, fired, evidence, tl, rules) for row in candidates.iter_rows(named=True)]
+    _attach_texts(findings, tl)
     findings.sort(key=lambda f: (f["_ts"], f["kind"], f["transactions"][0]["device"], f["transactions"][0]["stan"] or ""))
     for i, f in enumerate(findings, start=1):
         f["id"] = f"F{i}"
@@ -200,15 +201,20 @@ def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, tl: 
         key = (path, line)
         if key not in seen or _ROLE_ORDER.get(role, 9) < _ROLE_ORDER.get(seen[key], 9):
             seen[key] = role
-    texts = tl.events.filter(pl.struct("path", "line").is_in([{"path": p, "line": n} for p, n in seen])).select(
-        "path", "line", "text")
-    text_of = {(p, n): t for p, n, t in texts.iter_rows()}
-    out = []
-    for (path, line), role in sorted(seen.items(), key=lambda kv: (_ROLE_ORDER.get(kv[1], 9), kv[0][0], kv[0][1])):
-        text = text_of.get((path, line)) or ""
-        first = text.split("\n")[0]
-        out.append({"path": path, "line": line, "role": role, "text": first + (" …" if "\n" in text else "")})
-    return out
+    ordered = sorted(seen.items(), key=lambda kv: (_ROLE_ORDER.get(kv[1], 9), kv[0][0], kv[0][1]))
+    return [{"path": path, "line": line, "role": role, "text": None} for (path, line), role in ordered]
+
+
+def _attach_texts(findings: list[dict[str, Any]], tl: Timeline) -> None:
+    """Fill every evidence line's text in one pass over the events."""
+    wanted = pl.DataFrame([(e["path"], e["line"]) for f in findings for e in f["evidence"]],
+                          schema={"path": pl.String, "line": pl.Int64}, orient="row").unique()
+    texts = tl.events.lazy().select("path", "line", "text").join(wanted.lazy(), on=["path", "line"], how="inner").collect()
+    text_of = {(p, n): t or "" for p, n, t in texts.iter_rows()}
+    for f in findings:
+        for e in f["evidence"]:
+            text = text_of.get((e["path"], e["line"]), "")
+            e["text"] = text.split("\n")[0] + (" …" if "\n" in text else "")
 
 
 def _money(amount: int | None, t: dict[str, Any]) -> str:

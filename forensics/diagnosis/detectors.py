@@ -68,22 +68,25 @@ def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
 
 def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     charges = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("charged"), pl.col("card").is_not_null())
-    left = charges.select([pl.col(c).alias(f"first__{c}") for c in charges.columns])
-    right = charges.select([pl.col(c).alias(f"second__{c}") for c in charges.columns])
-    pairs = left.join(right, left_on=["first__card", "first__amount_entered", "first__mid"],
-                      right_on=["second__card", "second__amount_entered", "second__mid"], how="inner")
-    gap = (pl.col("second__ts_start") - pl.col("first__ts_start")).dt.total_seconds()
-    changed_device = pl.col("first__device") != pl.col("second__device")
-    suspicious_first = pl.col("first__failed") | pl.col("first__offline") | changed_device | (
-        pl.col("first__flags").list.contains("printer_fault_after_approval"))
-    different_tap = pl.col("first__atc").is_null() | pl.col("second__atc").is_null() | (
-        pl.col("first__atc") != pl.col("second__atc"))
+    # Pair on a few columns first; whole rows are attached only to the pairs that survive.
+    keys = charges.select("txn", "card", "amount_entered", "mid", "ts_start", "device", "atc",
+                          (pl.col("failed") | pl.col("offline")
+                           | pl.col("flags").list.contains("printer_fault_after_approval")).alias("suspicious"))
+    pairs = keys.join(keys, on=["card", "amount_entered", "mid"], how="inner", suffix="_2")
+    gap = (pl.col("ts_start_2") - pl.col("ts_start")).dt.total_seconds()
+    different_tap = pl.col("atc").is_null() | pl.col("atc_2").is_null() | (pl.col("atc") != pl.col("atc_2"))
+    suspicious = pl.col("suspicious") | (pl.col("device") != pl.col("device_2"))
     pairs = pairs.filter(
-        pl.col("first__txn") != pl.col("second__txn"), gap > 0, different_tap,
-        (gap <= params.rerun_window_s) | (suspicious_first & (gap <= params.rerun_window_failed_s)),
+        pl.col("txn") != pl.col("txn_2"), gap > 0, different_tap,
+        (gap <= params.rerun_window_s) | (suspicious & (gap <= params.rerun_window_failed_s)),
     )
     # Each re-run pairs with the nearest earlier attempt only.
-    return pairs.sort("second__txn", "first__ts_start").unique("second__txn", keep="last", maintain_order=True)
+    pairs = pairs.sort("txn_2", "ts_start").unique("txn_2", keep="last", maintain_order=True).select("txn", "txn_2")
+    first = charges.select([pl.col(c).alias(f"first__{c}") for c in charges.columns])
+    second = charges.select([pl.col(c).alias(f"second__{c}") for c in charges.columns])
+    return pairs.join(first, left_on="txn", right_on="first__txn", how="inner").with_columns(
+        first__txn=pl.col("txn")).join(second, left_on="txn_2", right_on="second__txn", how="inner").with_columns(
+        second__txn=pl.col("txn_2")).drop("txn", "txn_2")
 
 
 def duplicate_charges(t: pl.DataFrame, params: Params) -> pl.DataFrame:

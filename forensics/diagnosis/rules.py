@@ -179,6 +179,7 @@ class RuleSet:
         """(fired: cid, rule, cause, weight; evidence: cid, rule, path, line, role) for candidates with ``cid``."""
         fired: list[pl.DataFrame] = []
         evidence: list[pl.DataFrame] = []
+        events = self._slim(events)
         for rule in self.rules:
             subset = candidates.filter(pl.col("finding") == rule.finding)
             if subset.is_empty():
@@ -200,6 +201,18 @@ class RuleSet:
         ev_df = pl.concat(evidence, how="diagonal_relaxed") if evidence else pl.DataFrame(
             schema={"cid": pl.Int64, "path": pl.String, "line": pl.Int64, "role": pl.String, "rule": pl.String})
         return fired_df, ev_df
+
+    def _slim(self, events: pl.DataFrame) -> pl.DataFrame:
+        """Only the event kinds and columns the rules look at (one pass over the events)."""
+        kinds: set[str] = set()
+        columns = {"path", "line", "ts_utc", "kind"}
+        for rule in self.rules:
+            for cond in rule.when:
+                kind, spec = next(iter(cond.items()))
+                if kind in ("sequence", "absence", "count"):
+                    kinds.update([spec["kind"]] if isinstance(spec["kind"], str) else spec["kind"])
+                    columns.update(spec.get("where", {}))
+        return events.filter(pl.col("kind").is_in(sorted(kinds))).select(sorted(columns))
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id."""
