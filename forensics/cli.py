@@ -247,10 +247,12 @@ def formats() -> None:
 @click.option("--lines", type=int, help="Volume mode: one terminal log of this many lines (benchmarks).")
 @click.option("--terminal", type=click.Choice(["logcat", "syslog"]), default="logcat", show_default=True,
               help="Log format of the volume-mode terminal.")
+@click.option("--style", type=click.Choice(["threadtime", "year", "bsd", "bsd_pri", "bsd_program"]),
+              help="Volume mode: the terminal's log style (default: drawn from the seed).")
 @click.option("--library", type=click.Path(file_okay=False, exists=True),
               help="Rebuild the sample library in this folder from its catalog.toml.")
 def simulate_command(list_families: bool, family: str | None, seed: int, output: str | None, lines: int | None,
-                     terminal: str, library: str | None) -> None:
+                     terminal: str, style: str | None, library: str | None) -> None:
     """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
     from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
 
@@ -268,7 +270,10 @@ def simulate_command(list_families: bool, family: str | None, seed: int, output:
     if lines is not None:
         if lines <= 0:
             raise click.UsageError("--lines must be positive")
-        case = simulate_volume(lines, seed, android=terminal == "logcat")
+        android = terminal == "logcat"
+        if style and (style in ("threadtime", "year")) != android:
+            raise click.UsageError(f"--style {style} does not fit --terminal {terminal}")
+        case = simulate_volume(lines, seed, android=android, style=style)
     elif family is None:
         raise click.UsageError("give --family NAME (see --list) or --lines N")
     elif family not in FAMILIES:
@@ -296,3 +301,7 @@ def main() -> None:
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

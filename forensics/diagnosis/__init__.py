@@ -8,6 +8,8 @@ spec/findings.md, ``to_text()`` as an analyst's summary. Deterministic: same inp
 
 from __future__ import annotations
 
+import functools
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +27,12 @@ from forensics.ingest import load
 __all__ = ["Diagnosis", "Params", "RuleSet", "diagnose", "diagnose_timeline"]
 
 _ROLE_ORDER = {"trigger": 0, "defect": 1, "action": 2, "context": 3, "charge": 4, "clearing": 5}
-_RULES: RuleSet | None = None
 
 
+@functools.cache
 def default_rules() -> RuleSet:
     """The installed rule files (loaded and validated once)."""
-    global _RULES
-    if _RULES is None:
-        _RULES = RuleSet()
-    return _RULES
+    return RuleSet()
 
 
 @dataclass

@@ -8,6 +8,8 @@ input line ends either in ``events`` (``line``..``line_end``) or in ``unparsed``
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,15 +32,12 @@ _BATCH = 50_000
 _CRASH_TAGS = ("AndroidRuntime", "DEBUG")
 _CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
 _CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
-_REGISTRY: Registry | None = None
 
 
+@functools.cache
 def registry() -> Registry:
     """The format registry with the installed dialects (loaded and self-checked once)."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = Registry()
-    return _REGISTRY
+    return Registry()
 
 
 @dataclass

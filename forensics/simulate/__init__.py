@@ -152,10 +152,13 @@ def simulate(family: str, seed: int, *, messy: bool = True) -> Case:
     return _render(w, fam, findings, story, messy)
 
 
-def simulate_volume(lines: int, seed: int = 1, *, android: bool = True) -> Case:
-    """A busy fleet day after day until one terminal log holds ``lines`` lines (benchmarks)."""
+def simulate_volume(lines: int, seed: int = 1, *, android: bool = True, style: str | None = None) -> Case:
+    """A busy terminal day after day until its log holds ``lines`` lines (benchmarks).
+
+    ``style`` fixes the log style (logcat: threadtime, year; syslog: bsd, bsd_pri, bsd_program).
+    """
     w = _world(seed)
-    dev = w.device(f"{'A920' if android else 'V400'}-{seed:04d}", android=android)
+    dev = w.device(f"{'A920' if android else 'V400'}-{seed:04d}", android=android, style=style)
     t = T.identify(dev, w.start)
     while len(dev.lines) < lines:
         _, t = T.busy_hours(dev, t, 12, per_hour=400)

@@ -77,6 +77,22 @@ def _trade(w: World, dev: Device, t: datetime, hours: float, **kw: Any) -> datet
     return t
 
 
+def _rerun_day(w: World, *, hours: float, fault: str | None = None, gap: tuple[float, float] = (20, 90),
+               between: Callable[[Device, datetime], datetime] | None = None,
+               src: str = "ecr") -> tuple[Device, Txn, Txn]:
+    """One terminal's day: trade, a first charge (``fault``), ``between``, the same card charged again."""
+    (dev,), t = _open(w, 1)
+    t = _trade(w, dev, t, hours)
+    card, amount = w.card(), w.amount()
+    first, t = T.transact(dev, t, "SALE", amount, card, fault=fault)
+    if between is not None:
+        t = between(dev, t)
+    second, t = T.transact(dev, T.s(t, w.rng.uniform(*gap)), "SALE", amount, card, src=src)
+    t = _trade(w, dev, t, 3, avoid={card.masked})
+    _close(w, [dev], t)
+    return dev, first, second
+
+
 # -- negatives -------------------------------------------------------------------------
 
 @family("clean_day", None, None, (), "an ordinary day on one terminal; nothing went wrong")
@@ -147,13 +163,8 @@ def legit_repeat(w: World) -> tuple[list[dict[str, Any]], str]:
 @family("dup_paper_out_rerun", "duplicate_charge", "hardware_fault", ("operator_error",),
         "printer out of paper after an approval; the operator re-ran the sale")
 def dup_paper_out_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
-    (dev,), t = _open(w, 1)
-    t = _trade(w, dev, t, w.rng.uniform(1, 3))
-    card, amount = w.card(), w.amount()
-    first, t = T.transact(dev, t, "SALE", amount, card, fault="printer_out")
-    second, t = T.transact(dev, T.s(t, w.rng.uniform(20, 90)), "SALE", amount, card)
-    t = _trade(w, dev, t, w.rng.uniform(2, 4), avoid={card.masked})
-    _close(w, [dev], t)
+    dev, first, second = _rerun_day(w, hours=1 + 2 * w.rng.random(), fault="printer_out")
+    amount = first.amount
     story = (f"On {dev.serial} sale inv {first.inv} ({w.major(amount)} {w.cur}) was approved, but the printer reported "
              f"'Out of paper' right after. With no receipt the operator ran the same card again (inv {second.inv}), "
              "which was approved too. The customer was charged twice.")
@@ -182,15 +193,13 @@ def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
 @family("dup_reversal_max_retries", "duplicate_charge", "software_bug", ("network_timeout",),
         "timeout; reversal deleted unsent after max retries; the sale re-run")
 def dup_reversal_max_retries(w: World) -> tuple[list[dict[str, Any]], str]:
-    (dev,), t = _open(w, 1)
-    t = _trade(w, dev, t, 1.5)
-    card, amount = w.card(), w.amount()
-    first, t = T.transact(dev, t, "SALE", amount, card, fault="response_lost")
-    for _ in range(T.MAX_REVERSAL_TRIES):
-        t = T.send_pending_reversal(dev, T.s(t, w.rng.uniform(20, 60)), reachable=False)
-    second, t = T.transact(dev, T.s(t, w.rng.uniform(30, 120)), "SALE", amount, card)
-    t = _trade(w, dev, t, 3, avoid={card.masked})
-    _close(w, [dev], t)
+    def retries(dev: Device, t: datetime) -> datetime:
+        for _ in range(T.MAX_REVERSAL_TRIES):
+            t = T.send_pending_reversal(dev, T.s(t, w.rng.uniform(20, 60)), reachable=False)
+        return t
+
+    dev, first, second = _rerun_day(w, hours=1.5, fault="response_lost", between=retries, gap=(30, 120))
+    amount = first.amount
     story = (f"Sale inv {first.inv} on {dev.serial} ({w.major(amount)} {w.cur}) timed out after the host had approved it. "
              f"The terminal tried to send the reversal {T.MAX_REVERSAL_TRIES} times while the link was down, then deleted it "
              f"unsent (max retries). The operator re-ran the card (inv {second.inv}); both charges stand.")
@@ -200,13 +209,8 @@ def dup_reversal_max_retries(w: World) -> tuple[list[dict[str, Any]], str]:
 @family("dup_crash_rerun", "duplicate_charge", "software_bug", (),
         "app crash between send and response; recovery skipped the reversal; the sale re-run")
 def dup_crash_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
-    (dev,), t = _open(w, 1)
-    t = _trade(w, dev, t, 1.5)
-    card, amount = w.card(), w.amount()
-    first, t = T.transact(dev, t, "SALE", amount, card, fault="crash")
-    second, t = T.transact(dev, T.s(t, w.rng.uniform(20, 90)), "SALE", amount, card)
-    t = _trade(w, dev, t, 3, avoid={card.masked})
-    _close(w, [dev], t)
+    dev, first, second = _rerun_day(w, hours=1.5, fault="crash")
+    amount = first.amount
     story = (f"The payment app on {dev.serial} crashed right after sending sale inv {first.inv} ({w.major(amount)} {w.cur}). "
              "The host approved it. On restart the power-fail recovery skipped the reversal (state BEGIN_SEND_ISO, "
              f"action none), so nothing undid the approval. The operator re-ran the card (inv {second.inv}).")
@@ -216,13 +220,8 @@ def dup_crash_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 @family("dup_power_loss_rerun", "duplicate_charge", "hardware_fault", ("operator_error",),
         "battery died between send and response; the sale re-run after the reboot")
 def dup_power_loss_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
-    (dev,), t = _open(w, 1)
-    t = _trade(w, dev, t, 1.5)
-    card, amount = w.card(), w.amount()
-    first, t = T.transact(dev, t, "SALE", amount, card, fault="power_loss")
-    second, t = T.transact(dev, T.s(t, w.rng.uniform(20, 90)), "SALE", amount, card)
-    t = _trade(w, dev, t, 3, avoid={card.masked})
-    _close(w, [dev], t)
+    dev, first, second = _rerun_day(w, hours=1.5, fault="power_loss")
+    amount = first.amount
     story = (f"{dev.serial} reported a battery at 2% and lost power just after sending sale inv {first.inv} "
              f"({w.major(amount)} {w.cur}), which the host approved. The reversal lived only in memory and was lost. "
              f"After the reboot the operator re-ran the card (inv {second.inv}).")
@@ -232,13 +231,8 @@ def dup_power_loss_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 @family("dup_operator_rerun", "duplicate_charge", "operator_error", (),
         "an approved, printed sale run again on the same card")
 def dup_operator_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
-    (dev,), t = _open(w, 1)
-    t = _trade(w, dev, t, 2)
-    card, amount = w.card(), w.amount()
-    first, t = T.transact(dev, t, "SALE", amount, card)
-    second, t = T.transact(dev, T.s(t, w.rng.uniform(60, 240)), "SALE", amount, card, src="keypad")
-    t = _trade(w, dev, t, 3, avoid={card.masked})
-    _close(w, [dev], t)
+    dev, first, second = _rerun_day(w, hours=2, gap=(60, 240), src="keypad")
+    amount = first.amount
     story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on {dev.serial} was approved and its receipt printed. "
              f"Minutes later the operator keyed the same amount again and the customer presented the same card "
              f"(inv {second.inv}). Nothing failed: the sale was simply run twice.")
@@ -248,14 +242,9 @@ def dup_operator_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 @family("dup_clear_reversal", "duplicate_charge", "operator_error", ("network_timeout",),
         "timeout; the operator cleared the pending reversal, then re-ran the sale")
 def dup_clear_reversal(w: World) -> tuple[list[dict[str, Any]], str]:
-    (dev,), t = _open(w, 1)
-    t = _trade(w, dev, t, 2)
-    card, amount = w.card(), w.amount()
-    first, t = T.transact(dev, t, "SALE", amount, card, fault="response_lost")
-    t = T.clear_reversal(dev, T.s(t, w.rng.uniform(10, 40)))
-    second, t = T.transact(dev, T.s(t, w.rng.uniform(10, 60)), "SALE", amount, card)
-    t = _trade(w, dev, t, 3, avoid={card.masked})
-    _close(w, [dev], t)
+    dev, first, second = _rerun_day(w, hours=2, fault="response_lost", gap=(10, 60),
+                                    between=lambda dev, t: T.clear_reversal(dev, T.s(t, w.rng.uniform(10, 40))))
+    amount = first.amount
     story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on {dev.serial} timed out although the host approved it. "
              "The operator opened the menu and used 'Clear Reversal', deleting the pending reversal, then re-ran the "
              f"card (inv {second.inv}). Both charges stand.")
