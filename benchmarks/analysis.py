@@ -46,7 +46,7 @@ def main() -> int:
     copies = -(-args.events // base.height)
     events = pl.concat([base.with_columns(
         device=pl.col("device") + f"-{i}", tid=pl.col("tid") + f"{i}", path=pl.col("path") + f".{i}",
-        rrn=pl.col("rrn").str.slice(1) + f"{i}", card=pl.col("card").str.slice(0, 15) + f"{i}",
+        rrn=pl.col("rrn").str.slice(1) + f"{i}", card=pl.col("card") + f"-{i}", mid=pl.col("mid") + f"{i}",
         card_id=pl.col("card_id") + f"{i}") for i in range(copies)], rechunk=True)
     del base
     inputs = pl.DataFrame({"path": [], "format": [], "tz": [], "tz_assumed": [], "notes": []})

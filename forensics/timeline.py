@@ -268,8 +268,10 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
                                            "tid": "tid_tx", "mid": "mid_tx", "ts_utc": "ts_tx", "line": "line_tx"},
                    last=True)
     after = w.filter(k.is_in(["iso.rx", "app.crash", "power.boot", "log.divider"])).join(
-        tx.select(*_KEYS, "stan_tx", "line_tx"), on=_KEYS, how="left")
+        tx.select(*_KEYS, "stan_tx", "line_tx"), on=_KEYS, how="left").join(outcome, on=_KEYS, how="left")
     past_tx = pl.col("line") > pl.col("line_tx")
+    # a crash or boot is "in flight" when it is the request's first outcome (before any result)
+    in_flight = past_tx & (pl.col("line") <= pl.col("_limit"))
     rx = _first_of(after, (k == "iso.rx") & (pl.col("mti") != "0410") & (pl.col("stan") == pl.col("stan_tx")) & past_tx,
                    {"rc": "rc_rx", "ts_utc": "ts_rx"})
     parts = [
@@ -279,8 +281,8 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
                                          "auth": "auth_result", "rrn": "rrn_result", "ts_utc": "ts_result",
                                          "line": "line_result"}),
         _first_of(w, k == "txn.timeout", {"line": "line_timeout"}),
-        _first_of(after, (k == "app.crash") & past_tx, {"line": "line_crash"}),
-        _first_of(after, k.is_in(["power.boot", "log.divider"]) & past_tx, {"line": "line_boot"}),
+        _first_of(after, (k == "app.crash") & in_flight, {"line": "line_crash"}),
+        _first_of(after, k.is_in(["power.boot", "log.divider"]) & in_flight, {"line": "line_boot"}),
         _first_of(w, (k == "power.battery") & (pl.col("code") <= 5), {"line": "line_battery_low"}),
         _first_of(w, k == "power.recover", {"status": "recover_state", "reason": "recover_action", "line": "line_recover"}),
         _first_of(w, (k == "printer.status") & (pl.col("code") != 0),
@@ -479,8 +481,6 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     """One row per terminal device, with its role when a TID moved between devices."""
     terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
         "path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc").collect()
-    if terminal.is_empty():
-        return pl.DataFrame(schema={"device": pl.String, "tid": pl.String})
     k = pl.col("kind")
     stan_num = pl.col("stan").cast(pl.Int64, strict=False)
     tx = terminal.filter(k == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0500", "0800"])).sort("path", "line")

@@ -145,3 +145,20 @@ def test_diagnose_cli(tmp_path: Path) -> None:
     (tmp_path / "typo.toml").write_text(GOOD.replace("when = [", "whne = 1\nwhen = ["))
     bad = runner.invoke(cli, ["diagnose", logs[0], "--rules", str(tmp_path / "typo.toml")])
     assert bad.exit_code != 0
+
+
+@pytest.mark.parametrize("name", ["acquirer-host.log", "settlement-2026-03-14.csv", "README.md"])
+def test_inputs_without_a_terminal_log(name: str, tmp_path: Path) -> None:
+    path = str(SAMPLES / "tour" / name)
+    runner = CliRunner()
+    for args in (["diagnose", path, "--format", "json"], ["timeline", path], ["report", path, "-o", str(tmp_path)]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert json.loads(runner.invoke(cli, ["diagnose", path, "--format", "json"]).output)["findings"] == []
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    doc = json.loads(diagnose([str(empty)]).to_json())
+    assert doc["findings"] == [] and doc["inputs"][0]["lines"] == 0

@@ -120,3 +120,11 @@ def test_cli_formats(tmp_path: Path) -> None:
     assert pl.read_parquet(tmp_path / "t.parquet").height > 10
     bad = runner.invoke(cli, ["timeline", logs[0], "--since", "yesterday"])
     assert bad.exit_code != 0 and "ISO 8601" in bad.output
+
+
+def test_crash_after_the_outcome_is_not_in_flight() -> None:
+    tour = SAMPLES / "tour"
+    tl = timeline(sorted(str(p) for p in tour.iterdir() if p.suffix in (".log", ".csv")))
+    preauth = tl.transactions.filter(pl.col("txn_type") == "PREAUTH").row(0, named=True)
+    assert preauth["merchant_outcome"] == "APPROVED"
+    assert not {"crash_in_flight", "power_lost_in_flight", "reversal_pending"} & set(preauth["flags"])

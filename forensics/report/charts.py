@@ -131,8 +131,17 @@ def plot_swimlane(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None 
     ax.set_xlim(lo, hi)
     _time_axis(ax, tl)
     ax.set_title("Transaction timeline by device (clock-corrected)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    _legend(ax)
     return ax
+
+
+def _legend(ax: Axes) -> None:
+    """The legend beside the plot, or a note when the chart has nothing to show."""
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "nothing to show for these inputs", transform=ax.transAxes, ha="center", va="center",
+                color=OKABE_ITO["black"], alpha=0.6)
 
 
 def _delta(seconds: float) -> Any:
@@ -176,7 +185,7 @@ def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
     _time_axis(ax, tl)
     shared = devices.filter(pl.col("devices_on_tid") > 1)
     ax.set_title("Device swap: activity on each TID" if shared.height else "Device activity (no TID on two devices)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    _legend(ax)
     return ax
 
 
@@ -202,8 +211,7 @@ def plot_skew(ax: Axes, tl: Timeline) -> Axes:
     _time_axis(ax, tl)
     ax.set_xlabel(ax.get_xlabel().replace("time (UTC)", "terminal time as logged (UTC)"))
     ax.set_title("Clock skew per device (lines: estimate per clock segment; dashed: clock steps)")
-    if pairs.height:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    _legend(ax)
     return ax
 
 
@@ -231,7 +239,7 @@ def plot_amounts(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None =
     ax.set_ylabel(f"amount ({currency}, log scale)")
     _time_axis(ax, tl)
     ax.set_title(f"Approved amounts (solid: median sale; dotted: {outlier_ratio:g}x median)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    _legend(ax)
     return ax
 
 

@@ -36,7 +36,9 @@ def _outcome(word: str | None) -> str:
 
 
 def _ts(value: object) -> str:
-    return str(value)[:23] if value is not None else "-"
+    if value is None:
+        return "-"
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:23] if hasattr(value, "strftime") else str(value)
 
 
 def transaction_events(tl: Timeline, row: dict[str, object]) -> pl.DataFrame:
