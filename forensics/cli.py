@@ -6,6 +6,7 @@ which and why); 1 an unexpected internal error.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from forensics.ingest.formats import FormatError
 from forensics.diagnosis.rules import RuleError
 
 _FORMATS = ("parquet", "jsonl", "csv")
+_WORKERS = os.cpu_count() or 1  # large inputs are parsed in chunks, one process per core
 
 
 def _output_format(path: str, given: str | None) -> str:
@@ -88,7 +90,7 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
           compliance_path: str | None, quiet: bool, year: int | None, tz: tuple[str, ...],
           device: str | None, card_key: str | None) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV)."""
-    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     out_fmt = _output_format(output, fmt)
     write_frame(loaded.events, output, out_fmt)
     if unparsed_path:
@@ -138,7 +140,7 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
     from forensics.timeline import build
 
     _progress(f"reading {len(logs)} input(s)", logs)
-    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     _progress(f"rebuilding {loaded.events.height} events", logs)
     tl = build(loaded).filter(tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since),
                               until=_since(until))
@@ -168,7 +170,8 @@ def diagnose_command(logs: tuple[str, ...], fmt: str, output: str, rule_files: t
 
     _progress(f"reading {len(logs)} input(s)", logs)
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
-    result = diagnose(list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    result = diagnose(list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
+                      workers=_WORKERS)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
 
 
@@ -185,7 +188,7 @@ def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], ye
     from forensics.report import incident
 
     _progress(f"reading {len(logs)} input(s)", logs)
-    result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     options = {"tz": _tz_option(tz) or "UTC (assumed)", "year": year, "device_name": device, "card_key": card_key}
     for fmt in fmts or ("html",):
         click.echo(str(incident.write(result, output, fmt, options)), err=True)

@@ -177,3 +177,26 @@ def test_schema_is_the_declared_one(tmp_path: Path) -> None:
     assert loaded.events.schema == EVENTS_SCHEMA
     assert loaded.inputs.schema == INPUTS_SCHEMA
     assert len(loaded.inputs["sha256"][0]) == 64
+
+
+def test_parallel_chunks_give_the_same_tables() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from forensics.ingest import _chunk_starts, _parse_input, registry
+    from forensics.ingest.cards import CardGuard
+    from forensics.ingest.read import read_input
+    from tests.conftest import SAMPLES
+
+    reg, guard = registry(), CardGuard(b"k")
+    logs = [p for p in sorted((SAMPLES / "dup_crash_rerun").iterdir()) if p.suffix in (".log", ".csv")]
+    logs.append(SAMPLES / "tour" / "V400-0017.log")
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for path in logs:
+            raw = read_input(path)
+            fmt = reg.detect(raw.lines)
+            assert len(_chunk_starts(raw.lines, fmt, reg, 5)) > 1
+            sequential = _parse_input(raw, reg, guard, None, 5)
+            parallel = _parse_input(raw, reg, guard, pool, 5)
+            assert sequential[0].equals(parallel[0]), path
+            assert sequential[1:3] == parallel[1:3], path

@@ -9,8 +9,11 @@ input line ends either in ``events`` (``line``..``line_end``) or in ``unparsed``
 from __future__ import annotations
 
 import functools
+import multiprocessing
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,12 +96,12 @@ class _Columns:
         return conform(body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt)))
 
 
-def _frames(lines: list[str], fmt: Format | None, reg: Registry) -> Iterator[tuple[int, int, str, str | None]]:
-    """(first line, last line, text, reason-if-unparsed) for each record of a file."""
+def _frames(lines: list[str], fmt: Format | None, reg: Registry, offset: int = 0) -> Iterator[tuple[int, int, str, str | None]]:
+    """(first line, last line, text, reason-if-unparsed) for each record of a file or chunk."""
     tried = ", ".join(reg.formats)
     block: list[str] = []
     start = 0
-    for i, line in enumerate(lines, start=1):
+    for i, line in enumerate(lines, start=offset + 1):
         if block:
             block.append(line)
             if "</log>" in line:
@@ -123,23 +126,23 @@ def _frames(lines: list[str], fmt: Format | None, reg: Registry) -> Iterator[tup
         else:
             yield i, i, line, None
     if block:
-        yield start, len(lines), "\n".join(block), None
+        yield start, offset + len(lines), "\n".join(block), None
 
 
-def _parse_input(
-    raw: RawInput, reg: Registry, guard: CardGuard
-) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None]:
-    fmt = reg.detect(raw.lines)
+def _parse_lines(
+    path: str, lines: list[str], offset: int, fmt: Format | None, reg: Registry, guard: CardGuard
+) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
+    """Events, unparsed and compliance columns of ``lines`` (numbered from ``offset + 1``)."""
     if fmt is not None and fmt.card_contexts:
         guard = guard.with_contexts(fmt.card_contexts)
-    cols = _Columns(raw.path, fmt.name if fmt else "unknown")
+    cols = _Columns(path, fmt.name if fmt else "unknown")
     unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
     fmt_name = fmt.name if fmt else None
-    for line, line_end, text, reason in _frames(raw.lines, fmt, reg):
+    for line, line_end, text, reason in _frames(lines, fmt, reg, offset):
         text, sightings = guard.protect(text)
         for s in sightings:
-            for key, value in (("kind", s.kind), ("path", raw.path), ("line", line), ("field", s.field), ("masked", s.masked)):
+            for key, value in (("kind", s.kind), ("path", path), ("line", line), ("field", s.field), ("masked", s.masked)):
                 compliance[key].append(value)
         record = None
         if reason is None and fmt is not None:
@@ -151,7 +154,7 @@ def _parse_input(
             if fmt is not None and fmt.continuation and _continues(cols, line, text):
                 cols.extend_last(line, text, text.strip())
                 continue
-            for key, value in (("path", raw.path), ("line", line), ("line_end", line_end), ("format", fmt_name),
+            for key, value in (("path", path), ("line", line), ("line_end", line_end), ("format", fmt_name),
                                ("text", text), ("reason", reason)):
                 unparsed[key].append(value)
             continue
@@ -160,7 +163,47 @@ def _parse_input(
             continue
         record.update(line=line, line_end=line_end, text=text)
         cols.append(record)
-    return cols.frame(), unparsed, compliance, fmt
+    return cols.frame(), unparsed, compliance
+
+
+def _parse_chunk(path: str, lines: list[str], offset: int, fmt_name: str | None,
+                 key: bytes) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
+    """Worker-process entry: parse one chunk with the installed formats and dialects."""
+    reg = registry()
+    return _parse_lines(path, lines, offset, reg.formats.get(fmt_name or ""), reg, CardGuard(key))
+
+
+def _chunk_starts(lines: list[str], fmt: Format, reg: Registry, size: int) -> list[int]:
+    """Indexes where a chunk may start: a record's own first line, never inside a multi-line record."""
+    starts = [0]
+    i = size
+    while i < len(lines):
+        line, previous = lines[i], lines[i - 1]
+        if fmt.framing == "block":
+            safe = reg.block_start(line) >= 0 and "</log>" in previous
+        else:
+            safe = bool(line) and not line.startswith(_CONTINUATION_STARTS) and not any(t in line for t in _CRASH_TAGS)
+        if safe:
+            starts.append(i)
+            i += size
+        else:
+            i += 1
+    return starts
+
+
+def _parse_input(
+    raw: RawInput, reg: Registry, guard: CardGuard, pool: ProcessPoolExecutor | None, chunk_lines: int
+) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None]:
+    fmt = reg.detect(raw.lines)
+    if pool is None or fmt is None or len(raw.lines) <= chunk_lines:
+        return (*_parse_lines(raw.path, raw.lines, 0, fmt, reg, guard), fmt)
+    starts = _chunk_starts(raw.lines, fmt, reg, chunk_lines)
+    bounds = list(zip(starts, [*starts[1:], len(raw.lines)]))
+    jobs = [pool.submit(_parse_chunk, raw.path, raw.lines[a:b], a, fmt.name, guard.key) for a, b in bounds]
+    results = [job.result() for job in jobs]
+    frames = [r[0] for r in results]
+    merged = [{k: [v for r in results for v in r[i][k]] for k in results[0][i]} for i in (1, 2)]
+    return pl.concat(frames), merged[0], merged[1], fmt
 
 
 def _continues(cols: _Columns, line: int, text: str) -> bool:
@@ -205,13 +248,17 @@ def load(
     device: str | None = None,
     card_key: bytes | str | None = None,
     dialects: Dialects | None = None,
+    workers: int = 1,
+    chunk_lines: int = 200_000,
 ) -> Loaded:
     """Ingest log files into the events, unparsed, compliance and inputs tables.
 
     ``tz`` is one zone for every input or {path: zone} ("*" for the rest); ``year`` anchors
     year-less stamps when no input holds a dated one; ``device`` names a device whose log
     does not say; ``card_key`` keys ``card_id`` (else $FORENSICS_CARD_KEY, else random).
-    Raises InputError for a file that cannot be read and ClockError for a bad zone.
+    Files longer than ``chunk_lines`` are parsed in chunks by ``workers`` processes (spawned;
+    the caller's main module must be importable, as for any multiprocessing). Raises
+    InputError for a file that cannot be read and ClockError for a bad zone.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -220,7 +267,15 @@ def load(
     reg = registry() if dialects is None else Registry(dialects)
     guard = CardGuard(card_key)
     raws = [read_input(p) for p in paths]
-    parsed = [_parse_input(raw, reg, guard) for raw in raws]
+    parsed = None
+    if workers > 1 and dialects is None and any(len(raw.lines) > chunk_lines for raw in raws):
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                parsed = [_parse_input(raw, reg, guard, pool, chunk_lines) for raw in raws]
+        except BrokenProcessPool:
+            parsed = None  # e.g. a main module that cannot be re-imported: parse here instead
+    if parsed is None:
+        parsed = [_parse_input(raw, reg, guard, None, chunk_lines) for raw in raws]
 
     def resolve(i: int, anchors: list[datetime]) -> tuple[pl.DataFrame, clock.TimeInfo]:
         events, _, _, fmt = parsed[i]

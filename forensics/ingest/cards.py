@@ -87,6 +87,11 @@ class CardGuard:
         self._contexts = [(name, re.compile(p, re.MULTILINE), action) for name, p, action in contexts]
         self._always = bool(extra_contexts)
 
+    @property
+    def key(self) -> bytes:
+        """The secret keying card ids (handed to worker processes; never written anywhere)."""
+        return self._key
+
     def with_contexts(self, extra: dict[str, str]) -> CardGuard:
         """The same key with format-specific PAN contexts added."""
         return CardGuard(self._key, extra)
