@@ -6,7 +6,9 @@
   amounts entered, sent, approved and settled, what the merchant saw versus what the host and
   settlement recorded, its reversal's fate, and ``flags``: observations an analyst checks
   first (never a verdict).
-- ``events``: the events with ``ts_utc`` (clock-corrected), ``txn`` and clock ``segment``.
+- ``events``: the events, plus ``ts_utc`` (clock-corrected UTC; lines without a time take
+  the next stamped line's, ``ts_inferred``), ``skew_s`` (the correction applied), clock
+  ``segment``, transaction ``attempt`` number within the file, and ``txn`` (its id).
 - ``devices``: serial, TID, MID, app, first/last seen, counter resets, role in a swap.
 - ``clocks``: per device and clock segment, the skew estimated from terminal/host message
   pairs (terminal time minus host time), its spread and the number of pairs.
