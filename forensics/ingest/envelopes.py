@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from lark import Token, Transformer
+from lark import Transformer
 
 from forensics.events import EVENT_COLUMNS
 
@@ -34,19 +34,20 @@ def level_of(word: str | None) -> str | None:
     return _LEVEL_WORDS.get(word.lower())
 
 
-def _pri_level(pri: Token | None) -> str | None:
+def _pri_level(pri: Any) -> str | None:
     if pri is None:
         return None
-    value = int(pri[1:-1])
+    value = int(_v(pri)[1:-1])
     return _PRI_LEVELS[value % 8] if value <= 191 else None
 
 
-def _text(token: Token | None) -> str | None:
-    return None if token is None else str(token)
+def _v(token: Any) -> str:
+    """A token's text (Lark's and lark-cython's tokens both carry ``.value``)."""
+    return token.value if hasattr(token, "value") else str(token)
 
 
-def _msg(token: Token | None) -> str | None:
-    return None if token is None else str(token).strip()
+def _msg(token: Any) -> str | None:
+    return None if token is None else _v(token).strip()
 
 
 class Logcat(Transformer):
@@ -54,22 +55,22 @@ class Logcat(Transformer):
 
     def threadtime(self, c: list[Any]) -> dict[str, Any]:
         date, time, zone, pid, thread, prio, tag, msg = c
-        ts = f"{date} {time}" + (f" {zone}" if zone else "")
-        return {"ts_raw": ts, "pid": int(pid), "thread": int(thread), "level": level_of(str(prio)),
-                "tag": str(tag), "message": _msg(msg)}
+        ts = f"{_v(date)} {_v(time)}" + (f" {_v(zone)}" if zone else "")
+        return {"ts_raw": ts, "pid": int(_v(pid)), "thread": int(_v(thread)), "level": level_of(_v(prio)),
+                "tag": _v(tag), "message": _msg(msg)}
 
     def time(self, c: list[Any]) -> dict[str, Any]:
         date, time, zone, prio, tag, pid, msg = c
-        ts = f"{date} {time}" + (f" {zone}" if zone else "")
-        return {"ts_raw": ts, "pid": int(pid), "level": level_of(str(prio)), "tag": str(tag).rstrip(),
+        ts = f"{_v(date)} {_v(time)}" + (f" {_v(zone)}" if zone else "")
+        return {"ts_raw": ts, "pid": int(_v(pid)), "level": level_of(_v(prio)), "tag": _v(tag).rstrip(),
                 "message": _msg(msg)}
 
     def brief(self, c: list[Any]) -> dict[str, Any]:
         prio, tag, pid, msg = c
-        return {"pid": int(pid), "level": level_of(str(prio)), "tag": str(tag).rstrip(), "message": _msg(msg)}
+        return {"pid": int(_v(pid)), "level": level_of(_v(prio)), "tag": _v(tag).rstrip(), "message": _msg(msg)}
 
     def divider(self, c: list[Any]) -> dict[str, Any]:
-        return {"kind": "log.divider", "message": str(c[0]).rstrip()}
+        return {"kind": "log.divider", "message": _v(c[0]).rstrip()}
 
 
 class Syslog(Transformer):
@@ -77,22 +78,22 @@ class Syslog(Transformer):
 
     def bsd(self, c: list[Any]) -> dict[str, Any]:
         pri, stamp, host, tag, procid, msg = c
-        return {"ts_raw": str(stamp), "host": str(host), "tag": str(tag),
-                "pid": int(procid) if procid is not None else None,
+        return {"ts_raw": _v(stamp), "host": _v(host), "tag": _v(tag),
+                "pid": int(_v(procid)) if procid is not None else None,
                 "level": _pri_level(pri), "message": _msg(msg)}
 
     def bsd_untagged(self, c: list[Any]) -> dict[str, Any]:
         pri, stamp, host, msg = c
-        return {"ts_raw": str(stamp), "host": str(host), "level": _pri_level(pri), "message": _msg(msg)}
+        return {"ts_raw": _v(stamp), "host": _v(host), "level": _pri_level(pri), "message": _msg(msg)}
 
     def ietf(self, c: list[Any]) -> dict[str, Any]:
         pri, _version, stamp, host, app, procid, msgid, sd, msg = c
-        nil = lambda t: None if t is None or str(t) == "-" else str(t)  # noqa: E731
+        nil = lambda t: None if t is None or _v(t) == "-" else _v(t)  # noqa: E731
         attrs: dict[str, Any] = {}
         if sd:
             attrs["sd"] = sd
         if nil(msgid):
-            attrs["msgid"] = str(msgid)
+            attrs["msgid"] = _v(msgid)
         pid_text = nil(procid)
         if pid_text and not pid_text.isdigit():
             attrs["procid"] = pid_text
@@ -100,7 +101,7 @@ class Syslog(Transformer):
         if message and message.startswith("\ufeff"):
             message = message[1:]
         return {"ts_raw": nil(stamp), "host": nil(host), "tag": nil(app),
-                "pid": int(pid_text) if pid_text and pid_text.isdigit() else None,
+                "pid": int(_v(pid_text)) if pid_text and pid_text.isdigit() else None,
                 "level": _pri_level(pri), "message": message,
                 "attrs": json.dumps(attrs, sort_keys=True, separators=(",", ":")) if attrs else None}
 
@@ -111,11 +112,11 @@ class Syslog(Transformer):
         return dict(c)
 
     def sd_element(self, c: list[Any]) -> tuple[str, dict[str, str]]:
-        return str(c[0]), dict(c[1:])
+        return _v(c[0]), dict(c[1:])
 
     def sd_param(self, c: list[Any]) -> tuple[str, str]:
         name, value = c
-        return str(name), re.sub(r"\\(.)", r"\1", str(value)[1:-1])
+        return _v(name), re.sub(r"\\(.)", r"\1", _v(value)[1:-1])
 
 
 class Hdfs(Transformer):
@@ -123,8 +124,8 @@ class Hdfs(Transformer):
 
     def start(self, c: list[Any]) -> dict[str, Any]:
         date, time, pid, level, cls, msg = c
-        return {"ts_raw": f"{date} {time}", "pid": int(pid), "level": level_of(str(level)),
-                "tag": str(cls), "message": _msg(msg)}
+        return {"ts_raw": f"{_v(date)} {_v(time)}", "pid": int(_v(pid)), "level": level_of(_v(level)),
+                "tag": _v(cls), "message": _msg(msg)}
 
 
 class Apache(Transformer):
@@ -132,7 +133,7 @@ class Apache(Transformer):
 
     def start(self, c: list[Any]) -> dict[str, Any]:
         stamp, level, msg = c
-        return {"ts_raw": str(stamp), "level": level_of(str(level)), "message": _msg(msg)}
+        return {"ts_raw": _v(stamp), "level": level_of(_v(level)), "message": _msg(msg)}
 
 
 class Settlement(Transformer):
@@ -144,7 +145,7 @@ class Settlement(Transformer):
             if token is None:
                 out.append(None)
                 continue
-            value = str(token)
+            value = _v(token)
             if value.startswith('"'):
                 value = value[1:-1].replace('""', '"')
             out.append(value)
@@ -157,23 +158,23 @@ class Jpos(Transformer):
     def start(self, c: list[Any]) -> dict[str, Any]:
         _prefix, log_open, *rest = c
         items = [item for item in rest if isinstance(item, tuple)]
-        closed = any(isinstance(t, Token) and t.type == "LOG_CLOSE" for t in rest)
-        return interpret_jpos(dict(_ATTR.findall(str(log_open))), items, closed)
+        closed = any(getattr(t, "type", None) == "LOG_CLOSE" for t in rest)
+        return interpret_jpos(dict(_ATTR.findall(_v(log_open))), items, closed)
 
     def empty_tag(self, c: list[Any]) -> tuple[str, str]:
-        return "empty", str(c[0])
+        return "empty", _v(c[0])
 
     def open_tag(self, c: list[Any]) -> tuple[str, str]:
-        return "open", str(c[0])
+        return "open", _v(c[0])
 
     def close_tag(self, c: list[Any]) -> tuple[str, str]:
-        return "close", str(c[0])
+        return "close", _v(c[0])
 
     def comment(self, c: list[Any]) -> tuple[str, str]:
-        return "comment", str(c[0])
+        return "comment", _v(c[0])
 
     def text(self, c: list[Any]) -> tuple[str, str]:
-        return "text", str(c[0])
+        return "text", _v(c[0])
 
 
 _JPOS_KINDS = {"receive": "host.rx", "send": "host.tx"}

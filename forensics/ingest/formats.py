@@ -16,7 +16,7 @@ from typing import Any
 from lark import Lark
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from forensics.ingest.dialect import Dialects, typed_columns
+from forensics.ingest.dialect import LALR_PLUGINS, Dialects, typed_columns
 from forensics.ingest.envelopes import TRANSFORMERS, check_columns
 
 _FORMAT_KEYS = {"name", "grammar", "title", "framing", "header", "time", "sample", "card_contexts",
@@ -87,7 +87,8 @@ class Registry:
                 raise FormatError(f"{where}: no transformer for format {name!r}")
             try:
                 grammar = folder.joinpath(raw["grammar"]).read_text(encoding="utf-8")
-                parser = Lark(grammar, parser="lalr", transformer=TRANSFORMERS[name](), maybe_placeholders=True)
+                parser = Lark(grammar, parser="lalr", transformer=TRANSFORMERS[name](), maybe_placeholders=True,
+                              **LALR_PLUGINS)
             except (OSError, LarkError) as exc:
                 raise FormatError(f"{where}: grammar {raw['grammar']}: {exc}") from exc
             for pattern in raw.get("time", []):
