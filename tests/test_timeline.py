@@ -128,3 +128,10 @@ def test_crash_after_the_outcome_is_not_in_flight() -> None:
     preauth = tl.transactions.filter(pl.col("txn_type") == "PREAUTH").row(0, named=True)
     assert preauth["merchant_outcome"] == "APPROVED"
     assert not {"crash_in_flight", "power_lost_in_flight", "reversal_pending"} & set(preauth["flags"])
+
+
+@pytest.mark.parametrize("log", sorted(SAMPLES.glob("*/[AV]*.log")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_device_view_fits_one_screen(log: Path) -> None:
+    result = CliRunner().invoke(cli, ["timeline", str(log)])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) <= 60
