@@ -67,7 +67,7 @@ def test_skew_within_one_second_in_every_clock_segment(folder: Path) -> None:
 
 
 def test_migration_is_detected_without_being_told() -> None:
-    tl, truth = case_timeline(SAMPLES / "dup_migration_rerun")
+    tl, _ = case_timeline(SAMPLES / "dup_migration_rerun")
     devs = tl.devices.sort("first_seen")
     assert devs.height == 2 and devs["tid"].n_unique() == 1
     assert devs["role"].to_list() == ["replaced (older device on a shared TID)", "replacement (newer device on a shared TID)"]

@@ -248,7 +248,7 @@ def _summary(row: dict[str, Any], txns: list[dict[str, Any]], winning: list[Any]
     elif kind == "deposit_error":
         b = txns[-1]
         what = f"Deposit inv {a['inv']} ({_money(a['amount_entered'], a)}) completed for {_money(b['amount_entered'], b)} (inv {b['inv']})"
-        if len(txns) > 2 or row.get("completions", 0) and row["completions"] > 1:
+        if len(txns) > 2 or (row.get("completions") or 0) > 1:
             what = f"Deposit completed more than once ({_money(b['amount_entered'], b)} each)"
     elif kind == "misrouted_funds":
         what = (f"{len(txns)} charges on {a['device']} ({_money(amount, a)}) cleared to MID {a['mid']} instead of "

@@ -19,6 +19,7 @@ rule's examples (simulated family and seed, and whether the rule fires) are run 
 
 from __future__ import annotations
 
+import operator
 import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -221,16 +222,19 @@ class RuleSet:
 
 # -- conditions -------------------------------------------------------------------------
 
+_COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+            "lte": operator.le}
+
+
 def _value_expr(column: str, value: Any, dtype: pl.DataType | None) -> pl.Expr:
     col = pl.col(column)
     if isinstance(value, dict):
         expr = pl.lit(True)
         for op, v in value.items():
-            expr = expr & {
-                "eq": lambda: col == v, "ne": lambda: col != v, "gt": lambda: col > v, "gte": lambda: col >= v,
-                "lt": lambda: col < v, "lte": lambda: col <= v,
-                "null": lambda: col.is_null() if v else col.is_not_null(),
-            }[op]()
+            if op == "null":
+                expr = expr & (col.is_null() if v else col.is_not_null())
+            else:
+                expr = expr & _COMPARE[op](col, v)
         return expr
     if isinstance(dtype, pl.List):
         return col.list.contains(value) if not isinstance(value, list) else pl.any_horizontal(

@@ -284,7 +284,7 @@ def load(
 
     first_pass = [resolve(i, []) for i in range(len(raws))]
     anchors_of = []
-    for (events, info), (_, _, _, fmt) in zip(first_pass, parsed):
+    for events, info in first_pass:
         dated = events["ts"].drop_nulls() if info.year_source is None else pl.Series([], dtype=EVENTS_SCHEMA["ts"])
         anchors_of.append([dated.min(), dated.max()] if dated.len() else [])
     events_frames, unparsed_frames, compliance_frames, input_rows = [], [], [], []

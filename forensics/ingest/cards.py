@@ -8,6 +8,7 @@ PCI DSS v4.0.1 req. 3.3.1 (no sensitive authentication data after authorization)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -102,7 +103,7 @@ class CardGuard:
             return text, []
         found: list[Sighting] = []
         for name, pattern, action in self._contexts:
-            text = pattern.sub(lambda m: self._replace(m, name, action, found), text)
+            text = pattern.sub(functools.partial(self._replace, name=name, action=action, found=found), text)
         text = _MASKED.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
         return text, found
 

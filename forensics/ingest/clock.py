@@ -10,7 +10,7 @@ local time in ``--tz``; without one, UTC is assumed and the input says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -168,7 +168,7 @@ def _base_year(
         return best[1], "other inputs"
     if year is not None:
         return year, "--year"
-    when = datetime.fromtimestamp(mtime, tz=timezone.utc)
+    when = datetime.fromtimestamp(mtime, tz=UTC)
     months = parts.filter(yearless)["_month"]
     rollovers = int(((months.shift(1) - months) > _ROLLOVER_MONTHS).sum())
     last_month = int(months[-1])
@@ -178,6 +178,6 @@ def _base_year(
 
 def _safe_date(y: int, month: int, day: int) -> datetime:
     try:
-        return datetime(y, month, day, tzinfo=timezone.utc)
+        return datetime(y, month, day, tzinfo=UTC)
     except ValueError:
-        return datetime(y, month, 28, tzinfo=timezone.utc)
+        return datetime(y, month, 28, tzinfo=UTC)

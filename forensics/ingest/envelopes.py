@@ -88,7 +88,7 @@ class Syslog(Transformer):
 
     def ietf(self, c: list[Any]) -> dict[str, Any]:
         pri, _version, stamp, host, app, procid, msgid, sd, msg = c
-        nil = lambda t: None if t is None or _v(t) == "-" else _v(t)  # noqa: E731
+        nil = lambda t: None if t is None or _v(t) == "-" else _v(t)
         attrs: dict[str, Any] = {}
         if sd:
             attrs["sd"] = sd

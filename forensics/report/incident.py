@@ -159,7 +159,7 @@ def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
         lines += [f"## {sec.title}", ""]
         lines += [p + "\n" for p in sec.paragraphs]
         for header, rows in sec.tables:
-            esc = lambda c: c.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+            esc = lambda c: c.replace("|", "\\|").replace("\n", " ")
             lines.append("| " + " | ".join(header) + " |")
             lines.append("|" + "---|" * len(header))
             lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from forensics.simulate import terminal as T
-from forensics.simulate.world import Card, Device, Txn, World
+from forensics.simulate.world import Device, Txn, World
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 from forensics.ingest.cards import luhn_ok, mask_pan
 from forensics.money import currency, minor_to_major
 
-UTC = timezone.utc
+UTC = UTC
 TIMEOUT_S = 30.0
 # Test BINs only (network test ranges used by card schemes' test cards).
 TEST_BINS = ("476173", "424242", "400000", "541333", "520082", "222300", "371449", "601100")
@@ -180,7 +180,7 @@ class Txn:
         return {"device": self.device, "tid": self.tid, "stan": self.stan, "inv": self.inv,
                 "rrn": self.rrn, "auth": self.auth}
 
-    def lifecycle(self, host: "Host", exponent: int) -> dict[str, object]:
+    def lifecycle(self, host: Host, exponent: int) -> dict[str, object]:
         """Keys plus what became of it: as the merchant saw it, at the host, in settlement."""
         item = self.host_item
         if self.host_rc is None:
@@ -200,7 +200,7 @@ class Txn:
 class Device:
     """A payment terminal with its counters, reversal file, SAF queue, batch and log."""
 
-    sim: "World"
+    sim: World
     serial: str
     tid: str
     mid: str
@@ -302,7 +302,7 @@ class World:
         """A basket amount in minor units, log-normal around the merchant's median."""
         value = self.median * self.rng.lognormvariate(0, self.spread)
         step = 10 if self.exponent == 0 else 1
-        return max(step, int(round(value / step)) * step)
+        return max(step, round(value / step) * step)
 
     def major(self, amount: int) -> str:
         return minor_to_major(amount, self.exponent)
