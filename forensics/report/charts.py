@@ -206,7 +206,8 @@ def plot_skew(ax: Axes, tl: Timeline) -> Axes:
                 ax.hlines(seg["skew_s"], span.min(), span.max(), color=colour, lw=2.2)
         for ts in terminal.filter(pl.col("device") == device, pl.col("kind").is_in(["clock.step", "clock.set"]))["ts"].to_list():
             ax.axvline(ts, color=colour, ls="--", lw=1)
-    ax.axhline(0, color=OKABE_ITO["black"], lw=0.6)
+    if pairs.height and pairs["off"].abs().min() < 120:  # zero in view only when the data is near it
+        ax.axhline(0, color=OKABE_ITO["black"], lw=0.6)
     ax.set_ylabel("terminal clock minus host clock (s)")
     _time_axis(ax, tl)
     ax.set_xlabel(ax.get_xlabel().replace("time (UTC)", "terminal time as logged (UTC)"))

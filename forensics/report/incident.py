@@ -27,7 +27,7 @@ from forensics.report import charts
 FORMATS = ("html", "md", "pdf")
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;color:#111;line-height:1.45}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f2f2f2}code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}pre{background:#f7f7f7;padding:.6em;overflow-x:auto}
+th{background:#f2f2f2}code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}
 .cause{font-weight:bold;color:#CC79A7}img{max-width:100%;border:1px solid #eee}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em}"""
 
 
