@@ -158,11 +158,6 @@ KINDS: dict[str, str] = {
 }
 
 
-def empty_events() -> pl.DataFrame:
-    """An events table with no rows."""
-    return pl.DataFrame(schema=EVENTS_SCHEMA)
-
-
 def conform(frame: pl.DataFrame, schema: pl.Schema = EVENTS_SCHEMA) -> pl.DataFrame:
     """Return ``frame`` with exactly ``schema``'s columns, in order, missing ones null."""
     return frame.select(

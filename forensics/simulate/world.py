@@ -126,9 +126,6 @@ class Host:
                 return item
         return None
 
-    def find_rrn(self, rrn: str) -> HostItem | None:
-        return next((i for i in self.items if i.rrn == rrn), None)
-
     def clear(self, day: datetime, items: list[HostItem] | None = None) -> str:
         """Clearing at cut-off for ``day``: every approved item captured up to then."""
         date = day.strftime("%Y-%m-%d")
