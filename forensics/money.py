@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 
+import polars as pl
+
 
 @dataclass(frozen=True)
 class Currency:
@@ -65,3 +67,29 @@ def minor_to_major(amount: int, exponent: int) -> str:
     sign = "-" if amount < 0 else ""
     digits = str(abs(amount)).rjust(exponent + 1, "0")
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
+
+
+def currency_columns(value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Column twin of ``currency``: (alphabetic code, exponent), null where unknown."""
+    text = value.str.strip_chars().str.to_uppercase()
+    numeric = text.str.contains(r"^\d+$")
+    by_code = {c.code: c.code for c in _BY_CODE.values()}
+    code = pl.when(numeric).then(
+        text.str.pad_start(3, "0").replace_strict({n: c.code for n, c in _BY_NUMERIC.items()}, default=None,
+                                                 return_dtype=pl.String)
+    ).otherwise(text.replace_strict(by_code, default=None, return_dtype=pl.String))
+    exponent = code.replace_strict({c.code: c.exponent for c in _BY_CODE.values()}, default=None, return_dtype=pl.Int64)
+    return code, exponent
+
+
+def major_columns(value: pl.Expr, exponent: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Column twin of ``major_to_minor`` for plain decimals (``-?digits[.digits]``): (minor, exponent)."""
+    negative = value.str.starts_with("-")
+    digits = value.str.strip_prefix("-")
+    whole = digits.str.split_exact(".", 1).struct.field("field_0")
+    frac = digits.str.split_exact(".", 1).struct.field("field_1").fill_null("")
+    written = frac.str.len_chars().cast(pl.Int64)
+    exp = pl.when(exponent.is_null()).then(written).otherwise(pl.max_horizontal(exponent, written))
+    padded = pl.concat_str(whole, frac, pl.lit("0" * 18).str.slice(0, exp - written))
+    minor = padded.cast(pl.Int64, strict=False)
+    return pl.when(negative).then(-minor).otherwise(minor), exp

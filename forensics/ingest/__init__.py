@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -22,15 +22,14 @@ from typing import Any
 import polars as pl
 
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
-from forensics.ingest import clock
+from forensics.ingest import clock, fastpath
 from forensics.ingest.cards import CardGuard
 from forensics.ingest.dialect import Dialects
 from forensics.ingest.formats import Format, RecordError, Registry
-from forensics.ingest.read import InputError, RawInput, read_input
+from forensics.ingest.read import MAX_LINE, InputError, RawInput, read_input
 
 __all__ = ["InputError", "Loaded", "load", "registry"]
 
-MAX_LINE = 1 << 20
 _BATCH = 50_000
 _CRASH_TAGS = ("AndroidRuntime", "DEBUG")
 _CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
@@ -96,12 +95,12 @@ class _Columns:
         return conform(body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt)))
 
 
-def _frames(lines: list[str], fmt: Format | None, reg: Registry, offset: int = 0) -> Iterator[tuple[int, int, str, str | None]]:
-    """(first line, last line, text, reason-if-unparsed) for each record of a file or chunk."""
+def _frames(numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry) -> Iterator[tuple[int, int, str, str | None]]:
+    """(first line, last line, text, reason-if-unparsed) for each record of (number, line) pairs."""
     tried = ", ".join(reg.formats)
     block: list[str] = []
-    start = 0
-    for i, line in enumerate(lines, start=offset + 1):
+    start = i = 0
+    for i, line in numbered:
         if block:
             block.append(line)
             if "</log>" in line:
@@ -126,20 +125,20 @@ def _frames(lines: list[str], fmt: Format | None, reg: Registry, offset: int = 0
         else:
             yield i, i, line, None
     if block:
-        yield start, offset + len(lines), "\n".join(block), None
+        yield start, i, "\n".join(block), None
 
 
 def _parse_lines(
-    path: str, lines: list[str], offset: int, fmt: Format | None, reg: Registry, guard: CardGuard
+    path: str, numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, guard: CardGuard
 ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
-    """Events, unparsed and compliance columns of ``lines`` (numbered from ``offset + 1``)."""
+    """Events, unparsed and compliance columns of (line number, line) pairs, parsed one by one."""
     if fmt is not None and fmt.card_contexts:
         guard = guard.with_contexts(fmt.card_contexts)
     cols = _Columns(path, fmt.name if fmt else "unknown")
     unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
     fmt_name = fmt.name if fmt else None
-    for line, line_end, text, reason in _frames(lines, fmt, reg, offset):
+    for line, line_end, text, reason in _frames(numbered, fmt, reg):
         text, sightings = guard.protect(text)
         for s in sightings:
             for key, value in (("kind", s.kind), ("path", path), ("line", line), ("field", s.field), ("masked", s.masked)):
@@ -170,7 +169,7 @@ def _parse_chunk(path: str, lines: list[str], offset: int, fmt_name: str | None,
                  key: bytes) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
     """Worker-process entry: parse one chunk with the installed formats and dialects."""
     reg = registry()
-    return _parse_lines(path, lines, offset, reg.formats.get(fmt_name or ""), reg, CardGuard(key))
+    return _parse_lines(path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key))
 
 
 def _chunk_starts(lines: list[str], fmt: Format, reg: Registry, size: int) -> list[int]:
@@ -195,8 +194,15 @@ def _parse_input(
     raw: RawInput, reg: Registry, guard: CardGuard, pool: ProcessPoolExecutor | None, chunk_lines: int
 ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None]:
     fmt = reg.detect(raw.lines)
+    fast = reg.fast_format(fmt)
+    if fast is not None:
+        done, rest = fastpath.parse(pl.Series(raw.lines, dtype=pl.String), fast, reg.fast_dialects, reg.card_screen)
+        numbered = ((i + 1, raw.lines[i]) for i in rest.to_list())
+        events, unparsed, compliance = _parse_lines(raw.path, numbered, fmt, reg, guard)
+        done = conform(done.with_columns(path=pl.lit(raw.path), format=pl.lit(fmt.name)))
+        return pl.concat([done, events]).sort("line"), unparsed, compliance, fmt
     if pool is None or fmt is None or len(raw.lines) <= chunk_lines:
-        return (*_parse_lines(raw.path, raw.lines, 0, fmt, reg, guard), fmt)
+        return (*_parse_lines(raw.path, enumerate(raw.lines, start=1), fmt, reg, guard), fmt)
     starts = _chunk_starts(raw.lines, fmt, reg, chunk_lines)
     bounds = list(zip(starts, [*starts[1:], len(raw.lines)]))
     jobs = [pool.submit(_parse_chunk, raw.path, raw.lines[a:b], a, fmt.name, guard.key) for a, b in bounds]

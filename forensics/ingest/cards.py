@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from forensics.ingest.envelopes import emv_tlv
+from forensics.ingest.fastpath import strip_lookarounds
 
 WIPED = "[WIPED]"
 
@@ -140,3 +141,11 @@ class CardGuard:
 def _track_mask(track: str) -> str:
     pan = _PAN_IN_TRACK.match(track)
     return mask_pan(pan.group(1)) if pan else WIPED
+
+
+def screen_pattern() -> str:
+    """A lookaround-free regular expression matching every line ``protect`` could change or
+    report on (a superset: the fast path leaves such lines to the per-record path)."""
+    alternatives = [strip_lookarounds(p).replace("(?P<v>", "(?:") for _, p, _ in _CONTEXTS]
+    alternatives.append(r"\d{6}\**[_Xx#]")
+    return "|".join(f"(?:{a})" for a in alternatives)

@@ -77,8 +77,8 @@ except ImportError:
     LALR_PLUGINS = {}
 
 
-def parse_payload(payload: str) -> tuple[str, list[str], dict[str, str]] | None:
-    """Parse ``KEYWORD word key=value ...``; None when the payload is not of that shape."""
+def payload_parser() -> Lark:
+    """The Lark parser of dialect payloads (grammars/logfmt.lark), built once."""
     global _PAYLOAD_PARSER
     if _PAYLOAD_PARSER is None:
         _PAYLOAD_PARSER = Lark(
@@ -88,8 +88,13 @@ def parse_payload(payload: str) -> tuple[str, list[str], dict[str, str]] | None:
             maybe_placeholders=True,
             **LALR_PLUGINS,
         )
+    return _PAYLOAD_PARSER
+
+
+def parse_payload(payload: str) -> tuple[str, list[str], dict[str, str]] | None:
+    """Parse ``KEYWORD word key=value ...``; None when the payload is not of that shape."""
     try:
-        return _PAYLOAD_PARSER.parse(payload)  # type: ignore[return-value]
+        return payload_parser().parse(payload)  # type: ignore[return-value]
     except LarkError:
         return None
 
@@ -237,6 +242,10 @@ class Dialects:
             for key, want in sample.get("expect", {}).items():
                 if got.get(key) != want:
                     raise DialectError(f"{sample['where']}: {key} is {got.get(key)!r}, expected {want!r}")
+
+    def rules_by_tag(self) -> dict[str, list[Rule]]:
+        """Each dialect tag's rules, in the order they are tried."""
+        return {tag: list(rules) for tag, rules in self._by_tag.items()}
 
     @property
     def tags(self) -> set[str]:

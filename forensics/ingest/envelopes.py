@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Callable
+
+import polars as pl
 
 from lark import Transformer
 
@@ -288,4 +290,82 @@ TRANSFORMERS: dict[str, type[Transformer]] = {
     "apache": Apache,
     "settlement": Settlement,
     "jpos": Jpos,
+}
+
+
+# Vectorized twins: the same mapping as the transformer methods above, on whole columns (one
+# expression per kept terminal, null where an optional part is absent). Used by the fast path
+# (forensics/ingest/fastpath.py); tests/test_fastpath.py holds each twin to its method.
+
+
+def _level_expr(word: pl.Expr) -> pl.Expr:
+    one = pl.when(word.is_in(list("VDIWEF"))).then(word)
+    return pl.when(word.str.len_chars() == 1).then(one).otherwise(
+        word.str.to_lowercase().replace_strict(_LEVEL_WORDS, default=None, return_dtype=pl.String))
+
+
+def _pri_expr(pri: pl.Expr) -> pl.Expr:
+    value = pri.str.strip_chars("<>").cast(pl.Int64)
+    letters = dict(enumerate(_PRI_LEVELS))
+    return pl.when(value <= 191).then((value % 8).replace_strict(letters, default=None, return_dtype=pl.String))
+
+
+def _stamp_expr(date: pl.Expr, time: pl.Expr, zone: pl.Expr | None = None) -> pl.Expr:
+    parts = [date, pl.lit(" "), time]
+    if zone is not None:
+        parts.append(pl.when(zone.is_not_null()).then(pl.lit(" ") + zone).otherwise(pl.lit("")))
+    return pl.concat_str(parts)
+
+
+def _logcat_threadtime(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    date, time, zone, pid, thread, prio, tag, msg = c
+    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid.cast(pl.Int64), "thread": thread.cast(pl.Int64),
+            "level": _level_expr(prio), "tag": tag, "message": msg.str.strip_chars()}
+
+
+def _logcat_time(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    date, time, zone, prio, tag, pid, msg = c
+    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid.cast(pl.Int64), "level": _level_expr(prio),
+            "tag": tag.str.strip_chars_end(), "message": msg.str.strip_chars()}
+
+
+def _logcat_brief(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    prio, tag, pid, msg = c
+    return {"pid": pid.cast(pl.Int64), "level": _level_expr(prio), "tag": tag.str.strip_chars_end(),
+            "message": msg.str.strip_chars()}
+
+
+def _logcat_divider(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    return {"kind": pl.lit("log.divider"), "message": c[0].str.strip_chars_end()}
+
+
+def _syslog_bsd(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    pri, stamp, host, tag, procid, msg = c
+    return {"ts_raw": stamp, "host": host, "tag": tag, "pid": procid.cast(pl.Int64), "level": _pri_expr(pri),
+            "message": msg.str.strip_chars()}
+
+
+def _syslog_bsd_untagged(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    pri, stamp, host, msg = c
+    return {"ts_raw": stamp, "host": host, "level": _pri_expr(pri), "message": msg.str.strip_chars()}
+
+
+def _hdfs(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    date, time, pid, level, cls, msg = c
+    return {"ts_raw": _stamp_expr(date, time), "pid": pid.cast(pl.Int64), "level": _level_expr(level), "tag": cls,
+            "message": msg.str.strip_chars()}
+
+
+def _apache(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    stamp, level, msg = c
+    return {"ts_raw": stamp, "level": _level_expr(level), "message": msg.str.strip_chars()}
+
+
+#: format -> transformer method (start-rule alternative) -> its vectorized twin.
+VECTORIZED: dict[str, dict[str, Callable[[list[pl.Expr]], dict[str, pl.Expr]]]] = {
+    "logcat": {"threadtime": _logcat_threadtime, "time": _logcat_time, "brief": _logcat_brief,
+               "divider": _logcat_divider},
+    "syslog": {"bsd": _syslog_bsd, "bsd_untagged": _syslog_bsd_untagged},
+    "hdfs": {"start": _hdfs},
+    "apache": {"start": _apache},
 }

@@ -6,6 +6,7 @@ dict of event columns here: envelope (grammar + transformer), ISO fields, then t
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -16,8 +17,10 @@ from typing import Any
 from lark import Lark
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from forensics.ingest.dialect import LALR_PLUGINS, Dialects, typed_columns
-from forensics.ingest.envelopes import TRANSFORMERS, check_columns
+from forensics.ingest.cards import screen_pattern
+from forensics.ingest.dialect import LALR_PLUGINS, Dialects, payload_parser, typed_columns
+from forensics.ingest.envelopes import TRANSFORMERS, VECTORIZED, check_columns
+from forensics.ingest.fastpath import FastDialects, FastFormat, NotRegular, compile_grammar
 
 _FORMAT_KEYS = {"name", "grammar", "title", "framing", "header", "time", "sample", "card_contexts",
                 "continuation", "columns", "device_from_host", "row_kind"}
@@ -103,6 +106,7 @@ class Registry:
                 columns=raw.get("columns", {}), row_kind=raw.get("row_kind", "log"), card_contexts=raw.get("card_contexts", {}),
                 samples=raw.get("sample", []),
             )
+        self._fast: dict[str, FastFormat | None] = {}
         self._log_open = self.formats["jpos"].terminal_regex("LOG_OPEN") if "jpos" in self.formats else None
         self._check_samples()
 
@@ -117,6 +121,29 @@ class Registry:
                 for key, want in sample.get("expect", {}).items():
                     if got.get(key) != want:
                         raise FormatError(f"{where}: {key} is {got.get(key)!r}, expected {want!r}")
+
+    def fast_format(self, fmt: Format | None) -> FastFormat | None:
+        """The fast path of a line format (its grammar as one regular expression), if it has one."""
+        if fmt is None or fmt.framing != "line" or fmt.card_contexts or fmt.name not in VECTORIZED:
+            return None
+        if fmt.name not in self._fast:
+            try:
+                regex = compile_grammar(fmt.parser)
+            except NotRegular:
+                self._fast[fmt.name] = None
+            else:
+                self._fast[fmt.name] = FastFormat(fmt.name, regex, VECTORIZED[fmt.name])
+        return self._fast[fmt.name]
+
+    @functools.cached_property
+    def fast_dialects(self) -> FastDialects:
+        """The dialects as column expressions (for the fast path)."""
+        return FastDialects(self.dialects, payload_parser())
+
+    @functools.cached_property
+    def card_screen(self) -> str:
+        """Regular expression of lines that may hold card data (kept off the fast path)."""
+        return screen_pattern()
 
     def block_start(self, line: str) -> int:
         """Position where a block record (jPOS <log>) opens in ``line``, or -1."""

@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _CHUNK = 1 << 20
+#: Longest line parsed; a longer one is kept whole in `unparsed`.
+MAX_LINE = 1 << 20
 
 
 class InputError(Exception):
@@ -31,21 +35,104 @@ class RawInput:
     mtime: float = 0.0
 
 
-def _decompress(data: bytes, notes: list[str]) -> bytes:
-    out: list[bytes] = []
-    rest = data
-    while rest[:2] == b"\x1f\x8b":  # concatenated gzip members
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+class Reader:
+    """One input read in batches of whole lines: gzip inflated as it streams, nothing dropped.
+
+    ``batches()`` yields lists of decoded lines; ``sha256``, ``size`` and ``notes`` are complete
+    once it is exhausted.
+    """
+
+    def __init__(self, path: str | Path, batch_bytes: int = 64 << 20):
+        self.path = str(path)
+        self.batch_bytes = batch_bytes
+        p = Path(path)
         try:
-            out.append(inflater.decompress(rest))
-        except zlib.error as exc:
-            notes.append(f"gzip data corrupt after {sum(map(len, out))} bytes ({exc}); kept what was read")
-            break
-        if not inflater.eof:
-            notes.append(f"gzip stream truncated after {sum(map(len, out))} bytes; kept what was read")
-            break
-        rest = inflater.unused_data
-    return b"".join(out)
+            self._handle = p.open("rb")
+            self.mtime = p.stat().st_mtime
+        except FileNotFoundError as exc:
+            raise InputError(f"{path}: no such file") from exc
+        except IsADirectoryError as exc:
+            raise InputError(f"{path}: is a directory") from exc
+        except PermissionError as exc:
+            raise InputError(f"{path}: permission denied") from exc
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        self.sha256 = ""
+        self.size = 0
+        self.notes: list[str] = []
+        self.lines = 0
+
+    def _bytes(self) -> Iterator[bytes]:
+        """The file's content, inflated when it is gzip, in pieces."""
+        digest = hashlib.sha256()
+        inflater: Any = None
+        inflated = 0
+        broken = False
+        with self._handle as handle:
+            while piece := handle.read(_CHUNK):
+                digest.update(piece)
+                self.size += len(piece)
+                if broken:
+                    continue
+                if self.size == len(piece) and piece[:2] == b"\x1f\x8b":
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if inflater is None:
+                    yield piece
+                    continue
+                while piece:
+                    try:
+                        out = inflater.decompress(piece)
+                    except zlib.error as exc:
+                        self.notes.append(f"gzip data corrupt after {inflated} bytes ({exc}); kept what was read")
+                        broken = True
+                        break
+                    inflated += len(out)
+                    yield out
+                    piece = b""
+                    if inflater.eof:  # concatenated gzip members
+                        rest = inflater.unused_data
+                        if rest[:2] == b"\x1f\x8b":
+                            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                            piece = rest
+                        elif rest:
+                            inflater = None
+                            yield rest
+        if inflater is not None and not inflater.eof and not broken:
+            self.notes.append(f"gzip stream truncated after {inflated} bytes; kept what was read")
+        self.sha256 = digest.hexdigest()
+
+    def batches(self) -> Iterator[list[str]]:
+        """Decoded lines, about ``batch_bytes`` at a time, each batch ending at a line end."""
+        counts = {"nul": 0, "gb18030": 0, "replaced": 0}
+        pending = b""
+        buffer: list[bytes] = []
+        held = 0
+        for piece in self._bytes():
+            buffer.append(piece)
+            held += len(piece)
+            if held < self.batch_bytes:
+                continue
+            data = pending + b"".join(buffer)
+            cut = data.rfind(b"\n") + 1
+            buffer, held = [], 0
+            if cut == 0:
+                pending = data
+                continue
+            pending = data[cut:]
+            lines = _decode_lines(data[:cut], counts)
+            self.lines += len(lines)
+            yield lines
+        data = pending + b"".join(buffer)
+        if data:
+            lines = _decode_lines(data, counts)
+            self.lines += len(lines)
+            yield lines
+        if counts["nul"]:
+            self.notes.append("NUL bytes replaced by U+FFFD")
+        if counts["gb18030"]:
+            self.notes.append(f"{counts['gb18030']} lines decoded as GB18030")
+        if counts["replaced"]:
+            self.notes.append(f"{counts['replaced']} lines with undecodable bytes replaced by U+FFFD")
 
 
 def _decode(raw: bytes) -> tuple[str, str | None]:
@@ -59,51 +146,27 @@ def _decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", errors="replace"), "replaced"
 
 
-def read_input(path: str | Path) -> RawInput:
-    """Read and decode one file; raises InputError when it cannot be opened."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-        mtime = p.stat().st_mtime
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{path}: is a directory") from exc
-    except PermissionError as exc:
-        raise InputError(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    notes: list[str] = []
-    sha = hashlib.sha256(data).hexdigest()
-    size = len(data)
-    if data[:2] == b"\x1f\x8b":
-        data = _decompress(data, notes)
-    lines = split_lines(data, notes)
-    return RawInput(str(path), sha, size, lines, notes, mtime)
-
-
-def split_lines(data: bytes, notes: list[str]) -> list[str]:
+def _decode_lines(data: bytes, counts: dict[str, int]) -> list[str]:
     """Decode ``data`` into lines; a final line without newline counts, a final newline does not."""
-    if not data:
-        return []
     if b"\x00" in data:
-        notes.append("NUL bytes replaced by U+FFFD")
+        counts["nul"] += 1
         data = data.replace(b"\x00", "\ufffd".encode())
     try:
-        text = data.decode("utf-8")
-        lines = text.split("\n")
+        lines = data.decode("utf-8").split("\n")
     except UnicodeDecodeError:
         lines = []
-        fallback = {"gb18030": 0, "replaced": 0}
         for raw in data.split(b"\n"):
             line, how = _decode(raw)
             if how:
-                fallback[how] += 1
+                counts[how] += 1
             lines.append(line)
-        if fallback["gb18030"]:
-            notes.append(f"{fallback['gb18030']} lines decoded as GB18030")
-        if fallback["replaced"]:
-            notes.append(f"{fallback['replaced']} lines with undecodable bytes replaced by U+FFFD")
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_input(path: str | Path) -> RawInput:
+    """Read and decode one whole file; raises InputError when it cannot be opened."""
+    reader = Reader(path)
+    lines = [line for batch in reader.batches() for line in batch]
+    return RawInput(reader.path, reader.sha256, reader.size, lines, reader.notes, reader.mtime)

@@ -1,0 +1,505 @@
+"""The fast path: a line grammar's regular part as one regular expression over whole columns.
+
+Nothing here defines a format. ``compile_grammar`` reads a Lark grammar's own rule tree and
+terminals and writes its start rule's alternatives as one regular expression (a capture
+group per kept terminal, an empty witness group per alternative); Polars runs it on a whole
+column in Rust. Each format's transformer has a vectorized twin (``envelopes.VECTORIZED``)
+and the dialect rules are applied with column expressions (``FastDialects``).
+
+The fast path only takes lines it is sure of: plain printable ASCII, no card data to mask,
+not part of a multi-line record, a dialect payload without quotes, duplicate keys or values
+the typed columns would refuse. Every other line goes to the Lark parser, and a differential
+test (tests/test_fastpath.py) requires identical rows from both paths. Grammars are written so
+that every lookahead is implied by the terminal that follows it, since Rust regular
+expressions have none; the compiler drops lookarounds.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import polars as pl
+from lark import Lark, Token, Tree
+from lark.grammar import NonTerminal, Terminal
+
+from forensics.events import EVENTS_SCHEMA
+from forensics.ingest.read import MAX_LINE
+from forensics.money import currency_columns, major_columns
+
+#: Lines the fast path may take: printable ASCII and tabs only.
+_PLAIN = r"^[\x20-\x7e\t]*$"
+#: Lines that start or continue a multi-line record (syslog continuation, logcat crash trace).
+_CONTINUATION = r"^(?:[ \t]|Caused by:|\.\.\.)"
+_CRASH = r"AndroidRuntime|DEBUG"
+#: Payload keys the dialect path treats specially.
+_WORDS_KEY = "words"
+
+
+class NotRegular(ValueError):
+    """A part of a grammar the fast path cannot express (recursion, captures under repetition)."""
+
+
+def strip_lookarounds(pattern: str) -> str:
+    """``pattern`` without its (?=...), (?!...), (?<=...) and (?<!...) groups."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+            i = _group_end(pattern, i)
+            continue
+        j = _atom_end(pattern, i)
+        out.append(pattern[i:j])
+        i = j
+    return "".join(out)
+
+
+def _atom_end(pattern: str, i: int) -> int:
+    """End of the escape, character class or single character at ``i``."""
+    if pattern[i] == "\\":
+        return i + 2
+    if pattern[i] == "[":
+        j = i + 1
+        if j < len(pattern) and pattern[j] == "^":
+            j += 1
+        if j < len(pattern) and pattern[j] == "]":
+            j += 1
+        while j < len(pattern) and pattern[j] != "]":
+            j += 2 if pattern[j] == "\\" else 1
+        return j + 1
+    return i + 1
+
+
+def _group_end(pattern: str, i: int) -> int:
+    """Index just past the group opening at ``i``."""
+    depth = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i = _atom_end(pattern, i)
+    raise NotRegular(f"unbalanced group in {pattern!r}")
+
+
+@dataclass
+class Alternative:
+    """One start-rule alternative: its transformer method and its capture groups."""
+
+    name: str
+    witness: str
+    children: list[str]
+
+
+@dataclass
+class LineRegex:
+    """A grammar's start rule as one anchored regular expression."""
+
+    pattern: str
+    alternatives: list[Alternative]
+
+
+class _Compiler:
+    def __init__(self, parser: Lark, captures: bool):
+        self.parser = parser
+        self.captures = captures
+        self.rules = {str(name): tree for name, _params, tree, _options in parser.grammar.rule_defs}
+        self.groups = 0
+        self.active: set[str] = set()
+
+    def node(self, t: Any, kept: list[str], repeated: bool) -> str:
+        if not isinstance(t, Tree):
+            return self.symbol(t, kept, repeated)
+        if t.data == "expansions":
+            return "(?:" + "|".join(self.node(c, kept, repeated) for c in t.children) + ")"
+        if t.data == "expansion":
+            return "".join(self.node(c, kept, repeated) for c in t.children)
+        if t.data == "alias":
+            if self.captures:
+                raise NotRegular("alias below the start rule")
+            return self.node(t.children[0], kept, repeated)
+        if t.data == "maybe":
+            return "(?:" + self.node(t.children[0], kept, repeated) + ")?"
+        if t.data == "expr":
+            if len(t.children) != 2 or str(t.children[1]) not in ("?", "*", "+"):
+                raise NotRegular("repetition range")
+            op = str(t.children[1])
+            inner: list[str] = []
+            body = self.node(t.children[0], inner, repeated or op != "?")
+            if inner and op == "?":
+                raise NotRegular("optional without placeholder holds a kept terminal")
+            kept.extend(inner)
+            return "(?:" + body + ")" + op
+        if t.data == "value":
+            return self.symbol(t.children[0], kept, repeated)
+        if t.data == "literal":
+            return self.literal(t.children[0])
+        raise NotRegular(f"grammar construct {t.data!r}")
+
+    def literal(self, token: Token) -> str:
+        if token.type != "STRING" or not token.value.endswith('"'):
+            raise NotRegular(f"inline pattern {token.value!r}")
+        return re.escape(ast.literal_eval(token.value))
+
+    def symbol(self, sym: Any, kept: list[str], repeated: bool) -> str:
+        if isinstance(sym, Tree):
+            return self.node(sym, kept, repeated)
+        if isinstance(sym, NonTerminal):
+            if self.captures or sym.name in self.active:
+                raise NotRegular(f"rule {sym.name!r}")
+            self.active.add(sym.name)
+            try:
+                return self.node(self.rules[sym.name], kept, repeated)
+            finally:
+                self.active.discard(sym.name)
+        if isinstance(sym, Terminal):
+            regex = strip_lookarounds(self.parser.get_terminal(sym.name).pattern.to_regexp())
+            if not self.captures or sym.name.startswith("_"):
+                return "(?:" + regex + ")"
+            if repeated:
+                raise NotRegular(f"terminal {sym.name} under repetition")
+            self.groups += 1
+            name = f"g{self.groups}"
+            kept.append(name)
+            return f"(?P<{name}>{regex})"
+        raise NotRegular(f"symbol {sym!r}")
+
+
+def compile_grammar(parser: Lark, captures: bool = True) -> LineRegex:
+    """The start rule of ``parser``'s grammar as one anchored regular expression.
+
+    With ``captures``, each alternative the transformer sees (``-> alias``, else ``start``)
+    gets a witness group and a group per kept terminal; alternatives that reach other rules
+    are left out (their lines take the Lark path). Without, the whole rule is inlined.
+    """
+    compiler = _Compiler(parser, captures)
+    start = compiler.rules["start"]
+    alternatives: list[Alternative] = []
+    bodies: list[str] = []
+    for i, alt in enumerate(start.children):
+        name = "start"
+        if alt.data == "alias":
+            alt, name = alt.children[0], str(alt.children[1].name if hasattr(alt.children[1], "name") else alt.children[1])
+        kept: list[str] = []
+        try:
+            body = compiler.node(alt, kept, False)
+        except NotRegular:
+            if not captures:
+                raise
+            continue
+        witness = f"w{i}"
+        alternatives.append(Alternative(name, witness, kept))
+        bodies.append(f"(?P<{witness}>)" + body if captures else body)
+    if not bodies:
+        raise NotRegular("no regular alternative")
+    return LineRegex("^(?:" + "|".join(bodies) + ")$", alternatives)
+
+
+Twin = Callable[[list[pl.Expr]], dict[str, pl.Expr]]
+
+
+def envelope(lines: pl.DataFrame, regex: LineRegex, twins: dict[str, Twin]) -> pl.DataFrame:
+    """Event columns of the lines ``regex`` matches (a ``_alt`` column says which alternative).
+
+    ``lines`` has ``_i`` and ``text``; rows the expression rejects are dropped.
+    """
+    usable = [a for a in regex.alternatives if a.name in twins]
+    parts = lines.with_columns(_m=pl.col("text").str.extract_groups(regex.pattern)).unnest("_m")
+    matched = pl.any_horizontal([pl.col(a.witness).is_not_null() for a in usable]) if usable else pl.lit(False)
+    parts = parts.filter(matched)
+    columns: dict[str, list[tuple[pl.Expr, pl.Expr]]] = {}
+    for alt in usable:
+        hit = pl.col(alt.witness).is_not_null()
+        for name, expr in twins[alt.name]([pl.col(g) for g in alt.children]).items():
+            columns.setdefault(name, []).append((hit, expr))
+    exprs = []
+    for name, cases in columns.items():
+        chain: Any = pl
+        for hit, expr in cases:
+            chain = chain.when(hit).then(expr)
+        exprs.append(chain.otherwise(None).cast(EVENTS_SCHEMA[name]).alias(name))
+    return parts.select("_i", "text", *exprs)
+
+
+def eligible(text: pl.Expr, guard_pattern: str) -> pl.Expr:
+    """Lines the fast path may take at all (before its grammar and dialects are tried)."""
+    return (text.str.len_chars() <= MAX_LINE) & text.str.contains(_PLAIN) & ~text.str.contains(guard_pattern) & (
+        text.str.strip_chars() != "")
+
+
+def context_lines(text: pl.Series) -> pl.Series:
+    """Lines that belong to, or open, a multi-line record (with the line before each)."""
+    marks = text.str.contains(_CONTINUATION) | text.str.contains(_CRASH)
+    return marks | marks.shift(-1, fill_value=False)
+
+
+# ----------------------------------------------------------------------------- dialects
+
+
+@dataclass
+class _FastRule:
+    index: int
+    dialect: str
+    tag: str
+    kind: str
+    keyword: str | None
+    match: str | None
+    args: list[str]
+    fields: dict[str, str]
+    constants: dict[str, str]
+    risky_keys: list[str]
+
+
+class FastDialects:
+    """The dialect rules as column expressions; rows they cannot settle exactly are refused."""
+
+    def __init__(self, dialects: Any, payload_parser: Lark):
+        self.tags = sorted(dialects.tags)
+        by_tag = dialects.rules_by_tag()
+        self.prefix = "^(" + "|".join(re.escape(t) for t in sorted(self.tags, key=len, reverse=True)) + "): "
+        self.logfmt = compile_grammar(payload_parser, captures=False).pattern
+        self.rules: list[_FastRule] = []
+        self.slow_tags: set[str] = set()
+        iso = {f"DE{element}": target for element, target in dialects.iso.items()}
+        for tag, rules in by_tag.items():
+            for rule in rules:
+                fast = self._compile(len(self.rules), rule, iso)
+                if fast is None:
+                    self.slow_tags.add(tag)
+                else:
+                    self.rules.append(fast)
+
+    @staticmethod
+    def _compile(index: int, rule: Any, iso: dict[str, str]) -> _FastRule | None:
+        match = rule.match.pattern if rule.match is not None else None
+        if match is not None:
+            try:
+                pl.Series([""]).str.contains(match)
+            except pl.exceptions.PolarsError:
+                return None
+        fields = dict(iso) if rule.fields is None else dict(rule.fields)
+        groups = set(rule.match.groupindex) if rule.match is not None else set()
+        constants = {k: str(v) for k, v in rule.constants.items()}
+        others = [set(rule.args), groups, set(constants)]
+        if any(a & b for i, a in enumerate(others) for b in others[i + 1:]) or len(set(rule.args)) < len(rule.args):
+            return None
+        seen: dict[str, list[str]] = {}
+        for key, target in fields.items():
+            seen.setdefault(target, []).append(key)
+        risky = [k for keys in seen.values() if len(keys) > 1 for k in keys]
+        risky += [k for k, t in fields.items() if any(t in s for s in others)]
+        return _FastRule(index, rule.dialect, rule.tag, rule.kind, rule.keyword, match, list(rule.args), fields,
+                         constants, sorted(set(risky)))
+
+    def apply(self, env: pl.DataFrame) -> pl.DataFrame:
+        """Dialect columns for envelope rows; a ``_refuse`` column marks rows for the Lark path."""
+        own = pl.col("tag").is_in(self.tags)
+        pre = pl.col("message").str.extract(self.prefix, 1)
+        open_ = pl.col("kind").is_null()
+        frame = env.with_columns(
+            _dtag=pl.when(open_ & own).then(pl.col("tag")).when(open_).then(pre),
+            _program=pl.when(open_ & ~own & pre.is_not_null()).then(pl.col("tag")),
+            _payload=pl.when(open_ & own).then(pl.col("message"))
+            .when(open_ & pre.is_not_null()).then(pl.col("message").str.slice(pre.str.len_chars() + 2)),
+        )
+        frame = frame.with_columns(
+            _refuse=pl.col("_dtag").is_not_null() & (
+                pl.col("_dtag").is_in(sorted(self.slow_tags))
+                | pl.col("_payload").str.contains(r'["\\]').fill_null(False)
+                | pl.col("_program").str.contains(r'["\\]').fill_null(False)
+            ),
+            _valid=pl.col("_payload").str.contains(self.logfmt),
+        )
+        frame = frame.with_columns(_keyword=pl.when(pl.col("_valid")).then(pl.col("_payload").str.extract(r"^([^ ]+)", 1)))
+        chain: Any = pl
+        for rule in self.rules:
+            cond = (pl.col("_dtag") == rule.tag) & pl.col("_payload").is_not_null()
+            if rule.keyword is not None:
+                cond &= pl.col("_keyword") == rule.keyword
+            if rule.match is not None:
+                cond &= pl.col("_payload").str.contains(rule.match)
+            chain = chain.when(cond).then(pl.lit(rule.index))
+        rule_expr = chain.otherwise(None) if self.rules else pl.lit(None)
+        frame = frame.with_columns(_rule=rule_expr.cast(pl.Int32))
+        dialect_rows = frame.filter(pl.col("_rule").is_not_null() & ~pl.col("_refuse"))
+        values, attrs, refused = self._values(dialect_rows)
+        kinds = {r.index: r.kind for r in self.rules}
+        names = {r.index: r.dialect for r in self.rules}
+        is_d = pl.col("_dtag").is_not_null()
+        applied = pl.col("_rule").is_not_null()
+        frame = frame.with_columns(
+            kind=pl.when(~open_).then(pl.col("kind"))
+            .when(applied).then(pl.col("_rule").replace_strict(kinds, default=None, return_dtype=pl.String))
+            .otherwise(pl.lit("log")),
+            dialect=pl.when(applied).then(pl.col("_rule").replace_strict(names, default=None, return_dtype=pl.String)),
+            keyword=pl.when(applied).then(pl.col("_keyword")),
+            tag=pl.when(is_d).then(pl.col("_dtag")).otherwise(pl.col("tag")),
+            message=pl.when(is_d).then(pl.col("_payload")).otherwise(pl.col("message")),
+        )
+        frame = frame.join(values, on="_i", how="left", maintain_order="left")
+        frame = frame.join(attrs, on="_i", how="left", maintain_order="left")
+        program_only = pl.when(pl.col("_program").is_not_null()).then(
+            pl.concat_str(pl.lit('{"program":"'), pl.col("_program"), pl.lit('"}')))
+        frame = frame.with_columns(attrs=pl.coalesce(pl.col("_attrs"), program_only))
+        if refused.len():
+            frame = frame.with_columns(_refuse=pl.col("_refuse") | pl.col("_i").is_in(refused.implode()))
+        targets = [c[3:] for c in values.columns if c != "_i"]
+        frame = frame.with_columns(
+            [pl.coalesce(pl.col(f"_v_{t}"), pl.col(t)).alias(t) if t in frame.columns else pl.col(f"_v_{t}").alias(t)
+             for t in targets]
+        )
+        return frame.drop([f"_v_{t}" for t in targets] + ["_attrs", "_dtag", "_program", "_payload", "_valid",
+                                                           "_keyword", "_rule"])
+
+    def _values(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+        """Typed columns (``_v_<column>``) and attrs JSON per row, and the rows refused."""
+        empty_i = pl.Series("_i", [], pl.Int64)
+        if rows.is_empty():
+            return pl.DataFrame({"_i": empty_i}), pl.DataFrame({"_i": empty_i, "_attrs": pl.Series([], dtype=pl.String)}), empty_i
+        pairs = rows.select(
+            "_i", "_rule",
+            _tok=pl.when(pl.col("_valid")).then(pl.col("_payload").str.extract_all(r"[^ =]+=[^ ]*")),
+            _words=pl.when(pl.col("_valid")).then(
+                pl.col("_payload").str.replace_all(r" [^ =]+=[^ ]*", "").str.split(" ").list.slice(1)
+                .list.eval(pl.element().filter(pl.element() != ""))),
+        )
+        keys = pl.col("_tok").list.eval(pl.element().str.split("=").list.first())
+        refused_ids = [pairs.select(pl.col("_i").filter(keys.list.n_unique() != keys.list.len())).to_series()]
+        refuse = []
+        for rule in self.rules:
+            if rule.risky_keys:
+                risky = pl.col("_payload").str.contains(r" (?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")=")
+                refuse.append(pl.col("_i").filter((pl.col("_rule") == rule.index) & risky))
+        refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {_WORDS_KEY}=")))
+        refused_ids += [rows.select(e).to_series() for e in refuse]
+        long_parts = []
+        tokens = pairs.select("_i", "_rule", "_tok").explode("_tok").drop_nulls("_tok")
+        tokens = tokens.with_columns(
+            _key=pl.col("_tok").str.split_exact("=", 1).struct.field("field_0"),
+            _val=pl.col("_tok").str.splitn("=", 2).struct.field("field_1"),
+        )
+        mapping = pl.DataFrame(
+            [(r.index, k, t) for r in self.rules for k, t in r.fields.items()],
+            schema={"_rule": pl.Int32, "_key": pl.String, "_target": pl.String}, orient="row",
+        )
+        tokens = tokens.join(mapping, on=["_rule", "_key"], how="left")
+        long_parts.append(tokens.filter(pl.col("_target").is_not_null()).select("_i", "_target", "_val"))
+        attr_parts = [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"),
+                                                                          _prec=pl.lit(1))]
+        args = {r.index: r.args for r in self.rules if r.args}
+        words = pairs.select("_i", "_rule", "_words").filter(pl.col("_words").list.len() > 0)
+        for position in range(max((len(a) for a in args.values()), default=0)):
+            owner = {i: a[position] for i, a in args.items() if len(a) > position}
+            long_parts.append(
+                words.filter(pl.col("_rule").is_in(list(owner)), pl.col("_words").list.len() > position)
+                .select("_i", _target=pl.col("_rule").replace_strict(owner, return_dtype=pl.String),
+                        _val=pl.col("_words").list.get(position))
+            )
+        n_args = pl.col("_rule").replace_strict({r.index: len(r.args) for r in self.rules}, return_dtype=pl.Int64)
+        extra = words.select("_i", _rest=pl.col("_words").list.slice(n_args).list.join(" ")).filter(pl.col("_rest") != "")
+        attr_parts.append(extra.select("_i", _akey=pl.lit(_WORDS_KEY), _val=pl.col("_rest"), _prec=pl.lit(0)))
+        for rule in self.rules:
+            mine = rows.filter(pl.col("_rule") == rule.index)
+            if mine.is_empty():
+                continue
+            if rule.match is not None and re.compile(rule.match).groupindex:
+                got = mine.select("_i", _g=pl.col("_payload").str.extract_groups(rule.match)).unnest("_g")
+                melted = got.unpivot(index="_i", variable_name="_target", value_name="_val").drop_nulls("_val")
+                long_parts.append(melted)
+            for target, value in rule.constants.items():
+                long_parts.append(mine.select("_i", _target=pl.lit(target), _val=pl.lit(value)))
+        long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
+        is_attr = pl.col("_target").str.starts_with("attrs.")
+        attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val", _prec=pl.lit(2)))
+        long = long.filter(~is_attr, pl.col("_val") != "")
+        wide = long.pivot(on="_target", index="_i", values="_val", aggregate_function="last") if long.height else \
+            pl.DataFrame({"_i": empty_i})
+        wide, bad = _typed(wide)
+        refused_ids.append(bad)
+        attrs = pl.concat([p.cast({"_i": pl.Int64, "_prec": pl.Int32}) for p in attr_parts])
+        attrs = attrs.join(rows.select("_i", "_program").filter(pl.col("_program").is_not_null()), on="_i", how="left")
+        program = rows.filter(pl.col("_program").is_not_null()).select(
+            "_i", _akey=pl.lit("program"), _val=pl.col("_program"), _prec=pl.lit(3, pl.Int32))
+        attrs = pl.concat([attrs.drop("_program"), program]).sort("_i", "_akey", "_prec").unique(
+            ["_i", "_akey"], keep="last", maintain_order=True)
+        json = attrs.group_by("_i", maintain_order=True).agg(
+            pl.format('"{}":"{}"', pl.col("_akey"), pl.col("_val")).str.join(",").alias("_body")
+        ).select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
+        refused = pl.concat(refused_ids).unique() if refused_ids else empty_i
+        return wide, json, refused
+
+
+def _typed(wide: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """``_v_<column>`` typed values from text values; the rows where a value would not convert."""
+    bad: list[pl.Expr] = []
+    typed: dict[str, list[pl.Expr]] = {}
+    have = set(wide.columns) - {"_i"}
+    cur_exp = pl.lit(None, pl.Int64)
+    if "currency" in have:
+        code, cur_exp = currency_columns(pl.col("currency"))
+        typed["currency"] = [pl.coalesce(code, pl.col("currency").str.strip_chars().str.to_uppercase())]
+    exponents: list[pl.Expr] = []
+    for name in sorted(have - {"currency"}):
+        base, _, unit = name.partition(":")
+        value = pl.col(name)
+        dtype = EVENTS_SCHEMA[base]
+        if base in ("amount", "tip"):
+            if unit == "minor":
+                ok = value.str.contains(r"^-?\d{1,18}$")
+                converted = value.cast(pl.Int64, strict=False)
+                exponents.append(pl.when(value.is_not_null()).then(cur_exp))
+            else:
+                ok = value.str.contains(r"^-?\d{1,15}(?:\.\d{1,3})?$")
+                converted, written = major_columns(value, cur_exp)
+                exponents.append(pl.when(value.is_not_null()).then(written))
+        elif dtype.is_integer():
+            ok = value.str.contains(r"^-?\d{1,18}$")
+            converted = value.cast(pl.Int64, strict=False)
+        elif dtype.is_float():
+            ok = value.str.contains(r"^[+-]?\d{1,15}(?:\.\d{1,9})?$")
+            converted = value.cast(pl.Float64, strict=False)
+        else:
+            ok = pl.lit(True)
+            converted = value.str.strip_chars() if base in ("tid", "mid") else value
+        bad.append(value.is_not_null() & ~ok)
+        typed.setdefault(base, []).append(converted)
+    if exponents:
+        typed["exponent"] = exponents
+    out = []
+    for base, exprs in typed.items():
+        if len(exprs) > 1:  # one column from two sources (amount and amount:minor; amount and tip exponents)
+            bad.append(pl.sum_horizontal([e.is_not_null().cast(pl.Int32) for e in exprs]) > 1)
+        out.append(pl.coalesce(exprs).alias(f"_v_{base}"))
+    refused = wide.filter(pl.any_horizontal(bad)).get_column("_i") if bad else pl.Series("_i", [], pl.Int64)
+    return wide.select("_i", *out), refused
+
+
+@dataclass
+class FastFormat:
+    """What the fast path needs for one line format."""
+
+    name: str
+    regex: LineRegex
+    twins: dict[str, Twin]
+
+
+def parse(lines: pl.Series, fmt: FastFormat, dialects: FastDialects, screen: str) -> tuple[pl.DataFrame, pl.Series]:
+    """Event rows of the lines the fast path settles, and the 0-based indexes of the rest.
+
+    Rows carry ``line`` (1-based) and every event column but ``path``, ``format`` and ``ts``.
+    """
+    frame = pl.DataFrame({"text": lines}).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+    ok = eligible(pl.col("text"), screen) & ~context_lines(frame["text"])
+    env = envelope(frame.filter(ok), fmt.regex, fmt.twins)
+    for name in ("kind", "tag", "message", "attrs"):
+        if name not in env.columns:
+            env = env.with_columns(pl.lit(None, pl.String).alias(name))
+    done = dialects.apply(env).filter(~pl.col("_refuse"))
+    rest = frame.select("_i").filter(~pl.col("_i").is_in(done["_i"].implode())).to_series()
+    done = done.with_columns(line=pl.col("_i") + 1, line_end=pl.col("_i") + 1).drop("_i", "_refuse")
+    return done, rest
