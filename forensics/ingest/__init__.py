@@ -25,15 +25,14 @@ from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UN
 from forensics.ingest import clock, fastpath
 from forensics.ingest.cards import CardGuard
 from forensics.ingest.dialect import Dialects
+from forensics.ingest.fastpath import CONTINUATION_STARTS, CRASH_TAGS
 from forensics.ingest.formats import Format, RecordError, Registry
-from forensics.ingest.read import MAX_LINE, InputError, RawInput, read_input
+from forensics.ingest.read import MAX_LINE, InputError, Reader
 
 __all__ = ["InputError", "Loaded", "load", "registry"]
 
 _BATCH = 50_000
-_CRASH_TAGS = ("AndroidRuntime", "DEBUG")
 _CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
-_CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
 
 
 @functools.cache
@@ -172,17 +171,20 @@ def _parse_chunk(path: str, lines: list[str], offset: int, fmt_name: str | None,
     return _parse_lines(path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key))
 
 
+def _safe_start(lines: list[str], i: int, fmt: Format | None, reg: Registry) -> bool:
+    """True when a record starts at ``lines[i]`` whatever came before (a cut may go there)."""
+    line = lines[i]
+    if fmt is not None and fmt.framing == "block":
+        return reg.block_start(line) >= 0 and i > 0 and "</log>" in lines[i - 1]
+    return bool(line) and not line.startswith(CONTINUATION_STARTS) and not any(t in line for t in CRASH_TAGS)
+
+
 def _chunk_starts(lines: list[str], fmt: Format, reg: Registry, size: int) -> list[int]:
     """Indexes where a chunk may start: a record's own first line, never inside a multi-line record."""
     starts = [0]
     i = size
     while i < len(lines):
-        line, previous = lines[i], lines[i - 1]
-        if fmt.framing == "block":
-            safe = reg.block_start(line) >= 0 and "</log>" in previous
-        else:
-            safe = bool(line) and not line.startswith(_CONTINUATION_STARTS) and not any(t in line for t in _CRASH_TAGS)
-        if safe:
+        if _safe_start(lines, i, fmt, reg):
             starts.append(i)
             i += size
         else:
@@ -190,35 +192,97 @@ def _chunk_starts(lines: list[str], fmt: Format, reg: Registry, size: int) -> li
     return starts
 
 
-def _parse_input(
-    raw: RawInput, reg: Registry, guard: CardGuard, pool: ProcessPoolExecutor | None, chunk_lines: int
-) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None]:
-    fmt = reg.detect(raw.lines)
-    fast = reg.fast_format(fmt)
-    if fast is not None:
-        done, rest = fastpath.parse(pl.Series(raw.lines, dtype=pl.String), fast, reg.fast_dialects, reg.card_screen)
-        numbered = ((i + 1, raw.lines[i]) for i in rest.to_list())
-        events, unparsed, compliance = _parse_lines(raw.path, numbered, fmt, reg, guard)
-        done = conform(done.with_columns(path=pl.lit(raw.path), format=pl.lit(fmt.name)))
-        return pl.concat([done, events]).sort("line"), unparsed, compliance, fmt
-    if pool is None or fmt is None or len(raw.lines) <= chunk_lines:
-        return (*_parse_lines(raw.path, enumerate(raw.lines, start=1), fmt, reg, guard), fmt)
-    starts = _chunk_starts(raw.lines, fmt, reg, chunk_lines)
-    bounds = list(zip(starts, [*starts[1:], len(raw.lines)]))
-    jobs = [pool.submit(_parse_chunk, raw.path, raw.lines[a:b], a, fmt.name, guard.key) for a, b in bounds]
-    results = [job.result() for job in jobs]
-    frames = [r[0] for r in results]
+def _record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, list[str]]]:
+    """(format, lines before, lines) batches of whole records (a multi-line record never split)."""
+    fmt: Format | None = None
+    held: list[str] = []
+    offset = 0
+    first = True
+    for lines in reader.batches():
+        lines = held + lines if held else lines
+        if first:
+            fmt, first = reg.detect(lines), False
+        cut = len(lines) - 1
+        while cut > 0 and not _safe_start(lines, cut, fmt, reg):
+            cut -= 1
+        if cut <= 0:
+            held = lines
+            continue
+        held = lines[cut:]
+        yield fmt, offset, lines[:cut]
+        offset += cut
+    if first:
+        fmt = None
+    if held:
+        yield fmt, offset, held
+
+
+Parsed = tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]
+
+
+def _parse_batch(path: str, lines: list[str], offset: int, fmt: Format | None, reg: Registry, guard: CardGuard,
+                 pool: _LazyPool | None, chunk_lines: int, fast: bool) -> Parsed:
+    """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``)."""
+    fast_format = reg.fast_format(fmt) if fast else None
+    if fast_format is not None and fmt is not None:
+        done, rest = fastpath.parse(pl.Series(lines, dtype=pl.String), fast_format, reg.fast_dialects, reg.card_screen)
+        numbered = ((i + offset + 1, lines[i]) for i in rest.to_list())
+        events, unparsed, compliance = _parse_lines(path, numbered, fmt, reg, guard)
+        done = conform(done.with_columns(path=pl.lit(path), format=pl.lit(fmt.name),
+                                         line=pl.col("line") + offset, line_end=pl.col("line_end") + offset))
+        return pl.concat([done, events]).sort("line"), unparsed, compliance
+    if pool is None or fmt is None or len(lines) <= chunk_lines:
+        return _parse_lines(path, enumerate(lines, start=offset + 1), fmt, reg, guard)
+    starts = _chunk_starts(lines, fmt, reg, chunk_lines)
+    bounds = list(zip(starts, [*starts[1:], len(lines)]))
+    jobs = [pool.submit(_parse_chunk, path, lines[a:b], offset + a, fmt.name, guard.key) for a, b in bounds]
+    return _merge([job.result() for job in jobs])
+
+
+def _merge(results: list[Parsed]) -> Parsed:
+    if len(results) == 1:
+        return results[0]
     merged = [{k: [v for r in results for v in r[i][k]] for k in results[0][i]} for i in (1, 2)]
-    return pl.concat(frames), merged[0], merged[1], fmt
+    return pl.concat([r[0] for r in results]), merged[0], merged[1]
+
+
+class _LazyPool:
+    """Worker processes, spawned on first use (formats with a fast path never need them)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool: _LazyPool | None = None
+
+    def submit(self, *args: Any) -> Any:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(*args)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyPool | None,
+                 chunk_lines: int, fast: bool, batch_bytes: int = 64 << 20
+                 ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None, Reader]:
+    reader = Reader(path, batch_bytes)
+    fmt: Format | None = None
+    results = []
+    for fmt, offset, lines in _record_batches(reader, reg):
+        results.append(_parse_batch(reader.path, lines, offset, fmt, reg, guard, pool, chunk_lines, fast))
+    if not results:
+        results.append(_parse_lines(reader.path, [], None, reg, guard))
+    return (*_merge(results), fmt, reader)
 
 
 def _continues(cols: _Columns, line: int, text: str) -> bool:
-    return len(cols) > 0 and cols.last("line_end") == line - 1 and text.startswith(_CONTINUATION_STARTS)
+    return len(cols) > 0 and cols.last("line_end") == line - 1 and text.startswith(CONTINUATION_STARTS)
 
 
 def _crash_continues(cols: _Columns, line: int, record: dict[str, Any]) -> bool:
     tag = record.get("tag")
-    if tag not in _CRASH_TAGS or len(cols) == 0 or cols.last("line_end") != line - 1:
+    if tag not in CRASH_TAGS or len(cols) == 0 or cols.last("line_end") != line - 1:
         return False
     if (record.get("message") or "").startswith(_CRASH_STARTS):
         return False
@@ -256,6 +320,7 @@ def load(
     dialects: Dialects | None = None,
     workers: int = 1,
     chunk_lines: int = 200_000,
+    fast: bool = True,
 ) -> Loaded:
     """Ingest log files into the events, unparsed, compliance and inputs tables.
 
@@ -263,7 +328,8 @@ def load(
     year-less stamps when no input holds a dated one; ``device`` names a device whose log
     does not say; ``card_key`` keys ``card_id`` (else $FORENSICS_CARD_KEY, else random).
     Files longer than ``chunk_lines`` are parsed in chunks by ``workers`` processes (spawned;
-    the caller's main module must be importable, as for any multiprocessing). Raises
+    the caller's main module must be importable, as for any multiprocessing) unless their
+    format has a fast path; ``fast=False`` parses every line with Lark (same tables). Raises
     InputError for a file that cannot be read and ClockError for a bad zone.
     """
     if isinstance(paths, (str, Path)):
@@ -272,19 +338,21 @@ def load(
         clock.check_zone(zone)
     reg = registry() if dialects is None else Registry(dialects)
     guard = CardGuard(card_key)
-    raws = [read_input(p) for p in paths]
     parsed = None
-    if workers > 1 and dialects is None and any(len(raw.lines) > chunk_lines for raw in raws):
+    if workers > 1 and dialects is None:
+        pool = _LazyPool(workers)
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                parsed = [_parse_input(raw, reg, guard, pool, chunk_lines) for raw in raws]
+            parsed = [_parse_input(p, reg, guard, pool, chunk_lines, fast) for p in paths]  # type: ignore[arg-type]
         except BrokenProcessPool:
             parsed = None  # e.g. a main module that cannot be re-imported: parse here instead
+        finally:
+            pool.shutdown()
     if parsed is None:
-        parsed = [_parse_input(raw, reg, guard, None, chunk_lines) for raw in raws]
+        parsed = [_parse_input(p, reg, guard, None, chunk_lines, fast) for p in paths]
+    raws = [r[4] for r in parsed]
 
     def resolve(i: int, anchors: list[datetime]) -> tuple[pl.DataFrame, clock.TimeInfo]:
-        events, _, _, fmt = parsed[i]
+        events, _, _, fmt, _ = parsed[i]
         return clock.resolve(events, fmt.time if fmt else [], tz=_zone_for(tz, raws[i].path),
                              anchors=anchors, year=year, mtime=raws[i].mtime)
 
@@ -300,7 +368,7 @@ def load(
             others = [a for j, group in enumerate(anchors_of) if j != i for a in group]
             if others:
                 events, info = resolve(i, others)
-        _, unparsed, compliance, fmt = parsed[i]
+        _, unparsed, compliance, fmt, _ = parsed[i]
         events = _device(events, fmt, raw.path, device)
         events = events.with_columns(card_id=pl.col("card").map_elements(guard.card_id, return_dtype=pl.String))
         events_frames.append(events)
@@ -315,7 +383,7 @@ def load(
             notes.append("no time zone in the log: assumed UTC (use --tz)")
         devices = events["device"].unique(maintain_order=True).drop_nulls().to_list()
         input_rows.append({
-            "path": raw.path, "sha256": raw.sha256, "bytes": raw.size, "lines": len(raw.lines),
+            "path": raw.path, "sha256": raw.sha256, "bytes": raw.size, "lines": raw.lines,
             "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,
             "device": ",".join(devices) if devices else None, "tz": info.tz, "tz_assumed": info.tz_assumed,
             "year_source": info.year_source, "notes": "; ".join(notes) if notes else None,

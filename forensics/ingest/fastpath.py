@@ -31,9 +31,12 @@ from forensics.money import currency_columns, major_columns
 
 #: Lines the fast path may take: printable ASCII and tabs only.
 _PLAIN = r"^[\x20-\x7e\t]*$"
-#: Lines that start or continue a multi-line record (syslog continuation, logcat crash trace).
-_CONTINUATION = r"^(?:[ \t]|Caused by:|\.\.\.)"
-_CRASH = r"AndroidRuntime|DEBUG"
+#: How a line continues the record before it (syslog continuation, Java stack trace) and the
+#: tags whose records may span lines (logcat crash traces).
+CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
+CRASH_TAGS = ("AndroidRuntime", "DEBUG")
+_CONTINUATION = "^(?:" + "|".join(re.escape(s) for s in CONTINUATION_STARTS) + ")"
+_CRASH = "|".join(re.escape(t) for t in CRASH_TAGS)
 #: Payload keys the dialect path treats specially.
 _WORDS_KEY = "words"
 

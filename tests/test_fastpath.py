@@ -1,0 +1,150 @@
+"""The fast path against the Lark path: identical tables on every line we have.
+
+``load(..., fast=False)`` parses every line with the grammars and Lark; the default takes the
+lines the compiled expressions settle. Both must give the same events, unparsed, compliance
+and inputs tables, row for row, on sample_logs/, the Loghub corpus, simulated volume logs and
+a file of awkward lines. The fast path must also really take most lines (else it is not tested).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import forensics
+from forensics.ingest import registry
+from forensics.ingest.fastpath import NotRegular, compile_grammar, strip_lookarounds
+from forensics.simulate import simulate_volume
+from tests.conftest import sample_log_files
+
+
+def both(paths: list[Path]) -> tuple[forensics.Loaded, forensics.Loaded]:
+    fast = forensics.load(paths, card_key="k", year=2026)
+    slow = forensics.load(paths, card_key="k", year=2026, fast=False)
+    for name in ("events", "unparsed", "compliance", "inputs"):
+        assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True), name
+    return fast, slow
+
+
+def fast_share(paths: list[Path]) -> float:
+    """Share of the line-format lines the fast path settled."""
+    from forensics.ingest import _parse_input
+    from forensics.ingest.cards import CardGuard
+
+    reg, taken, total = registry(), 0, 0
+    for path in paths:
+        reader_fmt = _parse_input(path, reg, CardGuard(b"k"), None, 10**9, fast=True)[3]
+        fast = reg.fast_format(reader_fmt)
+        if fast is None:
+            continue
+        from forensics.ingest import fastpath
+        from forensics.ingest.read import read_input
+
+        lines = read_input(path).lines
+        done, _ = fastpath.parse(pl.Series(lines, dtype=pl.String), fast, reg.fast_dialects, reg.card_screen)
+        taken += done.height
+        total += len(lines)
+    return taken / total
+
+
+def test_strip_lookarounds() -> None:
+    assert strip_lookarounds(r"\S+?(?= *: |:$)") == r"\S+?"
+    assert strip_lookarounds(r"a(?!b)c(?<=c)(?<!x)") == "ac"
+    assert strip_lookarounds(r"[(?=](?:x)\(?=") == r"[(?=](?:x)\(?="
+    assert strip_lookarounds(r"x(?=(a|b)\))y") == "xy"
+
+
+def test_every_line_format_compiles_and_polars_accepts_it() -> None:
+    reg = registry()
+    for name in ("logcat", "syslog", "hdfs", "apache"):
+        fast = reg.fast_format(reg.formats[name])
+        assert fast is not None, name
+        pl.Series(["x"]).str.contains(fast.regex.pattern)
+    assert [a.name for a in reg.fast_format(reg.formats["syslog"]).regex.alternatives] == ["bsd", "bsd_untagged"]
+    with pytest.raises(NotRegular):  # jPOS blocks nest: no regular form, the Lark path keeps them
+        compile_grammar(reg.formats["jpos"].parser)
+
+
+def test_sample_logs_identical() -> None:
+    paths = sample_log_files()
+    for path in paths:
+        both([path])
+    line_logs = [p for p in paths if p.suffix == ".log" and "acquirer" not in p.name]
+    assert fast_share(line_logs) > 0.95
+
+
+def test_loghub_identical(shared: Path) -> None:
+    paths = sorted((shared / "corpus" / "loghub").glob("*/*_2k.log"))
+    assert len(paths) >= 5
+    for path in paths:
+        both([path])
+    assert fast_share(paths) > 0.9
+
+
+@pytest.mark.parametrize("android,style", [(True, "threadtime"), (True, "year"), (False, "bsd"), (False, "bsd_pri"),
+                                           (False, "bsd_program")])
+def test_simulated_volume_identical(tmp_path: Path, android: bool, style: str) -> None:
+    case = simulate_volume(4000, seed=11, android=android, style=style)
+    paths = case.write(tmp_path)
+    both(paths)
+
+
+AWKWARD = """\
+03-14 10:00:00.000  2311  2398 I TransProcess: RESULT status=APPROVED inv=000045 stan=000412 stan=000413
+03-14 10:00:00.001  2311  2398 I TransProcess: START type=SALE inv=000046 amount=1e3 cur=USD op=07
+03-14 10:00:00.002  2311  2398 I TransProcess: START type=SALE inv=000047 amount=45.999 cur=XXX
+03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000048 amount=-0.50 cur=840 tip=0.1
+03-14 10:00:00.004  2311  2398 I Printer : STATUS code=2 text="Out of paper" x=\\"
+03-14 10:00:00.005  2311  2398 I Printer : STATUS code=two
+03-14 10:00:00.006  2311  2398 I Comm    : TX 0200 DE4=000000004599 DE49=392 DE0=0100 DE99=7 words=a
+03-14 10:00:00.007  2311  2398 I Comm    : RX  0210   DE39=00  extra words here
+03-14 10:00:00.008  2311  2398 I Comm    : CONNECT host=acq1 fail reason=
+03-14 10:00:00.009  2311  2398 I a:b:c: message with: colons
+03-14 10:00:00.010  2311  2398 I TransProcess: lower case payload
+03-14 10:00:00.011  2311  2398 I TransProcess: RESULT x=1 y
+03-14 10:00:00.012  2311  2398 I TransProcess:
+03-14 10:00:00.013  2311  2398 I TransProcess: CARD entry=chip pan=4761739001010010 atc=001A
+03-14 10:00:00.014  2311  2398 I TransProcess: CARD entry=chip pan=476173XXXXXX0010
+03-14 10:00:00.015  2311  2398 I Kassenbon: Betrag 45,99 € bezahlt
+03-14 10:00:00.016  2311  2398 X Weird: priority letter
+03-14 10:00:00.017  2311  2398 I Tab\there: tabbed
+   continuation of nothing
+03-14 10:00:00.018  2311  2398 E AndroidRuntime: FATAL EXCEPTION: main
+03-14 10:00:00.018  2311  2398 E AndroidRuntime: java.lang.IllegalStateException
+03-14 10:00:00.019  2311  2398 I kernel: [ 12.5] usb 1-1: USB disconnect
+03-14 10:00:00.020  2311  2398 I UI      : KEY amount=12 op=07 op=08
+
+not a log line at all
+W/Printer ( 2311): getStatus=2
+03-14 10:00:00.021 W/Printer ( 2311): STATUS code=3
+--------- beginning of crash
+"""
+
+AWKWARD_SYSLOG = """\
+Feb  2 08:04:18 V400-0002 payapp[5028]: TMS: device serial=V400-0002 tid=T6169671 mid=000000191130615 app=3.2.1
+<134>Feb  2 08:04:18 V400-0002 payapp[5028]: TransProcess: START type=SALE amount=28.77 cur=CNY program=x
+<999>Feb  2 08:04:18 V400-0002 payapp: Comm: CONNECT host=acq1 ok ms=662
+Feb  2 08:04:19 V400-0002 pay"app[12]: Reversal: SAVED stan=636278
+Feb  2 08:04:19 V400-0002 kernel: [    2.769485] usb 1-1: USB disconnect, device number 2
+Feb  2 08:04:20 V400-0002 just a message without tag
+Feb  2 08:04:20 V400-0002
+Feb  2 08:04:21 V400-0002 sshd[1]: Accepted publickey for root
+ continued line
+\tcontinued again
+Feb  2 08:04:22 V400-0002 ntpd[9]: step time server 10.0.0.1 offset -12.500 sec
+Feb  2 08:04:23 V400-0002 TransProcess: RESULT status=APPROVED rrn=1 rrn=2
+<14>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 - An application event
+"""
+
+
+def test_awkward_lines_identical(tmp_path: Path) -> None:
+    logcat = tmp_path / "awkward.log"
+    logcat.write_text(AWKWARD, encoding="utf-8")
+    syslog = tmp_path / "awkward-syslog.log"
+    syslog.write_text(AWKWARD_SYSLOG, encoding="utf-8")
+    fast, _ = both([logcat])
+    assert fast.events.height > 20
+    both([syslog])
