@@ -15,7 +15,7 @@ import click
 import polars as pl
 
 from forensics import __version__
-from forensics.ingest import InputError, load, registry
+from forensics.ingest import InputError, load, registry, write_parquet
 from forensics.ingest.clock import ClockError
 from forensics.ingest.dialect import DialectError
 from forensics.ingest.formats import FormatError
@@ -89,10 +89,17 @@ def cli() -> None:
 def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: str | None,
           compliance_path: str | None, quiet: bool, year: int | None, tz: tuple[str, ...],
           device: str | None, card_key: str | None) -> None:
-    """Parse LOGS into one events table (Parquet, JSON lines or CSV)."""
-    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
+    """Parse LOGS into one events table (Parquet, JSON lines or CSV).
+
+    To a Parquet file the logs stream through in batches, so memory stays bounded whatever
+    their size.
+    """
     out_fmt = _output_format(output, fmt)
-    write_frame(loaded.events, output, out_fmt)
+    if out_fmt == "parquet" and output != "-":
+        loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    else:
+        loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
+        write_frame(loaded.events, output, out_fmt)
     if unparsed_path:
         write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt))
     if compliance_path:

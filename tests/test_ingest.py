@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import forensics
 from forensics.ingest import InputError
@@ -217,3 +218,21 @@ def test_small_batches_give_the_same_tables() -> None:
         assert small[0].equals(whole[0]), path
         assert small[1:3] == whole[1:3], path
         assert small[4].lines == whole[4].lines and small[4].sha256 == whole[4].sha256
+
+
+def test_write_parquet_streams_the_same_tables(tmp_path: Path) -> None:
+    """Batch by batch into Parquet (years, rollovers, devices carried across batches) = load()."""
+    from forensics.ingest import write_parquet
+    from tests.conftest import SAMPLES
+
+    case = sorted((SAMPLES / "dup_migration_rerun").iterdir())
+    logs = [p for p in case if p.suffix in (".log", ".csv")] + [SAMPLES / "tour" / "V400-0017.log"]
+    rollover = write(tmp_path, "rollover.log", "\n".join(
+        LOGCAT.format(s=s % 60).replace("03-14", "12-31" if s < 40 else "01-01") for s in range(80)) + "\n")
+    for paths in (logs, [rollover]):
+        whole = forensics.load(paths, card_key="k", year=2025)
+        written = write_parquet(paths, tmp_path / "events.parquet", card_key="k", year=2025, batch_bytes=2000)
+        assert_frame_equal(pl.read_parquet(tmp_path / "events.parquet"), whole.events)
+        for name in ("unparsed", "compliance", "inputs"):
+            assert_frame_equal(getattr(written, name), getattr(whole, name)), name
+    assert pl.read_parquet(tmp_path / "events.parquet")["ts"].dt.year().unique().sort().to_list() == [2025, 2026]

@@ -29,7 +29,7 @@ from forensics.ingest.fastpath import CONTINUATION_STARTS, CRASH_TAGS
 from forensics.ingest.formats import Format, RecordError, Registry
 from forensics.ingest.read import MAX_LINE, InputError, Reader
 
-__all__ = ["InputError", "Loaded", "load", "registry"]
+__all__ = ["InputError", "Loaded", "load", "registry", "write_parquet"]
 
 _BATCH = 50_000
 _CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
@@ -289,19 +289,36 @@ def _crash_continues(cols: _Columns, line: int, record: dict[str, Any]) -> bool:
     return (cols.last("tag"), cols.last("pid"), cols.last("thread")) == (tag, record.get("pid"), record.get("thread"))
 
 
-def _device(events: pl.DataFrame, fmt: Format | None, path: str, device: str | None) -> pl.DataFrame:
+@dataclass
+class _Serials:
+    """TMS serials seen in an input: the first per syslog host and the first overall."""
+
+    by_host: dict[str | None, str]
+    first: str | None = None
+
+    def add(self, events: pl.DataFrame) -> None:
+        serials = events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
+        for host, serial in zip(serials["host"].to_list(), serials["serial"].to_list()):
+            self.by_host.setdefault(host, serial)
+            self.first = self.first or serial
+
+
+def _device(events: pl.DataFrame, fmt: Format | None, path: str, device: str | None, serials: _Serials) -> pl.DataFrame:
     """device: TMS serial (per syslog host), else syslog HOST, else --device, else file stem."""
     fallback = device or Path(path).name.split(".")[0]
-    serials = events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
     if fmt is not None and fmt.device_from_host:
-        by_host = serials.group_by("host", maintain_order=True).agg(pl.col("serial").first())
-        mapping = dict(zip(by_host["host"].to_list(), by_host["serial"].to_list()))
+        mapping = {h: v for h, v in serials.by_host.items() if h is not None}
         expr = pl.coalesce(pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
                            pl.col("host"), pl.lit(fallback))
     else:
-        first = serials["serial"][0] if serials.height else None
-        expr = pl.lit(first or fallback, pl.String)
+        expr = pl.lit(serials.first or fallback, pl.String)
     return events.with_columns(device=expr)
+
+
+def _card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:
+    cards = events["card"].drop_nulls().unique()
+    ids = {card: guard.card_id(card) for card in cards.to_list()}
+    return events.with_columns(card_id=pl.col("card").replace_strict(ids, default=None, return_dtype=pl.String))
 
 
 def _zone_for(tz: str | dict[str, str] | None, path: str) -> str | None:
@@ -369,28 +386,132 @@ def load(
             if others:
                 events, info = resolve(i, others)
         _, unparsed, compliance, fmt, _ = parsed[i]
-        events = _device(events, fmt, raw.path, device)
-        events = events.with_columns(card_id=pl.col("card").map_elements(guard.card_id, return_dtype=pl.String))
+        serials = _Serials({})
+        serials.add(events)
+        events = _device(events, fmt, raw.path, device, serials)
+        events = _card_ids(events, guard)
         events_frames.append(events)
         unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
         compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
         covered = int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
         uncovered = int((pl.Series(unparsed["line_end"]) - pl.Series(unparsed["line"]) + 1).sum()) if unparsed["line"] else 0
-        notes = list(raw.notes)
-        if info.unreadable:
-            notes.append(f"{info.unreadable} timestamps could not be read")
-        if info.tz_assumed:
-            notes.append("no time zone in the log: assumed UTC (use --tz)")
         devices = events["device"].unique(maintain_order=True).drop_nulls().to_list()
-        input_rows.append({
-            "path": raw.path, "sha256": raw.sha256, "bytes": raw.size, "lines": raw.lines,
-            "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,
-            "device": ",".join(devices) if devices else None, "tz": info.tz, "tz_assumed": info.tz_assumed,
-            "year_source": info.year_source, "notes": "; ".join(notes) if notes else None,
-        })
+        input_rows.append(_input_row(raw, fmt, info, covered, uncovered, devices))
     return Loaded(
         events=pl.concat(events_frames) if events_frames else pl.DataFrame(schema=EVENTS_SCHEMA),
         unparsed=pl.concat(unparsed_frames) if unparsed_frames else pl.DataFrame(schema=UNPARSED_SCHEMA),
         compliance=pl.concat(compliance_frames) if compliance_frames else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
         inputs=pl.DataFrame(input_rows, schema=INPUTS_SCHEMA),
     )
+
+
+@dataclass
+class _Pending:
+    """One input between the two passes of ``write_parquet``."""
+
+    reader: Reader
+    fmt: Format | None
+    spool: Path
+    years: clock.Years
+    serials: _Serials
+    anchors: list[datetime]
+    covered: int
+
+
+def write_parquet(
+    paths: str | Path | Sequence[str | Path],
+    output: str | Path,
+    *,
+    year: int | None = None,
+    tz: str | dict[str, str] | None = None,
+    device: str | None = None,
+    card_key: bytes | str | None = None,
+    batch_bytes: int = 32 << 20,
+    fast: bool = True,
+) -> Loaded:
+    """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
+
+    Memory follows the batch size, not the input size (gzip inputs stream too). The events in
+    ``output`` are the rows ``load`` would give, in the same order; the returned ``Loaded``
+    holds the unparsed, compliance and inputs tables and an empty ``events``.
+    """
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
+        clock.check_zone(zone)
+    reg, guard = registry(), CardGuard(card_key)
+    arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
+    unparsed_frames, compliance_frames, input_rows = [], [], []
+    with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
+        pending: list[_Pending] = []
+        for n, path in enumerate(paths):
+            reader = Reader(path, batch_bytes)
+            spool = Path(spool_dir) / f"{n}.parquet"
+            item = _Pending(reader, None, spool, clock.Years(), _Serials({}), [], 0)
+            with pq.ParquetWriter(spool, arrow_schema) as writer:
+                for fmt, offset, lines in _record_batches(reader, reg):
+                    item.fmt = fmt
+                    events, unparsed, compliance = _parse_batch(reader.path, lines, offset, fmt, reg, guard, None, 0, fast)
+                    unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
+                    compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
+                    item.covered += int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
+                    if fmt is not None and fmt.time and events.height:
+                        item.years.add(clock.stamp_parts(events, fmt.time))
+                        if item.years.first is None:
+                            dated, _ = clock.resolve(events, fmt.time, tz=_zone_for(tz, reader.path), anchors=[],
+                                                     year=None, mtime=0)
+                            ts = dated["ts"].drop_nulls()
+                            item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])] if ts.len() \
+                                else item.anchors
+                    item.serials.add(events)
+                    writer.write_table(events.to_arrow())
+            pending.append(item)
+        with pq.ParquetWriter(str(output), arrow_schema) as out:
+            for n, item in enumerate(pending):
+                others = [a for j, other in enumerate(pending) if j != n and other.years.first is None for a in other.anchors]
+                base = item.years.base(others, year, item.reader.mtime) if item.years.first is not None else None
+                rolled, prev, unreadable, assumed, devices = 0, None, 0, False, []
+                info = clock.TimeInfo(_zone_for(tz, item.reader.path) or "UTC", False, None, 0)
+                for batch in pq.ParquetFile(item.spool).iter_batches(batch_size=250_000):
+                    events = pl.from_arrow(batch)
+                    assert isinstance(events, pl.DataFrame)
+                    if item.fmt is not None:
+                        start = (base[0] + rolled, base[1]) if base else None
+                        events, info = clock.resolve(events, item.fmt.time, tz=_zone_for(tz, item.reader.path), anchors=[],
+                                                     year=year, mtime=item.reader.mtime, base=start, prev_month=prev)
+                        rolled += info.rollovers
+                        prev = info.last_month
+                        unreadable += info.unreadable
+                        assumed = assumed or info.tz_assumed
+                    events = _card_ids(_device(events, item.fmt, item.reader.path, device, item.serials), guard)
+                    devices += [d for d in events["device"].unique(maintain_order=True).drop_nulls().to_list() if d not in devices]
+                    out.write_table(conform(events).to_arrow())
+                uncovered = sum(int((f["line_end"] - f["line"] + 1).sum()) for f in unparsed_frames
+                                if f.height and f["path"][0] == item.reader.path)
+                info = clock.TimeInfo(info.tz, assumed, base[1] if base else None, unreadable)
+                input_rows.append(_input_row(item.reader, item.fmt, info, item.covered, uncovered, devices))
+    return Loaded(
+        events=pl.DataFrame(schema=EVENTS_SCHEMA),
+        unparsed=pl.concat(unparsed_frames) if unparsed_frames else pl.DataFrame(schema=UNPARSED_SCHEMA),
+        compliance=pl.concat(compliance_frames) if compliance_frames else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
+        inputs=pl.DataFrame(input_rows, schema=INPUTS_SCHEMA),
+    )
+
+
+def _input_row(reader: Reader, fmt: Format | None, info: clock.TimeInfo, covered: int, uncovered: int,
+               devices: list[str]) -> dict[str, Any]:
+    notes = list(reader.notes)
+    if info.unreadable:
+        notes.append(f"{info.unreadable} timestamps could not be read")
+    if info.tz_assumed:
+        notes.append("no time zone in the log: assumed UTC (use --tz)")
+    return {
+        "path": reader.path, "sha256": reader.sha256, "bytes": reader.size, "lines": reader.lines,
+        "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,
+        "device": ",".join(devices) if devices else None, "tz": info.tz, "tz_assumed": info.tz_assumed,
+        "year_source": info.year_source, "notes": "; ".join(notes) if notes else None,
+    }

@@ -43,6 +43,8 @@ class TimeInfo:
     tz_assumed: bool
     year_source: str | None
     unreadable: int
+    rollovers: int = 0  # Dec -> Jan steps in this frame
+    last_month: int | None = None  # month of its last stamp
 
 
 def check_zone(name: str) -> str:
@@ -76,25 +78,56 @@ def _components(ts_raw: pl.Expr, patterns: list[str]) -> list[pl.Expr]:
     return out
 
 
-def resolve(
-    frame: pl.DataFrame,
-    patterns: list[str],
-    *,
-    tz: str | None,
-    anchors: list[datetime],
-    year: int | None,
-    mtime: float,
-) -> tuple[pl.DataFrame, TimeInfo]:
-    """Fill ``ts`` (UTC) from ``ts_raw`` for one input's events."""
-    if frame.is_empty() or not patterns:
-        return frame, TimeInfo(tz or "UTC", False, None, 0)
+@dataclass
+class Years:
+    """What one input's stamps say about years (gathered batch by batch when streaming)."""
+
+    first: tuple[int, int] | None = None  # (month, day) of the first year-less stamp
+    own: int | None = None  # year of the first stamp that has one
+    rollovers: int = 0  # Dec -> Jan steps between year-less stamps
+    last: int | None = None  # month of the last year-less stamp
+
+    def add(self, parts: pl.DataFrame) -> None:
+        """Take in one batch's stamp parts (from ``_parts``)."""
+        yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
+        if self.own is None:
+            own = parts["_yr"].drop_nulls()
+            if own.len():
+                self.own = int(own[0])
+        if yearless.height:
+            months = yearless["_month"]
+            if self.first is None:
+                self.first = (int(months[0]), int(yearless["_day"][0]))
+            if self.last is not None:
+                months = pl.concat([pl.Series([self.last], dtype=months.dtype), months])
+            self.rollovers += int(((months.shift(1) - months) > _ROLLOVER_MONTHS).sum())
+            self.last = int(months[-1])
+
+    def base(self, anchors: list[datetime], year: int | None, mtime: float) -> tuple[int, str]:
+        """The year of the first year-less stamp, and where it came from."""
+        if self.own is not None:
+            return self.own, "same file"
+        month, day = self.first or (1, 1)
+        if anchors:
+            best = min(
+                (abs((_safe_date(y, month, day) - a).total_seconds()), y) for a in anchors for y in (a.year - 1, a.year, a.year + 1)
+            )
+            return best[1], "other inputs"
+        if year is not None:
+            return year, "--year"
+        when = datetime.fromtimestamp(mtime, tz=UTC)
+        return when.year - self.rollovers - (1 if (self.last or 0) > when.month else 0), "file mtime"
+
+
+def stamp_parts(frame: pl.DataFrame, patterns: list[str]) -> pl.DataFrame:
+    """Year, month, day, time and zone parts of each ``ts_raw`` (columns ``_yr``, ``_month``, ...)."""
     parts = frame.select(_components(pl.col("ts_raw"), patterns))
     month = (
         pl.when(pl.col("_mon").str.len_chars() == 3)
         .then(pl.col("_mon").replace_strict(_MONTHS, default=None, return_dtype=pl.Int32))
         .otherwise(pl.col("_mon").cast(pl.Int32, strict=False))
     )
-    parts = parts.with_columns(
+    return parts.with_columns(
         _month=month,
         _yr=pl.coalesce(pl.col("_year").cast(pl.Int32, strict=False), pl.col("_yy").cast(pl.Int32, strict=False) + 2000),
         _us=pl.coalesce(
@@ -103,17 +136,47 @@ def resolve(
             pl.lit(0, pl.Int64),
         ),
     )
+
+
+def resolve(
+    frame: pl.DataFrame,
+    patterns: list[str],
+    *,
+    tz: str | None,
+    anchors: list[datetime],
+    year: int | None,
+    mtime: float,
+    base: tuple[int, str] | None = None,
+    prev_month: int | None = None,
+) -> tuple[pl.DataFrame, TimeInfo]:
+    """Fill ``ts`` (UTC) from ``ts_raw`` for one input's events.
+
+    A batch of a longer input passes the input's ``base`` year (``Years.base``, plus the
+    rollovers before the batch) and the month of the stamp before it.
+    """
+    if frame.is_empty() or not patterns:
+        return frame, TimeInfo(tz or "UTC", False, None, 0)
+    parts = stamp_parts(frame, patterns)
     yearless = parts["_yr"].is_null() & parts["_month"].is_not_null()
     year_source = None
+    rollovers = 0
     if yearless.any():
-        base, year_source = _base_year(frame, parts, yearless, anchors, year, mtime)
+        if base is None:
+            years = Years()
+            years.add(parts)
+            base = years.base(anchors, year, mtime)
+        start, year_source = base
         prev = pl.col("_month").forward_fill().shift(1)
+        if prev_month is not None:
+            prev = prev.fill_null(prev_month)
         rollover = ((prev - pl.col("_month")) > _ROLLOVER_MONTHS).fill_null(False).cast(pl.Int32).cum_sum()
         parts = parts.with_columns(
             _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-            .then(pl.lit(base, pl.Int32) + rollover)
-            .otherwise(pl.col("_yr"))
+            .then(pl.lit(start, pl.Int32) + rollover)
+            .otherwise(pl.col("_yr")),
+            _roll=rollover,
         )
+        rollovers = int(parts["_roll"].max() or 0)
     text = pl.format(
         "{}-{}-{} {}:{}:{}.{}",
         pl.col("_yr").cast(pl.String).str.pad_start(4, "0"),
@@ -144,36 +207,9 @@ def resolve(
     needs_zone = bool((parts["_offset"].is_null() & parts["_naive"].is_not_null()).any())
     unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum())
     out = frame.with_columns(ts=parts["ts"])
-    return out, TimeInfo(zone, needs_zone and tz is None, year_source, unreadable)
-
-
-def _base_year(
-    frame: pl.DataFrame,
-    parts: pl.DataFrame,
-    yearless: pl.Series,
-    anchors: list[datetime],
-    year: int | None,
-    mtime: float,
-) -> tuple[int, str]:
-    """The year of the file's first year-less stamp."""
-    first = parts.filter(yearless).row(0, named=True)
-    month, day = first["_month"], int(first["_day"])
-    own = parts.filter(pl.col("_yr").is_not_null())
-    if own.height:
-        return int(own["_yr"][0]), "same file"
-    if anchors:
-        best = min(
-            ((abs((_safe_date(y, month, day) - a).total_seconds()), y) for a in anchors for y in (a.year - 1, a.year, a.year + 1)),
-        )
-        return best[1], "other inputs"
-    if year is not None:
-        return year, "--year"
-    when = datetime.fromtimestamp(mtime, tz=UTC)
-    months = parts.filter(yearless)["_month"]
-    rollovers = int(((months.shift(1) - months) > _ROLLOVER_MONTHS).sum())
-    last_month = int(months[-1])
-    base = when.year - rollovers - (1 if last_month > when.month else 0)
-    return base, "file mtime"
+    months = parts["_month"].drop_nulls()
+    last_month = int(months[-1]) if months.len() else prev_month
+    return out, TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, last_month)
 
 
 def _safe_date(y: int, month: int, day: int) -> datetime:
