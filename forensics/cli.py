@@ -96,7 +96,8 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
     """
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
-        loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+        loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
+                               workers=_WORKERS)
     else:
         loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
         write_frame(loaded.events, output, out_fmt)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import multiprocessing
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -426,14 +427,16 @@ def write_parquet(
     tz: str | dict[str, str] | None = None,
     device: str | None = None,
     card_key: bytes | str | None = None,
-    batch_bytes: int = 32 << 20,
+    batch_bytes: int = 16 << 20,
     fast: bool = True,
+    workers: int = 1,
 ) -> Loaded:
     """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
 
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
     ``output`` are the rows ``load`` would give, in the same order; the returned ``Loaded``
-    holds the unparsed, compliance and inputs tables and an empty ``events``.
+    holds the unparsed, compliance and inputs tables and an empty ``events``. ``workers``
+    batches are parsed at once (threads: the column work runs outside the GIL).
     """
     import tempfile
 
@@ -452,23 +455,34 @@ def write_parquet(
             reader = Reader(path, batch_bytes)
             spool = Path(spool_dir) / f"{n}.parquet"
             item = _Pending(reader, None, spool, clock.Years(), _Serials({}), [], 0)
-            with pq.ParquetWriter(spool, arrow_schema) as writer:
-                for fmt, offset, lines in _record_batches(reader, reg):
-                    item.fmt = fmt
-                    events, unparsed, compliance = _parse_batch(reader.path, lines, offset, fmt, reg, guard, None, 0, fast)
+            with pq.ParquetWriter(spool, arrow_schema, compression="none") as writer, \
+                    ThreadPoolExecutor(workers) as threads:
+                queue: deque[Future[Parsed]] = deque()
+
+                def spool_one(result: Parsed, item: _Pending = item, writer: Any = writer) -> None:
+                    events, unparsed, compliance = result
                     unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
                     compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
                     item.covered += int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
+                    fmt = item.fmt
                     if fmt is not None and fmt.time and events.height:
                         item.years.add(clock.stamp_parts(events, fmt.time))
                         if item.years.first is None:
-                            dated, _ = clock.resolve(events, fmt.time, tz=_zone_for(tz, reader.path), anchors=[],
+                            dated, _ = clock.resolve(events, fmt.time, tz=_zone_for(tz, item.reader.path), anchors=[],
                                                      year=None, mtime=0)
                             ts = dated["ts"].drop_nulls()
-                            item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])] if ts.len() \
-                                else item.anchors
+                            if ts.len():
+                                item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])]
                     item.serials.add(events)
                     writer.write_table(events.to_arrow())
+
+                for fmt, offset, lines in _record_batches(reader, reg):
+                    item.fmt = fmt
+                    queue.append(threads.submit(_parse_batch, reader.path, lines, offset, fmt, reg, guard, None, 0, fast))
+                    while len(queue) > workers:
+                        spool_one(queue.popleft().result())
+                while queue:
+                    spool_one(queue.popleft().result())
             pending.append(item)
         with pq.ParquetWriter(str(output), arrow_schema) as out:
             for n, item in enumerate(pending):

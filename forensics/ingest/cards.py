@@ -134,6 +134,10 @@ class CardGuard:
         """Keyed HMAC-SHA256 of a masked card number: equal cards give equal ids in one case."""
         if not masked:
             return None
+        return self._card_id(masked)
+
+    @functools.lru_cache(maxsize=1 << 16)  # noqa: B019 (one guard per load; the cache dies with it)
+    def _card_id(self, masked: str) -> str:
         digest = hmac.new(self._key, masked.encode(), hashlib.sha256).hexdigest()
         return digest[:16]
 

@@ -296,6 +296,8 @@ class FastDialects:
             seen.setdefault(target, []).append(key)
         risky = [k for keys in seen.values() if len(keys) > 1 for k in keys]
         risky += [k for k, t in fields.items() if any(t in s for s in others)]
+        attr_targets = [t[6:] for t in [*fields.values(), *rule.args, *groups, *constants] if t.startswith("attrs.")]
+        risky += [k for k in attr_targets if k not in fields]
         return _FastRule(index, rule.dialect, rule.tag, rule.kind, rule.keyword, match, list(rule.args), fields,
                          constants, sorted(set(risky)))
 
@@ -378,7 +380,9 @@ class FastDialects:
             if rule.risky_keys:
                 risky = pl.col("_payload").str.contains(r" (?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")=")
                 refuse.append(pl.col("_i").filter((pl.col("_rule") == rule.index) & risky))
+        # attrs keys that could come twice (a pair beside the same key from elsewhere) are refused
         refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {_WORDS_KEY}=")))
+        refuse.append(pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains(" program=")))
         refused_ids += [rows.select(e).to_series() for e in refuse]
         long_parts = []
         tokens = pairs.select("_i", "_rule", "_tok").explode("_tok").drop_nulls("_tok")
@@ -392,8 +396,7 @@ class FastDialects:
         )
         tokens = tokens.join(mapping, on=["_rule", "_key"], how="left")
         long_parts.append(tokens.filter(pl.col("_target").is_not_null()).select("_i", "_target", "_val"))
-        attr_parts = [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"),
-                                                                          _prec=pl.lit(1))]
+        attr_parts = [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"))]
         args = {r.index: r.args for r in self.rules if r.args}
         words = pairs.select("_i", "_rule", "_words").filter(pl.col("_words").list.len() > 0)
         for position in range(max((len(a) for a in args.values()), default=0)):
@@ -405,7 +408,7 @@ class FastDialects:
             )
         n_args = pl.col("_rule").replace_strict({r.index: len(r.args) for r in self.rules}, return_dtype=pl.Int64)
         extra = words.select("_i", _rest=pl.col("_words").list.slice(n_args).list.join(" ")).filter(pl.col("_rest") != "")
-        attr_parts.append(extra.select("_i", _akey=pl.lit(_WORDS_KEY), _val=pl.col("_rest"), _prec=pl.lit(0)))
+        attr_parts.append(extra.select("_i", _akey=pl.lit(_WORDS_KEY), _val=pl.col("_rest")))
         for rule in self.rules:
             mine = rows.filter(pl.col("_rule") == rule.index)
             if mine.is_empty():
@@ -418,19 +421,16 @@ class FastDialects:
                 long_parts.append(mine.select("_i", _target=pl.lit(target), _val=pl.lit(value)))
         long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
         is_attr = pl.col("_target").str.starts_with("attrs.")
-        attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val", _prec=pl.lit(2)))
+        attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val"))
         long = long.filter(~is_attr, pl.col("_val") != "")
         wide = long.pivot(on="_target", index="_i", values="_val", aggregate_function="last") if long.height else \
             pl.DataFrame({"_i": empty_i})
         wide, bad = _typed(wide)
         refused_ids.append(bad)
-        attrs = pl.concat([p.cast({"_i": pl.Int64, "_prec": pl.Int32}) for p in attr_parts])
-        attrs = attrs.join(rows.select("_i", "_program").filter(pl.col("_program").is_not_null()), on="_i", how="left")
-        program = rows.filter(pl.col("_program").is_not_null()).select(
-            "_i", _akey=pl.lit("program"), _val=pl.col("_program"), _prec=pl.lit(3, pl.Int32))
-        attrs = pl.concat([attrs.drop("_program"), program]).sort("_i", "_akey", "_prec").unique(
-            ["_i", "_akey"], keep="last", maintain_order=True)
-        json = attrs.group_by("_i", maintain_order=True).agg(
+        attrs = pl.concat([p.cast({"_i": pl.Int64}) for p in attr_parts])
+        program = rows.filter(pl.col("_program").is_not_null(), pl.col("_i").is_in(attrs["_i"].implode())).select(
+            "_i", _akey=pl.lit("program"), _val=pl.col("_program"))
+        json = pl.concat([attrs, program]).sort("_i", "_akey").group_by("_i", maintain_order=True).agg(
             pl.format('"{}":"{}"', pl.col("_akey"), pl.col("_val")).str.join(",").alias("_body")
         ).select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
         refused = pl.concat(refused_ids).unique() if refused_ids else empty_i
