@@ -1,9 +1,13 @@
 """Ingest: raw log files in, one typed events table out, every line accounted for.
 
-``load(paths)`` reads each file, detects its format (grammars/formats.toml), frames records
-(one line; a jPOS block; syslog continuation lines; a logcat crash trace), masks card data,
-parses each record with its Lark grammar and the dialects, and resolves timestamps. Every
-input line ends either in ``events`` (``line``..``line_end``) or in ``unparsed`` with a reason.
+``load(paths)`` reads each file in batches of whole records, detects its format
+(grammars/formats.toml), frames records (one line; a jPOS block; syslog continuation lines; a
+logcat crash trace), masks card data, parses each record with its Lark grammar and the
+dialects, and resolves timestamps. Lines of a line format first try the fast path (the same
+grammar compiled to one regular expression over the whole batch, ``fastpath``); the rest take
+Lark. ``write_parquet`` does the same into a Parquet file with memory bounded by the batch.
+Every input line ends either in ``events`` (``line``..``line_end``) or in ``unparsed`` with a
+reason.
 """
 
 from __future__ import annotations
@@ -412,7 +416,7 @@ class _Pending:
 
     reader: Reader
     fmt: Format | None
-    spool: Path
+    spool: list[Path]
     years: clock.Years
     serials: _Serials
     anchors: list[datetime]
@@ -436,7 +440,8 @@ def write_parquet(
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
     ``output`` are the rows ``load`` would give, in the same order; the returned ``Loaded``
     holds the unparsed, compliance and inputs tables and an empty ``events``. ``workers``
-    batches are parsed at once (threads: the column work runs outside the GIL).
+    batches are parsed at once (threads: the column work runs outside the GIL). Parsed
+    batches wait in Arrow IPC files in a temporary folder until the second pass.
     """
     import tempfile
 
@@ -453,13 +458,11 @@ def write_parquet(
         pending: list[_Pending] = []
         for n, path in enumerate(paths):
             reader = Reader(path, batch_bytes)
-            spool = Path(spool_dir) / f"{n}.parquet"
-            item = _Pending(reader, None, spool, clock.Years(), _Serials({}), [], 0)
-            with pq.ParquetWriter(spool, arrow_schema, compression="none") as writer, \
-                    ThreadPoolExecutor(workers) as threads:
+            item = _Pending(reader, None, [], clock.Years(), _Serials({}), [], 0)
+            with ThreadPoolExecutor(workers) as threads:
                 queue: deque[Future[Parsed]] = deque()
 
-                def spool_one(result: Parsed, item: _Pending = item, writer: Any = writer) -> None:
+                def spool_one(result: Parsed, item: _Pending = item, n: int = n) -> None:
                     events, unparsed, compliance = result
                     unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
                     compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
@@ -474,7 +477,8 @@ def write_parquet(
                             if ts.len():
                                 item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])]
                     item.serials.add(events)
-                    writer.write_table(events.to_arrow())
+                    item.spool.append(Path(spool_dir) / f"{n}-{len(item.spool)}.arrow")
+                    events.write_ipc(item.spool[-1])
 
                 for fmt, offset, lines in _record_batches(reader, reg):
                     item.fmt = fmt
@@ -490,9 +494,9 @@ def write_parquet(
                 base = item.years.base(others, year, item.reader.mtime) if item.years.first is not None else None
                 rolled, prev, unreadable, assumed, devices = 0, None, 0, False, []
                 info = clock.TimeInfo(_zone_for(tz, item.reader.path) or "UTC", False, None, 0)
-                for batch in pq.ParquetFile(item.spool).iter_batches(batch_size=250_000):
-                    events = pl.from_arrow(batch)
-                    assert isinstance(events, pl.DataFrame)
+                for part in item.spool:
+                    events = pl.read_ipc(part)
+                    part.unlink()
                     if item.fmt is not None:
                         start = (base[0] + rolled, base[1]) if base else None
                         events, info = clock.resolve(events, item.fmt.time, tz=_zone_for(tz, item.reader.path), anchors=[],

@@ -26,6 +26,7 @@ from lark import Lark, Token, Tree
 from lark.grammar import NonTerminal, Terminal
 
 from forensics.events import EVENTS_SCHEMA
+from forensics.ingest.dialect import Dialects, Rule
 from forensics.ingest.read import MAX_LINE
 from forensics.money import currency_columns, major_columns
 
@@ -261,7 +262,7 @@ class _FastRule:
 class FastDialects:
     """The dialect rules as column expressions; rows they cannot settle exactly are refused."""
 
-    def __init__(self, dialects: Any, payload_parser: Lark):
+    def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
         by_tag = dialects.rules_by_tag()
         self.prefix = "^(" + "|".join(re.escape(t) for t in sorted(self.tags, key=len, reverse=True)) + "): "
@@ -278,7 +279,7 @@ class FastDialects:
                     self.rules.append(fast)
 
     @staticmethod
-    def _compile(index: int, rule: Any, iso: dict[str, str]) -> _FastRule | None:
+    def _compile(index: int, rule: Rule, iso: dict[str, str]) -> _FastRule | None:
         match = rule.match.pattern if rule.match is not None else None
         if match is not None:
             try:
