@@ -424,9 +424,7 @@ class FastDialects:
         is_attr = pl.col("_target").str.starts_with("attrs.")
         attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val"))
         long = long.filter(~is_attr, pl.col("_val") != "")
-        wide = long.pivot(on="_target", index="_i", values="_val", aggregate_function="last") if long.height else \
-            pl.DataFrame({"_i": empty_i})
-        wide, bad = _typed(wide)
+        wide, bad = _typed(_spread(long, rows["_i"]))
         refused_ids.append(bad)
         attrs = pl.concat([p.cast({"_i": pl.Int64}) for p in attr_parts])
         program = rows.filter(pl.col("_program").is_not_null(), pl.col("_i").is_in(attrs["_i"].implode())).select(
@@ -436,6 +434,19 @@ class FastDialects:
         ).select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
         refused = pl.concat(refused_ids).unique() if refused_ids else empty_i
         return wide, json, refused
+
+
+def _spread(long: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+    """One text column per ``_target`` of the (``_i``, ``_target``, ``_val``) table, a row per id.
+
+    ``ids`` is sorted and unique; a row's value lands at its id's position (no pivot).
+    """
+    columns = {"_i": ids}
+    if long.height:
+        long = long.with_columns(_pos=ids.search_sorted(long["_i"]))
+        for (target,), part in long.partition_by("_target", as_dict=True).items():
+            columns[str(target)] = pl.repeat(None, ids.len(), dtype=pl.String, eager=True).scatter(part["_pos"], part["_val"])
+    return pl.DataFrame(columns)
 
 
 def _typed(wide: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
@@ -461,12 +472,12 @@ def _typed(wide: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
                 ok = value.str.contains(r"^-?\d{1,15}(?:\.\d{1,3})?$")
                 converted, written = major_columns(value, cur_exp)
                 exponents.append(pl.when(value.is_not_null()).then(written))
-        elif dtype.is_integer():
-            ok = value.str.contains(r"^-?\d{1,18}$")
+        elif dtype.is_integer():  # what Polars reads as a number, Python's int() reads the same
             converted = value.cast(pl.Int64, strict=False)
+            ok = converted.is_not_null()
         elif dtype.is_float():
-            ok = value.str.contains(r"^[+-]?\d{1,15}(?:\.\d{1,9})?$")
             converted = value.cast(pl.Float64, strict=False)
+            ok = converted.is_not_null()
         else:
             ok = pl.lit(True)
             converted = value.str.strip_chars() if base in ("tid", "mid") else value
@@ -479,8 +490,8 @@ def _typed(wide: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
         if len(exprs) > 1:  # one column from two sources (amount and amount:minor; amount and tip exponents)
             bad.append(pl.sum_horizontal([e.is_not_null().cast(pl.Int32) for e in exprs]) > 1)
         out.append(pl.coalesce(exprs).alias(f"_v_{base}"))
-    refused = wide.filter(pl.any_horizontal(bad)).get_column("_i") if bad else pl.Series("_i", [], pl.Int64)
-    return wide.select("_i", *out), refused
+    typed_wide = wide.select("_i", *out, _bad=pl.any_horizontal(bad) if bad else pl.lit(False))
+    return typed_wide.drop("_bad"), typed_wide.filter(pl.col("_bad")).get_column("_i")
 
 
 @dataclass
