@@ -220,11 +220,15 @@ def test_small_batches_give_the_same_tables() -> None:
         assert small[4].lines == whole[4].lines and small[4].sha256 == whole[4].sha256
 
 
-def test_write_parquet_streams_the_same_tables(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spool_memory", [0, 1 << 30], ids=["spool-on-disk", "spool-in-memory"])
+def test_write_parquet_streams_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                spool_memory: int) -> None:
     """Batch by batch into Parquet (years, rollovers, devices carried across batches) = load()."""
+    import forensics.ingest
     from forensics.ingest import write_parquet
     from tests.conftest import SAMPLES
 
+    monkeypatch.setattr(forensics.ingest, "_SPOOL_MEMORY", spool_memory)
     case = sorted((SAMPLES / "dup_migration_rerun").iterdir())
     logs = [p for p in case if p.suffix in (".log", ".csv")] + [SAMPLES / "tour" / "V400-0017.log"]
     rollover = write(tmp_path, "rollover.log", "\n".join(

@@ -31,12 +31,13 @@ from forensics.ingest import clock, fastpath
 from forensics.ingest.cards import CardGuard
 from forensics.ingest.dialect import Dialects
 from forensics.ingest.fastpath import CONTINUATION_STARTS, CRASH_TAGS
-from forensics.ingest.formats import Format, RecordError, Registry
+from forensics.ingest.formats import DETECT_HEAD, Format, RecordError, Registry
 from forensics.ingest.read import MAX_LINE, InputError, Reader
 
 __all__ = ["InputError", "Loaded", "load", "registry", "write_parquet"]
 
 _BATCH = 50_000
+_SPOOL_MEMORY = 128 << 20
 _CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
 
 
@@ -197,47 +198,58 @@ def _chunk_starts(lines: list[str], fmt: Format, reg: Registry, size: int) -> li
     return starts
 
 
-def _record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, list[str]]]:
+def _record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, pl.Series]]:
     """(format, lines before, lines) batches of whole records (a multi-line record never split)."""
     fmt: Format | None = None
-    held: list[str] = []
+    held: pl.Series | None = None
     offset = 0
     first = True
     for lines in reader.batches():
-        lines = held + lines if held else lines
+        lines = pl.concat([held, lines]) if held is not None and held.len() else lines
         if first:
-            fmt, first = reg.detect(lines), False
-        cut = len(lines) - 1
-        while cut > 0 and not _safe_start(lines, cut, fmt, reg):
-            cut -= 1
+            fmt, first = reg.detect(lines.head(DETECT_HEAD).to_list()), False
+        cut = _last_safe_start(lines, fmt, reg)
         if cut <= 0:
             held = lines
             continue
-        held = lines[cut:]
-        yield fmt, offset, lines[:cut]
+        held = lines.slice(cut)
+        yield fmt, offset, lines.slice(0, cut)
         offset += cut
-    if first:
-        fmt = None
-    if held:
+    if held is not None and held.len():
         yield fmt, offset, held
+
+
+def _last_safe_start(lines: pl.Series, fmt: Format | None, reg: Registry) -> int:
+    """Index of the last line (but the first) where a record starts whatever came before; 0 if none."""
+    window = 64
+    while True:
+        start = max(0, lines.len() - window)
+        tail = lines.slice(start).to_list()
+        for j in range(len(tail) - 1, 0, -1):
+            if _safe_start(tail, j, fmt, reg):
+                return start + j
+        if start == 0:
+            return 0
+        window *= 8
 
 
 Parsed = tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]
 
 
-def _parse_batch(path: str, lines: list[str], offset: int, fmt: Format | None, reg: Registry, guard: CardGuard,
+def _parse_batch(path: str, lines: pl.Series, offset: int, fmt: Format | None, reg: Registry, guard: CardGuard,
                  pool: _LazyPool | None, chunk_lines: int, fast: bool) -> Parsed:
     """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``)."""
     fast_format = reg.fast_format(fmt) if fast else None
     if fast_format is not None and fmt is not None:
-        done, rest = fastpath.parse(pl.Series(lines, dtype=pl.String), fast_format, reg.fast_dialects, reg.card_screen)
-        numbered = ((i + offset + 1, lines[i]) for i in rest.to_list())
+        done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, reg.card_screen)
+        numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list())
         events, unparsed, compliance = _parse_lines(path, numbered, fmt, reg, guard)
         done = conform(done.with_columns(path=pl.lit(path), format=pl.lit(fmt.name),
                                          line=pl.col("line") + offset, line_end=pl.col("line_end") + offset))
         return pl.concat([done, events]).sort("line"), unparsed, compliance
-    if pool is None or fmt is None or len(lines) <= chunk_lines:
-        return _parse_lines(path, enumerate(lines, start=offset + 1), fmt, reg, guard)
+    if pool is None or fmt is None or lines.len() <= chunk_lines:
+        return _parse_lines(path, enumerate(lines.to_list(), start=offset + 1), fmt, reg, guard)
+    lines = lines.to_list()
     starts = _chunk_starts(lines, fmt, reg, chunk_lines)
     bounds = list(zip(starts, [*starts[1:], len(lines)]))
     jobs = [pool.submit(_parse_chunk, path, lines[a:b], offset + a, fmt.name, guard.key) for a, b in bounds]
@@ -416,7 +428,7 @@ class _Pending:
 
     reader: Reader
     fmt: Format | None
-    spool: list[Path]
+    spool: list[Path | pl.DataFrame]
     years: clock.Years
     serials: _Serials
     anchors: list[datetime]
@@ -441,7 +453,8 @@ def write_parquet(
     ``output`` are the rows ``load`` would give, in the same order; the returned ``Loaded``
     holds the unparsed, compliance and inputs tables and an empty ``events``. ``workers``
     batches are parsed at once (threads: the column work runs outside the GIL). Parsed
-    batches wait in Arrow IPC files in a temporary folder until the second pass.
+    batches wait for the second pass in memory up to 128 MB, then in compressed Arrow IPC
+    files in a temporary folder.
     """
     import tempfile
 
@@ -454,6 +467,7 @@ def write_parquet(
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     unparsed_frames, compliance_frames, input_rows = [], [], []
+    held = [0]  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
         pending: list[_Pending] = []
         for n, path in enumerate(paths):
@@ -477,8 +491,12 @@ def write_parquet(
                             if ts.len():
                                 item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])]
                     item.serials.add(events)
-                    item.spool.append(Path(spool_dir) / f"{n}-{len(item.spool)}.arrow")
-                    events.write_ipc(item.spool[-1])
+                    if held[0] + events.estimated_size() <= _SPOOL_MEMORY:
+                        held[0] += events.estimated_size()
+                        item.spool.append(events)
+                    else:
+                        item.spool.append(Path(spool_dir) / f"{n}-{len(item.spool)}.arrow")
+                        events.write_ipc(item.spool[-1], compression="lz4")
 
                 for fmt, offset, lines in _record_batches(reader, reg):
                     item.fmt = fmt
@@ -494,9 +512,13 @@ def write_parquet(
                 base = item.years.base(others, year, item.reader.mtime) if item.years.first is not None else None
                 rolled, prev, unreadable, assumed, devices = 0, None, 0, False, []
                 info = clock.TimeInfo(_zone_for(tz, item.reader.path) or "UTC", False, None, 0)
-                for part in item.spool:
-                    events = pl.read_ipc(part)
-                    part.unlink()
+                while item.spool:
+                    part = item.spool.pop(0)
+                    if isinstance(part, Path):
+                        events = pl.read_ipc(part)
+                        part.unlink()
+                    else:
+                        events = part
                     if item.fmt is not None:
                         start = (base[0] + rolled, base[1]) if base else None
                         events, info = clock.resolve(events, item.fmt.time, tz=_zone_for(tz, item.reader.path), anchors=[],

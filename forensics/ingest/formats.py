@@ -25,6 +25,8 @@ from forensics.ingest.fastpath import FastDialects, FastFormat, NotRegular, comp
 _FORMAT_KEYS = {"name", "grammar", "title", "framing", "header", "time", "sample", "card_contexts",
                 "continuation", "columns", "device_from_host", "row_kind"}
 _DETECT_LINES = 30
+#: How many first lines of a file format detection looks at (blank ones skipped).
+DETECT_HEAD = 4 * _DETECT_LINES
 
 
 class FormatError(ValueError):
@@ -154,7 +156,7 @@ class Registry:
 
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records: header, block opening, then grammars."""
-        head = [line for line in lines[: _DETECT_LINES * 4] if line.strip()][:_DETECT_LINES]
+        head = [line for line in lines[:DETECT_HEAD] if line.strip()][:_DETECT_LINES]
         if not head:
             return None
         first = head[0].lstrip("\ufeff").strip()

@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
 _CHUNK = 1 << 20
 #: Longest line parsed; a longer one is kept whole in `unparsed`.
 MAX_LINE = 1 << 20
@@ -101,7 +105,7 @@ class Reader:
             self.notes.append(f"gzip stream truncated after {inflated} bytes; kept what was read")
         self.sha256 = digest.hexdigest()
 
-    def batches(self) -> Iterator[list[str]]:
+    def batches(self) -> Iterator[pl.Series]:
         """Decoded lines, about ``batch_bytes`` at a time, each batch ending at a line end."""
         counts = {"nul": 0, "gb18030": 0, "replaced": 0}
         pending = b""
@@ -146,27 +150,39 @@ def _decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", errors="replace"), "replaced"
 
 
-def _decode_lines(data: bytes, counts: dict[str, int]) -> list[str]:
-    """Decode ``data`` into lines; a final line without newline counts, a final newline does not."""
+def _decode_lines(data: bytes, counts: dict[str, int]) -> pl.Series:
+    """Decode ``data`` into lines; a final line without newline counts, a final newline does not.
+
+    ASCII lines become an Arrow string column without passing through Python; lines with
+    other bytes are decoded one by one (UTF-8, else GB18030, else UTF-8 with replacements).
+    """
+    if not data:
+        return pl.Series("text", [], dtype=pl.String)
     if b"\x00" in data:
         counts["nul"] += 1
         data = data.replace(b"\x00", "\ufffd".encode())
-    try:
-        lines = data.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        lines = []
-        for raw in data.split(b"\n"):
-            line, how = _decode(raw)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    starts = np.flatnonzero(raw == 10) + 1
+    starts = np.concatenate([[0], starts[starts < len(data)]]).astype(np.int64)
+    offsets = np.append(starts, len(data)).astype(np.int64)
+    high = np.add.reduceat((raw >= 0x80).view(np.uint8), starts, dtype=np.int64) > 0
+    valid = pa.py_buffer(np.packbits(~high, bitorder="little")) if high.any() else None
+    ascii_lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data), valid)
+    text = pl.Series("text", ascii_lines).str.strip_suffix("\n").str.strip_suffix("\r")
+    if high.any():
+        where = np.flatnonzero(high)
+        decoded = []
+        for i in where.tolist():
+            line, how = _decode(data[offsets[i]:offsets[i + 1]].rstrip(b"\n"))
             if how:
                 counts[how] += 1
-            lines.append(line)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+            decoded.append(line[:-1] if line.endswith("\r") else line)
+        text = text.scatter(where, pl.Series(decoded, dtype=pl.String))
+    return text
 
 
 def read_input(path: str | Path) -> RawInput:
     """Read and decode one whole file; raises InputError when it cannot be opened."""
     reader = Reader(path)
-    lines = [line for batch in reader.batches() for line in batch]
+    lines = [line for batch in reader.batches() for line in batch.to_list()]
     return RawInput(reader.path, reader.sha256, reader.size, lines, reader.notes, reader.mtime)
