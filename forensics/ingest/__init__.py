@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -427,12 +427,109 @@ class _Pending:
     """One input between the two passes of ``write_parquet``."""
 
     reader: Reader
-    fmt: Format | None
-    spool: list[Path | pl.DataFrame]
-    years: clock.Years
-    serials: _Serials
-    anchors: list[datetime]
-    covered: int
+    fmt: Format | None = None
+    spool: list[Path | pl.DataFrame] = field(default_factory=list)
+    months: list[tuple[int | None, int | None, int]] = field(default_factory=list)  # per batch
+    years: clock.Years = field(default_factory=clock.Years)
+    serials: _Serials = field(default_factory=lambda: _Serials({}))
+    anchors: list[datetime] = field(default_factory=list)
+    covered: int = 0
+
+
+class _Stream:
+    """``write_parquet``'s two passes: parse batches into a spool, then finish them in order."""
+
+    def __init__(self, spool_dir: str, tz: str | dict[str, str] | None, year: int | None, device: str | None,
+                 guard: CardGuard, workers: int):
+        self.spool_dir, self.tz, self.year, self.device, self.guard = spool_dir, tz, year, device, guard
+        self.workers = workers
+        self.in_memory = 0  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
+        self.unparsed: list[pl.DataFrame] = []
+        self.compliance: list[pl.DataFrame] = []
+
+    def parse(self, n: int, path: str | Path, reg: Registry, batch_bytes: int, fast: bool) -> _Pending:
+        """First pass over one input."""
+        item = _Pending(Reader(path, batch_bytes))
+        with ThreadPoolExecutor(self.workers) as threads:
+            queue: deque[Future[Parsed]] = deque()
+            for fmt, offset, lines in _record_batches(item.reader, reg):
+                item.fmt = fmt
+                queue.append(threads.submit(_parse_batch, item.reader.path, lines, offset, fmt, reg, self.guard, None, 0,
+                                            fast))
+                while len(queue) > self.workers:
+                    self._keep(n, item, queue.popleft().result())
+            while queue:
+                self._keep(n, item, queue.popleft().result())
+        return item
+
+    def _keep(self, n: int, item: _Pending, result: Parsed) -> None:
+        events, unparsed, compliance = result
+        self.unparsed.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
+        self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
+        item.covered += int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
+        fmt = item.fmt
+        steps: tuple[int | None, int | None, int] = (None, None, 0)
+        if fmt is not None and fmt.time and events.height:
+            parts = clock.stamp_parts(events, fmt.time)
+            item.years.add(parts)
+            steps = clock.month_steps(parts)
+            if item.years.first is None:
+                dated, _ = clock.resolve(events, fmt.time, tz=_zone_for(self.tz, item.reader.path), anchors=[],
+                                         year=None, mtime=0)
+                ts = dated["ts"].drop_nulls()
+                if ts.len():
+                    item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])]
+        item.months.append(steps)
+        item.serials.add(events)
+        if self.in_memory + events.estimated_size() <= _SPOOL_MEMORY:
+            self.in_memory += events.estimated_size()
+            item.spool.append(events)
+        else:
+            item.spool.append(Path(self.spool_dir) / f"{n}-{len(item.spool)}.arrow")
+            events.write_ipc(item.spool[-1], compression="lz4")
+
+    def finish(self, item: _Pending, anchors: list[datetime], out: Any) -> dict[str, Any]:
+        """Second pass over one input: times, devices and card ids, written in order; its inputs row."""
+        base = item.years.base(anchors, self.year, item.reader.mtime) if item.years.first is not None else None
+        zone = _zone_for(self.tz, item.reader.path)
+        starts, rolled, prev = [], 0, None
+        for first, last, drops in item.months:  # each batch's start year and the month before it
+            starts.append(((base[0] + rolled, base[1]) if base else None, prev))
+            rolled += drops + int(prev is not None and first is not None and prev - first > clock.ROLLOVER_MONTHS)
+            prev = last if last is not None else prev
+
+        def one(k: int) -> tuple[pl.DataFrame, clock.TimeInfo | None]:
+            part = item.spool[k]
+            if isinstance(part, Path):
+                events = pl.read_ipc(part)
+                part.unlink()
+            else:
+                events = part
+            item.spool[k] = pl.DataFrame()
+            info = None
+            if item.fmt is not None:
+                events, info = clock.resolve(events, item.fmt.time, tz=zone, anchors=[], year=self.year,
+                                             mtime=item.reader.mtime, base=starts[k][0], prev_month=starts[k][1])
+            events = _card_ids(_device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
+            return conform(events), info
+
+        unreadable, assumed, devices = 0, False, []
+        with ThreadPoolExecutor(self.workers) as threads:
+            queue: deque[Future[tuple[pl.DataFrame, clock.TimeInfo | None]]] = deque()
+            for k in range(len(item.spool)):
+                queue.append(threads.submit(one, k))
+                while queue and (len(queue) > self.workers or k == len(item.spool) - 1):
+                    events, info = queue.popleft().result()
+                    if info is not None:
+                        unreadable += info.unreadable
+                        assumed = assumed or info.tz_assumed
+                    devices += [d for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
+                                if d not in devices]
+                    out.write_table(events.to_arrow())
+        uncovered = sum(int((f["line_end"] - f["line"] + 1).sum()) for f in self.unparsed
+                        if f.height and f["path"][0] == item.reader.path)
+        info = clock.TimeInfo(zone or "UTC", assumed, base[1] if base else None, unreadable)
+        return _input_row(item.reader, item.fmt, info, item.covered, uncovered, devices)
 
 
 def write_parquet(
@@ -452,7 +549,7 @@ def write_parquet(
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
     ``output`` are the rows ``load`` would give, in the same order; the returned ``Loaded``
     holds the unparsed, compliance and inputs tables and an empty ``events``. ``workers``
-    batches are parsed at once (threads: the column work runs outside the GIL). Parsed
+    batches are worked on at once (threads: the column work runs outside the GIL). Parsed
     batches wait for the second pass in memory up to 128 MB, then in compressed Arrow IPC
     files in a temporary folder.
     """
@@ -466,79 +563,19 @@ def write_parquet(
         clock.check_zone(zone)
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
-    unparsed_frames, compliance_frames, input_rows = [], [], []
-    held = [0]  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
-        pending: list[_Pending] = []
-        for n, path in enumerate(paths):
-            reader = Reader(path, batch_bytes)
-            item = _Pending(reader, None, [], clock.Years(), _Serials({}), [], 0)
-            with ThreadPoolExecutor(workers) as threads:
-                queue: deque[Future[Parsed]] = deque()
-
-                def spool_one(result: Parsed, item: _Pending = item, n: int = n) -> None:
-                    events, unparsed, compliance = result
-                    unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
-                    compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
-                    item.covered += int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
-                    fmt = item.fmt
-                    if fmt is not None and fmt.time and events.height:
-                        item.years.add(clock.stamp_parts(events, fmt.time))
-                        if item.years.first is None:
-                            dated, _ = clock.resolve(events, fmt.time, tz=_zone_for(tz, item.reader.path), anchors=[],
-                                                     year=None, mtime=0)
-                            ts = dated["ts"].drop_nulls()
-                            if ts.len():
-                                item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])]
-                    item.serials.add(events)
-                    if held[0] + events.estimated_size() <= _SPOOL_MEMORY:
-                        held[0] += events.estimated_size()
-                        item.spool.append(events)
-                    else:
-                        item.spool.append(Path(spool_dir) / f"{n}-{len(item.spool)}.arrow")
-                        events.write_ipc(item.spool[-1], compression="lz4")
-
-                for fmt, offset, lines in _record_batches(reader, reg):
-                    item.fmt = fmt
-                    queue.append(threads.submit(_parse_batch, reader.path, lines, offset, fmt, reg, guard, None, 0, fast))
-                    while len(queue) > workers:
-                        spool_one(queue.popleft().result())
-                while queue:
-                    spool_one(queue.popleft().result())
-            pending.append(item)
+        stream = _Stream(spool_dir, tz, year, device, guard, workers)
+        pending = [stream.parse(n, path, reg, batch_bytes, fast) for n, path in enumerate(paths)]
         with pq.ParquetWriter(str(output), arrow_schema) as out:
+            rows = []
             for n, item in enumerate(pending):
-                others = [a for j, other in enumerate(pending) if j != n and other.years.first is None for a in other.anchors]
-                base = item.years.base(others, year, item.reader.mtime) if item.years.first is not None else None
-                rolled, prev, unreadable, assumed, devices = 0, None, 0, False, []
-                info = clock.TimeInfo(_zone_for(tz, item.reader.path) or "UTC", False, None, 0)
-                while item.spool:
-                    part = item.spool.pop(0)
-                    if isinstance(part, Path):
-                        events = pl.read_ipc(part)
-                        part.unlink()
-                    else:
-                        events = part
-                    if item.fmt is not None:
-                        start = (base[0] + rolled, base[1]) if base else None
-                        events, info = clock.resolve(events, item.fmt.time, tz=_zone_for(tz, item.reader.path), anchors=[],
-                                                     year=year, mtime=item.reader.mtime, base=start, prev_month=prev)
-                        rolled += info.rollovers
-                        prev = info.last_month
-                        unreadable += info.unreadable
-                        assumed = assumed or info.tz_assumed
-                    events = _card_ids(_device(events, item.fmt, item.reader.path, device, item.serials), guard)
-                    devices += [d for d in events["device"].unique(maintain_order=True).drop_nulls().to_list() if d not in devices]
-                    out.write_table(conform(events).to_arrow())
-                uncovered = sum(int((f["line_end"] - f["line"] + 1).sum()) for f in unparsed_frames
-                                if f.height and f["path"][0] == item.reader.path)
-                info = clock.TimeInfo(info.tz, assumed, base[1] if base else None, unreadable)
-                input_rows.append(_input_row(item.reader, item.fmt, info, item.covered, uncovered, devices))
+                anchors = [a for j, other in enumerate(pending) if j != n and other.years.first is None for a in other.anchors]
+                rows.append(stream.finish(item, anchors, out))
     return Loaded(
         events=pl.DataFrame(schema=EVENTS_SCHEMA),
-        unparsed=pl.concat(unparsed_frames) if unparsed_frames else pl.DataFrame(schema=UNPARSED_SCHEMA),
-        compliance=pl.concat(compliance_frames) if compliance_frames else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
-        inputs=pl.DataFrame(input_rows, schema=INPUTS_SCHEMA),
+        unparsed=pl.concat(stream.unparsed) if stream.unparsed else pl.DataFrame(schema=UNPARSED_SCHEMA),
+        compliance=pl.concat(stream.compliance) if stream.compliance else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
+        inputs=pl.DataFrame(rows, schema=INPUTS_SCHEMA),
     )
 
 

@@ -28,7 +28,8 @@ _ABBREVIATIONS = {
     "AEDT": 660, "NZST": 720, "NZDT": 780,
 }
 _GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
-_ROLLOVER_MONTHS = 6
+#: A month step back by more than this between stamps is a new year (Dec -> Jan).
+ROLLOVER_MONTHS = 6
 
 
 class ClockError(ValueError):
@@ -100,7 +101,7 @@ class Years:
                 self.first = (int(months[0]), int(yearless["_day"][0]))
             if self.last is not None:
                 months = pl.concat([pl.Series([self.last], dtype=months.dtype), months])
-            self.rollovers += int(((months.shift(1) - months) > _ROLLOVER_MONTHS).sum())
+            self.rollovers += int(((months.shift(1) - months) > ROLLOVER_MONTHS).sum())
             self.last = int(months[-1])
 
     def base(self, anchors: list[datetime], year: int | None, mtime: float) -> tuple[int, str]:
@@ -117,6 +118,15 @@ class Years:
             return year, "--year"
         when = datetime.fromtimestamp(mtime, tz=UTC)
         return when.year - self.rollovers - (1 if (self.last or 0) > when.month else 0), "file mtime"
+
+
+def month_steps(parts: pl.DataFrame) -> tuple[int | None, int | None, int]:
+    """(first month, last month, new-year steps between them) of one batch's stamp parts."""
+    months = parts["_month"].drop_nulls()
+    if not months.len():
+        return None, None, 0
+    drops = int(((months.shift(1) - months) > ROLLOVER_MONTHS).sum())
+    return int(months[0]), int(months[-1]), drops
 
 
 def stamp_parts(frame: pl.DataFrame, patterns: list[str]) -> pl.DataFrame:
@@ -169,7 +179,7 @@ def resolve(
         prev = pl.col("_month").forward_fill().shift(1)
         if prev_month is not None:
             prev = prev.fill_null(prev_month)
-        rollover = ((prev - pl.col("_month")) > _ROLLOVER_MONTHS).fill_null(False).cast(pl.Int32).cum_sum()
+        rollover = ((prev - pl.col("_month")) > ROLLOVER_MONTHS).fill_null(False).cast(pl.Int32).cum_sum()
         parts = parts.with_columns(
             _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
             .then(pl.lit(start, pl.Int32) + rollover)
