@@ -97,6 +97,8 @@ AWKWARD = """\
 03-14 10:00:00.001  2311  2398 I TransProcess: START type=SALE inv=000046 amount=1e3 cur=USD op=07
 03-14 10:00:00.002  2311  2398 I TransProcess: START type=SALE inv=000047 amount=45.999 cur=XXX
 03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000048 amount=-0.50 cur=840 tip=0.1
+03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000049 amount=1.234 cur=USD tip=0.1
+03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000050 amount=1.50 tip=0.25
 03-14 10:00:00.004  2311  2398 I Printer : STATUS code=2 text="Out of paper" x=\\"
 03-14 10:00:00.005  2311  2398 I Printer : STATUS code=two
 03-14 10:00:00.006  2311  2398 I Comm    : TX 0200 DE4=000000004599 DE49=392 DE0=0100 DE99=7 words=a

@@ -451,45 +451,48 @@ def _spread(long: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
 
 def _typed(wide: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     """``_v_<column>`` typed values from text values; the rows where a value would not convert."""
-    bad: list[pl.Expr] = []
-    typed: dict[str, list[pl.Expr]] = {}
-    have = set(wide.columns) - {"_i"}
+    have = sorted(set(wide.columns) - {"_i"})
     cur_exp = pl.lit(None, pl.Int64)
-    if "currency" in have:
-        code, cur_exp = currency_columns(pl.col("currency"))
-        typed["currency"] = [pl.coalesce(code, pl.col("currency").str.strip_chars().str.to_uppercase())]
-    exponents: list[pl.Expr] = []
-    for name in sorted(have - {"currency"}):
+    if "currency" in have:  # looked up once, used by every amount
+        code, exponent = currency_columns(pl.col("currency"))
+        wide = wide.with_columns(
+            _v_currency=pl.coalesce(code, pl.col("currency").str.strip_chars().str.to_uppercase()), _cexp=exponent)
+        cur_exp = pl.col("_cexp")
+    steps: list[pl.Expr] = []
+    bad: list[pl.Expr] = []
+    sources: dict[str, list[str]] = {}
+    for name in have:
+        if name == "currency":
+            continue
         base, _, unit = name.partition(":")
         value = pl.col(name)
         dtype = EVENTS_SCHEMA[base]
+        target = f"_c_{name}"
         if base in ("amount", "tip"):
             if unit == "minor":
-                ok = value.str.contains(r"^-?\d{1,18}$")
-                converted = value.cast(pl.Int64, strict=False)
-                exponents.append(pl.when(value.is_not_null()).then(cur_exp))
+                bad.append(value.is_not_null() & ~value.str.contains(r"^-?\d{1,18}$"))
+                steps += [value.cast(pl.Int64, strict=False).alias(target),
+                          pl.when(value.is_not_null()).then(cur_exp).alias(f"_e_{name}")]
             else:
-                ok = value.str.contains(r"^-?\d{1,15}(?:\.\d{1,3})?$")
-                converted, written = major_columns(value, cur_exp)
-                exponents.append(pl.when(value.is_not_null()).then(written))
-        elif dtype.is_integer():  # what Polars reads as a number, Python's int() reads the same
-            converted = value.cast(pl.Int64, strict=False)
-            ok = converted.is_not_null()
-        elif dtype.is_float():
-            converted = value.cast(pl.Float64, strict=False)
-            ok = converted.is_not_null()
+                bad.append(value.is_not_null() & ~value.str.contains(r"^-?\d{1,15}(?:\.\d{1,3})?$"))
+                minor, written = major_columns(value, cur_exp)
+                steps += [minor.alias(target), pl.when(value.is_not_null()).then(written).alias(f"_e_{name}")]
+            sources.setdefault("exponent", []).append(f"_e_{name}")
+        elif dtype.is_integer() or dtype.is_float():  # what Polars reads as a number, Python reads the same
+            steps.append(value.cast(pl.Int64 if dtype.is_integer() else pl.Float64, strict=False).alias(target))
+            bad.append(value.is_not_null() & pl.col(target).is_null())
         else:
-            ok = pl.lit(True)
-            converted = value.str.strip_chars() if base in ("tid", "mid") else value
-        bad.append(value.is_not_null() & ~ok)
-        typed.setdefault(base, []).append(converted)
-    if exponents:
-        typed["exponent"] = exponents
-    out = []
-    for base, exprs in typed.items():
-        if len(exprs) > 1:  # one column from two sources (amount and amount:minor; amount and tip exponents)
-            bad.append(pl.sum_horizontal([e.is_not_null().cast(pl.Int32) for e in exprs]) > 1)
-        out.append(pl.coalesce(exprs).alias(f"_v_{base}"))
+            steps.append((value.str.strip_chars() if base in ("tid", "mid") else value).alias(target))
+        sources.setdefault(base, []).append(target)
+    wide = wide.with_columns(steps)
+    out = [pl.col("_v_currency")] if "currency" in have else []
+    for base, names in sources.items():
+        if len(names) > 1 and base == "exponent":  # amount and tip on one line must agree
+            bad += [pl.col(a).is_not_null() & pl.col(b).is_not_null() & (pl.col(a) != pl.col(b))
+                    for i, a in enumerate(names) for b in names[i + 1:]]
+        elif len(names) > 1:  # one column from two sources (amount and amount:minor): which wins is order
+            bad.append(pl.sum_horizontal([pl.col(n).is_not_null().cast(pl.Int32) for n in names]) > 1)
+        out.append(pl.coalesce(names).alias(f"_v_{base}"))
     typed_wide = wide.select("_i", *out, _bad=pl.any_horizontal(bad) if bad else pl.lit(False))
     return typed_wide.drop("_bad"), typed_wide.filter(pl.col("_bad")).get_column("_i")
 
