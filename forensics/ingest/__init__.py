@@ -540,7 +540,7 @@ def write_parquet(
     tz: str | dict[str, str] | None = None,
     device: str | None = None,
     card_key: bytes | str | None = None,
-    batch_bytes: int = 16 << 20,
+    batch_bytes: int = 8 << 20,
     fast: bool = True,
     workers: int = 1,
 ) -> Loaded:

@@ -25,6 +25,8 @@ from forensics.money import currency, major_to_minor
 _RULE_KEYS = {"tag", "keyword", "match", "kind", "args", "fields", "set", "sample"}
 _DIALECT_KEYS = {"name", "title", "tags", "rule"}
 _SAMPLE_KEYS = {"line", "expect"}
+#: The attrs key holding a payload's positional words beyond a rule's ``args``.
+WORDS_ATTR = "words"
 _NOT_TARGETS = {"path", "line", "line_end", "format", "dialect", "ts", "ts_raw", "text", "kind", "attrs"}
 
 
@@ -287,8 +289,8 @@ class Dialects:
         for target, value in zip(rule.args, words):
             raw[target] = value
         for extra in words[len(rule.args) :]:
-            attrs.setdefault("words", "")
-            attrs["words"] = (attrs["words"] + " " + extra).strip()
+            attrs.setdefault(WORDS_ATTR, "")
+            attrs[WORDS_ATTR] = (attrs[WORDS_ATTR] + " " + extra).strip()
         for key, value in pairs.items():
             target = self._target(rule, key)
             if target is None:

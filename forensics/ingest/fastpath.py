@@ -26,7 +26,7 @@ from lark import Lark, Token, Tree
 from lark.grammar import NonTerminal, Terminal
 
 from forensics.events import EVENTS_SCHEMA
-from forensics.ingest.dialect import Dialects, Rule
+from forensics.ingest.dialect import WORDS_ATTR, Dialects, Rule
 from forensics.ingest.read import MAX_LINE
 from forensics.money import currency_columns, major_columns
 
@@ -38,8 +38,6 @@ CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
 CRASH_TAGS = ("AndroidRuntime", "DEBUG")
 _CONTINUATION = "^(?:" + "|".join(re.escape(s) for s in CONTINUATION_STARTS) + ")"
 _CRASH = "|".join(re.escape(t) for t in CRASH_TAGS)
-#: Payload keys the dialect path treats specially.
-_WORDS_KEY = "words"
 
 
 class NotRegular(ValueError):
@@ -188,7 +186,7 @@ def compile_grammar(parser: Lark, captures: bool = True) -> LineRegex:
     for i, alt in enumerate(start.children):
         name = "start"
         if alt.data == "alias":
-            alt, name = alt.children[0], str(alt.children[1].name if hasattr(alt.children[1], "name") else alt.children[1])
+            alt, name = alt.children[0], alt.children[1].name
         kept: list[str] = []
         try:
             body = compiler.node(alt, kept, False)
@@ -208,9 +206,9 @@ Twin = Callable[[list[pl.Expr]], dict[str, pl.Expr]]
 
 
 def envelope(lines: pl.DataFrame, regex: LineRegex, twins: dict[str, Twin]) -> pl.DataFrame:
-    """Event columns of the lines ``regex`` matches (a ``_alt`` column says which alternative).
+    """Event columns (by each alternative's twin) of the lines ``regex`` matches.
 
-    ``lines`` has ``_i`` and ``text``; rows the expression rejects are dropped.
+    ``lines`` has ``_i`` and ``text``; rows no alternative with a twin matches are dropped.
     """
     usable = [a for a in regex.alternatives if a.name in twins]
     parts = lines.with_columns(_m=pl.col("text").str.extract_groups(regex.pattern)).unnest("_m")
@@ -382,7 +380,7 @@ class FastDialects:
                 risky = pl.col("_payload").str.contains(r" (?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")=")
                 refuse.append(pl.col("_i").filter((pl.col("_rule") == rule.index) & risky))
         # attrs keys that could come twice (a pair beside the same key from elsewhere) are refused
-        refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {_WORDS_KEY}=")))
+        refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {WORDS_ATTR}=")))
         refuse.append(pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains(" program=")))
         refused_ids += [rows.select(e).to_series() for e in refuse]
         long_parts = []
@@ -409,7 +407,7 @@ class FastDialects:
             )
         n_args = pl.col("_rule").replace_strict({r.index: len(r.args) for r in self.rules}, return_dtype=pl.Int64)
         extra = words.select("_i", _rest=pl.col("_words").list.slice(n_args).list.join(" ")).filter(pl.col("_rest") != "")
-        attr_parts.append(extra.select("_i", _akey=pl.lit(_WORDS_KEY), _val=pl.col("_rest")))
+        attr_parts.append(extra.select("_i", _akey=pl.lit(WORDS_ATTR), _val=pl.col("_rest")))
         for rule in self.rules:
             mine = rows.filter(pl.col("_rule") == rule.index)
             if mine.is_empty():

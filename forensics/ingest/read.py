@@ -165,7 +165,8 @@ def _decode_lines(data: bytes, counts: dict[str, int]) -> pl.Series:
     starts = np.flatnonzero(raw == 10) + 1
     starts = np.concatenate([[0], starts[starts < len(data)]]).astype(np.int64)
     offsets = np.append(starts, len(data)).astype(np.int64)
-    high = np.add.reduceat((raw >= 0x80).view(np.uint8), starts, dtype=np.int64) > 0
+    high = np.zeros(len(starts), dtype=bool)  # lines holding a non-ASCII byte
+    high[np.searchsorted(starts, np.flatnonzero(raw >= 0x80), side="right") - 1] = True
     valid = pa.py_buffer(np.packbits(~high, bitorder="little")) if high.any() else None
     ascii_lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data), valid)
     text = pl.Series("text", ascii_lines).str.strip_suffix("\n").str.strip_suffix("\r")
