@@ -121,7 +121,7 @@ def big_inputs(work: Path, log: Path, gigabytes: float) -> None:
     if not packed.exists():
         subprocess.run(["gzip", "-k", "-f", "-1", str(log)], check=True)
         log.with_name(log.name + ".gz").rename(packed)
-    for path in (big, packed):
+    for path in (packed, big):
         lines = sum(1 for _ in path.open("rb")) if path.suffix != ".gz" else sum(1 for _ in log.open("rb"))
         seconds, rss, _ = measure([sys.executable, "-m", "forensics.cli", "parse", str(path), "-o",
                                    str(work / "big.parquet"), "-q"])

@@ -150,3 +150,47 @@ def test_awkward_lines_identical(tmp_path: Path) -> None:
     fast, _ = both([logcat])
     assert fast.events.height > 20
     both([syslog])
+
+
+VENDOR = '''
+name = "vendorx"
+title = "Vendor X"
+tags = ["Pay", "Mdm"]
+[[rule]]
+tag = "Pay"
+keyword = "OK"
+kind = "txn.result"
+args = ["mti"]
+set = { status = "APPROVED" }
+fields = { trace = "stan", amt = "amount", ccy = "currency", shift = "attrs.shift_no" }
+[[rule.sample]]
+line = "OK 0210 trace=000412 amt=45.99 ccy=EUR"
+expect = { kind = "txn.result", status = "APPROVED", stan = "000412", amount = 4599, currency = "EUR", mti = "0210" }
+[[rule]]
+tag = "Mdm"
+kind = "power.battery"
+match = 'battery (?P<value>\\d+(?:\\.\\d+)?)% (?P<reason>\\w+)'
+[[rule.sample]]
+line = "level battery 42.5% charging"
+expect = { kind = "power.battery", value = 42.5 }
+'''
+
+
+def test_vendor_dialect_identical(tmp_path: Path) -> None:
+    """A second vendor's file (args, constants, attrs targets, match groups) gives the same rows."""
+    from forensics.ingest.dialect import Dialects
+
+    (tmp_path / "vendorx.toml").write_text(VENDOR)
+    dialects = Dialects.from_files([tmp_path / "vendorx.toml"])
+    log = tmp_path / "x.log"
+    log.write_text("\n".join([
+        "03-14 10:02:11.204  2311  2398 I Pay     : OK 0210 trace=000412 amt=45.99 ccy=EUR shift=3 extra=1",
+        "03-14 10:02:12.204  2311  2398 I Pay     : OK 0210 0220 trace=000413 amt=1 ccy=JPY",
+        "03-14 10:02:13.204  2311  2398 I Mdm     : level battery 42.5% charging now",
+        "03-14 10:02:14.204  2311  2398 I Mdm     : level battery low",
+        "03-14 10:02:15.204  2311  2398 I Pay     : NOPE trace=1",
+    ]) + "\n")
+    fast = forensics.load(log, dialects=dialects, card_key="k")
+    slow = forensics.load(log, dialects=dialects, card_key="k", fast=False)
+    assert_frame_equal(fast.events, slow.events)
+    assert fast.events["dialect"].to_list()[:3] == ["vendorx"] * 3

@@ -263,7 +263,8 @@ class FastDialects:
     def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
         by_tag = dialects.rules_by_tag()
-        self.prefix = "^(" + "|".join(re.escape(t) for t in sorted(self.tags, key=len, reverse=True)) + "): "
+        by_length = sorted(self.tags, key=len, reverse=True)
+        self.prefix = "^(" + "|".join(re.escape(t) for t in by_length) + "): " if by_length else None
         self.logfmt = compile_grammar(payload_parser, captures=False).pattern
         self.rules: list[_FastRule] = []
         self.slow_tags: set[str] = set()
@@ -303,7 +304,7 @@ class FastDialects:
     def apply(self, env: pl.DataFrame) -> pl.DataFrame:
         """Dialect columns for envelope rows; a ``_refuse`` column marks rows for the Lark path."""
         own = pl.col("tag").is_in(self.tags)
-        pre = pl.col("message").str.extract(self.prefix, 1)
+        pre = pl.col("message").str.extract(self.prefix, 1) if self.prefix else pl.lit(None, pl.String)
         open_ = pl.col("kind").is_null()
         frame = env.with_columns(
             _dtag=pl.when(open_ & own).then(pl.col("tag")).when(open_).then(pre),
