@@ -281,13 +281,18 @@ class _LazyPool:
 
 
 def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyPool | None,
-                 chunk_lines: int, fast: bool, batch_bytes: int = 64 << 20
+                 chunk_lines: int, fast: bool, batch_bytes: int = 16 << 20, threads: int = 1
                  ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None, Reader]:
+    """One input parsed whole, ``threads`` batches at a time (the fast path's column work
+    runs outside the GIL; slow formats use ``pool``'s processes)."""
     reader = Reader(path, batch_bytes)
     fmt: Format | None = None
-    results = []
-    for fmt, offset, lines in _record_batches(reader, reg):
-        results.append(_parse_batch(reader.path, lines, offset, fmt, reg, guard, pool, chunk_lines, fast))
+    with ThreadPoolExecutor(threads) as executor:
+        jobs = []
+        for fmt, offset, lines in _record_batches(reader, reg):
+            jobs.append(executor.submit(_parse_batch, reader.path, lines, offset, fmt, reg, guard, pool, chunk_lines,
+                                        fast))
+        results = [job.result() for job in jobs]
     if not results:
         results.append(_parse_lines(reader.path, [], None, reg, guard))
     return (*_merge(results), fmt, reader)
@@ -361,9 +366,10 @@ def load(
     ``tz`` is one zone for every input or {path: zone} ("*" for the rest); ``year`` anchors
     year-less stamps when no input holds a dated one; ``device`` names a device whose log
     does not say; ``card_key`` keys ``card_id`` (else $FORENSICS_CARD_KEY, else random).
-    Files longer than ``chunk_lines`` are parsed in chunks by ``workers`` processes (spawned;
-    the caller's main module must be importable, as for any multiprocessing) unless their
-    format has a fast path; ``fast=False`` parses every line with Lark (same tables). Raises
+    ``workers`` batches of a file are parsed at once in threads; in a format without a fast
+    path, files longer than ``chunk_lines`` are cut into chunks for ``workers`` processes
+    (spawned: the caller's main module must be importable, as for any multiprocessing).
+    ``fast=False`` parses every line with Lark (same tables). Raises
     InputError for a file that cannot be read and ClockError for a bad zone.
     """
     if isinstance(paths, (str, Path)):
@@ -376,7 +382,8 @@ def load(
     if workers > 1 and dialects is None:
         pool = _LazyPool(workers)
         try:
-            parsed = [_parse_input(p, reg, guard, pool, chunk_lines, fast) for p in paths]  # type: ignore[arg-type]
+            parsed = [_parse_input(p, reg, guard, pool, chunk_lines, fast, threads=workers)
+                      for p in paths]  # type: ignore[arg-type]
         except BrokenProcessPool:
             parsed = None  # e.g. a main module that cannot be re-imported: parse here instead
         finally:
