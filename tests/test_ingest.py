@@ -240,3 +240,26 @@ def test_write_parquet_streams_the_same_tables(tmp_path: Path, monkeypatch: pyte
         for name in ("unparsed", "compliance", "inputs"):
             assert_frame_equal(getattr(written, name), getattr(whole, name)), name
     assert pl.read_parquet(tmp_path / "events.parquet")["ts"].dt.year().unique().sort().to_list() == [2025, 2026]
+
+
+def test_worker_processes_that_cannot_start_fall_back(tmp_path: Path) -> None:
+    """A script on stdin cannot be re-imported by spawned workers: parsing goes on in-process."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SAMPLES
+
+    host = SAMPLES / "dup_crash_rerun" / "acquirer-host.log"
+    script = f"""
+import polars as pl, forensics, forensics.ingest as ing
+ing._STREAM_CHUNK = 5
+a = forensics.load({str(host)!r}, card_key="k", workers=2, chunk_lines=5).events
+forensics.write_parquet({str(host)!r}, {str(tmp_path / "e.parquet")!r}, card_key="k", workers=2)
+b = pl.read_parquet({str(tmp_path / "e.parquet")!r})
+c = forensics.load({str(host)!r}, card_key="k").events
+assert a.equals(c) and b.equals(c), "tables differ"
+print("ok", c.height)
+"""
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("ok")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import threading
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,6 +39,7 @@ __all__ = ["InputError", "Loaded", "load", "registry", "write_parquet"]
 
 _BATCH = 50_000
 _SPOOL_MEMORY = 128 << 20
+_STREAM_CHUNK = 50_000  # lines a worker process takes at once (formats without a fast path)
 _CRASH_STARTS = ("FATAL EXCEPTION", "*** ***")
 
 
@@ -247,13 +249,14 @@ def _parse_batch(path: str, lines: pl.Series, offset: int, fmt: Format | None, r
         done = conform(done.with_columns(path=pl.lit(path), format=pl.lit(fmt.name),
                                          line=pl.col("line") + offset, line_end=pl.col("line_end") + offset))
         return pl.concat([done, events]).sort("line"), unparsed, compliance
-    if pool is None or fmt is None or lines.len() <= chunk_lines:
-        return _parse_lines(path, enumerate(lines.to_list(), start=offset + 1), fmt, reg, guard)
-    lines = lines.to_list()
-    starts = _chunk_starts(lines, fmt, reg, chunk_lines)
-    bounds = list(zip(starts, [*starts[1:], len(lines)]))
-    jobs = [pool.submit(_parse_chunk, path, lines[a:b], offset + a, fmt.name, guard.key) for a, b in bounds]
-    return _merge([job.result() for job in jobs])
+    text = lines.to_list()
+    if pool is not None and fmt is not None and len(text) > chunk_lines:
+        starts = _chunk_starts(text, fmt, reg, chunk_lines)
+        bounds = list(zip(starts, [*starts[1:], len(text)]))
+        results = pool.map([(path, text[a:b], offset + a, fmt.name, guard.key) for a, b in bounds])
+        if results is not None:
+            return _merge(results)
+    return _parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard)
 
 
 def _merge(results: list[Parsed]) -> Parsed:
@@ -264,16 +267,30 @@ def _merge(results: list[Parsed]) -> Parsed:
 
 
 class _LazyPool:
-    """Worker processes, spawned on first use (formats with a fast path never need them)."""
+    """Worker processes, spawned on first use (formats with a fast path never need them).
+
+    If they cannot start (a main module that cannot be re-imported, as with stdin scripts),
+    ``map`` says so once and the caller parses in its own process from then on.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
-        self._pool: _LazyPool | None = None
+        self.broken = False
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # batches call from several threads
 
-    def submit(self, *args: Any) -> Any:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(*args)
+    def map(self, jobs: list[tuple[Any, ...]]) -> list[Parsed] | None:
+        """``_parse_chunk(*job)`` for each job, in order; None when the pool is broken."""
+        if self.broken:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return [future.result() for future in [self._pool.submit(_parse_chunk, *job) for job in jobs]]
+        except BrokenProcessPool:
+            self.broken = True
+            return None
 
     def shutdown(self) -> None:
         if self._pool is not None:
@@ -378,18 +395,12 @@ def load(
         clock.check_zone(zone)
     reg = registry() if dialects is None else Registry(dialects)
     guard = CardGuard(card_key)
-    parsed = None
-    if workers > 1 and dialects is None:
-        pool = _LazyPool(workers)
-        try:
-            parsed = [_parse_input(p, reg, guard, pool, chunk_lines, fast, threads=workers)
-                      for p in paths]  # type: ignore[arg-type]
-        except BrokenProcessPool:
-            parsed = None  # e.g. a main module that cannot be re-imported: parse here instead
-        finally:
+    pool = _LazyPool(workers) if workers > 1 and dialects is None else None
+    try:
+        parsed = [_parse_input(p, reg, guard, pool, chunk_lines, fast, threads=workers) for p in paths]
+    finally:
+        if pool is not None:
             pool.shutdown()
-    if parsed is None:
-        parsed = [_parse_input(p, reg, guard, None, chunk_lines, fast) for p in paths]
     raws = [r[4] for r in parsed]
 
     def resolve(i: int, anchors: list[datetime]) -> tuple[pl.DataFrame, clock.TimeInfo]:
@@ -450,6 +461,7 @@ class _Stream:
                  guard: CardGuard, workers: int):
         self.spool_dir, self.tz, self.year, self.device, self.guard = spool_dir, tz, year, device, guard
         self.workers = workers
+        self.pool = _LazyPool(workers) if workers > 1 else None  # for formats without a fast path
         self.in_memory = 0  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
         self.unparsed: list[pl.DataFrame] = []
         self.compliance: list[pl.DataFrame] = []
@@ -461,8 +473,8 @@ class _Stream:
             queue: deque[Future[Parsed]] = deque()
             for fmt, offset, lines in _record_batches(item.reader, reg):
                 item.fmt = fmt
-                queue.append(threads.submit(_parse_batch, item.reader.path, lines, offset, fmt, reg, self.guard, None, 0,
-                                            fast))
+                queue.append(threads.submit(_parse_batch, item.reader.path, lines, offset, fmt, reg, self.guard,
+                                            self.pool, _STREAM_CHUNK, fast))
                 while len(queue) > self.workers:
                     self._keep(n, item, queue.popleft().result())
             while queue:
@@ -572,7 +584,11 @@ def write_parquet(
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
         stream = _Stream(spool_dir, tz, year, device, guard, workers)
-        pending = [stream.parse(n, path, reg, batch_bytes, fast) for n, path in enumerate(paths)]
+        try:
+            pending = [stream.parse(n, path, reg, batch_bytes, fast) for n, path in enumerate(paths)]
+        finally:
+            if stream.pool is not None:
+                stream.pool.shutdown()
         with pq.ParquetWriter(str(output), arrow_schema) as out:
             rows = []
             for n, item in enumerate(pending):
