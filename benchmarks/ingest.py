@@ -10,7 +10,8 @@ the ratios the performance issue asks for.
     python benchmarks/ingest.py [--lines 1000000] [--work /tmp/forensics-bench] [--lark-sample 100000]
                                 [--big-gb 5]
 
-With --big-gb N it also writes an N GB syslog file (the 1M-line file repeated) and a gzip of
+It then times `forensics parse --workers 1` against one worker per core, on the syslog
+file and its jPOS host log. With --big-gb N it also writes an N GB syslog file (the 1M-line file repeated) and a gzip of
 the 1M-line file, and parses both to Parquet for their peak RSS (memory must follow the batch
 size, not the input).
 """
@@ -102,9 +103,26 @@ def main() -> int:
         if "lnav" in results:
             ratios = f"{results['lnav'] / seconds:.3f} of lnav's speed, " + ratios
         print(f"{fmt:<8} ratios: {ratios}   (targets: >= 1.0 of lnav, >= 25x Lark)")
+    scaling(work, files["syslog"])
     if args.big_gb:
         big_inputs(work, files["syslog"], args.big_gb)
     return 0
+
+
+def scaling(work: Path, log: Path) -> None:
+    """`forensics parse --workers 1` against all cores: the device log (fast path, threads) and
+    its jPOS host log (Lark, worker processes)."""
+    host = log.with_name("acquirer-host.log")
+    for path, what in ((log, "syslog"), (host, "jPOS host")):
+        lines = sum(1 for _ in path.open("rb"))
+        times = {}
+        for workers in sorted({1, os.cpu_count() or 1}):
+            times[workers], rss, _ = measure([sys.executable, "-m", "forensics.cli", "parse", str(path), "-o",
+                                              str(work / "scaling.parquet"), "-q", "--workers", str(workers)])
+            print(f"{'cores':<8} {what:<12} --workers {workers}  {lines:>9} lines {times[workers]:>7.2f} s "
+                  f"{lines / times[workers]:>10,.0f} lines/s   peak RSS {rss:,.0f} MiB")
+        if len(times) > 1:
+            print(f"{'cores':<8} {what:<12} speed-up x{times[1] / times[max(times)]:.2f} on {max(times)} cores")
 
 
 def big_inputs(work: Path, log: Path, gigabytes: float) -> None:

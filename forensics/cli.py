@@ -22,7 +22,7 @@ from forensics.ingest.formats import FormatError
 from forensics.diagnosis.rules import RuleError
 
 _FORMATS = ("parquet", "jsonl", "csv")
-_WORKERS = os.cpu_count() or 1  # large inputs are parsed in chunks, one process per core
+_WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
 
 
 def _output_format(path: str, given: str | None) -> str:
@@ -85,9 +85,11 @@ def cli() -> None:
 @click.option("--unparsed", "unparsed_path", help="Also write the unparsed lines (path, line, text, reason).")
 @click.option("--compliance", "compliance_path", help="Also write the card-data sightings.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.option("--workers", type=click.IntRange(1), default=_WORKERS, show_default=True,
+              help="Batches parsed at once (threads; worker processes for formats without a fast path).")
 @_load_options
 def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: str | None,
-          compliance_path: str | None, quiet: bool, year: int | None, tz: tuple[str, ...],
+          compliance_path: str | None, quiet: bool, workers: int, year: int | None, tz: tuple[str, ...],
           device: str | None, card_key: str | None) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV).
 
@@ -97,9 +99,9 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
         loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
-                               workers=_WORKERS)
+                               workers=workers)
     else:
-        loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
+        loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers)
         write_frame(loaded.events, output, out_fmt)
     if unparsed_path:
         write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt))
