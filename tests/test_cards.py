@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import forensics
 from forensics.cli import cli
@@ -91,3 +93,18 @@ def test_card_id_is_keyed_and_joins_sightings(tmp_path: Path) -> None:
 def test_masked_pans_get_one_format() -> None:
     text, found = CardGuard(b"k").protect('<field id="2" value="519360______2645"/>')
     assert text == '<field id="2" value="519360******2645"/>' and found == []
+
+
+_PIECES = ["pan=", "DE2=", "DE35=", "DE52=", "DE55=", "DE55.5A=", "track2=", "pinblock=", '<field id="2" value="',
+           "4761739001010010", "476173", "0010", "******", "___", "XX", "##", "*", "9F2608", "5A08", " ", "=", "a", "_", '"']
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_card_screen_catches_every_line_protect_touches(text: str) -> None:
+    """The fast path's screen is a superset of what the card guard masks, wipes or reports."""
+    from forensics.ingest.cards import screen_pattern
+
+    masked, found = CardGuard(b"k").protect(text)
+    if masked != text or found:
+        assert pl.Series([text]).str.contains(screen_pattern())[0], text

@@ -151,5 +151,6 @@ def screen_pattern() -> str:
     """A lookaround-free regular expression matching every line ``protect`` could change or
     report on (a superset: the fast path leaves such lines to the per-record path)."""
     alternatives = [strip_lookarounds(p).replace("(?P<v>", "(?:") for _, p, _ in _CONTEXTS]
-    alternatives.append(r"\d{6}\**[_Xx#]")
+    # a masked PAN whose fill is not all '*' (protect() rewrites it); fill length left open
+    alternatives.append(r"(?:^|[^0-9A-Za-z])\d{6}\**[_Xx#][*_Xx#]*\d{4}(?:[^0-9A-Za-z]|$)")
     return "|".join(f"(?:{a})" for a in alternatives)
