@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import forensics
@@ -194,3 +196,36 @@ def test_vendor_dialect_identical(tmp_path: Path) -> None:
     slow = forensics.load(log, dialects=dialects, card_key="k", fast=False)
     assert_frame_equal(fast.events, slow.events)
     assert fast.events["dialect"].to_list()[:3] == ["vendorx"] * 3
+
+
+_TAGS = ["TransProcess", "Comm    ", "Printer ", "Batch", "SAF", "UI", "Reversal", "kernel", "healthd", "Other", "a:b"]
+_KEYWORDS = ["START", "RESULT", "TX", "RX", "CONNECT", "CARD", "STATUS", "SETTLE", "QUEUED", "TIMEOUT", "lower", "X(-1)"]
+_KEYS = ["amount", "cur", "tip", "inv", "stan", "rc", "status", "type", "op", "code", "DE4", "DE49", "DE54", "DE11",
+         "DE41", "DE99", "DE55.9F36", "total", "depth", "words", "program", "x.y", "9k"]
+_VALUES = ["000412", "45.99", "-0.50", "1e3", "4599", "", "USD", "840", "JPY", "392", "abc", "1.2345", "00", "=x",
+           '"q v"', "T0001234 ", "12345678901234567890", "0.1"]
+
+
+@st.composite
+def _app_line(draw: st.DrawFn) -> str:
+    words = [draw(st.sampled_from(_KEYWORDS))]
+    for _ in range(draw(st.integers(0, 6))):
+        if draw(st.booleans()):
+            words.append(draw(st.sampled_from(_KEYS)) + "=" + draw(st.sampled_from(_VALUES)))
+        else:
+            words.append(draw(st.sampled_from(["0200", "ok", "fail", "w"])))
+    payload = draw(st.sampled_from([" ", "  "])).join(words) + draw(st.sampled_from(["", " "]))
+    tag = draw(st.sampled_from(_TAGS))
+    if draw(st.booleans()):
+        return f"03-14 10:02:11.204  2311  2398 {draw(st.sampled_from('IWEDV'))} {tag}: {payload}"
+    return f"<134>Nov 21 08:15:02 term-1 payapp[12]: {tag.strip()}: {payload}"
+
+
+@given(st.lists(_app_line(), min_size=1, max_size=8))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_generated_lines_identical(tmp_path: Path, lines: list[str]) -> None:
+    """Random dialect payloads (duplicate keys, odd amounts, quotes, spacing) on both paths."""
+    log = tmp_path / "generated.log"
+    first = lines[0][:2]
+    log.write_text("\n".join(line for line in lines if line[:2] == first) + "\n", encoding="utf-8")
+    both([log])
