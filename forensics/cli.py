@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 import polars as pl
 
 from forensics import __version__
+from forensics.diagnosis.rules import RuleError
 from forensics.ingest import InputError, load, registry, write_parquet
 from forensics.ingest.clock import ClockError
 from forensics.ingest.dialect import DialectError
 from forensics.ingest.formats import FormatError
-from forensics.diagnosis.rules import RuleError
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core

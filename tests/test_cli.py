@@ -8,9 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
-
 from click.testing import CliRunner
+from polars.testing import assert_frame_equal
 
 import forensics
 from forensics.cli import cli

@@ -181,7 +181,7 @@ def test_schema_is_the_declared_one(tmp_path: Path) -> None:
 
 
 def test_parallel_chunks_give_the_same_tables() -> None:
-    from forensics.ingest import _LazyPool, _chunk_starts, _parse_input, registry
+    from forensics.ingest import _chunk_starts, _LazyPool, _parse_input, registry
     from forensics.ingest.cards import CardGuard
     from forensics.ingest.read import read_input
     from tests.conftest import SAMPLES

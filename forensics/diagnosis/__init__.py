@@ -9,7 +9,6 @@ spec/findings.md, ``to_text()`` as an analyst's summary. Deterministic: same inp
 from __future__ import annotations
 
 import functools
-
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,9 @@ import polars as pl
 from forensics.diagnosis import detectors as D
 from forensics.diagnosis.detectors import Params
 from forensics.diagnosis.rules import RuleSet
+from forensics.ingest import load
 from forensics.money import minor_to_major
 from forensics.timeline import Timeline, build
-from forensics.ingest import load
 
 __all__ = ["Diagnosis", "Params", "RuleSet", "diagnose", "diagnose_timeline"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import threading
-
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -27,7 +26,13 @@ from typing import Any
 
 import polars as pl
 
-from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
+from forensics.events import (
+    COMPLIANCE_SCHEMA,
+    EVENTS_SCHEMA,
+    INPUTS_SCHEMA,
+    UNPARSED_SCHEMA,
+    conform,
+)
 from forensics.ingest import clock, fastpath
 from forensics.ingest.cards import CardGuard
 from forensics.ingest.dialect import Dialects

@@ -10,7 +10,7 @@ local time in ``--tz``; without one, UTC is assumed and the input says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
-
 from lark import Transformer
 
 from forensics.events import EVENT_COLUMNS

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 from lark import Lark, Token, Tree
@@ -373,18 +374,34 @@ class FastDialects:
                 pl.col("_payload").str.replace_all(r" [^ =]+=[^ ]*", "").str.split(" ").list.slice(1)
                 .list.eval(pl.element().filter(pl.element() != ""))),
         )
+        refused = self._refusals(rows, pairs)
+        # (row, column, text) from key=value pairs, positional words, match groups and constants;
+        # (row, attrs key, text) from unmapped pairs, extra words and attrs.* columns
+        long_parts, attr_parts = self._pairs(pairs)
+        self._words(pairs, long_parts, attr_parts)
+        self._rule_values(rows, long_parts)
+        long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
+        is_attr = pl.col("_target").str.starts_with("attrs.")
+        attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val"))
+        wide, bad = _typed(_spread(long.filter(~is_attr, pl.col("_val") != ""), rows["_i"]))
+        refused.append(bad)
+        return wide, _attrs_json(pl.concat([p.cast({"_i": pl.Int64}) for p in attr_parts]), rows), pl.concat(refused).unique()
+
+    def _refusals(self, rows: pl.DataFrame, pairs: pl.DataFrame) -> list[pl.Series]:
+        """Rows whose columns or attrs would depend on which of two sources Python writes last."""
         keys = pl.col("_tok").list.eval(pl.element().str.split("=").list.first())
-        refused_ids = [pairs.select(pl.col("_i").filter(keys.list.n_unique() != keys.list.len())).to_series()]
+        refused = [pairs.select(pl.col("_i").filter(keys.list.n_unique() != keys.list.len())).to_series()]
         refuse = []
         for rule in self.rules:
             if rule.risky_keys:
                 risky = pl.col("_payload").str.contains(r" (?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")=")
                 refuse.append(pl.col("_i").filter((pl.col("_rule") == rule.index) & risky))
-        # attrs keys that could come twice (a pair beside the same key from elsewhere) are refused
         refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {WORDS_ATTR}=")))
         refuse.append(pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains(" program=")))
-        refused_ids += [rows.select(e).to_series() for e in refuse]
-        long_parts = []
+        return refused + [rows.select(e).to_series() for e in refuse]
+
+    def _pairs(self, pairs: pl.DataFrame) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+        """key=value pairs: mapped ones to their columns, the others to attrs."""
         tokens = pairs.select("_i", "_rule", "_tok").explode("_tok").drop_nulls("_tok")
         tokens = tokens.with_columns(
             _key=pl.col("_tok").str.split_exact("=", 1).struct.field("field_0"),
@@ -395,8 +412,11 @@ class FastDialects:
             schema={"_rule": pl.Int32, "_key": pl.String, "_target": pl.String}, orient="row",
         )
         tokens = tokens.join(mapping, on=["_rule", "_key"], how="left")
-        long_parts.append(tokens.filter(pl.col("_target").is_not_null()).select("_i", "_target", "_val"))
-        attr_parts = [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"))]
+        return ([tokens.filter(pl.col("_target").is_not_null()).select("_i", "_target", "_val")],
+                [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"))])
+
+    def _words(self, pairs: pl.DataFrame, long_parts: list[pl.DataFrame], attr_parts: list[pl.DataFrame]) -> None:
+        """Positional words: the rule's ``args`` in order, the rest joined into attrs."""
         args = {r.index: r.args for r in self.rules if r.args}
         words = pairs.select("_i", "_rule", "_words").filter(pl.col("_words").list.len() > 0)
         for position in range(max((len(a) for a in args.values()), default=0)):
@@ -409,30 +429,27 @@ class FastDialects:
         n_args = pl.col("_rule").replace_strict({r.index: len(r.args) for r in self.rules}, return_dtype=pl.Int64)
         extra = words.select("_i", _rest=pl.col("_words").list.slice(n_args).list.join(" ")).filter(pl.col("_rest") != "")
         attr_parts.append(extra.select("_i", _akey=pl.lit(WORDS_ATTR), _val=pl.col("_rest")))
+
+    def _rule_values(self, rows: pl.DataFrame, long_parts: list[pl.DataFrame]) -> None:
+        """Each rule's ``match`` groups and ``set`` constants on its own rows."""
         for rule in self.rules:
             mine = rows.filter(pl.col("_rule") == rule.index)
             if mine.is_empty():
                 continue
             if rule.match is not None and re.compile(rule.match).groupindex:
                 got = mine.select("_i", _g=pl.col("_payload").str.extract_groups(rule.match)).unnest("_g")
-                melted = got.unpivot(index="_i", variable_name="_target", value_name="_val").drop_nulls("_val")
-                long_parts.append(melted)
+                long_parts.append(got.unpivot(index="_i", variable_name="_target", value_name="_val").drop_nulls("_val"))
             for target, value in rule.constants.items():
                 long_parts.append(mine.select("_i", _target=pl.lit(target), _val=pl.lit(value)))
-        long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
-        is_attr = pl.col("_target").str.starts_with("attrs.")
-        attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val"))
-        long = long.filter(~is_attr, pl.col("_val") != "")
-        wide, bad = _typed(_spread(long, rows["_i"]))
-        refused_ids.append(bad)
-        attrs = pl.concat([p.cast({"_i": pl.Int64}) for p in attr_parts])
-        program = rows.filter(pl.col("_program").is_not_null(), pl.col("_i").is_in(attrs["_i"].implode())).select(
-            "_i", _akey=pl.lit("program"), _val=pl.col("_program"))
-        json = pl.concat([attrs, program]).sort("_i", "_akey").group_by("_i", maintain_order=True).agg(
-            pl.format('"{}":"{}"', pl.col("_akey"), pl.col("_val")).str.join(",").alias("_body")
-        ).select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
-        refused = pl.concat(refused_ids).unique() if refused_ids else empty_i
-        return wide, json, refused
+
+
+def _attrs_json(attrs: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """``_attrs``: a JSON object per row from (row, key, text), keys sorted, the outer program added."""
+    program = rows.filter(pl.col("_program").is_not_null(), pl.col("_i").is_in(attrs["_i"].implode())).select(
+        "_i", _akey=pl.lit("program"), _val=pl.col("_program"))
+    return pl.concat([attrs, program]).sort("_i", "_akey").group_by("_i", maintain_order=True).agg(
+        pl.format('"{}":"{}"', pl.col("_akey"), pl.col("_val")).str.join(",").alias("_body")
+    ).select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
 
 
 def _spread(long: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:

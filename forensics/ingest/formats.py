@@ -15,12 +15,28 @@ from importlib.resources import files
 from typing import Any
 
 from lark import Lark
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 
 from forensics.ingest.cards import screen_pattern
-from forensics.ingest.dialect import LALR_PLUGINS, Dialects, payload_parser, typed_columns
+from forensics.ingest.dialect import (
+    LALR_PLUGINS,
+    Dialects,
+    payload_parser,
+    typed_columns,
+)
 from forensics.ingest.envelopes import TRANSFORMERS, VECTORIZED, check_columns
-from forensics.ingest.fastpath import FastDialects, FastFormat, NotRegular, compile_grammar
+from forensics.ingest.fastpath import (
+    FastDialects,
+    FastFormat,
+    NotRegular,
+    compile_grammar,
+)
 
 _FORMAT_KEYS = {"name", "grammar", "title", "framing", "header", "time", "sample", "card_contexts",
                 "continuation", "columns", "device_from_host", "row_kind"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ def _decode_lines(data: bytes, counts: dict[str, int]) -> pl.Series:
             line, how = _decode(data[offsets[i]:offsets[i + 1]].rstrip(b"\n"))
             if how:
                 counts[how] += 1
-            decoded.append(line[:-1] if line.endswith("\r") else line)
+            decoded.append(line.removesuffix("\r"))
         text = text.scatter(where, pl.Series(decoded, dtype=pl.String))
     return text
 

@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from forensics.simulate.world import ENTRY_DE22, GB18030_TEXT, MTI_PROC, OTHER_APPS, SYSLOG_OTHERS, TIMEOUT_S, Card, Device, HostItem, Txn
+from forensics.simulate.world import (
+    ENTRY_DE22,
+    GB18030_TEXT,
+    MTI_PROC,
+    OTHER_APPS,
+    SYSLOG_OTHERS,
+    TIMEOUT_S,
+    Card,
+    Device,
+    HostItem,
+    Txn,
+)
 
 REVERSIBLE = {"SALE", "REFUND", "VOID", "PREAUTH"}
 MAX_REVERSAL_TRIES = 3
