@@ -242,7 +242,9 @@ def formats() -> None:
     reg = registry()
     click.echo("Formats (grammars/formats.toml):")
     for fmt in reg.formats.values():
-        click.echo(f"\n  {fmt.name:<11} {fmt.title}   [{fmt.grammar}]")
+        fast = reg.fast_format(fmt)
+        path = f"fast path: {', '.join(a.name for a in fast.regex.alternatives)}" if fast else "Lark only"
+        click.echo(f"\n  {fmt.name:<11} {fmt.title}   [{fmt.grammar}; {path}]")
         for sample in fmt.samples:
             click.echo("    " + sample["line"].splitlines()[0])
     click.echo("\nDialects (forensics/dialects/):")

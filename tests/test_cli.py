@@ -59,3 +59,5 @@ def test_jsonl_to_stdout_and_formats_listing() -> None:
     assert listing.returncode == 0
     for name in ("logcat", "syslog", "jpos", "settlement", "reference", "TransProcess: START"):
         assert name in listing.stdout
+    assert "[syslog.lark; fast path: bsd, bsd_untagged]" in listing.stdout  # which grammars compile
+    assert "[jpos.lark; Lark only]" in listing.stdout
