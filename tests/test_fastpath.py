@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import forensics
-from forensics.ingest import registry
+from forensics.ingest import fastpath, registry
+from forensics.ingest.read import read_input
 from forensics.ingest.fastpath import NotRegular, compile_grammar, strip_lookarounds
 from forensics.simulate import simulate_volume
 from tests.conftest import sample_log_files
@@ -32,22 +33,19 @@ def both(paths: list[Path]) -> tuple[forensics.Loaded, forensics.Loaded]:
 
 
 def fast_share(paths: list[Path]) -> float:
-    """Share of the line-format lines the fast path settled."""
-    from forensics.ingest import _parse_input
-    from forensics.ingest.cards import CardGuard
-
+    """Share of the lines the fast path settled (line formats and block twins)."""
     reg, taken, total = registry(), 0, 0
     for path in paths:
-        reader_fmt = _parse_input(path, reg, CardGuard(b"k"), None, 10**9, fast=True)[3]
-        fast = reg.fast_format(reader_fmt)
-        if fast is None:
-            continue
-        from forensics.ingest import fastpath
-        from forensics.ingest.read import read_input
-
         lines = read_input(path).lines
-        done, _ = fastpath.parse(pl.Series(lines, dtype=pl.String), fast, reg.fast_dialects, reg.card_screen)
-        taken += done.height
+        fmt = reg.detect(lines)
+        series = pl.Series(lines, dtype=pl.String)
+        if reg.fast_format(fmt) is not None:
+            _, rest = fastpath.parse(series, reg.fast_format(fmt), reg.fast_dialects, reg.card_screen)
+        elif reg.fast_blocks(fmt) is not None:
+            _, rest = reg.fast_blocks(fmt).parse(series, reg.card_screen)
+        else:
+            continue
+        taken += len(lines) - rest.len()
         total += len(lines)
     return taken / total
 
@@ -76,6 +74,7 @@ def test_sample_logs_identical() -> None:
         both([path])
     line_logs = [p for p in paths if p.suffix == ".log" and "acquirer" not in p.name]
     assert fast_share(line_logs) > 0.95
+    assert fast_share([p for p in paths if p.name == "acquirer-host.log"]) > 0.95
 
 
 def test_loghub_identical(shared: Path) -> None:
@@ -229,3 +228,87 @@ def test_generated_lines_identical(tmp_path: Path, lines: list[str]) -> None:
     first = lines[0][:2]
     log.write_text("\n".join(line for line in lines if line[:2] == first) + "\n", encoding="utf-8")
     both([log])
+
+
+AWKWARD_JPOS = """\
+<log realm="server-channel/10.20.0.5:9000" at="2026-03-14T07:36:20.030" lifespan="5ms">
+  <receive>
+    <isomsg direction="incoming">
+      <field id="0" value="0200"/>
+      <field id="2" value="601100______2105"/>
+      <field id="4" value="000000001690"/>
+      <field id="11" value="683245"/>
+      <field id="41" value="T9312021 "/>
+      <field id="49" value="392"/>
+      <field id="55" value="9F360202D6" type="binary"/>
+      <field id="99" value="x"/>
+    </isomsg>
+  </receive>
+</log>
+<log realm="server-channel/10.20.0.5:9000" at="2026-03-14T07:36:21.030">
+  <send>
+    <isomsg direction="outgoing">
+      <field id="0" value="0210"/>
+      <field id="2" value="6011000000002105"/>
+      <field id="39" value="00"/>
+    </isomsg>
+  </send>
+</log>
+stray line between blocks
+
+<log realm="channel/10.1.2.3:8000" at="2026-03-14T07:36:22.000" lifespan="30001ms">
+  <io-timeout/>
+</log>
+<log realm="x" at="2026-03-14T07:36:23.000" lifespan="1ms">
+  <receive>
+    <isomsg direction="incoming">
+      <field id="0" value="0200"/>
+      <field id="0" value="0220"/>
+      <field id="4" value="12x"/>
+      <isomsg id="127">
+        <field id="2" value="nested"/>
+      </isomsg>
+    </isomsg>
+  </receive>
+</log>
+<log realm="x" at="2026-03-14T07:36:24.000" lifespan="1ms">
+  <send>
+    <isomsg>
+      <field id="0" value="0210"/>
+      <field id="55" value="5A084761739001010010"/>
+      <field id="4" value="000000000100"/>
+    </isomsg>
+  </send>
+</log>
+<log realm="x" at="2026-03-14T07:36:25.000"><receive><isomsg><field id="0" value="0800"/></isomsg></receive></log>
+prefix text <log realm="y" at="2026-03-14T07:36:26.000" lifespan="2ms">
+  <receive>
+    <isomsg direction="incoming">
+      <field id="0" value="0800"/>
+    </isomsg>
+  </receive>
+</log>
+<log realm="z" at="2026-03-14T07:36:27.000" lifespan="3ms">
+  <receive>
+    <isomsg direction="incoming">
+      <field id="0" value="0800"/>
+    </isomsg>
+  </receive>
+"""
+
+
+def test_awkward_jpos_blocks_identical(tmp_path: Path) -> None:
+    """Plain blocks take the block twin; timeouts, nesting, card data, odd framing stay with Lark."""
+    one_line = [line for line in AWKWARD_JPOS.splitlines() if "<log" in line and "</log>" in line]
+    for name, text in (("host.log", AWKWARD_JPOS), ("no-one-line-block.log", AWKWARD_JPOS.replace(one_line[0] + "\n", ""))):
+        log = tmp_path / name
+        log.write_text(text, encoding="utf-8")
+        fast, _ = both([log])
+        assert fast.events.height >= 6 and fast.compliance.height >= 2
+    reg = registry()
+    twin = reg.fast_blocks(reg.formats["jpos"])
+    done, _ = twin.parse(pl.Series(text.splitlines()), reg.card_screen)
+    assert done.height == 1  # the first block; the others hold card data, a timeout, nesting or odd framing
+    plain = AWKWARD_JPOS.split("stray line")[0]
+    done, rest = twin.parse(pl.Series(plain.splitlines()), reg.card_screen)
+    assert done.height == 1 and rest.len() == len(plain.splitlines()) - 14  # the first block only (a full PAN in the second)

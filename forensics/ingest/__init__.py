@@ -247,8 +247,13 @@ def _parse_batch(path: str, lines: pl.Series, offset: int, fmt: Format | None, r
                  pool: _LazyPool | None, chunk_lines: int, fast: bool) -> Parsed:
     """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``)."""
     fast_format = reg.fast_format(fmt) if fast else None
-    if fast_format is not None and fmt is not None:
-        done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, reg.card_screen)
+    fast_blocks = reg.fast_blocks(fmt) if fast else None
+    if (fast_format is not None or fast_blocks is not None) and fmt is not None:
+        if fast_format is not None:
+            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, reg.card_screen)
+        else:
+            done, rest = fast_blocks.parse(lines, reg.card_screen)  # type: ignore[union-attr]
+            done = done.drop("_i")
         numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list())
         events, unparsed, compliance = _parse_lines(path, numbered, fmt, reg, guard)
         done = conform(done.with_columns(path=pl.lit(path), format=pl.lit(fmt.name),

@@ -32,8 +32,10 @@ from forensics.ingest.dialect import (
 )
 from forensics.ingest.envelopes import TRANSFORMERS, VECTORIZED, check_columns
 from forensics.ingest.fastpath import (
+    BLOCK_TWINS,
     FastDialects,
     FastFormat,
+    JposBlocks,
     NotRegular,
     compile_grammar,
 )
@@ -125,6 +127,7 @@ class Registry:
                 samples=raw.get("sample", []),
             )
         self._fast: dict[str, FastFormat | None] = {}
+        self._fast_blocks: dict[str, JposBlocks] = {}
         self._log_open = self.formats["jpos"].terminal_regex("LOG_OPEN") if "jpos" in self.formats else None
         self._check_samples()
 
@@ -152,6 +155,14 @@ class Registry:
             else:
                 self._fast[fmt.name] = FastFormat(fmt.name, regex, VECTORIZED[fmt.name])
         return self._fast[fmt.name]
+
+    def fast_blocks(self, fmt: Format | None) -> JposBlocks | None:
+        """The column twin of a block format (jPOS), if it has one."""
+        if fmt is None or fmt.framing != "block" or fmt.name not in BLOCK_TWINS:
+            return None
+        if fmt.name not in self._fast_blocks:
+            self._fast_blocks[fmt.name] = BLOCK_TWINS[fmt.name](fmt.parser, self.dialects.iso)
+        return self._fast_blocks[fmt.name]
 
     @functools.cached_property
     def fast_dialects(self) -> FastDialects:
