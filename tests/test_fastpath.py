@@ -18,8 +18,8 @@ from polars.testing import assert_frame_equal
 
 import forensics
 from forensics.ingest import fastpath, registry
-from forensics.ingest.read import read_input
 from forensics.ingest.fastpath import NotRegular, compile_grammar, strip_lookarounds
+from forensics.ingest.read import read_input
 from forensics.simulate import simulate_volume
 from tests.conftest import sample_log_files
 
