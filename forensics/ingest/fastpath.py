@@ -4,7 +4,9 @@ Nothing here defines a format. ``compile_grammar`` reads a Lark grammar's own ru
 terminals and writes its start rule's alternatives as one regular expression (a capture
 group per kept terminal, an empty witness group per alternative); Polars runs it on a whole
 column in Rust. Each format's transformer has a vectorized twin (``envelopes.VECTORIZED``)
-and the dialect rules are applied with column expressions (``FastDialects``).
+and the dialect rules are applied with column expressions (``FastDialects``). jPOS blocks
+are not regular; ``JposBlocks`` takes the plain ones line by line with the grammar's tag
+terminals and gives them ``interpret_jpos``'s meaning on columns.
 
 The fast path only takes lines it is sure of: plain printable ASCII, no card data to mask,
 not part of a multi-line record, a dialect payload without quotes, duplicate keys or values
