@@ -462,6 +462,7 @@ class _Pending:
     serials: _Serials = field(default_factory=lambda: _Serials({}))
     anchors: list[datetime] = field(default_factory=list)
     covered: int = 0
+    resolved: dict[int, clock.TimeInfo] = field(default_factory=dict)  # spool index -> times already final
 
 
 class _Stream:
@@ -502,11 +503,13 @@ class _Stream:
             parts = clock.stamp_parts(events, fmt.time)
             item.years.add(parts)
             steps = clock.month_steps(parts)
-            if item.years.first is None:
-                dated, _ = clock.resolve(events, fmt.time, tz=_zone_for(self.tz, item.reader.path), anchors=[],
-                                         year=None, mtime=0)
-                ts = dated["ts"].drop_nulls()
-                if ts.len():
+            if not (parts["_yr"].is_null() & parts["_month"].is_not_null()).any():
+                # every stamp has its year: the times do not wait for the whole file
+                events, info = clock.resolve(events, fmt.time, tz=_zone_for(self.tz, item.reader.path), anchors=[],
+                                             year=self.year, mtime=item.reader.mtime, parts=parts)
+                item.resolved[len(item.spool)] = info
+                ts = events["ts"].drop_nulls()
+                if item.years.first is None and ts.len():
                     item.anchors = [min([*item.anchors, ts.min()]), max([*item.anchors, ts.max()])]
         item.months.append(steps)
         item.serials.add(events)
@@ -535,8 +538,8 @@ class _Stream:
             else:
                 events = part
             item.spool[k] = pl.DataFrame()
-            info = None
-            if item.fmt is not None:
+            info = item.resolved.get(k)
+            if item.fmt is not None and info is None:
                 events, info = clock.resolve(events, item.fmt.time, tz=zone, anchors=[], year=self.year,
                                              mtime=item.reader.mtime, base=starts[k][0], prev_month=starts[k][1])
             events = _card_ids(_device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)

@@ -158,15 +158,18 @@ def resolve(
     mtime: float,
     base: tuple[int, str] | None = None,
     prev_month: int | None = None,
+    parts: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, TimeInfo]:
     """Fill ``ts`` (UTC) from ``ts_raw`` for one input's events.
 
     A batch of a longer input passes the input's ``base`` year (``Years.base``, plus the
-    rollovers before the batch) and the month of the stamp before it.
+    rollovers before the batch) and the month of the stamp before it; ``parts`` are its
+    ``stamp_parts`` when the caller has them already.
     """
     if frame.is_empty() or not patterns:
         return frame, TimeInfo(tz or "UTC", False, None, 0)
-    parts = stamp_parts(frame, patterns)
+    if parts is None:
+        parts = stamp_parts(frame, patterns)
     yearless = parts["_yr"].is_null() & parts["_month"].is_not_null()
     year_source = None
     rollovers = 0
