@@ -370,6 +370,13 @@ def _card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:
     return events.with_columns(card_id=pl.col("card").replace_strict(ids, default=None, return_dtype=pl.String))
 
 
+def _checked_inputs(paths: str | Path | Sequence[str | Path], tz: str | dict[str, str] | None) -> list[str | Path]:
+    """The inputs as a list, once every zone in ``tz`` is known (ClockError otherwise)."""
+    for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
+        clock.check_zone(zone)
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
+
+
 def _zone_for(tz: str | dict[str, str] | None, path: str) -> str | None:
     if isinstance(tz, dict):
         return tz.get(path) or tz.get(Path(path).name) or tz.get("*")
@@ -399,10 +406,7 @@ def load(
     ``fast=False`` parses every line with Lark (same tables). Raises
     InputError for a file that cannot be read and ClockError for a bad zone.
     """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
-        clock.check_zone(zone)
+    paths = _checked_inputs(paths, tz)
     reg = registry() if dialects is None else Registry(dialects)
     guard = CardGuard(card_key)
     pool = _LazyPool(workers) if workers > 1 and dialects is None else None
@@ -589,10 +593,7 @@ def write_parquet(
 
     import pyarrow.parquet as pq
 
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
-        clock.check_zone(zone)
+    paths = _checked_inputs(paths, tz)
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
