@@ -1,12 +1,14 @@
 """Command line: a thin layer over the library API.
 
-Exit codes: 0 done; 2 bad usage or an input that cannot be read (one line on stderr saying
-which and why); 1 an unexpected internal error.
+Exit codes: 0 done; 2 bad usage, an input that cannot be read or an output that cannot be
+written (one line on stderr saying which and why); 1 an unexpected internal error; 130 and
+143 interrupted (Ctrl-C, SIGTERM), with temporary files removed and no partial output file.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +53,21 @@ def write_frame(frame: pl.DataFrame, path: str, fmt: str) -> None:
         frame.write_csv(path)
 
 
+def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An output file's path, checked before any work is done: its folder exists and is writable."""
+    if value is None or value == "-":
+        return value
+    path = Path(value)
+    folder = path.parent
+    if path.is_dir():
+        raise click.BadParameter(f"{value} is a folder")
+    if not folder.is_dir():
+        raise click.BadParameter(f"no such folder: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write in {folder}")
+    return value
+
+
 def _tz_option(values: tuple[str, ...]) -> str | dict[str, str] | None:
     if not values:
         return None
@@ -80,10 +97,10 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", default="-", show_default=True, help="Events file (- for stdout).")
+@click.option("-o", "--output", default="-", show_default=True, callback=_output_file, help="Events file (- for stdout).")
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), help="Output format (default: from the file name).")
-@click.option("--unparsed", "unparsed_path", help="Also write the unparsed lines (path, line, text, reason).")
-@click.option("--compliance", "compliance_path", help="Also write the card-data sightings.")
+@click.option("--unparsed", "unparsed_path", callback=_output_file, help="Also write the unparsed lines (path, line, text, reason).")
+@click.option("--compliance", "compliance_path", callback=_output_file, help="Also write the card-data sightings.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @click.option("--workers", type=click.IntRange(1), default=_WORKERS, show_default=True,
               help="Batches parsed at once (threads; worker processes for formats without a fast path).")
@@ -139,7 +156,8 @@ def _since(value: str | None) -> datetime | None:
 @click.option("--all", "show_all", is_flag=True, help="List unflagged transactions too.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "parquet", "timesketch"]), default="text",
               show_default=True, help="text view, the transactions table, or Timesketch JSON lines of the events.")
-@click.option("-o", "--output", default="-", help="Output file (- for stdout; parquet needs a file).")
+@click.option("-o", "--output", default="-", callback=_output_file,
+              help="Output file (- for stdout; parquet needs a file).")
 @_load_options
 def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, inv: str | None, card: str | None,
                      device_filter: str | None, since: str | None, until: str | None, show_all: bool, fmt: str,
@@ -169,7 +187,7 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="An analyst's summary, or the JSON document of spec/findings.md.")
-@click.option("-o", "--output", default="-", help="Output file (- for stdout).")
+@click.option("-o", "--output", default="-", callback=_output_file, help="Output file (- for stdout).")
 @click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False, exists=True),
               help="Use these rule files instead of the installed ones (repeatable).")
 @_load_options
@@ -208,7 +226,7 @@ def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], ye
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--kind", type=click.Choice(["swimlane", "migration", "skew", "amounts"]), default="swimlane",
               show_default=True, help="Which chart.")
-@click.option("-o", "--output", required=True, help="Image file: .png, .svg or .pdf.")
+@click.option("-o", "--output", required=True, callback=_output_file, help="Image file: .png, .svg or .pdf.")
 @_load_options
 def chart_command(logs: tuple[str, ...], kind: str, output: str, year: int | None, tz: tuple[str, ...],
                   device: str | None, card_key: str | None) -> None:
@@ -299,8 +317,13 @@ def simulate_command(list_families: bool, family: str | None, seed: int, output:
         click.echo(str(path), err=True)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so temporary files and partial outputs are removed
+
+
 def main() -> None:
     """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -316,6 +339,9 @@ def main() -> None:
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # an output that cannot be written after all (disk full, removed folder)
+        click.echo(f"forensics: error: {exc}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -48,6 +51,40 @@ def test_bad_zone_and_bad_usage(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown time zone" in bad.stderr
     assert run("parse").returncode == 2
     assert run("parse", str(log), "-o", "-", "--format", "parquet").returncode == 2
+
+
+@pytest.mark.parametrize("command", ["parse", "timeline", "diagnose", "chart"])
+def test_output_that_cannot_be_written_is_refused_before_any_work(command: str, tmp_path: Path) -> None:
+    log = str(sample_log_files()[0])
+    missing = run(command, log, "-o", str(tmp_path / "no" / "out.png"))
+    assert missing.returncode == 2 and f"no such folder: {tmp_path / 'no'}" in missing.stderr
+    folder = run(command, log, "-o", str(tmp_path))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path) -> None:
+    """A parse stopped by SIGTERM (a job scheduler, `kill`) cleans up after itself."""
+    fifo, spool, out = tmp_path / "live.log", tmp_path / "tmp", tmp_path / "events.parquet"
+    os.mkfifo(fifo)
+    spool.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", "from forensics.cli import main; main()", "parse", str(fifo),
+                              "-o", str(out)], env={**os.environ, "TMPDIR": str(spool)}, stderr=subprocess.PIPE)
+    writer = os.open(fifo, os.O_WRONLY)  # the child is reading: its spool folder exists
+    try:
+        os.write(writer, sample_log_files()[0].read_bytes()[:4000])
+        deadline = time.monotonic() + 60
+        while not any(spool.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [p.name[:10] for p in spool.iterdir()] == ["forensics-"]
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        os.close(writer)
+        child.kill()
+    assert list(spool.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.log", "tmp"]
 
 
 def test_jsonl_to_stdout_and_formats_listing() -> None:

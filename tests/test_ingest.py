@@ -242,6 +242,35 @@ def test_write_parquet_streams_the_same_tables(tmp_path: Path, monkeypatch: pyte
     assert pl.read_parquet(tmp_path / "events.parquet")["ts"].dt.year().unique().sort().to_list() == [2025, 2026]
 
 
+def test_write_parquet_failing_midway_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that fails while writing leaves an earlier output as it was and no half-written file
+    (a closed Parquet writer would leave a valid file that looks complete)."""
+    import forensics.ingest
+    from forensics.ingest import write_parquet
+    from tests.conftest import SAMPLES
+
+    out = tmp_path / "events.parquet"
+    out.write_bytes(b"earlier run")
+    calls = []
+
+    def failing(events: pl.DataFrame, guard: object) -> pl.DataFrame:
+        calls.append(events.height)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(events, guard)  # type: ignore[arg-type]
+
+    real = forensics.ingest._card_ids
+    monkeypatch.setattr(forensics.ingest, "_card_ids", failing)
+    with pytest.raises(OSError, match="No space left"):
+        write_parquet(SAMPLES / "tour" / "V400-0017.log", out, card_key="k", batch_bytes=2000)
+    assert len(calls) == 2
+    assert out.read_bytes() == b"earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.parquet"]
+    monkeypatch.setattr(forensics.ingest, "_card_ids", real)
+    write_parquet(SAMPLES / "tour" / "V400-0017.log", out, card_key="k")
+    assert_frame_equal(pl.read_parquet(out), forensics.load(SAMPLES / "tour" / "V400-0017.log", card_key="k").events)
+
+
 def test_worker_processes_that_cannot_start_fall_back(tmp_path: Path) -> None:
     """A script on stdin cannot be re-imported by spawned workers: parsing goes on in-process."""
     import subprocess

@@ -13,6 +13,7 @@ reason.
 from __future__ import annotations
 
 import functools
+import os
 import multiprocessing
 import threading
 from collections import deque
@@ -583,7 +584,8 @@ def write_parquet(
     """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
 
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
-    ``output`` are the rows ``load`` would give, in the same order; the returned ``Loaded``
+    ``output`` are the rows ``load`` would give, in the same order; ``output`` appears only
+    when every row is written (an interrupted run leaves any earlier file as it was); the returned ``Loaded``
     holds the unparsed, compliance and inputs tables and an empty ``events``. ``workers``
     batches are worked on at once (threads: the column work runs outside the GIL). Parsed
     batches wait for the second pass in memory up to 128 MB, then in compressed Arrow IPC
@@ -596,6 +598,8 @@ def write_parquet(
     paths = _checked_inputs(paths, tz)
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
+    output = Path(output)
+    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
         stream = _Stream(spool_dir, tz, year, device, guard, workers)
         try:
@@ -603,11 +607,17 @@ def write_parquet(
         finally:
             if stream.pool is not None:
                 stream.pool.shutdown()
-        with pq.ParquetWriter(str(output), arrow_schema) as out:
-            rows = []
-            for n, item in enumerate(pending):
-                anchors = [a for j, other in enumerate(pending) if j != n and other.years.first is None for a in other.anchors]
-                rows.append(stream.finish(item, anchors, out))
+        try:
+            with pq.ParquetWriter(str(partial), arrow_schema) as out:
+                rows = []
+                for n, item in enumerate(pending):
+                    anchors = [a for j, other in enumerate(pending) if j != n and other.years.first is None
+                               for a in other.anchors]
+                    rows.append(stream.finish(item, anchors, out))
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a closed writer leaves a valid file that looks complete
+            raise
+        os.replace(partial, output)
     return Loaded(
         events=pl.DataFrame(schema=EVENTS_SCHEMA),
         unparsed=pl.concat(stream.unparsed) if stream.unparsed else pl.DataFrame(schema=UNPARSED_SCHEMA),
