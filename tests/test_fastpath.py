@@ -139,6 +139,7 @@ Feb  2 08:04:21 V400-0002 sshd[1]: Accepted publickey for root
 \tcontinued again
 Feb  2 08:04:22 V400-0002 ntpd[9]: step time server 10.0.0.1 offset -12.500 sec
 Feb  2 08:04:23 V400-0002 TransProcess: RESULT status=APPROVED rrn=1 rrn=2
+Feb  2 08:04:23 V400-0002 TransProcess: RESULT status=APPROVED lane=1 lane=2 w1 w2
 <14>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 - An application event
 """
 

@@ -307,9 +307,12 @@ class FastDialects:
     def apply(self, env: pl.DataFrame) -> pl.DataFrame:
         """Dialect columns for envelope rows; a ``_refuse`` column marks rows for the Lark path."""
         own = pl.col("tag").is_in(self.tags)
-        pre = pl.col("message").str.extract(self.prefix, 1) if self.prefix else pl.lit(None, pl.String)
+        pre = pl.col("_pre")
         open_ = pl.col("kind").is_null()
         frame = env.with_columns(
+            _pre=pl.when(open_ & ~own).then(pl.col("message").str.extract(self.prefix, 1)) if self.prefix
+            else pl.lit(None, pl.String))
+        frame = frame.with_columns(
             _dtag=pl.when(open_ & own).then(pl.col("tag")).when(open_).then(pre),
             _program=pl.when(open_ & ~own & pre.is_not_null()).then(pl.col("tag")),
             _payload=pl.when(open_ & own).then(pl.col("message"))
@@ -361,7 +364,7 @@ class FastDialects:
             [pl.coalesce(pl.col(f"_v_{t}"), pl.col(t)).alias(t) if t in frame.columns else pl.col(f"_v_{t}").alias(t)
              for t in targets]
         )
-        return frame.drop([f"_v_{t}" for t in targets] + ["_attrs", "_dtag", "_program", "_payload", "_valid",
+        return frame.drop([f"_v_{t}" for t in targets] + ["_attrs", "_pre", "_dtag", "_program", "_payload", "_valid",
                                                            "_keyword", "_rule"])
 
     def _values(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
@@ -369,18 +372,13 @@ class FastDialects:
         empty_i = pl.Series("_i", [], pl.Int64)
         if rows.is_empty():
             return pl.DataFrame({"_i": empty_i}), pl.DataFrame({"_i": empty_i, "_attrs": pl.Series([], dtype=pl.String)}), empty_i
-        pairs = rows.select(
-            "_i", "_rule",
-            _tok=pl.when(pl.col("_valid")).then(pl.col("_payload").str.extract_all(r"[^ =]+=[^ ]*")),
-            _words=pl.when(pl.col("_valid")).then(
-                pl.col("_payload").str.replace_all(r" [^ =]+=[^ ]*", "").str.split(" ").list.slice(1)
-                .list.eval(pl.element().filter(pl.element() != ""))),
-        )
+        tokens = _tokens(rows)
+        pairs, words = tokens.filter(pl.col("_key").is_not_null()), tokens.filter(pl.col("_key").is_null())
         refused = self._refusals(rows, pairs)
         # (row, column, text) from key=value pairs, positional words, match groups and constants;
         # (row, attrs key, text) from unmapped pairs, extra words and attrs.* columns
         long_parts, attr_parts = self._pairs(pairs)
-        self._words(pairs, long_parts, attr_parts)
+        self._words(words, long_parts, attr_parts)
         self._rule_values(rows, long_parts)
         long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
         is_attr = pl.col("_target").str.starts_with("attrs.")
@@ -391,46 +389,41 @@ class FastDialects:
 
     def _refusals(self, rows: pl.DataFrame, pairs: pl.DataFrame) -> list[pl.Series]:
         """Rows whose columns or attrs would depend on which of two sources Python writes last."""
-        keys = pl.col("_tok").list.eval(pl.element().str.split("=").list.first())
-        refused = [pairs.select(pl.col("_i").filter(keys.list.n_unique() != keys.list.len())).to_series()]
+        # a key twice in one payload; a hash collision only sends a row to Lark
+        refused = [pairs.filter((pl.col("_key").hash(7) ^ pl.col("_i").hash(11)).is_duplicated()).get_column("_i")]
         refuse = []
         for rule in self.rules:
             if rule.risky_keys:
                 risky = pl.col("_payload").str.contains(r" (?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")=")
-                refuse.append(pl.col("_i").filter((pl.col("_rule") == rule.index) & risky))
+                refused.append(rows.filter(pl.col("_rule") == rule.index).filter(risky).get_column("_i"))
         refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {WORDS_ATTR}=")))
         refuse.append(pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains(" program=")))
         return refused + [rows.select(e).to_series() for e in refuse]
 
     def _pairs(self, pairs: pl.DataFrame) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
         """key=value pairs: mapped ones to their columns, the others to attrs."""
-        tokens = pairs.select("_i", "_rule", "_tok").explode("_tok").drop_nulls("_tok")
-        tokens = tokens.with_columns(
-            _key=pl.col("_tok").str.split_exact("=", 1).struct.field("field_0"),
-            _val=pl.col("_tok").str.splitn("=", 2).struct.field("field_1"),
-        )
         mapping = pl.DataFrame(
             [(r.index, k, t) for r in self.rules for k, t in r.fields.items()],
             schema={"_rule": pl.Int32, "_key": pl.String, "_target": pl.String}, orient="row",
         )
-        tokens = tokens.join(mapping, on=["_rule", "_key"], how="left")
+        tokens = pairs.join(mapping, on=["_rule", "_key"], how="left")
         return ([tokens.filter(pl.col("_target").is_not_null()).select("_i", "_target", "_val")],
                 [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"))])
 
-    def _words(self, pairs: pl.DataFrame, long_parts: list[pl.DataFrame], attr_parts: list[pl.DataFrame]) -> None:
+    def _words(self, words: pl.DataFrame, long_parts: list[pl.DataFrame], attr_parts: list[pl.DataFrame]) -> None:
         """Positional words: the rule's ``args`` in order, the rest joined into attrs."""
-        args = {r.index: r.args for r in self.rules if r.args}
-        words = pairs.select("_i", "_rule", "_words").filter(pl.col("_words").list.len() > 0)
-        for position in range(max((len(a) for a in args.values()), default=0)):
-            owner = {i: a[position] for i, a in args.items() if len(a) > position}
-            long_parts.append(
-                words.filter(pl.col("_rule").is_in(list(owner)), pl.col("_words").list.len() > position)
-                .select("_i", _target=pl.col("_rule").replace_strict(owner, return_dtype=pl.String),
-                        _val=pl.col("_words").list.get(position))
-            )
-        n_args = pl.col("_rule").replace_strict({r.index: len(r.args) for r in self.rules}, return_dtype=pl.Int64)
-        extra = words.select("_i", _rest=pl.col("_words").list.slice(n_args).list.join(" ")).filter(pl.col("_rest") != "")
-        attr_parts.append(extra.select("_i", _akey=pl.lit(WORDS_ATTR), _val=pl.col("_rest")))
+        args = pl.DataFrame(
+            [(r.index, n, target) for r in self.rules for n, target in enumerate(r.args)],
+            schema={"_rule": pl.Int32, "_n": pl.Int64, "_target": pl.String}, orient="row",
+        )
+        row = pl.int_range(pl.len(), dtype=pl.Int64)  # words are in order: a word's place is its row less its payload's first
+        first = pl.when(pl.col("_i") != pl.col("_i").shift(1)).then(row).forward_fill().fill_null(0)
+        placed = words.with_columns(_n=row - first).join(
+            args, on=["_rule", "_n"], how="left", maintain_order="left")
+        long_parts.append(placed.filter(pl.col("_target").is_not_null()).select("_i", "_target", "_val"))
+        extra = placed.filter(pl.col("_target").is_null()).group_by("_i", maintain_order=True).agg(
+            pl.col("_val").str.join(" "))
+        attr_parts.append(extra.select("_i", _akey=pl.lit(WORDS_ATTR), _val="_val"))
 
     def _rule_values(self, rows: pl.DataFrame, long_parts: list[pl.DataFrame]) -> None:
         """Each rule's ``match`` groups and ``set`` constants on its own rows."""
@@ -443,6 +436,24 @@ class FastDialects:
                 long_parts.append(got.unpivot(index="_i", variable_name="_target", value_name="_val").drop_nulls("_val"))
             for target, value in rule.constants.items():
                 long_parts.append(mine.select("_i", _target=pl.lit(target), _val=pl.lit(value)))
+
+
+def _tokens(rows: pl.DataFrame) -> pl.DataFrame:
+    """(``_i``, ``_rule``, ``_key``, ``_val``) of each item after the keyword of the valid payloads,
+    in order: a pair where the item holds "=", else a positional word (``_key`` null).
+
+    Valid means the payload matches the logfmt grammar, whose items are separated by spaces,
+    whose keys hold no "=" and whose words hold none at all; so splitting is exact.
+    """
+    items = rows.filter(pl.col("_valid")).select(
+        "_i", "_rule", _val=pl.col("_payload").str.split(" ").list.slice(1)).explode("_val")
+    items = items.filter(pl.col("_val") != "")
+    eq = pl.col("_val").str.find("=", literal=True)
+    return items.select(
+        "_i", "_rule",
+        _key=pl.when(eq.is_not_null()).then(pl.col("_val").str.slice(0, eq)),  # a null length slices to the end
+        _val=pl.when(eq.is_null()).then(pl.col("_val")).otherwise(pl.col("_val").str.slice(eq + 1)),
+    )
 
 
 def _attrs_json(attrs: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
