@@ -69,6 +69,14 @@ EVENT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
 
 EVENTS_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in EVENT_COLUMNS.items()})
 
+_INT_BITS = {pl.Int8(): 8, pl.Int16(): 16, pl.Int32(): 32, pl.Int64(): 64}
+
+
+def fits(name: str, value: int) -> bool:
+    """Whether ``value`` fits the integer column ``name`` of the events table."""
+    bits = _INT_BITS[EVENT_COLUMNS[name][0]]
+    return -(1 << (bits - 1)) <= value < 1 << (bits - 1)
+
 UNPARSED_SCHEMA = pl.Schema(
     {
         "path": pl.String(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 from pathlib import Path
 
@@ -292,3 +293,18 @@ print("ok", c.height)
     done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("ok")
+
+
+def test_numbers_too_long_for_their_columns_lose_nothing(tmp_path: Path) -> None:
+    """A pid beyond 64 bits makes the line unparsed with the reason; a dialect value beyond
+    64 bits stays in attrs; neither stops the parse."""
+    log = write(tmp_path, "big.log", "\n".join([
+        "03-14 10:00:00.004  99999999999999999999  2398 I TransProcess: START type=SALE inv=000051",
+        "03-14 10:00:00.005  2311  2398 I Comm    : TX 0200 DE4=12345678901234567890 DE11=000001",
+        "03-14 10:00:00.006  2311  2398 I Printer : STATUS code=-9223372036854775809",
+    ]) + "\n")
+    loaded = forensics.load(log, card_key="k", year=2026)
+    assert loaded.unparsed["reason"].to_list() == ["logcat: pid 99999999999999999999 is out of range (Int64)"]
+    tx, status = loaded.events.rows(named=True)
+    assert tx["amount"] is None and json.loads(tx["attrs"])["amount"] == "12345678901234567890"
+    assert status["code"] is None and json.loads(status["attrs"])["code"] == "-9223372036854775809"

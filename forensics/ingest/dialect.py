@@ -19,7 +19,7 @@ from typing import Any
 from lark import Lark, Transformer
 from lark.exceptions import LarkError
 
-from forensics.events import EVENT_COLUMNS, KINDS
+from forensics.events import EVENT_COLUMNS, KINDS, fits
 from forensics.money import currency, major_to_minor
 
 _RULE_KEYS = {"tag", "keyword", "match", "kind", "args", "fields", "set", "sample"}
@@ -329,21 +329,25 @@ def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
         dtype = EVENT_COLUMNS[name][0]
         if name in ("amount", "tip"):
             if unit == "minor":
-                if value.strip().lstrip("-").isdigit():
+                if value.strip().lstrip("-").isdigit() and fits(name, int(value)):
                     out[name] = int(value)
                     if exponent is not None:
                         out["exponent"] = exponent
                     continue
             else:
                 money = major_to_minor(value, exponent)
-                if money is not None:
+                if money is not None and fits(name, money[0]) and fits("exponent", money[1]):
                     out[name], out["exponent"] = money
                     continue
             attrs[name] = value
         elif dtype.is_integer():
             try:
-                out[name] = int(value)
+                number = int(value)
             except ValueError:
+                number = None
+            if number is not None and fits(name, number):
+                out[name] = number
+            else:
                 attrs[name] = value
         elif dtype.is_float():
             try:

@@ -319,19 +319,19 @@ def _stamp_expr(date: pl.Expr, time: pl.Expr, zone: pl.Expr | None = None) -> pl
 
 def _logcat_threadtime(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, zone, pid, thread, prio, tag, msg = c
-    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid.cast(pl.Int64), "thread": thread.cast(pl.Int64),
+    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid, "thread": thread,
             "level": _level_expr(prio), "tag": tag, "message": msg.str.strip_chars()}
 
 
 def _logcat_time(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, zone, prio, tag, pid, msg = c
-    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid.cast(pl.Int64), "level": _level_expr(prio),
+    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid, "level": _level_expr(prio),
             "tag": tag.str.strip_chars_end(), "message": msg.str.strip_chars()}
 
 
 def _logcat_brief(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     prio, tag, pid, msg = c
-    return {"pid": pid.cast(pl.Int64), "level": _level_expr(prio), "tag": tag.str.strip_chars_end(),
+    return {"pid": pid, "level": _level_expr(prio), "tag": tag.str.strip_chars_end(),
             "message": msg.str.strip_chars()}
 
 
@@ -341,7 +341,7 @@ def _logcat_divider(c: list[pl.Expr]) -> dict[str, pl.Expr]:
 
 def _syslog_bsd(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     pri, stamp, host, tag, procid, msg = c
-    return {"ts_raw": stamp, "host": host, "tag": tag, "pid": procid.cast(pl.Int64), "level": _pri_expr(pri),
+    return {"ts_raw": stamp, "host": host, "tag": tag, "pid": procid, "level": _pri_expr(pri),
             "message": msg.str.strip_chars()}
 
 
@@ -352,7 +352,7 @@ def _syslog_bsd_untagged(c: list[pl.Expr]) -> dict[str, pl.Expr]:
 
 def _hdfs(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, pid, level, cls, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "pid": pid.cast(pl.Int64), "level": _level_expr(level), "tag": cls,
+    return {"ts_raw": _stamp_expr(date, time), "pid": pid, "level": _level_expr(level), "tag": cls,
             "message": msg.str.strip_chars()}
 
 

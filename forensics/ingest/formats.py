@@ -23,6 +23,7 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
+from forensics.events import EVENT_COLUMNS, fits
 from forensics.ingest.cards import screen_pattern
 from forensics.ingest.dialect import (
     LALR_PLUGINS,
@@ -234,6 +235,9 @@ class Registry:
         parsed.setdefault("kind", None)
         if parsed["kind"] is None:
             self._apply_dialect(parsed)
+        for name, value in parsed.items():
+            if type(value) is int and name in EVENT_COLUMNS and not fits(name, value):
+                raise RecordError(f"{fmt.name}: {name} {value} is out of range ({EVENT_COLUMNS[name][0]})")
         return parsed
 
     def _row(self, fmt: Format, values: list[str | None], header: list[str]) -> dict[str, Any]:
