@@ -68,6 +68,27 @@ def test_every_line_format_compiles_and_polars_accepts_it() -> None:
         compile_grammar(reg.formats["jpos"].parser)
 
 
+def test_rest_of_line_stops_early_and_means_the_same() -> None:
+    """An alternative ending in a rest-of-line terminal stops after its first character; the
+    groups are those of the whole-line expression, and a match that stops short of the line's
+    end without a rest is no match ("abc!def")."""
+    import re
+
+    from lark import Lark
+
+    parser = Lark("start: WORD [_SP MSG]\nWORD: /\\w+/\nMSG: /.+/\n_SP: / +/", parser="lalr")
+    regex = compile_grammar(parser)
+    assert regex.alternatives[0].rest == "g2" and regex.alternatives[0].span
+    assert ".+" not in regex.pattern and not regex.pattern.endswith("$")
+    lines = ["abc", "abc def", "abc  def ghi", "abc  ", "abc!def", "!abc", "abc def!", "a b"]
+    frame = pl.DataFrame({"_i": range(len(lines)), "text": lines})
+    got = fastpath.envelope(frame, regex, {"start": lambda g: {"tag": g[0], "message": g[1]}})
+    whole = re.compile(r"(\w+)(?:(?: +)(.+))?")  # the expression before the rest was cut short
+    expected = [(i, m[1], m[2]) for i, line in enumerate(lines) if (m := whole.fullmatch(line))]
+    assert got.select("_i", "tag", "message").rows() == expected
+    assert [row[0] for row in expected] == [0, 1, 2, 3, 6, 7]
+
+
 def test_sample_logs_identical() -> None:
     paths = sample_log_files()
     for path in paths:
@@ -100,6 +121,10 @@ AWKWARD = """\
 03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000048 amount=-0.50 cur=840 tip=0.1
 03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000049 amount=1.234 cur=USD tip=0.1
 03-14 10:00:00.003  2311  2398 I TransProcess: START type=SALE inv=000050 amount=1.50 tip=0.25
+03-14 10:00:00.004  99999999999999999999  2398 I TransProcess: START type=SALE inv=000051 amount=1.50
+03-14 10:00:00.004  2311  2398 I Comm    : TX 0200 DE4=12345678901234567890 DE11=000001
+03-14 10:00:00.004  2311  2398 I TransProcess: START type=SALE inv=000052 amount=99999999999999999.99 cur=USD
+03-14 10:00:00.004  2311  2398 I TransProcess: START type=SALE inv=000053 amount=1234567890123456789 cur=JPY
 03-14 10:00:00.004  2311  2398 I Printer : STATUS code=2 text="Out of paper" x=\\"
 03-14 10:00:00.005  2311  2398 I Printer : STATUS code=two
 03-14 10:00:00.006  2311  2398 I Comm    : TX 0200 DE4=000000004599 DE49=392 DE0=0100 DE99=7 words=a
@@ -130,6 +155,8 @@ AWKWARD_SYSLOG = """\
 Feb  2 08:04:18 V400-0002 payapp[5028]: TMS: device serial=V400-0002 tid=T6169671 mid=000000191130615 app=3.2.1
 <134>Feb  2 08:04:18 V400-0002 payapp[5028]: TransProcess: START type=SALE amount=28.77 cur=CNY program=x
 <999>Feb  2 08:04:18 V400-0002 payapp: Comm: CONNECT host=acq1 ok ms=662
+Feb  2 08:04:18 V400-0002 payapp[9223372036854775808]: Comm: CONNECT host=acq1 ok ms=662
+Feb  2 08:04:18 V400-0002 payapp[9223372036854775807]: Comm: CONNECT host=acq1 ok ms=662
 Feb  2 08:04:19 V400-0002 pay"app[12]: Reversal: SAVED stan=636278
 Feb  2 08:04:19 V400-0002 kernel: [    2.769485] usb 1-1: USB disconnect, device number 2
 Feb  2 08:04:20 V400-0002 just a message without tag

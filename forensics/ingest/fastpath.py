@@ -94,11 +94,18 @@ def _group_end(pattern: str, i: int) -> int:
 
 @dataclass
 class Alternative:
-    """One start-rule alternative: its transformer method and its capture groups."""
+    """One start-rule alternative: its transformer method and its capture groups.
+
+    When the alternative ends with a rest-of-line terminal (``.+``), the expression takes only
+    that terminal's first character (``rest``), so the capture engine stops there; ``span``
+    captures the whole match, and the rest is the line from the match's last character on.
+    """
 
     name: str
     witness: str
     children: list[str]
+    rest: str | None = None
+    span: str | None = None
 
 
 @dataclass
@@ -198,11 +205,25 @@ def compile_grammar(parser: Lark, captures: bool = True) -> LineRegex:
                 raise
             continue
         witness = f"w{i}"
-        alternatives.append(Alternative(name, witness, kept))
-        bodies.append(f"(?P<{witness}>)" + body if captures else body)
+        if not captures:
+            bodies.append(body)
+            continue
+        rest = _REST.search(body) if kept else None
+        if rest is not None and rest.group(1) == kept[-1]:
+            # nothing but closing groups follows the rest group: the match may stop after its first character
+            span = f"s{i}"
+            alternatives.append(Alternative(name, witness, kept, rest=kept[-1], span=span))
+            bodies.append(f"(?P<{witness}>)(?P<{span}>{body[:rest.start()]}(?P<{kept[-1]}>.){rest.group(2)})")
+        else:
+            alternatives.append(Alternative(name, witness, kept))
+            bodies.append(f"(?P<{witness}>)(?:{body})$")
     if not bodies:
         raise NotRegular("no regular alternative")
-    return LineRegex("^(?:" + "|".join(bodies) + ")$", alternatives)
+    return LineRegex("^(?:" + "|".join(bodies) + ")" + ("" if captures else "$"), alternatives)
+
+
+#: A rest-of-line capture group with nothing but group closings after it.
+_REST = re.compile(r"\(\?P<(g\d+)>\.\+\)((?:\)\??)*)$")
 
 
 Twin = Callable[[list[pl.Expr]], dict[str, pl.Expr]]
@@ -211,24 +232,35 @@ Twin = Callable[[list[pl.Expr]], dict[str, pl.Expr]]
 def envelope(lines: pl.DataFrame, regex: LineRegex, twins: dict[str, Twin]) -> pl.DataFrame:
     """Event columns (by each alternative's twin) of the lines ``regex`` matches.
 
-    ``lines`` has ``_i`` and ``text``; rows no alternative with a twin matches are dropped.
+    ``lines`` has ``_i`` and ``text``; rows no alternative with a twin matches are dropped, and
+    so are rows with a value that does not convert to its column's type.
     """
     usable = [a for a in regex.alternatives if a.name in twins]
     parts = lines.with_columns(_m=pl.col("text").str.extract_groups(regex.pattern)).unnest("_m")
-    matched = pl.any_horizontal([pl.col(a.witness).is_not_null() for a in usable]) if usable else pl.lit(False)
-    parts = parts.filter(matched)
+    hits, rests = {}, []
+    for alt in usable:
+        hits[alt.witness] = pl.col(alt.witness).is_not_null()
+        if alt.rest is not None:  # stopped early: the rest of the line, or a match that reaches its end
+            span_end = pl.col(str(alt.span)).str.len_chars()
+            hits[alt.witness] &= pl.col(alt.rest).is_not_null() | (span_end == pl.col("text").str.len_chars())
+            rests.append(pl.when(pl.col(alt.rest).is_not_null()).then(pl.col("text").str.slice(span_end - 1))
+                         .alias(alt.rest))
+    parts = parts.filter(pl.any_horizontal(list(hits.values())) if usable else pl.lit(False)).with_columns(rests)
     columns: dict[str, list[tuple[pl.Expr, pl.Expr]]] = {}
     for alt in usable:
-        hit = pl.col(alt.witness).is_not_null()
+        hit = hits[alt.witness]
         for name, expr in twins[alt.name]([pl.col(g) for g in alt.children]).items():
             columns.setdefault(name, []).append((hit, expr))
-    exprs = []
+    exprs, bad = [], []
     for name, cases in columns.items():
         chain: Any = pl
         for hit, expr in cases:
             chain = chain.when(hit).then(expr)
-        exprs.append(chain.otherwise(None).cast(EVENTS_SCHEMA[name]).alias(name))
-    return parts.select("_i", "text", *exprs)
+        value = chain.otherwise(None)
+        exprs.append(value.cast(EVENTS_SCHEMA[name], strict=False).alias(name))
+        if EVENTS_SCHEMA[name].is_numeric():  # a number too long for its column: Lark reports the line
+            bad.append(value.is_not_null() & value.cast(EVENTS_SCHEMA[name], strict=False).is_null())
+    return parts.filter(~pl.any_horizontal(bad) if bad else pl.lit(True)).select("_i", "text", *exprs)
 
 
 def eligible(text: pl.Expr, guard_pattern: str) -> pl.Expr:
