@@ -369,7 +369,8 @@ class FastDialects:
             chain = chain.when(cond).then(pl.lit(rule.index))
         rule_expr = chain.otherwise(None) if self.rules else pl.lit(None)
         frame = frame.with_columns(_rule=rule_expr.cast(pl.Int32))
-        dialect_rows = frame.filter(pl.col("_rule").is_not_null() & ~pl.col("_refuse"))
+        dialect_rows = frame.select("_i", "_rule", "_payload", "_valid", "_program", "_refuse").filter(
+            pl.col("_rule").is_not_null() & ~pl.col("_refuse")).drop("_refuse")
         values, attrs, refused = self._values(dialect_rows)
         kinds = {r.index: r.kind for r in self.rules}
         names = {r.index: r.dialect for r in self.rules}
@@ -479,13 +480,9 @@ def _tokens(rows: pl.DataFrame) -> pl.DataFrame:
     """
     items = rows.filter(pl.col("_valid")).select(
         "_i", "_rule", _val=pl.col("_payload").str.split(" ").list.slice(1)).explode("_val")
-    items = items.filter(pl.col("_val") != "")
-    eq = pl.col("_val").str.find("=", literal=True)
-    return items.select(
-        "_i", "_rule",
-        _key=pl.when(eq.is_not_null()).then(pl.col("_val").str.slice(0, eq)),  # a null length slices to the end
-        _val=pl.when(eq.is_null()).then(pl.col("_val")).otherwise(pl.col("_val").str.slice(eq + 1)),
-    )
+    halves = items.filter(pl.col("_val") != "").select("_i", "_rule", _s=pl.col("_val").str.splitn("=", 2))
+    before, after = pl.col("_s").struct.field("field_0"), pl.col("_s").struct.field("field_1")
+    return halves.select("_i", "_rule", _key=pl.when(after.is_not_null()).then(before), _val=pl.coalesce(after, before))
 
 
 def _attrs_json(attrs: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
