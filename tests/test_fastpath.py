@@ -157,6 +157,8 @@ Feb  2 08:04:18 V400-0002 payapp[5028]: TMS: device serial=V400-0002 tid=T616967
 <999>Feb  2 08:04:18 V400-0002 payapp: Comm: CONNECT host=acq1 ok ms=662
 Feb  2 08:04:18 V400-0002 payapp[9223372036854775808]: Comm: CONNECT host=acq1 ok ms=662
 Feb  2 08:04:18 V400-0002 payapp[9223372036854775807]: Comm: CONNECT host=acq1 ok ms=662
+Sep  8 10:15:48 V400-3663 p\tayapp[5336]: Reversal: SAVED stan=028481
+Sep  8 10:15:48 V400-3663 payapp[5336]: Reversal: SAVED stan=028481\tx
 Feb  2 08:04:19 V400-0002 pay"app[12]: Reversal: SAVED stan=636278
 Feb  2 08:04:19 V400-0002 kernel: [    2.769485] usb 1-1: USB disconnect, device number 2
 Feb  2 08:04:20 V400-0002 just a message without tag

@@ -41,6 +41,9 @@ CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
 CRASH_TAGS = ("AndroidRuntime", "DEBUG")
 _CONTINUATION = "^(?:" + "|".join(re.escape(s) for s in CONTINUATION_STARTS) + ")"
 _CRASH = "|".join(re.escape(t) for t in CRASH_TAGS)
+#: Characters JSON escapes (of those a plain line may hold): values with them take the Lark
+#: path, since the fast path writes ``attrs`` JSON by concatenation.
+_JSON_ESCAPED = r'["\\\t]'
 
 
 class NotRegular(ValueError):
@@ -353,8 +356,8 @@ class FastDialects:
         frame = frame.with_columns(
             _refuse=pl.col("_dtag").is_not_null() & (
                 pl.col("_dtag").is_in(sorted(self.slow_tags))
-                | pl.col("_payload").str.contains(r'["\\]').fill_null(False)
-                | pl.col("_program").str.contains(r'["\\]').fill_null(False)
+                | pl.col("_payload").str.contains(_JSON_ESCAPED).fill_null(False)
+                | pl.col("_program").str.contains(_JSON_ESCAPED).fill_null(False)
             ),
             _valid=pl.col("_payload").str.contains(self.logfmt),
         )
