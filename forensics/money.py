@@ -43,11 +43,15 @@ def currency(value: str | None) -> Currency | None:
     return _BY_CODE.get(value)
 
 
+_MAX_DIGITS = 18  # every integer of 18 digits fits 64 bits
+
+
 def major_to_minor(text: str, exponent: int | None) -> tuple[int, int] | None:
     """``"45.99"`` -> ``(4599, 2)``. With no exponent known, the decimals written decide.
 
-    Returns None when ``text`` is not a decimal number. Extra decimals beyond the exponent
-    are kept by raising the exponent, so no digit is lost.
+    Returns None when ``text`` is not a decimal number, or when the amount would need more
+    than 18 digits in minor units or more than 18 decimals (no 64-bit amount holds it).
+    Extra decimals beyond the exponent are kept by raising the exponent, so no digit is lost.
     """
     try:
         value = Decimal(text.strip())
@@ -57,6 +61,8 @@ def major_to_minor(text: str, exponent: int | None) -> tuple[int, int] | None:
         return None
     written = max(0, -value.as_tuple().exponent)  # type: ignore[operator]
     exp = written if exponent is None else max(exponent, written)
+    if exp > _MAX_DIGITS or (value and value.adjusted() + exp >= _MAX_DIGITS):
+        return None
     return int(value.scaleb(exp)), exp
 
 

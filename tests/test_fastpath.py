@@ -159,6 +159,9 @@ Feb  2 08:04:18 V400-0002 payapp[9223372036854775808]: Comm: CONNECT host=acq1 o
 Feb  2 08:04:18 V400-0002 payapp[9223372036854775807]: Comm: CONNECT host=acq1 ok ms=662
 Sep  8 10:15:48 V400-3663 p\tayapp[5336]: Reversal: SAVED stan=028481
 Sep  8 10:15:48 V400-3663 payapp[5336]: Reversal: SAVED stan=028481\tx
+Sep  8 10:15:48 V400-3663 payapp[""" + "9" * 5000 + """]: Reversal: SAVED stan=028481
+Sep  8 10:15:48 V400-3663 payapp[5336]: TransProcess: START type=SALE amount=1e3094300 cur=USD
+Sep  8 10:15:48 V400-3663 payapp[5336]: Comm: TX 0200 DE4=--5 DE11=000002
 Feb  2 08:04:19 V400-0002 pay"app[12]: Reversal: SAVED stan=636278
 Feb  2 08:04:19 V400-0002 kernel: [    2.769485] usb 1-1: USB disconnect, device number 2
 Feb  2 08:04:20 V400-0002 just a message without tag

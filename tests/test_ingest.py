@@ -302,9 +302,16 @@ def test_numbers_too_long_for_their_columns_lose_nothing(tmp_path: Path) -> None
         "03-14 10:00:00.004  99999999999999999999  2398 I TransProcess: START type=SALE inv=000051",
         "03-14 10:00:00.005  2311  2398 I Comm    : TX 0200 DE4=12345678901234567890 DE11=000001",
         "03-14 10:00:00.006  2311  2398 I Printer : STATUS code=-9223372036854775809",
+        f"03-14 10:00:00.007  {'9' * 5000}  2398 I TransProcess: START type=SALE inv=000052",
+        "03-14 10:00:00.008  2311  2398 I TransProcess: START type=SALE inv=000053 amount=1e3094300 cur=USD",
+        "03-14 10:00:00.009  2311  2398 I Comm    : TX 0200 DE4=--5 DE11=000002",
+        "03-14 10:00:00.010  2311  2398 I Comm    : TX 0200 DE4=\u00b2 DE11=000003",
     ]) + "\n")
     loaded = forensics.load(log, card_key="k", year=2026)
-    assert loaded.unparsed["reason"].to_list() == ["logcat: pid 99999999999999999999 is out of range (Int64)"]
-    tx, status = loaded.events.rows(named=True)
+    reasons = loaded.unparsed["reason"].to_list()
+    assert reasons[0] == "logcat: pid 99999999999999999999 is out of range (Int64)"
+    assert reasons[1].startswith("logcat: a value cannot be read: Exceeds the limit (4300 digits)")
+    tx, status, huge, dashes, square = loaded.events.rows(named=True)
     assert tx["amount"] is None and json.loads(tx["attrs"])["amount"] == "12345678901234567890"
     assert status["code"] is None and json.loads(status["attrs"])["code"] == "-9223372036854775809"
+    assert [json.loads(r["attrs"])["amount"] for r in (huge, dashes, square)] == ["1e3094300", "--5", "\u00b2"]

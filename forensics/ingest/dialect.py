@@ -309,6 +309,10 @@ class Dialects:
         return None
 
 
+#: A minor-unit amount: an optional minus and up to 19 ASCII digits (what a 64-bit column may hold).
+_MINOR = re.compile(r"\s*-?[0-9]{1,19}\s*")
+
+
 def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
     """Turn {target: text} into typed event columns; leftovers and bad values go to ``attrs``."""
     out: dict[str, Any] = {}
@@ -329,7 +333,7 @@ def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
         dtype = EVENT_COLUMNS[name][0]
         if name in ("amount", "tip"):
             if unit == "minor":
-                if value.strip().lstrip("-").isdigit() and fits(name, int(value)):
+                if _MINOR.fullmatch(value) and fits(name, int(value)):
                     out[name] = int(value)
                     if exponent is not None:
                         out["exponent"] = exponent

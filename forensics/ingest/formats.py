@@ -202,7 +202,7 @@ class Registry:
                 try:
                     fmt.parser.parse(line)
                     score += 1
-                except LarkError:
+                except (LarkError, ValueError, ArithmeticError, RecursionError):
                     pass
             if score > best[0]:
                 best = (score, fmt)
@@ -210,6 +210,14 @@ class Registry:
 
     def record(self, fmt: Format, text: str, header: list[str] | None = None) -> dict[str, Any]:
         """Event columns of one record's text; raises RecordError with the reason."""
+        try:
+            return self._record(fmt, text, header)
+        except (ValueError, ArithmeticError) as exc:  # a value no column can hold (a 5,000-digit pid)
+            if isinstance(exc, RecordError):
+                raise
+            raise RecordError(f"{fmt.name}: a value cannot be read: {exc}") from None
+
+    def _record(self, fmt: Format, text: str, header: list[str] | None) -> dict[str, Any]:
         try:
             parsed = fmt.parser.parse(text)
         except LarkError as exc:
