@@ -135,3 +135,15 @@ def test_every_device_view_fits_one_screen(log: Path) -> None:
     result = CliRunner().invoke(cli, ["timeline", str(log)])
     assert result.exit_code == 0, result.output
     assert len(result.output.splitlines()) <= 60
+
+
+def test_device_view_of_transactions_without_type_or_outcome(tmp_path: Path) -> None:
+    """A log whose START lines lost their type= (a mangled or foreign log) still renders, --all too."""
+    log = tmp_path / "mangled.log"
+    text = (SAMPLES / "tour" / "V400-0017.log").read_text(encoding="utf-8", errors="replace")
+    log.write_text(text.replace(" type=", " typ=").replace(" status=", " stat="), encoding="utf-8")
+    tl = timeline([str(log)])
+    assert tl.transactions.height and tl.transactions["txn_type"].is_null().all()
+    for args in ([], ["--all"]):
+        result = CliRunner().invoke(cli, ["timeline", str(log), *args])
+        assert result.exit_code == 0, result.output

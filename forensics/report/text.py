@@ -98,12 +98,12 @@ def render(tl: Timeline, *, show_all: bool = False, max_flagged: int = 12) -> st
         out.append("")
         out.append(click.style("Other transactions", bold=True))
         for row in rest.iter_rows(named=True):
-            out.append(f"  {_ts(row['ts_start'])}  {row['device']}  {row['txn_type']:<16} inv {row['inv']} stan {row['stan']}  "
+            out.append(f"  {_ts(row['ts_start'])}  {row['device']}  {row['txn_type'] or '-':<16} inv {row['inv']} stan {row['stan']}  "
                        f"{money(row['amount_entered'], row['exponent'], row['currency']):>14}  "
                        f"{_outcome(row['merchant_outcome'])}  host {row['host_outcome'] or '-'}")
     elif rest.height:
         tally = rest.group_by("merchant_outcome").len().sort("len", descending=True)
-        words = ", ".join(f"{n} {w.lower()}" for w, n in tally.iter_rows())
+        words = ", ".join(f"{n} {(w or 'unknown').lower()}" for w, n in tally.iter_rows())
         out.append(f"\n{rest.height} other transactions ({words}); --all lists them")
     return "\n".join(out)
 
