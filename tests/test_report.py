@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from matplotlib.image import imread
@@ -57,6 +59,17 @@ def test_every_chart_kind_is_deterministic(tmp_path: Path) -> None:
             b = charts.save(charts.figure(kind, result.timeline, result.findings), tmp_path / f"b-{kind}.{suffix}")
             assert a.read_bytes() == b.read_bytes(), (kind, suffix)
             assert a.stat().st_size > 5_000
+
+
+def test_migration_chart_leaves_out_a_queue_depth_that_is_not_a_number(tmp_path: Path) -> None:
+    folder = tmp_path / "case"
+    shutil.copytree(SAMPLES / "cbd_timeout_late_reversal", folder)
+    log = next(folder.glob("V400-*.log"))
+    log.write_bytes(log.read_bytes().replace(b"depth=1", b"depth=1x", 1))
+    result, _ = _result(folder)
+    depths = result.timeline.events.filter(pl.col("kind") == "saf.queued")["attrs"].str.json_path_match("$.depth")
+    assert "1x" in depths.to_list()
+    charts.save(charts.figure("migration", result.timeline, result.findings), tmp_path / "m.png")
 
 
 def test_markdown_and_pdf_reports(tmp_path: Path) -> None:

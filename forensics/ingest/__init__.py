@@ -13,8 +13,8 @@ reason.
 from __future__ import annotations
 
 import functools
-import os
 import multiprocessing
+import os
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence

@@ -8,7 +8,6 @@ faulty charges are highlighted in ``HIGHLIGHT``. Output is deterministic (``save
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +170,12 @@ def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
             binned = starts.group_by_dynamic("ts_utc", every=f"{bin_minutes}m").agg(pl.len().alias("n"))
             ax.step(binned["ts_utc"].to_list(), binned["n"].to_list(), where="post", color=colour, lw=1.8,
                     label=f"{d['device']} (TID {d['tid']}): transactions / {bin_minutes} min")
-        depth = ev.filter(pl.col("device") == d["device"], pl.col("kind").is_in(["saf.queued", "saf.upload"]))
+        written = pl.col("attrs").str.json_path_match("$.depth")
+        depth = ev.filter(pl.col("device") == d["device"], pl.col("kind").is_in(["saf.queued", "saf.upload"])).select(
+            "ts_utc", depth=pl.when(written.is_null()).then(0).otherwise(written.cast(pl.Int64, strict=False)),
+        ).drop_nulls("depth")  # a depth that is not a number is left out
         if depth.height:
-            values = [int(json.loads(a or "{}").get("depth", 0)) for a in depth["attrs"].to_list()]
-            ax.step(depth["ts_utc"].to_list(), values, where="post", color=colour, ls=":", lw=1.5,
+            ax.step(depth["ts_utc"].to_list(), depth["depth"].to_list(), where="post", color=colour, ls=":", lw=1.5,
                     label=f"{d['device']}: offline queue depth")
         for kind, style in (("tms.release", "--"), ("tms.init", "-.")):
             for ts in ev.filter(pl.col("device") == d["device"], pl.col("kind") == kind)["ts_utc"].to_list():
