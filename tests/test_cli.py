@@ -49,6 +49,11 @@ def test_bad_zone_and_bad_usage(tmp_path: Path) -> None:
     log = sample_log_files()[0]
     bad = run("parse", str(log), "--tz", "Mars/Olympus")
     assert bad.returncode == 2 and "unknown time zone" in bad.stderr
+    for args, says in ((["--tz", "+25:00"], "time zone offset '+25:00' is out of range (-14:00 to +14:00)"),
+                       (["--tz", "+08:75"], "time zone offset '+08:75' is out of range (-14:00 to +14:00)"),
+                       (["--year", "0"], "year 0 is out of range (1970 to 2100)")):
+        bad = run("parse", str(log), *args)
+        assert bad.returncode == 2 and bad.stderr.strip() == f"forensics: error: {says}"
     assert run("parse").returncode == 2
     assert run("parse", str(log), "-o", "-", "--format", "parquet").returncode == 2
 

@@ -371,8 +371,11 @@ def _card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:
     return events.with_columns(card_id=pl.col("card").replace_strict(ids, default=None, return_dtype=pl.String))
 
 
-def _checked_inputs(paths: str | Path | Sequence[str | Path], tz: str | dict[str, str] | None) -> list[str | Path]:
-    """The inputs as a list, once every zone in ``tz`` is known (ClockError otherwise)."""
+def _checked_inputs(paths: str | Path | Sequence[str | Path], tz: str | dict[str, str] | None,
+                    year: int | None) -> list[str | Path]:
+    """The inputs as a list, once every zone in ``tz`` is known and ``year`` is plausible
+    (ClockError otherwise)."""
+    clock.check_year(year)
     for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
         clock.check_zone(zone)
     return [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -407,7 +410,7 @@ def load(
     ``fast=False`` parses every line with Lark (same tables). Raises
     InputError for a file that cannot be read and ClockError for a bad zone.
     """
-    paths = _checked_inputs(paths, tz)
+    paths = _checked_inputs(paths, tz, year)
     reg = registry() if dialects is None else Registry(dialects)
     guard = CardGuard(card_key)
     pool = _LazyPool(workers) if workers > 1 and dialects is None else None
@@ -595,7 +598,7 @@ def write_parquet(
 
     import pyarrow.parquet as pq
 
-    paths = _checked_inputs(paths, tz)
+    paths = _checked_inputs(paths, tz, year)
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     output = Path(output)

@@ -48,9 +48,22 @@ class TimeInfo:
     last_month: int | None = None  # month of its last stamp
 
 
+#: Years a --year may give; a log from outside them is a typo, not a case.
+YEARS = (1970, 2100)
+
+
+def check_year(year: int | None) -> None:
+    """Refuse a year no payment log is from (ClockError)."""
+    if year is not None and not YEARS[0] <= year <= YEARS[1]:
+        raise ClockError(f"year {year} is out of range ({YEARS[0]} to {YEARS[1]})")
+
+
 def check_zone(name: str) -> str:
     """Validate an IANA zone name or a fixed offset (+08:00); returns it."""
-    if _offset_minutes(name) is not None:
+    offset = _offset_minutes(name)
+    if offset is not None:
+        if abs(offset) > 14 * 60 or (name.strip() not in ("Z", "UTC") and int(name.strip()[-2:]) > 59):
+            raise ClockError(f"time zone offset {name!r} is out of range (-14:00 to +14:00)")
         return name
     try:
         ZoneInfo(name)
