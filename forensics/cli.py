@@ -97,9 +97,11 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", default="-", show_default=True, callback=_output_file, help="Events file (- for stdout).")
+@click.option("-o", "--output", default="-", show_default=True, callback=_output_file,
+              help="Events file (- for stdout).")
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), help="Output format (default: from the file name).")
-@click.option("--unparsed", "unparsed_path", callback=_output_file, help="Also write the unparsed lines (path, line, text, reason).")
+@click.option("--unparsed", "unparsed_path", callback=_output_file,
+              help="Also write the unparsed lines (path, line, text, reason).")
 @click.option("--compliance", "compliance_path", callback=_output_file, help="Also write the card-data sightings.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @click.option("--workers", type=click.IntRange(1), default=_WORKERS, show_default=True,

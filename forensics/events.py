@@ -77,6 +77,7 @@ def fits(name: str, value: int) -> bool:
     bits = _INT_BITS[EVENT_COLUMNS[name][0]]
     return -(1 << (bits - 1)) <= value < 1 << (bits - 1)
 
+
 UNPARSED_SCHEMA = pl.Schema(
     {
         "path": pl.String(),

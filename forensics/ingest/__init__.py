@@ -588,11 +588,11 @@ def write_parquet(
 
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
     ``output`` are the rows ``load`` would give, in the same order; ``output`` appears only
-    when every row is written (an interrupted run leaves any earlier file as it was); the returned ``Loaded``
-    holds the unparsed, compliance and inputs tables and an empty ``events``. ``workers``
-    batches are worked on at once (threads: the column work runs outside the GIL). Parsed
-    batches wait for the second pass in memory up to 128 MB, then in compressed Arrow IPC
-    files in a temporary folder.
+    when every row is written (a failed or interrupted run leaves an earlier file as it was).
+    The returned ``Loaded`` holds the unparsed, compliance and inputs tables and an empty
+    ``events``. ``workers`` batches are worked on at once (threads: the column work runs
+    outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
+    compressed Arrow IPC files in a temporary folder.
     """
     import tempfile
 

@@ -190,7 +190,9 @@ def compile_grammar(parser: Lark, captures: bool = True) -> LineRegex:
 
     With ``captures``, each alternative the transformer sees (``-> alias``, else ``start``)
     gets a witness group and a group per kept terminal; alternatives that reach other rules
-    are left out (their lines take the Lark path). Without, the whole rule is inlined.
+    are left out (their lines take the Lark path), and one that ends in a rest-of-line
+    terminal stops after its first character (see ``Alternative``; ``envelope`` checks the
+    end). Without, the whole rule is inlined.
     """
     compiler = _Compiler(parser, captures)
     start = compiler.rules["start"]
@@ -452,7 +454,8 @@ class FastDialects:
             [(r.index, n, target) for r in self.rules for n, target in enumerate(r.args)],
             schema={"_rule": pl.Int32, "_n": pl.Int64, "_target": pl.String}, orient="row",
         )
-        row = pl.int_range(pl.len(), dtype=pl.Int64)  # words are in order: a word's place is its row less its payload's first
+        # words are in payload order: a word's place is its row less the row of its payload's first word
+        row = pl.int_range(pl.len(), dtype=pl.Int64)
         first = pl.when(pl.col("_i") != pl.col("_i").shift(1)).then(row).forward_fill().fill_null(0)
         placed = words.with_columns(_n=row - first).join(
             args, on=["_rule", "_n"], how="left", maintain_order="left")

@@ -98,7 +98,8 @@ def render(tl: Timeline, *, show_all: bool = False, max_flagged: int = 12) -> st
         out.append("")
         out.append(click.style("Other transactions", bold=True))
         for row in rest.iter_rows(named=True):
-            out.append(f"  {_ts(row['ts_start'])}  {row['device']}  {row['txn_type'] or '-':<16} inv {row['inv']} stan {row['stan']}  "
+            out.append(f"  {_ts(row['ts_start'])}  {row['device']}  {row['txn_type'] or '-':<16} "
+                       f"inv {row['inv']} stan {row['stan']}  "
                        f"{money(row['amount_entered'], row['exponent'], row['currency']):>14}  "
                        f"{_outcome(row['merchant_outcome'])}  host {row['host_outcome'] or '-'}")
     elif rest.height:
