@@ -114,6 +114,15 @@ when = [ { match = { "first.merchant_outcome" = "APPROVED" } } ]
     (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }",
       "{ sequence = { after = \"first.begin\", kind = \"txn.start\" } }"), "bad.toml: rule x-rule: field 'when[1]': unknown anchor 'first.begin'"),
     (("weight = 1", "weight = -1"), "bad.toml: rule x-rule: field 'weight'"),
+    (('weight = 1', 'weight = "1"'), "bad.toml: rule x-rule: field 'weight': must be a number"),
+    (("when = [ { match = { \"first.merchant_outcome\" = \"APPROVED\" } } ]", "when = 1"),
+     "bad.toml: rule x-rule: field 'when': must be an array of conditions"),
+    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }", "1"),
+     "bad.toml: rule x-rule: field 'when[1]': must be a table"),
+    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }", "{ count = 2 }"),
+     "bad.toml: rule x-rule: field 'when[1]': count: must be a table"),
+    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }",
+      "{ sequence = { after = 1, kind = \"txn.start\" } }"), "bad.toml: rule x-rule: malformed"),
 ])
 def test_rule_file_typos_fail_at_load(edit: tuple[str, str], message: str) -> None:
     from forensics.timeline import Timeline  # noqa: F401  (columns come from the timeline)

@@ -38,6 +38,12 @@ ROLES = ("first", "second", "txn")
 _POINTS = {"start": ("start",), "tx": ("tx", "start"), "result": ("result", "tx", "start")}
 _RULE_KEYS = {"id", "finding", "cause", "weight", "contributing", "description", "when", "example"}
 _CONDITIONS = {"match", "same", "differ", "sequence", "absence", "count"}
+#: The TOML types of a rule's fields (beyond what each field's own check says).
+_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "id": (str, "a string"), "finding": (str, "a string"), "cause": (str, "a string"),
+    "weight": ((int, float), "a number"), "contributing": (list, "an array of causes"),
+    "description": (str, "a string"), "when": (list, "an array of conditions"), "example": (list, "an array of tables"),
+}
 _WINDOW_KEYS = {"after", "before", "within_s", "kind", "where", "role", "device"}
 _COUNT_KEYS = {"around", "window_s", "kind", "where", "at_least", "role"}
 _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "null"}
@@ -102,36 +108,53 @@ class RuleSet:
         if extra:
             raise RuleError(f"{name}: unknown field {sorted(extra)[0]!r} (a rule file holds [[rule]] tables)")
         out = []
+        if not isinstance(data.get("rule", []), list):
+            raise RuleError(f"{name}: 'rule' must be an array of tables ([[rule]])")
         for i, raw in enumerate(data.get("rule", []), start=1):
-            rid = raw.get("id", f"#{i}")
-            where = f"{name}: rule {rid}"
-            unknown = set(raw) - _RULE_KEYS
-            if unknown:
-                raise RuleError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-            for required in ("id", "finding", "cause", "weight", "when"):
-                if required not in raw:
-                    raise RuleError(f"{where}: field {required!r} is required")
-            if raw["finding"] not in FINDING_KINDS:
-                raise RuleError(f"{where}: field 'finding': unknown finding kind {raw['finding']!r}")
-            for c in [raw["cause"], *raw.get("contributing", [])]:
-                if c not in CAUSES:
-                    raise RuleError(f"{where}: field 'cause': unknown cause {c!r}")
-            if not isinstance(raw["weight"], (int, float)) or raw["weight"] <= 0:
-                raise RuleError(f"{where}: field 'weight': must be a positive number")
-            for j, cond in enumerate(raw["when"], start=1):
-                self._check_condition(f"{where}: field 'when[{j}]'", cond)
-            for j, example in enumerate(raw.get("example", []), start=1):
-                if set(example) != {"family", "seed", "fires"}:
-                    raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
-            out.append(Rule(rid, raw["finding"], raw["cause"], float(raw["weight"]), list(raw.get("contributing", [])),
-                            raw.get("description", ""), raw["when"], raw.get("example", []), name))
+            if not isinstance(raw, dict):
+                raise RuleError(f"{name}: rule #{i}: must be a table ([[rule]])")
+            where = f"{name}: rule {raw.get('id', f'#{i}')}"
+            try:
+                out.append(self._rule(name, where, raw))
+            except (TypeError, AttributeError) as exc:  # a value of a shape no check above foresaw
+                raise RuleError(f"{where}: malformed ({exc})") from None
         return out
 
+    def _rule(self, name: str, where: str, raw: dict[str, Any]) -> Rule:
+        """One [[rule]] table, checked."""
+        unknown = set(raw) - _RULE_KEYS
+        if unknown:
+            raise RuleError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        for required in ("id", "finding", "cause", "weight", "when"):
+            if required not in raw:
+                raise RuleError(f"{where}: field {required!r} is required")
+        for key, shape in _SHAPES.items():
+            if key in raw and not isinstance(raw[key], shape[0]):
+                raise RuleError(f"{where}: field {key!r}: must be {shape[1]}")
+        if raw["finding"] not in FINDING_KINDS:
+            raise RuleError(f"{where}: field 'finding': unknown finding kind {raw['finding']!r}")
+        for c in [raw["cause"], *raw.get("contributing", [])]:
+            if c not in CAUSES:
+                raise RuleError(f"{where}: field 'cause': unknown cause {c!r}")
+        if not isinstance(raw["weight"], (int, float)) or raw["weight"] <= 0:
+            raise RuleError(f"{where}: field 'weight': must be a positive number")
+        for j, cond in enumerate(raw["when"], start=1):
+            self._check_condition(f"{where}: field 'when[{j}]'", cond)
+        for j, example in enumerate(raw.get("example", []), start=1):
+            if not isinstance(example, dict) or set(example) != {"family", "seed", "fires"}:
+                raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
+        return Rule(raw["id"], raw["finding"], raw["cause"], float(raw["weight"]), list(raw.get("contributing", [])),
+                    raw.get("description", ""), raw["when"], raw.get("example", []), name)
+
     def _check_condition(self, where: str, cond: dict[str, Any]) -> None:
+        if not isinstance(cond, dict):
+            raise RuleError(f"{where}: must be a table such as {{ match = {{ ... }} }}")
         if len(cond) != 1 or next(iter(cond)) not in _CONDITIONS:
             keys = ", ".join(sorted(cond)) or "nothing"
             raise RuleError(f"{where}: unknown condition {keys!r} (one of {', '.join(sorted(_CONDITIONS))})")
         kind, spec = next(iter(cond.items()))
+        if kind not in ("same", "differ") and not isinstance(spec, dict):
+            raise RuleError(f"{where}: {kind}: must be a table")
         if kind == "match":
             for ref, value in spec.items():
                 self._check_ref(where, ref)
