@@ -42,6 +42,11 @@ def test_second_vendor_is_a_file_not_code(tmp_path: Path) -> None:
     (("stan = \"000412\", amount", "stan = \"000413\", amount"), "vendorx.toml: rule 1 (Pay OK): sample 1: stan is '000412', expected '000413'"),
     (("amt = \"amount\"", "amt = \"amount:cents\""), "vendorx.toml: rule 1 (Pay OK): field 'fields.amt': unknown unit 'cents'"),
     (("keyword = \"OK\"", "keyword = \"OK\"\nmatch = \"(\""), "vendorx.toml: rule 1 (Pay OK): field 'match': bad regular expression"),
+    (("keyword = \"OK\"", "keyword = \"OK\"\nmatch = 1"), "vendorx.toml: rule 1 (Pay OK): field 'match': must be a string"),
+    (("kind = \"txn.result\"", "kind = [\"txn.result\"]"), "vendorx.toml: rule 1 (Pay OK): field 'kind': must be a string"),
+    (("trace = \"stan\"", "trace = 1"), "vendorx.toml: rule 1 (Pay OK): field 'fields.trace': must be a column name"),
+    (("set = { status = \"APPROVED\" }", "set = 1"), "vendorx.toml: rule 1 (Pay OK): field 'set': must be a table"),
+    (("tags = [", "tags = 1\nx = ["), "vendorx.toml: unknown field 'x'"),
 ])
 def test_typos_fail_at_load_with_file_rule_and_field(edit: tuple[str, str], message: str) -> None:
     with pytest.raises(DialectError) as err:

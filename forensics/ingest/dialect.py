@@ -140,7 +140,26 @@ class Applied:
     columns: dict[str, Any]
 
 
-def _check_target(where: str, target: str) -> None:
+#: The TOML types of a dialect file's fields and of a rule's (beyond each field's own check).
+_FILE_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "title": (str, "a string"), "tags": (list, "an array of strings"), "rule": (list, "an array of tables"),
+}
+_RULE_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "tag": (str, "a string"), "keyword": (str, "a string"), "kind": (str, "a string"), "match": (str, "a string"),
+    "fields": ((dict, str), 'a table or "iso"'), "args": (list, "an array of column names"),
+    "set": (dict, "a table"), "sample": (list, "an array of tables"),
+}
+
+
+def _check_shapes(where: str, raw: dict[str, Any], shapes: dict[str, tuple[type | tuple[type, ...], str]]) -> None:
+    for key, (types, what) in shapes.items():
+        if key in raw and not isinstance(raw[key], types):
+            raise DialectError(f"{where}: field {key!r}: must be {what}")
+
+
+def _check_target(where: str, target: Any) -> None:
+    if not isinstance(target, str):
+        raise DialectError(f"{where}: must be a column name (a string), not {target!r}")
     name = target.split(":", 1)[0]
     if name.startswith("attrs."):
         return
@@ -186,11 +205,16 @@ class Dialects:
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise DialectError(f"{file_name}: field 'name' is required")
+        _check_shapes(file_name, data, _FILE_SHAPES)
         tags = data.get("tags", [])
+        if not all(isinstance(tag, str) for tag in tags):
+            raise DialectError(f"{file_name}: field 'tags': must be an array of strings")
         self.names.append(name)
         self.titles[name] = data.get("title", "")
         self.samples[name] = []
         for i, raw in enumerate(data.get("rule", []), start=1):
+            if not isinstance(raw, dict):
+                raise DialectError(f"{file_name}: rule {i}: must be a table ([[rule]])")
             rule = self._compile_rule(file_name, name, i, raw, tags)
             self._by_tag.setdefault(rule.tag, []).append(rule)
 
@@ -202,6 +226,7 @@ class Dialects:
         for required in ("tag", "kind"):
             if required not in raw:
                 raise DialectError(f"{where}: field {required!r} is required")
+        _check_shapes(where, raw, _RULE_SHAPES)
         if raw["tag"] not in tags:
             raise DialectError(f"{where}: field 'tag': {raw['tag']!r} is not in the dialect's tags")
         if raw["kind"] not in KINDS:
@@ -229,9 +254,10 @@ class Dialects:
         for target in constants:
             _check_target(f"{where}: field 'set'", target)
         for j, sample in enumerate(raw.get("sample", []), start=1):
-            bad = set(sample) - _SAMPLE_KEYS
-            if bad or "line" not in sample:
+            if not isinstance(sample, dict) or set(sample) - _SAMPLE_KEYS or "line" not in sample:
                 raise DialectError(f"{where}: sample {j}: fields are 'line' and 'expect'")
+            if not isinstance(sample["line"], str) or not isinstance(sample.get("expect", {}), dict):
+                raise DialectError(f"{where}: sample {j}: 'line' is a string and 'expect' a table")
             self.samples[dialect].append({"tag": raw["tag"], "where": f"{where}: sample {j}", **sample})
         return Rule(dialect, raw["tag"], raw["kind"], raw.get("keyword"), match, args, fields, constants)
 
