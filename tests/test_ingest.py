@@ -315,3 +315,16 @@ def test_numbers_too_long_for_their_columns_lose_nothing(tmp_path: Path) -> None
     assert tx["amount"] is None and json.loads(tx["attrs"])["amount"] == "12345678901234567890"
     assert status["code"] is None and json.loads(status["attrs"])["code"] == "-9223372036854775809"
     assert [json.loads(r["attrs"])["amount"] for r in (huge, dashes, square)] == ["1e3094300", "--5", "\u00b2"]
+
+
+def test_an_offset_no_zone_has_leaves_the_time_unread(tmp_path: Path) -> None:
+    """logcat -v zone with +9900 (a damaged line): no guessed time, and the file's note says so."""
+    log = write(tmp_path, "zone.log", "\n".join([
+        "03-14 10:02:11.204 +0800  2311  2398 I TransProcess: START type=SALE inv=000045 amount=45.99 cur=USD",
+        "03-14 10:02:12.204 +9900  2311  2398 I TransProcess: START type=SALE inv=000046 amount=45.99 cur=USD",
+        "03-14 10:02:13.204 -0830  2311  2398 I TransProcess: START type=SALE inv=000047 amount=45.99 cur=USD",
+    ]) + "\n")
+    loaded = forensics.load(log, year=2026)
+    assert [t.isoformat() if t else None for t in loaded.events["ts"].to_list()] == [
+        "2026-03-14T02:02:11.204000+00:00", None, "2026-03-14T18:32:13.204000+00:00"]
+    assert loaded.inputs["notes"][0] == "1 timestamps could not be read"

@@ -9,6 +9,7 @@ local time in ``--tz``; without one, UTC is assumed and the input says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,11 +61,10 @@ def check_year(year: int | None) -> None:
 
 def check_zone(name: str) -> str:
     """Validate an IANA zone name or a fixed offset (+08:00); returns it."""
-    offset = _offset_minutes(name)
-    if offset is not None:
-        if abs(offset) > 14 * 60 or (name.strip() not in ("Z", "UTC") and int(name.strip()[-2:]) > 59):
-            raise ClockError(f"time zone offset {name!r} is out of range (-14:00 to +14:00)")
+    if _offset_minutes(name) is not None:
         return name
+    if _OFFSET.fullmatch(name.strip()):
+        raise ClockError(f"time zone offset {name!r} is out of range (-14:00 to +14:00)")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -72,14 +72,22 @@ def check_zone(name: str) -> str:
     return name
 
 
+#: A fixed UTC offset as logs and --tz write it: +08:00 or +0800.
+_OFFSET = re.compile(r"[+-][0-9]{2}:?[0-9]{2}")
+
+
 def _offset_minutes(text: str) -> int | None:
+    """Minutes east of UTC of ``Z``, ``UTC`` or a fixed offset; None for anything else, and for
+    an offset no zone has (beyond 14 hours, or minutes over 59)."""
     t = text.strip()
     if t in ("Z", "UTC"):
         return 0
-    if len(t) in (5, 6) and t[0] in "+-" and t[1:3].isdigit() and t[-2:].isdigit():
-        sign = -1 if t[0] == "-" else 1
-        return sign * (int(t[1:3]) * 60 + int(t[-2:]))
-    return None
+    if not _OFFSET.fullmatch(t):
+        return None
+    hours, minutes = int(t[1:3]), int(t[-2:])
+    if minutes > 59 or hours * 60 + minutes > 14 * 60:
+        return None
+    return (-1 if t[0] == "-" else 1) * (hours * 60 + minutes)
 
 
 def _components(ts_raw: pl.Expr, patterns: list[str]) -> list[pl.Expr]:
@@ -226,11 +234,12 @@ def resolve(
     ts = (
         pl.when(pl.col("_offset").is_not_null())
         .then((pl.col("_naive") - pl.duration(minutes=pl.col("_offset"))).dt.replace_time_zone("UTC"))
-        .otherwise(local.dt.convert_time_zone("UTC"))
+        .when(pl.col("_zone").is_null())  # a zone the line writes but no zone has: not a time to guess
+        .then(local.dt.convert_time_zone("UTC"))
         .cast(UTC_US)
     )
     parts = parts.with_columns(ts=ts)
-    needs_zone = bool((parts["_offset"].is_null() & parts["_naive"].is_not_null()).any())
+    needs_zone = bool((parts["_offset"].is_null() & parts["_zone"].is_null() & parts["_naive"].is_not_null()).any())
     unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum())
     out = frame.with_columns(ts=parts["ts"])
     months = parts["_month"].drop_nulls()
