@@ -359,8 +359,9 @@ def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
         dtype = EVENT_COLUMNS[name][0]
         if name in ("amount", "tip"):
             if unit == "minor":
-                if _MINOR.fullmatch(value) and fits(name, int(value)):
-                    out[name] = int(value)
+                minor = int(value) if _MINOR.fullmatch(value) else None
+                if minor is not None and fits(name, minor):
+                    out[name] = minor
                     if exponent is not None:
                         out["exponent"] = exponent
                     continue

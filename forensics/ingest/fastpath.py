@@ -256,16 +256,18 @@ def envelope(lines: pl.DataFrame, regex: LineRegex, twins: dict[str, Twin]) -> p
         hit = hits[alt.witness]
         for name, expr in twins[alt.name]([pl.col(g) for g in alt.children]).items():
             columns.setdefault(name, []).append((hit, expr))
-    exprs, bad = [], []
+    exprs = []
     for name, cases in columns.items():
         chain: Any = pl
         for hit, expr in cases:
             chain = chain.when(hit).then(expr)
-        value = chain.otherwise(None)
-        exprs.append(value.cast(EVENTS_SCHEMA[name], strict=False).alias(name))
-        if EVENTS_SCHEMA[name].is_numeric():  # a number too long for its column: Lark reports the line
-            bad.append(value.is_not_null() & value.cast(EVENTS_SCHEMA[name], strict=False).is_null())
-    return parts.filter(~pl.any_horizontal(bad) if bad else pl.lit(True)).select("_i", "text", *exprs)
+        exprs.append(chain.otherwise(None).alias(name))
+    raw = parts.select("_i", "text", *exprs)
+    typed = {name: pl.col(name).cast(EVENTS_SCHEMA[name], strict=False) for name in columns}
+    # a number too long for its column: Lark reports the line
+    bad = [pl.col(name).is_not_null() & typed[name].is_null() for name in columns if EVENTS_SCHEMA[name].is_numeric()]
+    return raw.filter(~pl.any_horizontal(bad) if bad else pl.lit(True)).with_columns(
+        cast.alias(name) for name, cast in typed.items())
 
 
 def eligible(text: pl.Expr, guard_pattern: str) -> pl.Expr:
