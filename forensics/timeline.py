@@ -308,6 +308,9 @@ def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
         _first(pl.col("line"), k == "reversal.deleted").alias("line_reversal_deleted"),
         _first(pl.col("ts_utc"), k == "reversal.deleted").alias("ts_reversal_deleted"),
     )
+    reversal_rx = terminal.filter(k == "iso.rx", pl.col("mti").is_in(["0410", "0430"])).group_by("path", "stan").agg(
+        pl.col("rc").last().alias("reversal_rc"), pl.col("line").last().alias("line_reversal_rx"))
+    reversal = reversal.join(reversal_rx, on=["path", "stan"], how="full", coalesce=True)
     saf = terminal.filter(k == "saf.upload").group_by("path", "stan").agg(
         pl.col("rrn").first().alias("rrn_upload"), pl.col("ts_utc").first().alias("ts_upload"),
         pl.col("line").first().alias("line_upload"))
@@ -323,7 +326,8 @@ def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
     """The transactions table (see the module docstring)."""
     terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
-        "path", "line", "kind", "ts_utc", "stan", "reason", "rrn", "inv", "amount", "batch", "rc", "tid", "mid").collect()
+        "path", "line", "kind", "ts_utc", "stan", "reason", "rrn", "inv", "amount", "batch", "rc", "tid", "mid",
+        "mti").collect()
     txns = attempts(events)
     facts = _key_facts(terminal)
     txns = txns.with_columns(stan=pl.coalesce("stan_tx", "stan_result"))
@@ -346,14 +350,15 @@ def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFr
 
 def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     cols = ["host_rc", "host_rrn", "host_auth", "host_amount", "host_currency", "host_atc", "host_mid", "h_rx_ts",
-            "host_line", "host_reversal_rc", "host_reversal_line"]
+            "host_line", "host_resp_line", "host_reversal_rc", "host_reversal_line"]
     if host.is_empty():
-        return txns.with_columns([pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False))
+        return txns.with_columns([pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False),
+                                 host_covers=pl.lit(False))
     expected_mti = pl.coalesce("mti", pl.when(pl.col("line_saf_queued").is_not_null()).then(pl.lit("0220")))
     left = txns.with_columns(_mti=expected_mti, _t=pl.coalesce("ts_tx", "ts_start")).sort("_t")
     requests = host.filter(pl.col("mti") != "0400").select(
         "tid", "stan", pl.col("mti").alias("_mti"), "h_rx_ts", "host_rc", "host_rrn", "host_auth", "host_amount",
-        "host_currency", "host_atc", "host_mid", "host_line").sort("h_rx_ts")
+        "host_currency", "host_atc", "host_mid", "host_line", "host_resp_line").sort("h_rx_ts")
     # Offline advices reach the host long after capture: match them on keys alone.
     online = left.filter(pl.col("line_saf_queued").is_null()).join_asof(
         requests, left_on="_t", right_on="h_rx_ts", by=["tid", "stan", "_mti"], strategy="nearest",
@@ -361,24 +366,57 @@ def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     offline = left.filter(pl.col("line_saf_queued").is_not_null()).join(
         requests.unique(["tid", "stan", "_mti"], keep="first"), on=["tid", "stan", "_mti"], how="left")
     joined = pl.concat([online, offline], how="diagonal_relaxed")
-    reversals = host.filter(pl.col("mti") == "0400").group_by("tid", "stan").agg(
-        pl.col("host_rc").last().alias("host_reversal_rc"), pl.col("host_line").last().alias("host_reversal_line"))
-    return joined.join(reversals, on=["tid", "stan"], how="left").drop("_mti", "_t").with_columns(host_log=pl.lit(True))
+    # The host's reversal of this request: the first 0400 for its TID and STAN after the request.
+    reversals = host.filter(pl.col("mti") == "0400").select(
+        "tid", "stan", pl.col("h_rx_ts").alias("_rev_ts"), pl.col("host_rc").alias("host_reversal_rc"),
+        pl.col("host_line").alias("host_reversal_line")).sort("_rev_ts")
+    joined = joined.with_columns(_after=pl.coalesce("h_rx_ts", "_t")).sort("_after").join_asof(
+        reversals, left_on="_after", right_on="_rev_ts", by=["tid", "stan"], strategy="forward",
+        tolerance=_PAIR_TOLERANCE, check_sortedness=False)
+    # Whether the host log holds this TID's traffic around this time: only then does its silence mean
+    # that the request never reached the host.
+    span = host.filter(pl.col("tid").is_not_null()).group_by("tid").agg(
+        pl.col("h_rx_ts").min().alias("_host_from"), pl.col("h_rx_ts").max().alias("_host_to"))
+    margin = pl.duration(seconds=_MATCH_WINDOW_S)
+    joined = joined.join(span, on="tid", how="left").with_columns(
+        host_covers=((pl.col("_t") >= pl.col("_host_from") - margin) & (pl.col("_t") <= pl.col("_host_to") + margin))
+        .fill_null(False))
+    return joined.drop("_mti", "_t", "_after", "_rev_ts", "_host_from", "_host_to").with_columns(host_log=pl.lit(True))
 
 
 def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
+    """The cleared items of each transaction: by RRN, else by TID and STAN near its time.
+
+    ``settle_covers`` says whether the settlement file holds the TID's items around this time; only
+    then does a count of zero mean "not cleared".
+    """
     txns = txns.with_columns(rrn=pl.coalesce("rrn_result", "host_rrn", "rrn_upload"),
                              auth=pl.coalesce("auth_result", "host_auth"))
     if settlement.is_empty():
         return txns.with_columns(cleared_count=pl.lit(None, pl.UInt32), settled_amount=pl.lit(None, pl.Int64),
                                  settled_mid=pl.lit(None, pl.String), settle_lines=pl.lit(None, pl.List(pl.String)),
-                                 settlement_file=pl.lit(False))
-    cleared = settlement.filter(pl.col("rrn").is_not_null()).group_by("rrn").agg(
+                                 settlement_file=pl.lit(False), settle_covers=pl.lit(False))
+    items = settlement.filter(pl.col("rrn").is_not_null())
+    # A transaction whose RRN no log gave (a timeout without the host log) is found by TID and STAN.
+    by_stan = items.select("tid", "stan", pl.col("ts_utc").alias("_item_ts"), pl.col("rrn").alias("_item_rrn")).sort(
+        "_item_ts")
+    t = pl.coalesce("ts_tx", "ts_start")
+    txns = txns.with_columns(_t=t).sort("_t").join_asof(
+        by_stan, left_on="_t", right_on="_item_ts", by=["tid", "stan"], strategy="nearest", tolerance="36h",
+        check_sortedness=False).with_columns(
+        rrn=pl.coalesce("rrn", pl.when(pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE", "TIP_ADJUST"]))
+                        .then(pl.col("_item_rrn"))))
+    cleared = items.group_by("rrn").agg(
         pl.len().alias("cleared_count"), pl.col("amount").first().alias("settled_amount"),
         pl.col("mid").first().alias("settled_mid"),
         (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"))
-    return txns.join(cleared, on="rrn", how="left").with_columns(
-        cleared_count=pl.col("cleared_count").fill_null(0), settlement_file=pl.lit(True))
+    span = settlement.filter(pl.col("tid").is_not_null()).group_by("tid").agg(
+        pl.col("ts_utc").min().alias("_from"), pl.col("ts_utc").max().alias("_to"))
+    margin = pl.duration(seconds=_MATCH_WINDOW_S)
+    return txns.join(cleared, on="rrn", how="left").join(span, on="tid", how="left").with_columns(
+        cleared_count=pl.col("cleared_count").fill_null(0), settlement_file=pl.lit(True),
+        settle_covers=((pl.col("_t") >= pl.col("_from") - margin) & (pl.col("_t") <= pl.col("_to") + margin))
+        .fill_null(False)).drop("_t", "_item_ts", "_item_rrn", "_from", "_to")
 
 
 def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
@@ -413,6 +451,38 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
     return txns.join(summary, on="txn", how="left").join(originals_of, on="txn", how="left")
 
 
+def _charge(merchant: pl.Expr) -> list[pl.Expr]:
+    """``charged``: whether the cardholder ended up charged (or credited); null when no input can tell.
+
+    The best witness decides: the settlement file where it covers the TID at that time (cleared or
+    not), else the host log's answer (approved and not reversed), else the host log's silence where it
+    covers the TID (the request never arrived), else the terminal's own outcome (approved, declined, or
+    a reversal the host acknowledged with 00). A timeout, crash or power loss with neither host log nor
+    clearing file leaves it null. ``charged_by`` names the witness; ``charge_at_risk`` marks a request
+    that left the terminal with no outcome and no delivered reversal: a charge that may stand.
+    """
+    voided = pl.col("voided_by").is_not_null()
+    host_reversed = (pl.col("host_reversal_rc") == "00").fill_null(False)  # null: no reversal reached the host
+    terminal_reversed = (pl.col("reversal_rc") == "00").fill_null(False)  # null: no 0410 logged
+    settled = pl.col("settle_covers") & pl.col("cleared_count").is_not_null()
+    host_answered = pl.col("host_line").is_not_null() & pl.col("host_rc").is_not_null()
+    host_silent = pl.col("host_covers") & pl.col("host_line").is_null()
+    sent = pl.col("line_tx").is_not_null() | pl.col("line_saf_queued").is_not_null()
+    witness = (pl.when(settled).then(pl.lit("settlement")).when(host_answered).then(pl.lit("host"))
+               .when(host_silent).then(pl.lit("host (not received)"))
+               .when(merchant.is_in(["APPROVED", "DECLINED"]) | terminal_reversed).then(pl.lit("terminal")))
+    charged = (pl.when(settled).then(pl.col("cleared_count") >= 1)
+               .when(host_answered).then((pl.col("host_rc") == "00") & ~host_reversed & ~voided)
+               .when(host_silent).then(pl.lit(False))
+               .when(terminal_reversed).then(pl.lit(False))
+               .when(merchant == "APPROVED").then(~voided)
+               .when(merchant == "DECLINED").then(pl.lit(False)))
+    undelivered = ~pl.col("reversal_deleted").is_in(["acked", "approved"]).fill_null(False)
+    at_risk = sent & merchant.is_in(["COMM_ERROR", "NO_RESULT", "CRASHED", "POWER_LOST"]) & undelivered
+    return [charged.alias("charged"), witness.alias("charged_by"),
+            (charged.is_null() & at_risk & ~terminal_reversed).alias("charge_at_risk")]
+
+
 def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     merchant = (
         pl.when(pl.col("merchant_status").is_not_null()).then(pl.col("merchant_status"))
@@ -422,7 +492,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     )
     host_seen = pl.col("host_line").is_not_null()
     host_approved = pl.col("host_rc") == "00"
-    reversed_at_host = pl.col("host_reversal_rc") == "00"
+    reversed_at_host = (pl.col("host_reversal_rc") == "00").fill_null(False)  # null: no reversal reached the host
     t = t.with_columns(
         merchant_outcome=merchant,
         host_outcome=pl.when(~pl.col("host_log")).then(pl.lit(None))
@@ -434,6 +504,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
         amount_approved=pl.when(host_approved).then(pl.col("host_amount"))
         .when(pl.col("merchant_status") == "APPROVED").then(pl.coalesce("amount_sent", "amount_entered")),
     )
+    t = t.with_columns(_charge(merchant))
     charge_types = pl.col("txn_type").is_in(["SALE", "PREAUTH_COMPLETE", "TIP_ADJUST"])
     previous_same = (
         (pl.col("card_id") == pl.col("card_id").shift(1).over("tid", order_by="ts_start"))
@@ -467,13 +538,14 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     keep = ["_attempt", "txn", "device", "tid", "mid", "txn_type", "inv", "stan", "batch_closed", "rrn", "auth", "card", "card_id",
             "atc", "entry", "source", "operator", "currency", "exponent", "amount_entered", "amount_keyed", "amount_sent",
             "amount_approved", "settled_amount", "tip", "merchant_outcome", "merchant_status", "rc_result", "host_outcome",
-            "host_rc", "host_rrn", "host_reversal_rc", "cleared_count", "settled_mid", "reversal_saved", "reversal_sends",
+            "host_rc", "host_rrn", "host_reversal_rc", "reversal_rc", "cleared_count", "charged", "charged_by",
+            "charge_at_risk", "host_covers", "settle_covers", "host_log", "settlement_file", "settled_mid", "reversal_saved", "reversal_sends",
             "reversal_deleted", "receipts", "printer_code", "recover_state", "recover_action", "orig_inv", "orig_rrn",
             "orig_txn", "voided_by", "refunded_by", "refunded_amount", "adjusted_by", "completed_by", "ts_start", "ts_tx",
             "ts_result", "ts_printer", "ts_reversal_deleted", "ts_upload", "ts_batch_closed", "h_rx_ts", "path",
             "line_start", "line_tx", "line_result", "line_timeout", "line_crash", "line_boot", "line_battery_low",
             "line_recover", "line_printer", "line_saf_queued", "line_upload", "line_reversal_deleted", "line_receipt",
-            "line_clear_menu", "host_line", "host_reversal_line", "settle_lines", "flags"]
+            "line_clear_menu", "line_reversal_rx", "host_line", "host_resp_line", "host_reversal_line", "settle_lines", "flags"]
     return t.select([c for c in keep if c in t.columns])
 
 

@@ -35,28 +35,20 @@ class Params:
     late_void_s: float = 600.0
 
 
-def charged(t: pl.DataFrame) -> pl.Expr:
-    """True where the cardholder ended up charged (or credited) by this transaction."""
-    voided = pl.col("voided_by").is_not_null()
-    reversed_ = pl.col("host_reversal_rc") == "00"
-    host_ok = (pl.col("host_rc") == "00") & ~reversed_ & ~voided
-    if t["cleared_count"].is_not_null().any():
-        return (pl.col("cleared_count") >= 1) | (host_ok & pl.col("_after_cutoff"))
-    if t["host_rc"].is_not_null().any():
-        return host_ok
-    return (pl.col("merchant_outcome") == "APPROVED") & ~voided
-
-
 def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
-    """The transactions with the derived columns detectors and rules use."""
-    last_capture = settlement.select(pl.col("ts_utc").max()).item() if settlement.height else None
+    """The transactions with the derived columns detectors and rules use.
+
+    ``charges`` is the timeline's ``charged`` where some input could tell, and otherwise whether the
+    charge may stand (``charge_at_risk``: a request that left with no outcome and no delivered
+    reversal); ``charge_unconfirmed`` marks the latter, which lowers a finding's confidence.
+    """
     t = t.with_columns(
-        _after_cutoff=pl.lit(False) if last_capture is None else (pl.col("ts_start") > pl.lit(last_capture)),
         amount=pl.coalesce("amount_approved", "amount_sent", "amount_entered"),
         failed=pl.col("merchant_outcome") != "APPROVED",
         offline=pl.col("line_saf_queued").is_not_null(),
+        charges=pl.coalesce("charged", "charge_at_risk").fill_null(False),
+        charge_unconfirmed=pl.col("charged").is_null() & pl.col("charge_at_risk").fill_null(False),
     )
-    t = t.with_columns(charged=charged(t).fill_null(False))
     sales = t.filter(pl.col("txn_type") == "SALE", pl.col("merchant_outcome") == "APPROVED", pl.col("amount_entered") > 0)
     log_amount = pl.col("amount_entered").log()
     median = sales.group_by("tid").agg(
@@ -67,7 +59,7 @@ def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
 
 
 def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
-    charges = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("charged"), pl.col("card").is_not_null())
+    charges = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("charges"), pl.col("card").is_not_null())
     # Pair on a few columns first; whole rows are attached only to the pairs that survive.
     keys = charges.select("txn", "card", "amount_entered", "mid", "ts_start", "device", "atc",
                           (pl.col("failed") | pl.col("offline")
@@ -106,14 +98,14 @@ def _singles(t: pl.DataFrame, name: str, extras: tuple[str, ...] = ()) -> pl.Dat
 
 def charged_but_declined(t: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
     """The merchant saw no approval, the cardholder was charged, and no re-run followed."""
-    hit = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("failed"), pl.col("charged"),
+    hit = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("failed"), pl.col("charges"),
                    ~pl.col("txn").is_in(list(taken)))
     return _singles(hit, "charged_but_declined")
 
 
 def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     """A charge for another amount than intended: sent differs from entered, or a keyed outlier."""
-    approved = pl.col("charged") & pl.col("txn_type").is_in(["SALE", "TIP_ADJUST"])
+    approved = pl.col("charges") & pl.col("txn_type").is_in(["SALE", "TIP_ADJUST"])
     ratio = pl.col("amount_entered") / pl.col("_median")
     z = (pl.col("amount_entered").log() - pl.col("_log_median")) / pl.col("_log_sigma")
     outlier = (pl.col("_sales") >= params.outlier_min_sales) & (ratio >= params.outlier_ratio) & (z >= params.outlier_z)
@@ -151,7 +143,7 @@ def refund_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
 
 def deposit_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     """Pre-authorisations completed for a wrong amount or more than once."""
-    completions = t.filter(pl.col("txn_type") == "PREAUTH_COMPLETE", pl.col("charged"), pl.col("orig_txn").is_not_null())
+    completions = t.filter(pl.col("txn_type") == "PREAUTH_COMPLETE", pl.col("charges"), pl.col("orig_txn").is_not_null())
     pre = t.select([pl.col(c).alias(f"first__{c}") for c in t.columns])
     comp = completions.select([pl.col(c).alias(f"second__{c}") for c in t.columns])
     pairs = comp.join(pre, left_on="second__orig_txn", right_on="first__txn", how="inner").with_columns(
@@ -174,7 +166,7 @@ def misrouted(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
     d = devices.sort("first_seen").with_columns(_prev_mid=pl.col("mid").shift(1).over("tid"))
     moved = d.filter(pl.col("_prev_mid").is_not_null(), pl.col("mid") != pl.col("_prev_mid")).select(
         "device", pl.col("_prev_mid").alias("expected_mid"))
-    hit = t.filter(pl.col("charged"), pl.col("txn_type").is_in(CHARGES)).join(moved, on="device", how="inner")
+    hit = t.filter(pl.col("charges"), pl.col("txn_type").is_in(CHARGES)).join(moved, on="device", how="inner")
     if hit.is_empty():
         return _singles(hit, "misrouted_funds", ("expected_mid",))
     return hit.group_by("device", maintain_order=True).agg(pl.all()).pipe(_grouped, "misrouted_funds", ("expected_mid",))
