@@ -289,7 +289,6 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
         _first_of(w, k == "power.recover", {"status": "recover_state", "reason": "recover_action", "line": "line_recover"}),
         _first_of(w, (k == "printer.status") & (pl.col("code") != 0),
                   {"code": "printer_code", "line": "line_printer", "ts_utc": "ts_printer"}),
-        _first_of(w, k == "saf.queued", {"line": "line_saf_queued"}),
         _first_of(w, (k == "ui.menu") & (pl.col("status") == "Clear Reversal"), {"line": "line_clear_menu"}),
         _first_of(w, k.is_in(["iso.tx", "iso.rx"]), {"tid": "_tid_any"}),
     ]
@@ -327,10 +326,15 @@ def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFr
     """The transactions table (see the module docstring)."""
     terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
         "path", "line", "kind", "ts_utc", "stan", "reason", "rrn", "inv", "amount", "batch", "rc", "tid", "mid",
-        "mti").collect()
+        "mti", "attempt", "app_version").collect()
     txns = attempts(events)
     facts = _key_facts(terminal)
     txns = txns.with_columns(stan=pl.coalesce("stan_tx", "stan_result"))
+    txns = _queued(txns, terminal)
+    app = terminal.filter(pl.col("app_version").is_not_null()).select(
+        "path", pl.col("line").alias("_app_line"), "app_version").sort("_app_line")
+    txns = txns.sort("line_start").join_asof(app, left_on="line_start", right_on="_app_line", by="path",
+                                             strategy="backward", check_sortedness=False).drop("_app_line")
     tid_by_path = terminal.filter(pl.col("tid").is_not_null()).group_by("path").agg(pl.col("tid").last().alias("_tid_path"))
     mid_by_path = terminal.filter(pl.col("mid").is_not_null()).group_by("path").agg(pl.col("mid").last().alias("_mid_path"))
     txns = (txns.join(tid_by_path, on="path", how="left").join(mid_by_path, on="path", how="left")
@@ -346,6 +350,39 @@ def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFr
     txns = _join_settlement(txns, settlement)
     txns = _link_follow_ups(txns)
     return _outcomes(txns).sort("ts_start", "device", "line_start")
+
+
+def _queued(txns: pl.DataFrame, terminal: pl.DataFrame) -> pl.DataFrame:
+    """Offline items: the attempt's own store-and-forward entry, and entries that queue it again.
+
+    An entry with the attempt's STAN is its offline approval (``line_saf_queued``). An entry with the
+    attempt's invoice under a new STAN, after the attempt's request was approved, sends the same item
+    to the host a second time: it becomes a transaction of its own with ``resend_of`` naming the first.
+    """
+    queued = terminal.filter(pl.col("kind") == "saf.queued", pl.col("stan").is_not_null()).select(
+        "path", "attempt", "stan", "inv", pl.col("line").alias("_q_line"), pl.col("ts_utc").alias("_q_ts"))
+    own = queued.unique(["path", "attempt", "stan"], keep="first").select(
+        "path", "attempt", "stan", pl.col("_q_line").alias("line_saf_queued"))
+    txns = txns.join(own, on=["path", "attempt", "stan"], how="left").with_columns(resend_of=pl.lit(None, pl.String))
+    again = txns.filter(pl.col("merchant_status") == "APPROVED", pl.col("line_saf_queued").is_null()).join(
+        queued, on=["path", "attempt", "inv"], how="inner", suffix="_q").filter(
+        pl.col("stan_q") != pl.col("stan"), pl.col("_q_line") > pl.coalesce("line_result", "line_tx"))
+    if again.is_empty():
+        return txns
+    sent = terminal.filter(pl.col("kind") == "iso.tx", pl.col("mti") == "0220").select(
+        "path", pl.col("stan").alias("stan_q"), pl.col("line").alias("_tx_line"), pl.col("ts_utc").alias("_tx_ts"))
+    again = again.join(sent, on=["path", "stan_q"], how="left").filter(
+        pl.col("_tx_line").is_null() | (pl.col("_tx_line") > pl.col("_q_line"))).unique("_q_line", keep="first")
+    nulls = ["rrn_result", "auth_result", "rc_result", "line_result", "ts_result", "line_timeout", "line_crash",
+             "line_boot", "line_printer", "printer_code", "ts_printer", "rc_rx", "ts_rx"]
+    clones = again.with_columns(
+        resend_of=pl.col("txn"), stan=pl.col("stan_q"), stan_tx=pl.col("stan_q"), mti=pl.lit("0220"),
+        line_saf_queued=pl.col("_q_line"), line_start=pl.col("_q_line"), ts_start=pl.col("_q_ts"),
+        line_tx=pl.col("_tx_line"), ts_tx=pl.col("_tx_ts"), attempt=pl.lit(None, txns.schema["attempt"]),
+        txn=pl.col("device") + ":" + pl.col("_q_line").cast(pl.String),
+        *[pl.lit(None, txns.schema[c]).alias(c) for c in nulls if c in txns.columns],
+    ).select(txns.columns)
+    return pl.concat([txns, clones], how="vertical_relaxed")
 
 
 def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
@@ -539,7 +576,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
             "atc", "entry", "source", "operator", "currency", "exponent", "amount_entered", "amount_keyed", "amount_sent",
             "amount_approved", "settled_amount", "tip", "merchant_outcome", "merchant_status", "rc_result", "host_outcome",
             "host_rc", "host_rrn", "host_reversal_rc", "reversal_rc", "cleared_count", "charged", "charged_by",
-            "charge_at_risk", "host_covers", "settle_covers", "host_log", "settlement_file", "settled_mid", "reversal_saved", "reversal_sends",
+            "charge_at_risk", "host_covers", "settle_covers", "host_log", "settlement_file", "resend_of", "app_version", "settled_mid", "reversal_saved", "reversal_sends",
             "reversal_deleted", "receipts", "printer_code", "recover_state", "recover_action", "orig_inv", "orig_rrn",
             "orig_txn", "voided_by", "refunded_by", "refunded_amount", "adjusted_by", "completed_by", "ts_start", "ts_tx",
             "ts_result", "ts_printer", "ts_reversal_deleted", "ts_upload", "ts_batch_closed", "h_rx_ts", "path",

@@ -18,7 +18,7 @@ import polars as pl
 
 from forensics.diagnosis import detectors as D
 from forensics.diagnosis.detectors import Params
-from forensics.diagnosis.rules import RuleSet
+from forensics.diagnosis.rules import RuleSet, candidate_column
 from forensics.ingest import load
 from forensics.money import minor_to_major
 from forensics.timeline import Timeline, build
@@ -100,14 +100,18 @@ def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: Rule
     t = D.prepare(tl.transactions, tl.settlement)
     dups = D.duplicate_charges(t, params)
     taken = set(dups["first__txn"].to_list()) | set(dups["second__txn"].to_list()) if dups.height else set()
-    parts = [dups, D.charged_but_declined(t, taken), D.amount_mismatches(t, params), D.refund_errors(t, params),
+    corrected = D.amount_corrections(t, params)
+    mismatches = D.amount_mismatches(t, params)
+    if corrected.height:
+        mismatches = mismatches.filter(~pl.col("txn__txn").is_in(corrected["txn__txn"].implode()))
+    parts = [dups, D.charged_but_declined(t, taken), corrected, mismatches, D.refund_errors(t, params),
              D.deposit_errors(t, params), D.misrouted(t, tl.devices), D.ledger_mismatches(t, tl.devices)]
     candidates = pl.concat([p for p in parts if p.height], how="diagonal_relaxed") if any(p.height for p in parts) else None
     if candidates is None:
         return Diagnosis([], tl, pl.DataFrame())
     candidates = candidates.with_row_index("cid").with_columns(pl.col("cid").cast(pl.Int64))
     fired, evidence = rules.evaluate(candidates, tl.events)
-    findings = [_finding(row, fired, evidence, tl, rules) for row in candidates.iter_rows(named=True)]
+    findings = _incidents([_finding(row, fired, evidence, tl, rules) for row in candidates.iter_rows(named=True)])
     _attach_texts(findings, tl)
     findings.sort(key=lambda f: (f["_ts"], f["kind"], f["transactions"][0]["device"], f["transactions"][0]["stan"] or ""))
     for i, f in enumerate(findings, start=1):
@@ -144,6 +148,8 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
     else:
         cause, confidence, alternatives, winning = "undetermined", 0.0, [], []
     contributing = sorted({c for r in winning for c in r.contributing} - {cause})
+    incident = next((r for r in winning if r.incident), None)
+    group = (incident.id, *(row.get(candidate_column(ref)) for ref in incident.incident)) if incident else None
     txns = [_txn(row, role) for role in _roles(row)]
     if row.get("members"):
         members = tl.transactions.filter(pl.col("txn").is_in(row["members"]))
@@ -169,7 +175,49 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
         "alternatives": alternatives,
         "_rules": [r.id for r in winning],
         "_ts": unique_txns[0]["ts_start"],
+        "_incident": group,
+        "_why": winning[0].description if winning else "no rule explains it",
+        "_exponent": exponent,
+        "_amount": amount,
     }
+
+
+def _incidents(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Findings of one systematic incident (a rule's ``incident`` columns agree) merged into one."""
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for f in findings:
+        if f["_incident"] is None:
+            out.append(f)
+        else:
+            groups.setdefault((f["kind"], f["cause"], *f["_incident"]), []).append(f)
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        members.sort(key=lambda f: f["_ts"])
+        head = dict(members[0])
+        txns = [t for f in members for t in f["transactions"]]
+        seen: set[tuple[str, int]] = set()
+        evidence = []
+        for e in (e for f in members for e in f["evidence"]):
+            if (e["path"], e["line"]) not in seen:
+                seen.add((e["path"], e["line"]))
+                evidence.append(e)
+        evidence.sort(key=lambda e: (_ROLE_ORDER.get(e["role"], 9), e["path"], e["line"]))
+        amounts = [f["_amount"] for f in members if f["_amount"] is not None]
+        total = sum(amounts) if amounts else None
+        money = f"{minor_to_major(total, head['_exponent'])} {head['currency'] or ''}".strip() if total is not None else "?"
+        version = head["_incident"][-1] if len(head["_incident"]) > 2 else None
+        where = ", ".join(head["devices"]) + (f" (app {version})" if version else "")
+        head.update(
+            transactions=txns, evidence=evidence, amount=minor_to_major(total, head["_exponent"]) if total is not None else None,
+            devices=sorted({d for f in members for d in f["devices"]}),
+            confidence=max(f["confidence"] for f in members),
+            summary=f"{len(members)} transactions on {where}, {money} charged in all: {head['_why']}")
+        out.append(head)
+    return out
+
 
 
 def _amount(row: dict[str, Any], txns: list[dict[str, Any]]) -> tuple[int | None, str | None, int]:

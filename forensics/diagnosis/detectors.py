@@ -33,6 +33,10 @@ class Params:
     outlier_min_sales: int = 8
     #: a void or refund this long after the sale it names is not a same-visit correction (s)
     late_void_s: float = 600.0
+    #: a sale voided and run again for a tenth or hundredth within this time corrects a keyed amount (s)
+    rerun_correction_s: float = 3600.0
+    #: a refund leaving a tenth or hundredth of the sale within this time corrects a keyed amount (s)
+    refund_correction_s: float = 14 * 86400.0
 
 
 def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
@@ -61,12 +65,14 @@ def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
 def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     charges = t.filter(pl.col("txn_type").is_in(CHARGES), pl.col("charges"), pl.col("card").is_not_null())
     # Pair on a few columns first; whole rows are attached only to the pairs that survive.
-    keys = charges.select("txn", "card", "amount_entered", "mid", "ts_start", "device", "atc",
+    keys = charges.select("txn", "card", "amount_entered", "mid", "ts_start", "device", "atc", "resend_of",
                           (pl.col("failed") | pl.col("offline")
                            | pl.col("flags").list.contains("printer_fault_after_approval")).alias("suspicious"))
     pairs = keys.join(keys, on=["card", "amount_entered", "mid"], how="inner", suffix="_2")
     gap = (pl.col("ts_start_2") - pl.col("ts_start")).dt.total_seconds()
-    different_tap = pl.col("atc").is_null() | pl.col("atc_2").is_null() | (pl.col("atc") != pl.col("atc_2"))
+    # two card interactions (ATCs differ or unknown), or one interaction the terminal sent twice
+    different_tap = (pl.col("atc").is_null() | pl.col("atc_2").is_null() | (pl.col("atc") != pl.col("atc_2"))
+                     | (pl.col("resend_of_2") == pl.col("txn")).fill_null(False))
     suspicious = pl.col("suspicious") | (pl.col("device") != pl.col("device_2"))
     pairs = pairs.filter(
         pl.col("txn") != pl.col("txn_2"), gap > 0, different_tap,
@@ -116,6 +122,47 @@ def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     return _singles(hit.with_columns(ratio=ratio), "amount_mismatch", extras=("ratio",))
 
 
+def _shifted(big: pl.Expr, small: pl.Expr) -> pl.Expr:
+    """``big`` is ``small`` with one or two digits too many (x10 or x100), in minor units."""
+    return (small > 0) & ((big == small * 10) | (big == small * 100))
+
+
+def amount_corrections(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """Sales charged for ten or a hundred times the amount meant, as the merchant's own correction shows.
+
+    The sale was voided and run again on the same card for a tenth (or hundredth), or refunded so that
+    exactly a tenth (or hundredth) was kept. One candidate per sale, listing the sale and its correction.
+    """
+    sales = t.filter(pl.col("txn_type") == "SALE", pl.col("merchant_outcome") == "APPROVED",
+                     pl.col("card").is_not_null(), pl.col("amount_entered") > 0)
+    voided = sales.filter(pl.col("voided_by").is_not_null()).select(
+        "txn", "card", "amount_entered", "ts_start", "voided_by")
+    again = sales.filter(pl.col("voided_by").is_null()).select(
+        "card", pl.col("txn").alias("_rerun"), pl.col("amount_entered").alias("_rerun_amount"),
+        pl.col("ts_start").alias("_rerun_ts"))
+    gap = (pl.col("_rerun_ts") - pl.col("ts_start")).dt.total_seconds()
+    rerun = voided.join(again, on="card", how="inner").filter(
+        gap > 0, gap <= params.rerun_correction_s, _shifted(pl.col("amount_entered"), pl.col("_rerun_amount"))
+    ).sort("_rerun_ts").unique("txn", keep="first").select(
+        "txn", pl.concat_list("txn", "voided_by", "_rerun").alias("members"),
+        pl.lit("voided and run again").alias("correction"),
+        (pl.col("amount_entered") / pl.col("_rerun_amount")).alias("ratio"))
+    refunds = t.filter(pl.col("txn_type") == "REFUND", pl.col("merchant_outcome") == "APPROVED",
+                       pl.col("orig_txn").is_not_null()).select(
+        pl.col("orig_txn").alias("txn"), pl.col("txn").alias("_refund"), pl.col("amount_entered").alias("_refunded"),
+        pl.col("ts_start").alias("_refund_ts"))
+    kept = pl.col("amount_entered") - pl.col("_refunded")
+    refunded = sales.select("txn", "amount_entered", "ts_start").join(refunds, on="txn", how="inner").filter(
+        (pl.col("_refund_ts") - pl.col("ts_start")).dt.total_seconds() <= params.refund_correction_s,
+        _shifted(pl.col("amount_entered"), kept),
+    ).unique("txn", keep="first").select(
+        "txn", pl.concat_list("txn", "_refund").alias("members"), pl.lit("refunded down to a tenth").alias("correction"),
+        (pl.col("amount_entered") / kept).alias("ratio"))
+    found = pl.concat([rerun, refunded]).unique("txn", keep="first", maintain_order=True)
+    hit = t.join(found, on="txn", how="inner")
+    return _singles(hit, "amount_mismatch", extras=("members", "correction", "ratio"))
+
+
 def refund_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     """Refunds or voids that credit the wrong amount, card or transaction."""
     originals = t.select([pl.col(c).alias(f"first__{c}") for c in t.columns])
@@ -137,8 +184,33 @@ def refund_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     # an invoice number used twice under the TID, and a void or refund long after the sale it hit
     ambiguous = pl.col("twin").is_not_null() & (pl.col("gap_s") >= params.late_void_s)
     pairs = pairs.with_columns(over_original=wrong_amount.fill_null(False), other_card=wrong_card.fill_null(False))
-    return pairs.filter((wrong_amount | wrong_card | ambiguous).fill_null(False)).drop(
-        "_twin_device", "_twin_txn").with_columns(finding=pl.lit("refund_error"))
+    single = pairs.filter((wrong_amount | wrong_card | ambiguous).fill_null(False)).drop("_twin_device", "_twin_txn")
+    return pl.concat([single, _refunded_beyond_sale(t)], how="diagonal_relaxed").with_columns(
+        finding=pl.lit("refund_error"))
+
+
+def _refunded_beyond_sale(t: pl.DataFrame) -> pl.DataFrame:
+    """Sales refunded more than once for more, together, than they were charged: one candidate per sale.
+
+    ``first`` is the sale, ``second`` the refund that took the total past it; ``members`` lists the sale
+    and all its refunds.
+    """
+    refunds = t.filter(pl.col("txn_type") == "REFUND", pl.col("merchant_outcome") == "APPROVED",
+                       pl.col("orig_txn").is_not_null(), pl.col("amount_entered") > 0).sort("ts_start")
+    running = refunds.with_columns(
+        _total=pl.col("amount_entered").cum_sum().over("orig_txn"), _n=pl.int_range(1, pl.len() + 1).over("orig_txn"))
+    sales = t.select(pl.col("txn").alias("orig_txn"), pl.col("amount_entered").alias("_sale_amount"))
+    over = running.join(sales, on="orig_txn", how="inner").filter(
+        pl.col("_n") >= 2, pl.col("_total") > pl.col("_sale_amount")).unique("orig_txn", keep="first")
+    if over.is_empty():
+        return pl.DataFrame()
+    members = refunds.group_by("orig_txn").agg(pl.col("txn").alias("_refunds"))
+    over = over.join(members, on="orig_txn", how="left")
+    first = t.select([pl.col(c).alias(f"first__{c}") for c in t.columns])
+    second = over.select([pl.col(c).alias(f"second__{c}") for c in t.columns] + [
+        pl.concat_list(pl.col("orig_txn"), pl.col("_refunds")).alias("members"), pl.col("_total").alias("refunded_total")])
+    return second.join(first, left_on="second__orig_txn", right_on="first__txn", how="inner").with_columns(
+        first__txn=pl.col("second__orig_txn"))
 
 
 def deposit_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
@@ -161,11 +233,35 @@ def deposit_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     return pl.concat([wrong, twice], how="diagonal_relaxed").with_columns(finding=pl.lit("deposit_error"))
 
 
+def replacements(devices: pl.DataFrame) -> pl.DataFrame:
+    """Which device took over from which: device, replaced (its predecessor), replaced_mid.
+
+    A later device under the same TID replaces the earlier one. A device initialised during the logs
+    under a TID of its own replaces the device that stopped last before it appeared, when every other
+    device of the analysis works for one merchant (one MID): the logs are then one site's.
+    """
+    d = devices.filter(pl.col("tid").is_not_null()).sort("first_seen")
+    same_tid = d.with_columns(replaced=pl.col("device").shift(1).over("tid"),
+                              replaced_mid=pl.col("mid").shift(1).over("tid")).filter(pl.col("replaced").is_not_null())
+    fresh = d.filter(pl.col("counter_resets") > 0, ~pl.col("device").is_in(same_tid["device"].implode()))
+    rows = []
+    for new in fresh.iter_rows(named=True):
+        others = d.filter(pl.col("device") != new["device"], pl.col("mid").is_not_null())
+        if others["mid"].n_unique() != 1:
+            continue
+        before = others.filter(pl.col("last_seen") <= new["first_seen"], pl.col("tid") != new["tid"])
+        if before.height:
+            last = before.sort("last_seen").row(-1, named=True)
+            rows.append({"device": new["device"], "replaced": last["device"], "replaced_mid": last["mid"]})
+    site = pl.DataFrame(rows, schema={"device": pl.String, "replaced": pl.String, "replaced_mid": pl.String})
+    return pl.concat([same_tid.select("device", "replaced", "replaced_mid"), site])
+
+
 def misrouted(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
-    """Charges of a device whose MID differs from the MID the TID had on its previous device."""
-    d = devices.sort("first_seen").with_columns(_prev_mid=pl.col("mid").shift(1).over("tid"))
-    moved = d.filter(pl.col("_prev_mid").is_not_null(), pl.col("mid") != pl.col("_prev_mid")).select(
-        "device", pl.col("_prev_mid").alias("expected_mid"))
+    """Charges of a device whose MID differs from the MID of the device it replaced."""
+    d = devices.join(replacements(devices), on="device", how="inner")
+    moved = d.filter(pl.col("replaced_mid").is_not_null(), pl.col("mid") != pl.col("replaced_mid")).select(
+        "device", pl.col("replaced_mid").alias("expected_mid"))
     hit = t.filter(pl.col("charges"), pl.col("txn_type").is_in(CHARGES)).join(moved, on="device", how="inner")
     if hit.is_empty():
         return _singles(hit, "misrouted_funds", ("expected_mid",))

@@ -12,6 +12,8 @@ list of conditions that must all hold for a candidate finding. The closed vocabu
   anchor's device in the window (``before`` alone with ``within_s``: the seconds before it).
 - ``absence = { ... }``: the same, and no such event exists.
 - ``count = { around = "first.start", window_s = 3600, kind = "emv.error", at_least = 3, role = "context" }``.
+- ``cite = { ... }``: as ``sequence``, but it never decides whether the rule fires: when such an event
+  exists it is cited as evidence (the line that proves a fact the rule read from a column).
 
 Anchors are ``ROLE.start``, ``ROLE.tx``, ``ROLE.result`` (ROLE: first, second, txn). Each
 rule's examples (simulated family and seed, and whether the rule fires) are run by the tests.
@@ -36,20 +38,21 @@ CAUSES = ("hardware_fault", "software_bug", "operator_error", "migration_sync_de
           "undetermined")
 ROLES = ("first", "second", "txn")
 _POINTS = {"start": ("start",), "tx": ("tx", "start"), "result": ("result", "tx", "start")}
-_RULE_KEYS = {"id", "finding", "cause", "weight", "contributing", "description", "when", "example"}
-_CONDITIONS = {"match", "same", "differ", "sequence", "absence", "count"}
+_RULE_KEYS = {"id", "finding", "cause", "weight", "contributing", "description", "when", "example", "incident"}
+_CONDITIONS = {"match", "same", "differ", "sequence", "absence", "count", "cite"}
 #: The TOML types of a rule's fields (beyond what each field's own check says).
 _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "id": (str, "a string"), "finding": (str, "a string"), "cause": (str, "a string"),
     "weight": ((int, float), "a number"), "contributing": (list, "an array of causes"),
     "description": (str, "a string"), "when": (list, "an array of conditions"), "example": (list, "an array of tables"),
+    "incident": (list, "an array of column references"),
 }
 _WINDOW_KEYS = {"after", "before", "within_s", "kind", "where", "role", "device"}
 _COUNT_KEYS = {"around", "window_s", "kind", "where", "at_least", "role"}
 _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "null"}
 #: candidate columns that are not transaction columns (detector outputs)
 EXTRA_COLUMNS = {"ratio", "twin", "members", "group_amount", "completions", "expected_mid", "finding", "over_original",
-                 "other_card", "over_hold", "gap_s"}
+                 "other_card", "over_hold", "gap_s", "correction", "refunded_total"}
 
 
 class RuleError(ValueError):
@@ -69,9 +72,12 @@ class Rule:
     when: list[dict[str, Any]]
     examples: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    #: columns whose values name one systematic incident: findings this rule wins that share them merge
+    incident: list[str] = field(default_factory=list)
 
 
-def _col(ref: str) -> str:
+def candidate_column(ref: str) -> str:
+    """The candidate column of a rule's ``ROLE.column`` reference (other names as they are)."""
     role, dot, column = ref.partition(".")
     return f"{role}__{column}" if dot and role in ROLES else ref
 
@@ -140,11 +146,15 @@ class RuleSet:
             raise RuleError(f"{where}: field 'weight': must be a positive number")
         for j, cond in enumerate(raw["when"], start=1):
             self._check_condition(f"{where}: field 'when[{j}]'", cond)
+        for ref in raw.get("incident", []):
+            if not isinstance(ref, str):
+                raise RuleError(f"{where}: field 'incident': must be an array of column references")
+            self._check_ref(f"{where}: field 'incident'", ref)
         for j, example in enumerate(raw.get("example", []), start=1):
             if not isinstance(example, dict) or set(example) != {"family", "seed", "fires"}:
                 raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
         return Rule(raw["id"], raw["finding"], raw["cause"], float(raw["weight"]), list(raw.get("contributing", [])),
-                    raw.get("description", ""), raw["when"], raw.get("example", []), name)
+                    raw.get("description", ""), raw["when"], raw.get("example", []), name, list(raw.get("incident", [])))
 
     def _check_condition(self, where: str, cond: dict[str, Any]) -> None:
         if not isinstance(cond, dict):
@@ -233,7 +243,7 @@ class RuleSet:
         for rule in self.rules:
             for cond in rule.when:
                 kind, spec = next(iter(cond.items()))
-                if kind in ("sequence", "absence", "count"):
+                if kind in ("sequence", "absence", "count", "cite"):
                     kinds.update([spec["kind"]] if isinstance(spec["kind"], str) else spec["kind"])
                     columns.update(spec.get("where", {}))
         return events.filter(pl.col("kind").is_in(sorted(kinds))).select(sorted(columns))
@@ -272,13 +282,13 @@ def _condition(cond: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame) 
     if kind == "match":
         expr = pl.lit(True)
         for ref, value in spec.items():
-            column = _col(ref)
+            column = candidate_column(ref)
             if column not in cands.columns:
                 return pl.Series([False] * cands.height), None
             expr = expr & _value_expr(column, value, cands.schema[column])
         return cands.select(expr.fill_null(False).alias("ok"))["ok"], None
     if kind in ("same", "differ"):
-        a, b = (_col(r) for r in spec)
+        a, b = (candidate_column(r) for r in spec)
         if a not in cands.columns or b not in cands.columns:
             return pl.Series([False] * cands.height), None
         expr = (pl.col(a) == pl.col(b)) if kind == "same" else (pl.col(a) != pl.col(b))
@@ -288,7 +298,10 @@ def _condition(cond: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame) 
     if kind == "absence":
         return ~present, None
     role = spec.get("role")
-    return present, hits.select("cid", "path", "line", role=pl.lit(role)) if role else None
+    cited = hits.select("cid", "path", "line", role=pl.lit(role)) if role else None
+    if kind == "cite":
+        return pl.Series([True] * cands.height), cited
+    return present, cited
 
 
 def _anchor_ts(anchor: str) -> pl.Expr:
@@ -314,7 +327,7 @@ def _window_hits(spec: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame
     dynamic: dict[str, str] = {}
     for key, value in spec.get("where", {}).items():
         if isinstance(value, str) and value.startswith("$"):
-            dynamic[key] = _col(value[1:])
+            dynamic[key] = candidate_column(value[1:])
         else:
             ev = ev.filter(_value_expr(key, value, ev.schema[key]).fill_null(False))
     never = pl.lit(None, pl.Int64)
