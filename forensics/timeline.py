@@ -150,8 +150,13 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def clock_pairs(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
-    """Matched terminal/host messages: path, device, segment, ts (terminal), off (s), dir (tx|rx)."""
+def clock_pairs(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Matched terminal/host messages: path, device, segment, ts (terminal), off (s), dir (tx|rx|settlement).
+
+    Where no host message matches a clock segment, the clearing file stands in: an online item's
+    ``capture_ts`` is the host's time of the request, so the terminal's request (same TID and STAN)
+    pairs with it to the second.
+    """
     out = []
     for kind, host_ts, mti in (("iso.tx", "h_rx_ts", pl.col("mti")), ("iso.rx", "h_tx_ts", _response_mti(pl.col("mti")))):
         mine = terminal.filter(pl.col("kind") == kind, pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
@@ -163,14 +168,29 @@ def clock_pairs(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
         out.append(pairs.filter(pl.col(host_ts).is_not_null()).select(
             "path", "device", "segment", "ts", ((pl.col("ts") - pl.col(host_ts)).dt.total_microseconds() / 1e6).alias("off"),
             pl.lit(kind[4:]).alias("dir")))
+    if settlement is not None and settlement.height:
+        covered = pl.concat(out).select("path", "segment").unique() if out else None
+        mine = terminal.filter(pl.col("kind") == "iso.tx", pl.col("mti").is_in(["0100", "0200"]),
+                               pl.col("tid").is_not_null())
+        if covered is not None:
+            mine = mine.join(covered, on=["path", "segment"], how="anti")
+        items = settlement.filter(pl.col("ts").is_not_null()).select("tid", "stan", pl.col("ts").alias("_capture")).sort(
+            "_capture")
+        if mine.height and items.height:
+            pairs = mine.sort("ts").join_asof(items, left_on="ts", right_on="_capture", by=["tid", "stan"],
+                                              strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
+            out.append(pairs.filter(pl.col("_capture").is_not_null()).select(
+                "path", "device", "segment", "ts",
+                ((pl.col("ts") - pl.col("_capture")).dt.total_microseconds() / 1e6).alias("off"),
+                pl.lit("settlement").alias("dir")))
     if not out:
         return pl.DataFrame(schema={"path": pl.String, "device": pl.String, "segment": pl.Int32, "ts": UTC_US,
                                     "off": pl.Float64, "dir": pl.String})
     return pl.concat(out)
 
 
-def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
-    """Skew per (path, segment): terminal time minus host time, in seconds."""
+def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Skew per (path, segment): terminal time minus host time, in seconds (see ``clock_pairs``)."""
     base = terminal.group_by("path", "segment").agg(
         pl.col("device").first(), pl.col("line").min().alias("from_line"), pl.col("line").max().alias("to_line"),
         pl.coalesce(
@@ -178,16 +198,18 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
             (pl.col("value") - pl.col("ts").dt.epoch("us") / 1e6).filter(pl.col("kind") == "clock.set").first(),
         ).alias("_step"),
     )
-    pairs = clock_pairs(terminal, host)
+    pairs = clock_pairs(terminal, host, settlement)
     if pairs.height:
         per_dir = pairs.group_by("path", "segment", "dir").agg(pl.col("off").median().alias("med"), pl.len().alias("n"))
         stats = pairs.group_by("path", "segment").agg(
             pl.col("off").quantile(0.9).alias("_hi"), pl.col("off").quantile(0.1).alias("_lo"))
         est = per_dir.group_by("path", "segment").agg(pl.col("med").mean().alias("_est"),
-                                                      pl.col("n").sum().alias("matches"))
+                                                      pl.col("n").sum().alias("matches"),
+                                                      (pl.col("dir") == "settlement").all().alias("_by_settlement"))
         base = base.join(est, on=["path", "segment"], how="left").join(stats, on=["path", "segment"], how="left")
     else:
         base = base.with_columns(pl.lit(None, pl.Float64).alias("_est"), pl.lit(0, pl.UInt32).alias("matches"),
+                                 pl.lit(None, pl.Boolean).alias("_by_settlement"),
                                  pl.lit(None, pl.Float64).alias("_hi"), pl.lit(None, pl.Float64).alias("_lo"))
     base = base.sort("path", "segment")
     # Inherit across segments: from the previous one plus a logged step, else from the next.
@@ -196,7 +218,8 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
         skew_s=inherited.fill_null(0.0),
         spread_s=(pl.col("_hi") - pl.col("_lo")),
         matches=pl.col("matches").fill_null(0).cast(pl.Int64),
-        source=pl.when(pl.col("_est").is_not_null()).then(pl.lit("host pairs"))
+        source=pl.when(pl.col("_by_settlement")).then(pl.lit("settlement items"))
+        .when(pl.col("_est").is_not_null()).then(pl.lit("host pairs"))
         .when(inherited.is_not_null()).then(pl.lit("inherited"))
         .otherwise(pl.lit("none: no host messages matched")),
     ).select("path", "device", "segment", "from_line", "to_line", "skew_s", "spread_s", "matches", "source")
@@ -387,7 +410,7 @@ def _queued(txns: pl.DataFrame, terminal: pl.DataFrame) -> pl.DataFrame:
 
 def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     cols = ["host_rc", "host_rrn", "host_auth", "host_amount", "host_currency", "host_atc", "host_mid", "h_rx_ts",
-            "host_line", "host_resp_line", "host_reversal_rc", "host_reversal_line"]
+            "host_path", "host_line", "host_resp_line", "host_reversal_rc", "host_reversal_line"]
     if host.is_empty():
         return txns.with_columns([pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False),
                                  host_covers=pl.lit(False))
@@ -395,7 +418,7 @@ def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     left = txns.with_columns(_mti=expected_mti, _t=pl.coalesce("ts_tx", "ts_start")).sort("_t")
     requests = host.filter(pl.col("mti") != "0400").select(
         "tid", "stan", pl.col("mti").alias("_mti"), "h_rx_ts", "host_rc", "host_rrn", "host_auth", "host_amount",
-        "host_currency", "host_atc", "host_mid", "host_line", "host_resp_line").sort("h_rx_ts")
+        "host_currency", "host_atc", "host_mid", "host_path", "host_line", "host_resp_line").sort("h_rx_ts")
     # Offline advices reach the host long after capture: match them on keys alone.
     online = left.filter(pl.col("line_saf_queued").is_null()).join_asof(
         requests, left_on="_t", right_on="h_rx_ts", by=["tid", "stan", "_mti"], strategy="nearest",
@@ -514,8 +537,12 @@ def _charge(merchant: pl.Expr) -> list[pl.Expr]:
                .when(terminal_reversed).then(pl.lit(False))
                .when(merchant == "APPROVED").then(~voided)
                .when(merchant == "DECLINED").then(pl.lit(False)))
-    undelivered = ~pl.col("reversal_deleted").is_in(["acked", "approved"]).fill_null(False)
-    at_risk = sent & merchant.is_in(["COMM_ERROR", "NO_RESULT", "CRASHED", "POWER_LOST"]) & undelivered
+    # a reversal counts as accepted when its answer was 00, or was logged as acknowledged without a code;
+    # refused (25: the host knew no such sale) it leaves the charge possible: the sale may have reached
+    # another host, or the reversal the wrong one
+    refused = pl.col("reversal_rc").is_not_null() & ~terminal_reversed
+    accepted = terminal_reversed | (pl.col("reversal_deleted").is_in(["acked", "approved"]).fill_null(False) & ~refused)
+    at_risk = sent & merchant.is_in(["COMM_ERROR", "NO_RESULT", "CRASHED", "POWER_LOST"]) & ~accepted
     return [charged.alias("charged"), witness.alias("charged_by"),
             (charged.is_null() & at_risk & ~terminal_reversed).alias("charge_at_risk")]
 
@@ -582,7 +609,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
             "ts_result", "ts_printer", "ts_reversal_deleted", "ts_upload", "ts_batch_closed", "h_rx_ts", "path",
             "line_start", "line_tx", "line_result", "line_timeout", "line_crash", "line_boot", "line_battery_low",
             "line_recover", "line_printer", "line_saf_queued", "line_upload", "line_reversal_deleted", "line_receipt",
-            "line_clear_menu", "line_reversal_rx", "host_line", "host_resp_line", "host_reversal_line", "settle_lines", "flags"]
+            "line_clear_menu", "line_reversal_rx", "host_path", "host_line", "host_resp_line", "host_reversal_line", "settle_lines", "flags"]
     return t.select([c for c in keep if c in t.columns])
 
 
@@ -644,7 +671,7 @@ def build(loaded: Loaded) -> Timeline:
     host = host_pairs(events)
     terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
         "path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan").collect()
-    clocks = estimate_clocks(terminal, host)
+    clocks = estimate_clocks(terminal, host, events.filter(pl.col("kind") == "settle.item"))
     corrected = apply_clocks(events, clocks)
     settlement = corrected.filter(pl.col("kind") == "settle.item")
     txns = transactions(corrected, host, settlement)

@@ -77,6 +77,8 @@ class Diagnosis:
             keys = ", ".join(f"{t['device']} inv {t['inv']} stan {t['stan']}" + (f" rrn {t['rrn']}" if t["rrn"] else "")
                              for t in f["transactions"])
             lines.append(f"   Transactions: {keys}.")
+            for note in f.get("caveats", []):
+                lines.append(f"   Caveat: {note}.")
             for e in f["evidence"]:
                 lines.append(f"   [{e['role']}] {Path(e['path']).name}:{e['line']}: {e['text']}")
             if f["_rules"]:
@@ -157,6 +159,9 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
     if row.get("twin"):  # the item the void or refund was meant for
         txns = list(tl.transactions.filter(pl.col("txn") == row["twin"]).iter_rows(named=True)) + txns
     unique_txns = list({t["txn"]: t for t in txns}.values())
+    caveats, factor = _caveats(unique_txns)
+    confidence = round(confidence * factor, 2)
+    alternatives = [{**a, "confidence": round(a["confidence"] * factor, 2)} for a in alternatives]
     ev = _evidence(cid, unique_txns, evidence, tl, row)
     amount, currency, exponent = _amount(row, unique_txns)
     return {
@@ -173,6 +178,7 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
                           "auth": t["auth"], "ts": _iso(t.get("ts_tx") or t.get("ts_start"))} for t in unique_txns],
         "evidence": ev,
         "alternatives": alternatives,
+        "caveats": caveats,
         "_rules": [r.id for r in winning],
         "_ts": unique_txns[0]["ts_start"],
         "_incident": group,
@@ -180,6 +186,25 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
         "_exponent": exponent,
         "_amount": amount,
     }
+
+
+def _caveats(txns: list[dict[str, Any]]) -> tuple[list[str], float]:
+    """What the missing inputs leave open for these transactions, and the factor it takes off confidence."""
+    notes: list[str] = []
+    factor = 1.0
+    for t in txns:
+        name = f"{(t.get('txn_type') or 'item').lower()} inv {t.get('inv') or '?'} (stan {t.get('stan') or '?'})"
+        if t.get("charged") is None and t.get("charge_at_risk"):
+            missing = [label for label, given in (("no host log", t.get("host_log")),
+                                                  ("no clearing file", t.get("settlement_file"))) if not given]
+            why = " and ".join(missing) if missing else "neither the host log nor the clearing file covers it"
+            notes.append(f"{why}: whether {name} was charged is unknown; the terminal never saw its outcome "
+                         "and no reversal was accepted")
+            factor *= 0.7
+        elif t.get("charged_by") == "terminal" and not t.get("settlement_file"):
+            notes.append(f"no clearing file: whether {name} settled is unknown (the terminal's outcome is taken)")
+            factor *= 0.9
+    return list(dict.fromkeys(notes)), factor
 
 
 def _incidents(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -239,6 +264,9 @@ def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, tl: 
     for t in txns:
         line = t.get("line_result") or t.get("line_tx") or t.get("line_start")
         rows.append((t["path"], line, "charge"))
+        if t.get("merchant_outcome") != "APPROVED" and t.get("host_path") and t.get("host_rc") == "00":
+            # the terminal never saw the approval: the host's answer is what proves the charge
+            rows.append((t["host_path"], t.get("host_resp_line") or t["host_line"], "charge"))
         for ref in t.get("settle_lines") or []:
             path, _, number = ref.rpartition(":")
             rows.append((path, int(number), "clearing"))
