@@ -590,7 +590,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
         ("same_card_and_amount_as_previous", charge_types & previous_same.fill_null(False)),
         ("cleared_more_than_once", pl.col("cleared_count") > 1),
         ("cleared_to_other_mid", pl.col("settled_mid").is_not_null() & (pl.col("settled_mid") != pl.col("mid"))),
-        ("approved_not_cleared", pl.col("settlement_file") & (pl.col("cleared_count") == 0)
+        ("approved_not_cleared", pl.col("settle_covers") & (pl.col("cleared_count") == 0)
          & (merchant == "APPROVED") & pl.col("voided_by").is_null()
          & pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE"])),
         ("offline_not_uploaded", pl.col("line_saf_queued").is_not_null() & pl.col("line_upload").is_null()),
