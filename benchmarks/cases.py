@@ -23,24 +23,14 @@ import os
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-from scoring import Scoreboard, input_set
-
-from forensics.diagnosis import diagnose
-from forensics.diagnosis.rules import RuleError
-from forensics.ingest import InputError
-from forensics.ingest.clock import ClockError
-from forensics.ingest.dialect import DialectError
-from forensics.ingest.formats import FormatError
+from scoring import Scoreboard, analyze, input_set
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = ROOT.parent / "shared" / "cases"
 CARD_KEY = "benchmark"  # fixed so that the library's and the command's documents can be compared byte for byte
-# what the command turns into exit status 2 with one line on stderr: a refusal of bad input, not a crash
-REFUSALS = (InputError, ClockError, DialectError, FormatError, RuleError)
 
 
 def role(name: str) -> str:
@@ -59,18 +49,6 @@ def case_files(folder: Path, truth: dict[str, Any]) -> list[str]:
         names = sorted(p.name for p in folder.iterdir() if p.suffix in (".log", ".csv"))
     logs = sorted(n for n in names if n.endswith(".log") and n != "host.log")
     return logs + [n for n in ("host.log", "settlement.csv") if n in names]
-
-
-def run(paths: list[Path]) -> tuple[dict[str, Any] | None, str, str | None, bool]:
-    """(document, its text, error, crashed) of diagnosing ``paths`` in-process."""
-    try:
-        text = diagnose([str(p) for p in paths], card_key=CARD_KEY).to_json()
-    except REFUSALS as exc:
-        return None, "", f"refused: {exc}"[:200], False
-    except Exception as exc:  # noqa: BLE001 - any other exception is a crash to count, not to stop the benchmark
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return None, "", f"crash: {type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"[:200], True
-    return json.loads(text), text, None, False
 
 
 def same_as_command(paths: list[Path], text: str) -> bool:
@@ -103,12 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
         names = [n for n in case_files(folder, truth) if role(n) not in args.drop]
         paths = [folder / n for n in names]
-        t0 = time.perf_counter()
-        document, text, error, crashed = run(paths)
-        seconds = time.perf_counter() - t0
+        run = analyze(paths, card_key=CARD_KEY)
         board.add(truth.get("case", folder.name), truth.get("family", "?"), input_set(role(n) for n in names), truth,
-                  document, text=text, error=error, crashed=crashed, seconds=seconds)
-        if args.check_cli and document is not None and not same_as_command(paths, text):
+                  run)
+        if args.check_cli and run.document is not None and not same_as_command(paths, run.text):
             differ.append(folder.name)
     elapsed = time.perf_counter() - started
     if args.json:

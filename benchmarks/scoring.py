@@ -22,12 +22,23 @@ places before the macro mean).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
+import traceback
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from forensics.diagnosis import diagnose
+from forensics.diagnosis.rules import RuleError
+from forensics.ingest import InputError
+from forensics.ingest.clock import ClockError
+from forensics.ingest.dialect import DialectError
+from forensics.ingest.formats import FormatError
 
 KINDS = ("duplicate_charge", "amount_mismatch", "refund_error", "deposit_error", "charged_but_declined",
          "misrouted_funds", "ledger_mismatch")
@@ -38,6 +49,8 @@ ROLES = {"terminal": "T", "host": "H", "settlement": "S"}
 
 Key = tuple[str, ...]
 
+# what the command turns into exit status 2 with one line on stderr: a refusal of bad input, not a crash
+REFUSALS = (InputError, ClockError, DialectError, FormatError, RuleError)
 # a run of 13..19 digits not starting with 0 (no issued card number does; MIDs do), as score.py
 _PAN_RUN = re.compile(r"(?<!\d)([1-9]\d{12,18})(?!\d)")
 
@@ -105,6 +118,32 @@ def _luhn_ok(number: str) -> bool:
         d = int(ch) * (2 if i % 2 else 1)
         total += d - 9 if d > 9 else d
     return total % 10 == 0
+
+
+@dataclass
+class Run:
+    """One in-process diagnosis: the findings document (None when it failed) and its text."""
+
+    document: dict[str, Any] | None
+    text: str
+    error: str | None
+    crashed: bool
+    seconds: float
+
+
+def analyze(paths: Iterable[str | Path], **load_options: Any) -> Run:
+    """Diagnose ``paths`` through the library (``diagnose(...).to_json()``, the bytes of ``forensics diagnose
+    --format json``); an exception is recorded, as a refusal (the command's exit 2) or a crash."""
+    started = time.perf_counter()
+    try:
+        text = diagnose([str(p) for p in paths], **load_options).to_json()
+    except REFUSALS as exc:
+        return Run(None, "", f"refused: {exc}"[:200], False, time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a crash is counted, it does not stop the benchmark
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        error = f"crash: {type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"[:200]
+        return Run(None, "", error, True, time.perf_counter() - started)
+    return Run(json.loads(text), text, None, False, time.perf_counter() - started)
 
 
 @dataclass
@@ -181,13 +220,11 @@ class Scoreboard:
         self.cause_fp: Counter[str | None] = Counter()
         self.confusion: Counter[tuple[str, str | None]] = Counter()
 
-    def add(self, case: str, family: str, inputs: str, truth: dict[str, Any], document: dict[str, Any] | None,
-            *, text: str = "", error: str | None = None, crashed: bool = False, seconds: float = 0.0) -> CaseScore:
+    def add(self, case: str, family: str, inputs: str, truth: dict[str, Any], run: Run) -> CaseScore:
         """Score one case: ``truth`` as a case's truth.json (``expected``, ``forbidden_kinds``,
-        ``compliance``), ``document`` the analyzer's findings document (None when it failed, with
-        ``error`` saying why and ``crashed`` when it was not a clean refusal of bad input), ``text``
-        the document as written (checked for full card numbers)."""
-        s = CaseScore(case, family, inputs, error=error, crashed=crashed, seconds=seconds)
+        ``compliance``), ``run`` the analyzer's output; ``inputs`` labels the input set."""
+        s = CaseScore(case, family, inputs, error=run.error, crashed=run.crashed, seconds=run.seconds)
+        document, error = run.document, run.error
         findings: list[dict[str, Any]] = []
         if document is not None:
             for f in document.get("findings") or []:
@@ -197,7 +234,7 @@ class Scoreboard:
                 if f.get("kind") not in KINDS or f.get("cause") not in CAUSES or not f.get("evidence"):
                     s.schema_errors += 1
                 findings.append(f)
-            s.pan_leaks = pan_leaks(text)
+            s.pan_leaks = pan_leaks(run.text)
         expected = truth.get("expected", [])
         forbidden = set(truth.get("forbidden_kinds", []))
         ekeys = [expected_keys(e) for e in expected]
