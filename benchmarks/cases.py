@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         print(board.report(f"forensics diagnosis on {len(folders)} labelled cases in {args.cases}{dropped} "
                            f"({elapsed:.0f} s)"), end="")
         if args.check_cli:
-            print(f"library output identical to `forensics diagnose --format json`: "
-                  f"{len(folders) - len(differ)}/{len(folders)}" + (f" (differ: {', '.join(differ)})" if differ else ""))
+            same = f"{len(folders) - len(differ)}/{len(folders)}"
+            same += f" (differ: {', '.join(differ)})" if differ else ""
+            print(f"library output identical to `forensics diagnose --format json`: {same}")
     return 0 if board.targets_met() else 1
 
 

@@ -48,7 +48,8 @@ CASES: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
     ({"expected": [], "forbidden_kinds": ["deposit_error"]},
      [_finding("deposit_error", "undetermined", {"device": "D", "stan": "3", "rrn": None})]),
     # one incident, one finding per transaction: both match
-    ({"expected": [_expected("amount_mismatch", "software_bug", {"device": "E", "stan": "1"}, {"device": "E", "stan": "2"})]},
+    ({"expected": [_expected("amount_mismatch", "software_bug", {"device": "E", "stan": "1"},
+                             {"device": "E", "stan": "2"})]},
      [_finding("amount_mismatch", "software_bug", {"device": "E", "stan": "1", "rrn": None}),
       _finding("amount_mismatch", "software_bug", {"device": "E", "stan": "2", "rrn": None})]),
     # a missed finding counts against its cause
