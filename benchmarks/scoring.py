@@ -164,7 +164,6 @@ class CaseScore:
     pan_leaks: int = 0
     compliance_expected: int = 0
     compliance_found: int = 0
-    compliance_reported: int = 0
     error: str | None = None
     crashed: bool = False
     seconds: float = 0.0
@@ -282,7 +281,6 @@ class Scoreboard:
                         seen.add((os.path.basename(str(c.get("path"))), int(c.get("line"))))  # type: ignore[arg-type]
                     except (TypeError, ValueError):
                         pass
-            s.compliance_reported = len(document["compliance"])
         s.compliance_expected = len(wanted)
         s.compliance_found = len(wanted & seen)
         if error:
