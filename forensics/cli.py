@@ -250,8 +250,9 @@ def _progress(message: str, logs: tuple[str, ...]) -> None:
 
 
 def _emit(text: str, output: str) -> None:
+    """Write ``text`` ending in one newline: the same bytes to stdout as to a file."""
     if output == "-":
-        click.echo(text)
+        click.echo(text, nl=not text.endswith("\n"))
     else:
         Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 

@@ -103,3 +103,16 @@ def test_jsonl_to_stdout_and_formats_listing() -> None:
         assert name in listing.stdout
     assert "[syslog.lark; fast path: bsd, bsd_untagged]" in listing.stdout  # which grammars compile
     assert "[jpos.lark; Lark only]" in listing.stdout
+
+
+def test_diagnose_json_is_the_library_document_to_stdout_and_to_a_file(tmp_path: Path) -> None:
+    from forensics.diagnosis import diagnose
+
+    case = Path(__file__).resolve().parent.parent / "sample_logs" / "dup_paper_out_rerun"
+    logs = [str(p) for p in sorted(case.iterdir()) if p.suffix in (".log", ".csv")]
+    expected = diagnose(logs, card_key="k").to_json()
+    out = tmp_path / "findings.json"
+    to_stdout = CliRunner().invoke(cli, ["diagnose", *logs, "--format", "json", "--card-key", "k"])
+    to_file = CliRunner().invoke(cli, ["diagnose", *logs, "--format", "json", "--card-key", "k", "-o", str(out)])
+    assert to_stdout.exit_code == 0 and to_file.exit_code == 0
+    assert to_stdout.stdout == expected == out.read_text(encoding="utf-8")
