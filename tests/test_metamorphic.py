@@ -65,24 +65,8 @@ TRANSFORMS: dict[str, tuple[Transform, bool, Callable[[M.Fingerprint], bool] | N
 }
 
 # (case, transformation) -> the diagnosis defect that makes the findings change today
-_NO_SETTLEMENT = ("without the settlement file the finding is lost: a host-approved charge without a reversal counts "
-                  "as not charged (detectors.charged: host_rc == '00' & ~(host_reversal_rc == '00') is null when there "
-                  "was no reversal, and fill_null(False) makes it False; issue 12)")
-_NO_HOST = ("without the host log the finding is lost: settlement rows are joined to transactions by RRN only "
-            "(timeline: join on rrn), and the terminal never learnt the RRN of the sale whose response it missed, so "
-            "its clearing is not seen (cleared_count 0); TID + STAN + batch would join it")
 _ROTATED = "a terminal log rotated in two files (X.log.1 then X.log, same device): "
 XFAIL: dict[tuple[str, str], str] = {
-    ("dup_paper_out_rerun", "drop_settlement"): _NO_SETTLEMENT,
-    ("dup_timeout_other_lane", "drop_settlement"): _NO_SETTLEMENT,
-    ("misrouted_wrong_mid", "drop_settlement"): _NO_SETTLEMENT,
-    ("cbd_reversal_dropped", "drop_settlement"): _NO_SETTLEMENT,
-    ("dup_migration_2", "drop_settlement"): "without the settlement file the duplicate becomes a charged_but_declined "
-                                             "(undetermined) of the first sale only; likely the same null 'charged' "
-                                             "as " + _NO_SETTLEMENT.split(": ", 1)[1],
-    ("dup_timeout_other_lane", "drop_host"): _NO_HOST,
-    ("cbd_reversal_dropped", "drop_host"): _NO_HOST,
-    ("dup_migration_2", "drop_host"): _NO_HOST,
     ("dup_paper_out_rerun", "log_rotated_in_two"): _ROTATED + "a spurious duplicate_charge (operator_error) pairs a "
                                                    "sale of the older file with one of the newer file of another card "
                                                    "and amount",
