@@ -1,0 +1,170 @@
+"""Hostile and unusual inputs: memory bounded by construction, every input form read as a log,
+every line still accounted for. Small generated inputs; the large cases are in
+benchmarks/hostile.py."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import forensics
+from forensics.ingest.read import Reader, read_input
+from tests.test_ingest import LOGCAT, assert_conserved, write
+
+LINES = [LOGCAT.format(s=s) for s in range(1, 6)]
+BODY = "\n".join(LINES) + "\n"
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def test_a_long_line_is_cut_while_read_and_its_length_is_the_reason(tmp_path: Path) -> None:
+    data = b"a" * 10 + b"\n" + b"b" * 1000 + b"\n" + b"c" * 5
+    raw = read_input(write(tmp_path, "long.log", data), max_line=64)
+    assert raw.lines == ["a" * 10, "b" * 64, "c" * 5]
+    assert raw.cuts == {2: "line of 1,000 bytes cut at 64 bytes"}
+
+
+def test_a_file_without_newline_holds_only_the_cap(tmp_path: Path) -> None:
+    """Fed in pieces, the one partial line never holds more than the cap."""
+    from forensics.ingest.read import _Splitter
+
+    cuts: dict[int, str] = {}
+    splitter = _Splitter(100, cuts)
+    pieces = (b"x" * 1000 for _ in range(1000))
+
+    def watched() -> object:
+        for piece in pieces:
+            yield piece
+            assert splitter.kept <= 100
+    assert list(splitter.feed(watched(), 1 << 20)) == [b"x" * 100]  # type: ignore[arg-type]
+    assert cuts == {1: "line of 1,000,000 bytes cut at 100 bytes"}
+
+
+def test_long_lines_inside_one_piece_are_cut_and_counted(tmp_path: Path) -> None:
+    lines = [b"s" * 3, b"L" * 300, b"t" * 4, b"M" * 200, b"u"]
+    raw = read_input(write(tmp_path, "mix.log", b"\n".join(lines) + b"\n"), max_line=100)
+    assert raw.lines == ["sss", "L" * 100, "tttt", "M" * 100, "u"]
+    assert raw.cuts == {2: "line of 300 bytes cut at 100 bytes", 4: "line of 200 bytes cut at 100 bytes"}
+
+
+def test_a_cut_never_splits_a_utf8_character(tmp_path: Path) -> None:
+    raw = read_input(write(tmp_path, "u.log", ("é" * 100).encode()), max_line=51)
+    assert raw.lines == ["é" * 25] and "GB18030" not in " ".join(raw.notes)
+
+
+def test_a_line_over_1_mib_is_unparsed_with_its_length(tmp_path: Path) -> None:
+    big = LOGCAT.format(s=9) + " " + "x" * (3 << 20)
+    loaded = forensics.load(write(tmp_path, "big.log", "\n".join([LINES[0], big, LINES[1]]) + "\n"))
+    assert_conserved(loaded)
+    assert loaded.events.height == 2
+    row = loaded.unparsed.row(0, named=True)
+    assert row["line"] == 2 and row["reason"] == f"line of {len(big):,} bytes cut at 1 MiB"
+    assert len(row["text"]) == 1 << 20
+
+
+def test_a_cut_line_inside_a_jpos_block_ends_the_block_and_stays_unparsed(tmp_path: Path) -> None:
+    block = ['<log realm="c" at="2026-03-14T10:02:11.204">', "  <receive>", "    " + "z" * (2 << 20),
+             "  </receive>", "</log>"]
+    loaded = forensics.load(write(tmp_path, "host.log", "\n".join(block) + "\n"))
+    assert_conserved(loaded)
+    assert "cut at 1 MiB" in " ".join(loaded.unparsed["reason"].to_list())
+
+
+@pytest.mark.parametrize("pack", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"])
+def test_decompression_gives_bounded_pieces(tmp_path: Path, pack: object) -> None:
+    """A bomb (here 8 MiB of zeros) comes out in pieces of at most 1 MiB, never whole."""
+    path = write(tmp_path, "bomb", pack(b"\0" * (8 << 20)))  # type: ignore[operator]
+    reader = Reader(path)
+    sizes = [len(piece) for piece in reader._bytes()]
+    assert sum(sizes) == 8 << 20 and max(sizes) <= 1 << 20
+
+
+def test_a_bomb_is_one_cut_line(tmp_path: Path) -> None:
+    loaded = forensics.load(write(tmp_path, "zeros.gz", gzip.compress(b"\0" * (3 << 20))))
+    assert_conserved(loaded)
+    assert loaded.unparsed["reason"].to_list() == ["line of 3,145,728 bytes cut at 1 MiB"]
+
+
+# ----------------------------------------------------------------------------- input forms
+
+
+def test_lone_cr_line_ends_are_line_ends(tmp_path: Path) -> None:
+    loaded = forensics.load(write(tmp_path, "mac.log", BODY.replace("\n", "\r")))
+    assert_conserved(loaded)
+    assert loaded.inputs["lines"][0] == 5 and loaded.events.height == 5
+
+
+def test_a_crlf_split_between_pieces_is_one_line_end(tmp_path: Path) -> None:
+    data = b"a" * ((1 << 20) - 1) + b"\r\nb\rc\r\n"
+    raw = read_input(write(tmp_path, "split.log", data), max_line=2 << 20)
+    assert [len(line) for line in raw.lines] == [(1 << 20) - 1, 1, 1]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_with_bom_are_decoded(tmp_path: Path, encoding: str) -> None:
+    import codecs
+
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE,
+           "utf-32-le": codecs.BOM_UTF32_LE, "utf-32-be": codecs.BOM_UTF32_BE}[encoding]
+    text = BODY.replace("CANCEL", "CANCEL 打印机", 1)
+    loaded = forensics.load(write(tmp_path, "w.log", bom + text.encode(encoding)))
+    assert_conserved(loaded)
+    assert loaded.events.height == 5 and loaded.unparsed.height == 0
+    assert "打印机" in loaded.events["message"][0]
+    assert f"decoded as {encoding.upper()} (byte order mark)" in loaded.inputs["notes"][0]
+
+
+@pytest.mark.parametrize("pack", [bz2.compress, lzma.compress], ids=["bzip2", "xz"])
+def test_bzip2_and_xz_are_read_and_truncation_is_noted(tmp_path: Path, pack: object) -> None:
+    packed = pack(BODY.encode() * 20)  # type: ignore[operator]
+    whole = forensics.load(write(tmp_path, "a.log.x", packed))
+    assert_conserved(whole)
+    assert whole.events.height == 100 and whole.inputs["format"][0] == "logcat"
+    cut = forensics.load(write(tmp_path, "b.log.x", packed[: len(packed) * 2 // 3]))
+    assert_conserved(cut)
+    assert "truncated" in cut.inputs["notes"][0] or "corrupt" in cut.inputs["notes"][0]
+
+
+def test_concatenated_bzip2_streams_are_all_read(tmp_path: Path) -> None:
+    loaded = forensics.load(write(tmp_path, "two.bz2", bz2.compress(BODY.encode()) * 2))
+    assert loaded.events.height == 10
+
+
+def test_zip_members_are_read_in_turn(tmp_path: Path) -> None:
+    path = tmp_path / "logs.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("first.log", "\n".join(LINES[:2]))  # no final newline: still its own line
+        archive.writestr("second.log", "\n".join(LINES[2:]) + "\n")
+    loaded = forensics.load(str(path))
+    assert_conserved(loaded)
+    assert loaded.events.height == 5 and loaded.unparsed.height == 0
+    assert "zip: 2 members read in turn (first.log, second.log)" in loaded.inputs["notes"][0]
+    assert loaded.inputs["sha256"][0] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_single_zip_member_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "one.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("only.log", BODY)
+    loaded = forensics.load(str(path))
+    assert loaded.events.height == 5
+    assert "zip: its single member only.log read" in loaded.inputs["notes"][0]
+
+
+def test_a_damaged_zip_is_read_as_it_is(tmp_path: Path) -> None:
+    loaded = forensics.load(write(tmp_path, "bad.zip", b"PK\x03\x04" + b"junk\n" * 3))
+    assert_conserved(loaded)
+    assert "zip archive unreadable" in loaded.inputs["notes"][0]
+
+
+def test_write_parquet_streams_a_compressed_input(tmp_path: Path) -> None:
+    out = tmp_path / "e.parquet"
+    forensics.write_parquet([write(tmp_path, "s.log.xz", lzma.compress(BODY.encode()))], out)
+    assert pl.read_parquet(out).height == 5
