@@ -168,3 +168,80 @@ def test_write_parquet_streams_a_compressed_input(tmp_path: Path) -> None:
     out = tmp_path / "e.parquet"
     forensics.write_parquet([write(tmp_path, "s.log.xz", lzma.compress(BODY.encode()))], out)
     assert pl.read_parquet(out).height == 5
+
+
+# ----------------------------------------------------------------------------- rule files
+
+RULE = '''
+[[rule]]
+id = "x-rule"
+finding = "duplicate_charge"
+cause = "hardware_fault"
+weight = 1
+description = "brackets in a string do not nest: [[[[{{{{"
+when = [
+  { match = { "first.receipts" = { gte = 1 } } },
+  { sequence = { after = "first.result", within_s = 30, kind = "printer.status", where = { code = [2, 4] } } },
+  { count = { around = "first.start", window_s = 60, kind = "emv.error", at_least = 2 } },
+]
+'''
+
+
+def test_the_hostile_rule_template_is_valid() -> None:
+    from forensics.diagnosis.rules import RuleSet
+
+    assert RuleSet([("r.toml", RULE)]).rules[0].id == "x-rule"
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("where = { code = [2, 4] }", 'where = { code = "abc" }',
+     "sequence: where code: the column holds Int64, so the value must be a number (got 'abc')"),
+    ("where = { code = [2, 4] }", "where = { code = [2, nan] }", "sequence: where code: nan is not a finite number"),
+    ("where = { code = [2, 4] }", "where = { code = { gt = true } }", "where code: gt: the column holds Int64"),
+    ("where = { code = [2, 4] }", 'where = { stan = "$first.amount" }', "where stan: event column of type String"),
+    ("where = { code = [2, 4] }", "where = 3", "sequence: field 'where': must be a table"),
+    ('{ gte = 1 }', '{ gte = "abc" }', "match first.receipts: gte: the column holds UInt32, so the value must be a number"),
+    ('{ gte = 1 }', '{ gte = inf }', "match first.receipts: gte: inf is not a finite number"),
+    ('{ gte = 1 }', '{ null = 1 }', "match first.receipts: null: must be true or false"),
+    ('"first.receipts" = { gte = 1 }', '"first.flags" = { gt = "a" }', "match first.flags: gt: a list column takes"),
+    ('"first.receipts" = { gte = 1 }', '"first.offline" = "yes"', "match first.offline: the column holds Boolean"),
+    ("within_s = 30", 'within_s = "30"', "sequence: field 'within_s': must be a finite number of seconds"),
+    ("within_s = 30", "within_s = nan", "sequence: field 'within_s'"),
+    ("within_s = 30", "within_s = -1", "sequence: field 'within_s'"),
+    ("window_s = 60", "window_s = true", "count: field 'window_s'"),
+    ("at_least = 2", "at_least = 1.5", "count: field 'at_least': must be a positive integer"),
+    ('kind = "emv.error"', "kind = []", "count: field 'kind': an event kind or an array of them is required"),
+    ("weight = 1", "weight = nan", "field 'weight': must be a positive finite number"),
+    ("weight = 1", "weight = inf", "field 'weight': must be a positive finite number"),
+])
+def test_wrong_types_and_non_finite_numbers_fail_at_load(old: str, new: str, message: str) -> None:
+    from forensics.diagnosis.rules import RuleError, RuleSet
+
+    with pytest.raises(RuleError) as err:
+        RuleSet([("bad.toml", RULE.replace(old, new, 1))])
+    assert str(err.value).startswith("bad.toml: rule x-rule: "), str(err.value)
+    assert message in str(err.value), str(err.value)
+
+
+def test_deep_nesting_fails_at_load_without_recursion() -> None:
+    from forensics.diagnosis.rules import RuleError, RuleSet
+
+    deep = RULE + "\n[[rule]]\nid = \"deep\"\nwhen = " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(RuleError, match=r"^deep.toml: arrays and tables nested 5000 deep \(at most 32\)$"):
+        RuleSet([("deep.toml", deep)])
+    tables = RULE + "x = " + "{ a = " * 40 + "1" + " }" * 40 + "\n"
+    with pytest.raises(RuleError, match="nested 40 deep"):
+        RuleSet([("deep.toml", tables)])
+
+
+def test_rule_files_from_the_command_line_are_checked_too(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rules = tmp_path / "bad.toml"
+    rules.write_text(RULE.replace("{ gte = 1 }", '{ gte = "abc" }'))
+    log = write(tmp_path, "t.log", BODY)
+    result = subprocess.run([sys.executable, "-m", "forensics.cli", "diagnose", log, "--rules", str(rules)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "bad.toml: rule x-rule: field 'when[1]': match first.receipts: gte: the column holds UInt32" in result.stderr
