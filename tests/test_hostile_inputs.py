@@ -8,6 +8,7 @@ import bz2
 import gzip
 import lzma
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -245,3 +246,33 @@ def test_rule_files_from_the_command_line_are_checked_too(tmp_path: Path) -> Non
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "bad.toml: rule x-rule: field 'when[1]': match first.receipts: gte: the column holds UInt32" in result.stderr
+
+
+# ----------------------------------------------------------------------------- stamps and layouts
+
+def _jpos(at: str) -> str:
+    return f'<log realm="channel/10.1.2.3:8000" at="{at}">\n  <receive>\n    <peer-disconnect/>\n  </receive>\n</log>\n'
+
+
+@pytest.mark.parametrize(("at", "utc"), [
+    ("Fri May 17 08:11:34 UYT 2002", "2002-05-17 11:11:34"),
+    ("Wed Oct 10 15:36:18 GMT-03:00 2007.775", "2007-10-10 18:36:18.775"),
+    ("Wed Oct 10 15:36:18 GMT+0530 2007.5", "2007-10-10 10:06:18.005"),
+    ("Tue Dec 15 17:59:30 JST 2015.31", "2015-12-15 08:59:30.031"),
+])
+def test_jpos_at_with_zone_names_and_gmt_offsets(tmp_path: Path, at: str, utc: str) -> None:
+    loaded = forensics.load(write(tmp_path, "host.log", _jpos(at)))
+    assert loaded.events["ts"][0] == datetime.fromisoformat(utc + "+00:00")
+    assert loaded.inputs["notes"][0] is None and not loaded.inputs["tz_assumed"][0]
+
+
+def test_an_unknown_or_ambiguous_zone_name_is_named_in_the_notes(tmp_path: Path) -> None:
+    body = _jpos("Tue Dec 15 17:59:30 CST 2015.31") + _jpos("Tue Dec 15 18:00:30 XYZT 2015.31")
+    loaded = forensics.load(write(tmp_path, "host.log", body))
+    assert loaded.inputs["notes"][0] == "zone name CST, XYZT unknown or ambiguous: read as local time in UTC (set it with --tz)"
+    shanghai = forensics.load(write(tmp_path, "host.log", body), tz="Asia/Shanghai")
+    assert "read as local time in Asia/Shanghai" in shanghai.inputs["notes"][0]
+    assert shanghai.events["ts"][0].hour == 9
+    out = tmp_path / "e.parquet"
+    streamed = forensics.write_parquet([write(tmp_path, "host.log", body)], out)
+    assert streamed.inputs["notes"][0] == loaded.inputs["notes"][0]

@@ -577,7 +577,7 @@ class _Stream:
             events = _card_ids(_device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
             return conform(events), info
 
-        unreadable, assumed, devices = 0, False, []
+        unreadable, assumed, devices, names = 0, False, [], set()
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[tuple[pl.DataFrame, clock.TimeInfo | None]]] = deque()
             for k in range(len(item.spool)):
@@ -587,12 +587,14 @@ class _Stream:
                     if info is not None:
                         unreadable += info.unreadable
                         assumed = assumed or info.tz_assumed
+                        names.update(info.zone_names)
                     devices += [d for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
                                 if d not in devices]
                     out.write_table(events.to_arrow())
         uncovered = sum(int((f["line_end"] - f["line"] + 1).sum()) for f in self.unparsed
                         if f.height and f["path"][0] == item.reader.path)
-        info = clock.TimeInfo(zone or "UTC", assumed, base[1] if base else None, unreadable)
+        info = clock.TimeInfo(zone or "UTC", assumed, base[1] if base else None, unreadable,
+                              zone_names=tuple(sorted(names)))
         return _input_row(item.reader, item.fmt, info, item.covered, uncovered, devices)
 
 
@@ -655,11 +657,7 @@ def write_parquet(
 
 def _input_row(reader: Reader, fmt: Format | None, info: clock.TimeInfo, covered: int, uncovered: int,
                devices: list[str]) -> dict[str, Any]:
-    notes = list(reader.notes)
-    if info.unreadable:
-        notes.append(f"{info.unreadable} timestamps could not be read")
-    if info.tz_assumed:
-        notes.append("no time zone in the log: assumed UTC (use --tz)")
+    notes = list(reader.notes) + info.notes()
     return {
         "path": reader.path, "sha256": reader.sha256, "bytes": reader.size, "lines": reader.lines,
         "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,
