@@ -276,3 +276,33 @@ def test_an_unknown_or_ambiguous_zone_name_is_named_in_the_notes(tmp_path: Path)
     out = tmp_path / "e.parquet"
     streamed = forensics.write_parquet([write(tmp_path, "host.log", body)], out)
     assert streamed.inputs["notes"][0] == loaded.inputs["notes"][0]
+
+
+LOG4J = {
+    "hadoop.log": ["2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster",
+                   "2015-10-18 18:10:52,403 WARN [RMCommunicator Allocator] org.apache.hadoop.ipc.Client: Address change",
+                   "2015-10-18 18:11:00,001 ERROR [IPC Server handler 0 on 62270] org.apache.hadoop.ipc.Server:"],
+    "spark.log": ["17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM]",
+                  "17/06/09 20:10:41 INFO spark.SecurityManager: Changing view acls to: yarn,curi"],
+    "zookeeper.log": [
+        "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200",
+        "2015-07-29 19:04:29,071 - WARN  [SendWorker:188978561024:QuorumCnxManager$SendWorker@688] - Send worker leaving thread",
+        "2015-07-29 19:04:29,072 - ERROR [main:QuorumPeerConfig@103] - "],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOG4J))
+def test_the_standard_log4j_layouts_are_read_on_both_paths(tmp_path: Path, name: str) -> None:
+    from tests.test_fastpath import both
+
+    fast, _ = both([Path(write(tmp_path, name, "\n".join(LOG4J[name]) + "\n"))])
+    assert_conserved(fast)
+    assert fast.inputs["format"][0] == "hdfs" and fast.events.height == len(LOG4J[name])
+    assert fast.events["ts"].null_count() == 0 and fast.events["level"].null_count() == 0
+    first = fast.events.row(0, named=True)
+    expected = {"hadoop.log": ("org.apache.hadoop.mapreduce.v2.app.MRAppMaster", "2015-10-18 18:01:47.978"),
+                "spark.log": ("executor.CoarseGrainedExecutorBackend", "2017-06-09 20:10:40"),
+                "zookeeper.log": ("QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774",
+                                  "2015-07-29 17:41:44.747")}[name]
+    assert (first["tag"], first["ts"]) == (expected[0], datetime.fromisoformat(expected[1] + "+00:00"))
+
