@@ -306,3 +306,16 @@ def test_the_standard_log4j_layouts_are_read_on_both_paths(tmp_path: Path, name:
                                   "2015-07-29 17:41:44.747")}[name]
     assert (first["tag"], first["ts"]) == (expected[0], datetime.fromisoformat(expected[1] + "+00:00"))
 
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def test_devices_without_a_tid_are_never_called_replaced(tmp_path: Path) -> None:
+    from forensics.timeline import timeline
+
+    hosts = [f"Jul  1 09:0{i}:00 host-{i} kernel[0]: ARPT: wake event" for i in range(4)]
+    tl = timeline([write(tmp_path, "mac.log", "\n".join(hosts) + "\n")], year=2017)
+    assert tl.devices.height == 4
+    assert set(tl.devices["role"].to_list()) == {"no TID in its log"}
+    assert tl.devices["devices_on_tid"].null_count() == 4 and tl.devices["overlap_s"].null_count() == 4
