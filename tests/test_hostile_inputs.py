@@ -319,3 +319,16 @@ def test_devices_without_a_tid_are_never_called_replaced(tmp_path: Path) -> None
     assert tl.devices.height == 4
     assert set(tl.devices["role"].to_list()) == {"no TID in its log"}
     assert tl.devices["devices_on_tid"].null_count() == 4 and tl.devices["overlap_s"].null_count() == 4
+
+
+def test_a_gzip_member_ending_at_a_read_boundary_is_followed_by_the_next(tmp_path: Path) -> None:
+    """Concatenated gzip members, the first exactly one read (1 MiB) long."""
+    line = LINES[0].encode() + b"\n"
+    n = (1 << 20) - 200
+    while len(first := gzip.compress(line * (n // len(line)) + b"x" * (n % len(line)) + b"\n", 0, mtime=0)) < 1 << 20:
+        n += 1
+    assert len(first) == 1 << 20
+    loaded = forensics.load(write(tmp_path, "two.log.gz", first + gzip.compress(BODY.encode())))
+    assert_conserved(loaded)
+    assert loaded.events["message"].to_list()[-5:] == [LOGCAT.format(s=s).split(": ", 1)[1] for s in range(1, 6)]
+    assert "gzip" not in loaded.inputs["notes"][0]

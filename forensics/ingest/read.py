@@ -157,30 +157,30 @@ class Reader:
                 pass
 
     def _inflate(self, raw: Iterator[bytes], kind: str) -> Iterator[bytes]:
-        """``raw`` inflated as ``kind`` (concatenated streams too; trailing bytes kept as they are)."""
+        """``raw`` inflated as ``kind`` (concatenated streams too; bytes after the last kept as they are)."""
         magic = next(m for m, k in _STREAMS.items() if k == kind)
         inflater = _decompressor(kind)
         inflated = 0
         for piece in raw:
             while True:
+                if inflater.eof:  # one stream ended: another may follow, else the rest is kept as it is
+                    if not piece:
+                        break
+                    if not piece.startswith(magic):
+                        yield piece
+                        yield from raw
+                        return
+                    inflater = _decompressor(kind)
                 try:
                     out = inflater.decompress(piece, _CHUNK)
                 except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
                     self.notes.append(f"{kind} data corrupt after {inflated} bytes ({exc}); kept what was read")
                     return
-                piece = b""
                 inflated += len(out)
                 if out:
                     yield out
-                if inflater.eof:
-                    rest = inflater.unused_data
-                    if not rest.startswith(magic):
-                        if rest:
-                            yield rest
-                        yield from raw
-                        return
-                    inflater, piece = _decompressor(kind), rest
-                elif inflater.needs_input:
+                piece = inflater.unused_data if inflater.eof else b""
+                if not inflater.eof and inflater.needs_input:
                     break
         if not inflater.eof:
             self.notes.append(f"{kind} stream truncated after {inflated} bytes; kept what was read")
