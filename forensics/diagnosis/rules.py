@@ -389,7 +389,8 @@ def transaction_types() -> pl.Schema:
     from forensics.ingest import Loaded
     from forensics.timeline import build
 
-    empty = Loaded(*(pl.DataFrame(schema=s) for s in (EVENTS_SCHEMA, UNPARSED_SCHEMA, COMPLIANCE_SCHEMA, INPUTS_SCHEMA)))
+    schemas = (EVENTS_SCHEMA, UNPARSED_SCHEMA, COMPLIANCE_SCHEMA, INPUTS_SCHEMA)
+    empty = Loaded(*(pl.DataFrame(schema=s) for s in schemas))
     tl = build(empty)
     return detectors.prepare(tl.transactions, tl.settlement).schema
 

@@ -372,12 +372,14 @@ def _hdfs(c: list[pl.Expr]) -> dict[str, pl.Expr]:
 
 def _log4j(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, level, _thread, cls, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls, "message": msg.str.strip_chars()}
+    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls,
+            "message": msg.str.strip_chars()}
 
 
 def _spark(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, level, cls, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls, "message": msg.str.strip_chars()}
+    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls,
+            "message": msg.str.strip_chars()}
 
 
 def _zookeeper(c: list[pl.Expr]) -> dict[str, pl.Expr]:
