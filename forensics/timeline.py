@@ -616,7 +616,8 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
 # -- devices ----------------------------------------------------------------------------
 
 def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
-    """One row per terminal device, with its role when a TID moved between devices."""
+    """One row per terminal device, with its role when a TID moved between devices (a device
+    whose log names no TID has none: ``devices_on_tid`` null, role "no TID in its log")."""
     terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
         "path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc").collect()
     k = pl.col("kind")
@@ -642,11 +643,12 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
         pl.col("skew_s").first().alias("skew_s"), pl.col("matches").sum().alias("clock_matches"),
         pl.len().alias("clock_segments"))
     info = info.join(skew, on="device", how="left").sort("first_seen")
+    has_tid = pl.col("tid").is_not_null()  # devices without a TID share nothing: no group, no order
     info = info.with_columns(
-        devices_on_tid=pl.len().over("tid"),
+        devices_on_tid=pl.when(has_tid).then(pl.len().over("tid")),
         _rank=pl.col("first_seen").rank("ordinal").over("tid"),
-        _prev_last=pl.col("last_seen").shift(1).over("tid", order_by="first_seen"),
-        _next_first=pl.col("first_seen").shift(-1).over("tid", order_by="first_seen"),
+        _prev_last=pl.when(has_tid).then(pl.col("last_seen").shift(1).over("tid", order_by="first_seen")),
+        _next_first=pl.when(has_tid).then(pl.col("first_seen").shift(-1).over("tid", order_by="first_seen")),
     )
     quarter_hours = (pl.col("skew_s") / 900).round() * 900
     info = info.with_columns(
@@ -654,7 +656,8 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
         .then(pl.format("clock is {} h from the host: its log is probably local time; give --tz for it",
                         (quarter_hours / 3600).round(2))))
     return info.with_columns(
-        role=pl.when(pl.col("devices_on_tid") == 1).then(pl.lit("only device on its TID"))
+        role=pl.when(~has_tid).then(pl.lit("no TID in its log"))
+        .when(pl.col("devices_on_tid") == 1).then(pl.lit("only device on its TID"))
         .when(pl.col("_next_first").is_not_null()).then(pl.lit("replaced (older device on a shared TID)"))
         .otherwise(pl.lit("replacement (newer device on a shared TID)")),
         overlap_s=pl.when(pl.col("_prev_last") > pl.col("first_seen"))

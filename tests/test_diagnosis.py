@@ -122,7 +122,8 @@ when = [ { match = { "first.merchant_outcome" = "APPROVED" } } ]
     (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }", "{ count = 2 }"),
      "bad.toml: rule x-rule: field 'when[1]': count: must be a table"),
     (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }",
-      "{ sequence = { after = 1, kind = \"txn.start\" } }"), "bad.toml: rule x-rule: malformed"),
+      "{ sequence = { after = 1, kind = \"txn.start\" } }"),
+     "bad.toml: rule x-rule: field 'when[1]': an anchor is a string such as 'first.result' (got 1)"),
 ])
 def test_rule_file_typos_fail_at_load(edit: tuple[str, str], message: str) -> None:
     from forensics.timeline import Timeline  # noqa: F401  (columns come from the timeline)

@@ -17,12 +17,21 @@ list of conditions that must all hold for a candidate finding. The closed vocabu
 
 Anchors are ``ROLE.start``, ``ROLE.tx``, ``ROLE.result`` (ROLE: first, second, txn). Each
 rule's examples (simulated family and seed, and whether the rule fires) are run by the tests.
+
+Everything is checked when the file loads, naming the file, the rule and the field: TOML
+nesting deeper than 32, a value of the wrong type for its column (the events schema for
+``where``, the transactions' column types for ``match``), a number that is not finite.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import math
 import operator
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -30,7 +39,7 @@ from typing import Any
 
 import polars as pl
 
-from forensics.events import EVENT_COLUMNS, KINDS
+from forensics.events import EVENT_COLUMNS, EVENTS_SCHEMA, KINDS
 
 FINDING_KINDS = ("duplicate_charge", "amount_mismatch", "refund_error", "deposit_error", "charged_but_declined",
                  "misrouted_funds", "ledger_mismatch")
@@ -53,6 +62,13 @@ _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "null"}
 #: candidate columns that are not transaction columns (detector outputs)
 EXTRA_COLUMNS = {"ratio", "twin", "members", "group_amount", "completions", "expected_mid", "finding", "over_original",
                  "other_card", "over_hold", "gap_s", "correction", "refunded_total"}
+
+
+#: Deepest nesting of arrays and inline tables a rule file may use (a rule needs 4).
+MAX_DEPTH = 32
+# TOML strings and comments (brackets inside them do not nest), and brackets.
+_TOML_TOKENS = re.compile(r'"""(?:\\.|[^\\])*?"""|\'\'\'.*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+                          re.S)
 
 
 class RuleError(ValueError):
@@ -83,13 +99,19 @@ def candidate_column(ref: str) -> str:
 
 
 class RuleSet:
-    """Every rule file, validated; ``evaluate`` scores candidates."""
+    """Every rule file, validated; ``evaluate`` scores candidates.
 
-    def __init__(self, sources: list[tuple[str, str]] | None = None, txn_columns: set[str] | None = None):
+    ``txn_columns``: the transaction columns a ``match`` may name (any, when None);
+    ``txn_types``: their types, which ``match`` values must fit (the timeline's, when None).
+    """
+
+    def __init__(self, sources: list[tuple[str, str]] | None = None, txn_columns: set[str] | None = None,
+                 txn_types: Mapping[str, pl.DataType] | None = None):
         if sources is None:
             folder = files("forensics.rules")
             sources = sorted((e.name, e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".toml"))
         self.txn_columns = txn_columns
+        self.txn_types = transaction_types() if txn_types is None else txn_types
         self.rules: list[Rule] = []
         seen: set[str] = set()
         for name, text in sources:
@@ -106,6 +128,9 @@ class RuleSet:
 
     # -- validation -----------------------------------------------------------------------
     def _load(self, name: str, text: str) -> list[Rule]:
+        depth = _nesting(text)
+        if depth > MAX_DEPTH:
+            raise RuleError(f"{name}: arrays and tables nested {depth} deep (at most {MAX_DEPTH})")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -142,8 +167,8 @@ class RuleSet:
         for c in [raw["cause"], *raw.get("contributing", [])]:
             if c not in CAUSES:
                 raise RuleError(f"{where}: field 'cause': unknown cause {c!r}")
-        if not isinstance(raw["weight"], (int, float)) or raw["weight"] <= 0:
-            raise RuleError(f"{where}: field 'weight': must be a positive number")
+        if not _number(raw["weight"]) or raw["weight"] <= 0:
+            raise RuleError(f"{where}: field 'weight': must be a positive finite number")
         for j, cond in enumerate(raw["when"], start=1):
             self._check_condition(f"{where}: field 'when[{j}]'", cond)
         for ref in raw.get("incident", []):
@@ -153,6 +178,9 @@ class RuleSet:
         for j, example in enumerate(raw.get("example", []), start=1):
             if not isinstance(example, dict) or set(example) != {"family", "seed", "fires"}:
                 raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
+            if not (isinstance(example["family"], str) and _integer(example["seed"])
+                    and isinstance(example["fires"], bool)):
+                raise RuleError(f"{where}: field 'example[{j}]': family a string, seed an integer, fires true or false")
         return Rule(raw["id"], raw["finding"], raw["cause"], float(raw["weight"]), list(raw.get("contributing", [])),
                     raw.get("description", ""), raw["when"], raw.get("example", []), name, list(raw.get("incident", [])))
 
@@ -170,32 +198,64 @@ class RuleSet:
                 self._check_ref(where, ref)
                 if isinstance(value, dict) and set(value) - _OPS:
                     raise RuleError(f"{where}: match {ref}: unknown operator {sorted(set(value) - _OPS)[0]!r}")
+                _check_value(f"{where}: match {ref}", value, self.txn_types.get(ref.partition(".")[2]))
         elif kind in ("same", "differ"):
             if not isinstance(spec, list) or len(spec) != 2:
                 raise RuleError(f"{where}: {kind} takes two column references")
             for ref in spec:
+                if not isinstance(ref, str):
+                    raise RuleError(f"{where}: {kind}: {ref!r} is not a column reference (a string)")
                 self._check_ref(where, ref)
         else:
             allowed = _COUNT_KEYS if kind == "count" else _WINDOW_KEYS
             unknown = set(spec) - allowed
             if unknown:
                 raise RuleError(f"{where}: {kind}: unknown field {sorted(unknown)[0]!r}")
-            kinds = spec.get("kind")
-            for k in [kinds] if isinstance(kinds, str) else kinds or []:
-                if k not in KINDS:
-                    raise RuleError(f"{where}: {kind}: unknown event kind {k!r}")
-            for anchor_key in ("after", "before", "around"):
-                if anchor_key in spec:
-                    self._check_anchor(where, spec[anchor_key])
-            if kind != "count" and "after" not in spec and not ("before" in spec and "within_s" in spec):
-                raise RuleError(f"{where}: {kind}: needs 'after', or 'before' with 'within_s'")
-            for key, value in spec.get("where", {}).items():
-                if key not in EVENT_COLUMNS:
-                    raise RuleError(f"{where}: {kind}: where: unknown event column {key!r}")
-                if isinstance(value, str) and value.startswith("$"):
-                    self._check_ref(where, value[1:])
+            self._check_window(where, kind, spec)
 
-    def _check_anchor(self, where: str, anchor: str) -> None:
+    def _check_window(self, where: str, kind: str, spec: dict[str, Any]) -> None:
+        """A sequence, absence or count table."""
+        kinds = spec.get("kind")
+        if not (isinstance(kinds, str) or (isinstance(kinds, list) and kinds)):
+            raise RuleError(f"{where}: {kind}: field 'kind': an event kind or an array of them is required")
+        for k in [kinds] if isinstance(kinds, str) else kinds:
+            if k not in KINDS:
+                raise RuleError(f"{where}: {kind}: unknown event kind {k!r}")
+        for anchor_key in ("after", "before", "around"):
+            if anchor_key in spec:
+                self._check_anchor(where, spec[anchor_key])
+        if kind != "count" and "after" not in spec and not ("before" in spec and "within_s" in spec):
+            raise RuleError(f"{where}: {kind}: needs 'after', or 'before' with 'within_s'")
+        if kind == "count" and not {"around", "window_s"} <= set(spec):
+            raise RuleError(f"{where}: count: needs 'around' and 'window_s'")
+        for key in ("within_s", "window_s"):
+            if key in spec and (not _number(spec[key]) or spec[key] < 0):
+                raise RuleError(f"{where}: {kind}: field {key!r}: must be a finite number of seconds, not negative "
+                                f"(got {spec[key]!r})")
+        if "at_least" in spec and (not _integer(spec["at_least"]) or spec["at_least"] < 1):
+            raise RuleError(f"{where}: count: field 'at_least': must be a positive integer (got {spec['at_least']!r})")
+        if "role" in spec and not isinstance(spec["role"], str):
+            raise RuleError(f"{where}: {kind}: field 'role': must be a string")
+        if "device" in spec and spec["device"] not in ROLES:
+            raise RuleError(f"{where}: {kind}: field 'device': must be one of {', '.join(ROLES)}")
+        conditions = spec.get("where", {})
+        if not isinstance(conditions, dict):
+            raise RuleError(f"{where}: {kind}: field 'where': must be a table of event columns")
+        for key, value in conditions.items():
+            if key not in EVENT_COLUMNS:
+                raise RuleError(f"{where}: {kind}: where: unknown event column {key!r}")
+            if isinstance(value, str) and value.startswith("$"):
+                self._check_ref(where, value[1:])
+                ref_type = self.txn_types.get(value[1:].partition(".")[2])
+                if not _comparable(EVENTS_SCHEMA[key], ref_type):
+                    raise RuleError(f"{where}: {kind}: where {key}: event column of type {EVENTS_SCHEMA[key]} "
+                                    f"cannot equal {value[1:]} of type {ref_type}")
+            else:
+                _check_value(f"{where}: {kind}: where {key}", value, EVENTS_SCHEMA[key])
+
+    def _check_anchor(self, where: str, anchor: Any) -> None:
+        if not isinstance(anchor, str):
+            raise RuleError(f"{where}: an anchor is a string such as 'first.result' (got {anchor!r})")
         role, _, point = anchor.partition(".")
         if role not in ROLES or point not in _POINTS:
             raise RuleError(f"{where}: unknown anchor {anchor!r} (ROLE.start|tx|result, ROLE one of {', '.join(ROLES)})")
@@ -251,6 +311,98 @@ class RuleSet:
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id."""
         return next(r for r in self.rules if r.id == rule_id)
+
+
+# -- value checks -----------------------------------------------------------------------
+
+def _nesting(text: str) -> int:
+    """How deep arrays and inline tables nest in TOML ``text`` (table headers count too)."""
+    depth = deepest = 0
+    for token in _TOML_TOKENS.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif mark in "]}":
+            depth -= 1
+    return deepest
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    """A finite int or float (TOML true and false are not numbers)."""
+    return _integer(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _kind_of(dtype: pl.DataType | None) -> str | None:
+    """What TOML values a column of ``dtype`` compares with (None: unknown, anything goes)."""
+    if dtype is None or dtype == pl.Null:
+        return None
+    if dtype.is_numeric():
+        return "a number"
+    if dtype == pl.Boolean:
+        return "true or false"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return "a string"
+    if dtype.is_temporal():
+        return "a date or time"
+    return None
+
+
+_FITS = {"a number": _number, "true or false": lambda v: isinstance(v, bool),
+         "a string": lambda v: isinstance(v, str),
+         "a date or time": lambda v: isinstance(v, (dt.date, dt.time))}
+
+
+def _comparable(a: pl.DataType, b: pl.DataType | None) -> bool:
+    inner = b.inner if isinstance(b, pl.List) else b  # type: ignore[union-attr]
+    return _kind_of(a) is None or _kind_of(inner) is None or _kind_of(a) == _kind_of(inner)
+
+
+def _check_value(where: str, value: Any, dtype: pl.DataType | None) -> None:
+    """A literal of a condition (a value, an array of values, or operators) fits ``dtype``."""
+    listed = isinstance(dtype, pl.List)
+    element = dtype.inner if listed else dtype  # type: ignore[union-attr]
+    if isinstance(value, dict):
+        for op, v in value.items():
+            if op == "null":
+                if not isinstance(v, bool):
+                    raise RuleError(f"{where}: null: must be true or false (got {v!r})")
+            elif listed:
+                raise RuleError(f"{where}: {op}: a list column takes a value, an array of values or null")
+            else:
+                _check_scalar(f"{where}: {op}", v, element)
+        return
+    for v in value if isinstance(value, list) else [value]:
+        _check_scalar(where, v, element)
+
+
+def _check_scalar(where: str, value: Any, dtype: pl.DataType | None) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RuleError(f"{where}: {value!r} is not a finite number")
+    if isinstance(value, (list, dict)):
+        raise RuleError(f"{where}: {value!r}: a value here is a single value")
+    kind = _kind_of(dtype)
+    if kind is not None and not _FITS[kind](value):
+        raise RuleError(f"{where}: the column holds {dtype}, so the value must be {kind} (got {value!r})")
+
+
+@functools.cache
+def transaction_types() -> pl.Schema:
+    """Column types of the transactions rules match on: the timeline's transactions, with the
+    columns the detectors derive (as an empty timeline builds them)."""
+    from forensics.diagnosis import detectors
+    from forensics.events import COMPLIANCE_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA
+    from forensics.ingest import Loaded
+    from forensics.timeline import build
+
+    schemas = (EVENTS_SCHEMA, UNPARSED_SCHEMA, COMPLIANCE_SCHEMA, INPUTS_SCHEMA)
+    empty = Loaded(*(pl.DataFrame(schema=s) for s in schemas))
+    tl = build(empty)
+    return detectors.prepare(tl.transactions, tl.settlement).schema
 
 
 # -- conditions -------------------------------------------------------------------------

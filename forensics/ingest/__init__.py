@@ -39,7 +39,7 @@ from forensics.ingest.cards import CardGuard
 from forensics.ingest.dialect import Dialects
 from forensics.ingest.fastpath import CONTINUATION_STARTS, CRASH_TAGS
 from forensics.ingest.formats import DETECT_HEAD, Format, RecordError, Registry
-from forensics.ingest.read import MAX_LINE, InputError, Reader
+from forensics.ingest.read import InputError, Reader
 
 __all__ = ["InputError", "Loaded", "load", "registry", "write_parquet"]
 
@@ -108,20 +108,25 @@ class _Columns:
         return conform(body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt)))
 
 
-def _frames(numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry) -> Iterator[tuple[int, int, str, str | None]]:
-    """(first line, last line, text, reason-if-unparsed) for each record of (number, line) pairs."""
+def _frames(numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry,
+            cuts: dict[int, str]) -> Iterator[tuple[int, int, str, str | None]]:
+    """(first line, last line, text, reason-if-unparsed) for each record of (number, line) pairs;
+    ``cuts`` gives the reason of each line cut while it was read (never part of a record)."""
     tried = ", ".join(reg.formats)
     block: list[str] = []
     start = i = 0
     for i, line in numbered:
-        if block:
+        if i in cuts:
+            if block:
+                yield start, i - 1, "\n".join(block), None
+                block = []
+            yield i, i, line, cuts[i]
+        elif block:
             block.append(line)
             if "</log>" in line:
                 yield start, i, "\n".join(block), None
                 block = []
             continue
-        if len(line) > MAX_LINE:
-            yield i, i, line, f"line longer than 1 MiB ({len(line)} characters)"
         elif not line.strip():
             yield i, i, line, "blank line"
         elif fmt is None:
@@ -142,7 +147,8 @@ def _frames(numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Regist
 
 
 def _parse_lines(
-    path: str, numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, guard: CardGuard
+    path: str, numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, guard: CardGuard,
+    cuts: dict[int, str] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
     """Events, unparsed and compliance columns of (line number, line) pairs, parsed one by one."""
     if fmt is not None and fmt.card_contexts:
@@ -151,7 +157,7 @@ def _parse_lines(
     unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
     fmt_name = fmt.name if fmt else None
-    for line, line_end, text, reason in _frames(numbered, fmt, reg):
+    for line, line_end, text, reason in _frames(numbered, fmt, reg, cuts or {}):
         text, sightings = guard.protect(text)
         for s in sightings:
             for key, value in (("kind", s.kind), ("path", path), ("line", line), ("field", s.field), ("masked", s.masked)):
@@ -178,11 +184,12 @@ def _parse_lines(
     return cols.frame(), unparsed, compliance
 
 
-def _parse_chunk(path: str, lines: list[str], offset: int, fmt_name: str | None,
-                 key: bytes) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
+def _parse_chunk(path: str, lines: list[str], offset: int, fmt_name: str | None, key: bytes,
+                 cuts: dict[int, str]) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
     """Worker-process entry: parse one chunk with the installed formats and dialects."""
     reg = registry()
-    return _parse_lines(path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key))
+    return _parse_lines(path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key),
+                        cuts)
 
 
 def _safe_start(lines: list[str], i: int, fmt: Format | None, reg: Registry) -> bool:
@@ -206,8 +213,12 @@ def _chunk_starts(lines: list[str], fmt: Format, reg: Registry, size: int) -> li
     return starts
 
 
-def _record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, pl.Series]]:
-    """(format, lines before, lines) batches of whole records (a multi-line record never split)."""
+def _record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, pl.Series, dict[int, str]]]:
+    """(format, lines before, lines, cut lines' reasons) batches of whole records.
+
+    A multi-line record is never split, unless no record starts in four batches' worth of
+    lines: then they go on as they are (memory stays bounded; the pieces are accounted for).
+    """
     fmt: Format | None = None
     held: pl.Series | None = None
     offset = 0
@@ -218,13 +229,20 @@ def _record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | No
             fmt, first = reg.detect(lines.head(DETECT_HEAD).to_list()), False
         cut = _last_safe_start(lines, fmt, reg)
         if cut <= 0:
-            held = lines
-            continue
+            if lines.estimated_size() < 4 * reader.batch_bytes:
+                held = lines
+                continue
+            cut = lines.len()
         held = lines.slice(cut)
-        yield fmt, offset, lines.slice(0, cut)
+        yield fmt, offset, lines.slice(0, cut), _cuts_in(reader.cuts, offset, cut)
         offset += cut
     if held is not None and held.len():
-        yield fmt, offset, held
+        yield fmt, offset, held, _cuts_in(reader.cuts, offset, held.len())
+
+
+def _cuts_in(cuts: dict[int, str], offset: int, count: int) -> dict[int, str]:
+    """The cut lines among lines ``offset + 1`` to ``offset + count``."""
+    return {line: reason for line, reason in cuts.items() if offset < line <= offset + count}
 
 
 def _last_safe_start(lines: pl.Series, fmt: Format | None, reg: Registry) -> int:
@@ -244,9 +262,11 @@ def _last_safe_start(lines: pl.Series, fmt: Format | None, reg: Registry) -> int
 Parsed = tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]
 
 
-def _parse_batch(path: str, lines: pl.Series, offset: int, fmt: Format | None, reg: Registry, guard: CardGuard,
-                 pool: _LazyPool | None, chunk_lines: int, fast: bool) -> Parsed:
-    """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``)."""
+def _parse_batch(path: str, lines: pl.Series, offset: int, cuts: dict[int, str], fmt: Format | None, reg: Registry,
+                 guard: CardGuard, pool: _LazyPool | None, chunk_lines: int, fast: bool) -> Parsed:
+    """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``;
+    ``cuts``: the reasons of its lines cut while read, which the fast path leaves to Lark's)."""
+    fast = fast and not cuts
     fast_format = reg.fast_format(fmt) if fast else None
     fast_blocks = reg.fast_blocks(fmt) if fast else None
     if (fast_format is not None or fast_blocks is not None) and fmt is not None:
@@ -264,10 +284,10 @@ def _parse_batch(path: str, lines: pl.Series, offset: int, fmt: Format | None, r
     if pool is not None and fmt is not None and len(text) > chunk_lines:
         starts = _chunk_starts(text, fmt, reg, chunk_lines)
         bounds = list(zip(starts, [*starts[1:], len(text)]))
-        results = pool.map([(path, text[a:b], offset + a, fmt.name, guard.key) for a, b in bounds])
+        results = pool.map([(path, text[a:b], offset + a, fmt.name, guard.key, cuts) for a, b in bounds])
         if results is not None:
             return _merge(results)
-    return _parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard)
+    return _parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard, cuts)
 
 
 def _merge(results: list[Parsed]) -> Parsed:
@@ -312,15 +332,19 @@ def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyP
                  chunk_lines: int, fast: bool, batch_bytes: int = 16 << 20, threads: int = 1
                  ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None, Reader]:
     """One input parsed whole, ``threads`` batches at a time (the fast path's column work
-    runs outside the GIL; slow formats use ``pool``'s processes)."""
+    runs outside the GIL; slow formats use ``pool``'s processes); no more raw lines are read
+    ahead than the threads have batches."""
     reader = Reader(path, batch_bytes)
     fmt: Format | None = None
+    results: list[Parsed] = []
     with ThreadPoolExecutor(threads) as executor:
-        jobs = []
-        for fmt, offset, lines in _record_batches(reader, reg):
-            jobs.append(executor.submit(_parse_batch, reader.path, lines, offset, fmt, reg, guard, pool, chunk_lines,
-                                        fast))
-        results = [job.result() for job in jobs]
+        jobs: deque[Future[Parsed]] = deque()
+        for fmt, offset, lines, cuts in _record_batches(reader, reg):
+            jobs.append(executor.submit(_parse_batch, reader.path, lines, offset, cuts, fmt, reg, guard, pool,
+                                        chunk_lines, fast))
+            while len(jobs) > threads:
+                results.append(jobs.popleft().result())
+        results += [job.result() for job in jobs]
     if not results:
         results.append(_parse_lines(reader.path, [], None, reg, guard))
     return (*_merge(results), fmt, reader)
@@ -490,9 +514,9 @@ class _Stream:
         item = _Pending(Reader(path, batch_bytes))
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[Parsed]] = deque()
-            for fmt, offset, lines in _record_batches(item.reader, reg):
+            for fmt, offset, lines, cuts in _record_batches(item.reader, reg):
                 item.fmt = fmt
-                queue.append(threads.submit(_parse_batch, item.reader.path, lines, offset, fmt, reg, self.guard,
+                queue.append(threads.submit(_parse_batch, item.reader.path, lines, offset, cuts, fmt, reg, self.guard,
                                             self.pool, _STREAM_CHUNK, fast))
                 while len(queue) > self.workers:
                     self._keep(n, item, queue.popleft().result())
@@ -553,7 +577,7 @@ class _Stream:
             events = _card_ids(_device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
             return conform(events), info
 
-        unreadable, assumed, devices = 0, False, []
+        unreadable, assumed, devices, names = 0, False, [], set()
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[tuple[pl.DataFrame, clock.TimeInfo | None]]] = deque()
             for k in range(len(item.spool)):
@@ -563,12 +587,14 @@ class _Stream:
                     if info is not None:
                         unreadable += info.unreadable
                         assumed = assumed or info.tz_assumed
+                        names.update(info.zone_names)
                     devices += [d for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
                                 if d not in devices]
                     out.write_table(events.to_arrow())
         uncovered = sum(int((f["line_end"] - f["line"] + 1).sum()) for f in self.unparsed
                         if f.height and f["path"][0] == item.reader.path)
-        info = clock.TimeInfo(zone or "UTC", assumed, base[1] if base else None, unreadable)
+        info = clock.TimeInfo(zone or "UTC", assumed, base[1] if base else None, unreadable,
+                              zone_names=tuple(sorted(names)))
         return _input_row(item.reader, item.fmt, info, item.covered, uncovered, devices)
 
 
@@ -631,11 +657,7 @@ def write_parquet(
 
 def _input_row(reader: Reader, fmt: Format | None, info: clock.TimeInfo, covered: int, uncovered: int,
                devices: list[str]) -> dict[str, Any]:
-    notes = list(reader.notes)
-    if info.unreadable:
-        notes.append(f"{info.unreadable} timestamps could not be read")
-    if info.tz_assumed:
-        notes.append("no time zone in the log: assumed UTC (use --tz)")
+    notes = list(reader.notes) + info.notes()
     return {
         "path": reader.path, "sha256": reader.sha256, "bytes": reader.size, "lines": reader.lines,
         "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,

@@ -20,13 +20,18 @@ from forensics.events import UTC_US
 
 _MONTHS = {m: i for i, m in enumerate(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
-# Unambiguous zone abbreviations (minutes east of UTC); CST, IST, BST are ambiguous and are
-# treated as local time in --tz.
+# Unambiguous zone abbreviations (minutes east of UTC), as Java's Date.toString() writes them.
+# Others (CST, IST, BST, AST, GST ... name several zones) are read as local time in --tz, and
+# the input's notes name them.
 _ABBREVIATIONS = {
     "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 60, "CET": 60, "CEST": 120, "EET": 120,
     "EEST": 180, "MSK": 180, "EST": -300, "EDT": -240, "CDT": -300, "MST": -420, "MDT": -360,
-    "PST": -480, "PDT": -420, "HKT": 480, "SGT": 480, "JST": 540, "KST": 540, "AEST": 600,
-    "AEDT": 660, "NZST": 720, "NZDT": 780,
+    "PST": -480, "PDT": -420, "AKST": -540, "AKDT": -480, "HST": -600, "NST": -210, "NDT": -150,
+    "UYT": -180, "UYST": -120, "ART": -180, "BRT": -180, "BRST": -120, "CLT": -240, "CLST": -180,
+    "PYT": -240, "BOT": -240, "COT": -300, "PET": -300, "ECT": -300,
+    "WAT": 60, "CAT": 120, "SAST": 120, "EAT": 180, "PKT": 300, "NPT": 345, "ICT": 420, "WIB": 420,
+    "HKT": 480, "SGT": 480, "PHT": 480, "AWST": 480, "JST": 540, "KST": 540, "ACST": 570, "ACDT": 630,
+    "AEST": 600, "AEDT": 660, "NZST": 720, "NZDT": 780,
 }
 _GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
 #: A month step back by more than this between stamps is a new year (Dec -> Jan).
@@ -47,6 +52,19 @@ class TimeInfo:
     unreadable: int
     rollovers: int = 0  # Dec -> Jan steps in this frame
     last_month: int | None = None  # month of its last stamp
+    zone_names: tuple[str, ...] = ()  # zone abbreviations the stamps write but no one offset has
+
+    def notes(self) -> list[str]:
+        """What the input's notes say about these times."""
+        notes = []
+        if self.unreadable:
+            notes.append(f"{self.unreadable} timestamps could not be read")
+        if self.zone_names:
+            notes.append(f"zone name {', '.join(self.zone_names)} unknown or ambiguous: read as local time in "
+                         f"{self.tz} (set it with --tz)")
+        if self.tz_assumed:
+            notes.append("no time zone in the log: assumed UTC (use --tz)")
+        return notes
 
 
 #: Years a --year may give; a log from outside them is a typo, not a case.
@@ -239,12 +257,14 @@ def resolve(
         .cast(UTC_US)
     )
     parts = parts.with_columns(ts=ts)
-    needs_zone = bool((parts["_offset"].is_null() & parts["_zone"].is_null() & parts["_naive"].is_not_null()).any())
+    local_only = parts["_offset"].is_null() & parts["_zone"].is_null() & parts["_naive"].is_not_null()
+    needs_zone = bool((local_only & parts["_zabbr"].is_null()).any())
+    names = tuple(sorted(parts.filter(local_only)["_zabbr"].drop_nulls().unique().to_list()))
     unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum())
     out = frame.with_columns(ts=parts["ts"])
     months = parts["_month"].drop_nulls()
     last_month = int(months[-1]) if months.len() else prev_month
-    return out, TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, last_month)
+    return out, TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, last_month, names)
 
 
 def _safe_date(y: int, month: int, day: int) -> datetime:

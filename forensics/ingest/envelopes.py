@@ -122,12 +122,26 @@ class Syslog(Transformer):
 
 
 class Hdfs(Transformer):
-    """hdfs.lark: Hadoop log4j lines."""
+    """hdfs.lark: Hadoop log4j lines (HDFS's compact layout; log4j, Spark and Zookeeper layouts).
+    The log4j thread name stays in ``text``; Zookeeper's [thread:Class@line] is the tag."""
 
-    def start(self, c: list[Any]) -> dict[str, Any]:
+    def compact(self, c: list[Any]) -> dict[str, Any]:
         date, time, pid, level, cls, msg = c
         return {"ts_raw": f"{_v(date)} {_v(time)}", "pid": int(_v(pid)), "level": level_of(_v(level)),
                 "tag": _v(cls), "message": _msg(msg)}
+
+    def log4j(self, c: list[Any]) -> dict[str, Any]:
+        date, time, level, _thread, cls, msg = c
+        return {"ts_raw": f"{_v(date)} {_v(time)}", "level": level_of(_v(level)), "tag": _v(cls), "message": _msg(msg)}
+
+    def spark(self, c: list[Any]) -> dict[str, Any]:
+        date, time, level, cls, msg = c
+        return {"ts_raw": f"{_v(date)} {_v(time)}", "level": level_of(_v(level)), "tag": _v(cls), "message": _msg(msg)}
+
+    def zookeeper(self, c: list[Any]) -> dict[str, Any]:
+        date, time, level, where, msg = c
+        return {"ts_raw": f"{_v(date)} {_v(time)}", "level": level_of(_v(level)), "tag": _v(where)[1:-1],
+                "message": _msg(msg)}
 
 
 class Apache(Transformer):
@@ -356,6 +370,24 @@ def _hdfs(c: list[pl.Expr]) -> dict[str, pl.Expr]:
             "message": msg.str.strip_chars()}
 
 
+def _log4j(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    date, time, level, _thread, cls, msg = c
+    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls,
+            "message": msg.str.strip_chars()}
+
+
+def _spark(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    date, time, level, cls, msg = c
+    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls,
+            "message": msg.str.strip_chars()}
+
+
+def _zookeeper(c: list[pl.Expr]) -> dict[str, pl.Expr]:
+    date, time, level, where, msg = c
+    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level),
+            "tag": where.str.slice(1, where.str.len_chars() - 2), "message": msg.str.strip_chars()}
+
+
 def _apache(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     stamp, level, msg = c
     return {"ts_raw": stamp, "level": _level_expr(level), "message": msg.str.strip_chars()}
@@ -366,6 +398,6 @@ VECTORIZED: dict[str, dict[str, Callable[[list[pl.Expr]], dict[str, pl.Expr]]]] 
     "logcat": {"threadtime": _logcat_threadtime, "time": _logcat_time, "brief": _logcat_brief,
                "divider": _logcat_divider},
     "syslog": {"bsd": _syslog_bsd, "bsd_untagged": _syslog_bsd_untagged},
-    "hdfs": {"start": _hdfs},
+    "hdfs": {"compact": _hdfs, "log4j": _log4j, "spark": _spark, "zookeeper": _zookeeper},
     "apache": {"start": _apache},
 }
