@@ -51,6 +51,10 @@ class Timeline:
     settlement: pl.DataFrame
     loaded: Loaded
 
+    def in_streams(self) -> pl.DataFrame:
+        """The events with ``path`` and ``line`` in stream space, as the transactions' lines are."""
+        return self.events.with_columns(path=pl.col("stream"), line=pl.col("seq"))
+
     def filter(
         self,
         *,
@@ -668,9 +672,45 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
 
 # -- assembly ---------------------------------------------------------------------------
 
+def streams(events: pl.DataFrame) -> pl.DataFrame:
+    """Which terminal files continue one another: path, stream (the first file's path), offset (lines before).
+
+    A device's log given in several files that follow one another in time (a rotated log: ``X.log.1``
+    then ``X.log``) is one stream, so that a transaction cut by the rotation stays one transaction;
+    files that overlap in time stay streams of their own.
+    """
+    files = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).group_by("path").agg(
+        pl.col("device").drop_nulls().first(), pl.col("ts").min().alias("_from"), pl.col("ts").max().alias("_to"),
+        pl.col("line_end").max().alias("_lines")).collect().sort("device", "_from", "path", nulls_last=True)
+    rows = []
+    previous: dict[str, Any] | None = None
+    for f in files.iter_rows(named=True):
+        follows = (previous is not None and f["device"] is not None and f["device"] == previous["device"]
+                   and f["_from"] is not None and previous["_to"] is not None and f["_from"] >= previous["_to"])
+        if follows:
+            stream, offset = previous["stream"], previous["offset"] + previous["_lines"]
+        else:
+            stream, offset = f["path"], 0
+        previous = {**f, "stream": stream, "offset": offset}
+        rows.append({"path": f["path"], "stream": stream, "offset": offset})
+    return pl.DataFrame(rows, schema={"path": pl.String, "stream": pl.String, "offset": pl.Int64})
+
+
+def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
+    """Events with ``path``/``line`` in stream space (the file's own ``src_path``/``src_line`` kept)."""
+    events = events.with_columns(src_path=pl.col("path"), src_line=pl.col("line"))
+    if joined.filter(pl.col("offset") > 0).is_empty():
+        return events
+    events = events.join(joined, on="path", how="left", maintain_order="left").with_columns(
+        path=pl.coalesce("stream", "path"), line=pl.col("line") + pl.col("offset").fill_null(0),
+        line_end=pl.col("line_end") + pl.col("offset").fill_null(0)).drop("stream", "offset")
+    return events.sort("path", "line", maintain_order=True)
+
+
 def build(loaded: Loaded) -> Timeline:
     """The timeline of an ingest (see the module docstring)."""
-    events = mark(loaded.events)
+    joined = streams(loaded.events)
+    events = mark(_to_streams(loaded.events, joined))
     host = host_pairs(events)
     terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
         "path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan").collect()
@@ -680,9 +720,11 @@ def build(loaded: Loaded) -> Timeline:
     txns = transactions(corrected, host, settlement)
     txn_of = corrected.select("path", "attempt").join(txns.select("path", pl.col("_attempt").alias("attempt"), "txn"),
                                                       on=["path", "attempt"], how="left", maintain_order="left")["txn"]
+    corrected = corrected.with_columns(txn=txn_of, stream=pl.col("path"), seq=pl.col("line")).with_columns(
+        path=pl.col("src_path"), line=pl.col("src_line")).drop("src_path", "src_line")
     return Timeline(
         transactions=txns.drop("_attempt"),
-        events=corrected.with_columns(txn=txn_of),
+        events=corrected,
         devices=devices(corrected, clocks),
         clocks=clocks,
         host=host,

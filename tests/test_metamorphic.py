@@ -13,9 +13,6 @@ Each selected case is diagnosed once as given (the baseline, cached) and once pe
 - without the host log, every kind is compared: the settlement file carries TID, STAN, RRN,
   approval code, amount and MID of each cleared item, and the terminal log its side; RRN keys are
   left out on both sides (the host log is one of their sources).
-
-Cases that fail because of a diagnosis defect are marked ``xfail(strict=True)`` with the defect:
-remove the mark when the fix lands.
 """
 
 from __future__ import annotations
@@ -64,28 +61,11 @@ TRANSFORMS: dict[str, tuple[Transform, bool, Callable[[M.Fingerprint], bool] | N
     "serials_renamed": (M.rename_devices, True, None),
 }
 
-# (case, transformation) -> the diagnosis defect that makes the findings change today
-_ROTATED = "a terminal log rotated in two files (X.log.1 then X.log, same device): "
-XFAIL: dict[tuple[str, str], str] = {
-    ("dup_paper_out_rerun", "log_rotated_in_two"): _ROTATED + "a spurious duplicate_charge (operator_error) pairs a "
-                                                   "sale of the older file with one of the newer file of another card "
-                                                   "and amount",
-    ("misrouted_wrong_mid", "log_rotated_in_two"): _ROTATED + "one charge of the older file (STAN 13) drops out of the "
-                                                   "misrouted incident's transactions",
-    ("clean_day", "log_rotated_in_two"): _ROTATED + "the sale cut by the rotation (request in X.log.1, result in "
-                                         "X.log) is not joined: a spurious charged_but_declined (the terminal 'showed "
-                                         "NO_RESULT')",
-    ("dup_host_1", "log_rotated_in_two"): _ROTATED + "a spurious refund_error (operator_error) appears",
-    ("lookalike_2", "log_rotated_in_two"): _ROTATED + "a spurious charged_but_declined (undetermined) appears",
-}
-
-
 def _params() -> list:
     out = []
     for where, case in CASES:
         for name in TRANSFORMS:
-            marks = [pytest.mark.xfail(strict=True, reason=XFAIL[(case, name)])] if (case, name) in XFAIL else []
-            out.append(pytest.param(where, case, name, marks=marks, id=f"{case}-{name}"))
+            out.append(pytest.param(where, case, name, id=f"{case}-{name}"))
     return out
 
 

@@ -112,7 +112,7 @@ def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: Rule
     if candidates is None:
         return Diagnosis([], tl, pl.DataFrame())
     candidates = candidates.with_row_index("cid").with_columns(pl.col("cid").cast(pl.Int64))
-    fired, evidence = rules.evaluate(candidates, tl.events)
+    fired, evidence = rules.evaluate(candidates, tl.in_streams())
     findings = _incidents([_finding(row, fired, evidence, tl, rules) for row in candidates.iter_rows(named=True)])
     _attach_texts(findings, tl)
     findings.sort(key=lambda f: (f["_ts"], f["kind"], f["transactions"][0]["device"], f["transactions"][0]["stan"] or ""))
@@ -280,14 +280,16 @@ def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, tl: 
 
 
 def _attach_texts(findings: list[dict[str, Any]], tl: Timeline) -> None:
-    """Fill every evidence line's text in one pass over the events."""
+    """Fill every evidence line's text in one pass over the events, citing the file each line is in."""
     wanted = pl.DataFrame([(e["path"], e["line"]) for f in findings for e in f["evidence"]],
                           schema={"path": pl.String, "line": pl.Int64}, orient="row").unique()
-    texts = tl.events.lazy().select("path", "line", "text").join(wanted.lazy(), on=["path", "line"], how="inner").collect()
-    text_of = {(p, n): t or "" for p, n, t in texts.iter_rows()}
+    texts = tl.events.lazy().select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text").join(
+        wanted.lazy(), left_on=["_s", "_q"], right_on=["path", "line"], how="inner").collect()
+    found = {(s, q): (p, n, t or "") for s, q, p, n, t in texts.iter_rows()}
     for f in findings:
         for e in f["evidence"]:
-            text = text_of.get((e["path"], e["line"]), "")
+            path, line, text = found.get((e["path"], e["line"]), (e["path"], e["line"], ""))
+            e["path"], e["line"] = path, line
             e["text"] = text.split("\n")[0] + (" …" if "\n" in text else "")
 
 
