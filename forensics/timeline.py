@@ -33,6 +33,101 @@ from forensics.events import UTC_US
 from forensics.ingest import Loaded, load
 
 TERMINAL_FORMATS = ("logcat", "syslog")
+
+_S, _I, _B, _T, _L = pl.String(), pl.Int64(), pl.Boolean(), UTC_US, pl.List(pl.String())
+#: The transactions table: column -> (dtype, meaning). Order is the column order of the table.
+#: Times are clock-corrected UTC; ``line_*`` columns are lines of the transaction's stream (see ``streams``).
+TRANSACTION_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
+    "txn": (_S, "transaction id: device:line of its START"),
+    "device": (_S, "device serial"),
+    "tid": (_S, "terminal ID (DE41) of its request, else the log's"),
+    "mid": (_S, "merchant ID (DE42) of its request, else the log's"),
+    "txn_type": (_S, "SALE REFUND VOID PREAUTH PREAUTH_COMPLETE PREAUTH_VOID TIP_ADJUST BALANCE"),
+    "inv": (_S, "invoice number"),
+    "stan": (_S, "STAN of its request (or of its result)"),
+    "batch_closed": (_S, "batch number of the settlement that closed it"),
+    "rrn": (_S, "RRN from the terminal, the host, an upload or the clearing file"),
+    "auth": (_S, "approval code from the terminal or the host"),
+    "card": (_S, "card number, masked"),
+    "card_id": (_S, "keyed hash of the card"),
+    "atc": (_S, "EMV application transaction counter"),
+    "entry": (_S, "entry mode"),
+    "source": (_S, "amount source: keypad or ecr"),
+    "operator": (_S, "operator id"),
+    "currency": (_S, "ISO 4217 alphabetic code"),
+    "exponent": (pl.Int8(), "decimal digits of the amounts"),
+    "amount_entered": (_I, "amount on the START line (minor units)"),
+    "amount_keyed": (_I, "amount the operator keyed just before (UI KEY)"),
+    "amount_sent": (_I, "amount sent to the host (DE4)"),
+    "amount_approved": (_I, "amount the host approved, else the one sent for a terminal approval"),
+    "settled_amount": (_I, "amount in the clearing file"),
+    "tip": (_I, "tip (minor units)"),
+    "merchant_outcome": (_S, "what the merchant saw: the RESULT status, CRASHED, POWER_LOST or NO_RESULT"),
+    "merchant_status": (_S, "the RESULT line's status (null without one)"),
+    "rc_result": (_S, "response code on the RESULT line"),
+    "host_outcome": (_S, "APPROVED DECLINED REVERSED NO_RESPONSE NOT_SEEN; null without a host log"),
+    "host_rc": (_S, "host's response code (DE39)"),
+    "host_rrn": (_S, "host's RRN (DE37)"),
+    "host_reversal_rc": (_S, "host's answer to the first reversal after the request; null: none reached it"),
+    "reversal_rc": (_S, "reversal answer the terminal logged (0410 DE39); null: none logged"),
+    "cleared_count": (pl.UInt32(), "items of it in the clearing file; null without one"),
+    "charged": (_B, "the cardholder ended up charged (or credited); null: no input can tell"),
+    "charged_by": (_S, "what decided charged: settlement, host, host (not received), terminal"),
+    "charge_at_risk": (_B, "charged is null, the request left and no reversal was accepted"),
+    "host_covers": (_B, "the host log holds this TID's traffic around its time"),
+    "settle_covers": (_B, "the clearing file holds this TID's items around its time"),
+    "host_log": (_B, "a host log was given"),
+    "settlement_file": (_B, "a clearing file was given"),
+    "resend_of": (_S, "the transaction whose item this one sent again under a new STAN"),
+    "app_version": (_S, "payment app version logged last before it"),
+    "settled_mid": (_S, "MID it cleared under"),
+    "reversal_saved": (_B, "a reversal record was saved for its STAN"),
+    "reversal_sends": (pl.UInt32(), "times its reversal was sent"),
+    "reversal_deleted": (_S, "why its reversal was deleted: acked approved max_retries operator_clear"),
+    "receipts": (pl.UInt32(), "receipts printed for its invoice"),
+    "printer_code": (_I, "first printer fault code in its window"),
+    "recover_state": (_S, "power-fail recovery state logged in its window"),
+    "recover_action": (_S, "power-fail recovery action"),
+    "orig_inv": (_S, "invoice of the transaction it names"),
+    "orig_rrn": (_S, "RRN of the transaction it names"),
+    "orig_txn": (_S, "the transaction it voids, refunds, adjusts or completes"),
+    "voided_by": (_S, "the void of it"),
+    "refunded_by": (_L, "its refunds"),
+    "refunded_amount": (_I, "sum of its refunds"),
+    "adjusted_by": (_S, "its last tip adjust"),
+    "completed_by": (_L, "its completions"),
+    "ts_start": (_T, "START time"),
+    "ts_tx": (_T, "request time"),
+    "ts_result": (_T, "RESULT time"),
+    "ts_printer": (_T, "printer fault time"),
+    "ts_reversal_deleted": (_T, "reversal deletion time"),
+    "ts_upload": (_T, "offline upload time"),
+    "ts_batch_closed": (_T, "time its batch closed"),
+    "h_rx_ts": (_T, "host's receive time of the request"),
+    "path": (_S, "stream (first file) of its terminal lines"),
+    "line_start": (_I, "START line"),
+    "line_tx": (_I, "request line"),
+    "line_result": (_I, "RESULT line"),
+    "line_timeout": (_I, "TIMEOUT line"),
+    "line_crash": (_I, "crash in flight"),
+    "line_boot": (_I, "boot in flight (power lost)"),
+    "line_battery_low": (_I, "low battery report"),
+    "line_recover": (_I, "power-fail recovery line"),
+    "line_printer": (_I, "printer fault line"),
+    "line_saf_queued": (_I, "store-and-forward entry (offline item)"),
+    "line_upload": (_I, "offline upload line"),
+    "line_reversal_deleted": (_I, "reversal deletion line"),
+    "line_receipt": (_I, "first receipt line"),
+    "line_clear_menu": (_I, "Clear Reversal menu line"),
+    "line_reversal_rx": (_I, "reversal answer line"),
+    "host_path": (_S, "host log path"),
+    "host_line": (_I, "host's request block"),
+    "host_resp_line": (_I, "host's response block"),
+    "host_reversal_line": (_I, "host's reversal block"),
+    "settle_lines": (_L, "clearing file lines (path:line)"),
+    "flags": (_L, "observations to check first (never a verdict)"),
+}
+TRANSACTIONS_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in TRANSACTION_COLUMNS.items()})
 _SEGMENT_KINDS = ("clock.step", "clock.set", "power.boot", "log.divider")
 _PAIR_TOLERANCE = "27h"
 _MATCH_WINDOW_S = 600
@@ -602,19 +697,9 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     t = t.with_columns(
         flags=pl.concat_list([pl.when(cond.fill_null(False)).then(pl.lit([name])).otherwise(pl.lit([], pl.List(pl.String)))
                               for name, cond in flags]))
-    t = t.with_columns(_attempt=pl.col("attempt"))
-    keep = ["_attempt", "txn", "device", "tid", "mid", "txn_type", "inv", "stan", "batch_closed", "rrn", "auth", "card", "card_id",
-            "atc", "entry", "source", "operator", "currency", "exponent", "amount_entered", "amount_keyed", "amount_sent",
-            "amount_approved", "settled_amount", "tip", "merchant_outcome", "merchant_status", "rc_result", "host_outcome",
-            "host_rc", "host_rrn", "host_reversal_rc", "reversal_rc", "cleared_count", "charged", "charged_by",
-            "charge_at_risk", "host_covers", "settle_covers", "host_log", "settlement_file", "resend_of", "app_version", "settled_mid", "reversal_saved", "reversal_sends",
-            "reversal_deleted", "receipts", "printer_code", "recover_state", "recover_action", "orig_inv", "orig_rrn",
-            "orig_txn", "voided_by", "refunded_by", "refunded_amount", "adjusted_by", "completed_by", "ts_start", "ts_tx",
-            "ts_result", "ts_printer", "ts_reversal_deleted", "ts_upload", "ts_batch_closed", "h_rx_ts", "path",
-            "line_start", "line_tx", "line_result", "line_timeout", "line_crash", "line_boot", "line_battery_low",
-            "line_recover", "line_printer", "line_saf_queued", "line_upload", "line_reversal_deleted", "line_receipt",
-            "line_clear_menu", "line_reversal_rx", "host_path", "host_line", "host_resp_line", "host_reversal_line", "settle_lines", "flags"]
-    return t.select([c for c in keep if c in t.columns])
+    return t.select(pl.col("attempt").alias("_attempt"),
+                    *[(pl.col(c) if c in t.columns else pl.lit(None)).cast(dtype).alias(c)
+                      for c, dtype in TRANSACTIONS_SCHEMA.items()])
 
 
 # -- devices ----------------------------------------------------------------------------

@@ -14,6 +14,15 @@ import polars as pl
 
 CHARGES = ("SALE", "PREAUTH_COMPLETE")
 
+#: Columns ``prepare`` adds to the transactions for detectors and rules: column -> (dtype, meaning).
+DERIVED_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
+    "amount": (pl.Int64(), "amount approved, else sent, else entered (minor units)"),
+    "failed": (pl.Boolean(), "the merchant saw no approval"),
+    "offline": (pl.Boolean(), "approved offline (a store-and-forward entry)"),
+    "charges": (pl.Boolean(), "counts as a charge: charged, or charge_at_risk where charged is unknown"),
+    "charge_unconfirmed": (pl.Boolean(), "counts as a charge only because it may stand (charged is unknown)"),
+}
+
 
 @dataclass(frozen=True)
 class Params:

@@ -26,7 +26,6 @@ nesting deeper than 32, a value of the wrong type for its column (the events sch
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import operator
 import re
@@ -101,8 +100,9 @@ def candidate_column(ref: str) -> str:
 class RuleSet:
     """Every rule file, validated; ``evaluate`` scores candidates.
 
-    ``txn_columns``: the transaction columns a ``match`` may name (any, when None);
-    ``txn_types``: their types, which ``match`` values must fit (the timeline's, when None).
+    ``txn_types``: the transaction columns a rule may name and their types, which ``match`` values
+    must fit (the declared transactions table and the detectors' columns, when None);
+    ``txn_columns``: the names alone, when only they are to be checked.
     """
 
     def __init__(self, sources: list[tuple[str, str]] | None = None, txn_columns: set[str] | None = None,
@@ -110,8 +110,8 @@ class RuleSet:
         if sources is None:
             folder = files("forensics.rules")
             sources = sorted((e.name, e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".toml"))
-        self.txn_columns = txn_columns
         self.txn_types = transaction_types() if txn_types is None else txn_types
+        self.txn_columns = set(self.txn_types) if txn_columns is None else txn_columns
         self.rules: list[Rule] = []
         seen: set[str] = set()
         for name, text in sources:
@@ -390,19 +390,13 @@ def _check_scalar(where: str, value: Any, dtype: pl.DataType | None) -> None:
         raise RuleError(f"{where}: the column holds {dtype}, so the value must be {kind} (got {value!r})")
 
 
-@functools.cache
 def transaction_types() -> pl.Schema:
-    """Column types of the transactions rules match on: the timeline's transactions, with the
-    columns the detectors derive (as an empty timeline builds them)."""
-    from forensics.diagnosis import detectors
-    from forensics.events import COMPLIANCE_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA
-    from forensics.ingest import Loaded
-    from forensics.timeline import build
+    """Columns a rule's ``ROLE.column`` may name, with their types: the declared transactions table
+    (``timeline.TRANSACTION_COLUMNS``) and the columns the detectors derive (``DERIVED_COLUMNS``)."""
+    from forensics.diagnosis.detectors import DERIVED_COLUMNS
+    from forensics.timeline import TRANSACTION_COLUMNS
 
-    schemas = (EVENTS_SCHEMA, UNPARSED_SCHEMA, COMPLIANCE_SCHEMA, INPUTS_SCHEMA)
-    empty = Loaded(*(pl.DataFrame(schema=s) for s in schemas))
-    tl = build(empty)
-    return detectors.prepare(tl.transactions, tl.settlement).schema
+    return pl.Schema({name: dtype for name, (dtype, _) in {**TRANSACTION_COLUMNS, **DERIVED_COLUMNS}.items()})
 
 
 # -- conditions -------------------------------------------------------------------------
