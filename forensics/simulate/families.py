@@ -26,28 +26,35 @@ class Family:
     contributing: tuple[str, ...]
     summary: str
     script: Callable[[World], tuple[list[dict[str, Any]], str]]
+    # Inputs besides the terminal logs that evidence the finding: alternatives, () = terminal alone.
+    needs: tuple[tuple[str, ...], ...] = ((),)
+    inputs: str | tuple[str, ...] = "all"  # which inputs a case gives: "all", "seeded" or fixed roles
+    wide: bool = False  # wider timings, everyday oddities and lookalikes (World.wide)
 
 
 FAMILIES: dict[str, Family] = {}
+# A sale's host approval the terminal never saw is known from the host log or the settlement file.
+HOST_APPROVAL = (("host",), ("settlement",))
 
 
-def family(name: str, kind: str | None, cause: str | None, contributing: tuple[str, ...], summary: str):  # type: ignore[no-untyped-def]
+def family(name: str, kind: str | None, cause: str | None, contributing: tuple[str, ...], summary: str,  # type: ignore[no-untyped-def]
+           *, needs: tuple[tuple[str, ...], ...] = ((),), inputs: str | tuple[str, ...] = "all", wide: bool = False):
     """Register a family script."""
     def register(fn: Callable[[World], tuple[list[dict[str, Any]], str]]) -> Callable[[World], tuple[list[dict[str, Any]], str]]:
-        FAMILIES[name] = Family(name, kind, cause, contributing, summary, fn)
+        FAMILIES[name] = Family(name, kind, cause, contributing, summary, fn, needs, inputs, wide)
         return fn
     return register
 
 
 def finding(w: World, fam: str, txns: list[Txn], amount: int | None = None) -> dict[str, Any]:
-    """A truth finding for ``txns`` in the family's kind and cause."""
+    """A truth finding for ``txns`` in the family's kind, cause and evidence needs."""
     f = FAMILIES[fam]
     money = amount if amount is not None else txns[0].amount
     return {
         "kind": f.kind, "cause": f.cause, "contributing": list(f.contributing),
         "tid": txns[0].tid, "devices": sorted({t.device for t in txns}),
         "amount": w.major(money), "currency": w.cur,
-        "transactions": list(txns),
+        "transactions": list(txns), "needs": [list(n) for n in f.needs],
     }
 
 
@@ -64,9 +71,11 @@ def _open(w: World, n: int = 1, *, android: bool | None = None) -> tuple[list[De
 
 
 def _close(w: World, devices: list[Device], t: datetime) -> datetime:
-    """End of day: settle each device, then the host's clearing cut-off."""
+    """End of day: settle each device (in a wide world some answered 95 first), then the clearing cut-off."""
     for dev in devices:
-        t = T.settle(dev, T.s(t, w.rng.uniform(30, 300)))
+        if not dev.online:
+            continue
+        t = T.settle(dev, T.s(t, w.rng.uniform(30, 300)), upload_first=w.wide and w.rng.random() < 0.3)
     w.host.clear(T.s(t, 60))
     return t
 
@@ -172,7 +181,8 @@ def dup_paper_out_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_timeout_other_lane", "duplicate_charge", "network_timeout", ("operator_error",),
-        "response lost on one lane; the sale re-run on another lane; reversal still pending")
+        "response lost on one lane; the sale re-run on another lane; reversal still pending",
+        needs=HOST_APPROVAL)
 def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
     (lane1, lane2), t = _open(w, 2)
     t = _trade(w, lane1, t, 1.5)
@@ -191,7 +201,8 @@ def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_reversal_max_retries", "duplicate_charge", "software_bug", ("network_timeout",),
-        "timeout; reversal deleted unsent after max retries; the sale re-run")
+        "timeout; reversal deleted unsent after max retries; the sale re-run",
+        needs=HOST_APPROVAL)
 def dup_reversal_max_retries(w: World) -> tuple[list[dict[str, Any]], str]:
     def retries(dev: Device, t: datetime) -> datetime:
         for _ in range(T.MAX_REVERSAL_TRIES):
@@ -207,7 +218,8 @@ def dup_reversal_max_retries(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_crash_rerun", "duplicate_charge", "software_bug", (),
-        "app crash between send and response; recovery skipped the reversal; the sale re-run")
+        "app crash between send and response; recovery skipped the reversal; the sale re-run",
+        needs=HOST_APPROVAL)
 def dup_crash_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     dev, first, second = _rerun_day(w, hours=1.5, fault="crash")
     amount = first.amount
@@ -218,7 +230,8 @@ def dup_crash_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_power_loss_rerun", "duplicate_charge", "hardware_fault", ("operator_error",),
-        "battery died between send and response; the sale re-run after the reboot")
+        "battery died between send and response; the sale re-run after the reboot",
+        needs=HOST_APPROVAL)
 def dup_power_loss_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     dev, first, second = _rerun_day(w, hours=1.5, fault="power_loss")
     amount = first.amount
@@ -240,7 +253,8 @@ def dup_operator_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_clear_reversal", "duplicate_charge", "operator_error", ("network_timeout",),
-        "timeout; the operator cleared the pending reversal, then re-ran the sale")
+        "timeout; the operator cleared the pending reversal, then re-ran the sale",
+        needs=HOST_APPROVAL)
 def dup_clear_reversal(w: World) -> tuple[list[dict[str, Any]], str]:
     dev, first, second = _rerun_day(w, hours=2, fault="response_lost", gap=(10, 60),
                                     between=lambda dev, t: T.clear_reversal(dev, T.s(t, w.rng.uniform(10, 40))))
@@ -265,7 +279,8 @@ def _swap(w: World, old: Device, t: datetime, *, mid: str | None = None) -> tupl
 
 
 @family("dup_migration_rerun", "duplicate_charge", "migration_sync_delay", ("operator_error",),
-        "old terminal timed out with a reversal pending and was swapped; sale re-run on the new one")
+        "old terminal timed out with a reversal pending and was swapped; sale re-run on the new one",
+        needs=HOST_APPROVAL)
 def dup_migration_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     (old,), t = _open(w, 1)
     t = _trade(w, old, t, 1.5)
@@ -306,7 +321,7 @@ def dup_migration_saf_late(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_settlement_duplicated", "duplicate_charge", "host_error", (),
-        "the acquirer's settlement file cleared one approval twice")
+        "the acquirer's settlement file cleared one approval twice", needs=(("settlement",),))
 def dup_settlement_duplicated(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 3)
@@ -467,7 +482,8 @@ def deposit_completed_twice(w: World) -> tuple[list[dict[str, Any]], str]:
 
 # -- charged but declined --------------------------------------------------------------
 
-@family("cbd_power_loss", "charged_but_declined", "hardware_fault", (), "power lost between send and response; no re-run")
+@family("cbd_power_loss", "charged_but_declined", "hardware_fault", (), "power lost between send and response; no re-run",
+        needs=HOST_APPROVAL)
 def cbd_power_loss(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
@@ -481,7 +497,8 @@ def cbd_power_loss(w: World) -> tuple[list[dict[str, Any]], str]:
     return [finding(w, "cbd_power_loss", [sale])], story
 
 
-@family("cbd_crash", "charged_but_declined", "software_bug", (), "crash between send and response; recovery skipped the reversal")
+@family("cbd_crash", "charged_but_declined", "software_bug", (), "crash between send and response; recovery skipped the reversal",
+        needs=HOST_APPROVAL)
 def cbd_crash(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
@@ -496,7 +513,8 @@ def cbd_crash(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("cbd_reversal_dropped", "charged_but_declined", "software_bug", ("network_timeout",),
-        "response lost; reversal deleted unsent after max retries; no re-run")
+        "response lost; reversal deleted unsent after max retries; no re-run",
+        needs=HOST_APPROVAL)
 def cbd_reversal_dropped(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
@@ -513,7 +531,8 @@ def cbd_reversal_dropped(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("cbd_timeout_late_reversal", "charged_but_declined", "network_timeout", (),
-        "response lost; reversal pending past the clearing cut-off")
+        "response lost; reversal pending past the clearing cut-off",
+        needs=HOST_APPROVAL)
 def cbd_timeout_late_reversal(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 4)
@@ -547,7 +566,8 @@ def misrouted_wrong_mid(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("ledger_open_batch_retired", "ledger_mismatch", "migration_sync_delay", (),
-        "old terminal retired with offline items never uploaded")
+        "old terminal retired with offline items never uploaded",
+        needs=HOST_APPROVAL)
 def ledger_open_batch_retired(w: World) -> tuple[list[dict[str, Any]], str]:
     (old,), t = _open(w, 1)
     t = _trade(w, old, t, 2)
