@@ -254,6 +254,6 @@ def build_library(root: str | Path) -> list[Path]:
         if folder.exists():
             for old in folder.iterdir():
                 old.unlink()
-        simulate(entry["family"], entry["seed"], inputs=entry.get("inputs", "all")).write(folder)
+        simulate(entry["family"], entry["seed"], inputs=entry.get("inputs")).write(folder)
         folders.append(folder)
     return folders

@@ -324,20 +324,7 @@ def _lose_power_or_crash(dev: Device, t: datetime, txn: Txn, fault: str) -> date
     w = dev.sim
     dev.pending_reversal = None
     if fault == "crash":
-        pid = dev.pid
-        lines = ["FATAL EXCEPTION: main", f"Process: com.example.pay, PID: {pid}",
-                 "java.lang.NullPointerException: Attempt to invoke virtual method on a null object reference",
-                 "\tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
-                 "\tat com.example.pay.comm.IsoClient$1.run(IsoClient.java:88)"]
-        if dev.android:
-            for line in lines:
-                dev.write(t, "AndroidRuntime", line, level="E", thread=pid)
-        else:
-            dev.write(t, "AndroidRuntime", lines[0], level="E")
-            for line in lines[1:]:
-                dev.raw(t, line if line.startswith("\t") else "\t" + line)
-        dev.pid = w.rng.randint(1500, 9000)
-        t = s(t, w.rng.uniform(2, 5))
+        t = crash(dev, t)
         dev.write(t, "PowerFail", "RECOVER state=BEGIN_SEND_ISO action=none", level="W")
         return s(t, w.rng.uniform(5, 20))
     dev.write(s(t, -w.rng.uniform(20, 60)), "healthd", "battery l=2 v=3400 t=31.0 h=2 st=3 chg=", pid=640, thread=655)
@@ -345,6 +332,58 @@ def _lose_power_or_crash(dev: Device, t: datetime, txn: Txn, fault: str) -> date
     dev.pid = w.rng.randint(1500, 9000)
     identify(dev, t)
     return s(t, 10)
+
+
+def crash(dev: Device, t: datetime) -> datetime:
+    """The payment app dies with a Java stack trace and restarts under a new pid; returns the restart time."""
+    w = dev.sim
+    pid = dev.pid
+    lines = ["FATAL EXCEPTION: main", f"Process: com.example.pay, PID: {pid}",
+             "java.lang.NullPointerException: Attempt to invoke virtual method on a null object reference",
+             "\tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
+             "\tat com.example.pay.comm.IsoClient$1.run(IsoClient.java:88)"]
+    if dev.android:
+        for line in lines:
+            dev.write(t, "AndroidRuntime", line, level="E", thread=pid)
+    else:
+        dev.write(t, "AndroidRuntime", lines[0], level="E")
+        for line in lines[1:]:
+            dev.raw(t, line if line.startswith("\t") else "\t" + line)
+    dev.pid = w.rng.randint(1500, 9000)
+    return s(t, w.rng.uniform(2, 5))
+
+
+def resend_completion(dev: Device, t: datetime, done: Txn) -> tuple[Txn, datetime]:
+    """After a crash during the batch update, recovery queues the approved completion ``done``
+    again as a new advice (new STAN, same inv) and sends it: the host books a second capture."""
+    w = dev.sim
+    dev.write(t, "PowerFail", "RECOVER state=BEGIN_BATCH_UPDATE action=reprint", level="W")
+    t = s(t, w.rng.uniform(0.5, 2))
+    dev.write(t, "Printer", f"PRINT receipt inv={done.inv} copy=customer ok")
+    t = s(t, w.rng.uniform(20, 90))
+    stan = dev.next_stan()
+    again = Txn(dev.serial, dev.tid, dev.mid, "PREAUTH_COMPLETE", done.inv, stan, done.amount, w.cur, done.card, None,
+                t, orig_inv=done.orig_inv)
+    dev.write(t, "SAF", f"QUEUED mti=0220 stan={stan} inv={done.inv} amount={w.major(done.amount)} depth=1")
+    t = s(t, w.rng.uniform(3, 15))
+    extra = {"37": done.host_item.rrn if done.host_item else "", "38": done.auth or ""}
+    fields = _tx_fields(dev, again, "0220", "000000", "chip", extra)
+    dev.write(t, "Comm", _comm_line("TX", fields))
+    th = s(t, w.rng.uniform(0.2, 0.6))
+    w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
+    again.rrn, again.auth, again.host_rc = w.host.rrn(th), w.host.auth(), "00"
+    item = HostItem(dev.tid, dev.mid, stan, again.rrn, again.auth, "000000", done.amount, w.cur,
+                    done.card.masked if done.card else "", None, done.inv, f"{dev.batch:06d}",
+                    t + timedelta(seconds=dev.skew_s), dev.tz, th)
+    w.host.items.append(item)
+    again.host_item = item
+    back = {"0": "0230", "11": stan, "37": again.rrn, "38": again.auth, "39": "00", "41": dev.tid}
+    w.host.block(s(th, 0.2), "send", _host_fields(back), w.rng.randint(80, 300), "outgoing")
+    t = s(th, w.rng.uniform(0.3, 0.9))
+    dev.write(t, "Comm", _comm_line("RX", back))
+    dev.write(s(t, 0.05), "SAF", f"UPLOAD stan={stan} rc=00 depth=0")
+    dev.open_batch.append(again)
+    return again, s(t, 2)
 
 
 def offline_sale(dev: Device, t: datetime, amount: int, card: Card) -> tuple[Txn, datetime]:
