@@ -751,7 +751,7 @@ def deposit_completion_resent_after_crash(w: World) -> tuple[list[dict[str, Any]
     bill = hold - w.rng.randint(0, hold // 3)
     done, t = T.transact(dev, t, "PREAUTH_COMPLETE", bill, card, orig=pre, src="keypad")
     t = T.crash(dev, T.s(t, w.rng.uniform(-3, -0.5)))
-    again, t = T.resend_completion(dev, t, done)
+    again, t = T.resend_completion(dev, t, done, pre)
     t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
     _close(w, [dev], t)
     story = (f"Deposit inv {pre.inv} ({w.major(hold)} {w.cur}) on {dev.serial} was completed for {w.major(bill)} "

@@ -353,7 +353,7 @@ def crash(dev: Device, t: datetime) -> datetime:
     return s(t, w.rng.uniform(2, 5))
 
 
-def resend_completion(dev: Device, t: datetime, done: Txn) -> tuple[Txn, datetime]:
+def resend_completion(dev: Device, t: datetime, done: Txn, pre: Txn) -> tuple[Txn, datetime]:
     """After a crash during the batch update, recovery queues the approved completion ``done``
     again as a new advice (new STAN, same inv) and sends it: the host books a second capture."""
     w = dev.sim
@@ -366,7 +366,7 @@ def resend_completion(dev: Device, t: datetime, done: Txn) -> tuple[Txn, datetim
                 t, orig_inv=done.orig_inv)
     dev.write(t, "SAF", f"QUEUED mti=0220 stan={stan} inv={done.inv} amount={w.major(done.amount)} depth=1")
     t = s(t, w.rng.uniform(3, 15))
-    extra = {"37": done.host_item.rrn if done.host_item else "", "38": done.auth or ""}
+    extra = {"37": pre.rrn or "", "38": done.auth or "", "60": f"{pre.amount:012d}"}
     fields = _tx_fields(dev, again, "0220", "000000", "chip", extra)
     dev.write(t, "Comm", _comm_line("TX", fields))
     th = s(t, w.rng.uniform(0.2, 0.6))
@@ -540,12 +540,19 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
         ntp_step(dev, s(t, w.rng.uniform(0, hours * 3600)))
     if w.rng.random() < 0.1:
         identify(dev, s(t, w.rng.uniform(0, hours * 3600)))
-    if w.wide:
-        _wide_clock_noise(dev, t, hours)
+    if w.wide and w.rng.random() < 0.3:
+        ntp_step(dev, s(t, w.rng.uniform(0, hours * 3600)))
     while True:
-        t = s(max(t, finished), w.rng.expovariate(per_hour / 3600))
+        idle = max(t, finished)
+        t = s(idle, w.rng.expovariate(per_hour / 3600))
         if t >= end:
             break
+        if w.wide and w.rng.random() < 0.02:
+            # a reboot while idle (some with the RTC back at 2000-01-01 until NTP sets it)
+            at = s(idle, w.rng.uniform(1, max(2.0, (t - idle).total_seconds())))
+            if dev.android:
+                dev.raw(at, "--------- beginning of main")
+            t = max(t, s(reboot(dev, s(at, 0.5), rtc_reset=w.rng.random() < 0.4), w.rng.uniform(5, 60)))
         card = w.rng.choice(cards) if cards and w.rng.random() < 0.3 else w.card()
         if avoid and card.masked in avoid:
             card = w.card()
@@ -579,19 +586,6 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
         done.append(txn)
         finished = t
     return done, max(end, finished)
-
-
-def _wide_clock_noise(dev: Device, t: datetime, hours: float) -> None:
-    """Reboots, RTC resets to 2000-01-01 and NTP steps at random moments (lines only: no trade then)."""
-    w = dev.sim
-    span = hours * 3600
-    if w.rng.random() < 0.3:
-        ntp_step(dev, s(t, w.rng.uniform(0, span)))
-    if w.rng.random() < 0.25:
-        at = s(t, w.rng.uniform(0, span))
-        if dev.android:
-            dev.raw(at, "--------- beginning of main")
-        reboot(dev, s(at, 0.5), rtc_reset=w.rng.random() < 0.4)
 
 
 def _everyday(dev: Device, t: datetime, approved: list[Txn]) -> tuple[list[Txn], datetime]:
