@@ -76,6 +76,17 @@ def test_family_parses_and_its_truth_is_in_the_logs(tmp_path: Path, family: str)
                 assert events.filter(pl.col("rrn") == key["rrn"]).height, key
 
 
+@pytest.mark.parametrize("family", [f for f, fam in FAMILIES.items() if not fam.wide])
+def test_first_families_hold_in_a_wide_world(tmp_path: Path, family: str) -> None:
+    case = simulate(family, 13, wide=True, inputs="seeded")
+    case.write(tmp_path)
+    loaded = forensics.load(_logs(tmp_path))
+    got = {(Path(p).name, line) for p, line in loaded.unparsed.select("path", "line").iter_rows()}
+    assert got == {(m["file"], m["line"]) for m in case.truth["malformed"]}
+    _check_truth(family, case.truth)
+    assert case.files != simulate(family, 13, inputs="seeded").files
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_input_set_lists_its_files_and_keeps_what_they_evidence(family: str) -> None:
     full = simulate(family, 3, messy=False, inputs="all")
@@ -89,6 +100,20 @@ def test_every_input_set_lists_its_files_and_keeps_what_they_evidence(family: st
         assert sorted(map(json.dumps, every)) == sorted(map(json.dumps, full.truth["findings"]))
     with pytest.raises(ValueError, match="unknown input roles"):
         simulate(family, 3, inputs=["terminal", "clearing"])
+
+
+def test_cli_gives_the_inputs_asked_for(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--seed", "4", "--inputs", "terminal,settlement",
+                                 "--wide", "-o", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    truth = json.loads((tmp_path / "a" / "truth.json").read_text())
+    assert _roles(truth["inputs"]) == {"settlement"} and truth["findings"]
+    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "terminal", "-o", str(tmp_path / "b")])
+    truth = json.loads((tmp_path / "b" / "truth.json").read_text())
+    assert result.exit_code == 0 and truth["findings"] == [] and truth["unsupported"]
+    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "hots", "-o", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "unknown input roles ['hots']" in result.output
 
 
 def test_seeded_inputs_vary_towards_all_three() -> None:
