@@ -832,8 +832,8 @@ def amount_app_version_bug(w: World) -> tuple[list[dict[str, Any]], str]:
     t = T.reboot(dev, T.s(t, w.rng.uniform(60, 600)))
     t, more, after = _day(w, dev, t, w.rng.uniform(1, 2), second=False)
     _close(w, [dev], t)
-    hit = [x for x in sales if x.type == "SALE" and x.status == "APPROVED" and x.host_item is not None
-           and x.host_item.state == "approved" and x.host_item.amount == x.amount * factor]
+    # every sale charged with the scaled DE4, even if a tip adjust or a void later changed it (findings.md)
+    hit = [x for x in sales if x.type == "SALE" and x.status == "APPROVED" and x.sent == x.amount * factor]
     story = (f"{dev.serial} was upgraded to app {bad}, which put every sale's amount in DE4 {factor} times too large; "
              f"{len(hit)} approved sales were charged so before the version was rolled back to {good}.{_told(notes + after)}")
     if not hit:

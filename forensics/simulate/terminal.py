@@ -253,6 +253,7 @@ def transact(
             dev.write(s(t, -0.006), "Reversal", f"SAVED stan={stan}")
         dev.pending_reversal = txn
     dev.write(t, "Comm", _comm_line("TX", fields))
+    txn.sent = int(fields["4"])
     # -- host side
     w.host.muted = via_fallback
     th = s(t, rng.uniform(0.2, 0.6))

@@ -174,6 +174,7 @@ class Txn:
     orig_inv: str | None = None
     adjusted: int | None = None  # total after a tip adjust, for the batch
     host_rc: str | None = None  # what the host answered, if the request reached it
+    sent: int | None = None  # the amount the app put in DE4, if it sent a request
 
     def key(self) -> dict[str, str | None]:
         """The transaction keys as truth.json names them."""
