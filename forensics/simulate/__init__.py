@@ -11,7 +11,8 @@ log, the settlement files, both or neither (``INPUT_SETS``). ``truth.json`` list
 (``inputs``) and keeps only the findings those files can evidence. The rule: a finding holds a
 ``needs`` list of alternatives, each the inputs besides the terminal logs that together show the
 fault (``[]``: the terminal logs alone do); it stays in ``findings`` when one alternative is
-fully given, and otherwise moves to ``unsupported``. For example, that a sale the terminal saw
+fully given, and otherwise moves to ``unsupported``. A transaction's ``cleared`` count is null
+without a settlement file (unknown, not 0). For example, that a sale the terminal saw
 time out was approved is known from the host log or from the settlement file (``[["host"],
 ["settlement"]]``); a settlement file that clears an approval twice needs that file
 (``[["settlement"]]``); a re-run after paper-out shows in the terminal log alone (``[[]]``).
@@ -102,6 +103,14 @@ def _supported(finding: dict[str, Any], given: tuple[str, ...]) -> bool:
     return any(set(need) <= set(given) for need in finding["needs"])
 
 
+def _lifecycle(txn: Any, w: World, given: tuple[str, ...]) -> dict[str, Any]:
+    """A transaction's keys and fate; ``cleared`` is null (unknown) when no settlement file is given."""
+    row = txn.lifecycle(w.host, w.exponent)
+    if "settlement" not in given:
+        row["cleared"] = None
+    return row
+
+
 def _device_bytes(dev: Device, rng: random.Random, name: str, messy: bool, wide: bool = False,
                   ) -> tuple[bytes, list[dict[str, Any]], list[dict[str, Any]]]:
     """The device's log as bytes, with malformed and duplicated lines recorded (1-based).
@@ -174,7 +183,7 @@ def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, m
     dates = sorted({d for d, _ in w.host.cleared}) if "settlement" in given else []
     for date in dates:
         files[f"settlement-{date}.csv"] = ("\n".join(w.host.settlement_rows(date)) + "\n").encode()
-    findings = [{**f, "transactions": [t.lifecycle(w.host, w.exponent) for t in f["transactions"]]} for f in findings]
+    findings = [{**f, "transactions": [_lifecycle(t, w, given) for t in f["transactions"]]} for f in findings]
     truth = {
         "family": fam.name, "seed": w.seed, "currency": w.cur, "story": story,
         "devices": devices, "host": {"file": "acquirer-host.log", "tz": "UTC"} if "host" in given else None,
