@@ -116,7 +116,8 @@ def test_cli_gives_the_inputs_asked_for(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "a" / "truth.json").read_text())
     assert _roles(truth["inputs"]) == {"settlement"} and truth["findings"]
-    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "terminal", "-o", str(tmp_path / "b")])
+    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "terminal",
+                                 "-o", str(tmp_path / "b")])
     truth = json.loads((tmp_path / "b" / "truth.json").read_text())
     assert result.exit_code == 0 and truth["findings"] == [] and truth["unsupported"]
     result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "hots", "-o", str(tmp_path / "c")])

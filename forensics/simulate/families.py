@@ -37,8 +37,9 @@ FAMILIES: dict[str, Family] = {}
 HOST_APPROVAL = (("host",), ("settlement",))
 
 
-def family(name: str, kind: str | None, cause: str | None, contributing: tuple[str, ...], summary: str,  # type: ignore[no-untyped-def]
-           *, needs: tuple[tuple[str, ...], ...] = ((),), inputs: str | tuple[str, ...] = "all", wide: bool = False):
+def family(name: str, kind: str | None, cause: str | None,  # type: ignore[no-untyped-def]
+           contributing: tuple[str, ...], summary: str, *, needs: tuple[tuple[str, ...], ...] = ((),),
+           inputs: str | tuple[str, ...] = "all", wide: bool = False):
     """Register a family script."""
     def register(fn: Callable[[World], tuple[list[dict[str, Any]], str]]) -> Callable[[World], tuple[list[dict[str, Any]], str]]:
         FAMILIES[name] = Family(name, kind, cause, contributing, summary, fn, needs, inputs, wide)
@@ -613,7 +614,8 @@ def _lookalike(w: World, dev: Device, t: datetime) -> tuple[datetime, str]:
         first, t = T.transact(dev, t, "SALE", amount, card)
         t = _trade(w, dev, t, w.rng.uniform(2, 4), avoid={card.masked})
         second, t = T.transact(dev, t, "SALE", amount, card)
-        return t, f"the same card bought the same amount twice hours apart (inv {first.inv}, {second.inv}): two purchases"
+        return t, (f"the same card bought the same amount twice hours apart (inv {first.inv}, {second.inv}): "
+                   "two purchases")
     if what == "connect_fail":
         first, t = T.transact(dev, t, "SALE", amount, card, fault="connect_fail")
         second, t = T.transact(dev, T.s(t, w.rng.uniform(5, 120)), "SALE", amount, card)
@@ -666,15 +668,19 @@ def _day(w: World, dev: Device, t: datetime, hours: float, avoid: set[str] | Non
 def _told(notes: list[str]) -> str:
     looks = [n for n in notes if not n.startswith("Separately")]
     told = " ".join(n for n in notes if n.startswith("Separately"))
-    return (f" Around it, lookalikes that are no fault: {'; '.join(looks)}." if looks else "") + (f" {told}" if told else "")
+    said = f" Around it, lookalikes that are no fault: {'; '.join(looks)}." if looks else ""
+    return said + (f" {told}" if told else "")
 
 
-def _wide(name: str, kind: str | None, cause: str | None, contributing: tuple[str, ...], summary: str, *,  # type: ignore[no-untyped-def]
-          needs: tuple[tuple[str, ...], ...] = ((),), inputs: str | tuple[str, ...] = "seeded"):
+def _wide(name: str, kind: str | None, cause: str | None,  # type: ignore[no-untyped-def]
+          contributing: tuple[str, ...], summary: str, *, needs: tuple[tuple[str, ...], ...] = ((),),
+          inputs: str | tuple[str, ...] = "seeded"):
+    """Register a family that runs in a wide world and gives a seeded choice of inputs."""
     return family(name, kind, cause, contributing, summary, needs=needs, inputs=inputs, wide=True)
 
 
-@_wide("lookalike_day", None, None, (), "reprints, acknowledged timeouts, repeat customers, connect failures, offline uploads")
+@_wide("lookalike_day", None, None, (),
+       "reprints, acknowledged timeouts, repeat customers, connect failures, offline uploads")
 def lookalike_day(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t, _, notes = _day(w, dev, t, w.rng.uniform(4, 8), second=False)
@@ -697,8 +703,10 @@ def dup_timeout_reversal_refused(w: World) -> tuple[list[dict[str, Any]], str]:
                            reversal={"fallback": True} if fallback else {"refuse": True}, via_fallback=via)
     t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
     _close(w, [dev], t)
-    who = ("the primary host did not answer and the fallback host, which never saw the sale, refused it (25)"
-           + (" and approved the re-run" if via else "") if fallback else "the host refused it (25: original not found)")
+    who = "the host refused it (25: original not found)"
+    if fallback:
+        who = ("the primary host did not answer and the fallback host, which never saw the sale, refused it (25)"
+               + (" and approved the re-run" if via else ""))
     story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on {dev.serial} timed out after {dev.timeout_s:.0f} s "
              f"although the host had approved it. The re-run (inv {second.inv}) sent the pending reversal first, but "
              f"{who}; the terminal deleted the reversal as acknowledged and the re-run was approved. Both charges "
@@ -774,8 +782,9 @@ def refund_twice_two_operators(w: World) -> tuple[list[dict[str, Any]], str]:
     second, t = T.transact(dev, t, "REFUND", amount, card, orig=sale, src="keypad", op=ops[1])
     t, more, after = _day(w, dev, t, w.rng.uniform(1, 2), avoid={card.masked}, second=False)
     _close(w, [dev], t)
-    story = (f"Sale inv {sale.inv} ({w.major(amount)} {w.cur}) on {dev.serial} was returned. Operator {ops[0]} refunded "
-             f"it (inv {first.inv}); later operator {ops[1]}, not knowing, refunded it again (inv {second.inv}). The "
+    story = (f"Sale inv {sale.inv} ({w.major(amount)} {w.cur}) on {dev.serial} was returned. "
+             f"Operator {ops[0]} refunded it (inv {first.inv}); later operator {ops[1]}, not knowing, refunded it "
+             f"again (inv {second.inv}). The "
              f"customer was credited twice.{_told(notes + after)}")
     return [finding(w, "refund_twice_two_operators", [sale, first, second]), *extra], story
 
@@ -792,7 +801,8 @@ def misrouted_wrong_mid_all(w: World) -> tuple[list[dict[str, Any]], str]:
     _close(w, [new], t)
     moved = [x for x in sales if x.status == "APPROVED" and x.type in ("SALE", "REFUND", "PREAUTH_COMPLETE")
              and x.host_item is not None and x.host_item.state == "approved" and x.host_item.mid == wrong_mid]
-    total = sum(-x.host_item.amount if x.type == "REFUND" else x.host_item.amount for x in moved)  # type: ignore[union-attr]
+    total = sum(-x.host_item.amount if x.type == "REFUND" else x.host_item.amount  # type: ignore[union-attr]
+                for x in moved)
     story = (f"{old.serial} was replaced by {new.serial} under TID {old.tid}, but the new device was initialised with "
              f"MID {wrong_mid} instead of {old.mid}. All {len(moved)} items it cleared went to another merchant "
              f"(net {w.major(total)} {w.cur}).{_told(notes)}")
@@ -835,7 +845,8 @@ def amount_app_version_bug(w: World) -> tuple[list[dict[str, Any]], str]:
     # every sale charged with the scaled DE4, even if a tip adjust or a void later changed it (findings.md)
     hit = [x for x in sales if x.type == "SALE" and x.status == "APPROVED" and x.sent == x.amount * factor]
     story = (f"{dev.serial} was upgraded to app {bad}, which put every sale's amount in DE4 {factor} times too large; "
-             f"{len(hit)} approved sales were charged so before the version was rolled back to {good}.{_told(notes + after)}")
+             f"{len(hit)} approved sales were charged so before the version was rolled back to {good}."
+             f"{_told(notes + after)}")
     if not hit:
         return extra, story + " No sale was approved in that window."
     return [finding(w, "amount_app_version_bug", hit, sum(x.amount * factor for x in hit)), *extra], story
@@ -855,6 +866,7 @@ def dup_battery_reversal_pending_other_lane(w: World) -> tuple[list[dict[str, An
     t2, more, after = _day(w, lane2, t2, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
     _close(w, [lane1, lane2], t2)
     story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on lane {lane1.serial} timed out although the host "
-             f"approved it; before the pending reversal could go out, the lane's battery died. The customer was charged "
-             f"again on lane {lane2.serial} (inv {second.inv}); the reversal never reached the host.{_told(notes + after)}")
+             "approved it; before the pending reversal could go out, the lane's battery died. The customer was "
+             f"charged again on lane {lane2.serial} (inv {second.inv}); the reversal never reached the host."
+             f"{_told(notes + after)}")
     return [finding(w, "dup_battery_reversal_pending_other_lane", [first, second]), *extra], story

@@ -113,8 +113,8 @@ def _host_fields(fields: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def send_pending_reversal(dev: Device, t: datetime, *, reachable: bool = True,
-                          max_tries: int = MAX_REVERSAL_TRIES, refuse: bool = False, fallback: bool = False) -> datetime:
+def send_pending_reversal(dev: Device, t: datetime, *, reachable: bool = True, max_tries: int = MAX_REVERSAL_TRIES,
+                          refuse: bool = False, fallback: bool = False) -> datetime:
     """Send the reversal file (before the next request, at settlement or when idle).
 
     When the host cannot be reached the attempt counts; at ``max_tries`` (0 = never) the app
@@ -524,7 +524,8 @@ def power_off(dev: Device, t: datetime) -> datetime:
     """The battery dies: the device is silent from ``t``; a pending reversal never leaves it that day."""
     dev.write(t, "healthd", "battery l=1 v=3380 t=31.0 h=2 st=3 chg=", pid=640, thread=655)
     if not dev.android:
-        dev.write(s(t, 0.5), "kernel", f"[{dev.sim.rng.uniform(3000, 60000):12.6f}] power: battery critical, powering off")
+        uptime = dev.sim.rng.uniform(3000, 60000)
+        dev.write(s(t, 0.5), "kernel", f"[{uptime:12.6f}] power: battery critical, powering off")
     dev.online = False
     return s(t, 1)
 
