@@ -302,9 +302,10 @@ def simulate_command(list_families: bool, family: str | None, seed: int, output:
             click.echo(str(folder), err=True)
         return
     if list_families:
+        width = max(len(name) for name in FAMILIES)
         for fam in FAMILIES.values():
             verdict = f"{fam.kind} / {fam.cause}" if fam.kind else "negative (no finding)"
-            click.echo(f"{fam.name:<34} {verdict:<44} {fam.summary}")
+            click.echo(f"{fam.name:<{width}} {verdict:<44} {fam.summary}")
         return
     if output is None:
         raise click.UsageError("give -o DIR (or --list)")

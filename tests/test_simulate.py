@@ -160,6 +160,8 @@ def test_list_names_every_family() -> None:
     assert result.exit_code == 0
     listed = [line.split()[0] for line in result.output.splitlines()]
     assert listed == list(FAMILIES)
+    second_column = {len(line) - len(line[len(line.split()[0]):].lstrip()) for line in result.output.splitlines()}
+    assert len(second_column) == 1, "the verdicts line up"
 
 
 def test_families_cover_every_finding_kind_and_cause() -> None:
