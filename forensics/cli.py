@@ -287,8 +287,14 @@ def formats() -> None:
               help="Volume mode: the terminal's log style (default: drawn from the seed).")
 @click.option("--library", type=click.Path(file_okay=False, exists=True),
               help="Rebuild the sample library in this folder from its catalog.toml.")
+@click.option("--inputs", "inputs",
+              help="Inputs besides the terminal logs: all, seeded, or roles joined by commas (host,settlement; "
+                   "terminal for none). Default: the family's own policy.")
+@click.option("--wide/--narrow", "wide", default=None,
+              help="Wider timings and the noise of real shops (default: the family's own setting).")
 def simulate_command(list_families: bool, family: str | None, seed: int, output: str | None, lines: int | None,
-                     terminal: str, style: str | None, library: str | None) -> None:
+                     terminal: str, style: str | None, library: str | None, inputs: str | None,
+                     wide: bool | None) -> None:
     """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
     from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
 
@@ -297,9 +303,10 @@ def simulate_command(list_families: bool, family: str | None, seed: int, output:
             click.echo(str(folder), err=True)
         return
     if list_families:
+        width = max(len(name) for name in FAMILIES)
         for fam in FAMILIES.values():
             verdict = f"{fam.kind} / {fam.cause}" if fam.kind else "negative (no finding)"
-            click.echo(f"{fam.name:<34} {verdict:<44} {fam.summary}")
+            click.echo(f"{fam.name:<{width}} {verdict:<44} {fam.summary}")
         return
     if output is None:
         raise click.UsageError("give -o DIR (or --list)")
@@ -315,7 +322,11 @@ def simulate_command(list_families: bool, family: str | None, seed: int, output:
     elif family not in FAMILIES:
         raise click.UsageError(f"unknown family {family!r}; see forensics simulate --list")
     else:
-        case = simulate(family, seed)
+        chosen = inputs if inputs in (None, "all", "seeded") else inputs.split(",")
+        try:
+            case = simulate(family, seed, inputs=chosen, wide=wide)
+        except ValueError as err:
+            raise click.UsageError(f"--inputs: {err}") from None
     for path in case.write(output):
         click.echo(str(path), err=True)
 

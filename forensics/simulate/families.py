@@ -26,28 +26,36 @@ class Family:
     contributing: tuple[str, ...]
     summary: str
     script: Callable[[World], tuple[list[dict[str, Any]], str]]
+    # Inputs besides the terminal logs that evidence the finding: alternatives, () = terminal alone.
+    needs: tuple[tuple[str, ...], ...] = ((),)
+    inputs: str | tuple[str, ...] = "all"  # which inputs a case gives: "all", "seeded" or fixed roles
+    wide: bool = False  # wider timings, everyday oddities and lookalikes (World.wide)
 
 
 FAMILIES: dict[str, Family] = {}
+# A sale's host approval the terminal never saw is known from the host log or the settlement file.
+HOST_APPROVAL = (("host",), ("settlement",))
 
 
-def family(name: str, kind: str | None, cause: str | None, contributing: tuple[str, ...], summary: str):  # type: ignore[no-untyped-def]
+def family(name: str, kind: str | None, cause: str | None,  # type: ignore[no-untyped-def]
+           contributing: tuple[str, ...], summary: str, *, needs: tuple[tuple[str, ...], ...] = ((),),
+           inputs: str | tuple[str, ...] = "all", wide: bool = False):
     """Register a family script."""
     def register(fn: Callable[[World], tuple[list[dict[str, Any]], str]]) -> Callable[[World], tuple[list[dict[str, Any]], str]]:
-        FAMILIES[name] = Family(name, kind, cause, contributing, summary, fn)
+        FAMILIES[name] = Family(name, kind, cause, contributing, summary, fn, needs, inputs, wide)
         return fn
     return register
 
 
 def finding(w: World, fam: str, txns: list[Txn], amount: int | None = None) -> dict[str, Any]:
-    """A truth finding for ``txns`` in the family's kind and cause."""
+    """A truth finding for ``txns`` in the family's kind, cause and evidence needs."""
     f = FAMILIES[fam]
     money = amount if amount is not None else txns[0].amount
     return {
         "kind": f.kind, "cause": f.cause, "contributing": list(f.contributing),
         "tid": txns[0].tid, "devices": sorted({t.device for t in txns}),
         "amount": w.major(money), "currency": w.cur,
-        "transactions": list(txns),
+        "transactions": list(txns), "needs": [list(n) for n in f.needs], "mechanism": fam,
     }
 
 
@@ -64,9 +72,11 @@ def _open(w: World, n: int = 1, *, android: bool | None = None) -> tuple[list[De
 
 
 def _close(w: World, devices: list[Device], t: datetime) -> datetime:
-    """End of day: settle each device, then the host's clearing cut-off."""
+    """End of day: settle each device (in a wide world some answered 95 first), then the clearing cut-off."""
     for dev in devices:
-        t = T.settle(dev, T.s(t, w.rng.uniform(30, 300)))
+        if not dev.online:
+            continue
+        t = T.settle(dev, T.s(t, w.rng.uniform(30, 300)), upload_first=w.wide and w.rng.random() < 0.3)
     w.host.clear(T.s(t, 60))
     return t
 
@@ -172,7 +182,8 @@ def dup_paper_out_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_timeout_other_lane", "duplicate_charge", "network_timeout", ("operator_error",),
-        "response lost on one lane; the sale re-run on another lane; reversal still pending")
+        "response lost on one lane; the sale re-run on another lane; reversal still pending",
+        needs=HOST_APPROVAL)
 def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
     (lane1, lane2), t = _open(w, 2)
     t = _trade(w, lane1, t, 1.5)
@@ -191,7 +202,8 @@ def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_reversal_max_retries", "duplicate_charge", "software_bug", ("network_timeout",),
-        "timeout; reversal deleted unsent after max retries; the sale re-run")
+        "timeout; reversal deleted unsent after max retries; the sale re-run",
+        needs=HOST_APPROVAL)
 def dup_reversal_max_retries(w: World) -> tuple[list[dict[str, Any]], str]:
     def retries(dev: Device, t: datetime) -> datetime:
         for _ in range(T.MAX_REVERSAL_TRIES):
@@ -207,7 +219,8 @@ def dup_reversal_max_retries(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_crash_rerun", "duplicate_charge", "software_bug", (),
-        "app crash between send and response; recovery skipped the reversal; the sale re-run")
+        "app crash between send and response; recovery skipped the reversal; the sale re-run",
+        needs=HOST_APPROVAL)
 def dup_crash_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     dev, first, second = _rerun_day(w, hours=1.5, fault="crash")
     amount = first.amount
@@ -218,7 +231,8 @@ def dup_crash_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_power_loss_rerun", "duplicate_charge", "hardware_fault", ("operator_error",),
-        "battery died between send and response; the sale re-run after the reboot")
+        "battery died between send and response; the sale re-run after the reboot",
+        needs=HOST_APPROVAL)
 def dup_power_loss_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     dev, first, second = _rerun_day(w, hours=1.5, fault="power_loss")
     amount = first.amount
@@ -240,7 +254,8 @@ def dup_operator_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_clear_reversal", "duplicate_charge", "operator_error", ("network_timeout",),
-        "timeout; the operator cleared the pending reversal, then re-ran the sale")
+        "timeout; the operator cleared the pending reversal, then re-ran the sale",
+        needs=HOST_APPROVAL)
 def dup_clear_reversal(w: World) -> tuple[list[dict[str, Any]], str]:
     dev, first, second = _rerun_day(w, hours=2, fault="response_lost", gap=(10, 60),
                                     between=lambda dev, t: T.clear_reversal(dev, T.s(t, w.rng.uniform(10, 40))))
@@ -265,7 +280,8 @@ def _swap(w: World, old: Device, t: datetime, *, mid: str | None = None) -> tupl
 
 
 @family("dup_migration_rerun", "duplicate_charge", "migration_sync_delay", ("operator_error",),
-        "old terminal timed out with a reversal pending and was swapped; sale re-run on the new one")
+        "old terminal timed out with a reversal pending and was swapped; sale re-run on the new one",
+        needs=HOST_APPROVAL)
 def dup_migration_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     (old,), t = _open(w, 1)
     t = _trade(w, old, t, 1.5)
@@ -306,7 +322,7 @@ def dup_migration_saf_late(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("dup_settlement_duplicated", "duplicate_charge", "host_error", (),
-        "the acquirer's settlement file cleared one approval twice")
+        "the acquirer's settlement file cleared one approval twice", needs=(("settlement",),))
 def dup_settlement_duplicated(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 3)
@@ -467,7 +483,8 @@ def deposit_completed_twice(w: World) -> tuple[list[dict[str, Any]], str]:
 
 # -- charged but declined --------------------------------------------------------------
 
-@family("cbd_power_loss", "charged_but_declined", "hardware_fault", (), "power lost between send and response; no re-run")
+@family("cbd_power_loss", "charged_but_declined", "hardware_fault", (), "power lost between send and response; no re-run",
+        needs=HOST_APPROVAL)
 def cbd_power_loss(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
@@ -481,7 +498,8 @@ def cbd_power_loss(w: World) -> tuple[list[dict[str, Any]], str]:
     return [finding(w, "cbd_power_loss", [sale])], story
 
 
-@family("cbd_crash", "charged_but_declined", "software_bug", (), "crash between send and response; recovery skipped the reversal")
+@family("cbd_crash", "charged_but_declined", "software_bug", (), "crash between send and response; recovery skipped the reversal",
+        needs=HOST_APPROVAL)
 def cbd_crash(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
@@ -496,7 +514,8 @@ def cbd_crash(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("cbd_reversal_dropped", "charged_but_declined", "software_bug", ("network_timeout",),
-        "response lost; reversal deleted unsent after max retries; no re-run")
+        "response lost; reversal deleted unsent after max retries; no re-run",
+        needs=HOST_APPROVAL)
 def cbd_reversal_dropped(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 2)
@@ -513,7 +532,8 @@ def cbd_reversal_dropped(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("cbd_timeout_late_reversal", "charged_but_declined", "network_timeout", (),
-        "response lost; reversal pending past the clearing cut-off")
+        "response lost; reversal pending past the clearing cut-off",
+        needs=HOST_APPROVAL)
 def cbd_timeout_late_reversal(w: World) -> tuple[list[dict[str, Any]], str]:
     (dev,), t = _open(w, 1)
     t = _trade(w, dev, t, 4)
@@ -547,7 +567,8 @@ def misrouted_wrong_mid(w: World) -> tuple[list[dict[str, Any]], str]:
 
 
 @family("ledger_open_batch_retired", "ledger_mismatch", "migration_sync_delay", (),
-        "old terminal retired with offline items never uploaded")
+        "old terminal retired with offline items never uploaded",
+        needs=HOST_APPROVAL)
 def ledger_open_batch_retired(w: World) -> tuple[list[dict[str, Any]], str]:
     (old,), t = _open(w, 1)
     t = _trade(w, old, t, 2)
@@ -562,3 +583,290 @@ def ledger_open_batch_retired(w: World) -> tuple[list[dict[str, Any]], str]:
              f"replaced by {new.serial} before uploading them or settling its batch. Those sales never reached the "
              "acquirer: the device's batch and the settlement disagree, and the merchant was never paid for them.")
     return [finding(w, "ledger_open_batch_retired", offline, sum(x.amount for x in offline))], story
+
+
+# -- a wider world: lookalikes, several incidents, the mechanisms real cases showed -------------
+# These families run in World(wide=True) (wider timings, everyday oddities, settlement answered 95,
+# reboots and RTC resets, CRLF, many duplicated lines), give a seeded choice of inputs, place
+# lookalikes around the incident and sometimes a second, unrelated incident.
+
+def _gap(w: World) -> float:
+    """Seconds between a failed or doubtful charge and the next attempt: seconds to most of an hour."""
+    return w.rng.choice([w.rng.uniform(5, 60), w.rng.uniform(60, 600), w.rng.uniform(600, 2700)])
+
+
+def _lookalike(w: World, dev: Device, t: datetime) -> tuple[datetime, str]:
+    """A situation that looks like a fault and is not; returns the time after it and one sentence."""
+    what = w.rng.choice(["reprint", "timeout_acked", "same_card_later", "connect_fail", "offline_uploaded"])
+    card, amount = w.card(), w.amount()
+    if what == "reprint":
+        sale, t = T.transact(dev, t, "SALE", amount, card, fault="printer_out")
+        t = T.s(t, w.rng.uniform(20, 180))
+        dev.write(t, "UI", f'MENU item="Reprint Last" op={w.rng.choice(["01", "07"])}')
+        dev.write(T.s(t, 1), "Printer", f"PRINT receipt inv={sale.inv} copy=customer ok")
+        return T.s(t, 10), f"paper ran out after sale inv {sale.inv} and the last receipt was reprinted (no re-run)"
+    if what == "timeout_acked":
+        first, t = T.transact(dev, t, "SALE", amount, card, fault="response_lost")
+        second, t = T.transact(dev, T.s(t, _gap(w)), "SALE", amount, card)
+        return t, (f"sale inv {first.inv} timed out and its re-run (inv {second.inv}) sent the reversal first, "
+                   "acknowledged: one charge")
+    if what == "same_card_later":
+        first, t = T.transact(dev, t, "SALE", amount, card)
+        t = _trade(w, dev, t, w.rng.uniform(2, 4), avoid={card.masked})
+        second, t = T.transact(dev, t, "SALE", amount, card)
+        return t, (f"the same card bought the same amount twice hours apart (inv {first.inv}, {second.inv}): "
+                   "two purchases")
+    if what == "connect_fail":
+        first, t = T.transact(dev, t, "SALE", amount, card, fault="connect_fail")
+        second, t = T.transact(dev, T.s(t, w.rng.uniform(5, 120)), "SALE", amount, card)
+        return t, f"inv {first.inv} could not connect (nothing sent) and was re-run once (inv {second.inv})"
+    offline, t = T.offline_sale(dev, t, amount, card)
+    t = T.s(t, w.rng.uniform(600, 2400))
+    nxt, t = T.transact(dev, t, "SALE", w.amount(), w.card())
+    return t, f"offline approval inv {offline.inv} was uploaded with the next sale (inv {nxt.inv}); no re-run"
+
+
+def _second_incident(w: World, dev: Device, t: datetime) -> tuple[dict[str, Any], datetime, str]:
+    """An unrelated incident on the same day, in the vocabulary of an existing family."""
+    what = w.rng.choice(["dup_paper_out_rerun", "dup_operator_rerun", "refund_wrong_amount", "dup_clear_reversal"])
+    card, amount = w.card(), w.amount()
+    if what == "refund_wrong_amount":
+        sale, t = T.transact(dev, t, "SALE", amount, card)
+        t = _trade(w, dev, t, w.rng.uniform(0.3, 1), avoid={card.masked})
+        refund, t = T.transact(dev, t, "REFUND", amount * 10, card, orig=sale, src="keypad")
+        return (finding(w, what, [sale, refund], amount * 10), t,
+                f"Separately, the refund inv {refund.inv} of sale inv {sale.inv} was keyed at ten times its amount.")
+    fault = {"dup_paper_out_rerun": "printer_out", "dup_clear_reversal": "response_lost"}.get(what)
+    first, t = T.transact(dev, t, "SALE", amount, card, fault=fault)
+    if what == "dup_clear_reversal":
+        t = T.clear_reversal(dev, T.s(t, w.rng.uniform(10, 60)))
+    second, t = T.transact(dev, T.s(t, w.rng.uniform(20, 240)), "SALE", amount, card,
+                           src="keypad" if what == "dup_operator_rerun" else "ecr")
+    how = {"dup_paper_out_rerun": "after paper ran out", "dup_operator_rerun": "although its receipt printed",
+           "dup_clear_reversal": "after a timeout and 'Clear Reversal'"}[what]
+    return (finding(w, what, [first, second]), t,
+            f"Separately, sale inv {first.inv} was re-run {how} (inv {second.inv}): a second double charge.")
+
+
+def _day(w: World, dev: Device, t: datetime, hours: float, avoid: set[str] | None = None,
+         second: bool = True) -> tuple[datetime, list[dict[str, Any]], list[str]]:
+    """``hours`` of trade with lookalikes between, and maybe (``second``) one unrelated incident."""
+    extra: list[dict[str, Any]] = []
+    notes: list[str] = []
+    parts = w.rng.randint(1, 3)
+    for _ in range(parts):
+        t = _trade(w, dev, t, hours / parts, avoid=avoid)
+        t, note = _lookalike(w, dev, T.s(t, w.rng.uniform(30, 300)))
+        notes.append(note)
+    if second and w.rng.random() < 0.3:
+        f, t, note = _second_incident(w, dev, T.s(t, w.rng.uniform(60, 600)))
+        extra.append(f)
+        notes.append(note)
+    return t, extra, notes
+
+
+def _told(notes: list[str]) -> str:
+    looks = [n for n in notes if not n.startswith("Separately")]
+    told = " ".join(n for n in notes if n.startswith("Separately"))
+    said = f" Around it, lookalikes that are no fault: {'; '.join(looks)}." if looks else ""
+    return said + (f" {told}" if told else "")
+
+
+def _wide(name: str, kind: str | None, cause: str | None,  # type: ignore[no-untyped-def]
+          contributing: tuple[str, ...], summary: str, *, needs: tuple[tuple[str, ...], ...] = ((),),
+          inputs: str | tuple[str, ...] = "seeded"):
+    """Register a family that runs in a wide world and gives a seeded choice of inputs."""
+    return family(name, kind, cause, contributing, summary, needs=needs, inputs=inputs, wide=True)
+
+
+@_wide("lookalike_day", None, None, (),
+       "reprints, acknowledged timeouts, repeat customers, connect failures, offline uploads")
+def lookalike_day(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, _, notes = _day(w, dev, t, w.rng.uniform(4, 8), second=False)
+    t, note = _lookalike(w, dev, T.s(t, 120))
+    _close(w, [dev], _trade(w, dev, t, 1))
+    return [], f"A day on {dev.serial} full of things that look like faults and are not.{_told(notes + [note])}"
+
+
+@_wide("dup_timeout_reversal_refused", "duplicate_charge", "network_timeout", (),
+       "timeout; the re-run sends the reversal first, refused 25 by the host or a fallback host; both charges stand",
+       needs=HOST_APPROVAL)
+def dup_timeout_reversal_refused(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(1, 4))
+    card, amount = w.card(), w.amount()
+    first, t = T.transact(dev, t, "SALE", amount, card, fault="response_lost")
+    fallback = w.rng.random() < 0.5
+    via = fallback and w.rng.random() < 0.5
+    second, t = T.transact(dev, T.s(t, _gap(w)), "SALE", amount, card,
+                           reversal={"fallback": True} if fallback else {"refuse": True}, via_fallback=via)
+    t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+    _close(w, [dev], t)
+    who = "the host refused it (25: original not found)"
+    if fallback:
+        who = ("the primary host did not answer and the fallback host, which never saw the sale, refused it (25)"
+               + (" and approved the re-run" if via else ""))
+    story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on {dev.serial} timed out after {dev.timeout_s:.0f} s "
+             f"although the host had approved it. The re-run (inv {second.inv}) sent the pending reversal first, but "
+             f"{who}; the terminal deleted the reversal as acknowledged and the re-run was approved. Both charges "
+             f"stand.{_told(notes + after)}")
+    return [finding(w, "dup_timeout_reversal_refused", [first, second]), *extra], story
+
+
+@_wide("amount_keyed_x10_corrected", "amount_mismatch", "operator_error", (),
+       "amount keyed x10, corrected by a refund of the difference next day or a void and correct re-run")
+def amount_keyed_x10_corrected(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(1, 4))
+    card = w.card()
+    amount = int(w.median * w.rng.uniform(0.8, 1.6))
+    amount -= amount % (10 if w.exponent == 0 else 1)
+    wrong = amount * 10
+    sale, t = T.transact(dev, t, "SALE", wrong, card, src="keypad")
+    if w.rng.random() < 0.5:
+        void, t = T.transact(dev, T.s(t, w.rng.uniform(60, 900)), "VOID", wrong, None, orig=sale)
+        right, t = T.transact(dev, T.s(t, w.rng.uniform(20, 120)), "SALE", amount, card, src="keypad")
+        txns = [sale, void, right]
+        how = f"voided it (inv {void.inv}) and re-ran {w.major(amount)} (inv {right.inv})"
+        t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+        _close(w, [dev], t)
+    else:
+        t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+        t = _close(w, [dev], t)
+        t = T.identify(dev, max(T.s(t, 9 * 3600), T.s(w.start, 86400 + w.rng.uniform(0, 3600))))
+        t = _trade(w, dev, t, w.rng.uniform(0.5, 2), avoid={card.masked})
+        refund, t = T.transact(dev, t, "REFUND", wrong - amount, card, orig=sale, src="keypad")
+        txns = [sale, refund]
+        how = f"refunded the difference, {w.major(wrong - amount)}, the next day (inv {refund.inv})"
+        t = _trade(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked})
+        _close(w, [dev], t)
+    story = (f"The operator on {dev.serial} keyed {w.major(wrong)} {w.cur} for a {w.major(amount)} purchase; sale "
+             f"inv {sale.inv} was approved for ten times the price. The shop noticed and {how}. The amount was still "
+             f"wrong when charged.{_told(notes + after)}")
+    return [finding(w, "amount_keyed_x10_corrected", txns, wrong), *extra], story
+
+
+@_wide("deposit_completion_resent_after_crash", "deposit_error", "software_bug", (),
+       "completion approved; the app crashed in the batch update and recovery sent it again")
+def deposit_completion_resent_after_crash(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(0.5, 2))
+    card = w.card()
+    hold = w.amount() * w.rng.randint(4, 10)
+    pre, t = T.transact(dev, t, "PREAUTH", hold, card, src="keypad")
+    t = _trade(w, dev, t, w.rng.uniform(1, 5), avoid={card.masked})
+    bill = hold - w.rng.randint(0, hold // 3)
+    done, t = T.transact(dev, t, "PREAUTH_COMPLETE", bill, card, orig=pre, src="keypad")
+    t = T.crash(dev, T.s(t, w.rng.uniform(-3, -0.5)))
+    again, t = T.resend_completion(dev, t, done, pre)
+    t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+    _close(w, [dev], t)
+    story = (f"Deposit inv {pre.inv} ({w.major(hold)} {w.cur}) on {dev.serial} was completed for {w.major(bill)} "
+             f"(stan {done.stan}, approved). The app crashed while updating its batch; the power-fail recovery at "
+             f"BEGIN_BATCH_UPDATE queued the completion again as a new advice (stan {again.stan}), which the host "
+             f"approved too: the guest was captured twice.{_told(notes + after)}")
+    return [finding(w, "deposit_completion_resent_after_crash", [pre, done, again], bill), *extra], story
+
+
+@_wide("refund_twice_two_operators", "refund_error", "operator_error", (), "the same sale refunded by two operators")
+def refund_twice_two_operators(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(1, 3))
+    card, amount = w.card(), w.amount()
+    sale, t = T.transact(dev, t, "SALE", amount, card)
+    t = _trade(w, dev, t, w.rng.uniform(0.5, 3), avoid={card.masked})
+    ops = w.rng.sample(["01", "02", "07", "11"], 2)
+    first, t = T.transact(dev, t, "REFUND", amount, card, orig=sale, src="keypad", op=ops[0])
+    t = _trade(w, dev, t, w.rng.uniform(0.2, 4), avoid={card.masked})
+    second, t = T.transact(dev, t, "REFUND", amount, card, orig=sale, src="keypad", op=ops[1])
+    t, more, after = _day(w, dev, t, w.rng.uniform(1, 2), avoid={card.masked}, second=False)
+    _close(w, [dev], t)
+    story = (f"Sale inv {sale.inv} ({w.major(amount)} {w.cur}) on {dev.serial} was returned. "
+             f"Operator {ops[0]} refunded it (inv {first.inv}); later operator {ops[1]}, not knowing, refunded it "
+             f"again (inv {second.inv}). The "
+             f"customer was credited twice.{_told(notes + after)}")
+    return [finding(w, "refund_twice_two_operators", [sale, first, second]), *extra], story
+
+
+@_wide("misrouted_wrong_mid_all", "misrouted_funds", "migration_sync_delay", (),
+       "replacement terminal with another merchant's MID; one finding listing every transaction it cleared")
+def misrouted_wrong_mid_all(w: World) -> tuple[list[dict[str, Any]], str]:
+    (old,), t = _open(w, 1)
+    t, extra, notes = _day(w, old, t, w.rng.uniform(1, 3))
+    t = T.settle(old, t)
+    wrong_mid = f"{w.rng.randint(10**8, 10**9 - 1):015d}"
+    new, t = _swap(w, old, T.s(t, w.rng.uniform(300, 5400)), mid=wrong_mid)
+    sales, t = T.busy_hours(new, t, w.rng.uniform(2, 6), per_hour=w.traffic)
+    _close(w, [new], t)
+    moved = [x for x in sales if x.status == "APPROVED" and x.type in ("SALE", "REFUND", "PREAUTH_COMPLETE")
+             and x.host_item is not None and x.host_item.state == "approved" and x.host_item.mid == wrong_mid]
+    total = sum(-x.host_item.amount if x.type == "REFUND" else x.host_item.amount  # type: ignore[union-attr]
+                for x in moved)
+    story = (f"{old.serial} was replaced by {new.serial} under TID {old.tid}, but the new device was initialised with "
+             f"MID {wrong_mid} instead of {old.mid}. All {len(moved)} items it cleared went to another merchant "
+             f"(net {w.major(total)} {w.cur}).{_told(notes)}")
+    if not moved:
+        return extra, story + " It cleared nothing, so no money moved."
+    return [finding(w, "misrouted_wrong_mid_all", moved, total), *extra], story
+
+
+@_wide("cbd_power_loss_no_host", "charged_but_declined", "hardware_fault", (),
+       "power lost between request and response; only terminal logs and the clearing file are given",
+       needs=HOST_APPROVAL, inputs=("settlement",))
+def cbd_power_loss_no_host(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(1, 4))
+    card, amount = w.card(), w.amount()
+    sale, t = T.transact(dev, t, "SALE", amount, card, fault="power_loss")
+    t, more, after = _day(w, dev, T.s(t, _gap(w)), w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+    _close(w, [dev], t)
+    story = (f"{dev.serial} lost power on a flat battery just after sending sale inv {sale.inv} ({w.major(amount)} "
+             f"{w.cur}). The host approved it, the terminal never knew and the customer paid another way. The case has "
+             f"the terminal log and the clearing file, not the host log.{_told(notes + after)}")
+    return [finding(w, "cbd_power_loss_no_host", [sale]), *extra], story
+
+
+@_wide("amount_app_version_bug", "amount_mismatch", "software_bug", (),
+       "an app version sends DE4 scaled on every sale until it is rolled back; one finding listing them all")
+def amount_app_version_bug(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(0.5, 2))
+    good, bad = dev.app, dev.app + "B"
+    factor = 100 if w.exponent == 0 else 10
+    dev.app = bad
+    t = T.reboot(dev, T.s(t, w.rng.uniform(60, 600)))
+    dev.de4_factor = factor
+    sales, t = T.busy_hours(dev, t, w.rng.uniform(2, 6), per_hour=w.traffic)
+    dev.app, dev.de4_factor = good, 1
+    t = T.reboot(dev, T.s(t, w.rng.uniform(60, 600)))
+    t, more, after = _day(w, dev, t, w.rng.uniform(1, 2), second=False)
+    _close(w, [dev], t)
+    # every sale charged with the scaled DE4, even if a tip adjust or a void later changed it (findings.md)
+    hit = [x for x in sales if x.type == "SALE" and x.status == "APPROVED" and x.sent == x.amount * factor]
+    story = (f"{dev.serial} was upgraded to app {bad}, which put every sale's amount in DE4 {factor} times too large; "
+             f"{len(hit)} approved sales were charged so before the version was rolled back to {good}."
+             f"{_told(notes + after)}")
+    if not hit:
+        return extra, story + " No sale was approved in that window."
+    return [finding(w, "amount_app_version_bug", hit, sum(x.amount * factor for x in hit)), *extra], story
+
+
+@_wide("dup_battery_reversal_pending_other_lane", "duplicate_charge", "hardware_fault", ("network_timeout",),
+       "timeout with the reversal pending; the battery dies before it goes out; the sale re-run on another lane",
+       needs=HOST_APPROVAL)
+def dup_battery_reversal_pending_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:
+    (lane1, lane2), t = _open(w, 2)
+    t1, extra, notes = _day(w, lane1, t, w.rng.uniform(1, 3))
+    card, amount = w.card(), w.amount()
+    first, t1 = T.transact(lane1, t1, "SALE", amount, card, fault="response_lost")
+    T.power_off(lane1, T.s(t1, w.rng.uniform(3, 120)))
+    t2 = _trade(w, lane2, t, max(0.1, (t1 - t).total_seconds() / 3600), avoid={card.masked})
+    second, t2 = T.transact(lane2, T.s(max(t1, t2), w.rng.uniform(40, 600)), "SALE", amount, card)
+    t2, more, after = _day(w, lane2, t2, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+    _close(w, [lane1, lane2], t2)
+    story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on lane {lane1.serial} timed out although the host "
+             "approved it; before the pending reversal could go out, the lane's battery died. The customer was "
+             f"charged again on lane {lane2.serial} (inv {second.inv}); the reversal never reached the host."
+             f"{_told(notes + after)}")
+    return [finding(w, "dup_battery_reversal_pending_other_lane", [first, second]), *extra], story

@@ -93,8 +93,11 @@ class Host:
         self.seq = 0
         self._n = 0
         self.cleared: list[tuple[str, HostItem]] = []  # (settle date, item)
+        self.muted = False  # True while a terminal talks to the fallback host, whose log is not ours
 
     def _emit(self, t: datetime, block: str) -> None:
+        if self.muted:
+            return
         self._n += 1
         self.lines.append((t, self._n, block))
 
@@ -171,6 +174,7 @@ class Txn:
     orig_inv: str | None = None
     adjusted: int | None = None  # total after a tip adjust, for the batch
     host_rc: str | None = None  # what the host answered, if the request reached it
+    sent: int | None = None  # the amount the app put in DE4, if it sent a request
 
     def key(self) -> dict[str, str | None]:
         """The transaction keys as truth.json names them."""
@@ -219,6 +223,8 @@ class Device:
     boot_t: datetime | None = None
     clock_steps: list[tuple[datetime, float]] = field(default_factory=list)
     online: bool = True
+    timeout_s: float = TIMEOUT_S  # how long the app waits for a response
+    de4_factor: int = 1  # an app version's amount bug: DE4 of a sale is this many times the amount
     _n: int = 0
 
     # -- clock and writing -------------------------------------------------------------
@@ -272,9 +278,11 @@ class Device:
 class World:
     """Everything of one simulated case: devices, the host, cards, noise, malformed lines."""
 
-    def __init__(self, seed: int, *, cur: str = "USD", tz: str = "UTC", start: datetime | None = None) -> None:
+    def __init__(self, seed: int, *, cur: str = "USD", tz: str = "UTC", start: datetime | None = None,
+                 wide: bool = False) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
+        self.wide = wide  # wider timings and the noise of real shops (terminal.busy_hours, World.device)
         self.cur = cur
         self.exponent = currency(cur).exponent  # type: ignore[union-attr]
         self.tz = tz
@@ -320,5 +328,12 @@ class World:
             log_saved=rng.random() < 0.8,
             pid=rng.randint(1500, 9000),
         )
+        if self.wide:
+            # real fleets: response timeouts from 15 s to 90 s, clocks minutes to an hour off, STANs near the wrap
+            dev.timeout_s = float(rng.choice([15, 20, 30, 30, 45, 60, 90]))
+            if skew_s is None:
+                dev.skew_s = rng.choice([rng.uniform(-90, 90), rng.uniform(-1800, 1800), rng.uniform(-3900, 3900)])
+            if stan is None and rng.random() < 0.25:
+                dev.stan = rng.randint(999700, 999990)
         self.devices.append(dev)
         return dev
