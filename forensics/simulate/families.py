@@ -181,7 +181,7 @@ def dup_paper_out_rerun(w: World) -> tuple[list[dict[str, Any]], str]:
     return [finding(w, "dup_paper_out_rerun", [first, second])], story
 
 
-@family("dup_timeout_other_lane", "duplicate_charge", "network_timeout", ("operator_error",),
+@family("dup_timeout_other_lane", "duplicate_charge", "network_timeout", (),
         "response lost on one lane; the sale re-run on another lane; reversal still pending",
         needs=HOST_APPROVAL)
 def dup_timeout_other_lane(w: World) -> tuple[list[dict[str, Any]], str]:

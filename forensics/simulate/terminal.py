@@ -559,7 +559,10 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
         if avoid and card.masked in avoid:
             card = w.card()
         r = w.rng.random()
-        approved = [x for x in done if x.status == "APPROVED" and x.type == "SALE" and x.card is not None]
+        # a sale a void or a refund already undid is not undone again (that would be a fault of its own)
+        undone = {x.orig_inv for x in done if x.type in ("VOID", "REFUND") and x.orig_inv}
+        approved = [x for x in done if x.status == "APPROVED" and x.type == "SALE" and x.card is not None
+                    and x.inv not in undone]
         if w.wide and w.rng.random() < 0.18:
             extra, t = _everyday(dev, t, approved)
             done += extra
