@@ -19,9 +19,11 @@ import polars as pl
 from forensics import __version__
 from forensics.diagnosis.rules import RuleError
 from forensics.ingest import InputError, load, registry, write_parquet
+from forensics.ingest.cards import mask_text
 from forensics.ingest.clock import ClockError
 from forensics.ingest.dialect import DialectError
 from forensics.ingest.formats import FormatError
+from forensics.outputs import OutputError, check_outputs, write_text, written_aside
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
@@ -45,12 +47,13 @@ def write_frame(frame: pl.DataFrame, path: str, fmt: str) -> None:
         else:
             out.write(frame.write_csv())
         return
-    if fmt == "parquet":
-        frame.write_parquet(path)
-    elif fmt == "jsonl":
-        frame.write_ndjson(path)
-    else:
-        frame.write_csv(path)
+    with written_aside(path) as partial:
+        if fmt == "parquet":
+            frame.write_parquet(partial)
+        elif fmt == "jsonl":
+            frame.write_ndjson(partial)
+        else:
+            frame.write_csv(partial)
 
 
 def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -115,6 +118,7 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
     To a Parquet file the logs stream through in batches, so memory stays bounded whatever
     their size.
     """
+    check_outputs(logs, [output, unparsed_path, compliance_path])
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
         loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
@@ -169,6 +173,7 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
     from forensics.report import text, timesketch
     from forensics.timeline import build
 
+    check_outputs(logs, [output])
     _progress(f"reading {len(logs)} input(s)", logs)
     loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     _progress(f"rebuilding {loaded.events.height} events", logs)
@@ -198,6 +203,7 @@ def diagnose_command(logs: tuple[str, ...], fmt: str, output: str, rule_files: t
     """Find every faulty charge in LOGS and name its cause, with the log lines as evidence."""
     from forensics.diagnosis import RuleSet, diagnose
 
+    check_outputs(logs, [output])
     _progress(f"reading {len(logs)} input(s)", logs)
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
     result = diagnose(list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
@@ -217,6 +223,7 @@ def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], ye
     from forensics.diagnosis import diagnose
     from forensics.report import incident
 
+    check_outputs(logs, folder=output)
     _progress(f"reading {len(logs)} input(s)", logs)
     result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     options = {"tz": _tz_option(tz) or "UTC (assumed)", "year": year, "device_name": device, "card_key": card_key}
@@ -238,6 +245,7 @@ def chart_command(logs: tuple[str, ...], kind: str, output: str, year: int | Non
 
     if Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
+    check_outputs(logs, [output])
     result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
     charts.save(charts.figure(kind, result.timeline, result.findings), output)
 
@@ -253,7 +261,7 @@ def _emit(text: str, output: str) -> None:
     if output == "-":
         click.echo(text)
     else:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_text(output, text if text.endswith("\n") else text + "\n")
 
 
 @cli.command()
@@ -334,15 +342,16 @@ def main() -> None:
         click.echo("forensics: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = mask_text(exc.message)  # a file name may hold a card number
         exc.show()
         sys.exit(exc.exit_code)
-    except (InputError, ClockError, DialectError, FormatError, RuleError) as exc:
-        click.echo(f"forensics: error: {exc}", err=True)
+    except (InputError, ClockError, DialectError, FormatError, RuleError, OutputError) as exc:
+        click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # an output that cannot be written after all (disk full, removed folder)
-        click.echo(f"forensics: error: {exc}", err=True)
+        click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
         sys.exit(2)
 
 

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from forensics import __version__
 from forensics.diagnosis import Diagnosis
+from forensics.outputs import write_bytes, write_text, written_aside
 from forensics.report import charts
 
 FORMATS = ("html", "md", "pdf")
@@ -148,8 +149,7 @@ def write_html(secs: list[Section], path: Path, title: str) -> Path:
             data = base64.b64encode(_png(fig)).decode()
             parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></figure>")
     parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return write_text(path, "\n".join(parts))
 
 
 def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
@@ -168,16 +168,15 @@ def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
             lines += ["```", p, "```", ""]
         for name, fig in sec.charts:
             image = path.parent / f"{name}.png"
-            image.write_bytes(_png(fig))
+            write_bytes(image, _png(fig))
             lines += [f"![{name}]({image.name})", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_text(path, "\n".join(lines))
 
 
 def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
     """A PDF: text pages (A4 landscape) and one page per chart."""
-    with PdfPages(path, metadata={"Title": title, "CreationDate": None, "ModDate": None, "Creator": None,
-                                  "Producer": None}) as pdf:
+    with written_aside(path) as partial, PdfPages(partial, metadata={
+            "Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}) as pdf:
         lines: list[str] = [title, ""]
         for sec in secs:
             lines += [sec.title.upper(), ""]
