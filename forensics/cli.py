@@ -23,7 +23,7 @@ from forensics.ingest.cards import mask_text
 from forensics.ingest.clock import ClockError
 from forensics.ingest.dialect import DialectError
 from forensics.ingest.formats import FormatError
-from forensics.outputs import OutputError, check_outputs, write_text, written_aside
+from forensics.outputs import OutputError, check_outputs, csv_safe, write_text, written_aside
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
@@ -36,8 +36,11 @@ def _output_format(path: str, given: str | None) -> str:
     return {"parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv"}.get(suffix, "parquet")
 
 
-def write_frame(frame: pl.DataFrame, path: str, fmt: str) -> None:
-    """Write a frame as parquet, JSON lines or CSV; ``-`` is stdout (not for parquet)."""
+def write_frame(frame: pl.DataFrame, path: str, fmt: str, csv_raw: bool = False) -> None:
+    """Write a frame as parquet, JSON lines or CSV; ``-`` is stdout (not for parquet). CSV text
+    cells that a spreadsheet would run as a formula get a leading ``'`` unless ``csv_raw``."""
+    if fmt == "csv" and not csv_raw:
+        frame = csv_safe(frame)
     if path == "-":
         if fmt == "parquet":
             raise click.UsageError("parquet cannot be written to stdout; give -o FILE or --format jsonl|csv")
@@ -92,6 +95,11 @@ def _load_options(f):  # type: ignore[no-untyped-def]
     return f
 
 
+_CSV_RAW = click.option("--csv-raw", is_flag=True,
+                        help="CSV: write text cells as they are. By default a cell starting with = + - @, tab or "
+                             "CR gets a leading ' so a spreadsheet does not run it as a formula (OWASP).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forensics")
 def cli() -> None:
@@ -109,10 +117,11 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @click.option("--workers", type=click.IntRange(1), default=_WORKERS, show_default=True,
               help="Batches parsed at once (threads; worker processes for formats without a fast path).")
+@_CSV_RAW
 @_load_options
 def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: str | None,
-          compliance_path: str | None, quiet: bool, workers: int, year: int | None, tz: tuple[str, ...],
-          device: str | None, card_key: str | None) -> None:
+          compliance_path: str | None, quiet: bool, workers: int, csv_raw: bool, year: int | None,
+          tz: tuple[str, ...], device: str | None, card_key: str | None) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV).
 
     To a Parquet file the logs stream through in batches, so memory stays bounded whatever
@@ -125,11 +134,11 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
                                workers=workers)
     else:
         loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers)
-        write_frame(loaded.events, output, out_fmt)
+        write_frame(loaded.events, output, out_fmt, csv_raw)
     if unparsed_path:
-        write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt))
+        write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt), csv_raw)
     if compliance_path:
-        write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt))
+        write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt), csv_raw)
     if not quiet:
         for row in loaded.inputs.iter_rows(named=True):
             note = f"  ({row['notes']})" if row["notes"] else ""
@@ -164,10 +173,11 @@ def _since(value: str | None) -> datetime | None:
               show_default=True, help="text view, the transactions table, or Timesketch JSON lines of the events.")
 @click.option("-o", "--output", default="-", callback=_output_file,
               help="Output file (- for stdout; parquet needs a file).")
+@_CSV_RAW
 @_load_options
 def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, inv: str | None, card: str | None,
                      device_filter: str | None, since: str | None, until: str | None, show_all: bool, fmt: str,
-                     output: str, year: int | None, tz: tuple[str, ...], device: str | None,
+                     output: str, csv_raw: bool, year: int | None, tz: tuple[str, ...], device: str | None,
                      card_key: str | None) -> None:
     """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement."""
     from forensics.report import text, timesketch
@@ -187,7 +197,7 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
         table = tl.transactions
         if fmt == "csv":
             table = table.with_columns([pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)])
-        write_frame(table, output, "jsonl" if fmt == "json" else fmt)
+        write_frame(table, output, "jsonl" if fmt == "json" else fmt, csv_raw)
 
 
 @cli.command("diagnose")

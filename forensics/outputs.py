@@ -1,10 +1,10 @@
-"""Writing outputs without harming evidence.
+"""Writing outputs safely: never over evidence, never half-written, never live in a spreadsheet.
 
 Every output is written to a temporary file beside its target and renamed onto it only once
 complete (``written_aside``): a failed or interrupted write (disk full, ``ulimit -f``, Ctrl-C)
 leaves no partial file and an older file as it was. ``check_outputs`` refuses, before any work,
 an output that is an input (the same file, a hard link or a symbolic link to it) and a report
-folder that holds an input.
+folder that holds an input. ``csv_safe`` neutralises spreadsheet formulas in CSV cells.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import polars as pl
+
+#: A CSV cell starting with one of these is run as a formula by spreadsheets (OWASP CSV injection).
+FORMULA_STARTS = "=+-@\t\r"
 
 
 class OutputError(Exception):
@@ -45,6 +50,18 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     with written_aside(path) as partial:
         partial.write_bytes(data)
     return Path(path)
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell that starts with ``= + - @``, a tab or a carriage return
+    prefixed with ``'`` (the OWASP rule), so a spreadsheet shows it instead of running it.
+    Numeric columns are numbers, not formulas (a negative amount stays a number)."""
+    starts = "^[" + FORMULA_STARTS.replace("-", "\\-") + "]"
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(starts)).then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name)).alias(name)
+        for name, dtype in frame.schema.items() if dtype == pl.String
+    )
 
 
 def _same(a: Path, b: Path) -> bool:

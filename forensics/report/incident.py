@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,20 +153,39 @@ def write_html(secs: list[Section], path: Path, title: str) -> Path:
     return write_text(path, "\n".join(parts))
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
+_MD_LINE_START = re.compile(r"^(\s*\d*)([#+\-=]|(?<=\d)[.)])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` (log text, file and device names) as inert Markdown: HTML's ``& < >`` as
+    entities, Markdown's inline control characters backslash-escaped, line breaks as spaces and
+    a leading heading, list or rule mark escaped."""
+    text = html.escape(text.replace("\r", " ").replace("\n", " "), quote=False)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run in ``text`` (which then cannot close it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
-    """Markdown with the charts as PNG files beside it."""
-    lines = [f"# {title}", ""]
+    """Markdown with the charts as PNG files beside it; text from the logs is escaped."""
+    lines = [f"# {md_escape(title)}", ""]
     for sec in secs:
-        lines += [f"## {sec.title}", ""]
-        lines += [p + "\n" for p in sec.paragraphs]
+        lines += [f"## {md_escape(sec.title)}", ""]
+        lines += [md_escape(p) + "\n" for p in sec.paragraphs]
         for header, rows in sec.tables:
-            esc = lambda c: c.replace("|", "\\|").replace("\n", " ")
-            lines.append("| " + " | ".join(header) + " |")
+            lines.append("| " + " | ".join(md_escape(h) for h in header) + " |")
             lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
             lines.append("")
         for p in sec.pre:
-            lines += ["```", p, "```", ""]
+            fence = _fence(p)
+            lines += [fence, p, fence, ""]
         for name, fig in sec.charts:
             image = path.parent / f"{name}.png"
             write_bytes(image, _png(fig))
