@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from forensics.ingest.envelopes import emv_tlv
@@ -57,12 +58,16 @@ _PAN_IN_TRACK = re.compile(r"^;?%?B?(\d{13,19})")
 # a sign: not a card.
 _TRACK1 = re.compile(r"(?P<s>%)?B(?P<pan>\d{13,19})\^[^^\r\n]{0,26}\^\d{4}[^?\s\"'<,;]*\??")
 _TRACK2 = re.compile(r"(?<![0-9A-Za-z_-])(?P<s>;)?(?P<pan>\d{13,19})[=D]\d{4}[0-9A-Fa-f]*\??")
-#: Lookaround-free superset of every card shape: 13 digits with optional single separators,
-#: not after a digit and not starting with 0, or a track sentinel before digits.
-SHAPES = r"(?:^|[^0-9A-Fa-f_-]|\d[ -])[1-9](?:[ -]?\d){12}|;\d{13}|%B\d|B[1-9]\d{12}"
+#: Lookaround-free superset of every card shape: 13 digits with optional single separators, the
+#: first four together, not starting with 0, not after a digit or a decimal point; or a track.
+SHAPES = r"(?:^|^[.:,]|[^0-9A-Fa-f_.:,-]|[^0-9][.:,]|\d[ -])[1-9]\d{3}(?:[ -]?\d){9}|;\d{13}|%B\d|B[1-9]\d{12}"
 _SCREEN = re.compile(SHAPES)
 _RUN = re.compile(r"(?<![0-9A-Fa-f_-])\d(?:[ -]?\d)*(?![0-9A-Fa-f])")
 _GROUP = re.compile(r"\d+")
+# ISO 8583 fields and names that by definition hold no card number (STAN, institution ids, RRN,
+# TID, MID): a card-shaped number there is an id and stays.
+_NOT_CARD = re.compile(r'<field id="(?:11|32|33|37|41|42)" value="\d*"|'
+                       r"\b(?:DE(?:11|32|33|37|41|42)|(?i:mid|tid|rrn|stan|merchant_?id))=\d+")
 # Cheap test: could this text hold anything protect() changes or reports?
 _QUICK = re.compile(r"pan|PAN|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|"
                     r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)")
@@ -182,19 +187,30 @@ def mask_shapes(text: str, found: list[Sighting] | None = None) -> str:
         sink.append(Sighting("track_data", field, mask_pan(m.group("pan"))))
         return WIPED
 
-    text = _TRACK1.sub(functools.partial(track, field="track 1"), text)
-    text = _TRACK2.sub(functools.partial(track, field="track 2"), text)
-    return _RUN.sub(functools.partial(_mask_run, found=sink), text)
+    text = _apart(_TRACK1, text, functools.partial(track, field="track 1"))
+    text = _apart(_TRACK2, text, functools.partial(track, field="track 2"))
+    return _apart(_RUN, text, functools.partial(_mask_run, found=sink))
+
+
+def _apart(pattern: re.Pattern[str], text: str, replace: Callable[[re.Match[str]], str]) -> str:
+    """``pattern.sub(replace, text)``, leaving alone matches that start inside a non-card field."""
+    ids = [m.span() for m in _NOT_CARD.finditer(text)]
+    if not ids:
+        return pattern.sub(replace, text)
+    return pattern.sub(lambda m: m.group(0) if any(a <= m.start() < b for a, b in ids) else replace(m), text)
 
 
 def _mask_run(m: re.Match[str], found: list[Sighting]) -> str:
     """A run of digit groups with each card number in it masked: a lone group of 13-19 digits,
-    or consecutive groups of 3-6 digits with one separator between them (4-4-4-4, 4-6-5 ...)."""
+    or consecutive groups with one separator between them, the first of 4 digits and the others
+    of 3-6 (4-4-4-4, 4-6-5, 4-4-4-4-3 ...)."""
     run = m.group(0)
     if len(run) < 13:
         return run
     groups = [(g.start(), g.end()) for g in _GROUP.finditer(run)]
-    out, done, i = [], 0, 0
+    before = m.string[max(0, m.start() - 2):m.start()]
+    # after "12." or "10:02:" the first group is a fraction or a time field, not a card's start
+    out, done, i = [], 0, int(len(before) == 2 and before[0].isdigit() and before[1] in ".:,")
     while i < len(groups):
         hit = _pan_window(run, groups, i)
         if hit is None:
@@ -214,7 +230,7 @@ def _pan_window(run: str, groups: list[tuple[int, int]], i: int) -> int | None:
     first = groups[i][1] - groups[i][0]
     if 13 <= first <= 19:
         return i if is_pan(run[groups[i][0]:groups[i][1]]) else None
-    if not 3 <= first <= 6:
+    if first != 4:
         return None
     best, total, sep = None, first, None
     for j in range(i + 1, len(groups)):
