@@ -371,7 +371,7 @@ class _Serials:
 
 def _device(events: pl.DataFrame, fmt: Format | None, path: str, device: str | None, serials: _Serials) -> pl.DataFrame:
     """device: TMS serial (per syslog host), else syslog HOST, else --device, else file stem."""
-    fallback = device or Path(path).name.split(".")[0]
+    fallback = mask_shapes(device) if device else Path(path).name.split(".")[0]  # the path is masked already
     if fmt is not None and fmt.device_from_host:
         mapping = {h: v for h, v in serials.by_host.items() if h is not None}
         expr = pl.coalesce(pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),

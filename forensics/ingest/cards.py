@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from forensics.ingest.envelopes import emv_tlv
-from forensics.ingest.fastpath import strip_lookarounds
+from forensics.ingest.fastpath import ID_FIELDS, strip_lookarounds
 
 WIPED = "[WIPED]"
 
@@ -66,8 +66,9 @@ _RUN = re.compile(r"(?<![0-9A-Fa-f_-])\d(?:[ -]?\d)*(?![0-9A-Fa-f])")
 _GROUP = re.compile(r"\d+")
 # ISO 8583 fields and names that by definition hold no card number (STAN, institution ids, RRN,
 # TID, MID): a card-shaped number there is an id and stays.
-_NOT_CARD = re.compile(r'<field id="(?:11|32|33|37|41|42)" value="\d*"|'
-                       r"\b(?:DE(?:11|32|33|37|41|42)|(?i:mid|tid|rrn|stan|merchant_?id))=\d+")
+_IDS = "|".join(ID_FIELDS)
+_NOT_CARD = re.compile(rf'<field id="(?:{_IDS})" value="\d*"|'
+                       rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+")
 # Cheap test: could this text hold anything protect() changes or reports?
 _QUICK = re.compile(r"pan|PAN|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|"
                     r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)")
