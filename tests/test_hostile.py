@@ -274,6 +274,16 @@ def test_output_over_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     assert _sha(log) == before and not (tmp_path / "e.csv").exists()
 
 
+def test_write_parquet_refuses_an_input(tmp_path: Path) -> None:
+    from forensics.outputs import OutputError
+
+    log = tmp_path / "x.log"
+    log.write_bytes(SAMPLE.read_bytes())
+    with pytest.raises(OutputError):
+        forensics.write_parquet([log], log)
+    assert log.read_bytes() == SAMPLE.read_bytes()
+
+
 def test_chart_over_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "x.png"

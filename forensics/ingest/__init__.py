@@ -39,7 +39,7 @@ from forensics.ingest.dialect import Dialects
 from forensics.ingest.fastpath import CONTINUATION_STARTS, CRASH_TAGS
 from forensics.ingest.formats import DETECT_HEAD, Format, RecordError, Registry
 from forensics.ingest.read import MAX_LINE, InputError, Reader
-from forensics.outputs import written_aside
+from forensics.outputs import check_outputs, written_aside
 
 __all__ = ["InputError", "Loaded", "load", "registry", "write_parquet"]
 
@@ -611,6 +611,7 @@ def write_parquet(
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
     ``output`` are the rows ``load`` would give, in the same order; ``output`` appears only
     when every row is written (a failed or interrupted run leaves an earlier file as it was).
+    An ``output`` that is one of the inputs raises OutputError before any work.
     The returned ``Loaded`` holds the unparsed, compliance and inputs tables and an empty
     ``events``. ``workers`` batches are worked on at once (threads: the column work runs
     outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
@@ -621,6 +622,7 @@ def write_parquet(
     import pyarrow.parquet as pq
 
     paths = _checked_inputs(paths, tz, year)
+    check_outputs(paths, [output])
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:

@@ -5,8 +5,9 @@ hold a full card number. Each full PAN, track or PIN block seen becomes a compli
 Two layers: known contexts (``pan=``, ``DE2=``, jPOS field 2 ...) where any 13-19 digit
 number is masked, Luhn-valid or not; and, anywhere else, the shape of card data itself: track
 1 (``%B<PAN>^NAME^YYMM...?``) and track 2 (``;<PAN>=YYMM...?``) are wiped, and a run of 13-19
-digits (alone, or in groups of 3-6 split by one space or dash) that passes Luhn and does not
-start with 0 is masked (MIDs, RRNs and STANs, zero-padded, stay).
+digits (alone, or grouped 4-4-4-4, 4-6-5 ... by one space or dash) that passes Luhn and does
+not start with 0 is masked (zero-padded MIDs, RRNs and STANs stay; so do id fields).
+Rules, gaps and false-positive figures: docs/card-data.md.
 PCI DSS v4.0.1 req. 3.3.1 (no sensitive authentication data after authorization), 3.4.1
 (first 6 / last 4 at most when displayed), 3.5.1.1 (keyed hashes).
 """
@@ -30,7 +31,8 @@ WIPED = "[WIPED]"
 # key=value payloads, ISO 8583 DEn= fields, jPOS <field id="n" value="..."/>.
 _DIGITS = r"\d(?:[ -]?\d){12,18}"  # 13-19 digits, maybe split by single spaces or dashes
 _CONTEXTS: tuple[tuple[str, str, str], ...] = (
-    ("pan", r"(?i:\b(?:pan|card_?no|card_?num(?:ber)?|acct_?no))\"?\s*[=:]\s*\"?(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
+    ("pan", r"(?i:\b(?:pan|card_?no|card_?num(?:ber)?|acct_?no))\"?\s*[=:]\s*\"?(?P<v>" + _DIGITS + r")(?!\d)",
+     "mask"),
     ("PAN", r"\bPAN\s+(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
     ("DE2", r"\bDE2=(?P<v>\d{13,19})(?!\d)", "mask"),
     ("DE55.5A", r"\bDE55\.5A=(?P<v>\d{13,19})F?(?![\dA-F])", "mask"),
