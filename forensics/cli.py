@@ -19,9 +19,11 @@ import polars as pl
 from forensics import __version__
 from forensics.diagnosis.rules import RuleError
 from forensics.ingest import InputError, load, registry, write_parquet
+from forensics.ingest.cards import mask_text
 from forensics.ingest.clock import ClockError
 from forensics.ingest.dialect import DialectError
 from forensics.ingest.formats import FormatError
+from forensics.outputs import OutputError, check_outputs, csv_safe, write_text, written_aside
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
@@ -34,8 +36,11 @@ def _output_format(path: str, given: str | None) -> str:
     return {"parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv"}.get(suffix, "parquet")
 
 
-def write_frame(frame: pl.DataFrame, path: str, fmt: str) -> None:
-    """Write a frame as parquet, JSON lines or CSV; ``-`` is stdout (not for parquet)."""
+def write_frame(frame: pl.DataFrame, path: str, fmt: str, csv_raw: bool = False) -> None:
+    """Write a frame as parquet, JSON lines or CSV; ``-`` is stdout (not for parquet). CSV text
+    cells that a spreadsheet would run as a formula get a leading ``'`` unless ``csv_raw``."""
+    if fmt == "csv" and not csv_raw:
+        frame = csv_safe(frame)
     if path == "-":
         if fmt == "parquet":
             raise click.UsageError("parquet cannot be written to stdout; give -o FILE or --format jsonl|csv")
@@ -45,12 +50,13 @@ def write_frame(frame: pl.DataFrame, path: str, fmt: str) -> None:
         else:
             out.write(frame.write_csv())
         return
-    if fmt == "parquet":
-        frame.write_parquet(path)
-    elif fmt == "jsonl":
-        frame.write_ndjson(path)
-    else:
-        frame.write_csv(path)
+    with written_aside(path) as partial:
+        if fmt == "parquet":
+            frame.write_parquet(partial)
+        elif fmt == "jsonl":
+            frame.write_ndjson(partial)
+        else:
+            frame.write_csv(partial)
 
 
 def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -89,6 +95,11 @@ def _load_options(f):  # type: ignore[no-untyped-def]
     return f
 
 
+_CSV_RAW = click.option("--csv-raw", is_flag=True,
+                        help="CSV: write text cells as they are. By default a cell starting with = + - @, tab or "
+                             "CR gets a leading ' so a spreadsheet does not run it as a formula (OWASP).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forensics")
 def cli() -> None:
@@ -106,26 +117,28 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @click.option("--workers", type=click.IntRange(1), default=_WORKERS, show_default=True,
               help="Batches parsed at once (threads; worker processes for formats without a fast path).")
+@_CSV_RAW
 @_load_options
 def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: str | None,
-          compliance_path: str | None, quiet: bool, workers: int, year: int | None, tz: tuple[str, ...],
-          device: str | None, card_key: str | None) -> None:
+          compliance_path: str | None, quiet: bool, workers: int, csv_raw: bool, year: int | None,
+          tz: tuple[str, ...], device: str | None, card_key: str | None) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV).
 
     To a Parquet file the logs stream through in batches, so memory stays bounded whatever
     their size.
     """
+    check_outputs(logs, [output, unparsed_path, compliance_path])
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
         loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
                                workers=workers)
     else:
         loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers)
-        write_frame(loaded.events, output, out_fmt)
+        write_frame(loaded.events, output, out_fmt, csv_raw)
     if unparsed_path:
-        write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt))
+        write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt), csv_raw)
     if compliance_path:
-        write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt))
+        write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt), csv_raw)
     if not quiet:
         for row in loaded.inputs.iter_rows(named=True):
             note = f"  ({row['notes']})" if row["notes"] else ""
@@ -160,15 +173,17 @@ def _since(value: str | None) -> datetime | None:
               show_default=True, help="text view, the transactions table, or Timesketch JSON lines of the events.")
 @click.option("-o", "--output", default="-", callback=_output_file,
               help="Output file (- for stdout; parquet needs a file).")
+@_CSV_RAW
 @_load_options
 def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, inv: str | None, card: str | None,
                      device_filter: str | None, since: str | None, until: str | None, show_all: bool, fmt: str,
-                     output: str, year: int | None, tz: tuple[str, ...], device: str | None,
+                     output: str, csv_raw: bool, year: int | None, tz: tuple[str, ...], device: str | None,
                      card_key: str | None) -> None:
     """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement."""
     from forensics.report import text, timesketch
     from forensics.timeline import build
 
+    check_outputs(logs, [output])
     _progress(f"reading {len(logs)} input(s)", logs)
     loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     _progress(f"rebuilding {loaded.events.height} events", logs)
@@ -182,7 +197,7 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
         table = tl.transactions
         if fmt == "csv":
             table = table.with_columns([pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)])
-        write_frame(table, output, "jsonl" if fmt == "json" else fmt)
+        write_frame(table, output, "jsonl" if fmt == "json" else fmt, csv_raw)
 
 
 @cli.command("diagnose")
@@ -198,6 +213,7 @@ def diagnose_command(logs: tuple[str, ...], fmt: str, output: str, rule_files: t
     """Find every faulty charge in LOGS and name its cause, with the log lines as evidence."""
     from forensics.diagnosis import RuleSet, diagnose
 
+    check_outputs(logs, [output])
     _progress(f"reading {len(logs)} input(s)", logs)
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
     result = diagnose(list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
@@ -217,6 +233,7 @@ def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], ye
     from forensics.diagnosis import diagnose
     from forensics.report import incident
 
+    check_outputs(logs, folder=output)
     _progress(f"reading {len(logs)} input(s)", logs)
     result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     options = {"tz": _tz_option(tz) or "UTC (assumed)", "year": year, "device_name": device, "card_key": card_key}
@@ -238,6 +255,7 @@ def chart_command(logs: tuple[str, ...], kind: str, output: str, year: int | Non
 
     if Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
+    check_outputs(logs, [output])
     result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
     charts.save(charts.figure(kind, result.timeline, result.findings), output)
 
@@ -254,7 +272,7 @@ def _emit(text: str, output: str) -> None:
     if output == "-":
         click.echo(text, nl=not text.endswith("\n"))
     else:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_text(output, text if text.endswith("\n") else text + "\n")
 
 
 @cli.command()
@@ -346,15 +364,16 @@ def main() -> None:
         click.echo("forensics: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = mask_text(exc.message)  # a file name may hold a card number
         exc.show()
         sys.exit(exc.exit_code)
-    except (InputError, ClockError, DialectError, FormatError, RuleError) as exc:
-        click.echo(f"forensics: error: {exc}", err=True)
+    except (InputError, ClockError, DialectError, FormatError, RuleError, OutputError) as exc:
+        click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # an output that cannot be written after all (disk full, removed folder)
-        click.echo(f"forensics: error: {exc}", err=True)
+        click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
         sys.exit(2)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,11 +34,12 @@ from forensics.events import (
     conform,
 )
 from forensics.ingest import clock, fastpath
-from forensics.ingest.cards import CardGuard
+from forensics.ingest.cards import CardGuard, Sighting, mask_shapes
 from forensics.ingest.dialect import Dialects
 from forensics.ingest.fastpath import CONTINUATION_STARTS, CRASH_TAGS
 from forensics.ingest.formats import DETECT_HEAD, Format, RecordError, Registry
 from forensics.ingest.read import InputError, Reader
+from forensics.outputs import check_outputs, written_aside
 
 __all__ = ["InputError", "Loaded", "load", "registry", "write_parquet"]
 
@@ -159,9 +159,7 @@ def _parse_lines(
     fmt_name = fmt.name if fmt else None
     for line, line_end, text, reason in _frames(numbered, fmt, reg, cuts or {}):
         text, sightings = guard.protect(text)
-        for s in sightings:
-            for key, value in (("kind", s.kind), ("path", path), ("line", line), ("field", s.field), ("masked", s.masked)):
-                compliance[key].append(value)
+        _add_sightings(compliance, path, line, sightings)
         record = None
         if reason is None and fmt is not None:
             try:
@@ -334,7 +332,7 @@ def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyP
     """One input parsed whole, ``threads`` batches at a time (the fast path's column work
     runs outside the GIL; slow formats use ``pool``'s processes); no more raw lines are read
     ahead than the threads have batches."""
-    reader = Reader(path, batch_bytes)
+    reader, named = _open(path, batch_bytes)
     fmt: Format | None = None
     results: list[Parsed] = []
     with ThreadPoolExecutor(threads) as executor:
@@ -347,7 +345,25 @@ def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyP
         results += [job.result() for job in jobs]
     if not results:
         results.append(_parse_lines(reader.path, [], None, reg, guard))
-    return (*_merge(results), fmt, reader)
+    events, unparsed, compliance = _merge(results)
+    _add_sightings(compliance, reader.path, None, named)
+    return events, unparsed, compliance, fmt, reader
+
+
+def _open(path: str | Path, batch_bytes: int) -> tuple[Reader, list[Sighting]]:
+    """A reader of ``path`` whose recorded path (every table, message and report shows it) has
+    any card number in it masked, and what was masked."""
+    reader = Reader(path, batch_bytes)
+    named: list[Sighting] = []
+    reader.path = mask_shapes(reader.path, named)
+    return reader, [Sighting(s.kind, "file name", s.masked) for s in named]
+
+
+def _add_sightings(compliance: dict[str, list[Any]], path: str, line: int | None, sightings: list[Sighting]) -> None:
+    """Compliance rows of ``sightings`` at ``path``:``line`` (None: the file name, no line)."""
+    for s in sightings:
+        for key, value in (("kind", s.kind), ("path", path), ("line", line), ("field", s.field), ("masked", s.masked)):
+            compliance[key].append(value)
 
 
 def _continues(cols: _Columns, line: int, text: str) -> bool:
@@ -379,7 +395,7 @@ class _Serials:
 
 def _device(events: pl.DataFrame, fmt: Format | None, path: str, device: str | None, serials: _Serials) -> pl.DataFrame:
     """device: TMS serial (per syslog host), else syslog HOST, else --device, else file stem."""
-    fallback = device or Path(path).name.split(".")[0]
+    fallback = mask_shapes(device) if device else Path(path).name.split(".")[0]  # the path is masked already
     if fmt is not None and fmt.device_from_host:
         mapping = {h: v for h, v in serials.by_host.items() if h is not None}
         expr = pl.coalesce(pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
@@ -406,8 +422,9 @@ def _checked_inputs(paths: str | Path | Sequence[str | Path], tz: str | dict[str
 
 
 def _zone_for(tz: str | dict[str, str] | None, path: str) -> str | None:
-    if isinstance(tz, dict):
-        return tz.get(path) or tz.get(Path(path).name) or tz.get("*")
+    if isinstance(tz, dict):  # ``path`` is as recorded (card numbers masked): so are the keys
+        zones = {mask_shapes(k): v for k, v in tz.items()}
+        return zones.get(path) or zones.get(Path(path).name) or zones.get("*")
     return tz
 
 
@@ -511,7 +528,12 @@ class _Stream:
 
     def parse(self, n: int, path: str | Path, reg: Registry, batch_bytes: int, fast: bool) -> _Pending:
         """First pass over one input."""
-        item = _Pending(Reader(path, batch_bytes))
+        reader, named = _open(path, batch_bytes)
+        item = _Pending(reader)
+        if named:
+            compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
+            _add_sightings(compliance, reader.path, None, named)
+            self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[Parsed]] = deque()
             for fmt, offset, lines, cuts in _record_batches(item.reader, reg):
@@ -615,6 +637,7 @@ def write_parquet(
     Memory follows the batch size, not the input size (gzip inputs stream too). The events in
     ``output`` are the rows ``load`` would give, in the same order; ``output`` appears only
     when every row is written (a failed or interrupted run leaves an earlier file as it was).
+    An ``output`` that is one of the inputs raises OutputError before any work.
     The returned ``Loaded`` holds the unparsed, compliance and inputs tables and an empty
     ``events``. ``workers`` batches are worked on at once (threads: the column work runs
     outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
@@ -625,10 +648,9 @@ def write_parquet(
     import pyarrow.parquet as pq
 
     paths = _checked_inputs(paths, tz, year)
+    check_outputs(paths, [output])
     reg, guard = registry(), CardGuard(card_key)
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
-    output = Path(output)
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
         stream = _Stream(spool_dir, tz, year, device, guard, workers)
         try:
@@ -636,17 +658,13 @@ def write_parquet(
         finally:
             if stream.pool is not None:
                 stream.pool.shutdown()
-        try:
-            with pq.ParquetWriter(str(partial), arrow_schema) as out:
-                rows = []
-                for n, item in enumerate(pending):
-                    anchors = [a for j, other in enumerate(pending) if j != n and other.years.first is None
-                               for a in other.anchors]
-                    rows.append(stream.finish(item, anchors, out))
-        except BaseException:
-            partial.unlink(missing_ok=True)  # a closed writer leaves a valid file that looks complete
-            raise
-        os.replace(partial, output)
+        # aside: a closed writer leaves a valid file that looks complete
+        with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
+            rows = []
+            for n, item in enumerate(pending):
+                anchors = [a for j, other in enumerate(pending) if j != n and other.years.first is None
+                           for a in other.anchors]
+                rows.append(stream.finish(item, anchors, out))
     return Loaded(
         events=pl.DataFrame(schema=EVENTS_SCHEMA),
         unparsed=pl.concat(stream.unparsed) if stream.unparsed else pl.DataFrame(schema=UNPARSED_SCHEMA),

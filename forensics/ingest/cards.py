@@ -2,6 +2,12 @@
 
 Runs on a record's raw text before it is parsed, so no column, table or error message can
 hold a full card number. Each full PAN, track or PIN block seen becomes a compliance record.
+Two layers: known contexts (``pan=``, ``DE2=``, jPOS field 2 ...) where any 13-19 digit
+number is masked, Luhn-valid or not; and, anywhere else, the shape of card data itself: track
+1 (``%B<PAN>^NAME^YYMM...?``) and track 2 (``;<PAN>=YYMM...?``) are wiped, and a run of 13-19
+digits (alone, or grouped 4-4-4-4, 4-6-5 ... by one space or dash) that passes Luhn and does
+not start with 0 is masked (zero-padded MIDs, RRNs and STANs stay; so do id fields).
+Rules, gaps and false-positive figures: docs/card-data.md.
 PCI DSS v4.0.1 req. 3.3.1 (no sensitive authentication data after authorization), 3.4.1
 (first 6 / last 4 at most when displayed), 3.5.1.1 (keyed hashes).
 """
@@ -13,20 +19,24 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from forensics.ingest.envelopes import emv_tlv
-from forensics.ingest.fastpath import strip_lookarounds
+from forensics.ingest.fastpath import ID_FIELDS, strip_lookarounds
 
 WIPED = "[WIPED]"
 
 # (field name, pattern with group "v", action). Contexts are where card data is written:
 # key=value payloads, ISO 8583 DEn= fields, jPOS <field id="n" value="..."/>.
+_DIGITS = r"\d(?:[ -]?\d){12,18}"  # 13-19 digits, maybe split by single spaces or dashes
 _CONTEXTS: tuple[tuple[str, str, str], ...] = (
-    ("pan", r"\bpan=(?P<v>\d{13,19})(?!\d)", "mask"),
+    ("pan", r"(?i:\b(?:pan|card_?no|card_?num(?:ber)?|acct_?no))\"?\s*[=:]\s*\"?(?P<v>" + _DIGITS + r")(?!\d)",
+     "mask"),
+    ("PAN", r"\bPAN\s+(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
     ("DE2", r"\bDE2=(?P<v>\d{13,19})(?!\d)", "mask"),
     ("DE55.5A", r"\bDE55\.5A=(?P<v>\d{13,19})F?(?![\dA-F])", "mask"),
-    ("field 2", r'<field id="2" value="(?P<v>\d{13,19})"', "mask"),
+    ("field 2", r'<field id="2" value="(?P<v>' + _DIGITS + r')"', "mask"),
     ("DE35", r"\bDE35=(?P<v>[^\s\"]+)", "track"),
     ("track2", r"\btrack2=(?P<v>[^\s\"]+)", "track"),
     ("DE45", r"\bDE45=(?P<v>[^\s\"]+)", "track"),
@@ -45,7 +55,25 @@ _EMV_CARD_TAGS = {"5A": "full_pan", "57": "track_data"}
 # Already-masked PANs in any fill (jPOS ProtectedLogListener writes "_"): one format out.
 _MASKED = re.compile(r"(?<![\dA-Za-z])(\d{6})([*_Xx#]{3,9})(\d{4})(?![\dA-Za-z])")
 _PAN_IN_TRACK = re.compile(r"^;?%?B?(\d{13,19})")
-_QUICK = re.compile(r"pan=\d|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|\d{6}[*_Xx#]{3}")
+# Card data by its shape, wherever it is. A digit or a hex letter next to a digit run means a
+# longer number or a hash, an underscore before it an identifier (blk_123...), a dash before it
+# a sign: not a card.
+_TRACK1 = re.compile(r"(?P<s>%)?B(?P<pan>\d{13,19})\^[^^\r\n]{0,26}\^\d{4}[^?\s\"'<,;]*\??")
+_TRACK2 = re.compile(r"(?<![0-9A-Za-z_-])(?P<s>;)?(?P<pan>\d{13,19})[=D]\d{4}[0-9A-Fa-f]*\??")
+#: Lookaround-free superset of every card shape: 13 digits with optional single separators, the
+#: first four together, not starting with 0, not after a digit or a decimal point; or a track.
+SHAPES = r"(?:^|^[.:,]|[^0-9A-Fa-f_.:,-]|[^0-9][.:,]|\d[ -])[1-9]\d{3}(?:[ -]?\d){9}|;\d{13}|%B\d|B[1-9]\d{12}"
+_SCREEN = re.compile(SHAPES)
+_RUN = re.compile(r"(?<![0-9A-Fa-f_-])\d(?:[ -]?\d)*(?![0-9A-Fa-f])")
+_GROUP = re.compile(r"\d+")
+# ISO 8583 fields and names that by definition hold no card number (STAN, institution ids, RRN,
+# TID, MID): a card-shaped number there is an id and stays.
+_IDS = "|".join(ID_FIELDS)
+_NOT_CARD = re.compile(rf'<field id="(?:{_IDS})" value="\d*"|'
+                       rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+")
+# Cheap test: could this text hold anything protect() changes or reports?
+_QUICK = re.compile(r"pan|PAN|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|"
+                    r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)")
 
 
 @dataclass(frozen=True)
@@ -105,6 +133,7 @@ class CardGuard:
         found: list[Sighting] = []
         for name, pattern, action in self._contexts:
             text = pattern.sub(functools.partial(self._replace, name=name, action=action, found=found), text)
+        text = mask_shapes(text, found)
         text = _MASKED.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
         return text, found
 
@@ -114,7 +143,7 @@ class CardGuard:
         if value == WIPED or "*" in value or "_" in value:
             return m.group(0)
         if action == "mask":
-            replacement = mask_pan(value)
+            replacement = mask_pan(value.replace(" ", "").replace("-", ""))
             found.append(Sighting(_KIND[action], name, replacement))
         elif action == "tlv":
             tags = emv_tlv(value)
@@ -142,6 +171,89 @@ class CardGuard:
         return digest[:16]
 
 
+def is_pan(digits: str) -> bool:
+    """True when ``digits`` (digits only) may be a card number: 13-19 digits, Luhn-valid, not
+    starting with 0."""
+    return 13 <= len(digits) <= 19 and digits[0] != "0" and luhn_ok(digits)
+
+
+def mask_shapes(text: str, found: list[Sighting] | None = None) -> str:
+    """``text`` with track 1 and track 2 data wiped and card numbers masked wherever they stand
+    (no context needed); each appends a Sighting to ``found``."""
+    sink: list[Sighting] = [] if found is None else found
+    if not _SCREEN.search(text):
+        return text
+
+    def track(m: re.Match[str], field: str) -> str:
+        if not m.group("s") and not is_pan(m.group("pan")):
+            return m.group(0)
+        sink.append(Sighting("track_data", field, mask_pan(m.group("pan"))))
+        return WIPED
+
+    text = _apart(_TRACK1, text, functools.partial(track, field="track 1"))
+    text = _apart(_TRACK2, text, functools.partial(track, field="track 2"))
+    return _apart(_RUN, text, functools.partial(_mask_run, found=sink))
+
+
+def _apart(pattern: re.Pattern[str], text: str, replace: Callable[[re.Match[str]], str]) -> str:
+    """``pattern.sub(replace, text)``, leaving alone matches that start inside a non-card field."""
+    ids = [m.span() for m in _NOT_CARD.finditer(text)]
+    if not ids:
+        return pattern.sub(replace, text)
+    return pattern.sub(lambda m: m.group(0) if any(a <= m.start() < b for a, b in ids) else replace(m), text)
+
+
+def _mask_run(m: re.Match[str], found: list[Sighting]) -> str:
+    """A run of digit groups with each card number in it masked: a lone group of 13-19 digits,
+    or consecutive groups with one separator between them, the first of 4 digits and the others
+    of 3-6 (4-4-4-4, 4-6-5, 4-4-4-4-3 ...)."""
+    run = m.group(0)
+    if len(run) < 13:
+        return run
+    groups = [(g.start(), g.end()) for g in _GROUP.finditer(run)]
+    before = m.string[max(0, m.start() - 2):m.start()]
+    # after "12." or "10:02:" the first group is a fraction or a time field, not a card's start
+    out, done, i = [], 0, int(len(before) == 2 and before[0].isdigit() and before[1] in ".:,")
+    while i < len(groups):
+        hit = _pan_window(run, groups, i)
+        if hit is None:
+            i += 1
+            continue
+        a, b = groups[i][0], groups[hit][1]
+        digits = "".join(run[s:e] for s, e in groups[i:hit + 1])
+        masked = mask_pan(digits)
+        found.append(Sighting("full_pan", "card number", masked))
+        out += [run[done:a], masked]
+        done, i = b, hit + 1
+    return "".join(out) + run[done:] if out else run
+
+
+def _pan_window(run: str, groups: list[tuple[int, int]], i: int) -> int | None:
+    """Index of the last group of the longest card number starting at group ``i``, if any."""
+    first = groups[i][1] - groups[i][0]
+    if 13 <= first <= 19:
+        return i if is_pan(run[groups[i][0]:groups[i][1]]) else None
+    if first != 4:
+        return None
+    best, total, sep = None, first, None
+    for j in range(i + 1, len(groups)):
+        size = groups[j][1] - groups[j][0]
+        gap = run[groups[j - 1][1]:groups[j][0]]
+        if not 3 <= size <= 6 or (sep is not None and gap != sep):
+            break
+        sep, total = gap, total + size
+        if total > 19:
+            break
+        if total >= 13 and is_pan("".join(run[s:e] for s, e in groups[i:j + 1])):
+            best = j
+    return best
+
+
+def mask_text(text: str) -> str:
+    """``text`` (a file name, a message) with any card data masked or wiped."""
+    return mask_shapes(text)
+
+
 def _track_mask(track: str) -> str:
     pan = _PAN_IN_TRACK.match(track)
     return mask_pan(pan.group(1)) if pan else WIPED
@@ -153,4 +265,5 @@ def screen_pattern() -> str:
     alternatives = [strip_lookarounds(p).replace("(?P<v>", "(?:") for _, p, _ in _CONTEXTS]
     # a masked PAN whose fill is not all '*' (protect() rewrites it); fill length left open
     alternatives.append(r"(?:^|[^0-9A-Za-z])\d{6}\**[_Xx#][*_Xx#]*\d{4}(?:[^0-9A-Za-z]|$)")
+    alternatives.append(SHAPES)
     return "|".join(f"(?:{a})" for a in alternatives)

@@ -35,6 +35,9 @@ from forensics.money import currency_columns, major_columns
 
 #: Lines the fast path may take: printable ASCII and tabs only.
 _PLAIN = r"^[\x20-\x7e\t]*$"
+#: ISO 8583 fields that hold ids, never a card number (STAN, acquiring and forwarding institution,
+#: RRN, TID, MID): the card guard leaves their digits alone, so the fast path may take them.
+ID_FIELDS = ("11", "32", "33", "37", "41", "42")
 #: How a line continues the record before it (syslog continuation, Java stack trace) and the
 #: tags whose records may span lines (logcat crash traces).
 CONTINUATION_STARTS = (" ", "\t", "Caused by:", "...")
@@ -645,11 +648,13 @@ class JposBlocks:
         tlv = pl.col("_fval").str.contains(r"^9F3602[0-9A-F]{4}$")
         card_line = (pl.col("_fid") == "2") & masked
         tlv_line = (pl.col("_fid") == "55") & tlv
+        # the card guard leaves digits alone in fields that hold ids (STAN, RRN, TID, MID ...)
+        id_line = pl.col("_fid").is_in(list(ID_FIELDS)) & pl.col("_fval").str.contains(r"^\d*$")
         lines = lines.with_columns(
             _text=pl.when(card_line).then(pl.concat_str(  # the card guard's one fill for masked PANs
                 text.str.extract(r'^(.*value=")', 1), _star_fill(pl.col("_fval")), text.str.extract(r'^.*value="[^"]*(".*)$', 1)
             )).otherwise(text),
-            _ok=pl.col("_plain") & (card_line | tlv_line | ~text.str.contains(screen)) & pl.when(pl.col("_pos") == 0)
+            _ok=pl.col("_plain") & (card_line | tlv_line | id_line | ~text.str.contains(screen)) & pl.when(pl.col("_pos") == 0)
             .then(text.str.contains(self.log_open))
             .when(pl.col("_pos") == pl.col("_n") - 1).then(text.str.contains(self.log_close))
             .when((pl.col("_pos") <= 2) | (pl.col("_pos") >= pl.col("_n") - 3)).then(  # event and isomsg tags

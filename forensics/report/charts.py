@@ -20,6 +20,7 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from forensics.outputs import written_aside
 from forensics.timeline import TERMINAL_FORMATS, Timeline, clock_pairs
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -272,5 +273,6 @@ def save(fig: Figure, path: str | Path) -> Path:
                 "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}}.get(suffix[1:])
     if metadata is None:
         raise ValueError(f"{path}: unsupported chart format (use .png, .svg or .pdf)")
-    fig.savefig(path, dpi=120, metadata=metadata)
+    with written_aside(path) as partial:
+        fig.savefig(partial, format=suffix[1:], dpi=120, metadata=metadata)
     return path

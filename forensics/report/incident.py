@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 
 from forensics import __version__
 from forensics.diagnosis import Diagnosis
+from forensics.outputs import write_bytes, write_text, written_aside
 from forensics.report import charts
 
 FORMATS = ("html", "md", "pdf")
@@ -148,36 +150,53 @@ def write_html(secs: list[Section], path: Path, title: str) -> Path:
             data = base64.b64encode(_png(fig)).decode()
             parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></figure>")
     parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return write_text(path, "\n".join(parts))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
+_MD_LINE_START = re.compile(r"^(\s*\d*)([#+\-=]|(?<=\d)[.)])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` (log text, file and device names) as inert Markdown: HTML's ``& < >`` as
+    entities, Markdown's inline control characters backslash-escaped, line breaks as spaces and
+    a leading heading, list or rule mark escaped."""
+    text = html.escape(text.replace("\r", " ").replace("\n", " "), quote=False)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run in ``text`` (which then cannot close it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
-    """Markdown with the charts as PNG files beside it."""
-    lines = [f"# {title}", ""]
+    """Markdown with the charts as PNG files beside it; text from the logs is escaped."""
+    lines = [f"# {md_escape(title)}", ""]
     for sec in secs:
-        lines += [f"## {sec.title}", ""]
-        lines += [p + "\n" for p in sec.paragraphs]
+        lines += [f"## {md_escape(sec.title)}", ""]
+        lines += [md_escape(p) + "\n" for p in sec.paragraphs]
         for header, rows in sec.tables:
-            esc = lambda c: c.replace("|", "\\|").replace("\n", " ")
-            lines.append("| " + " | ".join(header) + " |")
+            lines.append("| " + " | ".join(md_escape(h) for h in header) + " |")
             lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
             lines.append("")
         for p in sec.pre:
-            lines += ["```", p, "```", ""]
+            fence = _fence(p)
+            lines += [fence, p, fence, ""]
         for name, fig in sec.charts:
             image = path.parent / f"{name}.png"
-            image.write_bytes(_png(fig))
+            write_bytes(image, _png(fig))
             lines += [f"![{name}]({image.name})", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_text(path, "\n".join(lines))
 
 
 def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
     """A PDF: text pages (A4 landscape) and one page per chart."""
-    with PdfPages(path, metadata={"Title": title, "CreationDate": None, "ModDate": None, "Creator": None,
-                                  "Producer": None}) as pdf:
+    with written_aside(path) as partial, PdfPages(partial, metadata={
+            "Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}) as pdf:
         lines: list[str] = [title, ""]
         for sec in secs:
             lines += [sec.title.upper(), ""]
