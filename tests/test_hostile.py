@@ -373,7 +373,7 @@ def test_csv_cells_are_neutralised(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     events = pl.read_csv(tmp_path / "e.csv", infer_schema=False)
     unparsed = pl.read_csv(tmp_path / "u.csv", infer_schema=False)
     cells = events["message"].drop_nulls().to_list() + unparsed["text"].to_list()
-    risky = [c for c in cells if c[:1] in "=+-@\t\r"]
+    risky = [c for c in cells if c and c[0] in "=+-@\t\r"]  # an empty cell is no formula
     if raw:
         assert len(risky) >= 10
     else:
