@@ -29,17 +29,17 @@ from forensics.simulate import FAMILIES, simulate
 
 def expected(truth: dict[str, Any]) -> dict[str, Any]:
     """The simulator's truth in the case layout: findings as ``expected`` with device + STAN and RRN keys."""
-    findings = []
-    for f in truth["findings"]:
+    def layout(f: dict[str, Any]) -> dict[str, Any]:
         keys: list[dict[str, str]] = []
         for t in f["transactions"]:
             if t.get("stan"):
                 keys.append({"device": t["device"], "stan": t["stan"]})
             if t.get("rrn"):
                 keys.append({"rrn": t["rrn"]})
-        findings.append({"kind": f["kind"], "cause": f["cause"], "contributing": f.get("contributing", []),
-                         "keys": keys})
-    return {"expected": findings}
+        return {"kind": f["kind"], "cause": f["cause"], "contributing": f.get("contributing", []), "keys": keys}
+
+    return {"expected": [layout(f) for f in truth["findings"]],
+            "unsupported": [layout(f) for f in truth.get("unsupported", [])]}
 
 
 def roles(truth: dict[str, Any]) -> dict[str, str]:

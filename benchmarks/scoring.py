@@ -14,7 +14,11 @@ labelled cases, `benchmarks/accuracy.py` on the own simulator):
 - cause macro-F1 is end to end: for cause c, a true positive is an expected finding of cause c
   matched by a prediction of cause c, a false negative an expected finding of cause c without
   one, a false positive a prediction of cause c that matches no expected finding of the same
-  kind, cause and key.
+  kind, cause and key;
+- the simulator's truth may list ``unsupported`` incidents: real, but not provable from the
+  inputs the case gives (a timeout's charge with neither host log nor clearing file). A
+  prediction of one counts neither way (``../shared/cases`` have none, so its figures are as
+  score.py's).
 
 The figures agree with ``python3 ../shared/cases/score.py`` (same rounding: per-cause F1 to 4
 places before the macro mean).
@@ -160,6 +164,7 @@ class CaseScore:
     predicted: int = 0
     predicted_matched: int = 0
     forbidden: int = 0
+    unsupported: int = 0  # predictions of incidents the given inputs cannot prove, left out of the score
     schema_errors: int = 0
     pan_leaks: int = 0
     compliance_expected: int = 0
@@ -238,6 +243,13 @@ class Scoreboard:
         forbidden = set(truth.get("forbidden_kinds", []))
         ekeys = [expected_keys(e) for e in expected]
         pkeys = [predicted_keys(f) for f in findings]
+        # incidents the given inputs cannot prove (the simulator's ``unsupported``): a prediction of one
+        # is neither required nor false
+        unsupported = [(u["kind"], expected_keys(u)) for u in truth.get("unsupported", [])]
+        kept = [j for j, f in enumerate(findings)
+                if not any(f.get("kind") == kind and pkeys[j] & keys for kind, keys in unsupported)]
+        s.unsupported = len(findings) - len(kept)
+        findings, pkeys = [findings[j] for j in kept], [pkeys[j] for j in kept]
         matched_predictions: set[int] = set()
         for e, keys in zip(expected, ekeys):
             cause = e["cause"]

@@ -296,6 +296,7 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.D
             pl.col("value").filter(pl.col("kind") == "clock.step").first(),
             (pl.col("value") - pl.col("ts").dt.epoch("us") / 1e6).filter(pl.col("kind") == "clock.set").first(),
         ).alias("_step"),
+        (pl.col("kind") == "clock.set").any().alias("_set"),
     )
     pairs = clock_pairs(terminal, host, settlement)
     if pairs.height:
@@ -311,8 +312,12 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.D
                                  pl.lit(None, pl.Boolean).alias("_by_settlement"),
                                  pl.lit(None, pl.Float64).alias("_hi"), pl.lit(None, pl.Float64).alias("_lo"))
     base = base.sort("path", "segment")
-    # Inherit across segments: from the previous one plus a logged step, else from the next.
-    inherited = pl.coalesce(pl.col("_est"), _inherit_forward(), _inherit_backward()).over("path")
+    # Inherit across segments: from the previous one plus a logged step, else from the next. When the next
+    # segment opens with the clock set to an absolute time (after an RTC reset the clock restarts at its
+    # default date, which no line says), the way back from it is exact and the way forward a guess.
+    next_is_set = pl.col("_set").shift(-1).fill_null(False)
+    inherited = pl.coalesce(pl.col("_est"), pl.when(next_is_set).then(_inherit_backward()), _inherit_forward(),
+                            _inherit_backward()).over("path")
     return base.with_columns(
         skew_s=inherited.fill_null(0.0),
         spread_s=(pl.col("_hi") - pl.col("_lo")),
@@ -720,8 +725,9 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
         pl.col("tid").drop_nulls().mode().first().alias("tid"),
         pl.col("mid").drop_nulls().mode().first().alias("mid"),
         pl.col("app_version").drop_nulls().first().alias("app_version"),
-        pl.col("ts_utc").min().alias("first_seen"),
-        pl.col("ts_utc").max().alias("last_seen"),
+        # a clock-set line carries the time before the set: it says nothing of when the device was seen
+        pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).min().alias("first_seen"),
+        pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).max().alias("last_seen"),
         pl.len().alias("events"),
         (k == "txn.start").sum().alias("transactions"),
         (k == "tms.init").sum().alias("inits"),

@@ -58,7 +58,7 @@ def test_json_contract_and_determinism() -> None:
     assert set(doc["inputs"][0]) == {"path", "sha256", "lines", "parsed", "unparsed"}
     f = doc["findings"][0]
     assert set(f) == {"id", "kind", "cause", "contributing", "confidence", "summary", "tid", "devices", "amount",
-                      "currency", "transactions", "evidence", "alternatives"}
+                      "currency", "transactions", "evidence", "alternatives", "caveats"}
     assert f["id"] == "F1" and 0 < f["confidence"] <= 1 and re.fullmatch(r"\d+\.\d{2}", f["amount"])
     assert set(f["transactions"][0]) == {"device", "tid", "stan", "inv", "rrn", "auth", "ts"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", f["transactions"][0]["ts"])

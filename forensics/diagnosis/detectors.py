@@ -274,7 +274,9 @@ def misrouted(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
     hit = t.filter(pl.col("charges"), pl.col("txn_type").is_in(CHARGES)).join(moved, on="device", how="inner")
     if hit.is_empty():
         return _singles(hit, "misrouted_funds", ("expected_mid",))
-    return hit.group_by("device", maintain_order=True).agg(pl.all()).pipe(_grouped, "misrouted_funds", ("expected_mid",))
+    # the group's first transaction is the first the device logged (its clock may have been reset)
+    return hit.sort("path", "line_start").group_by("device", maintain_order=True).agg(pl.all()).pipe(
+        _grouped, "misrouted_funds", ("expected_mid",))
 
 
 def ledger_mismatches(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
@@ -285,7 +287,8 @@ def ledger_mismatches(t: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
         pl.col("_released").fill_null(False) | pl.col("batch_closed").is_not_null()).drop("_released")
     if hit.is_empty():
         return _singles(hit, "ledger_mismatch")
-    return hit.group_by("device", maintain_order=True).agg(pl.all()).pipe(_grouped, "ledger_mismatch")
+    return hit.sort("path", "line_start").group_by("device", maintain_order=True).agg(pl.all()).pipe(
+        _grouped, "ledger_mismatch")
 
 
 def _grouped(g: pl.DataFrame, name: str, extras: tuple[str, ...] = ()) -> pl.DataFrame:

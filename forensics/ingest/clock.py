@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -34,8 +35,17 @@ _ABBREVIATIONS = {
     "AEST": 600, "AEDT": 660, "NZST": 720, "NZDT": 780,
 }
 _GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
-#: A month step back by more than this between stamps is a new year (Dec -> Jan).
+#: A month step back by more than this between stamps is a new year (Dec -> Jan)...
 ROLLOVER_MONTHS = 6
+
+
+def _new_year(prev: Any, month: Any) -> Any:
+    """...when it goes from November or December to January or February (Series or expressions).
+
+    Other steps back (October to January) are a clock reset to its default date (an RTC that lost
+    power restarts on 01-01), not a year passing: the next time set corrects them.
+    """
+    return ((prev - month) > ROLLOVER_MONTHS) & (prev >= 11) & (month <= 2)
 
 
 class ClockError(ValueError):
@@ -140,7 +150,7 @@ class Years:
                 self.first = (int(months[0]), int(yearless["_day"][0]))
             if self.last is not None:
                 months = pl.concat([pl.Series([self.last], dtype=months.dtype), months])
-            self.rollovers += int(((months.shift(1) - months) > ROLLOVER_MONTHS).sum())
+            self.rollovers += int(_new_year(months.shift(1), months).sum())
             self.last = int(months[-1])
 
     def base(self, anchors: list[datetime], year: int | None, mtime: float) -> tuple[int, str]:
@@ -164,7 +174,7 @@ def month_steps(parts: pl.DataFrame) -> tuple[int | None, int | None, int]:
     months = parts["_month"].drop_nulls()
     if not months.len():
         return None, None, 0
-    drops = int(((months.shift(1) - months) > ROLLOVER_MONTHS).sum())
+    drops = int(_new_year(months.shift(1), months).sum())
     return int(months[0]), int(months[-1]), drops
 
 
@@ -221,7 +231,7 @@ def resolve(
         prev = pl.col("_month").forward_fill().shift(1)
         if prev_month is not None:
             prev = prev.fill_null(prev_month)
-        rollover = ((prev - pl.col("_month")) > ROLLOVER_MONTHS).fill_null(False).cast(pl.Int32).cum_sum()
+        rollover = _new_year(prev, pl.col("_month")).fill_null(False).cast(pl.Int32).cum_sum()
         parts = parts.with_columns(
             _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
             .then(pl.lit(start, pl.Int32) + rollover)

@@ -714,6 +714,26 @@ def dup_timeout_reversal_refused(w: World) -> tuple[list[dict[str, Any]], str]:
     return [finding(w, "dup_timeout_reversal_refused", [first, second]), *extra], story
 
 
+@_wide("cbd_timeout_reversal_refused", "charged_but_declined", "network_timeout", (),
+       "timeout, the customer leaves; the next sale sends the reversal first and a host refuses it (25); the charge stands",
+       needs=HOST_APPROVAL)
+def cbd_timeout_reversal_refused(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t, extra, notes = _day(w, dev, t, w.rng.uniform(1, 4))
+    card, amount = w.card(), w.amount()
+    first, t = T.transact(dev, t, "SALE", amount, card, fault="response_lost")
+    fallback = w.rng.random() < 0.5
+    nxt, t = T.transact(dev, T.s(t, _gap(w)), "SALE", w.amount(), w.card(),
+                        reversal={"fallback": True} if fallback else {"refuse": True})
+    t, more, after = _day(w, dev, t, w.rng.uniform(1, 3), avoid={card.masked}, second=False)
+    _close(w, [dev], t)
+    who = "the fallback host, which never saw the sale, refused it (25)" if fallback else "the host refused it (25)"
+    story = (f"Sale inv {first.inv} ({w.major(amount)} {w.cur}) on {dev.serial} timed out although the host had "
+             f"approved it; the customer left. The next sale (inv {nxt.inv}) sent the pending reversal first, but "
+             f"{who}; the terminal deleted it as acknowledged. The customer stays charged.{_told(notes + after)}")
+    return [finding(w, "cbd_timeout_reversal_refused", [first]), *extra], story
+
+
 @_wide("amount_keyed_x10_corrected", "amount_mismatch", "operator_error", (),
        "amount keyed x10, corrected by a refund of the difference next day or a void and correct re-run")
 def amount_keyed_x10_corrected(w: World) -> tuple[list[dict[str, Any]], str]:
