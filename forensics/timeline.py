@@ -630,7 +630,9 @@ def _charge(merchant: pl.Expr) -> list[pl.Expr]:
     terminal_reversed = (pl.col("reversal_rc") == "00").fill_null(False)  # null: no 0410 logged
     settled = pl.col("settle_covers") & pl.col("cleared_count").is_not_null()
     host_answered = pl.col("host_line").is_not_null() & pl.col("host_rc").is_not_null()
-    host_silent = pl.col("host_covers") & pl.col("host_line").is_null()
+    # the host log's silence means "never received" unless the terminal holds an approval: then another
+    # host (a fallback) answered it
+    host_silent = pl.col("host_covers") & pl.col("host_line").is_null() & (merchant != "APPROVED")
     sent = pl.col("line_tx").is_not_null() | pl.col("line_saf_queued").is_not_null()
     witness = (pl.when(settled).then(pl.lit("settlement")).when(host_answered).then(pl.lit("host"))
                .when(host_silent).then(pl.lit("host (not received)"))

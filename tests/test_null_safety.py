@@ -67,6 +67,8 @@ def test_clearing_file_decides_only_where_it_covers_the_terminal() -> None:
 
 def test_host_silence_means_not_received_only_where_the_host_log_covers_the_tid() -> None:
     assert _charges(host_covers=True, merchant="COMM_ERROR", line_tx=9)["charged"] is False
+    # an approval the terminal holds came from some host (a fallback the log does not cover)
+    assert _charges(host_covers=True, merchant="APPROVED", line_tx=9)["charged"] is True
     assert _charges(host_covers=False, merchant="COMM_ERROR", line_tx=9)["charged"] is None
     assert _charges(host_covers=None, merchant="COMM_ERROR", line_tx=9)["charged"] is None
 

@@ -310,8 +310,10 @@ def _summary(row: dict[str, Any], txns: list[dict[str, Any]], winning: list[Any]
         else:
             b = txns[1]
             gap = (b["ts_start"] - a["ts_start"]).total_seconds()
+            when = (f"{gap:.0f} s later" if gap >= 0 else
+                    f"later by the card's counter (ATC), though the two devices' clocks put it {-gap:.0f} s earlier")
             what = (f"{a['txn_type'].title()} inv {a['inv']} charged twice ({_money(amount, a)}): again as inv {b['inv']}"
-                    f" on {b['device']} {gap:.0f} s later")
+                    f" on {b['device']} {when}")
     elif kind == "charged_but_declined":
         what = f"{a['txn_type'].title()} inv {a['inv']} charged {_money(amount, a)} while the terminal showed {a['merchant_outcome']}"
     elif kind == "amount_mismatch":

@@ -82,10 +82,16 @@ def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     # two card interactions (ATCs differ or unknown), or one interaction the terminal sent twice
     different_tap = (pl.col("atc").is_null() | pl.col("atc_2").is_null() | (pl.col("atc") != pl.col("atc_2"))
                      | (pl.col("resend_of_2") == pl.col("txn")).fill_null(False))
-    suspicious = pl.col("suspicious") | (pl.col("device") != pl.col("device_2"))
+    other_device = pl.col("device") != pl.col("device_2")
+    suspicious = pl.col("suspicious") | other_device
+    # Which came first: on one device its clock says; across devices, whose clocks may not have been
+    # aligned, the card's own counter (the ATC only grows) says where both are known.
+    atc, atc_2 = (pl.col(c).str.to_integer(base=16, strict=False) for c in ("atc", "atc_2"))
+    by_counter = other_device & atc.is_not_null() & atc_2.is_not_null() & (atc != atc_2)
+    earlier = pl.when(by_counter).then(atc < atc_2).otherwise(gap > 0)
     pairs = pairs.filter(
-        pl.col("txn") != pl.col("txn_2"), gap > 0, different_tap,
-        (gap <= params.rerun_window_s) | (suspicious & (gap <= params.rerun_window_failed_s)),
+        pl.col("txn") != pl.col("txn_2"), earlier, different_tap,
+        (gap.abs() <= params.rerun_window_s) | (suspicious & (gap.abs() <= params.rerun_window_failed_s)),
     )
     # Each re-run pairs with the nearest earlier attempt only.
     pairs = pairs.sort("txn_2", "ts_start").unique("txn_2", keep="last", maintain_order=True).select("txn", "txn_2")
