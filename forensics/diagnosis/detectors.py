@@ -255,7 +255,8 @@ def replacements(devices: pl.DataFrame) -> pl.DataFrame:
     under a TID of its own replaces the device that stopped last before it appeared, when every other
     device of the analysis works for one merchant (one MID): the logs are then one site's.
     """
-    d = devices.filter(pl.col("tid").is_not_null()).sort("first_seen")
+    # a device initialised during the logs came after one that was not, whatever the clocks say
+    d = devices.filter(pl.col("tid").is_not_null()).sort(pl.col("counter_resets") > 0, "first_seen")
     same_tid = d.with_columns(replaced=pl.col("device").shift(1).over("tid"),
                               replaced_mid=pl.col("mid").shift(1).over("tid")).filter(pl.col("replaced").is_not_null())
     fresh = d.filter(pl.col("counter_resets") > 0, ~pl.col("device").is_in(same_tid["device"].implode()))
