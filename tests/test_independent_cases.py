@@ -30,19 +30,10 @@ CASES = {
 }
 
 
-def _keys(finding: dict) -> set[tuple[str, ...]]:
+def _keys(items: list[dict]) -> set[tuple[str, ...]]:
+    """Matching keys (README of ../shared/cases) of a finding's transactions or an expected finding's keys."""
     keys: set[tuple[str, ...]] = set()
-    for t in finding["transactions"]:
-        if t.get("rrn"):
-            keys.add(("rrn", t["rrn"]))
-        if t.get("stan") and t.get("device"):
-            keys.add(("ds", t["device"].upper(), str(int(t["stan"]))))
-    return keys
-
-
-def _expected_keys(expected: dict) -> set[tuple[str, ...]]:
-    keys: set[tuple[str, ...]] = set()
-    for k in expected["keys"]:
+    for k in items:
         if k.get("rrn"):
             keys.add(("rrn", k["rrn"]))
         if k.get("stan") and k.get("device"):
@@ -69,7 +60,8 @@ def test_case_gives_its_finding(shared: Path, case: str, subset: str) -> None:
     want = [(e["kind"], e["cause"]) for e in truth["expected"]]
     assert sorted(got) == sorted(want), [f["summary"] for f in findings]
     for expected in truth["expected"]:
-        assert any(f["kind"] == expected["kind"] and _keys(f) & _expected_keys(expected) for f in findings)
+        assert any(f["kind"] == expected["kind"] and _keys(f["transactions"]) & _keys(expected["keys"])
+                   for f in findings)
     if case == "amount_3":  # one incident listing every transaction, with the count in its summary
         assert len(findings) == 1 and len(findings[0]["transactions"]) >= 80
         assert findings[0]["summary"].startswith(f"{len(findings[0]['transactions'])} transactions")
