@@ -10,7 +10,7 @@ import pytest
 
 from forensics.diagnosis import detectors as D
 from forensics.diagnosis.rules import RuleSet
-from forensics.timeline import _charge
+from forensics.timeline import TRANSACTIONS_SCHEMA, _charge
 
 _CHARGE_COLUMNS = {
     "voided_by": pl.String, "host_reversal_rc": pl.String, "reversal_rc": pl.String, "settle_covers": pl.Boolean,
@@ -80,7 +80,9 @@ def _txns(rows: list[dict[str, object]]) -> pl.DataFrame:
             "amount_sent": None, "source": None, "amount_keyed": None, "voided_by": None, "orig_txn": None,
             "cleared_count": None}
     frame = pl.DataFrame([{**base, **r} for r in rows]).with_columns(
-        pl.col("ts_start").str.to_datetime(time_zone="UTC"), pl.col("flags").cast(pl.List(pl.String)))
+        pl.col("ts_start").str.to_datetime(time_zone="UTC"))
+    # the declared types, as the timeline builds them (an all-null column would otherwise be untyped)
+    frame = frame.with_columns([pl.col(c).cast(TRANSACTIONS_SCHEMA[c]) for c in frame.columns])
     return D.prepare(frame, pl.DataFrame())
 
 
