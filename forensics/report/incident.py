@@ -153,8 +153,10 @@ def write_html(secs: list[Section], path: Path, title: str) -> Path:
     return write_text(path, "\n".join(parts))
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
-_MD_LINE_START = re.compile(r"^(\s*\d*)([#+\-=]|(?<=\d)[.)])")
+# inline marks that act anywhere (emphasis, code, links and images through [ ], table cells, strikes)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# a block mark opening the text: heading, list item, rule or setext line (only when a space or the end follows)
+_MD_LINE_START = re.compile(r"^(\s*)(\d+(?=[.)])|)([#+\-=*_]+|[.)])(?=\s|$)")
 
 
 def md_escape(text: str) -> str:
@@ -163,7 +165,7 @@ def md_escape(text: str) -> str:
     a leading heading, list or rule mark escaped."""
     text = html.escape(text.replace("\r", " ").replace("\n", " "), quote=False)
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + m.group(2) + "\\" + m.group(3), text)
 
 
 def _fence(text: str) -> str:
