@@ -29,6 +29,7 @@ from forensics.simulate import FAMILIES, simulate
 
 def expected(truth: dict[str, Any]) -> dict[str, Any]:
     """The simulator's truth in the case layout: findings as ``expected`` with device + STAN and RRN keys."""
+
     def layout(f: dict[str, Any]) -> dict[str, Any]:
         keys: list[dict[str, str]] = []
         for t in f["transactions"]:
@@ -38,8 +39,10 @@ def expected(truth: dict[str, Any]) -> dict[str, Any]:
                 keys.append({"rrn": t["rrn"]})
         return {"kind": f["kind"], "cause": f["cause"], "contributing": f.get("contributing", []), "keys": keys}
 
-    return {"expected": [layout(f) for f in truth["findings"]],
-            "unsupported": [layout(f) for f in truth.get("unsupported", [])]}
+    return {
+        "expected": [layout(f) for f in truth["findings"]],
+        "unsupported": [layout(f) for f in truth.get("unsupported", [])],
+    }
 
 
 def roles(truth: dict[str, Any]) -> dict[str, str]:
@@ -69,8 +72,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=324)
     parser.add_argument("--seed", type=int, default=90000, help="first seed (tests and samples use seeds below 1000)")
-    parser.add_argument("--drop", action="append", choices=["host", "settlement"], default=[],
-                        help="score without this input (repeatable)")
+    parser.add_argument(
+        "--drop",
+        action="append",
+        choices=["host", "settlement"],
+        default=[],
+        help="score without this input (repeatable)",
+    )
     args = parser.parse_args()
     families = list(FAMILIES)
     started = time.perf_counter()
@@ -82,8 +90,13 @@ def main() -> int:
         board.add(f"{family}:{seed}", family, inputs, expected(truth), run)
     elapsed = time.perf_counter() - started
     dropped = f", without {' and '.join(args.drop)}" if args.drop else ""
-    print(board.report(f"forensics diagnose accuracy: {args.cases} simulated cases, {len(families)} families, seeds "
-                       f"{args.seed}..{args.seed + args.cases - 1}{dropped} ({elapsed:.0f} s)"), end="")
+    print(
+        board.report(
+            f"forensics diagnose accuracy: {args.cases} simulated cases, {len(families)} families, seeds "
+            f"{args.seed}..{args.seed + args.cases - 1}{dropped} ({elapsed:.0f} s)"
+        ),
+        end="",
+    )
     return 0 if board.targets_met() else 1
 
 

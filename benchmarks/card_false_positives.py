@@ -28,8 +28,14 @@ _LONG_RUN = re.compile(r"(?<![0-9])\d(?:[ -]?\d){12,}(?![0-9])")
 
 
 def _inputs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".log", ".csv", ".gz")
-                  and "structured" not in p.name and "templates" not in p.name)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix in (".log", ".csv", ".gz")
+        and "structured" not in p.name
+        and "templates" not in p.name
+    )
 
 
 def _truth(folder: Path) -> set[tuple[str, int]]:
@@ -61,8 +67,14 @@ def measure(name: str, groups: list[tuple[list[Path], set[tuple[str, int]]]]) ->
             raw = source.read_bytes().decode("utf-8", "replace").splitlines()[row["line"] - 1]
             false.append(f"{source.name}:{row['line']} {row['field']} {row['masked']}  | {raw[:140]}")
     by_field = pl.DataFrame(sightings, schema=forensics.load([]).compliance.schema).group_by("field").len()
-    return {"corpus": name, "lines": lines, "long_runs": runs, "sightings": len(sightings),
-            "by_field": dict(by_field.sort("field").rows()), "false": false}
+    return {
+        "corpus": name,
+        "lines": lines,
+        "long_runs": runs,
+        "sightings": len(sightings),
+        "by_field": dict(by_field.sort("field").rows()),
+        "false": false,
+    }
 
 
 def main() -> None:
@@ -79,9 +91,11 @@ def main() -> None:
     for name, groups in corpora:
         figures = measure(name, groups)
         rate = len(figures["false"]) / figures["long_runs"] if figures["long_runs"] else 0.0  # type: ignore[arg-type]
-        print(f"{name}: {figures['lines']} lines, {figures['long_runs']} digit runs of 13+ digits, "
-              f"{figures['sightings']} sightings {figures['by_field']}, {len(figures['false'])} false "
-              f"({rate:.3%} of the long runs)")
+        print(
+            f"{name}: {figures['lines']} lines, {figures['long_runs']} digit runs of 13+ digits, "
+            f"{figures['sightings']} sightings {figures['by_field']}, {len(figures['false'])} false "
+            f"({rate:.3%} of the long runs)"
+        )
         for line in figures["false"]:  # type: ignore[union-attr]
             print("   ", line)
 

@@ -54,16 +54,22 @@ def case_files(folder: Path, truth: dict[str, Any]) -> list[str]:
 def same_as_command(paths: list[Path], text: str) -> bool:
     """Whether ``forensics diagnose PATHS --format json`` writes exactly ``text``."""
     env = {**os.environ, "FORENSICS_CARD_KEY": CARD_KEY}
-    done = subprocess.run(["forensics", "diagnose", *map(str, paths), "--format", "json"], capture_output=True,
-                          env=env, check=False)
+    done = subprocess.run(
+        ["forensics", "diagnose", *map(str, paths), "--format", "json"], capture_output=True, env=env, check=False
+    )
     return done.returncode == 0 and done.stdout.decode("utf-8") == text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="?", type=Path, default=DEFAULT_CASES, help="folder of case folders")
-    parser.add_argument("--drop", action="append", choices=["host", "settlement"], default=[],
-                        help="score without this input (repeatable)")
+    parser.add_argument(
+        "--drop",
+        action="append",
+        choices=["host", "settlement"],
+        default=[],
+        help="score without this input (repeatable)",
+    )
     parser.add_argument("--only", help="only cases whose name contains this")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--check-cli", action="store_true", help="also run the command and compare its output")
@@ -82,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n in case_files(folder, truth) if role(n) not in args.drop]
         paths = [folder / n for n in names]
         run = analyze(paths, card_key=CARD_KEY)
-        board.add(truth.get("case", folder.name), truth.get("family", "?"), input_set(role(n) for n in names), truth,
-                  run)
+        board.add(
+            truth.get("case", folder.name), truth.get("family", "?"), input_set(role(n) for n in names), truth, run
+        )
         if args.check_cli and run.document is not None and not same_as_command(paths, run.text):
             differ.append(folder.name)
     elapsed = time.perf_counter() - started
@@ -94,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2))
     else:
         dropped = f", without {' and '.join(args.drop)}" if args.drop else ""
-        print(board.report(f"forensics diagnosis on {len(folders)} labelled cases in {args.cases}{dropped} "
-                           f"({elapsed:.0f} s)"), end="")
+        print(
+            board.report(
+                f"forensics diagnosis on {len(folders)} labelled cases in {args.cases}{dropped} ({elapsed:.0f} s)"
+            ),
+            end="",
+        )
         if args.check_cli:
             same = f"{len(folders) - len(differ)}/{len(folders)}"
             same += f" (differ: {', '.join(differ)})" if differ else ""

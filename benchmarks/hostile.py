@@ -46,8 +46,26 @@ def _valid_lines(work: Path, total: int) -> Callable[[], object]:
     (they fit gzip's window, so the file is small, as the issue's 11 MB for 1.5 GB)."""
     folder = work / "simulated"
     if not folder.exists():
-        subprocess.run([sys.executable, "-m", "forensics.cli", "simulate", "--lines", "20000", "--terminal", "logcat",
-                        "--style", "threadtime", "--seed", "1", "-o", str(folder)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "forensics.cli",
+                "simulate",
+                "--lines",
+                "20000",
+                "--terminal",
+                "logcat",
+                "--style",
+                "threadtime",
+                "--seed",
+                "1",
+                "-o",
+                str(folder),
+            ],
+            check=True,
+            capture_output=True,
+        )
     log = next(folder.glob("[AV]*.log"))
     sample = b"".join(log.read_bytes().splitlines(keepends=True)[:250])
     block = sample * max(1, _BLOCK // len(sample))
@@ -60,8 +78,10 @@ def generate(work: Path, valid_gb: float) -> dict[str, Path]:
         "no newline, 200 MB": (work / "no-newline.log", None),
         "gzip of 200 MB of zeros": (work / "zeros-200mb.gz", _zeros(200 << 20)),
         "gzip bomb, 2 GB of zeros": (work / "bomb-2gb.gz", _zeros(2 << 30)),
-        f"gzip of {valid_gb:g} GB of valid lines": (work / f"valid-{valid_gb:g}gb.log.gz",
-                                                     _valid_lines(work, int(valid_gb * (1 << 30)))),
+        f"gzip of {valid_gb:g} GB of valid lines": (
+            work / f"valid-{valid_gb:g}gb.log.gz",
+            _valid_lines(work, int(valid_gb * (1 << 30))),
+        ),
         "one 50 MB line": (work / "line-50mb.log", None),
     }
     files = {}
@@ -90,8 +110,10 @@ def measure(cmd: list[str]) -> tuple[float, int, int]:
     return time.perf_counter() - start, usage.ru_maxrss * 1024, child.returncode
 
 
-_LOAD = ("import sys, forensics; l = forensics.load(sys.argv[1]); "
-         "print(l.events.height, l.unparsed.height, l.inputs['lines'][0])")
+_LOAD = (
+    "import sys, forensics; l = forensics.load(sys.argv[1]); "
+    "print(l.events.height, l.unparsed.height, l.inputs['lines'][0])"
+)
 
 
 def main() -> int:
@@ -107,17 +129,23 @@ def main() -> int:
     print(f"{'input':<32} {'on disk':>10} {'how':<26} {'seconds':>8} {'peak RSS MiB':>13}  under 2 GiB")
     failed = 0
     for name, path in files.items():
-        runs = [("forensics parse -o .parquet", [sys.executable, "-m", "forensics.cli", "parse", str(path), "-o",
-                                                  str(work / "events.parquet"), "-q"]),
-                ("forensics.load()", [sys.executable, "-c", _LOAD, str(path)])]
+        runs = [
+            (
+                "forensics parse -o .parquet",
+                [sys.executable, "-m", "forensics.cli", "parse", str(path), "-o", str(work / "events.parquet"), "-q"],
+            ),
+            ("forensics.load()", [sys.executable, "-c", _LOAD, str(path)]),
+        ]
         for how, cmd in runs:
             if how == "forensics.load()" and "valid lines" in name and not args.big_load:
                 continue
             seconds, rss, status = measure(cmd)
             verdict = "yes" if rss < LIMIT and status == 0 else ("NO" if status == 0 else f"exit {status}")
             failed += verdict != "yes"
-            print(f"{name:<32} {path.stat().st_size / 1e6:>8.1f}MB {how:<26} {seconds:>8.1f} {rss / 2**20:>13.0f}  "
-                  f"{verdict}")
+            print(
+                f"{name:<32} {path.stat().st_size / 1e6:>8.1f}MB {how:<26} {seconds:>8.1f} {rss / 2**20:>13.0f}  "
+                f"{verdict}"
+            )
     return 1 if failed else 0
 
 

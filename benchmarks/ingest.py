@@ -57,13 +57,18 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
 
 def generate(work: Path, lines: int) -> dict[str, Path]:
     files = {}
-    for name, args in (("syslog", ["--terminal", "syslog", "--style", "bsd", "--seed", "2"]),
-                       ("logcat", ["--terminal", "logcat", "--style", "threadtime", "--seed", "1"])):
+    for name, args in (
+        ("syslog", ["--terminal", "syslog", "--style", "bsd", "--seed", "2"]),
+        ("logcat", ["--terminal", "logcat", "--style", "threadtime", "--seed", "1"]),
+    ):
         folder = work / f"{name}-{lines}"
         log = next(folder.glob("[AV]*.log"), None) if folder.exists() else None
         if log is None:
-            subprocess.run([sys.executable, "-m", "forensics.cli", "simulate", "--lines", str(lines), *args, "-o",
-                            str(folder)], check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "forensics.cli", "simulate", "--lines", str(lines), *args, "-o", str(folder)],
+                check=True,
+                capture_output=True,
+            )
             log = next(folder.glob("[AV]*.log"))
         files[name] = log
     return files
@@ -93,8 +98,10 @@ def main() -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     files = generate(work, args.lines)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"lnav: {'yes' if shutil.which('lnav') else 'not installed (apt-get install lnav)'}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"lnav: {'yes' if shutil.which('lnav') else 'not installed (apt-get install lnav)'}"
+    )
     print(f"{'input':<8} {'tool':<18} {'lines':>9} {'seconds':>8} {'lines/s':>10} {'MB/s':>7} {'peak RSS MiB':>13}")
     lnav_seconds: dict[str, float | None] = {}
     lark_seconds: dict[str, float] = {}
@@ -105,20 +112,30 @@ def main() -> int:
         if shutil.which("lnav") and fmt == "syslog":
             seconds, rss, out = measure(["lnav", "-n", "-c", ";SELECT count(*) FROM syslog_log", str(path)])
             results["lnav"] = seconds
-            print(f"{fmt:<8} {'lnav 0.11':<18} {lines:>9} {seconds:>8.2f} {lines / seconds:>10,.0f} "
-                  f"{size_mb / seconds:>7.1f} {rss:>13.0f}   (rows indexed: {out.split()[-1]})")
+            print(
+                f"{fmt:<8} {'lnav 0.11':<18} {lines:>9} {seconds:>8.2f} {lines / seconds:>10,.0f} "
+                f"{size_mb / seconds:>7.1f} {rss:>13.0f}   (rows indexed: {out.split()[-1]})"
+            )
             seconds, rss, _ = measure(["lnav", "-n", "-c", f";SELECT {_LNAV_FIELDS} FROM syslog_log", str(path)])
-            print(f"{fmt:<8} {'lnav, fields read':<18} {lines:>9} {seconds:>8.2f} {lines / seconds:>10,.0f} "
-                  f"{size_mb / seconds:>7.1f} {rss:>13.0f}   (for scale: count(*) does not extract fields)")
+            print(
+                f"{fmt:<8} {'lnav, fields read':<18} {lines:>9} {seconds:>8.2f} {lines / seconds:>10,.0f} "
+                f"{size_mb / seconds:>7.1f} {rss:>13.0f}   (for scale: count(*) does not extract fields)"
+            )
         rate = lark_baseline(path, fmt, args.lark_sample)
         results["lark"] = lines / rate
-        print(f"{fmt:<8} {'Lark per line':<18} {lines:>9} {lines / rate:>8.2f} {rate:>10,.0f} "
-              f"{size_mb / (lines / rate):>7.1f} {'-':>13}   (extrapolated from {args.lark_sample} lines)")
+        print(
+            f"{fmt:<8} {'Lark per line':<18} {lines:>9} {lines / rate:>8.2f} {rate:>10,.0f} "
+            f"{size_mb / (lines / rate):>7.1f} {'-':>13}   (extrapolated from {args.lark_sample} lines)"
+        )
         out_file = work / f"{fmt}.parquet"
-        seconds, rss, _ = measure([sys.executable, "-m", "forensics.cli", "parse", str(path), "-o", str(out_file), "-q"])
+        seconds, rss, _ = measure(
+            [sys.executable, "-m", "forensics.cli", "parse", str(path), "-o", str(out_file), "-q"]
+        )
         results["forensics"] = seconds
-        print(f"{fmt:<8} {'forensics parse':<18} {lines:>9} {seconds:>8.2f} {lines / seconds:>10,.0f} "
-              f"{size_mb / seconds:>7.1f} {rss:>13.0f}")
+        print(
+            f"{fmt:<8} {'forensics parse':<18} {lines:>9} {seconds:>8.2f} {lines / seconds:>10,.0f} "
+            f"{size_mb / seconds:>7.1f} {rss:>13.0f}"
+        )
         ratios = f"x{results['lark'] / seconds:.2f} vs Lark per line"
         if "lnav" in results:
             ratios = f"{results['lnav'] / seconds:.3f} of lnav's speed, " + ratios
@@ -141,10 +158,24 @@ def scaling(work: Path, log: Path) -> None:
         lines = sum(1 for _ in path.open("rb"))
         times = {}
         for workers in sorted({1, os.cpu_count() or 1}):
-            times[workers], rss, _ = measure([sys.executable, "-m", "forensics.cli", "parse", str(path), "-o",
-                                              str(work / "scaling.parquet"), "-q", "--workers", str(workers)])
-            print(f"{'cores':<8} {what:<12} --workers {workers}  {lines:>9} lines {times[workers]:>7.2f} s "
-                  f"{lines / times[workers]:>10,.0f} lines/s   peak RSS {rss:,.0f} MiB")
+            times[workers], rss, _ = measure(
+                [
+                    sys.executable,
+                    "-m",
+                    "forensics.cli",
+                    "parse",
+                    str(path),
+                    "-o",
+                    str(work / "scaling.parquet"),
+                    "-q",
+                    "--workers",
+                    str(workers),
+                ]
+            )
+            print(
+                f"{'cores':<8} {what:<12} --workers {workers}  {lines:>9} lines {times[workers]:>7.2f} s "
+                f"{lines / times[workers]:>10,.0f} lines/s   peak RSS {rss:,.0f} MiB"
+            )
         if len(times) > 1:
             print(f"{'cores':<8} {what:<12} speed-up x{times[1] / times[max(times)]:.2f} on {max(times)} cores")
 
@@ -165,11 +196,14 @@ def big_inputs(work: Path, log: Path, gigabytes: float) -> None:
         log.with_name(log.name + ".gz").rename(packed)
     for path in (packed, big):
         lines = sum(1 for _ in path.open("rb")) if path.suffix != ".gz" else sum(1 for _ in log.open("rb"))
-        seconds, rss, _ = measure([sys.executable, "-m", "forensics.cli", "parse", str(path), "-o",
-                                   str(work / "big.parquet"), "-q"])
+        seconds, rss, _ = measure(
+            [sys.executable, "-m", "forensics.cli", "parse", str(path), "-o", str(work / "big.parquet"), "-q"]
+        )
         size_gb = path.stat().st_size / 1e9
-        print(f"{'big':<8} {path.name:<26} {lines:>10} lines {size_gb:>6.2f} GB {seconds:>8.1f} s "
-              f"{lines / seconds:>10,.0f} lines/s   peak RSS {rss:,.0f} MiB   (target < 2048 MiB)")
+        print(
+            f"{'big':<8} {path.name:<26} {lines:>10} lines {size_gb:>6.2f} GB {seconds:>8.1f} s "
+            f"{lines / seconds:>10,.0f} lines/s   peak RSS {rss:,.0f} MiB   (target < 2048 MiB)"
+        )
 
 
 def _best(step, repeat: int = 3) -> float:
@@ -194,28 +228,43 @@ def floor(path: Path, parquet: Path, fmt: str, lnav: float | None, lark: float) 
     pattern, bare = (compile_grammar(grammar.parser, captures=c).pattern for c in (True, False))
     text = pl.DataFrame({"text": lines})
     arrow = lines.to_arrow()
-    match = {"Polars": _best(lambda: text.select(pl.col("text").str.contains(bare)), 1),
-             "pyarrow": _best(lambda: pc.match_substring_regex(arrow, bare), 1)}
-    capture = {"Polars": _best(lambda: text.select(pl.col("text").str.extract_groups(pattern)), 1),
-               "pyarrow": _best(lambda: pc.extract_regex(arrow, pattern), 1)}
+    match = {
+        "Polars": _best(lambda: text.select(pl.col("text").str.contains(bare)), 1),
+        "pyarrow": _best(lambda: pc.match_substring_regex(arrow, bare), 1),
+    }
+    capture = {
+        "Polars": _best(lambda: text.select(pl.col("text").str.extract_groups(pattern)), 1),
+        "pyarrow": _best(lambda: pc.extract_regex(arrow, pattern), 1),
+    }
     table = pq.read_table(parquet)
     frame = pl.from_arrow(table)
     out = parquet.with_name("floor.parquet")
-    write = {"pyarrow": _best(lambda: pq.write_table(table, out, compression="none", use_dictionary=False,
-                                                     write_statistics=False), 2),
-             "Polars": _best(lambda: frame.write_parquet(out, compression="uncompressed", statistics=False), 2)}
+    write = {
+        "pyarrow": _best(
+            lambda: pq.write_table(table, out, compression="none", use_dictionary=False, write_statistics=False), 2
+        ),
+        "Polars": _best(lambda: frame.write_parquet(out, compression="uncompressed", statistics=False), 2),
+    }
     out.unlink()
     bound = start + (read + min(write.values())) / cores  # all but the start split perfectly over the cores
     test, fields = min(match.values()) / cores, min(capture.values()) / cores
-    print(f"{'floor':<8} {fmt}: start {start:.2f} s, read {read:.2f} s, Parquet write of the "
-          f"{frame.height:,} x {frame.width} table " + ", ".join(f"{k} {v:.2f} s" for k, v in write.items()))
-    print(f"{'floor':<8} {fmt}: grammar regex on {lines.len():,} lines, match only "
-          + ", ".join(f"{k} {v:.2f} s" for k, v in match.items()) + "; with capture groups "
-          + ", ".join(f"{k} {v:.2f} s" for k, v in capture.items()))
+    print(
+        f"{'floor':<8} {fmt}: start {start:.2f} s, read {read:.2f} s, Parquet write of the "
+        f"{frame.height:,} x {frame.width} table " + ", ".join(f"{k} {v:.2f} s" for k, v in write.items())
+    )
+    print(
+        f"{'floor':<8} {fmt}: grammar regex on {lines.len():,} lines, match only "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in match.items())
+        + "; with capture groups "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in capture.items())
+    )
     versus = f"lnav {lnav:.2f} s, " if lnav else ""
-    print(f"{'floor':<8} {fmt}: lower bound on {cores} cores: start + (read + write) / {cores} = {bound:.2f} s "
-          f"before any parsing; {bound + test:.2f} s testing each line against the grammar; {bound + fields:.2f} s "
-          f"with the capture groups   ({versus}Lark per line / 25 = {lark / 25:.2f} s)")
+    print(
+        f"{'floor':<8} {fmt}: lower bound on {cores} cores: start + (read + write) / {cores} = {bound:.2f} s "
+        f"before any parsing; {bound + test:.2f} s testing each line against the grammar; {bound + fields:.2f} s "
+        f"with the capture groups   ({versus}Lark per line / 25 = {lark / 25:.2f} s)"
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

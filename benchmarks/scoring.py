@@ -38,23 +38,33 @@ from pathlib import Path
 from typing import Any
 
 from forensics.diagnosis import diagnose
-from forensics.diagnosis.rules import RuleError
-from forensics.ingest import InputError
-from forensics.ingest.clock import ClockError
-from forensics.ingest.dialect import DialectError
-from forensics.ingest.formats import FormatError
+from forensics.errors import ForensicsError
 
-KINDS = ("duplicate_charge", "amount_mismatch", "refund_error", "deposit_error", "charged_but_declined",
-         "misrouted_funds", "ledger_mismatch")
-CAUSES = ("hardware_fault", "software_bug", "operator_error", "migration_sync_delay", "network_timeout", "host_error",
-          "undetermined")
+KINDS = (
+    "duplicate_charge",
+    "amount_mismatch",
+    "refund_error",
+    "deposit_error",
+    "charged_but_declined",
+    "misrouted_funds",
+    "ledger_mismatch",
+)
+CAUSES = (
+    "hardware_fault",
+    "software_bug",
+    "operator_error",
+    "migration_sync_delay",
+    "network_timeout",
+    "host_error",
+    "undetermined",
+)
 TARGETS = {"finding recall": 0.95, "finding precision": 0.95, "cause macro-F1": 0.90}
 ROLES = {"terminal": "T", "host": "H", "settlement": "S"}
 
 Key = tuple[str, ...]
 
 # what the command turns into exit status 2 with one line on stderr: a refusal of bad input, not a crash
-REFUSALS = (InputError, ClockError, DialectError, FormatError, RuleError)
+REFUSALS = (ForensicsError,)
 # a run of 13..19 digits not starting with 0 (no issued card number does; MIDs do), as score.py
 _PAN_RUN = re.compile(r"(?<!\d)([1-9]\d{12,18})(?!\d)")
 
@@ -112,8 +122,11 @@ def input_set(roles: Iterable[str]) -> str:
 
 def pan_leaks(text: str) -> int:
     """Full card numbers (Luhn-valid runs) in a findings document's card or text fields, as score.py counts them."""
-    return sum(1 for m in _PAN_RUN.finditer(text) if _luhn_ok(m.group(1))
-               and re.search(r'"(pan|masked|text|summary|value|DE2)"[^\n]{0,200}' + m.group(1), text))
+    return sum(
+        1
+        for m in _PAN_RUN.finditer(text)
+        if _luhn_ok(m.group(1)) and re.search(r'"(pan|masked|text|summary|value|DE2)"[^\n]{0,200}' + m.group(1), text)
+    )
 
 
 def _luhn_ok(number: str) -> bool:
@@ -182,8 +195,12 @@ class CaseScore:
     @property
     def right(self) -> bool:
         """Every expected finding found with its cause, nothing else predicted, no error."""
-        return (self.matched == self.expected and self.cause_ok == self.expected and not self.false_positives
-                and self.error is None)
+        return (
+            self.matched == self.expected
+            and self.cause_ok == self.expected
+            and not self.false_positives
+            and self.error is None
+        )
 
 
 @dataclass
@@ -246,12 +263,15 @@ class Scoreboard:
         # incidents the given inputs cannot prove (the simulator's ``unsupported``): a prediction of one
         # is neither required nor false
         unsupported = [(u["kind"], expected_keys(u)) for u in truth.get("unsupported", [])]
-        kept = [j for j, f in enumerate(findings)
-                if not any(f.get("kind") == kind and pkeys[j] & keys for kind, keys in unsupported)]
+        kept = [
+            j
+            for j, f in enumerate(findings)
+            if not any(f.get("kind") == kind and pkeys[j] & keys for kind, keys in unsupported)
+        ]
         s.unsupported = len(findings) - len(kept)
         findings, pkeys = [findings[j] for j in kept], [pkeys[j] for j in kept]
         matched_predictions: set[int] = set()
-        for e, keys in zip(expected, ekeys):
+        for e, keys in zip(expected, ekeys, strict=False):
             cause = e["cause"]
             candidates = [j for j, f in enumerate(findings) if f.get("kind") == e["kind"] and pkeys[j] & keys]
             matched_predictions.update(candidates)
@@ -262,8 +282,14 @@ class Scoreboard:
                 s.problems.append(f"missed {e['kind']} ({cause})")
                 continue
             s.matched += 1
-            best = max(candidates, key=lambda j: (findings[j].get("cause") == cause, len(pkeys[j] & keys),
-                                                  float(findings[j].get("confidence") or 0)))
+            best = max(
+                candidates,
+                key=lambda j: (
+                    findings[j].get("cause") == cause,
+                    len(pkeys[j] & keys),
+                    float(findings[j].get("confidence") or 0),
+                ),
+            )
             got = findings[best].get("cause")
             self.confusion[(cause, got)] += 1
             s.cause_ok += got == cause
@@ -274,9 +300,11 @@ class Scoreboard:
                 self.cause_tp[cause] += 1
             else:
                 self.cause_fn[cause] += 1
-        for f, keys in zip(findings, pkeys):
-            if not any(f.get("kind") == e["kind"] and f.get("cause") == e["cause"] and keys & k
-                       for e, k in zip(expected, ekeys)):
+        for f, keys in zip(findings, pkeys, strict=False):
+            if not any(
+                f.get("kind") == e["kind"] and f.get("cause") == e["cause"] and keys & k
+                for e, k in zip(expected, ekeys, strict=False)
+            ):
                 self.cause_fp[f.get("cause")] += 1
         s.predicted = len(findings)
         s.predicted_matched = len(matched_predictions)
@@ -313,8 +341,14 @@ class Scoreboard:
             tp, fn, fp = self.cause_tp[c], self.cause_fn[c], self.cause_fp[c]
             p = tp / (tp + fp) if tp + fp else 0.0
             r = tp / (tp + fn) if tp + fn else 0.0
-            out[c] = {"tp": tp, "fn": fn, "fp": fp, "precision": round(p, 4), "recall": round(r, 4),
-                      "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+            out[c] = {
+                "tp": tp,
+                "fn": fn,
+                "fp": fp,
+                "precision": round(p, 4),
+                "recall": round(r, 4),
+                "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            }
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -353,8 +387,11 @@ class Scoreboard:
     def targets_met(self) -> bool:
         """Recall, precision and macro-F1 reach TARGETS, with no crash."""
         s = self.summary()
-        got = {"finding recall": s["finding_recall"], "finding precision": s["finding_precision"],
-               "cause macro-F1": s["cause_macro_f1"]}
+        got = {
+            "finding recall": s["finding_recall"],
+            "finding precision": s["finding_precision"],
+            "cause macro-F1": s["cause_macro_f1"],
+        }
         return s["crashes"] == 0 and all(got[k] is not None and got[k] >= v for k, v in TARGETS.items())
 
     def report(self, title: str, *, worst: int = 15) -> str:
@@ -364,30 +401,40 @@ class Scoreboard:
         def pct(x: float | None) -> str:
             return "  n/a" if x is None else f"{100 * x:5.1f}%"
 
-        lines = [title,
-                 f"cases {s['cases']}, expected findings {s['expected_findings']}, predicted {s['predicted_findings']}",
-                 f"finding recall     {pct(s['finding_recall'])}",
-                 f"finding precision  {pct(s['finding_precision'])}   (false positives {s['false_positives']}, clean "
-                 f"cases with findings {s['clean_cases_with_findings']}, forbidden-kind findings "
-                 f"{s['forbidden_kind_findings']})",
-                 f"cause accuracy     {pct(s['cause_accuracy'])}   (lenient, contributing accepted: "
-                 f"{pct(s['cause_accuracy_lenient'])})",
-                 f"cause macro-F1     {100 * s['cause_macro_f1']:5.1f}"]
+        lines = [
+            title,
+            f"cases {s['cases']}, expected findings {s['expected_findings']}, predicted {s['predicted_findings']}",
+            f"finding recall     {pct(s['finding_recall'])}",
+            f"finding precision  {pct(s['finding_precision'])}   (false positives {s['false_positives']}, clean "
+            f"cases with findings {s['clean_cases_with_findings']}, forbidden-kind findings "
+            f"{s['forbidden_kind_findings']})",
+            f"cause accuracy     {pct(s['cause_accuracy'])}   (lenient, contributing accepted: "
+            f"{pct(s['cause_accuracy_lenient'])})",
+            f"cause macro-F1     {100 * s['cause_macro_f1']:5.1f}",
+        ]
         for c, v in s["per_cause"].items():
-            lines.append(f"    {c:22s} tp={v['tp']:3d} fn={v['fn']:3d} fp={v['fp']:3d}  P={100 * v['precision']:5.1f} "
-                         f"R={100 * v['recall']:5.1f} F1={100 * v['f1']:5.1f}")
+            lines.append(
+                f"    {c:22s} tp={v['tp']:3d} fn={v['fn']:3d} fp={v['fp']:3d}  P={100 * v['precision']:5.1f} "
+                f"R={100 * v['recall']:5.1f} F1={100 * v['f1']:5.1f}"
+            )
         lines.append(f"compliance recall  {pct(s['compliance_recall'])}")
-        lines.append(f"crashes {s['crashes']}, errors {s['errors']}, schema errors {s['schema_errors']}, "
-                     f"full-PAN leaks {s['pan_leaks']}; analyzer time {s['seconds']:.1f} s")
+        lines.append(
+            f"crashes {s['crashes']}, errors {s['errors']}, schema errors {s['schema_errors']}, "
+            f"full-PAN leaks {s['pan_leaks']}; analyzer time {s['seconds']:.1f} s"
+        )
         for by, head in (("family", "family"), ("inputs", "input set")):
             lines.append("")
-            lines.append(f"{head:28s} {'cases':>5s} {'exp':>4s} {'hit':>4s} {'cause':>5s} {'pred':>5s} {'fp':>4s} "
-                         f"{'forb':>4s} {'err':>4s} {'recall':>7s} {'prec':>7s} {'wall s':>7s}")
+            lines.append(
+                f"{head:28s} {'cases':>5s} {'exp':>4s} {'hit':>4s} {'cause':>5s} {'pred':>5s} {'fp':>4s} "
+                f"{'forb':>4s} {'err':>4s} {'recall':>7s} {'prec':>7s} {'wall s':>7s}"
+            )
             for name, g in self.groups(by).items():
-                lines.append(f"{name:28s} {g.cases:5d} {g.expected:4d} {g.matched:4d} {g.cause_ok:5d} {g.predicted:5d} "
-                             f"{g.false_positives:4d} {g.forbidden:4d} {g.errors:4d} "
-                             f"{pct(_ratio(g.matched, g.expected)):>7s} "
-                             f"{pct(_ratio(g.predicted - g.false_positives, g.predicted)):>7s} {g.seconds:7.1f}")
+                lines.append(
+                    f"{name:28s} {g.cases:5d} {g.expected:4d} {g.matched:4d} {g.cause_ok:5d} {g.predicted:5d} "
+                    f"{g.false_positives:4d} {g.forbidden:4d} {g.errors:4d} "
+                    f"{pct(_ratio(g.matched, g.expected)):>7s} "
+                    f"{pct(_ratio(g.predicted - g.false_positives, g.predicted)):>7s} {g.seconds:7.1f}"
+                )
         lines.append("")
         lines.extend(self._confusion_lines())
         wrong = [c for c in self.cases if not c.right]
@@ -397,8 +444,12 @@ class Scoreboard:
             lines.append(f"    {c.case:28s} {c.inputs:6s} " + "; ".join(c.problems)[:160])
         met = self.targets_met()
         lines.append("")
-        lines.append("target (" + ", ".join(f"{k} >= {v:.2f}" for k, v in TARGETS.items()) + ", no crash): "
-                     + ("met" if met else "NOT met"))
+        lines.append(
+            "target ("
+            + ", ".join(f"{k} >= {v:.2f}" for k, v in TARGETS.items())
+            + ", no crash): "
+            + ("met" if met else "NOT met")
+        )
         return "\n".join(lines) + "\n"
 
     def _confusion_lines(self) -> list[str]:
@@ -407,10 +458,15 @@ class Scoreboard:
         head = "confusion (rows: expected cause; columns: cause of the best matching prediction, (missed) none)"
         out = [head, " " * 24 + "".join(f"{c[:11]:>12s}" for c in columns) + f"{'(missed)':>12s}"]
         for r in rows:
-            out.append(f"    {r:20s}" + "".join(f"{self.confusion[(r, c)]:12d}" for c in columns)
-                       + f"{self.confusion[(r, None)]:12d}")
+            out.append(
+                f"    {r:20s}"
+                + "".join(f"{self.confusion[(r, c)]:12d}" for c in columns)
+                + f"{self.confusion[(r, None)]:12d}"
+            )
         spurious = Counter({c: n for c, n in self.cause_fp.items() if n})
         if spurious:
-            out.append("predictions matching no expected finding of their kind, cause and key, by cause: "
-                       + ", ".join(f"{c} {n}" for c, n in sorted(spurious.items(), key=lambda x: str(x[0]))))
+            out.append(
+                "predictions matching no expected finding of their kind, cause and key, by cause: "
+                + ", ".join(f"{c} {n}" for c, n in sorted(spurious.items(), key=lambda x: str(x[0])))
+            )
         return out

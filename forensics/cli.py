@@ -17,13 +17,10 @@ import click
 import polars as pl
 
 from forensics import __version__
-from forensics.diagnosis.rules import RuleError
-from forensics.ingest import InputError, load, registry, write_parquet
+from forensics.errors import ForensicsError
+from forensics.ingest import load, registry, write_parquet
 from forensics.ingest.cards import mask_text
-from forensics.ingest.clock import ClockError
-from forensics.ingest.dialect import DialectError
-from forensics.ingest.formats import FormatError
-from forensics.outputs import OutputError, check_outputs, csv_safe, write_text, written_aside
+from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
@@ -33,7 +30,9 @@ def _output_format(path: str, given: str | None) -> str:
     if given:
         return given
     suffix = Path(path).suffix.lower().lstrip(".")
-    return {"parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv"}.get(suffix, "parquet")
+    return {"parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv"}.get(
+        suffix, "parquet"
+    )
 
 
 def write_frame(frame: pl.DataFrame, path: str, fmt: str, csv_raw: bool = False) -> None:
@@ -87,17 +86,27 @@ def _tz_option(values: tuple[str, ...]) -> str | dict[str, str] | None:
 
 
 def _load_options(f):  # type: ignore[no-untyped-def]
-    f = click.option("--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: random per run).")(f)
+    f = click.option(
+        "--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: random per run)."
+    )(f)
     f = click.option("--device-name", "device", help="Device name for logs that do not name one.")(f)
-    f = click.option("--tz", "tz", multiple=True, metavar="ZONE|FILE=ZONE",
-                     help="Zone of local timestamps (IANA name or +08:00); repeat as FILE=ZONE per input.")(f)
+    f = click.option(
+        "--tz",
+        "tz",
+        multiple=True,
+        metavar="ZONE|FILE=ZONE",
+        help="Zone of local timestamps (IANA name or +08:00); repeat as FILE=ZONE per input.",
+    )(f)
     f = click.option("--year", type=int, help="Year for year-less timestamps when no input holds a dated one.")(f)
     return f
 
 
-_CSV_RAW = click.option("--csv-raw", is_flag=True,
-                        help="CSV: write text cells as they are. By default a cell starting with = + - @, tab or "
-                             "CR gets a leading ' so a spreadsheet does not run it as a formula (OWASP).")
+_CSV_RAW = click.option(
+    "--csv-raw",
+    is_flag=True,
+    help="CSV: write text cells as they are. By default a cell starting with = + - @, tab or "
+    "CR gets a leading ' so a spreadsheet does not run it as a formula (OWASP).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,20 +117,41 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", default="-", show_default=True, callback=_output_file,
-              help="Events file (- for stdout).")
+@click.option(
+    "-o", "--output", default="-", show_default=True, callback=_output_file, help="Events file (- for stdout)."
+)
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), help="Output format (default: from the file name).")
-@click.option("--unparsed", "unparsed_path", callback=_output_file,
-              help="Also write the unparsed lines (path, line, text, reason).")
+@click.option(
+    "--unparsed",
+    "unparsed_path",
+    callback=_output_file,
+    help="Also write the unparsed lines (path, line, text, reason).",
+)
 @click.option("--compliance", "compliance_path", callback=_output_file, help="Also write the card-data sightings.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-@click.option("--workers", type=click.IntRange(1), default=_WORKERS, show_default=True,
-              help="Batches parsed at once (threads; worker processes for formats without a fast path).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=_WORKERS,
+    show_default=True,
+    help="Batches parsed at once (threads; worker processes for formats without a fast path).",
+)
 @_CSV_RAW
 @_load_options
-def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: str | None,
-          compliance_path: str | None, quiet: bool, workers: int, csv_raw: bool, year: int | None,
-          tz: tuple[str, ...], device: str | None, card_key: str | None) -> None:
+def parse(
+    logs: tuple[str, ...],
+    output: str,
+    fmt: str | None,
+    unparsed_path: str | None,
+    compliance_path: str | None,
+    quiet: bool,
+    workers: int,
+    csv_raw: bool,
+    year: int | None,
+    tz: tuple[str, ...],
+    device: str | None,
+    card_key: str | None,
+) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV).
 
     To a Parquet file the logs stream through in batches, so memory stays bounded whatever
@@ -130,8 +160,9 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
     check_outputs(logs, [output, unparsed_path, compliance_path])
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
-        loaded = write_parquet(list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
-                               workers=workers)
+        loaded = write_parquet(
+            list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers
+        )
     else:
         loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers)
         write_frame(loaded.events, output, out_fmt, csv_raw)
@@ -142,11 +173,13 @@ def parse(logs: tuple[str, ...], output: str, fmt: str | None, unparsed_path: st
     if not quiet:
         for row in loaded.inputs.iter_rows(named=True):
             note = f"  ({row['notes']})" if row["notes"] else ""
-            click.echo(f"{row['path']}: {row['format'] or 'unknown format'}, {row['lines']} lines, "
-                       f"{row['parsed']} parsed, {row['unparsed']} unparsed{note}", err=True)
+            click.echo(
+                f"{row['path']}: {row['format'] or 'unknown format'}, {row['lines']} lines, "
+                f"{row['parsed']} parsed, {row['unparsed']} unparsed{note}",
+                err=True,
+            )
         if loaded.compliance.height:
-            click.echo(f"card data found and masked: {loaded.compliance.height} sightings "
-                       "(see --compliance)", err=True)
+            click.echo(f"card data found and masked: {loaded.compliance.height} sightings (see --compliance)", err=True)
 
 
 def _since(value: str | None) -> datetime | None:
@@ -169,16 +202,37 @@ def _since(value: str | None) -> datetime | None:
 @click.option("--since", help="Only transactions from this UTC time (ISO 8601).")
 @click.option("--until", help="Only transactions up to this UTC time (ISO 8601).")
 @click.option("--all", "show_all", is_flag=True, help="List unflagged transactions too.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "parquet", "timesketch"]), default="text",
-              show_default=True, help="text view, the transactions table, or Timesketch JSON lines of the events.")
-@click.option("-o", "--output", default="-", callback=_output_file,
-              help="Output file (- for stdout; parquet needs a file).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "parquet", "timesketch"]),
+    default="text",
+    show_default=True,
+    help="text view, the transactions table, or Timesketch JSON lines of the events.",
+)
+@click.option(
+    "-o", "--output", default="-", callback=_output_file, help="Output file (- for stdout; parquet needs a file)."
+)
 @_CSV_RAW
 @_load_options
-def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, inv: str | None, card: str | None,
-                     device_filter: str | None, since: str | None, until: str | None, show_all: bool, fmt: str,
-                     output: str, csv_raw: bool, year: int | None, tz: tuple[str, ...], device: str | None,
-                     card_key: str | None) -> None:
+def timeline_command(
+    logs: tuple[str, ...],
+    tid: str | None,
+    stan: str | None,
+    inv: str | None,
+    card: str | None,
+    device_filter: str | None,
+    since: str | None,
+    until: str | None,
+    show_all: bool,
+    fmt: str,
+    output: str,
+    csv_raw: bool,
+    year: int | None,
+    tz: tuple[str, ...],
+    device: str | None,
+    card_key: str | None,
+) -> None:
     """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement."""
     from forensics.report import text, timesketch
     from forensics.timeline import build
@@ -187,8 +241,9 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
     _progress(f"reading {len(logs)} input(s)", logs)
     loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
     _progress(f"rebuilding {loaded.events.height} events", logs)
-    tl = build(loaded).filter(tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since),
-                              until=_since(until))
+    tl = build(loaded).filter(
+        tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since), until=_since(until)
+    )
     if fmt == "text":
         _emit(text.render(tl, show_all=show_all), output)
     elif fmt == "timesketch":
@@ -196,39 +251,73 @@ def timeline_command(logs: tuple[str, ...], tid: str | None, stan: str | None, i
     else:
         table = tl.transactions
         if fmt == "csv":
-            table = table.with_columns([pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)])
+            table = table.with_columns(
+                [pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)]
+            )
         write_frame(table, output, "jsonl" if fmt == "json" else fmt, csv_raw)
 
 
 @cli.command("diagnose")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="An analyst's summary, or the JSON document of spec/findings.md.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="An analyst's summary, or the JSON document of spec/findings.md.",
+)
 @click.option("-o", "--output", default="-", callback=_output_file, help="Output file (- for stdout).")
-@click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False, exists=True),
-              help="Use these rule files instead of the installed ones (repeatable).")
+@click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Use these rule files instead of the installed ones (repeatable).",
+)
 @_load_options
-def diagnose_command(logs: tuple[str, ...], fmt: str, output: str, rule_files: tuple[str, ...], year: int | None,
-                     tz: tuple[str, ...], device: str | None, card_key: str | None) -> None:
+def diagnose_command(
+    logs: tuple[str, ...],
+    fmt: str,
+    output: str,
+    rule_files: tuple[str, ...],
+    year: int | None,
+    tz: tuple[str, ...],
+    device: str | None,
+    card_key: str | None,
+) -> None:
     """Find every faulty charge in LOGS and name its cause, with the log lines as evidence."""
     from forensics.diagnosis import RuleSet, diagnose
 
     check_outputs(logs, [output])
     _progress(f"reading {len(logs)} input(s)", logs)
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
-    result = diagnose(list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key,
-                      workers=_WORKERS)
+    result = diagnose(
+        list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS
+    )
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
 
 
 @cli.command("report")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder for the report.")
-@click.option("--format", "fmts", type=click.Choice(["html", "md", "pdf"]), multiple=True,
-              help="Report format(s) (default html; repeat for several).")
+@click.option(
+    "--format",
+    "fmts",
+    type=click.Choice(["html", "md", "pdf"]),
+    multiple=True,
+    help="Report format(s) (default html; repeat for several).",
+)
 @_load_options
-def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], year: int | None, tz: tuple[str, ...],
-                   device: str | None, card_key: str | None) -> None:
+def report_command(
+    logs: tuple[str, ...],
+    output: str,
+    fmts: tuple[str, ...],
+    year: int | None,
+    tz: tuple[str, ...],
+    device: str | None,
+    card_key: str | None,
+) -> None:
     """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody."""
     from forensics.diagnosis import diagnose
     from forensics.report import incident
@@ -243,12 +332,24 @@ def report_command(logs: tuple[str, ...], output: str, fmts: tuple[str, ...], ye
 
 @cli.command("chart")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(["swimlane", "migration", "skew", "amounts"]), default="swimlane",
-              show_default=True, help="Which chart.")
+@click.option(
+    "--kind",
+    type=click.Choice(["swimlane", "migration", "skew", "amounts"]),
+    default="swimlane",
+    show_default=True,
+    help="Which chart.",
+)
 @click.option("-o", "--output", required=True, callback=_output_file, help="Image file: .png, .svg or .pdf.")
 @_load_options
-def chart_command(logs: tuple[str, ...], kind: str, output: str, year: int | None, tz: tuple[str, ...],
-                  device: str | None, card_key: str | None) -> None:
+def chart_command(
+    logs: tuple[str, ...],
+    kind: str,
+    output: str,
+    year: int | None,
+    tz: tuple[str, ...],
+    device: str | None,
+    card_key: str | None,
+) -> None:
     """Draw one chart of LOGS (faulty charges highlighted)."""
     from forensics.diagnosis import diagnose
     from forensics.report import charts
@@ -299,20 +400,47 @@ def formats() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed: same seed, same bytes.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder to write the case into.")
 @click.option("--lines", type=int, help="Volume mode: one terminal log of this many lines (benchmarks).")
-@click.option("--terminal", type=click.Choice(["logcat", "syslog"]), default="logcat", show_default=True,
-              help="Log format of the volume-mode terminal.")
-@click.option("--style", type=click.Choice(["threadtime", "year", "bsd", "bsd_pri", "bsd_program"]),
-              help="Volume mode: the terminal's log style (default: drawn from the seed).")
-@click.option("--library", type=click.Path(file_okay=False, exists=True),
-              help="Rebuild the sample library in this folder from its catalog.toml.")
-@click.option("--inputs", "inputs",
-              help="Inputs besides the terminal logs: all, seeded, or roles joined by commas (host,settlement; "
-                   "terminal for none). Default: the family's own policy.")
-@click.option("--wide/--narrow", "wide", default=None,
-              help="Wider timings and the noise of real shops (default: the family's own setting).")
-def simulate_command(list_families: bool, family: str | None, seed: int, output: str | None, lines: int | None,
-                     terminal: str, style: str | None, library: str | None, inputs: str | None,
-                     wide: bool | None) -> None:
+@click.option(
+    "--terminal",
+    type=click.Choice(["logcat", "syslog"]),
+    default="logcat",
+    show_default=True,
+    help="Log format of the volume-mode terminal.",
+)
+@click.option(
+    "--style",
+    type=click.Choice(["threadtime", "year", "bsd", "bsd_pri", "bsd_program"]),
+    help="Volume mode: the terminal's log style (default: drawn from the seed).",
+)
+@click.option(
+    "--library",
+    type=click.Path(file_okay=False, exists=True),
+    help="Rebuild the sample library in this folder from its catalog.toml.",
+)
+@click.option(
+    "--inputs",
+    "inputs",
+    help="Inputs besides the terminal logs: all, seeded, or roles joined by commas (host,settlement; "
+    "terminal for none). Default: the family's own policy.",
+)
+@click.option(
+    "--wide/--narrow",
+    "wide",
+    default=None,
+    help="Wider timings and the noise of real shops (default: the family's own setting).",
+)
+def simulate_command(
+    list_families: bool,
+    family: str | None,
+    seed: int,
+    output: str | None,
+    lines: int | None,
+    terminal: str,
+    style: str | None,
+    library: str | None,
+    inputs: str | None,
+    wide: bool | None,
+) -> None:
     """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
     from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
 
@@ -367,7 +495,7 @@ def main() -> None:
         exc.message = mask_text(exc.message)  # a file name may hold a card number
         exc.show()
         sys.exit(exc.exit_code)
-    except (InputError, ClockError, DialectError, FormatError, RuleError, OutputError) as exc:
+    except ForensicsError as exc:
         click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
         sys.exit(2)
     except BrokenPipeError:

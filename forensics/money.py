@@ -80,10 +80,15 @@ def currency_columns(value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     text = value.str.strip_chars().str.to_uppercase()
     numeric = text.str.contains(r"^\d+$")
     by_code = {c.code: c.code for c in _BY_CODE.values()}
-    code = pl.when(numeric).then(
-        text.str.pad_start(3, "0").replace_strict({n: c.code for n, c in _BY_NUMERIC.items()}, default=None,
-                                                 return_dtype=pl.String)
-    ).otherwise(text.replace_strict(by_code, default=None, return_dtype=pl.String))
+    code = (
+        pl.when(numeric)
+        .then(
+            text.str.pad_start(3, "0").replace_strict(
+                {n: c.code for n, c in _BY_NUMERIC.items()}, default=None, return_dtype=pl.String
+            )
+        )
+        .otherwise(text.replace_strict(by_code, default=None, return_dtype=pl.String))
+    )
     exponent = code.replace_strict({c.code: c.exponent for c in _BY_CODE.values()}, default=None, return_dtype=pl.Int64)
     return code, exponent
 

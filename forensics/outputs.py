@@ -16,12 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
+from forensics.errors import OutputError
+
 #: A CSV cell starting with one of these is run as a formula by spreadsheets (OWASP CSV injection).
 FORMULA_STARTS = "=+-@\t\r"
-
-
-class OutputError(Exception):
-    """An output that must not be written (it would overwrite an input)."""
 
 
 @contextmanager
@@ -58,9 +56,9 @@ def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
     Numeric columns are numbers, not formulas (a negative amount stays a number)."""
     starts = "^[" + FORMULA_STARTS.replace("-", "\\-") + "]"
     return frame.with_columns(
-        pl.when(pl.col(name).str.contains(starts)).then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name)).alias(name)
-        for name, dtype in frame.schema.items() if dtype == pl.String
+        pl.when(pl.col(name).str.contains(starts)).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
     )
 
 
@@ -75,8 +73,9 @@ def _inside(path: Path, folder: Path) -> bool:
     return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
 
 
-def check_outputs(inputs: Iterable[str | Path], files: Iterable[str | Path | None] = (),
-                  folder: str | Path | None = None) -> None:
+def check_outputs(
+    inputs: Iterable[str | Path], files: Iterable[str | Path | None] = (), folder: str | Path | None = None
+) -> None:
     """Raise OutputError when an output file is an input (same file, hard or symbolic link) or
     when ``folder`` (a report folder) holds an input. ``None`` and ``-`` (stdout) are skipped."""
     ins = [Path(p) for p in inputs]
@@ -98,5 +97,6 @@ def check_outputs(inputs: Iterable[str | Path], files: Iterable[str | Path | Non
         for entry in where.iterdir():
             for given in ins:
                 if _same(entry, given):
-                    raise OutputError(f"{folder} holds {entry.name}, the input {given}: "
-                                      "write the report to another folder")
+                    raise OutputError(
+                        f"{folder} holds {entry.name}, the input {given}: write the report to another folder"
+                    )

@@ -182,17 +182,33 @@ class Timeline:
             "<h4>forensics timeline</h4>",
             f"<p>{self.transactions.height} transactions on {self.devices.height} devices; "
             f"{flagged.height} flagged.</p>",
-            "<h5>Devices</h5>", self.devices._repr_html_(),
+            "<h5>Devices</h5>",
+            self.devices._repr_html_(),
             "<h5>Flagged transactions</h5>",
-            flagged.select("txn", "device", "tid", "txn_type", "inv", "stan", "amount_entered", "currency",
-                           "merchant_outcome", "host_rc", "cleared_count", "flags")._repr_html_(),
-            "<h5>Clocks</h5>", self.clocks._repr_html_(),
+            flagged.select(
+                "txn",
+                "device",
+                "tid",
+                "txn_type",
+                "inv",
+                "stan",
+                "amount_entered",
+                "currency",
+                "merchant_outcome",
+                "host_rc",
+                "cleared_count",
+                "flags",
+            )._repr_html_(),
+            "<h5>Clocks</h5>",
+            self.clocks._repr_html_(),
         ]
         return "\n".join(parts)
 
     def __repr__(self) -> str:
-        return (f"Timeline({self.transactions.height} transactions, {self.events.height} events, "
-                f"{self.devices.height} devices)")
+        return (
+            f"Timeline({self.transactions.height} transactions, {self.events.height} events, "
+            f"{self.devices.height} devices)"
+        )
 
 
 def timeline(paths: Any, **load_options: Any) -> Timeline:
@@ -202,6 +218,7 @@ def timeline(paths: Any, **load_options: Any) -> Timeline:
 
 # -- host side --------------------------------------------------------------------------
 
+
 def _response_mti(mti: pl.Expr) -> pl.Expr:
     third = (mti.str.slice(2, 1).cast(pl.Int32, strict=False) + 1).cast(pl.String)
     return mti.str.slice(0, 2) + third + mti.str.slice(3, 1)
@@ -209,33 +226,84 @@ def _response_mti(mti: pl.Expr) -> pl.Expr:
 
 def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
     """Host requests (received) with their responses (sent): one row per request."""
-    host = events.lazy().filter(pl.col("format") == "jpos", pl.col("mti").is_not_null()).select(
-        "tid", "stan", "mti", "proc", "amount", "currency", "atc", "inv", "mid", "ts", "path", "line", "kind", "rc", "rrn",
-        "auth").collect()
+    host = (
+        events.lazy()
+        .filter(pl.col("format") == "jpos", pl.col("mti").is_not_null())
+        .select(
+            "tid",
+            "stan",
+            "mti",
+            "proc",
+            "amount",
+            "currency",
+            "atc",
+            "inv",
+            "mid",
+            "ts",
+            "path",
+            "line",
+            "kind",
+            "rc",
+            "rrn",
+            "auth",
+        )
+        .collect()
+    )
     requests = (
         host.filter(pl.col("kind") == "host.rx")
-        .select(pl.col("tid"), pl.col("stan"), pl.col("mti"), _response_mti(pl.col("mti")).alias("_resp"),
-                pl.col("proc"), pl.col("amount").alias("host_amount"), pl.col("currency").alias("host_currency"),
-                pl.col("atc").alias("host_atc"), pl.col("inv").alias("host_inv"), pl.col("mid").alias("host_mid"),
-                pl.col("ts").alias("h_rx_ts"), pl.col("path").alias("host_path"), pl.col("line").alias("host_line"))
+        .select(
+            pl.col("tid"),
+            pl.col("stan"),
+            pl.col("mti"),
+            _response_mti(pl.col("mti")).alias("_resp"),
+            pl.col("proc"),
+            pl.col("amount").alias("host_amount"),
+            pl.col("currency").alias("host_currency"),
+            pl.col("atc").alias("host_atc"),
+            pl.col("inv").alias("host_inv"),
+            pl.col("mid").alias("host_mid"),
+            pl.col("ts").alias("h_rx_ts"),
+            pl.col("path").alias("host_path"),
+            pl.col("line").alias("host_line"),
+        )
         .sort("h_rx_ts")
     )
     responses = (
         host.filter(pl.col("kind") == "host.tx")
-        .select(pl.col("tid"), pl.col("stan"), pl.col("mti").alias("_resp"), pl.col("rc").alias("host_rc"),
-                pl.col("rrn").alias("host_rrn"), pl.col("auth").alias("host_auth"), pl.col("ts").alias("h_tx_ts"),
-                pl.col("line").alias("host_resp_line"))
+        .select(
+            pl.col("tid"),
+            pl.col("stan"),
+            pl.col("mti").alias("_resp"),
+            pl.col("rc").alias("host_rc"),
+            pl.col("rrn").alias("host_rrn"),
+            pl.col("auth").alias("host_auth"),
+            pl.col("ts").alias("h_tx_ts"),
+            pl.col("line").alias("host_resp_line"),
+        )
         .sort("h_tx_ts")
     )
     if requests.is_empty():
         return requests.drop("_resp").with_columns(
-            [pl.lit(None, dtype).alias(name) for name, dtype in responses.schema.items() if name not in ("tid", "stan", "_resp")])
-    paired = requests.join_asof(responses, left_on="h_rx_ts", right_on="h_tx_ts", by=["tid", "stan", "_resp"],
-                                strategy="forward", tolerance="120s", check_sortedness=False)
+            [
+                pl.lit(None, dtype).alias(name)
+                for name, dtype in responses.schema.items()
+                if name not in ("tid", "stan", "_resp")
+            ]
+        )
+    paired = requests.join_asof(
+        responses,
+        left_on="h_rx_ts",
+        right_on="h_tx_ts",
+        by=["tid", "stan", "_resp"],
+        strategy="forward",
+        tolerance="120s",
+        check_sortedness=False,
+    )
     return paired.drop("_resp")
 
 
 # -- clocks -------------------------------------------------------------------------------
+
 
 def mark(events: pl.DataFrame) -> pl.DataFrame:
     """Add clock ``segment`` and transaction ``attempt`` numbers to terminal rows.
@@ -257,41 +325,87 @@ def clock_pairs(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataF
     pairs with it to the second.
     """
     out = []
-    for kind, host_ts, mti in (("iso.tx", "h_rx_ts", pl.col("mti")), ("iso.rx", "h_tx_ts", _response_mti(pl.col("mti")))):
+    for kind, host_ts, mti in (
+        ("iso.tx", "h_rx_ts", pl.col("mti")),
+        ("iso.rx", "h_tx_ts", _response_mti(pl.col("mti"))),
+    ):
         mine = terminal.filter(pl.col("kind") == kind, pl.col("mti").is_not_null(), pl.col("tid").is_not_null())
-        theirs = host.filter(pl.col(host_ts).is_not_null()).select("tid", "stan", mti.alias("mti"), host_ts).sort(host_ts)
+        theirs = (
+            host.filter(pl.col(host_ts).is_not_null()).select("tid", "stan", mti.alias("mti"), host_ts).sort(host_ts)
+        )
         if mine.is_empty() or theirs.is_empty():
             continue
-        pairs = mine.sort("ts").join_asof(theirs, left_on="ts", right_on=host_ts, by=["tid", "stan", "mti"],
-                                          strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
-        out.append(pairs.filter(pl.col(host_ts).is_not_null()).select(
-            "path", "device", "segment", "ts", ((pl.col("ts") - pl.col(host_ts)).dt.total_microseconds() / 1e6).alias("off"),
-            pl.lit(kind[4:]).alias("dir")))
+        pairs = mine.sort("ts").join_asof(
+            theirs,
+            left_on="ts",
+            right_on=host_ts,
+            by=["tid", "stan", "mti"],
+            strategy="nearest",
+            tolerance=_PAIR_TOLERANCE,
+            check_sortedness=False,
+        )
+        out.append(
+            pairs.filter(pl.col(host_ts).is_not_null()).select(
+                "path",
+                "device",
+                "segment",
+                "ts",
+                ((pl.col("ts") - pl.col(host_ts)).dt.total_microseconds() / 1e6).alias("off"),
+                pl.lit(kind[4:]).alias("dir"),
+            )
+        )
     if settlement is not None and settlement.height:
         covered = pl.concat(out).select("path", "segment").unique() if out else None
-        mine = terminal.filter(pl.col("kind") == "iso.tx", pl.col("mti").is_in(["0100", "0200"]),
-                               pl.col("tid").is_not_null())
+        mine = terminal.filter(
+            pl.col("kind") == "iso.tx", pl.col("mti").is_in(["0100", "0200"]), pl.col("tid").is_not_null()
+        )
         if covered is not None:
             mine = mine.join(covered, on=["path", "segment"], how="anti")
-        items = settlement.filter(pl.col("ts").is_not_null()).select("tid", "stan", pl.col("ts").alias("_capture")).sort(
-            "_capture")
+        items = (
+            settlement.filter(pl.col("ts").is_not_null())
+            .select("tid", "stan", pl.col("ts").alias("_capture"))
+            .sort("_capture")
+        )
         if mine.height and items.height:
-            pairs = mine.sort("ts").join_asof(items, left_on="ts", right_on="_capture", by=["tid", "stan"],
-                                              strategy="nearest", tolerance=_PAIR_TOLERANCE, check_sortedness=False)
-            out.append(pairs.filter(pl.col("_capture").is_not_null()).select(
-                "path", "device", "segment", "ts",
-                ((pl.col("ts") - pl.col("_capture")).dt.total_microseconds() / 1e6).alias("off"),
-                pl.lit("settlement").alias("dir")))
+            pairs = mine.sort("ts").join_asof(
+                items,
+                left_on="ts",
+                right_on="_capture",
+                by=["tid", "stan"],
+                strategy="nearest",
+                tolerance=_PAIR_TOLERANCE,
+                check_sortedness=False,
+            )
+            out.append(
+                pairs.filter(pl.col("_capture").is_not_null()).select(
+                    "path",
+                    "device",
+                    "segment",
+                    "ts",
+                    ((pl.col("ts") - pl.col("_capture")).dt.total_microseconds() / 1e6).alias("off"),
+                    pl.lit("settlement").alias("dir"),
+                )
+            )
     if not out:
-        return pl.DataFrame(schema={"path": pl.String, "device": pl.String, "segment": pl.Int32, "ts": UTC_US,
-                                    "off": pl.Float64, "dir": pl.String})
+        return pl.DataFrame(
+            schema={
+                "path": pl.String,
+                "device": pl.String,
+                "segment": pl.Int32,
+                "ts": UTC_US,
+                "off": pl.Float64,
+                "dir": pl.String,
+            }
+        )
     return pl.concat(out)
 
 
 def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame | None = None) -> pl.DataFrame:
     """Skew per (path, segment): terminal time minus host time, in seconds (see ``clock_pairs``)."""
     base = terminal.group_by("path", "segment").agg(
-        pl.col("device").first(), pl.col("line").min().alias("from_line"), pl.col("line").max().alias("to_line"),
+        pl.col("device").first(),
+        pl.col("line").min().alias("from_line"),
+        pl.col("line").max().alias("to_line"),
         pl.coalesce(
             pl.col("value").filter(pl.col("kind") == "clock.step").first(),
             (pl.col("value") - pl.col("ts").dt.epoch("us") / 1e6).filter(pl.col("kind") == "clock.set").first(),
@@ -302,29 +416,40 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.D
     if pairs.height:
         per_dir = pairs.group_by("path", "segment", "dir").agg(pl.col("off").median().alias("med"), pl.len().alias("n"))
         stats = pairs.group_by("path", "segment").agg(
-            pl.col("off").quantile(0.9).alias("_hi"), pl.col("off").quantile(0.1).alias("_lo"))
-        est = per_dir.group_by("path", "segment").agg(pl.col("med").mean().alias("_est"),
-                                                      pl.col("n").sum().alias("matches"),
-                                                      (pl.col("dir") == "settlement").all().alias("_by_settlement"))
+            pl.col("off").quantile(0.9).alias("_hi"), pl.col("off").quantile(0.1).alias("_lo")
+        )
+        est = per_dir.group_by("path", "segment").agg(
+            pl.col("med").mean().alias("_est"),
+            pl.col("n").sum().alias("matches"),
+            (pl.col("dir") == "settlement").all().alias("_by_settlement"),
+        )
         base = base.join(est, on=["path", "segment"], how="left").join(stats, on=["path", "segment"], how="left")
     else:
-        base = base.with_columns(pl.lit(None, pl.Float64).alias("_est"), pl.lit(0, pl.UInt32).alias("matches"),
-                                 pl.lit(None, pl.Boolean).alias("_by_settlement"),
-                                 pl.lit(None, pl.Float64).alias("_hi"), pl.lit(None, pl.Float64).alias("_lo"))
+        base = base.with_columns(
+            pl.lit(None, pl.Float64).alias("_est"),
+            pl.lit(0, pl.UInt32).alias("matches"),
+            pl.lit(None, pl.Boolean).alias("_by_settlement"),
+            pl.lit(None, pl.Float64).alias("_hi"),
+            pl.lit(None, pl.Float64).alias("_lo"),
+        )
     base = base.sort("path", "segment")
     # Inherit across segments: from the previous one plus a logged step, else from the next. When the next
     # segment opens with the clock set to an absolute time (after an RTC reset the clock restarts at its
     # default date, which no line says), the way back from it is exact and the way forward a guess.
     next_is_set = pl.col("_set").shift(-1).fill_null(False)
-    inherited = pl.coalesce(pl.col("_est"), pl.when(next_is_set).then(_inherit_backward()), _inherit_forward(),
-                            _inherit_backward()).over("path")
+    inherited = pl.coalesce(
+        pl.col("_est"), pl.when(next_is_set).then(_inherit_backward()), _inherit_forward(), _inherit_backward()
+    ).over("path")
     return base.with_columns(
         skew_s=inherited.fill_null(0.0),
         spread_s=(pl.col("_hi") - pl.col("_lo")),
         matches=pl.col("matches").fill_null(0).cast(pl.Int64),
-        source=pl.when(pl.col("_by_settlement")).then(pl.lit("settlement items"))
-        .when(pl.col("_est").is_not_null()).then(pl.lit("host pairs"))
-        .when(inherited.is_not_null()).then(pl.lit("inherited"))
+        source=pl.when(pl.col("_by_settlement"))
+        .then(pl.lit("settlement items"))
+        .when(pl.col("_est").is_not_null())
+        .then(pl.lit("host pairs"))
+        .when(inherited.is_not_null())
+        .then(pl.lit("inherited"))
         .otherwise(pl.lit("none: no host messages matched")),
     ).select("path", "device", "segment", "from_line", "to_line", "skew_s", "spread_s", "matches", "source")
 
@@ -345,28 +470,65 @@ def _inherit_backward() -> pl.Expr:
 
 def apply_clocks(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     """``ts_utc``: terminal events corrected by their segment's skew; others as logged."""
-    skew = events.select("path", "segment").join(clocks.select("path", "segment", "skew_s"), on=["path", "segment"],
-                                                 how="left", maintain_order="left")["skew_s"]
+    skew = events.select("path", "segment").join(
+        clocks.select("path", "segment", "skew_s"), on=["path", "segment"], how="left", maintain_order="left"
+    )["skew_s"]
     correction = pl.duration(microseconds=(pl.col("skew_s").fill_null(0.0) * 1e6).round().cast(pl.Int64))
-    events = events.with_columns(skew_s=skew.fill_null(0.0)).with_columns(ts_utc=(pl.col("ts") - correction).cast(UTC_US))
+    events = events.with_columns(skew_s=skew.fill_null(0.0)).with_columns(
+        ts_utc=(pl.col("ts") - correction).cast(UTC_US)
+    )
     # Lines without a time (logcat dividers, brief format) take the next stamped line's time,
     # else the previous one's, so that they keep their place in time windows.
     return events.with_columns(
         ts_inferred=pl.col("ts_utc").is_null(),
-        ts_utc=pl.coalesce(pl.col("ts_utc"), pl.col("ts_utc").backward_fill().over("path"),
-                           pl.col("ts_utc").forward_fill().over("path")),
+        ts_utc=pl.coalesce(
+            pl.col("ts_utc"),
+            pl.col("ts_utc").backward_fill().over("path"),
+            pl.col("ts_utc").forward_fill().over("path"),
+        ),
     )
 
 
 # -- transactions -----------------------------------------------------------------------
 
+
 def _first(expr: pl.Expr, cond: pl.Expr) -> pl.Expr:
     return expr.filter(cond).first()
 
 
-_WINDOW_COLUMNS = ("path", "attempt", "line", "kind", "ts_utc", "device", "txn_type", "amount", "tip", "currency",
-                   "exponent", "source", "operator", "inv", "orig_inv", "orig_rrn", "entry", "card", "card_id", "atc",
-                   "stan", "mti", "proc", "tid", "mid", "rc", "status", "auth", "rrn", "reason", "code")
+_WINDOW_COLUMNS = (
+    "path",
+    "attempt",
+    "line",
+    "kind",
+    "ts_utc",
+    "device",
+    "txn_type",
+    "amount",
+    "tip",
+    "currency",
+    "exponent",
+    "source",
+    "operator",
+    "inv",
+    "orig_inv",
+    "orig_rrn",
+    "entry",
+    "card",
+    "card_id",
+    "atc",
+    "stan",
+    "mti",
+    "proc",
+    "tid",
+    "mid",
+    "rc",
+    "status",
+    "auth",
+    "rrn",
+    "reason",
+    "code",
+)
 _KEYS = ["path", "attempt"]
 
 
@@ -385,37 +547,93 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
     """
     k = pl.col("kind")
     w = events.lazy().filter(pl.col("attempt") > 0).select(_WINDOW_COLUMNS).collect()
-    starts = w.filter(k == "txn.start").select(
-        *_KEYS, "device", pl.col("ts_utc").alias("ts_start"), pl.col("line").alias("line_start"), "txn_type",
-        pl.col("amount").alias("amount_entered"), "tip", "currency", "exponent", "source", "operator", "inv",
-        "orig_inv", "orig_rrn").with_columns(txn=pl.col("device") + ":" + pl.col("line_start").cast(pl.String))
-    outcome = w.filter(k.is_in(["txn.result", "txn.timeout", "app.crash", "power.boot", "log.divider"])).group_by(
-        _KEYS).agg(pl.col("line").min().alias("_limit"))
-    request = w.filter(k == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0220"])).join(
-        outcome, on=_KEYS, how="left").filter((pl.col("line") < pl.col("_limit")) | pl.col("_limit").is_null())
-    tx = _first_of(request, pl.lit(True), {"stan": "stan_tx", "mti": "mti", "proc": "proc", "amount": "amount_sent",
-                                           "tid": "tid_tx", "mid": "mid_tx", "ts_utc": "ts_tx", "line": "line_tx"},
-                   last=True)
-    after = w.filter(k.is_in(["iso.rx", "app.crash", "power.boot", "log.divider"])).join(
-        tx.select(*_KEYS, "stan_tx", "line_tx"), on=_KEYS, how="left").join(outcome, on=_KEYS, how="left")
+    starts = (
+        w.filter(k == "txn.start")
+        .select(
+            *_KEYS,
+            "device",
+            pl.col("ts_utc").alias("ts_start"),
+            pl.col("line").alias("line_start"),
+            "txn_type",
+            pl.col("amount").alias("amount_entered"),
+            "tip",
+            "currency",
+            "exponent",
+            "source",
+            "operator",
+            "inv",
+            "orig_inv",
+            "orig_rrn",
+        )
+        .with_columns(txn=pl.col("device") + ":" + pl.col("line_start").cast(pl.String))
+    )
+    outcome = (
+        w.filter(k.is_in(["txn.result", "txn.timeout", "app.crash", "power.boot", "log.divider"]))
+        .group_by(_KEYS)
+        .agg(pl.col("line").min().alias("_limit"))
+    )
+    request = (
+        w.filter(k == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0220"]))
+        .join(outcome, on=_KEYS, how="left")
+        .filter((pl.col("line") < pl.col("_limit")) | pl.col("_limit").is_null())
+    )
+    tx = _first_of(
+        request,
+        pl.lit(True),
+        {
+            "stan": "stan_tx",
+            "mti": "mti",
+            "proc": "proc",
+            "amount": "amount_sent",
+            "tid": "tid_tx",
+            "mid": "mid_tx",
+            "ts_utc": "ts_tx",
+            "line": "line_tx",
+        },
+        last=True,
+    )
+    after = (
+        w.filter(k.is_in(["iso.rx", "app.crash", "power.boot", "log.divider"]))
+        .join(tx.select(*_KEYS, "stan_tx", "line_tx"), on=_KEYS, how="left")
+        .join(outcome, on=_KEYS, how="left")
+    )
     past_tx = pl.col("line") > pl.col("line_tx")
     # a crash or boot is "in flight" when it is the request's first outcome (before any result)
     in_flight = past_tx & (pl.col("line") <= pl.col("_limit"))
-    rx = _first_of(after, (k == "iso.rx") & (pl.col("mti") != "0410") & (pl.col("stan") == pl.col("stan_tx")) & past_tx,
-                   {"rc": "rc_rx", "ts_utc": "ts_rx"})
+    rx = _first_of(
+        after,
+        (k == "iso.rx") & (pl.col("mti") != "0410") & (pl.col("stan") == pl.col("stan_tx")) & past_tx,
+        {"rc": "rc_rx", "ts_utc": "ts_rx"},
+    )
     parts = [
         _first_of(w, k == "txn.card", {"entry": "entry", "card": "card", "card_id": "card_id", "atc": "atc"}),
-        tx, rx,
-        _first_of(w, k == "txn.result", {"status": "merchant_status", "stan": "stan_result", "rc": "rc_result",
-                                         "auth": "auth_result", "rrn": "rrn_result", "ts_utc": "ts_result",
-                                         "line": "line_result"}),
+        tx,
+        rx,
+        _first_of(
+            w,
+            k == "txn.result",
+            {
+                "status": "merchant_status",
+                "stan": "stan_result",
+                "rc": "rc_result",
+                "auth": "auth_result",
+                "rrn": "rrn_result",
+                "ts_utc": "ts_result",
+                "line": "line_result",
+            },
+        ),
         _first_of(w, k == "txn.timeout", {"line": "line_timeout"}),
         _first_of(after, (k == "app.crash") & in_flight, {"line": "line_crash"}),
         _first_of(after, k.is_in(["power.boot", "log.divider"]) & in_flight, {"line": "line_boot"}),
         _first_of(w, (k == "power.battery") & (pl.col("code") <= 5), {"line": "line_battery_low"}),
-        _first_of(w, k == "power.recover", {"status": "recover_state", "reason": "recover_action", "line": "line_recover"}),
-        _first_of(w, (k == "printer.status") & (pl.col("code") != 0),
-                  {"code": "printer_code", "line": "line_printer", "ts_utc": "ts_printer"}),
+        _first_of(
+            w, k == "power.recover", {"status": "recover_state", "reason": "recover_action", "line": "line_recover"}
+        ),
+        _first_of(
+            w,
+            (k == "printer.status") & (pl.col("code") != 0),
+            {"code": "printer_code", "line": "line_printer", "ts_utc": "ts_printer"},
+        ),
         _first_of(w, (k == "ui.menu") & (pl.col("status") == "Clear Reversal"), {"line": "line_clear_menu"}),
         _first_of(w, k.is_in(["iso.tx", "iso.rx"]), {"tid": "_tid_any"}),
     ]
@@ -427,52 +645,119 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
 
 def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
     k = pl.col("kind")
-    reversal = terminal.filter(k.is_in(["reversal.saved", "reversal.send", "reversal.deleted"])).group_by("path", "stan").agg(
-        (k == "reversal.saved").any().alias("reversal_saved"),
-        (k == "reversal.send").sum().alias("reversal_sends"),
-        _first(pl.col("reason"), k == "reversal.deleted").alias("reversal_deleted"),
-        _first(pl.col("line"), k == "reversal.deleted").alias("line_reversal_deleted"),
-        _first(pl.col("ts_utc"), k == "reversal.deleted").alias("ts_reversal_deleted"),
+    reversal = (
+        terminal.filter(k.is_in(["reversal.saved", "reversal.send", "reversal.deleted"]))
+        .group_by("path", "stan")
+        .agg(
+            (k == "reversal.saved").any().alias("reversal_saved"),
+            (k == "reversal.send").sum().alias("reversal_sends"),
+            _first(pl.col("reason"), k == "reversal.deleted").alias("reversal_deleted"),
+            _first(pl.col("line"), k == "reversal.deleted").alias("line_reversal_deleted"),
+            _first(pl.col("ts_utc"), k == "reversal.deleted").alias("ts_reversal_deleted"),
+        )
     )
-    reversal_rx = terminal.filter(k == "iso.rx", pl.col("mti").is_in(["0410", "0430"])).group_by("path", "stan").agg(
-        pl.col("rc").last().alias("reversal_rc"), pl.col("line").last().alias("line_reversal_rx"))
+    reversal_rx = (
+        terminal.filter(k == "iso.rx", pl.col("mti").is_in(["0410", "0430"]))
+        .group_by("path", "stan")
+        .agg(pl.col("rc").last().alias("reversal_rc"), pl.col("line").last().alias("line_reversal_rx"))
+    )
     reversal = reversal.join(reversal_rx, on=["path", "stan"], how="full", coalesce=True)
-    saf = terminal.filter(k == "saf.upload").group_by("path", "stan").agg(
-        pl.col("rrn").first().alias("rrn_upload"), pl.col("ts_utc").first().alias("ts_upload"),
-        pl.col("line").first().alias("line_upload"))
-    prints = terminal.filter(k == "printer.print", pl.col("inv").is_not_null()).group_by("path", "inv").agg(
-        pl.len().alias("receipts"), pl.col("line").first().alias("line_receipt"))
+    saf = (
+        terminal.filter(k == "saf.upload")
+        .group_by("path", "stan")
+        .agg(
+            pl.col("rrn").first().alias("rrn_upload"),
+            pl.col("ts_utc").first().alias("ts_upload"),
+            pl.col("line").first().alias("line_upload"),
+        )
+    )
+    prints = (
+        terminal.filter(k == "printer.print", pl.col("inv").is_not_null())
+        .group_by("path", "inv")
+        .agg(pl.len().alias("receipts"), pl.col("line").first().alias("line_receipt"))
+    )
     keyed = terminal.filter(k == "ui.key").select("path", "line", pl.col("amount").alias("amount_keyed"))
     batches = terminal.filter(k == "batch.result", pl.col("rc") == "00").select(
-        "path", pl.col("line").alias("line_batch"), pl.col("batch").alias("batch_closed"),
-        pl.col("ts_utc").alias("ts_batch_closed"))
+        "path",
+        pl.col("line").alias("line_batch"),
+        pl.col("batch").alias("batch_closed"),
+        pl.col("ts_utc").alias("ts_batch_closed"),
+    )
     return {"reversal": reversal, "saf": saf, "prints": prints, "keyed": keyed, "batches": batches}
 
 
 def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
     """The transactions table (see the module docstring)."""
-    terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
-        "path", "line", "kind", "ts_utc", "stan", "reason", "rrn", "inv", "amount", "batch", "rc", "tid", "mid",
-        "mti", "attempt", "app_version").collect()
+    terminal = (
+        events.lazy()
+        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .select(
+            "path",
+            "line",
+            "kind",
+            "ts_utc",
+            "stan",
+            "reason",
+            "rrn",
+            "inv",
+            "amount",
+            "batch",
+            "rc",
+            "tid",
+            "mid",
+            "mti",
+            "attempt",
+            "app_version",
+        )
+        .collect()
+    )
     txns = attempts(events)
     facts = _key_facts(terminal)
     txns = txns.with_columns(stan=pl.coalesce("stan_tx", "stan_result"))
     txns = _queued(txns, terminal)
-    app = terminal.filter(pl.col("app_version").is_not_null()).select(
-        "path", pl.col("line").alias("_app_line"), "app_version").sort("_app_line")
-    txns = txns.sort("line_start").join_asof(app, left_on="line_start", right_on="_app_line", by="path",
-                                             strategy="backward", check_sortedness=False).drop("_app_line")
-    tid_by_path = terminal.filter(pl.col("tid").is_not_null()).group_by("path").agg(pl.col("tid").last().alias("_tid_path"))
-    mid_by_path = terminal.filter(pl.col("mid").is_not_null()).group_by("path").agg(pl.col("mid").last().alias("_mid_path"))
-    txns = (txns.join(tid_by_path, on="path", how="left").join(mid_by_path, on="path", how="left")
-            .with_columns(tid=pl.coalesce("tid_tx", "_tid_any", "_tid_path"), mid=pl.coalesce("mid_tx", "_mid_path")))
+    app = (
+        terminal.filter(pl.col("app_version").is_not_null())
+        .select("path", pl.col("line").alias("_app_line"), "app_version")
+        .sort("_app_line")
+    )
+    txns = (
+        txns.sort("line_start")
+        .join_asof(
+            app, left_on="line_start", right_on="_app_line", by="path", strategy="backward", check_sortedness=False
+        )
+        .drop("_app_line")
+    )
+    tid_by_path = (
+        terminal.filter(pl.col("tid").is_not_null()).group_by("path").agg(pl.col("tid").last().alias("_tid_path"))
+    )
+    mid_by_path = (
+        terminal.filter(pl.col("mid").is_not_null()).group_by("path").agg(pl.col("mid").last().alias("_mid_path"))
+    )
+    txns = (
+        txns.join(tid_by_path, on="path", how="left")
+        .join(mid_by_path, on="path", how="left")
+        .with_columns(tid=pl.coalesce("tid_tx", "_tid_any", "_tid_path"), mid=pl.coalesce("mid_tx", "_mid_path"))
+    )
     txns = txns.join(facts["reversal"], on=["path", "stan"], how="left")
     txns = txns.join(facts["saf"], on=["path", "stan"], how="left")
     txns = txns.join(facts["prints"], on=["path", "inv"], how="left")
-    txns = txns.sort("line_start").join_asof(facts["keyed"].sort("line"), left_on="line_start", right_on="line",
-                                             by="path", strategy="backward", tolerance=5, check_sortedness=False)
-    txns = txns.join_asof(facts["batches"].sort("line_batch"), left_on="line_start", right_on="line_batch", by="path",
-                          strategy="forward", check_sortedness=False)
+    txns = txns.sort("line_start").join_asof(
+        facts["keyed"].sort("line"),
+        left_on="line_start",
+        right_on="line",
+        by="path",
+        strategy="backward",
+        tolerance=5,
+        check_sortedness=False,
+    )
+    txns = txns.join_asof(
+        facts["batches"].sort("line_batch"),
+        left_on="line_start",
+        right_on="line_batch",
+        by="path",
+        strategy="forward",
+        check_sortedness=False,
+    )
     txns = _join_host(txns, host)
     txns = _join_settlement(txns, settlement)
     txns = _link_follow_ups(txns)
@@ -487,64 +772,153 @@ def _queued(txns: pl.DataFrame, terminal: pl.DataFrame) -> pl.DataFrame:
     to the host a second time: it becomes a transaction of its own with ``resend_of`` naming the first.
     """
     queued = terminal.filter(pl.col("kind") == "saf.queued", pl.col("stan").is_not_null()).select(
-        "path", "attempt", "stan", "inv", pl.col("line").alias("_q_line"), pl.col("ts_utc").alias("_q_ts"))
+        "path", "attempt", "stan", "inv", pl.col("line").alias("_q_line"), pl.col("ts_utc").alias("_q_ts")
+    )
     own = queued.unique(["path", "attempt", "stan"], keep="first").select(
-        "path", "attempt", "stan", pl.col("_q_line").alias("line_saf_queued"))
+        "path", "attempt", "stan", pl.col("_q_line").alias("line_saf_queued")
+    )
     txns = txns.join(own, on=["path", "attempt", "stan"], how="left").with_columns(resend_of=pl.lit(None, pl.String))
-    again = txns.filter(pl.col("merchant_status") == "APPROVED", pl.col("line_saf_queued").is_null()).join(
-        queued, on=["path", "attempt", "inv"], how="inner", suffix="_q").filter(
-        pl.col("stan_q") != pl.col("stan"), pl.col("_q_line") > pl.coalesce("line_result", "line_tx"))
+    again = (
+        txns.filter(pl.col("merchant_status") == "APPROVED", pl.col("line_saf_queued").is_null())
+        .join(queued, on=["path", "attempt", "inv"], how="inner", suffix="_q")
+        .filter(pl.col("stan_q") != pl.col("stan"), pl.col("_q_line") > pl.coalesce("line_result", "line_tx"))
+    )
     if again.is_empty():
         return txns
     sent = terminal.filter(pl.col("kind") == "iso.tx", pl.col("mti") == "0220").select(
-        "path", pl.col("stan").alias("stan_q"), pl.col("line").alias("_tx_line"), pl.col("ts_utc").alias("_tx_ts"))
-    again = again.join(sent, on=["path", "stan_q"], how="left").filter(
-        pl.col("_tx_line").is_null() | (pl.col("_tx_line") > pl.col("_q_line"))).unique("_q_line", keep="first")
-    nulls = ["rrn_result", "auth_result", "rc_result", "line_result", "ts_result", "line_timeout", "line_crash",
-             "line_boot", "line_printer", "printer_code", "ts_printer", "rc_rx", "ts_rx"]
+        "path", pl.col("stan").alias("stan_q"), pl.col("line").alias("_tx_line"), pl.col("ts_utc").alias("_tx_ts")
+    )
+    again = (
+        again.join(sent, on=["path", "stan_q"], how="left")
+        .filter(pl.col("_tx_line").is_null() | (pl.col("_tx_line") > pl.col("_q_line")))
+        .unique("_q_line", keep="first")
+    )
+    nulls = [
+        "rrn_result",
+        "auth_result",
+        "rc_result",
+        "line_result",
+        "ts_result",
+        "line_timeout",
+        "line_crash",
+        "line_boot",
+        "line_printer",
+        "printer_code",
+        "ts_printer",
+        "rc_rx",
+        "ts_rx",
+    ]
     clones = again.with_columns(
-        resend_of=pl.col("txn"), stan=pl.col("stan_q"), stan_tx=pl.col("stan_q"), mti=pl.lit("0220"),
-        line_saf_queued=pl.col("_q_line"), line_start=pl.col("_q_line"), ts_start=pl.col("_q_ts"),
-        line_tx=pl.col("_tx_line"), ts_tx=pl.col("_tx_ts"), attempt=pl.lit(None, txns.schema["attempt"]),
-        txn=pl.col("device") + ":" + pl.col("_q_line").cast(pl.String),
         *[pl.lit(None, txns.schema[c]).alias(c) for c in nulls if c in txns.columns],
+        resend_of=pl.col("txn"),
+        stan=pl.col("stan_q"),
+        stan_tx=pl.col("stan_q"),
+        mti=pl.lit("0220"),
+        line_saf_queued=pl.col("_q_line"),
+        line_start=pl.col("_q_line"),
+        ts_start=pl.col("_q_ts"),
+        line_tx=pl.col("_tx_line"),
+        ts_tx=pl.col("_tx_ts"),
+        attempt=pl.lit(None, txns.schema["attempt"]),
+        txn=pl.col("device") + ":" + pl.col("_q_line").cast(pl.String),
     ).select(txns.columns)
     return pl.concat([txns, clones], how="vertical_relaxed")
 
 
 def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
-    cols = ["host_rc", "host_rrn", "host_auth", "host_amount", "host_currency", "host_atc", "host_mid", "h_rx_ts",
-            "host_path", "host_line", "host_resp_line", "host_reversal_rc", "host_reversal_line"]
+    cols = [
+        "host_rc",
+        "host_rrn",
+        "host_auth",
+        "host_amount",
+        "host_currency",
+        "host_atc",
+        "host_mid",
+        "h_rx_ts",
+        "host_path",
+        "host_line",
+        "host_resp_line",
+        "host_reversal_rc",
+        "host_reversal_line",
+    ]
     if host.is_empty():
-        return txns.with_columns([pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False),
-                                 host_covers=pl.lit(False))
+        return txns.with_columns(
+            [pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False), host_covers=pl.lit(False)
+        )
     expected_mti = pl.coalesce("mti", pl.when(pl.col("line_saf_queued").is_not_null()).then(pl.lit("0220")))
     left = txns.with_columns(_mti=expected_mti, _t=pl.coalesce("ts_tx", "ts_start")).sort("_t")
-    requests = host.filter(pl.col("mti") != "0400").select(
-        "tid", "stan", pl.col("mti").alias("_mti"), "h_rx_ts", "host_rc", "host_rrn", "host_auth", "host_amount",
-        "host_currency", "host_atc", "host_mid", "host_path", "host_line", "host_resp_line").sort("h_rx_ts")
+    requests = (
+        host.filter(pl.col("mti") != "0400")
+        .select(
+            "tid",
+            "stan",
+            pl.col("mti").alias("_mti"),
+            "h_rx_ts",
+            "host_rc",
+            "host_rrn",
+            "host_auth",
+            "host_amount",
+            "host_currency",
+            "host_atc",
+            "host_mid",
+            "host_path",
+            "host_line",
+            "host_resp_line",
+        )
+        .sort("h_rx_ts")
+    )
     # Offline advices reach the host long after capture: match them on keys alone.
     online = left.filter(pl.col("line_saf_queued").is_null()).join_asof(
-        requests, left_on="_t", right_on="h_rx_ts", by=["tid", "stan", "_mti"], strategy="nearest",
-        tolerance=f"{_MATCH_WINDOW_S}s", check_sortedness=False)
+        requests,
+        left_on="_t",
+        right_on="h_rx_ts",
+        by=["tid", "stan", "_mti"],
+        strategy="nearest",
+        tolerance=f"{_MATCH_WINDOW_S}s",
+        check_sortedness=False,
+    )
     offline = left.filter(pl.col("line_saf_queued").is_not_null()).join(
-        requests.unique(["tid", "stan", "_mti"], keep="first"), on=["tid", "stan", "_mti"], how="left")
+        requests.unique(["tid", "stan", "_mti"], keep="first"), on=["tid", "stan", "_mti"], how="left"
+    )
     joined = pl.concat([online, offline], how="diagonal_relaxed")
     # The host's reversal of this request: the first 0400 for its TID and STAN after the request.
-    reversals = host.filter(pl.col("mti") == "0400").select(
-        "tid", "stan", pl.col("h_rx_ts").alias("_rev_ts"), pl.col("host_rc").alias("host_reversal_rc"),
-        pl.col("host_line").alias("host_reversal_line")).sort("_rev_ts")
-    joined = joined.with_columns(_after=pl.coalesce("h_rx_ts", "_t")).sort("_after").join_asof(
-        reversals, left_on="_after", right_on="_rev_ts", by=["tid", "stan"], strategy="forward",
-        tolerance=_PAIR_TOLERANCE, check_sortedness=False)
+    reversals = (
+        host.filter(pl.col("mti") == "0400")
+        .select(
+            "tid",
+            "stan",
+            pl.col("h_rx_ts").alias("_rev_ts"),
+            pl.col("host_rc").alias("host_reversal_rc"),
+            pl.col("host_line").alias("host_reversal_line"),
+        )
+        .sort("_rev_ts")
+    )
+    joined = (
+        joined.with_columns(_after=pl.coalesce("h_rx_ts", "_t"))
+        .sort("_after")
+        .join_asof(
+            reversals,
+            left_on="_after",
+            right_on="_rev_ts",
+            by=["tid", "stan"],
+            strategy="forward",
+            tolerance=_PAIR_TOLERANCE,
+            check_sortedness=False,
+        )
+    )
     # Whether the host log holds this TID's traffic around this time: only then does its silence mean
     # that the request never reached the host.
-    span = host.filter(pl.col("tid").is_not_null()).group_by("tid").agg(
-        pl.col("h_rx_ts").min().alias("_host_from"), pl.col("h_rx_ts").max().alias("_host_to"))
+    span = (
+        host.filter(pl.col("tid").is_not_null())
+        .group_by("tid")
+        .agg(pl.col("h_rx_ts").min().alias("_host_from"), pl.col("h_rx_ts").max().alias("_host_to"))
+    )
     margin = pl.duration(seconds=_MATCH_WINDOW_S)
     joined = joined.join(span, on="tid", how="left").with_columns(
-        host_covers=((pl.col("_t") >= pl.col("_host_from") - margin) & (pl.col("_t") <= pl.col("_host_to") + margin))
-        .fill_null(False))
+        host_covers=(
+            (pl.col("_t") >= pl.col("_host_from") - margin) & (pl.col("_t") <= pl.col("_host_to") + margin)
+        ).fill_null(False)
+    )
     return joined.drop("_mti", "_t", "_after", "_rev_ts", "_host_from", "_host_to").with_columns(host_log=pl.lit(True))
 
 
@@ -554,33 +928,69 @@ def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFra
     ``settle_covers`` says whether the settlement file holds the TID's items around this time; only
     then does a count of zero mean "not cleared".
     """
-    txns = txns.with_columns(rrn=pl.coalesce("rrn_result", "host_rrn", "rrn_upload"),
-                             auth=pl.coalesce("auth_result", "host_auth"))
+    txns = txns.with_columns(
+        rrn=pl.coalesce("rrn_result", "host_rrn", "rrn_upload"), auth=pl.coalesce("auth_result", "host_auth")
+    )
     if settlement.is_empty():
-        return txns.with_columns(cleared_count=pl.lit(None, pl.UInt32), settled_amount=pl.lit(None, pl.Int64),
-                                 settled_mid=pl.lit(None, pl.String), settle_lines=pl.lit(None, pl.List(pl.String)),
-                                 settlement_file=pl.lit(False), settle_covers=pl.lit(False))
+        return txns.with_columns(
+            cleared_count=pl.lit(None, pl.UInt32),
+            settled_amount=pl.lit(None, pl.Int64),
+            settled_mid=pl.lit(None, pl.String),
+            settle_lines=pl.lit(None, pl.List(pl.String)),
+            settlement_file=pl.lit(False),
+            settle_covers=pl.lit(False),
+        )
     items = settlement.filter(pl.col("rrn").is_not_null())
     # A transaction whose RRN no log gave (a timeout without the host log) is found by TID and STAN.
     by_stan = items.select("tid", "stan", pl.col("ts_utc").alias("_item_ts"), pl.col("rrn").alias("_item_rrn")).sort(
-        "_item_ts")
+        "_item_ts"
+    )
     t = pl.coalesce("ts_tx", "ts_start")
-    txns = txns.with_columns(_t=t).sort("_t").join_asof(
-        by_stan, left_on="_t", right_on="_item_ts", by=["tid", "stan"], strategy="nearest", tolerance="36h",
-        check_sortedness=False).with_columns(
-        rrn=pl.coalesce("rrn", pl.when(pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE", "TIP_ADJUST"]))
-                        .then(pl.col("_item_rrn"))))
+    txns = (
+        txns.with_columns(_t=t)
+        .sort("_t")
+        .join_asof(
+            by_stan,
+            left_on="_t",
+            right_on="_item_ts",
+            by=["tid", "stan"],
+            strategy="nearest",
+            tolerance="36h",
+            check_sortedness=False,
+        )
+        .with_columns(
+            rrn=pl.coalesce(
+                "rrn",
+                pl.when(pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE", "TIP_ADJUST"])).then(
+                    pl.col("_item_rrn")
+                ),
+            )
+        )
+    )
     cleared = items.group_by("rrn").agg(
-        pl.len().alias("cleared_count"), pl.col("amount").first().alias("settled_amount"),
+        pl.len().alias("cleared_count"),
+        pl.col("amount").first().alias("settled_amount"),
         pl.col("mid").first().alias("settled_mid"),
-        (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"))
-    span = settlement.filter(pl.col("tid").is_not_null()).group_by("tid").agg(
-        pl.col("ts_utc").min().alias("_from"), pl.col("ts_utc").max().alias("_to"))
+        (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"),
+    )
+    span = (
+        settlement.filter(pl.col("tid").is_not_null())
+        .group_by("tid")
+        .agg(pl.col("ts_utc").min().alias("_from"), pl.col("ts_utc").max().alias("_to"))
+    )
     margin = pl.duration(seconds=_MATCH_WINDOW_S)
-    return txns.join(cleared, on="rrn", how="left").join(span, on="tid", how="left").with_columns(
-        cleared_count=pl.col("cleared_count").fill_null(0), settlement_file=pl.lit(True),
-        settle_covers=((pl.col("_t") >= pl.col("_from") - margin) & (pl.col("_t") <= pl.col("_to") + margin))
-        .fill_null(False)).drop("_t", "_item_ts", "_item_rrn", "_from", "_to")
+    return (
+        txns.join(cleared, on="rrn", how="left")
+        .join(span, on="tid", how="left")
+        .with_columns(
+            cleared_count=pl.col("cleared_count").fill_null(0),
+            settlement_file=pl.lit(True),
+            settle_covers=(
+                (pl.col("_t") >= pl.col("_from") - margin) & (pl.col("_t") <= pl.col("_to") + margin)
+            ).fill_null(False),
+        )
+        .drop("_t", "_item_ts", "_item_rrn", "_from", "_to")
+    )
 
 
 def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
@@ -588,16 +998,25 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
     approved = pl.col("merchant_status") == "APPROVED"
     follow = txns.filter(pl.col("txn_type").is_in(["VOID", "REFUND", "TIP_ADJUST", "PREAUTH_COMPLETE"]), approved)
     by_inv = follow.filter(pl.col("orig_inv").is_not_null()).select(
-        "device", pl.col("orig_inv").alias("inv"), pl.col("txn_type").alias("_ft"), pl.col("txn").alias("_fid"),
-        pl.col("amount_entered").alias("_famt"))
+        "device",
+        pl.col("orig_inv").alias("inv"),
+        pl.col("txn_type").alias("_ft"),
+        pl.col("txn").alias("_fid"),
+        pl.col("amount_entered").alias("_famt"),
+    )
     by_rrn = follow.filter(pl.col("orig_inv").is_null(), pl.col("orig_rrn").is_not_null()).select(
-        pl.col("orig_rrn").alias("rrn"), pl.col("txn_type").alias("_ft"), pl.col("txn").alias("_fid"),
-        pl.col("amount_entered").alias("_famt"))
+        pl.col("orig_rrn").alias("rrn"),
+        pl.col("txn_type").alias("_ft"),
+        pl.col("txn").alias("_fid"),
+        pl.col("amount_entered").alias("_famt"),
+    )
     originals = txns.filter(approved).select("txn", "device", "inv", "rrn")
-    links = pl.concat([
-        originals.join(by_inv, on=["device", "inv"], how="inner").select("txn", "_ft", "_fid", "_famt"),
-        originals.join(by_rrn, on="rrn", how="inner").select("txn", "_ft", "_fid", "_famt"),
-    ]).unique(["txn", "_fid"], maintain_order=True)
+    links = pl.concat(
+        [
+            originals.join(by_inv, on=["device", "inv"], how="inner").select("txn", "_ft", "_fid", "_famt"),
+            originals.join(by_rrn, on="rrn", how="inner").select("txn", "_ft", "_fid", "_famt"),
+        ]
+    ).unique(["txn", "_fid"], maintain_order=True)
     summary = links.group_by("txn").agg(
         pl.col("_fid").filter(pl.col("_ft") == "VOID").first().alias("voided_by"),
         pl.col("_fid").filter(pl.col("_ft") == "REFUND").alias("refunded_by"),
@@ -605,13 +1024,22 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
         pl.col("_fid").filter(pl.col("_ft") == "TIP_ADJUST").last().alias("adjusted_by"),
         pl.col("_fid").filter(pl.col("_ft") == "PREAUTH_COMPLETE").alias("completed_by"),
     )
-    originals_of = pl.concat([
-        follow.join(originals.rename({"txn": "orig_txn"}).select("orig_txn", "device", pl.col("inv").alias("orig_inv")),
-                    on=["device", "orig_inv"], how="inner").select("txn", "orig_txn"),
-        follow.filter(pl.col("orig_inv").is_null()).join(
-            originals.rename({"txn": "orig_txn", "rrn": "orig_rrn"}).select("orig_txn", "orig_rrn"),
-            on="orig_rrn", how="inner").select("txn", "orig_txn"),
-    ]).unique("txn", keep="first")
+    originals_of = pl.concat(
+        [
+            follow.join(
+                originals.rename({"txn": "orig_txn"}).select("orig_txn", "device", pl.col("inv").alias("orig_inv")),
+                on=["device", "orig_inv"],
+                how="inner",
+            ).select("txn", "orig_txn"),
+            follow.filter(pl.col("orig_inv").is_null())
+            .join(
+                originals.rename({"txn": "orig_txn", "rrn": "orig_rrn"}).select("orig_txn", "orig_rrn"),
+                on="orig_rrn",
+                how="inner",
+            )
+            .select("txn", "orig_txn"),
+        ]
+    ).unique("txn", keep="first")
     return txns.join(summary, on="txn", how="left").join(originals_of, on="txn", how="left")
 
 
@@ -634,30 +1062,51 @@ def _charge(merchant: pl.Expr) -> list[pl.Expr]:
     # host (a fallback) answered it
     host_silent = pl.col("host_covers") & pl.col("host_line").is_null() & (merchant != "APPROVED")
     sent = pl.col("line_tx").is_not_null() | pl.col("line_saf_queued").is_not_null()
-    witness = (pl.when(settled).then(pl.lit("settlement")).when(host_answered).then(pl.lit("host"))
-               .when(host_silent).then(pl.lit("host (not received)"))
-               .when(merchant.is_in(["APPROVED", "DECLINED"]) | terminal_reversed).then(pl.lit("terminal")))
-    charged = (pl.when(settled).then(pl.col("cleared_count") >= 1)
-               .when(host_answered).then((pl.col("host_rc") == "00") & ~host_reversed & ~voided)
-               .when(host_silent).then(pl.lit(False))
-               .when(terminal_reversed).then(pl.lit(False))
-               .when(merchant == "APPROVED").then(~voided)
-               .when(merchant == "DECLINED").then(pl.lit(False)))
+    witness = (
+        pl.when(settled)
+        .then(pl.lit("settlement"))
+        .when(host_answered)
+        .then(pl.lit("host"))
+        .when(host_silent)
+        .then(pl.lit("host (not received)"))
+        .when(merchant.is_in(["APPROVED", "DECLINED"]) | terminal_reversed)
+        .then(pl.lit("terminal"))
+    )
+    charged = (
+        pl.when(settled)
+        .then(pl.col("cleared_count") >= 1)
+        .when(host_answered)
+        .then((pl.col("host_rc") == "00") & ~host_reversed & ~voided)
+        .when(host_silent)
+        .then(pl.lit(False))
+        .when(terminal_reversed)
+        .then(pl.lit(False))
+        .when(merchant == "APPROVED")
+        .then(~voided)
+        .when(merchant == "DECLINED")
+        .then(pl.lit(False))
+    )
     # a reversal counts as accepted when its answer was 00, or was logged as acknowledged without a code;
     # refused (25: the host knew no such sale) it leaves the charge possible: the sale may have reached
     # another host, or the reversal the wrong one
     refused = pl.col("reversal_rc").is_not_null() & ~terminal_reversed
     accepted = terminal_reversed | (pl.col("reversal_deleted").is_in(["acked", "approved"]).fill_null(False) & ~refused)
     at_risk = sent & merchant.is_in(["COMM_ERROR", "NO_RESULT", "CRASHED", "POWER_LOST"]) & ~accepted
-    return [charged.alias("charged"), witness.alias("charged_by"),
-            (charged.is_null() & at_risk & ~terminal_reversed).alias("charge_at_risk")]
+    return [
+        charged.alias("charged"),
+        witness.alias("charged_by"),
+        (charged.is_null() & at_risk & ~terminal_reversed).alias("charge_at_risk"),
+    ]
 
 
 def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     merchant = (
-        pl.when(pl.col("merchant_status").is_not_null()).then(pl.col("merchant_status"))
-        .when(pl.col("line_crash").is_not_null()).then(pl.lit("CRASHED"))
-        .when(pl.col("line_boot").is_not_null()).then(pl.lit("POWER_LOST"))
+        pl.when(pl.col("merchant_status").is_not_null())
+        .then(pl.col("merchant_status"))
+        .when(pl.col("line_crash").is_not_null())
+        .then(pl.lit("CRASHED"))
+        .when(pl.col("line_boot").is_not_null())
+        .then(pl.lit("POWER_LOST"))
         .otherwise(pl.lit("NO_RESULT"))
     )
     host_seen = pl.col("host_line").is_not_null()
@@ -665,22 +1114,31 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     reversed_at_host = (pl.col("host_reversal_rc") == "00").fill_null(False)  # null: no reversal reached the host
     t = t.with_columns(
         merchant_outcome=merchant,
-        host_outcome=pl.when(~pl.col("host_log")).then(pl.lit(None))
-        .when(~host_seen).then(pl.lit("NOT_SEEN"))
-        .when(host_approved & reversed_at_host).then(pl.lit("REVERSED"))
-        .when(host_approved).then(pl.lit("APPROVED"))
-        .when(pl.col("host_rc").is_null()).then(pl.lit("NO_RESPONSE"))
+        host_outcome=pl.when(~pl.col("host_log"))
+        .then(pl.lit(None))
+        .when(~host_seen)
+        .then(pl.lit("NOT_SEEN"))
+        .when(host_approved & reversed_at_host)
+        .then(pl.lit("REVERSED"))
+        .when(host_approved)
+        .then(pl.lit("APPROVED"))
+        .when(pl.col("host_rc").is_null())
+        .then(pl.lit("NO_RESPONSE"))
         .otherwise(pl.lit("DECLINED")),
-        amount_approved=pl.when(host_approved).then(pl.col("host_amount"))
-        .when(pl.col("merchant_status") == "APPROVED").then(pl.coalesce("amount_sent", "amount_entered")),
+        amount_approved=pl.when(host_approved)
+        .then(pl.col("host_amount"))
+        .when(pl.col("merchant_status") == "APPROVED")
+        .then(pl.coalesce("amount_sent", "amount_entered")),
     )
     t = t.with_columns(_charge(merchant))
     charge_types = pl.col("txn_type").is_in(["SALE", "PREAUTH_COMPLETE", "TIP_ADJUST"])
     previous_same = (
         (pl.col("card_id") == pl.col("card_id").shift(1).over("tid", order_by="ts_start"))
         & (pl.col("amount_entered") == pl.col("amount_entered").shift(1).over("tid", order_by="ts_start"))
-        & ((pl.col("ts_start") - pl.col("ts_start").shift(1).over("tid", order_by="ts_start")).dt.total_seconds()
-           < _RERUN_WINDOW_S)
+        & (
+            (pl.col("ts_start") - pl.col("ts_start").shift(1).over("tid", order_by="ts_start")).dt.total_seconds()
+            < _RERUN_WINDOW_S
+        )
     )
     flags = [
         ("host_approved_merchant_not", host_approved & ~reversed_at_host & (merchant != "APPROVED")),
@@ -688,57 +1146,95 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
         ("crash_in_flight", pl.col("line_crash").is_not_null()),
         ("power_lost_in_flight", pl.col("line_boot").is_not_null()),
         ("reversal_deleted_unsent", pl.col("reversal_deleted").is_in(["max_retries", "operator_clear"])),
-        ("reversal_pending", (pl.col("line_timeout").is_not_null() | pl.col("line_crash").is_not_null())
-         & pl.col("reversal_deleted").is_null()),
+        (
+            "reversal_pending",
+            (pl.col("line_timeout").is_not_null() | pl.col("line_crash").is_not_null())
+            & pl.col("reversal_deleted").is_null(),
+        ),
         ("printer_fault_after_approval", (pl.col("printer_code").is_not_null()) & (merchant == "APPROVED")),
-        ("amount_sent_differs", pl.col("amount_sent").is_not_null() & pl.col("amount_entered").is_not_null()
-         & (pl.col("amount_sent") != pl.col("amount_entered"))),
+        (
+            "amount_sent_differs",
+            pl.col("amount_sent").is_not_null()
+            & pl.col("amount_entered").is_not_null()
+            & (pl.col("amount_sent") != pl.col("amount_entered")),
+        ),
         ("same_card_and_amount_as_previous", charge_types & previous_same.fill_null(False)),
         ("cleared_more_than_once", pl.col("cleared_count") > 1),
         ("cleared_to_other_mid", pl.col("settled_mid").is_not_null() & (pl.col("settled_mid") != pl.col("mid"))),
-        ("approved_not_cleared", pl.col("settle_covers") & (pl.col("cleared_count") == 0)
-         & (merchant == "APPROVED") & pl.col("voided_by").is_null()
-         & pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE"])),
+        (
+            "approved_not_cleared",
+            pl.col("settle_covers")
+            & (pl.col("cleared_count") == 0)
+            & (merchant == "APPROVED")
+            & pl.col("voided_by").is_null()
+            & pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE"]),
+        ),
         ("offline_not_uploaded", pl.col("line_saf_queued").is_not_null() & pl.col("line_upload").is_null()),
     ]
     t = t.with_columns(
-        flags=pl.concat_list([pl.when(cond.fill_null(False)).then(pl.lit([name])).otherwise(pl.lit([], pl.List(pl.String)))
-                              for name, cond in flags]))
-    return t.select(pl.col("attempt").alias("_attempt"),
-                    *[(pl.col(c) if c in t.columns else pl.lit(None)).cast(dtype).alias(c)
-                      for c, dtype in TRANSACTIONS_SCHEMA.items()])
+        flags=pl.concat_list(
+            [
+                pl.when(cond.fill_null(False)).then(pl.lit([name])).otherwise(pl.lit([], pl.List(pl.String)))
+                for name, cond in flags
+            ]
+        )
+    )
+    return t.select(
+        pl.col("attempt").alias("_attempt"),
+        *[
+            (pl.col(c) if c in t.columns else pl.lit(None)).cast(dtype).alias(c)
+            for c, dtype in TRANSACTIONS_SCHEMA.items()
+        ],
+    )
 
 
 # -- devices ----------------------------------------------------------------------------
 
+
 def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     """One row per terminal device, with its role when a TID moved between devices (a device
     whose log names no TID has none: ``devices_on_tid`` null, role "no TID in its log")."""
-    terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
-        "path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc").collect()
+    terminal = (
+        events.lazy()
+        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .select("path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc")
+        .collect()
+    )
     k = pl.col("kind")
     stan_num = pl.col("stan").cast(pl.Int64, strict=False)
     tx = terminal.filter(k == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0500", "0800"])).sort("path", "line")
-    resets = tx.with_columns(
-        _drop=(stan_num < stan_num.shift(1).over("path")) & (stan_num.shift(1).over("path") < 999000)
-    ).group_by("device").agg(pl.col("_drop").sum().alias("stan_resets"))
-    info = terminal.group_by("device").agg(
-        pl.col("path").first(),
-        pl.col("tid").drop_nulls().mode().first().alias("tid"),
-        pl.col("mid").drop_nulls().mode().first().alias("mid"),
-        pl.col("app_version").drop_nulls().first().alias("app_version"),
-        # a clock-set line carries the time before the set: it says nothing of when the device was seen
-        pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).min().alias("first_seen"),
-        pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).max().alias("last_seen"),
-        pl.len().alias("events"),
-        (k == "txn.start").sum().alias("transactions"),
-        (k == "tms.init").sum().alias("inits"),
-        _first(pl.col("ts_utc"), k == "tms.release").alias("released_at"),
-        (k.is_in(["power.boot", "log.divider"])).sum().alias("boots"),
-    ).join(resets, on="device", how="left")
-    skew = clocks.sort("matches", descending=True).group_by("device").agg(
-        pl.col("skew_s").first().alias("skew_s"), pl.col("matches").sum().alias("clock_matches"),
-        pl.len().alias("clock_segments"))
+    resets = (
+        tx.with_columns(_drop=(stan_num < stan_num.shift(1).over("path")) & (stan_num.shift(1).over("path") < 999000))
+        .group_by("device")
+        .agg(pl.col("_drop").sum().alias("stan_resets"))
+    )
+    info = (
+        terminal.group_by("device")
+        .agg(
+            pl.col("path").first(),
+            pl.col("tid").drop_nulls().mode().first().alias("tid"),
+            pl.col("mid").drop_nulls().mode().first().alias("mid"),
+            pl.col("app_version").drop_nulls().first().alias("app_version"),
+            # a clock-set line carries the time before the set: it says nothing of when the device was seen
+            pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).min().alias("first_seen"),
+            pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).max().alias("last_seen"),
+            pl.len().alias("events"),
+            (k == "txn.start").sum().alias("transactions"),
+            (k == "tms.init").sum().alias("inits"),
+            _first(pl.col("ts_utc"), k == "tms.release").alias("released_at"),
+            (k.is_in(["power.boot", "log.divider"])).sum().alias("boots"),
+        )
+        .join(resets, on="device", how="left")
+    )
+    skew = (
+        clocks.sort("matches", descending=True)
+        .group_by("device")
+        .agg(
+            pl.col("skew_s").first().alias("skew_s"),
+            pl.col("matches").sum().alias("clock_matches"),
+            pl.len().alias("clock_segments"),
+        )
+    )
     info = info.join(skew, on="device", how="left").sort("first_seen")
     has_tid = pl.col("tid").is_not_null()  # devices without a TID share nothing: no group, no order
     info = info.with_columns(
@@ -749,21 +1245,34 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     )
     quarter_hours = (pl.col("skew_s") / 900).round() * 900
     info = info.with_columns(
-        zone_hint=pl.when((pl.col("skew_s").abs() >= 1800) & ((pl.col("skew_s") - quarter_hours).abs() < 120))
-        .then(pl.format("clock is {} h from the host: its log is probably local time; give --tz for it",
-                        (quarter_hours / 3600).round(2))))
-    return info.with_columns(
-        role=pl.when(~has_tid).then(pl.lit("no TID in its log"))
-        .when(pl.col("devices_on_tid") == 1).then(pl.lit("only device on its TID"))
-        .when(pl.col("_next_first").is_not_null()).then(pl.lit("replaced (older device on a shared TID)"))
-        .otherwise(pl.lit("replacement (newer device on a shared TID)")),
-        overlap_s=pl.when(pl.col("_prev_last") > pl.col("first_seen"))
-        .then((pl.col("_prev_last") - pl.col("first_seen")).dt.total_seconds()),
-        counter_resets=pl.col("inits") + pl.col("stan_resets").fill_null(0),
-    ).drop("_rank", "_prev_last", "_next_first", "stan_resets", "inits").sort("tid", "first_seen")
+        zone_hint=pl.when((pl.col("skew_s").abs() >= 1800) & ((pl.col("skew_s") - quarter_hours).abs() < 120)).then(
+            pl.format(
+                "clock is {} h from the host: its log is probably local time; give --tz for it",
+                (quarter_hours / 3600).round(2),
+            )
+        )
+    )
+    return (
+        info.with_columns(
+            role=pl.when(~has_tid)
+            .then(pl.lit("no TID in its log"))
+            .when(pl.col("devices_on_tid") == 1)
+            .then(pl.lit("only device on its TID"))
+            .when(pl.col("_next_first").is_not_null())
+            .then(pl.lit("replaced (older device on a shared TID)"))
+            .otherwise(pl.lit("replacement (newer device on a shared TID)")),
+            overlap_s=pl.when(pl.col("_prev_last") > pl.col("first_seen")).then(
+                (pl.col("_prev_last") - pl.col("first_seen")).dt.total_seconds()
+            ),
+            counter_resets=pl.col("inits") + pl.col("stan_resets").fill_null(0),
+        )
+        .drop("_rank", "_prev_last", "_next_first", "stan_resets", "inits")
+        .sort("tid", "first_seen")
+    )
 
 
 # -- assembly ---------------------------------------------------------------------------
+
 
 def streams(events: pl.DataFrame) -> pl.DataFrame:
     """Which terminal files continue one another: path, stream (the first file's path), offset (lines before).
@@ -772,14 +1281,30 @@ def streams(events: pl.DataFrame) -> pl.DataFrame:
     then ``X.log``) is one stream, so that a transaction cut by the rotation stays one transaction;
     files that overlap in time stay streams of their own.
     """
-    files = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).group_by("path").agg(
-        pl.col("device").drop_nulls().first(), pl.col("ts").min().alias("_from"), pl.col("ts").max().alias("_to"),
-        pl.col("line_end").max().alias("_lines")).collect().sort("device", "_from", "path", nulls_last=True)
+    files = (
+        events.lazy()
+        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .group_by("path")
+        .agg(
+            pl.col("device").drop_nulls().first(),
+            pl.col("ts").min().alias("_from"),
+            pl.col("ts").max().alias("_to"),
+            pl.col("line_end").max().alias("_lines"),
+        )
+        .collect()
+        .sort("device", "_from", "path", nulls_last=True)
+    )
     rows = []
     previous: dict[str, Any] | None = None
     for f in files.iter_rows(named=True):
-        follows = (previous is not None and f["device"] is not None and f["device"] == previous["device"]
-                   and f["_from"] is not None and previous["_to"] is not None and f["_from"] >= previous["_to"])
+        follows = (
+            previous is not None
+            and f["device"] is not None
+            and f["device"] == previous["device"]
+            and f["_from"] is not None
+            and previous["_to"] is not None
+            and f["_from"] >= previous["_to"]
+        )
         if follows:
             stream, offset = previous["stream"], previous["offset"] + previous["_lines"]
         else:
@@ -794,9 +1319,15 @@ def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
     events = events.with_columns(src_path=pl.col("path"), src_line=pl.col("line"))
     if joined.filter(pl.col("offset") > 0).is_empty():
         return events
-    events = events.join(joined, on="path", how="left", maintain_order="left").with_columns(
-        path=pl.coalesce("stream", "path"), line=pl.col("line") + pl.col("offset").fill_null(0),
-        line_end=pl.col("line_end") + pl.col("offset").fill_null(0)).drop("stream", "offset")
+    events = (
+        events.join(joined, on="path", how="left", maintain_order="left")
+        .with_columns(
+            path=pl.coalesce("stream", "path"),
+            line=pl.col("line") + pl.col("offset").fill_null(0),
+            line_end=pl.col("line_end") + pl.col("offset").fill_null(0),
+        )
+        .drop("stream", "offset")
+    )
     return events.sort("path", "line", maintain_order=True)
 
 
@@ -805,16 +1336,27 @@ def build(loaded: Loaded) -> Timeline:
     joined = streams(loaded.events)
     events = mark(_to_streams(loaded.events, joined))
     host = host_pairs(events)
-    terminal = events.lazy().filter(pl.col("format").is_in(TERMINAL_FORMATS)).select(
-        "path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan").collect()
+    terminal = (
+        events.lazy()
+        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .select("path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan")
+        .collect()
+    )
     clocks = estimate_clocks(terminal, host, events.filter(pl.col("kind") == "settle.item"))
     corrected = apply_clocks(events, clocks)
     settlement = corrected.filter(pl.col("kind") == "settle.item")
     txns = transactions(corrected, host, settlement)
-    txn_of = corrected.select("path", "attempt").join(txns.select("path", pl.col("_attempt").alias("attempt"), "txn"),
-                                                      on=["path", "attempt"], how="left", maintain_order="left")["txn"]
-    corrected = corrected.with_columns(txn=txn_of, stream=pl.col("path"), seq=pl.col("line")).with_columns(
-        path=pl.col("src_path"), line=pl.col("src_line")).drop("src_path", "src_line")
+    txn_of = corrected.select("path", "attempt").join(
+        txns.select("path", pl.col("_attempt").alias("attempt"), "txn"),
+        on=["path", "attempt"],
+        how="left",
+        maintain_order="left",
+    )["txn"]
+    corrected = (
+        corrected.with_columns(txn=txn_of, stream=pl.col("path"), seq=pl.col("line"))
+        .with_columns(path=pl.col("src_path"), line=pl.col("src_line"))
+        .drop("src_path", "src_line")
+    )
     return Timeline(
         transactions=txns.drop("_attempt"),
         events=corrected,

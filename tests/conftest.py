@@ -26,7 +26,8 @@ def shared() -> Path:
 def sample_log_files() -> list[Path]:
     """Every log file shipped in sample_logs/ (READMEs and truth files excluded)."""
     return sorted(
-        p for p in SAMPLES.rglob("*")
+        p
+        for p in SAMPLES.rglob("*")
         if p.is_file() and p.suffix not in (".md", ".json", ".toml") and not p.name.startswith(".")
     )
 

@@ -26,15 +26,20 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 # the timestamp at the start of a terminal log line, in the envelopes of spec/terminal-logs.md
 _LOGCAT = re.compile(rb"^(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?=\.\d)")
 _LOGCAT_YEAR = re.compile(rb"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?=\.\d)")
-_SYSLOG = re.compile(rb"^(<\d{1,3}>)?(" + b"|".join(m.encode() for m in MONTHS) + rb") ([ 0]\d|\d\d) "
-                     rb"(\d\d):(\d\d):(\d\d)(?=[. ])")
+_SYSLOG = re.compile(
+    rb"^(<\d{1,3}>)?(" + b"|".join(m.encode() for m in MONTHS) + rb") ([ 0]\d|\d\d) "
+    rb"(\d\d):(\d\d):(\d\d)(?=[. ])"
+)
 # a line of the payment app that carries a transaction key (reference dialect, spec section 2)
 _TXN_LINE = re.compile(rb"\b(stan|inv)=\d")
 # a line of payment activity: a transaction key, an ISO 8583 message or a host connection (spec 2.2)
 _ACTIVITY = re.compile(rb"\b(stan|inv)=\d|\b[TR]X \d{4} |\bCONNECT host=")
 # the year of a case's dated anchor: a settlement date, a jPOS ISO `at` or a Date.toString()+.ms stamp
-_ANCHOR = re.compile(rb"^(\d{4})-\d\d-\d\d,|at=\"(\d{4})-\d\d-\d\dT|at=\"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} "
-                     rb"\S+ (\d{4})", re.M)
+_ANCHOR = re.compile(
+    rb"^(\d{4})-\d\d-\d\d,|at=\"(\d{4})-\d\d-\d\dT|at=\"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} "
+    rb"\S+ (\d{4})",
+    re.M,
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,9 @@ class CaseInputs:
             zones = {d["file"]: d["tz"] for d in truth["devices"]}
         else:
             names = truth["files"]
-            roles = {n: "host" if n == "host.log" else "settlement" if n.endswith(".csv") else "terminal"
-                     for n in names}
+            roles = {
+                n: "host" if n == "host.log" else "settlement" if n.endswith(".csv") else "terminal" for n in names
+            }
             zones = {}
         order = sorted(roles, key=lambda n: (ROLES.index(roles[n]), n))
         return cls({n: (folder / n).read_bytes() for n in order}, roles, zones)
@@ -91,8 +97,9 @@ def findings(case: CaseInputs, folder: Path) -> list[dict[str, Any]]:
 Fingerprint = tuple[str, str, frozenset[tuple[str, ...]]]
 
 
-def fingerprint(found: list[dict[str, Any]], *, devices: dict[str, str] | None = None,
-                rrn: bool = True) -> Counter[Fingerprint]:
+def fingerprint(
+    found: list[dict[str, Any]], *, devices: dict[str, str] | None = None, rrn: bool = True
+) -> Counter[Fingerprint]:
     """The findings as a multiset of (kind, cause, keys); keys are ("ds", DEVICE, STAN number) and,
     with ``rrn``, ("rrn", RRN); ``devices`` maps device names back (after a rename)."""
     devices = devices or {}
@@ -110,6 +117,7 @@ def fingerprint(found: list[dict[str, Any]], *, devices: dict[str, str] | None =
 
 
 # -- transformations ----------------------------------------------------------------------
+
 
 def drop(case: CaseInputs, role: str) -> CaseInputs:
     """Without the inputs of one role (host or settlement)."""
@@ -147,15 +155,15 @@ def shift_stamp(line: bytes, delta: timedelta, year: int) -> bytes:
         return line
     t += delta
     if m := _LOGCAT_YEAR.match(line):
-        return t.strftime("%Y-%m-%d %H:%M:%S").encode() + line[m.end():]
+        return t.strftime("%Y-%m-%d %H:%M:%S").encode() + line[m.end() :]
     if m := _LOGCAT.match(line):
-        return t.strftime("%m-%d %H:%M:%S").encode() + line[m.end():]
+        return t.strftime("%m-%d %H:%M:%S").encode() + line[m.end() :]
     m = _SYSLOG.match(line)
     assert m is not None
     pri, _, day = m.group(1, 2, 3)
     pad = b"0" if day.startswith(b"0") else b" "
     text = f"{MONTHS[t.month - 1]} ".encode() + (b"%2d" % t.day).replace(b" ", pad) + t.strftime(" %H:%M:%S").encode()
-    return (pri or b"") + text + line[m.end():]
+    return (pri or b"") + text + line[m.end() :]
 
 
 def shift_clock(case: CaseInputs, minutes: int) -> CaseInputs:
@@ -179,8 +187,11 @@ def _cut(lines: list[bytes]) -> int:
     """A line index near the middle where a rotation can cut: not inside a multi-line record."""
     middle = len(lines) // 2
     for i in range(middle, len(lines)):
-        if lines[i][:1] not in (b" ", b"\t") and (i + 1 == len(lines) or lines[i + 1][:1] not in (b" ", b"\t")) \
-                and lines[i - 1][:1] not in (b" ", b"\t"):
+        if (
+            lines[i][:1] not in (b" ", b"\t")
+            and (i + 1 == len(lines) or lines[i + 1][:1] not in (b" ", b"\t"))
+            and lines[i - 1][:1] not in (b" ", b"\t")
+        ):
             return i
     return middle
 
@@ -225,9 +236,11 @@ def rename_devices(case: CaseInputs) -> tuple[CaseInputs, dict[str, str]]:
     """Every terminal serial (its log's file stem) renamed in file names and contents; (inputs, new -> old)."""
     old = [Path(n).name.split(".")[0] for n in case.named("terminal")]
     new = {s: f"RN{zlib.crc32(s.encode()) % 100:02d}-{i:04d}" for i, s in enumerate(old, start=1)}
-    pattern = re.compile(rb"(?<![A-Za-z0-9])(" + b"|".join(re.escape(s.encode()) for s in sorted(old, key=len,
-                                                                                                  reverse=True))
-                         + rb")(?![A-Za-z0-9])")
+    pattern = re.compile(
+        rb"(?<![A-Za-z0-9])("
+        + b"|".join(re.escape(s.encode()) for s in sorted(old, key=len, reverse=True))
+        + rb")(?![A-Za-z0-9])"
+    )
 
     def renamed(name: str) -> str:
         stem, dot, rest = name.partition(".")

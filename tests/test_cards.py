@@ -19,23 +19,29 @@ PAN2 = "5413330089604111"
 FULL = re.compile(r"(?<!\d)(?:4761739001010010|5413330089604111|476173900101|9001010010)(?!\d)")
 
 SEEDED = {
-    "term.log": "\n".join([
-        f"03-14 10:02:08.731  2311  2398 I TransProcess: CARD entry=chip pan={PAN} atc=001A",
-        f"03-14 10:02:09.220  2311  2398 I Comm    : TX 0200 DE2={PAN} DE35={PAN}=25122011143804400000 DE52=1A2B3C4D5E6F7A8B DE4=000000004599 DE49=840",
-        f"03-14 10:02:09.221  2311  2398 D Debug   : track2={PAN}D25122011143804400000 pinblock=99AA",
-        f"03-14 10:02:09.222  2311  2398 I Comm    : TX 0200 DE55=5A08{PAN}9F3602001A",
-        f"03-14 10:02:09.223  2311  2398 I TransProcess: CARD entry=chip pan={PAN2}",
-        f"broken line with pan={PAN} in it",
-    ]),
-    "host.log": "\n".join([
-        '<log realm="c" at="2026-03-14T10:02:09.680"><receive><isomsg>',
-        f'<field id="2" value="{PAN}"/><field id="35" value="{PAN}=2512201"/><field id="52" value="ABCDEF0123456789"/>',
-        "</isomsg></receive></log>",
-    ]),
-    "settle.csv": "\n".join([
-        "settle_date,tid,mid,batch,stan,rrn,auth,proc,amount,currency,pan,atc,capture_ts",
-        f"2026-03-14,T0001234,000000001234567,000012,000412,412110000412,A1B2C3,000000,45.99,USD,{PAN},001A,2026-03-14T10:02:11+00:00",
-    ]),
+    "term.log": "\n".join(
+        [
+            f"03-14 10:02:08.731  2311  2398 I TransProcess: CARD entry=chip pan={PAN} atc=001A",
+            f"03-14 10:02:09.220  2311  2398 I Comm    : TX 0200 DE2={PAN} DE35={PAN}=25122011143804400000 DE52=1A2B3C4D5E6F7A8B DE4=000000004599 DE49=840",  # noqa: E501 (a log line as logged)
+            f"03-14 10:02:09.221  2311  2398 D Debug   : track2={PAN}D25122011143804400000 pinblock=99AA",
+            f"03-14 10:02:09.222  2311  2398 I Comm    : TX 0200 DE55=5A08{PAN}9F3602001A",
+            f"03-14 10:02:09.223  2311  2398 I TransProcess: CARD entry=chip pan={PAN2}",
+            f"broken line with pan={PAN} in it",
+        ]
+    ),
+    "host.log": "\n".join(
+        [
+            '<log realm="c" at="2026-03-14T10:02:09.680"><receive><isomsg>',
+            f'<field id="2" value="{PAN}"/><field id="35" value="{PAN}=2512201"/><field id="52" value="ABCDEF0123456789"/>',  # noqa: E501 (a log line as logged)
+            "</isomsg></receive></log>",
+        ]
+    ),
+    "settle.csv": "\n".join(
+        [
+            "settle_date,tid,mid,batch,stan,rrn,auth,proc,amount,currency,pan,atc,capture_ts",
+            f"2026-03-14,T0001234,000000001234567,000012,000412,412110000412,A1B2C3,000000,45.99,USD,{PAN},001A,2026-03-14T10:02:11+00:00",
+        ]
+    ),
 }
 
 
@@ -70,8 +76,19 @@ def test_no_full_pan_in_cli_outputs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     for fmt in ("parquet", "jsonl", "csv"):
-        result = CliRunner().invoke(cli, ["parse", *paths, "-o", str(out / f"e.{fmt}"), "--unparsed",
-                                          str(out / f"u.{fmt}"), "--compliance", str(out / f"c.{fmt}")])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "parse",
+                *paths,
+                "-o",
+                str(out / f"e.{fmt}"),
+                "--unparsed",
+                str(out / f"u.{fmt}"),
+                "--compliance",
+                str(out / f"c.{fmt}"),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert not FULL.search(result.output)
     for path in out.iterdir():
@@ -95,10 +112,48 @@ def test_masked_pans_get_one_format() -> None:
     assert text == '<field id="2" value="519360******2645"/>' and found == []
 
 
-_PIECES = ["pan=", "DE2=", "DE35=", "DE52=", "DE55=", "DE55.5A=", "track2=", "pinblock=", '<field id="2" value="',
-           "4761739001010010", "476173", "0010", "******", "___", "XX", "##", "*", "9F2608", "5A08", " ", "=", "a", "_", '"',
-           "5413 3300 8902 0011", "3714-4963-5398-431", "PAN ", "cardNo:", "%B", "^DOE/J^", "2512", ";", "?", "-", ".",
-           ":", "1", "mid=", '<field id="42" value="', "blk_"]
+_PIECES = [
+    "pan=",
+    "DE2=",
+    "DE35=",
+    "DE52=",
+    "DE55=",
+    "DE55.5A=",
+    "track2=",
+    "pinblock=",
+    '<field id="2" value="',
+    "4761739001010010",
+    "476173",
+    "0010",
+    "******",
+    "___",
+    "XX",
+    "##",
+    "*",
+    "9F2608",
+    "5A08",
+    " ",
+    "=",
+    "a",
+    "_",
+    '"',
+    "5413 3300 8902 0011",
+    "3714-4963-5398-431",
+    "PAN ",
+    "cardNo:",
+    "%B",
+    "^DOE/J^",
+    "2512",
+    ";",
+    "?",
+    "-",
+    ".",
+    ":",
+    "1",
+    "mid=",
+    '<field id="42" value="',
+    "blk_",
+]
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))

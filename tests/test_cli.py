@@ -20,8 +20,12 @@ from tests.conftest import malformed_lines, sample_log_files
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from forensics.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", "from forensics.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_samples_exist() -> None:
@@ -32,7 +36,9 @@ def test_samples_exist() -> None:
 def test_parse_every_sample(log: Path, tmp_path: Path) -> None:
     out = tmp_path / "events.parquet"
     unparsed = tmp_path / "unparsed.csv"
-    result = CliRunner().invoke(cli, ["parse", str(log), "-o", str(out), "--unparsed", str(unparsed), "--card-key", "k"])
+    result = CliRunner().invoke(
+        cli, ["parse", str(log), "-o", str(out), "--unparsed", str(unparsed), "--card-key", "k"]
+    )
     assert result.exit_code == 0, result.output
     # to Parquet the CLI streams (write_parquet); the rows are load()'s
     assert_frame_equal(pl.read_parquet(out), forensics.load(log, card_key="k").events)
@@ -49,9 +55,11 @@ def test_bad_zone_and_bad_usage(tmp_path: Path) -> None:
     log = sample_log_files()[0]
     bad = run("parse", str(log), "--tz", "Mars/Olympus")
     assert bad.returncode == 2 and "unknown time zone" in bad.stderr
-    for args, says in ((["--tz", "+25:00"], "time zone offset '+25:00' is out of range (-14:00 to +14:00)"),
-                       (["--tz", "+08:75"], "time zone offset '+08:75' is out of range (-14:00 to +14:00)"),
-                       (["--year", "0"], "year 0 is out of range (1970 to 2100)")):
+    for args, says in (
+        (["--tz", "+25:00"], "time zone offset '+25:00' is out of range (-14:00 to +14:00)"),
+        (["--tz", "+08:75"], "time zone offset '+08:75' is out of range (-14:00 to +14:00)"),
+        (["--year", "0"], "year 0 is out of range (1970 to 2100)"),
+    ):
         bad = run("parse", str(log), *args)
         assert bad.returncode == 2 and bad.stderr.strip() == f"forensics: error: {says}"
     assert run("parse").returncode == 2
@@ -74,8 +82,11 @@ def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path) -> None:
     fifo, spool, out = tmp_path / "live.log", tmp_path / "tmp", tmp_path / "events.parquet"
     os.mkfifo(fifo)
     spool.mkdir()
-    child = subprocess.Popen([sys.executable, "-c", "from forensics.cli import main; main()", "parse", str(fifo),
-                              "-o", str(out)], env={**os.environ, "TMPDIR": str(spool)}, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from forensics.cli import main; main()", "parse", str(fifo), "-o", str(out)],
+        env={**os.environ, "TMPDIR": str(spool)},
+        stderr=subprocess.PIPE,
+    )
     writer = os.open(fifo, os.O_WRONLY)  # the child is reading: its spool folder exists
     try:
         os.write(writer, sample_log_files()[0].read_bytes()[:4000])

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from forensics.cli import cli
 from forensics.diagnosis import RuleSet, default_rules, diagnose
-from forensics.diagnosis.rules import RuleError
+from forensics.errors import RuleError
 from forensics.simulate import simulate
 from forensics.simulate.world import TEST_BINS
 from tests.conftest import SAMPLES
@@ -34,7 +34,8 @@ def test_sample_yields_its_finding_and_cause(folder: Path) -> None:
     got = sorted((f["kind"], f["cause"], tuple(f["contributing"])) for f in result.findings)
     want = sorted((f["kind"], f["cause"], tuple(f["contributing"])) for f in truth["findings"])
     assert got == want
-    for f, t in zip(sorted(result.findings, key=lambda f: f["kind"]), sorted(truth["findings"], key=lambda f: f["kind"])):
+    by_kind = sorted(result.findings, key=lambda f: f["kind"]), sorted(truth["findings"], key=lambda f: f["kind"])
+    for f, t in zip(*by_kind, strict=True):
         keys = {(x["device"], x["stan"], x["inv"]) for x in f["transactions"]}
         assert keys & {(x["device"], x["stan"], x["inv"]) for x in t["transactions"]}
         assert f["evidence"], f
@@ -57,8 +58,22 @@ def test_json_contract_and_determinism() -> None:
     assert set(doc) == {"inputs", "findings", "compliance"}
     assert set(doc["inputs"][0]) == {"path", "sha256", "lines", "parsed", "unparsed"}
     f = doc["findings"][0]
-    assert set(f) == {"id", "kind", "cause", "contributing", "confidence", "summary", "tid", "devices", "amount",
-                      "currency", "transactions", "evidence", "alternatives", "caveats"}
+    assert set(f) == {
+        "id",
+        "kind",
+        "cause",
+        "contributing",
+        "confidence",
+        "summary",
+        "tid",
+        "devices",
+        "amount",
+        "currency",
+        "transactions",
+        "evidence",
+        "alternatives",
+        "caveats",
+    }
     assert f["id"] == "F1" and 0 < f["confidence"] <= 1 and re.fullmatch(r"\d+\.\d{2}", f["amount"])
     assert set(f["transactions"][0]) == {"device", "tid", "stan", "inv", "rrn", "auth", "ts"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", f["transactions"][0]["ts"])
@@ -93,38 +108,67 @@ def test_every_rule_has_examples_that_fire() -> None:
         assert any(e["fires"] for e in rule.examples), rule.id
 
 
-GOOD = '''
+GOOD = """
 [[rule]]
 id = "x-rule"
 finding = "duplicate_charge"
 cause = "operator_error"
 weight = 1
 when = [ { match = { "first.merchant_outcome" = "APPROVED" } } ]
-'''
+"""
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (("when = [", "whne = 1\nwhen = ["), "bad.toml: rule x-rule: unknown field 'whne'"),
-    (("{ match =", "{ matches ="), "bad.toml: rule x-rule: field 'when[1]': unknown condition 'matches'"),
-    (('cause = "operator_error"', 'cause = "operator"'), "bad.toml: rule x-rule: field 'cause': unknown cause 'operator'"),
-    (('finding = "duplicate_charge"', 'finding = "double_charge"'), "bad.toml: rule x-rule: field 'finding'"),
-    (('"first.merchant_outcome"', '"first.merchant_outcom"'), "bad.toml: rule x-rule: field 'when[1]': unknown transaction column 'merchant_outcom'"),
-    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }",
-      "{ sequence = { after = \"first.start\", kind = \"printer.stat\" } }"), "bad.toml: rule x-rule: field 'when[1]': sequence: unknown event kind 'printer.stat'"),
-    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }",
-      "{ sequence = { after = \"first.begin\", kind = \"txn.start\" } }"), "bad.toml: rule x-rule: field 'when[1]': unknown anchor 'first.begin'"),
-    (("weight = 1", "weight = -1"), "bad.toml: rule x-rule: field 'weight'"),
-    (('weight = 1', 'weight = "1"'), "bad.toml: rule x-rule: field 'weight': must be a number"),
-    (("when = [ { match = { \"first.merchant_outcome\" = \"APPROVED\" } } ]", "when = 1"),
-     "bad.toml: rule x-rule: field 'when': must be an array of conditions"),
-    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }", "1"),
-     "bad.toml: rule x-rule: field 'when[1]': must be a table"),
-    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }", "{ count = 2 }"),
-     "bad.toml: rule x-rule: field 'when[1]': count: must be a table"),
-    (("{ match = { \"first.merchant_outcome\" = \"APPROVED\" } }",
-      "{ sequence = { after = 1, kind = \"txn.start\" } }"),
-     "bad.toml: rule x-rule: field 'when[1]': an anchor is a string such as 'first.result' (got 1)"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("when = [", "whne = 1\nwhen = ["), "bad.toml: rule x-rule: unknown field 'whne'"),
+        (("{ match =", "{ matches ="), "bad.toml: rule x-rule: field 'when[1]': unknown condition 'matches'"),
+        (
+            ('cause = "operator_error"', 'cause = "operator"'),
+            "bad.toml: rule x-rule: field 'cause': unknown cause 'operator'",
+        ),
+        (('finding = "duplicate_charge"', 'finding = "double_charge"'), "bad.toml: rule x-rule: field 'finding'"),
+        (
+            ('"first.merchant_outcome"', '"first.merchant_outcom"'),
+            "bad.toml: rule x-rule: field 'when[1]': unknown transaction column 'merchant_outcom'",
+        ),
+        (
+            (
+                '{ match = { "first.merchant_outcome" = "APPROVED" } }',
+                '{ sequence = { after = "first.start", kind = "printer.stat" } }',
+            ),
+            "bad.toml: rule x-rule: field 'when[1]': sequence: unknown event kind 'printer.stat'",
+        ),
+        (
+            (
+                '{ match = { "first.merchant_outcome" = "APPROVED" } }',
+                '{ sequence = { after = "first.begin", kind = "txn.start" } }',
+            ),
+            "bad.toml: rule x-rule: field 'when[1]': unknown anchor 'first.begin'",
+        ),
+        (("weight = 1", "weight = -1"), "bad.toml: rule x-rule: field 'weight'"),
+        (("weight = 1", 'weight = "1"'), "bad.toml: rule x-rule: field 'weight': must be a number"),
+        (
+            ('when = [ { match = { "first.merchant_outcome" = "APPROVED" } } ]', "when = 1"),
+            "bad.toml: rule x-rule: field 'when': must be an array of conditions",
+        ),
+        (
+            ('{ match = { "first.merchant_outcome" = "APPROVED" } }', "1"),
+            "bad.toml: rule x-rule: field 'when[1]': must be a table",
+        ),
+        (
+            ('{ match = { "first.merchant_outcome" = "APPROVED" } }', "{ count = 2 }"),
+            "bad.toml: rule x-rule: field 'when[1]': count: must be a table",
+        ),
+        (
+            (
+                '{ match = { "first.merchant_outcome" = "APPROVED" } }',
+                '{ sequence = { after = 1, kind = "txn.start" } }',
+            ),
+            "bad.toml: rule x-rule: field 'when[1]': an anchor is a string such as 'first.result' (got 1)",
+        ),
+    ],
+)
 def test_rule_file_typos_fail_at_load(edit: tuple[str, str], message: str) -> None:
     # the installed rules' own check: columns from the declared transactions table, nothing built here
     with pytest.raises(RuleError) as err:

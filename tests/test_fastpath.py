@@ -106,8 +106,9 @@ def test_loghub_identical(shared: Path) -> None:
     assert fast_share(paths) > 0.9
 
 
-@pytest.mark.parametrize("android,style", [(True, "threadtime"), (True, "year"), (False, "bsd"), (False, "bsd_pri"),
-                                           (False, "bsd_program")])
+@pytest.mark.parametrize(
+    "android,style", [(True, "threadtime"), (True, "year"), (False, "bsd"), (False, "bsd_pri"), (False, "bsd_program")]
+)
 def test_simulated_volume_identical(tmp_path: Path, android: bool, style: str) -> None:
     case = simulate_volume(4000, seed=11, android=android, style=style)
     paths = case.write(tmp_path)
@@ -151,7 +152,8 @@ W/Printer ( 2311): getStatus=2
 --------- beginning of crash
 """
 
-AWKWARD_SYSLOG = """\
+AWKWARD_SYSLOG = (
+    """\
 Feb  2 08:04:18 V400-0002 payapp[5028]: TMS: device serial=V400-0002 tid=T6169671 mid=000000191130615 app=3.2.1
 <134>Feb  2 08:04:18 V400-0002 payapp[5028]: TransProcess: START type=SALE amount=28.77 cur=CNY program=x
 <999>Feb  2 08:04:18 V400-0002 payapp: Comm: CONNECT host=acq1 ok ms=662
@@ -159,7 +161,9 @@ Feb  2 08:04:18 V400-0002 payapp[9223372036854775808]: Comm: CONNECT host=acq1 o
 Feb  2 08:04:18 V400-0002 payapp[9223372036854775807]: Comm: CONNECT host=acq1 ok ms=662
 Sep  8 10:15:48 V400-3663 p\tayapp[5336]: Reversal: SAVED stan=028481
 Sep  8 10:15:48 V400-3663 payapp[5336]: Reversal: SAVED stan=028481\tx
-Sep  8 10:15:48 V400-3663 payapp[""" + "9" * 5000 + """]: Reversal: SAVED stan=028481
+Sep  8 10:15:48 V400-3663 payapp["""
+    + "9" * 5000
+    + """]: Reversal: SAVED stan=028481
 Sep  8 10:15:48 V400-3663 payapp[5336]: TransProcess: START type=SALE amount=1e3094300 cur=USD
 Sep  8 10:15:48 V400-3663 payapp[5336]: Comm: TX 0200 DE4=--5 DE11=000002
 Feb  2 08:04:19 V400-0002 pay"app[12]: Reversal: SAVED stan=636278
@@ -174,6 +178,7 @@ Feb  2 08:04:23 V400-0002 TransProcess: RESULT status=APPROVED rrn=1 rrn=2
 Feb  2 08:04:23 V400-0002 TransProcess: RESULT status=APPROVED lane=1 lane=2 w1 w2
 <14>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 - An application event
 """
+)
 
 
 def test_awkward_lines_identical(tmp_path: Path) -> None:
@@ -186,7 +191,7 @@ def test_awkward_lines_identical(tmp_path: Path) -> None:
     both([syslog])
 
 
-VENDOR = '''
+VENDOR = """
 name = "vendorx"
 title = "Vendor X"
 tags = ["Pay", "Mdm"]
@@ -207,7 +212,7 @@ match = 'battery (?P<value>\\d+(?:\\.\\d+)?)% (?P<reason>\\w+)'
 [[rule.sample]]
 line = "level battery 42.5% charging"
 expect = { kind = "power.battery", value = 42.5 }
-'''
+"""
 
 
 def test_vendor_dialect_identical(tmp_path: Path) -> None:
@@ -217,13 +222,18 @@ def test_vendor_dialect_identical(tmp_path: Path) -> None:
     (tmp_path / "vendorx.toml").write_text(VENDOR)
     dialects = Dialects.from_files([tmp_path / "vendorx.toml"])
     log = tmp_path / "x.log"
-    log.write_text("\n".join([
-        "03-14 10:02:11.204  2311  2398 I Pay     : OK 0210 trace=000412 amt=45.99 ccy=EUR shift=3 extra=1",
-        "03-14 10:02:12.204  2311  2398 I Pay     : OK 0210 0220 trace=000413 amt=1 ccy=JPY",
-        "03-14 10:02:13.204  2311  2398 I Mdm     : level battery 42.5% charging now",
-        "03-14 10:02:14.204  2311  2398 I Mdm     : level battery low",
-        "03-14 10:02:15.204  2311  2398 I Pay     : NOPE trace=1",
-    ]) + "\n")
+    log.write_text(
+        "\n".join(
+            [
+                "03-14 10:02:11.204  2311  2398 I Pay     : OK 0210 trace=000412 amt=45.99 ccy=EUR shift=3 extra=1",
+                "03-14 10:02:12.204  2311  2398 I Pay     : OK 0210 0220 trace=000413 amt=1 ccy=JPY",
+                "03-14 10:02:13.204  2311  2398 I Mdm     : level battery 42.5% charging now",
+                "03-14 10:02:14.204  2311  2398 I Mdm     : level battery low",
+                "03-14 10:02:15.204  2311  2398 I Pay     : NOPE trace=1",
+            ]
+        )
+        + "\n"
+    )
     fast = forensics.load(log, dialects=dialects, card_key="k")
     slow = forensics.load(log, dialects=dialects, card_key="k", fast=False)
     assert_frame_equal(fast.events, slow.events)
@@ -231,11 +241,65 @@ def test_vendor_dialect_identical(tmp_path: Path) -> None:
 
 
 _TAGS = ["TransProcess", "Comm    ", "Printer ", "Batch", "SAF", "UI", "Reversal", "kernel", "healthd", "Other", "a:b"]
-_KEYWORDS = ["START", "RESULT", "TX", "RX", "CONNECT", "CARD", "STATUS", "SETTLE", "QUEUED", "TIMEOUT", "lower", "X(-1)"]
-_KEYS = ["amount", "cur", "tip", "inv", "stan", "rc", "status", "type", "op", "code", "DE4", "DE49", "DE54", "DE11",
-         "DE41", "DE99", "DE55.9F36", "total", "depth", "words", "program", "x.y", "9k"]
-_VALUES = ["000412", "45.99", "-0.50", "1e3", "4599", "", "USD", "840", "JPY", "392", "abc", "1.2345", "00", "=x",
-           '"q v"', "T0001234 ", "12345678901234567890", "0.1"]
+_KEYWORDS = [
+    "START",
+    "RESULT",
+    "TX",
+    "RX",
+    "CONNECT",
+    "CARD",
+    "STATUS",
+    "SETTLE",
+    "QUEUED",
+    "TIMEOUT",
+    "lower",
+    "X(-1)",
+]
+_KEYS = [
+    "amount",
+    "cur",
+    "tip",
+    "inv",
+    "stan",
+    "rc",
+    "status",
+    "type",
+    "op",
+    "code",
+    "DE4",
+    "DE49",
+    "DE54",
+    "DE11",
+    "DE41",
+    "DE99",
+    "DE55.9F36",
+    "total",
+    "depth",
+    "words",
+    "program",
+    "x.y",
+    "9k",
+]
+_VALUES = [
+    "000412",
+    "45.99",
+    "-0.50",
+    "1e3",
+    "4599",
+    "",
+    "USD",
+    "840",
+    "JPY",
+    "392",
+    "abc",
+    "1.2345",
+    "00",
+    "=x",
+    '"q v"',
+    "T0001234 ",
+    "12345678901234567890",
+    "0.1",
+]
 
 
 @st.composite
@@ -333,7 +397,10 @@ prefix text <log realm="y" at="2026-03-14T07:36:26.000" lifespan="2ms">
 def test_awkward_jpos_blocks_identical(tmp_path: Path) -> None:
     """Plain blocks take the block twin; timeouts, nesting, card data, odd framing stay with Lark."""
     one_line = [line for line in AWKWARD_JPOS.splitlines() if "<log" in line and "</log>" in line]
-    for name, text in (("host.log", AWKWARD_JPOS), ("no-one-line-block.log", AWKWARD_JPOS.replace(one_line[0] + "\n", ""))):
+    for name, text in (
+        ("host.log", AWKWARD_JPOS),
+        ("no-one-line-block.log", AWKWARD_JPOS.replace(one_line[0] + "\n", "")),
+    ):
         log = tmp_path / name
         log.write_text(text, encoding="utf-8")
         fast, _ = both([log])
@@ -344,4 +411,6 @@ def test_awkward_jpos_blocks_identical(tmp_path: Path) -> None:
     assert done.height == 1  # the first block; the others hold card data, a timeout, nesting or odd framing
     plain = AWKWARD_JPOS.split("stray line")[0]
     done, rest = twin.parse(pl.Series(plain.splitlines()), reg.card_screen)
-    assert done.height == 1 and rest.len() == len(plain.splitlines()) - 14  # the first block only (a full PAN in the second)
+    assert (
+        done.height == 1 and rest.len() == len(plain.splitlines()) - 14
+    )  # the first block only (a full PAN in the second)

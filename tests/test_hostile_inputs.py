@@ -44,6 +44,7 @@ def test_a_file_without_newline_holds_only_the_cap(tmp_path: Path) -> None:
         for piece in pieces:
             yield piece
             assert splitter.kept <= 100
+
     assert list(splitter.feed(watched(), 1 << 20)) == [b"x" * 100]  # type: ignore[arg-type]
     assert cuts == {1: "line of 1,000,000 bytes cut at 100 bytes"}
 
@@ -71,8 +72,13 @@ def test_a_line_over_1_mib_is_unparsed_with_its_length(tmp_path: Path) -> None:
 
 
 def test_a_cut_line_inside_a_jpos_block_ends_the_block_and_stays_unparsed(tmp_path: Path) -> None:
-    block = ['<log realm="c" at="2026-03-14T10:02:11.204">', "  <receive>", "    " + "z" * (2 << 20),
-             "  </receive>", "</log>"]
+    block = [
+        '<log realm="c" at="2026-03-14T10:02:11.204">',
+        "  <receive>",
+        "    " + "z" * (2 << 20),
+        "  </receive>",
+        "</log>",
+    ]
     loaded = forensics.load(write(tmp_path, "host.log", "\n".join(block) + "\n"))
     assert_conserved(loaded)
     assert "cut at 1 MiB" in " ".join(loaded.unparsed["reason"].to_list())
@@ -112,8 +118,12 @@ def test_a_crlf_split_between_pieces_is_one_line_end(tmp_path: Path) -> None:
 def test_utf16_and_utf32_with_bom_are_decoded(tmp_path: Path, encoding: str) -> None:
     import codecs
 
-    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE,
-           "utf-32-le": codecs.BOM_UTF32_LE, "utf-32-be": codecs.BOM_UTF32_BE}[encoding]
+    bom = {
+        "utf-16-le": codecs.BOM_UTF16_LE,
+        "utf-16-be": codecs.BOM_UTF16_BE,
+        "utf-32-le": codecs.BOM_UTF32_LE,
+        "utf-32-be": codecs.BOM_UTF32_BE,
+    }[encoding]
     text = BODY.replace("CANCEL", "CANCEL 打印机", 1)
     loaded = forensics.load(write(tmp_path, "w.log", bom + text.encode(encoding)))
     assert_conserved(loaded)
@@ -173,7 +183,7 @@ def test_write_parquet_streams_a_compressed_input(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- rule files
 
-RULE = '''
+RULE = """
 [[rule]]
 id = "x-rule"
 finding = "duplicate_charge"
@@ -185,7 +195,7 @@ when = [
   { sequence = { after = "first.result", within_s = 30, kind = "printer.status", where = { code = [2, 4] } } },
   { count = { around = "first.start", window_s = 60, kind = "emv.error", at_least = 2 } },
 ]
-'''
+"""
 
 
 def test_the_hostile_rule_template_is_valid() -> None:
@@ -194,30 +204,48 @@ def test_the_hostile_rule_template_is_valid() -> None:
     assert RuleSet([("r.toml", RULE)]).rules[0].id == "x-rule"
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("where = { code = [2, 4] }", 'where = { code = "abc" }',
-     "sequence: where code: the column holds Int64, so the value must be a number (got 'abc')"),
-    ("where = { code = [2, 4] }", "where = { code = [2, nan] }", "sequence: where code: nan is not a finite number"),
-    ("where = { code = [2, 4] }", "where = { code = { gt = true } }", "where code: gt: the column holds Int64"),
-    ("where = { code = [2, 4] }", 'where = { stan = "$first.amount" }', "where stan: event column of type String"),
-    ("where = { code = [2, 4] }", "where = 3", "sequence: field 'where': must be a table"),
-    ('{ gte = 1 }', '{ gte = "abc" }',
-     "match first.receipts: gte: the column holds UInt32, so the value must be a number"),
-    ('{ gte = 1 }', '{ gte = inf }', "match first.receipts: gte: inf is not a finite number"),
-    ('{ gte = 1 }', '{ null = 1 }', "match first.receipts: null: must be true or false"),
-    ('"first.receipts" = { gte = 1 }', '"first.flags" = { gt = "a" }', "match first.flags: gt: a list column takes"),
-    ('"first.receipts" = { gte = 1 }', '"first.offline" = "yes"', "match first.offline: the column holds Boolean"),
-    ("within_s = 30", 'within_s = "30"', "sequence: field 'within_s': must be a finite number of seconds"),
-    ("within_s = 30", "within_s = nan", "sequence: field 'within_s'"),
-    ("within_s = 30", "within_s = -1", "sequence: field 'within_s'"),
-    ("window_s = 60", "window_s = true", "count: field 'window_s'"),
-    ("at_least = 2", "at_least = 1.5", "count: field 'at_least': must be a positive integer"),
-    ('kind = "emv.error"', "kind = []", "count: field 'kind': an event kind or an array of them is required"),
-    ("weight = 1", "weight = nan", "field 'weight': must be a positive finite number"),
-    ("weight = 1", "weight = inf", "field 'weight': must be a positive finite number"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "where = { code = [2, 4] }",
+            'where = { code = "abc" }',
+            "sequence: where code: the column holds Int64, so the value must be a number (got 'abc')",
+        ),
+        (
+            "where = { code = [2, 4] }",
+            "where = { code = [2, nan] }",
+            "sequence: where code: nan is not a finite number",
+        ),
+        ("where = { code = [2, 4] }", "where = { code = { gt = true } }", "where code: gt: the column holds Int64"),
+        ("where = { code = [2, 4] }", 'where = { stan = "$first.amount" }', "where stan: event column of type String"),
+        ("where = { code = [2, 4] }", "where = 3", "sequence: field 'where': must be a table"),
+        (
+            "{ gte = 1 }",
+            '{ gte = "abc" }',
+            "match first.receipts: gte: the column holds UInt32, so the value must be a number",
+        ),
+        ("{ gte = 1 }", "{ gte = inf }", "match first.receipts: gte: inf is not a finite number"),
+        ("{ gte = 1 }", "{ null = 1 }", "match first.receipts: null: must be true or false"),
+        (
+            '"first.receipts" = { gte = 1 }',
+            '"first.flags" = { gt = "a" }',
+            "match first.flags: gt: a list column takes",
+        ),
+        ('"first.receipts" = { gte = 1 }', '"first.offline" = "yes"', "match first.offline: the column holds Boolean"),
+        ("within_s = 30", 'within_s = "30"', "sequence: field 'within_s': must be a finite number of seconds"),
+        ("within_s = 30", "within_s = nan", "sequence: field 'within_s'"),
+        ("within_s = 30", "within_s = -1", "sequence: field 'within_s'"),
+        ("window_s = 60", "window_s = true", "count: field 'window_s'"),
+        ("at_least = 2", "at_least = 1.5", "count: field 'at_least': must be a positive integer"),
+        ('kind = "emv.error"', "kind = []", "count: field 'kind': an event kind or an array of them is required"),
+        ("weight = 1", "weight = nan", "field 'weight': must be a positive finite number"),
+        ("weight = 1", "weight = inf", "field 'weight': must be a positive finite number"),
+    ],
+)
 def test_wrong_types_and_non_finite_numbers_fail_at_load(old: str, new: str, message: str) -> None:
-    from forensics.diagnosis.rules import RuleError, RuleSet
+    from forensics.diagnosis.rules import RuleSet
+    from forensics.errors import RuleError
 
     with pytest.raises(RuleError) as err:
         RuleSet([("bad.toml", RULE.replace(old, new, 1))])
@@ -226,9 +254,10 @@ def test_wrong_types_and_non_finite_numbers_fail_at_load(old: str, new: str, mes
 
 
 def test_deep_nesting_fails_at_load_without_recursion() -> None:
-    from forensics.diagnosis.rules import RuleError, RuleSet
+    from forensics.diagnosis.rules import RuleSet
+    from forensics.errors import RuleError
 
-    deep = RULE + "\n[[rule]]\nid = \"deep\"\nwhen = " + "[" * 5000 + "]" * 5000 + "\n"
+    deep = RULE + '\n[[rule]]\nid = "deep"\nwhen = ' + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(RuleError, match=r"^deep.toml: arrays and tables nested 5000 deep \(at most 32\)$"):
         RuleSet([("deep.toml", deep)])
     tables = RULE + "x = " + "{ a = " * 40 + "1" + " }" * 40 + "\n"
@@ -243,24 +272,32 @@ def test_rule_files_from_the_command_line_are_checked_too(tmp_path: Path) -> Non
     rules = tmp_path / "bad.toml"
     rules.write_text(RULE.replace("{ gte = 1 }", '{ gte = "abc" }'))
     log = write(tmp_path, "t.log", BODY)
-    result = subprocess.run([sys.executable, "-m", "forensics.cli", "diagnose", log, "--rules", str(rules)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "forensics.cli", "diagnose", log, "--rules", str(rules)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "bad.toml: rule x-rule: field 'when[1]': match first.receipts: gte: the column holds UInt32" in result.stderr
 
 
 # ----------------------------------------------------------------------------- stamps and layouts
 
+
 def _jpos(at: str) -> str:
     return f'<log realm="channel/10.1.2.3:8000" at="{at}">\n  <receive>\n    <peer-disconnect/>\n  </receive>\n</log>\n'
 
 
-@pytest.mark.parametrize(("at", "utc"), [
-    ("Fri May 17 08:11:34 UYT 2002", "2002-05-17 11:11:34"),
-    ("Wed Oct 10 15:36:18 GMT-03:00 2007.775", "2007-10-10 18:36:18.775"),
-    ("Wed Oct 10 15:36:18 GMT+0530 2007.5", "2007-10-10 10:06:18.005"),
-    ("Tue Dec 15 17:59:30 JST 2015.31", "2015-12-15 08:59:30.031"),
-])
+@pytest.mark.parametrize(
+    ("at", "utc"),
+    [
+        ("Fri May 17 08:11:34 UYT 2002", "2002-05-17 11:11:34"),
+        ("Wed Oct 10 15:36:18 GMT-03:00 2007.775", "2007-10-10 18:36:18.775"),
+        ("Wed Oct 10 15:36:18 GMT+0530 2007.5", "2007-10-10 10:06:18.005"),
+        ("Tue Dec 15 17:59:30 JST 2015.31", "2015-12-15 08:59:30.031"),
+    ],
+)
 def test_jpos_at_with_zone_names_and_gmt_offsets(tmp_path: Path, at: str, utc: str) -> None:
     loaded = forensics.load(write(tmp_path, "host.log", _jpos(at)))
     assert loaded.events["ts"][0] == datetime.fromisoformat(utc + "+00:00")
@@ -270,8 +307,9 @@ def test_jpos_at_with_zone_names_and_gmt_offsets(tmp_path: Path, at: str, utc: s
 def test_an_unknown_or_ambiguous_zone_name_is_named_in_the_notes(tmp_path: Path) -> None:
     body = _jpos("Tue Dec 15 17:59:30 CST 2015.31") + _jpos("Tue Dec 15 18:00:30 XYZT 2015.31")
     loaded = forensics.load(write(tmp_path, "host.log", body))
-    assert loaded.inputs["notes"][0] == ("zone name CST, XYZT unknown or ambiguous: read as local time in UTC "
-                                         "(set it with --tz)")
+    assert loaded.inputs["notes"][0] == (
+        "zone name CST, XYZT unknown or ambiguous: read as local time in UTC (set it with --tz)"
+    )
     shanghai = forensics.load(write(tmp_path, "host.log", body), tz="Asia/Shanghai")
     assert "read as local time in Asia/Shanghai" in shanghai.inputs["notes"][0]
     assert shanghai.events["ts"][0].hour == 9
@@ -281,15 +319,20 @@ def test_an_unknown_or_ambiguous_zone_name_is_named_in_the_notes(tmp_path: Path)
 
 
 LOG4J = {
-    "hadoop.log": ["2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created",
-                   "2015-10-18 18:10:52,403 WARN [RMCommunicator Allocator] org.apache.hadoop.ipc.Client: Address",
-                   "2015-10-18 18:11:00,001 ERROR [IPC Server handler 0 on 62270] org.apache.hadoop.ipc.Server:"],
-    "spark.log": ["17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM]",
-                  "17/06/09 20:10:41 INFO spark.SecurityManager: Changing view acls to: yarn,curi"],
+    "hadoop.log": [
+        "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created",
+        "2015-10-18 18:10:52,403 WARN [RMCommunicator Allocator] org.apache.hadoop.ipc.Client: Address",
+        "2015-10-18 18:11:00,001 ERROR [IPC Server handler 0 on 62270] org.apache.hadoop.ipc.Server:",
+    ],
+    "spark.log": [
+        "17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM]",
+        "17/06/09 20:10:41 INFO spark.SecurityManager: Changing view acls to: yarn,curi",
+    ],
     "zookeeper.log": [
         "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Time out",
         "2015-07-29 19:04:29,071 - WARN  [SendWorker:188978561024:QuorumCnxManager$SendWorker@688] - Send worker",
-        "2015-07-29 19:04:29,072 - ERROR [main:QuorumPeerConfig@103] - "],
+        "2015-07-29 19:04:29,072 - ERROR [main:QuorumPeerConfig@103] - ",
+    ],
 }
 
 
@@ -302,12 +345,12 @@ def test_the_standard_log4j_layouts_are_read_on_both_paths(tmp_path: Path, name:
     assert fast.inputs["format"][0] == "hdfs" and fast.events.height == len(LOG4J[name])
     assert fast.events["ts"].null_count() == 0 and fast.events["level"].null_count() == 0
     first = fast.events.row(0, named=True)
-    expected = {"hadoop.log": ("org.apache.hadoop.mapreduce.v2.app.MRAppMaster", "2015-10-18 18:01:47.978"),
-                "spark.log": ("executor.CoarseGrainedExecutorBackend", "2017-06-09 20:10:40"),
-                "zookeeper.log": ("QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774",
-                                  "2015-07-29 17:41:44.747")}[name]
+    expected = {
+        "hadoop.log": ("org.apache.hadoop.mapreduce.v2.app.MRAppMaster", "2015-10-18 18:01:47.978"),
+        "spark.log": ("executor.CoarseGrainedExecutorBackend", "2017-06-09 20:10:40"),
+        "zookeeper.log": ("QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774", "2015-07-29 17:41:44.747"),
+    }[name]
     assert (first["tag"], first["ts"]) == (expected[0], datetime.fromisoformat(expected[1] + "+00:00"))
-
 
 
 # ----------------------------------------------------------------------------- devices

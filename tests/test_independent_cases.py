@@ -16,17 +16,17 @@ from forensics.diagnosis import diagnose
 
 # case -> input subsets (besides all inputs) that still evidence its finding
 CASES = {
-    "amount_0": ["T+S", "T+H"],       # keyed x10, refund of the difference next day
-    "amount_1": ["T"],                # keyed x10, voided and run again
-    "amount_3": ["T+H"],              # an app version's amount bug: one incident
-    "deposit_2": ["T+H"],             # completion re-sent after a crash in the batch update
-    "refund_4": ["T"],                # one sale refunded twice
-    "misrouted_1": ["T+H"],           # replacement under a new TID with another MID
-    "dup_timeout_1": ["T+H", "T"],    # reversal refused (25) by the fallback host
-    "dup_timeout_3": ["T"],           # battery died with the reversal pending
-    "dup_swbug_0": ["T"],             # reversal deleted after retries, no clearing file
-    "cbd_power_1": ["T+H"],           # power lost in flight, device off for minutes
-    "lookalike_1": ["T"],             # timeout whose reversal was acknowledged: nothing
+    "amount_0": ["T+S", "T+H"],  # keyed x10, refund of the difference next day
+    "amount_1": ["T"],  # keyed x10, voided and run again
+    "amount_3": ["T+H"],  # an app version's amount bug: one incident
+    "deposit_2": ["T+H"],  # completion re-sent after a crash in the batch update
+    "refund_4": ["T"],  # one sale refunded twice
+    "misrouted_1": ["T+H"],  # replacement under a new TID with another MID
+    "dup_timeout_1": ["T+H", "T"],  # reversal refused (25) by the fallback host
+    "dup_timeout_3": ["T"],  # battery died with the reversal pending
+    "dup_swbug_0": ["T"],  # reversal deleted after retries, no clearing file
+    "cbd_power_1": ["T+H"],  # power lost in flight, device off for minutes
+    "lookalike_1": ["T"],  # timeout whose reversal was acknowledged: nothing
 }
 
 
@@ -42,8 +42,11 @@ def _keys(items: list[dict]) -> set[tuple[str, ...]]:
 
 
 def _params() -> list:
-    return [pytest.param(case, subset, id=f"{case}-{subset}") for case, subsets in CASES.items()
-            for subset in ["all", *subsets]]
+    return [
+        pytest.param(case, subset, id=f"{case}-{subset}")
+        for case, subsets in CASES.items()
+        for subset in ["all", *subsets]
+    ]
 
 
 @pytest.mark.parametrize("case, subset", _params())
@@ -52,16 +55,20 @@ def test_case_gives_its_finding(shared: Path, case: str, subset: str) -> None:
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     files = [f for f in truth["files"] if (folder / f).exists()]
     if subset != "all":
-        keep = {"T": lambda f: f not in ("host.log", "settlement.csv"), "H": lambda f: f == "host.log",
-                "S": lambda f: f == "settlement.csv"}
+        keep = {
+            "T": lambda f: f not in ("host.log", "settlement.csv"),
+            "H": lambda f: f == "host.log",
+            "S": lambda f: f == "settlement.csv",
+        }
         files = [f for f in files if any(keep[part](f) for part in subset.split("+"))]
     findings = diagnose([str(folder / f) for f in files]).findings
     got = [(f["kind"], f["cause"]) for f in findings]
     want = [(e["kind"], e["cause"]) for e in truth["expected"]]
     assert sorted(got) == sorted(want), [f["summary"] for f in findings]
     for expected in truth["expected"]:
-        assert any(f["kind"] == expected["kind"] and _keys(f["transactions"]) & _keys(expected["keys"])
-                   for f in findings)
+        assert any(
+            f["kind"] == expected["kind"] and _keys(f["transactions"]) & _keys(expected["keys"]) for f in findings
+        )
     if case == "amount_3":  # one incident listing every transaction, with the count in its summary
         assert len(findings) == 1 and len(findings[0]["transactions"]) >= 80
         assert findings[0]["summary"].startswith(f"{len(findings[0]['transactions'])} transactions")

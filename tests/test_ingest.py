@@ -12,17 +12,19 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import forensics
-from forensics.ingest import InputError
+from forensics.errors import InputError
 
 LOGCAT = "03-14 10:02:{s:02d}.204  2311  2398 I TransProcess: CANCEL inv=0000{s:02d} op=07"
 
 
 def covered_lines(loaded: forensics.Loaded, path: str) -> list[int]:
     """Line numbers covered by events and unparsed rows of one input, in order."""
-    spans = pl.concat([
-        loaded.events.filter(pl.col("path") == path).select("line", "line_end"),
-        loaded.unparsed.filter(pl.col("path") == path).select("line", "line_end"),
-    ])
+    spans = pl.concat(
+        [
+            loaded.events.filter(pl.col("path") == path).select("line", "line_end"),
+            loaded.unparsed.filter(pl.col("path") == path).select("line", "line_end"),
+        ]
+    )
     return sorted(n for a, b in spans.iter_rows() for n in range(a, b + 1))
 
 
@@ -74,14 +76,16 @@ def test_gb18030_nul_and_long_lines(tmp_path: Path) -> None:
 
 
 def test_logcat_crash_is_one_record(tmp_path: Path) -> None:
-    body = "\n".join([
-        "03-14 10:07:30.500  2311  2311 E AndroidRuntime: FATAL EXCEPTION: main",
-        "03-14 10:07:30.500  2311  2311 E AndroidRuntime: Process: com.example.pay, PID: 2311",
-        "03-14 10:07:30.500  2311  2311 E AndroidRuntime: java.lang.NullPointerException: x",
-        "03-14 10:07:30.501  2311  2311 E AndroidRuntime: \tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
-        "03-14 10:07:31.000  2311  2311 E AndroidRuntime: FATAL EXCEPTION: second",
-        LOGCAT.format(s=9),
-    ])
+    body = "\n".join(
+        [
+            "03-14 10:07:30.500  2311  2311 E AndroidRuntime: FATAL EXCEPTION: main",
+            "03-14 10:07:30.500  2311  2311 E AndroidRuntime: Process: com.example.pay, PID: 2311",
+            "03-14 10:07:30.500  2311  2311 E AndroidRuntime: java.lang.NullPointerException: x",
+            "03-14 10:07:30.501  2311  2311 E AndroidRuntime: \tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",  # noqa: E501 (a log line as logged)
+            "03-14 10:07:31.000  2311  2311 E AndroidRuntime: FATAL EXCEPTION: second",
+            LOGCAT.format(s=9),
+        ]
+    )
     loaded = forensics.load(write(tmp_path, "crash.log", body))
     assert_conserved(loaded)
     crashes = loaded.events.filter(pl.col("kind") == "app.crash")
@@ -90,27 +94,38 @@ def test_logcat_crash_is_one_record(tmp_path: Path) -> None:
 
 
 def test_syslog_continuation_lines_join_their_record(tmp_path: Path) -> None:
-    body = "\n".join([
-        "Mar 14 10:07:30 term-1 payapp[881]: AndroidRuntime: FATAL EXCEPTION: main",
-        "\tjava.lang.IllegalStateException: printer handle closed",
-        "Caused by: java.io.IOException: gone",
-        "Mar 14 10:07:31 term-1 payapp[881]: TransProcess: CANCEL inv=000001 op=07",
-        "\torphan continuation after a gap is kept apart",
-    ])
+    body = "\n".join(
+        [
+            "Mar 14 10:07:30 term-1 payapp[881]: AndroidRuntime: FATAL EXCEPTION: main",
+            "\tjava.lang.IllegalStateException: printer handle closed",
+            "Caused by: java.io.IOException: gone",
+            "Mar 14 10:07:31 term-1 payapp[881]: TransProcess: CANCEL inv=000001 op=07",
+            "\torphan continuation after a gap is kept apart",
+        ]
+    )
     loaded = forensics.load(write(tmp_path, "term-1.log", body))
     assert_conserved(loaded)
     assert loaded.events.select("line", "line_end").rows() == [(1, 3), (4, 5)]
 
 
 def test_jpos_blocks_keep_first_line_and_lines_outside_are_unparsed(tmp_path: Path) -> None:
-    body = "\n".join([
-        "stray text before",
-        '<log realm="c" at="2026-03-14T10:02:11.204" lifespan="5ms">', "  <receive>", "    <io-timeout/>",
-        "  </receive>", "</log>",
-        '[08 Nov 2014 00:00:20,529] ERROR [p]: <log realm="c" at="Sat Nov 08 00:00:21 EST 2014.529" lifespan="290ms">',
-        "  <receive>", '    <exception name="Oops">', "    at x.<init>(X.java:1)", "    </exception>", "  </receive>",
-        "</log>",
-    ])
+    body = "\n".join(
+        [
+            "stray text before",
+            '<log realm="c" at="2026-03-14T10:02:11.204" lifespan="5ms">',
+            "  <receive>",
+            "    <io-timeout/>",
+            "  </receive>",
+            "</log>",
+            '[08 Nov 2014 00:00:20,529] ERROR [p]: <log realm="c" at="Sat Nov 08 00:00:21 EST 2014.529" lifespan="290ms">',  # noqa: E501 (a log line as logged)
+            "  <receive>",
+            '    <exception name="Oops">',
+            "    at x.<init>(X.java:1)",
+            "    </exception>",
+            "  </receive>",
+            "</log>",
+        ]
+    )
     loaded = forensics.load(write(tmp_path, "host.log", body))
     assert_conserved(loaded)
     assert loaded.unparsed["reason"].to_list() == ["outside a jpos block"]
@@ -121,13 +136,20 @@ def test_jpos_blocks_keep_first_line_and_lines_outside_are_unparsed(tmp_path: Pa
 
 
 def test_year_rollover_and_zone(tmp_path: Path) -> None:
-    body = "\n".join([
-        "Dec 31 23:59:58 term-1 app[1]: a", "Jan  1 00:00:01 term-1 app[1]: b", "Jan  1 00:00:02 term-1 app[1]: c",
-    ])
+    body = "\n".join(
+        [
+            "Dec 31 23:59:58 term-1 app[1]: a",
+            "Jan  1 00:00:01 term-1 app[1]: b",
+            "Jan  1 00:00:02 term-1 app[1]: c",
+        ]
+    )
     path = write(tmp_path, "term-1.log", body)
     loaded = forensics.load(path, year=2025, tz="Asia/Shanghai")
     assert [str(t) for t in loaded.events["ts"]] == [
-        "2025-12-31 15:59:58+00:00", "2025-12-31 16:00:01+00:00", "2025-12-31 16:00:02+00:00"]
+        "2025-12-31 15:59:58+00:00",
+        "2025-12-31 16:00:01+00:00",
+        "2025-12-31 16:00:02+00:00",
+    ]
     row = loaded.inputs.row(0, named=True)
     assert (row["tz"], row["tz_assumed"], row["year_source"]) == ("Asia/Shanghai", False, "--year")
     assumed = forensics.load(path, year=2025)
@@ -152,7 +174,9 @@ def test_year_from_mtime_when_nothing_else(tmp_path: Path) -> None:
 
 def test_device_identity_order(tmp_path: Path) -> None:
     tms = "03-14 09:58:02.101  2311  2311 I TMS     : device serial=A920-7741 tid=T0001234 mid=1 app=1"
-    assert forensics.load(write(tmp_path, "x.log", "\n".join([LOGCAT.format(s=1), tms]))).events["device"].unique().to_list() == ["A920-7741"]
+    assert forensics.load(write(tmp_path, "x.log", "\n".join([LOGCAT.format(s=1), tms]))).events[
+        "device"
+    ].unique().to_list() == ["A920-7741"]
     assert forensics.load(write(tmp_path, "lane3.log", LOGCAT.format(s=1))).events["device"][0] == "lane3"
     assert forensics.load(write(tmp_path, "y.log", LOGCAT.format(s=1)), device="D-9").events["device"][0] == "D-9"
     two_hosts = "Mar 14 10:00:00 h1 app[1]: x\nMar 14 10:00:00 h2 payapp[1]: TMS: device serial=S2 tid=T2 mid=2 app=1"
@@ -175,6 +199,7 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_schema_is_the_declared_one(tmp_path: Path) -> None:
     from forensics.events import EVENTS_SCHEMA, INPUTS_SCHEMA
+
     loaded = forensics.load(write(tmp_path, "t.log", LOGCAT.format(s=1)))
     assert loaded.events.schema == EVENTS_SCHEMA
     assert loaded.inputs.schema == INPUTS_SCHEMA
@@ -222,8 +247,9 @@ def test_small_batches_give_the_same_tables() -> None:
 
 
 @pytest.mark.parametrize("spool_memory", [0, 1 << 30], ids=["spool-on-disk", "spool-in-memory"])
-def test_write_parquet_streams_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                spool_memory: int) -> None:
+def test_write_parquet_streams_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spool_memory: int
+) -> None:
     """Batch by batch into Parquet (years, rollovers, devices carried across batches) = load()."""
     import forensics.ingest
     from forensics.ingest import write_parquet
@@ -232,8 +258,11 @@ def test_write_parquet_streams_the_same_tables(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(forensics.ingest, "_SPOOL_MEMORY", spool_memory)
     case = sorted((SAMPLES / "dup_migration_rerun").iterdir())
     logs = [p for p in case if p.suffix in (".log", ".csv")] + [SAMPLES / "tour" / "V400-0017.log"]
-    rollover = write(tmp_path, "rollover.log", "\n".join(
-        LOGCAT.format(s=s % 60).replace("03-14", "12-31" if s < 40 else "01-01") for s in range(80)) + "\n")
+    rollover = write(
+        tmp_path,
+        "rollover.log",
+        "\n".join(LOGCAT.format(s=s % 60).replace("03-14", "12-31" if s < 40 else "01-01") for s in range(80)) + "\n",
+    )
     for paths in (logs, [rollover]):
         whole = forensics.load(paths, card_key="k", year=2025)
         written = write_parquet(paths, tmp_path / "events.parquet", card_key="k", year=2025, batch_bytes=2000)
@@ -298,15 +327,22 @@ print("ok", c.height)
 def test_numbers_too_long_for_their_columns_lose_nothing(tmp_path: Path) -> None:
     """A pid beyond 64 bits makes the line unparsed with the reason; a dialect value beyond
     64 bits stays in attrs; neither stops the parse."""
-    log = write(tmp_path, "big.log", "\n".join([
-        "03-14 10:00:00.004  99999999999999999999  2398 I TransProcess: START type=SALE inv=000051",
-        "03-14 10:00:00.005  2311  2398 I Comm    : TX 0200 DE4=12345678901234567890 DE11=000001",
-        "03-14 10:00:00.006  2311  2398 I Printer : STATUS code=-9223372036854775809",
-        f"03-14 10:00:00.007  {'9' * 5000}  2398 I TransProcess: START type=SALE inv=000052",
-        "03-14 10:00:00.008  2311  2398 I TransProcess: START type=SALE inv=000053 amount=1e3094300 cur=USD",
-        "03-14 10:00:00.009  2311  2398 I Comm    : TX 0200 DE4=--5 DE11=000002",
-        "03-14 10:00:00.010  2311  2398 I Comm    : TX 0200 DE4=\u00b2 DE11=000003",
-    ]) + "\n")
+    log = write(
+        tmp_path,
+        "big.log",
+        "\n".join(
+            [
+                "03-14 10:00:00.004  99999999999999999999  2398 I TransProcess: START type=SALE inv=000051",
+                "03-14 10:00:00.005  2311  2398 I Comm    : TX 0200 DE4=12345678901234567890 DE11=000001",
+                "03-14 10:00:00.006  2311  2398 I Printer : STATUS code=-9223372036854775809",
+                f"03-14 10:00:00.007  {'9' * 5000}  2398 I TransProcess: START type=SALE inv=000052",
+                "03-14 10:00:00.008  2311  2398 I TransProcess: START type=SALE inv=000053 amount=1e3094300 cur=USD",
+                "03-14 10:00:00.009  2311  2398 I Comm    : TX 0200 DE4=--5 DE11=000002",
+                "03-14 10:00:00.010  2311  2398 I Comm    : TX 0200 DE4=\u00b2 DE11=000003",
+            ]
+        )
+        + "\n",
+    )
     loaded = forensics.load(log, card_key="k", year=2026)
     reasons = loaded.unparsed["reason"].to_list()
     assert reasons[0] == "logcat: pid 99999999999999999999 is out of range (Int64)"
@@ -319,12 +355,22 @@ def test_numbers_too_long_for_their_columns_lose_nothing(tmp_path: Path) -> None
 
 def test_an_offset_no_zone_has_leaves_the_time_unread(tmp_path: Path) -> None:
     """logcat -v zone with +9900 (a damaged line): no guessed time, and the file's note says so."""
-    log = write(tmp_path, "zone.log", "\n".join([
-        "03-14 10:02:11.204 +0800  2311  2398 I TransProcess: START type=SALE inv=000045 amount=45.99 cur=USD",
-        "03-14 10:02:12.204 +9900  2311  2398 I TransProcess: START type=SALE inv=000046 amount=45.99 cur=USD",
-        "03-14 10:02:13.204 -0830  2311  2398 I TransProcess: START type=SALE inv=000047 amount=45.99 cur=USD",
-    ]) + "\n")
+    log = write(
+        tmp_path,
+        "zone.log",
+        "\n".join(
+            [
+                "03-14 10:02:11.204 +0800  2311  2398 I TransProcess: START type=SALE inv=000045 amount=45.99 cur=USD",
+                "03-14 10:02:12.204 +9900  2311  2398 I TransProcess: START type=SALE inv=000046 amount=45.99 cur=USD",
+                "03-14 10:02:13.204 -0830  2311  2398 I TransProcess: START type=SALE inv=000047 amount=45.99 cur=USD",
+            ]
+        )
+        + "\n",
+    )
     loaded = forensics.load(log, year=2026)
     assert [t.isoformat() if t else None for t in loaded.events["ts"].to_list()] == [
-        "2026-03-14T02:02:11.204000+00:00", None, "2026-03-14T18:32:13.204000+00:00"]
+        "2026-03-14T02:02:11.204000+00:00",
+        None,
+        "2026-03-14T18:32:13.204000+00:00",
+    ]
     assert loaded.inputs["notes"][0] == "1 timestamps could not be read"

@@ -36,7 +36,11 @@ def _records(reg: Registry, path: Path) -> list[object]:
 def test_engines_agree(monkeypatch: pytest.MonkeyPatch, shared: Path) -> None:
     fast = registry()
     assert formats.LALR_PLUGINS, "lark_cython is installed but the registry does not use it"
-    files = [SAMPLES / "dup_crash_rerun" / p.name for p in (SAMPLES / "dup_crash_rerun").glob("*.log") if "acquirer" not in p.name]
+    files = [
+        SAMPLES / "dup_crash_rerun" / p.name
+        for p in (SAMPLES / "dup_crash_rerun").glob("*.log")
+        if "acquirer" not in p.name
+    ]
     files += [SAMPLES / "dup_paper_out_rerun" / p.name for p in (SAMPLES / "dup_paper_out_rerun").glob("[AV]*.log")]
     files += [shared / "corpus" / "loghub" / s / f"{s}_2k.log" for s in ("Linux", "Android", "OpenSSH")]
     expected = {path: _records(fast, path) for path in files}

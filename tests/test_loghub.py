@@ -31,15 +31,35 @@ def _load(shared: Path, system: str) -> tuple[forensics.Loaded, list[dict[str, s
 
 def _expected(system: str, row: dict[str, str]) -> dict[str, object]:
     if system == "Linux":
-        return {"host": row["Level"], "tag": row["Component"], "pid": int(row["PID"]) if row["PID"] else None,
-                "thread": None, "level": None, "message": row["Content"],
-                "stamp": (_MONTHS.index(row["Month"]) + 1, int(row["Date"]), row["Time"])}
+        return {
+            "host": row["Level"],
+            "tag": row["Component"],
+            "pid": int(row["PID"]) if row["PID"] else None,
+            "thread": None,
+            "level": None,
+            "message": row["Content"],
+            "stamp": (_MONTHS.index(row["Month"]) + 1, int(row["Date"]), row["Time"]),
+        }
     if system == "OpenSSH":
-        return {"host": row["Component"], "tag": "sshd", "pid": int(row["Pid"]), "thread": None, "level": None,
-                "message": row["Content"], "stamp": (_MONTHS.index(row["Date"]) + 1, int(row["Day"]), row["Time"])}
+        return {
+            "host": row["Component"],
+            "tag": "sshd",
+            "pid": int(row["Pid"]),
+            "thread": None,
+            "level": None,
+            "message": row["Content"],
+            "stamp": (_MONTHS.index(row["Date"]) + 1, int(row["Day"]), row["Time"]),
+        }
     month, day = row["Date"].split("-")
-    return {"host": None, "tag": row["Component"], "pid": int(row["Pid"]), "thread": int(row["Tid"]),
-            "level": row["Level"], "message": row["Content"], "stamp": (int(month), int(day), row["Time"])}
+    return {
+        "host": None,
+        "tag": row["Component"],
+        "pid": int(row["Pid"]),
+        "thread": int(row["Tid"]),
+        "level": row["Level"],
+        "message": row["Content"],
+        "stamp": (int(month), int(day), row["Time"]),
+    }
 
 
 @pytest.mark.parametrize("system", ["Linux", "Android", "OpenSSH"])
@@ -51,7 +71,7 @@ def test_loghub_fields_match_ground_truth(shared: Path, system: str) -> None:
     fields = ("host", "tag", "pid", "thread", "level", "message")
     mismatches = {f: 0 for f in fields}
     stamps_wrong = 0
-    for got, row in zip(events.iter_rows(named=True), truth):
+    for got, row in zip(events.iter_rows(named=True), truth, strict=False):
         want = _expected(system, row)
         for f in fields:
             if got[f] != want[f]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -61,6 +60,7 @@ TRANSFORMS: dict[str, tuple[Transform, bool, Callable[[M.Fingerprint], bool] | N
     "serials_renamed": (M.rename_devices, True, None),
 }
 
+
 def _params() -> list:
     out = []
     for where, case in CASES:
@@ -75,8 +75,9 @@ def baselines() -> dict[str, tuple[M.CaseInputs, list[dict]]]:
     return {}
 
 
-def _baseline(where: str, case: str, request: pytest.FixtureRequest, cache: dict,
-              tmp: pytest.TempPathFactory) -> tuple[M.CaseInputs, list[dict]]:
+def _baseline(
+    where: str, case: str, request: pytest.FixtureRequest, cache: dict, tmp: pytest.TempPathFactory
+) -> tuple[M.CaseInputs, list[dict]]:
     if case not in cache:
         folder = SAMPLES / case if where == "sample" else request.getfixturevalue("shared") / "cases" / case
         inputs = M.CaseInputs.from_folder(folder)
@@ -89,8 +90,14 @@ def _compared(found: Counter[M.Fingerprint], left_out: Callable[[M.Fingerprint],
 
 
 @pytest.mark.parametrize("where, case, name", _params())
-def test_findings_do_not_change(where: str, case: str, name: str, request: pytest.FixtureRequest,
-                                baselines: dict, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_findings_do_not_change(
+    where: str,
+    case: str,
+    name: str,
+    request: pytest.FixtureRequest,
+    baselines: dict,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     inputs, found = _baseline(where, case, request, baselines, tmp_path_factory)
     transform, rrn, left_out = TRANSFORMS[name]
     if name.startswith("drop_") and (not inputs.named("host") or not inputs.named("settlement")):
@@ -98,25 +105,31 @@ def test_findings_do_not_change(where: str, case: str, name: str, request: pytes
     changed, devices = transform(inputs)
     assert changed.files != inputs.files or name == "files_reordered" and list(changed.files) != list(inputs.files)
     before = _compared(M.fingerprint(found, rrn=rrn), left_out)
-    after = _compared(M.fingerprint(M.findings(changed, tmp_path_factory.mktemp(f"{case}-{name}")), devices=devices,
-                                    rrn=rrn), left_out)
+    after = _compared(
+        M.fingerprint(M.findings(changed, tmp_path_factory.mktemp(f"{case}-{name}")), devices=devices, rrn=rrn),
+        left_out,
+    )
     assert after == before
 
 
 # -- the transformations themselves ---------------------------------------------------------
 
-@pytest.mark.parametrize("line, minutes, year, shifted", [
-    (b"12-31 23:55:00.123  1 2 I X: a\n", 10, 2025, b"01-01 00:05:00.123  1 2 I X: a\n"),
-    (b"2025-12-31 23:55:00.123  1 2 I X: a\r\n", 10, 2025, b"2026-01-01 00:05:00.123  1 2 I X: a\r\n"),
-    (b"<6>Feb 13 09:12:33 VX690-1 kernel: x\n", -10, 2026, b"<6>Feb 13 09:02:33 VX690-1 kernel: x\n"),
-    (b"Dec 24 08:21:17.276010 V200C-3 sys[1]: y\n", 10, 2025, b"Dec 24 08:31:17.276010 V200C-3 sys[1]: y\n"),
-    (b"Sep  9 23:55:01 h p: x\n", 10, 2025, b"Sep 10 00:05:01 h p: x\n"),
-    (b"Sep 10 00:05:01 h p: x\n", -10, 2025, b"Sep  9 23:55:01 h p: x\n"),
-    (b"Sep 09 23:55:01 h p: x\n", 10, 2025, b"Sep 10 00:05:01 h p: x\n"),
-    (b"Mar  1 00:05:00 h x\n", -10, 2024, b"Feb 29 23:55:00 h x\n"),
-    (b"03-01 00:05:00.000 h x\n", -10, 2025, b"02-28 23:55:00.000 h x\n"),
-    (b"\tat com.pay.Main(Main.java:1)\n", 10, 2025, b"\tat com.pay.Main(Main.java:1)\n"),
-])
+
+@pytest.mark.parametrize(
+    "line, minutes, year, shifted",
+    [
+        (b"12-31 23:55:00.123  1 2 I X: a\n", 10, 2025, b"01-01 00:05:00.123  1 2 I X: a\n"),
+        (b"2025-12-31 23:55:00.123  1 2 I X: a\r\n", 10, 2025, b"2026-01-01 00:05:00.123  1 2 I X: a\r\n"),
+        (b"<6>Feb 13 09:12:33 VX690-1 kernel: x\n", -10, 2026, b"<6>Feb 13 09:02:33 VX690-1 kernel: x\n"),
+        (b"Dec 24 08:21:17.276010 V200C-3 sys[1]: y\n", 10, 2025, b"Dec 24 08:31:17.276010 V200C-3 sys[1]: y\n"),
+        (b"Sep  9 23:55:01 h p: x\n", 10, 2025, b"Sep 10 00:05:01 h p: x\n"),
+        (b"Sep 10 00:05:01 h p: x\n", -10, 2025, b"Sep  9 23:55:01 h p: x\n"),
+        (b"Sep 09 23:55:01 h p: x\n", 10, 2025, b"Sep 10 00:05:01 h p: x\n"),
+        (b"Mar  1 00:05:00 h x\n", -10, 2024, b"Feb 29 23:55:00 h x\n"),
+        (b"03-01 00:05:00.000 h x\n", -10, 2025, b"02-28 23:55:00.000 h x\n"),
+        (b"\tat com.pay.Main(Main.java:1)\n", 10, 2025, b"\tat com.pay.Main(Main.java:1)\n"),
+    ],
+)
 def test_shift_stamp(line: bytes, minutes: int, year: int, shifted: bytes) -> None:
     from datetime import timedelta
 
@@ -124,16 +137,23 @@ def test_shift_stamp(line: bytes, minutes: int, year: int, shifted: bytes) -> No
 
 
 def _toy() -> M.CaseInputs:
-    terminal = (b"01-05 08:00:00.000  1  1 I TMS     : device serial=AB1-0001 tid=T1 mid=M1\n"
-                b"01-05 08:00:01.000  1  1 I healthd : battery l=65\n"
-                b"01-05 08:01:00.000  1  2 I Comm    : CONNECT host=acq1 ok ms=41\n"
-                b"01-05 08:01:01.000  1  2 I TransProcess: RESULT status=APPROVED inv=000001 stan=000007 rc=00\n"
-                b"01-05 08:01:02.000  1  2 E AndroidRuntime: FATAL EXCEPTION: main\n"
-                b"\tat com.pay.Main(Main.java:1)\n"
-                b"01-05 08:02:00.000  1  2 I healthd : battery l=64\n")
-    return M.CaseInputs({"AB1-0001.log": terminal, "host.log": b"<log at=\"2026-01-05T08:01:00.000\">\n",
-                         "settlement.csv": b"settle_date,tid\n2026-01-05,T1\n"},
-                        {"AB1-0001.log": "terminal", "host.log": "host", "settlement.csv": "settlement"})
+    terminal = (
+        b"01-05 08:00:00.000  1  1 I TMS     : device serial=AB1-0001 tid=T1 mid=M1\n"
+        b"01-05 08:00:01.000  1  1 I healthd : battery l=65\n"
+        b"01-05 08:01:00.000  1  2 I Comm    : CONNECT host=acq1 ok ms=41\n"
+        b"01-05 08:01:01.000  1  2 I TransProcess: RESULT status=APPROVED inv=000001 stan=000007 rc=00\n"
+        b"01-05 08:01:02.000  1  2 E AndroidRuntime: FATAL EXCEPTION: main\n"
+        b"\tat com.pay.Main(Main.java:1)\n"
+        b"01-05 08:02:00.000  1  2 I healthd : battery l=64\n"
+    )
+    return M.CaseInputs(
+        {
+            "AB1-0001.log": terminal,
+            "host.log": b'<log at="2026-01-05T08:01:00.000">\n',
+            "settlement.csv": b"settle_date,tid\n2026-01-05,T1\n",
+        },
+        {"AB1-0001.log": "terminal", "host.log": "host", "settlement.csv": "settlement"},
+    )
 
 
 def test_transformations_of_a_toy_case() -> None:
@@ -148,8 +168,14 @@ def test_transformations_of_a_toy_case() -> None:
     assert rotated.files["AB1-0001.log.1"] + rotated.files["AB1-0001.log"] == log
     assert not rotated.files["AB1-0001.log"].startswith(b"\t")  # never inside a multi-line record
     two_days = M.quiet_day_before(case).files["AB1-0001.log"]
-    assert two_days == (b"01-04 08:00:00.000  1  1 I TMS     : device serial=AB1-0001 tid=T1 mid=M1\n"
-                        b"01-04 08:00:01.000  1  1 I healthd : battery l=65\n") + log
+    assert (
+        two_days
+        == (
+            b"01-04 08:00:00.000  1  1 I TMS     : device serial=AB1-0001 tid=T1 mid=M1\n"
+            b"01-04 08:00:01.000  1  1 I healthd : battery l=65\n"
+        )
+        + log
+    )
     renamed, back = M.rename_devices(case)
     (new,) = back
     assert back == {new: "AB1-0001"} and f"{new}.log" in renamed.files and renamed.roles[f"{new}.log"] == "terminal"
@@ -162,9 +188,16 @@ def test_transformations_of_a_toy_case() -> None:
 
 
 def test_fingerprint_compares_stans_as_numbers_and_maps_renamed_devices() -> None:
-    found = [{"kind": "duplicate_charge", "cause": "operator_error",
-              "transactions": [{"device": "RN1-0001", "stan": "000042", "rrn": "9"}]}]
+    found = [
+        {
+            "kind": "duplicate_charge",
+            "cause": "operator_error",
+            "transactions": [{"device": "RN1-0001", "stan": "000042", "rrn": "9"}],
+        }
+    ]
     assert M.fingerprint(found, devices={"RN1-0001": "ab-1"}) == Counter(
-        {("duplicate_charge", "operator_error", frozenset({("ds", "AB-1", "42"), ("rrn", "9")})): 1})
+        {("duplicate_charge", "operator_error", frozenset({("ds", "AB-1", "42"), ("rrn", "9")})): 1}
+    )
     assert M.fingerprint(found, rrn=False) == Counter(
-        {("duplicate_charge", "operator_error", frozenset({("ds", "RN1-0001", "42")})): 1})
+        {("duplicate_charge", "operator_error", frozenset({("ds", "RN1-0001", "42")})): 1}
+    )

@@ -13,9 +13,18 @@ from forensics.diagnosis.rules import RuleSet
 from forensics.timeline import TRANSACTIONS_SCHEMA, _charge
 
 _CHARGE_COLUMNS = {
-    "voided_by": pl.String, "host_reversal_rc": pl.String, "reversal_rc": pl.String, "settle_covers": pl.Boolean,
-    "cleared_count": pl.UInt32, "host_line": pl.Int64, "host_rc": pl.String, "host_covers": pl.Boolean,
-    "line_tx": pl.Int64, "line_saf_queued": pl.Int64, "reversal_deleted": pl.String, "merchant": pl.String,
+    "voided_by": pl.String,
+    "host_reversal_rc": pl.String,
+    "reversal_rc": pl.String,
+    "settle_covers": pl.Boolean,
+    "cleared_count": pl.UInt32,
+    "host_line": pl.Int64,
+    "host_rc": pl.String,
+    "host_covers": pl.Boolean,
+    "line_tx": pl.Int64,
+    "line_saf_queued": pl.Int64,
+    "reversal_deleted": pl.String,
+    "merchant": pl.String,
 }
 
 
@@ -74,30 +83,59 @@ def test_host_silence_means_not_received_only_where_the_host_log_covers_the_tid(
 
 
 def _txns(rows: list[dict[str, object]]) -> pl.DataFrame:
-    base = {"txn": None, "txn_type": "SALE", "card": None, "amount_entered": 1000, "mid": "M1", "tid": "T1",
-            "device": "D1", "atc": None, "ts_start": None, "merchant_outcome": "APPROVED", "charged": True,
-            "charge_at_risk": False, "line_saf_queued": None, "flags": [], "resend_of": None, "amount_approved": None,
-            "amount_sent": None, "source": None, "amount_keyed": None, "voided_by": None, "orig_txn": None,
-            "cleared_count": None}
+    base = {
+        "txn": None,
+        "txn_type": "SALE",
+        "card": None,
+        "amount_entered": 1000,
+        "mid": "M1",
+        "tid": "T1",
+        "device": "D1",
+        "atc": None,
+        "ts_start": None,
+        "merchant_outcome": "APPROVED",
+        "charged": True,
+        "charge_at_risk": False,
+        "line_saf_queued": None,
+        "flags": [],
+        "resend_of": None,
+        "amount_approved": None,
+        "amount_sent": None,
+        "source": None,
+        "amount_keyed": None,
+        "voided_by": None,
+        "orig_txn": None,
+        "cleared_count": None,
+    }
     frame = pl.DataFrame([{**base, **r} for r in rows]).with_columns(
-        pl.col("ts_start").str.to_datetime(time_zone="UTC"))
+        pl.col("ts_start").str.to_datetime(time_zone="UTC")
+    )
     # the declared types, as the timeline builds them (an all-null column would otherwise be untyped)
     frame = frame.with_columns([pl.col(c).cast(TRANSACTIONS_SCHEMA[c]) for c in frame.columns])
     return D.prepare(frame, pl.DataFrame())
 
 
 def test_pairs_need_a_known_card_and_amount() -> None:
-    rows = [{"txn": "a", "card": None, "ts_start": "2026-01-01T10:00:00"},
-            {"txn": "b", "card": None, "ts_start": "2026-01-01T10:01:00"},
-            {"txn": "c", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:02:00"},
-            {"txn": "d", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:03:00"}]
+    rows = [
+        {"txn": "a", "card": None, "ts_start": "2026-01-01T10:00:00"},
+        {"txn": "b", "card": None, "ts_start": "2026-01-01T10:01:00"},
+        {"txn": "c", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:02:00"},
+        {"txn": "d", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:03:00"},
+    ]
     assert D.duplicate_charges(_txns(rows), D.Params()).filter(pl.col("first__txn").is_not_null()).height == 0
 
 
 def test_a_charge_unknown_and_not_at_risk_is_no_charge_for_pairing() -> None:
-    rows = [{"txn": "a", "card": "4111", "ts_start": "2026-01-01T10:00:00", "charged": None,
-             "merchant_outcome": "COMM_ERROR"},
-            {"txn": "b", "card": "4111", "ts_start": "2026-01-01T10:01:00"}]
+    rows = [
+        {
+            "txn": "a",
+            "card": "4111",
+            "ts_start": "2026-01-01T10:00:00",
+            "charged": None,
+            "merchant_outcome": "COMM_ERROR",
+        },
+        {"txn": "b", "card": "4111", "ts_start": "2026-01-01T10:01:00"},
+    ]
     assert D.duplicate_charges(_txns(rows), D.Params()).filter(pl.col("first__txn").is_not_null()).height == 0
     rows[0]["charge_at_risk"] = True
     pairs = D.duplicate_charges(_txns(rows), D.Params())
@@ -111,17 +149,27 @@ def test_unknown_amount_sent_is_no_mismatch() -> None:
 
 @pytest.mark.parametrize("value, fires", [(None, False), ("05", True), ("00", False)])
 def test_rule_match_on_a_null_column_does_not_fire(value: str | None, fires: bool) -> None:
-    rules = RuleSet([("t.toml", """
+    rules = RuleSet(
+        [
+            (
+                "t.toml",
+                """
 [[rule]]
 id = "t"
 finding = "charged_but_declined"
 cause = "network_timeout"
 weight = 1
 when = [ { match = { "txn.rc_result" = { ne = "00" } } } ]
-""")])
-    cands = pl.DataFrame({"cid": [0], "finding": ["charged_but_declined"], "txn__rc_result": [value]},
-                         schema={"cid": pl.Int64, "finding": pl.String, "txn__rc_result": pl.String})
-    events = pl.DataFrame(schema={"path": pl.String, "line": pl.Int64, "ts_utc": pl.Datetime("us", "UTC"),
-                                  "kind": pl.String})
+""",
+            )
+        ]
+    )
+    cands = pl.DataFrame(
+        {"cid": [0], "finding": ["charged_but_declined"], "txn__rc_result": [value]},
+        schema={"cid": pl.Int64, "finding": pl.String, "txn__rc_result": pl.String},
+    )
+    events = pl.DataFrame(
+        schema={"path": pl.String, "line": pl.Int64, "ts_utc": pl.Datetime("us", "UTC"), "kind": pl.String}
+    )
     fired, _ = rules.evaluate(cands, events)
     assert (fired.height == 1) is fires

@@ -16,12 +16,22 @@ from tests.conftest import SAMPLES
 from tests.test_fastpath import both
 from tests.test_ingest import assert_conserved
 
-_PIECES = st.sampled_from([
-    b"03-14 10:02:11.204  2311  2398 I TransProcess: START type=SALE inv=000045 amount=45.99 cur=USD",
-    b"Mar 14 10:02:11 term payapp[1]: Comm: TX 0200 DE2=4761739001010010 DE4=000000004599",
-    b'<log realm="c" at="2026-03-14T10:02:11.204"><receive>', b"</receive></log>", b"\t at x", b"",
-    b"\r", b"\x00", b"\xff\xfe", "打印机".encode("gb18030"), b"settle_date,tid", b"<field id=\"2\" value=\"",
-])
+_PIECES = st.sampled_from(
+    [
+        b"03-14 10:02:11.204  2311  2398 I TransProcess: START type=SALE inv=000045 amount=45.99 cur=USD",
+        b"Mar 14 10:02:11 term payapp[1]: Comm: TX 0200 DE2=4761739001010010 DE4=000000004599",
+        b'<log realm="c" at="2026-03-14T10:02:11.204"><receive>',
+        b"</receive></log>",
+        b"\t at x",
+        b"",
+        b"\r",
+        b"\x00",
+        b"\xff\xfe",
+        "打印机".encode("gb18030"),
+        b"settle_date,tid",
+        b'<field id="2" value="',
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,11 +48,46 @@ def test_arbitrary_bytes_never_crash_and_lines_are_conserved(chunks: list[bytes]
 
 # Mutations of real sample lines: the kinds of damage that found bugs (numbers too long for a
 # column, tabs in names, mangled keys and values, cut or doubled lines).
-_MUTATIONS = ["9" * 25, "9" * 5000, "=", '"', "\\", "\t", "é", "中", "[", "]", ":", " ", "  ", "</log>", "<log ",
-              "DE4=", "amount=", "cur=", "99999999999999999999.999", "1e3094300", "--5", "-0", "nan", "+5",
-              "4111111111111111", "depth=", "type=", "stan=000001", "0400", "Dec 31 23:59:59", "²"]
-_SOURCES = ["tour/V400-0017.log", "tour/A920-7741.log", "tour/acquirer-host.log", "tour/settlement-2026-03-14.csv",
-            "cbd_timeout_late_reversal/V400-6751.log"]
+_MUTATIONS = [
+    "9" * 25,
+    "9" * 5000,
+    "=",
+    '"',
+    "\\",
+    "\t",
+    "é",
+    "中",
+    "[",
+    "]",
+    ":",
+    " ",
+    "  ",
+    "</log>",
+    "<log ",
+    "DE4=",
+    "amount=",
+    "cur=",
+    "99999999999999999999.999",
+    "1e3094300",
+    "--5",
+    "-0",
+    "nan",
+    "+5",
+    "4111111111111111",
+    "depth=",
+    "type=",
+    "stan=000001",
+    "0400",
+    "Dec 31 23:59:59",
+    "²",
+]
+_SOURCES = [
+    "tour/V400-0017.log",
+    "tour/A920-7741.log",
+    "tour/acquirer-host.log",
+    "tour/settlement-2026-03-14.csv",
+    "cbd_timeout_late_reversal/V400-6751.log",
+]
 
 
 def _mutated(lines: list[str], rng: random.Random, rate: float) -> list[str]:
@@ -65,7 +110,7 @@ def _mutated(lines: list[str], rng: random.Random, rate: float) -> list[str]:
 def test_mutated_sample_lines_parse_the_same_on_both_paths(source: str, start: int, seed: int) -> None:
     text = (SAMPLES / source).read_bytes().decode("utf-8", errors="surrogateescape").splitlines()
     start %= max(1, len(text) - 40)
-    lines = _mutated(text[start:start + 40] if not source.endswith(".csv") else text[:40], random.Random(seed), 0.3)
+    lines = _mutated(text[start : start + 40] if not source.endswith(".csv") else text[:40], random.Random(seed), 0.3)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(source).name
         path.write_bytes("\n".join(lines).encode("utf-8", errors="surrogateescape") + b"\n")

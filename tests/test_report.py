@@ -42,7 +42,9 @@ def test_report_and_chart_for_every_sample(folder: Path, tmp_path: Path) -> None
     report = incident.write(result, tmp_path, "html", {"tz": "per device"})
     text = report.read_text()
     assert not re.search(r"""(?:src|href)\s*=\s*['"]?(?:https?:)?//""", text), "the report must open offline"
-    assert "Chain of custody" in text and all(row["sha256"] in text for row in result.timeline.loaded.inputs.iter_rows(named=True))
+    assert "Chain of custody" in text and all(
+        row["sha256"] in text for row in result.timeline.loaded.inputs.iter_rows(named=True)
+    )
     assert not _FULL_PAN.search(text)
     for f in result.findings:
         assert f["id"] in text and html.escape(f["evidence"][0]["text"][:40]) in text

@@ -20,9 +20,12 @@ from tests.conftest import SAMPLES
 ROOT = Path(__file__).resolve().parents[1]
 
 # Words no terminal or host writes: causes, finding kinds, verdicts (spec section 5).
-_LEAKS = re.compile(r"duplicat|migrat|operator[ _]error|hardware[ _]fault|software[ _]bug|sync[ _]delay|"
-                    r"network_timeout|host_error|charged_but|misrouted|ledger_mismatch|refund_error|deposit_error|"
-                    r"amount_mismatch|root cause", re.IGNORECASE)
+_LEAKS = re.compile(
+    r"duplicat|migrat|operator[ _]error|hardware[ _]fault|software[ _]bug|sync[ _]delay|"
+    r"network_timeout|host_error|charged_but|misrouted|ledger_mismatch|refund_error|deposit_error|"
+    r"amount_mismatch|root cause",
+    re.IGNORECASE,
+)
 
 
 def _logs(folder: Path) -> list[str]:
@@ -39,7 +42,8 @@ def _case(tmp_path: Path, family: str, seed: int) -> tuple[Path, dict]:
 def _roles(names: list[str]) -> set[str]:
     """The input roles a case's file names give besides the terminal logs."""
     return ({"host"} if "acquirer-host.log" in names else set()) | (
-        {"settlement"} if any(n.startswith("settlement-") for n in names) else set())
+        {"settlement"} if any(n.startswith("settlement-") for n in names) else set()
+    )
 
 
 def _check_truth(family: str, truth: dict) -> None:
@@ -68,8 +72,11 @@ def test_family_parses_and_its_truth_is_in_the_logs(tmp_path: Path, family: str)
     events = loaded.events
     for f in truth["findings"]:
         for key in f["transactions"]:
-            on_device = events.filter(pl.col("device") == key["device"], pl.col("stan") == key["stan"],
-                                      pl.col("kind").is_in(["iso.tx", "txn.result", "saf.queued"]))
+            on_device = events.filter(
+                pl.col("device") == key["device"],
+                pl.col("stan") == key["stan"],
+                pl.col("kind").is_in(["iso.tx", "txn.result", "saf.queued"]),
+            )
             assert on_device.height, key
             assert events.filter(pl.col("device") == key["device"], pl.col("inv") == key["inv"]).height, key
             if key["rrn"] and key["cleared"] and "settlement" in _roles(truth["inputs"]):
@@ -100,8 +107,10 @@ def test_every_input_set_lists_its_files_and_keeps_what_they_evidence(family: st
         if "settlement" not in roles:  # without a settlement file whether an item cleared is unknown
             assert all(t["cleared"] is None for f in every for t in f["transactions"])
             every = [{**f, "transactions": [{**t, "cleared": "?"} for t in f["transactions"]]} for f in every]
-            full_findings = [{**f, "transactions": [{**t, "cleared": "?"} for t in f["transactions"]]}
-                             for f in full.truth["findings"]]
+            full_findings = [
+                {**f, "transactions": [{**t, "cleared": "?"} for t in f["transactions"]]}
+                for f in full.truth["findings"]
+            ]
         else:
             full_findings = full.truth["findings"]
         assert sorted(map(json.dumps, every)) == sorted(map(json.dumps, full_findings))
@@ -111,13 +120,27 @@ def test_every_input_set_lists_its_files_and_keeps_what_they_evidence(family: st
 
 def test_cli_gives_the_inputs_asked_for(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--seed", "4", "--inputs", "terminal,settlement",
-                                 "--wide", "-o", str(tmp_path / "a")])
+    result = runner.invoke(
+        cli,
+        [
+            "simulate",
+            "--family",
+            "cbd_crash",
+            "--seed",
+            "4",
+            "--inputs",
+            "terminal,settlement",
+            "--wide",
+            "-o",
+            str(tmp_path / "a"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "a" / "truth.json").read_text())
     assert _roles(truth["inputs"]) == {"settlement"} and truth["findings"]
-    result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "terminal",
-                                 "-o", str(tmp_path / "b")])
+    result = runner.invoke(
+        cli, ["simulate", "--family", "cbd_crash", "--inputs", "terminal", "-o", str(tmp_path / "b")]
+    )
     truth = json.loads((tmp_path / "b" / "truth.json").read_text())
     assert result.exit_code == 0 and truth["findings"] == [] and truth["unsupported"]
     result = runner.invoke(cli, ["simulate", "--family", "cbd_crash", "--inputs", "hots", "-o", str(tmp_path / "c")])
@@ -160,17 +183,30 @@ def test_list_names_every_family() -> None:
     assert result.exit_code == 0
     listed = [line.split()[0] for line in result.output.splitlines()]
     assert listed == list(FAMILIES)
-    second_column = {len(line) - len(line[len(line.split()[0]):].lstrip()) for line in result.output.splitlines()}
+    second_column = {len(line) - len(line[len(line.split()[0]) :].lstrip()) for line in result.output.splitlines()}
     assert len(second_column) == 1, "the verdicts line up"
 
 
 def test_families_cover_every_finding_kind_and_cause() -> None:
     kinds = {f.kind for f in FAMILIES.values() if f.kind}
     causes = {f.cause for f in FAMILIES.values() if f.cause}
-    assert kinds == {"duplicate_charge", "amount_mismatch", "refund_error", "deposit_error", "charged_but_declined",
-                     "misrouted_funds", "ledger_mismatch"}
-    assert causes == {"hardware_fault", "software_bug", "operator_error", "migration_sync_delay", "network_timeout",
-                      "host_error"}
+    assert kinds == {
+        "duplicate_charge",
+        "amount_mismatch",
+        "refund_error",
+        "deposit_error",
+        "charged_but_declined",
+        "misrouted_funds",
+        "ledger_mismatch",
+    }
+    assert causes == {
+        "hardware_fault",
+        "software_bug",
+        "operator_error",
+        "migration_sync_delay",
+        "network_timeout",
+        "host_error",
+    }
     assert sum(f.kind is None for f in FAMILIES.values()) >= 4
 
 
@@ -202,13 +238,28 @@ def test_wide_world_has_the_noise_and_timings_of_real_shops() -> None:
         logs += b"".join(data for name, data in case.files.items() if name.endswith(".log") and name[0] != "a")
         skews += [abs(d["skew_s"]) for d in case.truth["devices"]]
         timeouts |= set(re.findall(rb"waited_ms=(\d+)", b"".join(case.files.values())))
-    for needle in (b"\r\n", b"rc=95", b"UPLOAD stan=", b"CANCEL inv=", b"PIN entered", b"RX 0410 DE11=", b"DE39=25",
-                   b"CONNECT host=acq1 fail", b"type=TIP_ADJUST", b"type=PREAUTH_COMPLETE", b"Reprint Last",
-                   b"DE11=000001 "):
+    for needle in (
+        b"\r\n",
+        b"rc=95",
+        b"UPLOAD stan=",
+        b"CANCEL inv=",
+        b"PIN entered",
+        b"RX 0410 DE11=",
+        b"DE39=25",
+        b"CONNECT host=acq1 fail",
+        b"type=TIP_ADJUST",
+        b"type=PREAUTH_COMPLETE",
+        b"Reprint Last",
+        b"DE11=000001 ",
+    ):
         assert needle in logs, needle
     assert len(timeouts) >= 3 and max(skews) > 600
-    steps = [s["step_s"] for case in (simulate(f, 400 + i).truth for i, f in enumerate(wide * 3))
-             for d in case["devices"] for s in d["clock_steps"]]
+    steps = [
+        s["step_s"]
+        for case in (simulate(f, 400 + i).truth for i, f in enumerate(wide * 3))
+        for d in case["devices"]
+        for s in d["clock_steps"]
+    ]
     assert min(steps) < -20 * 365 * 86400, "an RTC reset to 2000-01-01"
 
 

@@ -31,8 +31,9 @@ def test_truth_transactions_are_rebuilt(folder: Path) -> None:
     txns = tl.transactions
     for finding in truth["findings"]:
         for want in finding["transactions"]:
-            rows = txns.filter(pl.col("device") == want["device"], pl.col("stan") == want["stan"],
-                               pl.col("inv") == want["inv"])
+            rows = txns.filter(
+                pl.col("device") == want["device"], pl.col("stan") == want["stan"], pl.col("inv") == want["inv"]
+            )
             assert rows.height == 1, want
             got = rows.row(0, named=True)
             assert (got["tid"], got["rrn"], got["auth"]) == (want["tid"], want["rrn"], want["auth"]), want
@@ -53,8 +54,11 @@ def test_skew_within_one_second_in_every_clock_segment(folder: Path) -> None:
     tl, truth = case_timeline(folder)
     for d in truth["devices"]:
         assert tl.devices.filter(pl.col("device") == d["serial"]).height == 1
-        segments = tl.events.filter(pl.col("device") == d["serial"], pl.col("segment").is_not_null()).group_by(
-            "segment").agg(pl.col("ts_utc").median().alias("mid"), pl.len().alias("n"))
+        segments = (
+            tl.events.filter(pl.col("device") == d["serial"], pl.col("segment").is_not_null())
+            .group_by("segment")
+            .agg(pl.col("ts_utc").median().alias("mid"), pl.len().alias("n"))
+        )
         checked = 0
         for seg in segments.filter(pl.col("n") > 20).iter_rows(named=True):
             clock = tl.clocks.filter(pl.col("device") == d["serial"], pl.col("segment") == seg["segment"])
@@ -70,7 +74,10 @@ def test_migration_is_detected_without_being_told() -> None:
     tl, _ = case_timeline(SAMPLES / "dup_migration_rerun")
     devs = tl.devices.sort("first_seen")
     assert devs.height == 2 and devs["tid"].n_unique() == 1
-    assert devs["role"].to_list() == ["replaced (older device on a shared TID)", "replacement (newer device on a shared TID)"]
+    assert devs["role"].to_list() == [
+        "replaced (older device on a shared TID)",
+        "replacement (newer device on a shared TID)",
+    ]
     assert devs["counter_resets"][1] >= 1
 
 
@@ -94,8 +101,11 @@ def test_timesketch_rows_have_the_required_fields() -> None:
         assert row["datetime"].endswith("+00:00") and "T" in row["datetime"]
 
 
-@pytest.mark.parametrize("folder", [SAMPLES / "dup_paper_out_rerun", SAMPLES / "dup_crash_rerun", SAMPLES / "cbd_power_loss"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "folder",
+    [SAMPLES / "dup_paper_out_rerun", SAMPLES / "dup_crash_rerun", SAMPLES / "cbd_power_loss"],
+    ids=lambda p: p.name,
+)
 def test_single_device_view_tells_the_story_on_one_screen(folder: Path) -> None:
     truth = json.loads((folder / "truth.json").read_text())
     device_log = folder / truth["devices"][0]["file"]

@@ -46,13 +46,23 @@ class Diagnosis:
     def frame(self) -> pl.DataFrame:
         """The findings as a Polars frame (one row each; transactions and evidence as lists)."""
         if not self.findings:
-            return pl.DataFrame(schema={"id": pl.String, "kind": pl.String, "cause": pl.String, "confidence": pl.Float64})
+            return pl.DataFrame(
+                schema={"id": pl.String, "kind": pl.String, "cause": pl.String, "confidence": pl.Float64}
+            )
         return pl.DataFrame(self.findings)
 
     def document(self) -> dict[str, Any]:
         """The JSON document of spec/findings.md, as Python objects."""
-        inputs = [{"path": r["path"], "sha256": r["sha256"], "lines": r["lines"], "parsed": r["parsed"],
-                   "unparsed": r["unparsed"]} for r in self.timeline.loaded.inputs.iter_rows(named=True)]
+        inputs = [
+            {
+                "path": r["path"],
+                "sha256": r["sha256"],
+                "lines": r["lines"],
+                "parsed": r["parsed"],
+                "unparsed": r["unparsed"],
+            }
+            for r in self.timeline.loaded.inputs.iter_rows(named=True)
+        ]
         compliance = [dict(r) for r in self.timeline.loaded.compliance.iter_rows(named=True)]
         public = [{k: v for k, v in f.items() if not k.startswith("_")} for f in self.findings]
         return {"inputs": inputs, "findings": public, "compliance": compliance}
@@ -72,10 +82,15 @@ class Diagnosis:
             contributing = f" (contributing: {', '.join(f['contributing'])})" if f["contributing"] else ""
             alternatives = "; ".join(f"{a['cause']} {a['confidence']:.2f}" for a in f["alternatives"])
             lines.append(f"{f['id']} {f['kind']}: {f['summary']}.")
-            lines.append(f"   Cause: {f['cause']}{contributing}, confidence {f['confidence']:.2f}"
-                         + (f"; alternatives: {alternatives}" if alternatives else "") + ".")
-            keys = ", ".join(f"{t['device']} inv {t['inv']} stan {t['stan']}" + (f" rrn {t['rrn']}" if t["rrn"] else "")
-                             for t in f["transactions"])
+            lines.append(
+                f"   Cause: {f['cause']}{contributing}, confidence {f['confidence']:.2f}"
+                + (f"; alternatives: {alternatives}" if alternatives else "")
+                + "."
+            )
+            keys = ", ".join(
+                f"{t['device']} inv {t['inv']} stan {t['stan']}" + (f" rrn {t['rrn']}" if t["rrn"] else "")
+                for t in f["transactions"]
+            )
             lines.append(f"   Transactions: {keys}.")
             for note in f.get("caveats", []):
                 lines.append(f"   Caveat: {note}.")
@@ -85,12 +100,16 @@ class Diagnosis:
                 lines.append(f"   Rules: {', '.join(f['_rules'])}.")
         if doc["compliance"]:
             lines.append("")
-            lines.append(f"Compliance: {len(doc['compliance'])} sighting(s) of card data in clear (masked above): "
-                         + ", ".join(f"{Path(c['path']).name}:{c['line']} {c['field']}" for c in doc["compliance"][:10]))
+            lines.append(
+                f"Compliance: {len(doc['compliance'])} sighting(s) of card data in clear (masked above): "
+                + ", ".join(f"{Path(c['path']).name}:{c['line']} {c['field']}" for c in doc["compliance"][:10])
+            )
         return "\n".join(lines) + "\n"
 
 
-def diagnose(paths: Any, *, params: Params | None = None, rules: RuleSet | None = None, **load_options: Any) -> Diagnosis:
+def diagnose(
+    paths: Any, *, params: Params | None = None, rules: RuleSet | None = None, **load_options: Any
+) -> Diagnosis:
     """Load logs (options as ``forensics.load``), rebuild the timeline and diagnose it."""
     return diagnose_timeline(build(load(paths, **load_options)), params=params, rules=rules)
 
@@ -106,22 +125,35 @@ def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: Rule
     mismatches = D.amount_mismatches(t, params)
     if corrected.height:
         mismatches = mismatches.filter(~pl.col("txn__txn").is_in(corrected["txn__txn"].implode()))
-    parts = [dups, D.charged_but_declined(t, taken), corrected, mismatches, D.refund_errors(t, params),
-             D.deposit_errors(t, params), D.misrouted(t, tl.devices), D.ledger_mismatches(t, tl.devices)]
-    candidates = pl.concat([p for p in parts if p.height], how="diagonal_relaxed") if any(p.height for p in parts) else None
+    parts = [
+        dups,
+        D.charged_but_declined(t, taken),
+        corrected,
+        mismatches,
+        D.refund_errors(t, params),
+        D.deposit_errors(t, params),
+        D.misrouted(t, tl.devices),
+        D.ledger_mismatches(t, tl.devices),
+    ]
+    candidates = (
+        pl.concat([p for p in parts if p.height], how="diagonal_relaxed") if any(p.height for p in parts) else None
+    )
     if candidates is None:
         return Diagnosis([], tl, pl.DataFrame())
     candidates = candidates.with_row_index("cid").with_columns(pl.col("cid").cast(pl.Int64))
     fired, evidence = rules.evaluate(candidates, tl.in_streams())
     findings = _incidents([_finding(row, fired, evidence, tl, rules) for row in candidates.iter_rows(named=True)])
     _attach_texts(findings, tl)
-    findings.sort(key=lambda f: (f["_ts"], f["kind"], f["transactions"][0]["device"], f["transactions"][0]["stan"] or ""))
+    findings.sort(
+        key=lambda f: (f["_ts"], f["kind"], f["transactions"][0]["device"], f["transactions"][0]["stan"] or "")
+    )
     for i, f in enumerate(findings, start=1):
         f["id"] = f"F{i}"
     return Diagnosis([{"id": f.pop("id"), **f} for f in findings], tl, fired)
 
 
 # -- one finding --------------------------------------------------------------------------
+
 
 def _roles(row: dict[str, Any]) -> list[str]:
     return [r for r in ("first", "second", "txn") if row.get(f"{r}__txn") is not None]
@@ -137,7 +169,9 @@ def _iso(ts: Any) -> str | None:
     return ts.isoformat(timespec="milliseconds")
 
 
-def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, tl: Timeline, rules: RuleSet) -> dict[str, Any]:
+def _finding(
+    row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, tl: Timeline, rules: RuleSet
+) -> dict[str, Any]:
     cid = row["cid"]
     mine = fired.filter(pl.col("cid") == cid)
     scores = mine.group_by("cause").agg(pl.col("weight").sum()).sort(["weight", "cause"], descending=[True, False])
@@ -174,8 +208,18 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
         "devices": sorted({t["device"] for t in unique_txns}),
         "amount": minor_to_major(amount, exponent) if amount is not None else None,
         "currency": currency,
-        "transactions": [{"device": t["device"], "tid": t["tid"], "stan": t["stan"], "inv": t["inv"], "rrn": t["rrn"],
-                          "auth": t["auth"], "ts": _iso(t.get("ts_tx") or t.get("ts_start"))} for t in unique_txns],
+        "transactions": [
+            {
+                "device": t["device"],
+                "tid": t["tid"],
+                "stan": t["stan"],
+                "inv": t["inv"],
+                "rrn": t["rrn"],
+                "auth": t["auth"],
+                "ts": _iso(t.get("ts_tx") or t.get("ts_start")),
+            }
+            for t in unique_txns
+        ],
         "evidence": ev,
         "alternatives": alternatives,
         "caveats": caveats,
@@ -195,11 +239,16 @@ def _caveats(txns: list[dict[str, Any]]) -> tuple[list[str], float]:
     for t in txns:
         name = f"{(t.get('txn_type') or 'item').lower()} inv {t.get('inv') or '?'} (stan {t.get('stan') or '?'})"
         if t.get("charged") is None and t.get("charge_at_risk"):
-            missing = [label for label, given in (("no host log", t.get("host_log")),
-                                                  ("no clearing file", t.get("settlement_file"))) if not given]
+            missing = [
+                label
+                for label, given in (("no host log", t.get("host_log")), ("no clearing file", t.get("settlement_file")))
+                if not given
+            ]
             why = " and ".join(missing) if missing else "neither the host log nor the clearing file covers it"
-            notes.append(f"{why}: whether {name} was charged is unknown; the terminal never saw its outcome "
-                         "and no reversal was accepted")
+            notes.append(
+                f"{why}: whether {name} was charged is unknown; the terminal never saw its outcome "
+                "and no reversal was accepted"
+            )
             factor *= 0.7
         elif t.get("charged_by") == "terminal" and not t.get("settlement_file"):
             notes.append(f"no clearing file: whether {name} settled is unknown (the terminal's outcome is taken)")
@@ -232,17 +281,21 @@ def _incidents(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
         evidence.sort(key=lambda e: (_ROLE_ORDER.get(e["role"], 9), e["path"], e["line"]))
         amounts = [f["_amount"] for f in members if f["_amount"] is not None]
         total = sum(amounts) if amounts else None
-        money = f"{minor_to_major(total, head['_exponent'])} {head['currency'] or ''}".strip() if total is not None else "?"
+        money = (
+            f"{minor_to_major(total, head['_exponent'])} {head['currency'] or ''}".strip() if total is not None else "?"
+        )
         version = head["_incident"][-1] if len(head["_incident"]) > 2 else None
         where = ", ".join(head["devices"]) + (f" (app {version})" if version else "")
         head.update(
-            transactions=txns, evidence=evidence, amount=minor_to_major(total, head["_exponent"]) if total is not None else None,
+            transactions=txns,
+            evidence=evidence,
+            amount=minor_to_major(total, head["_exponent"]) if total is not None else None,
             devices=sorted({d for f in members for d in f["devices"]}),
             confidence=max(f["confidence"] for f in members),
-            summary=f"{len(members)} transactions on {where}, {money} charged in all: {head['_why']}")
+            summary=f"{len(members)} transactions on {where}, {money} charged in all: {head['_why']}",
+        )
         out.append(head)
     return out
-
 
 
 def _amount(row: dict[str, Any], txns: list[dict[str, Any]]) -> tuple[int | None, str | None, int]:
@@ -258,9 +311,13 @@ def _amount(row: dict[str, Any], txns: list[dict[str, Any]]) -> tuple[int | None
     return amount, main.get("currency"), 2 if exponent is None else exponent
 
 
-def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, tl: Timeline, row: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[tuple[str, int, str]] = [(p, ln, role) for p, ln, role in
-                                        evidence.filter(pl.col("cid") == cid).select("path", "line", "role").iter_rows()]
+def _evidence(
+    cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, tl: Timeline, row: dict[str, Any]
+) -> list[dict[str, Any]]:
+    rows: list[tuple[str, int, str]] = [
+        (p, ln, role)
+        for p, ln, role in evidence.filter(pl.col("cid") == cid).select("path", "line", "role").iter_rows()
+    ]
     for t in txns:
         line = t.get("line_result") or t.get("line_tx") or t.get("line_start")
         rows.append((t["path"], line, "charge"))
@@ -281,10 +338,17 @@ def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, tl: 
 
 def _attach_texts(findings: list[dict[str, Any]], tl: Timeline) -> None:
     """Fill every evidence line's text in one pass over the events, citing the file each line is in."""
-    wanted = pl.DataFrame([(e["path"], e["line"]) for f in findings for e in f["evidence"]],
-                          schema={"path": pl.String, "line": pl.Int64}, orient="row").unique()
-    texts = tl.events.lazy().select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text").join(
-        wanted.lazy(), left_on=["_s", "_q"], right_on=["path", "line"], how="inner").collect()
+    wanted = pl.DataFrame(
+        [(e["path"], e["line"]) for f in findings for e in f["evidence"]],
+        schema={"path": pl.String, "line": pl.Int64},
+        orient="row",
+    ).unique()
+    texts = (
+        tl.events.lazy()
+        .select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text")
+        .join(wanted.lazy(), left_on=["_s", "_q"], right_on=["path", "line"], how="inner")
+        .collect()
+    )
     found = {(s, q): (p, n, t or "") for s, q, p, n, t in texts.iter_rows()}
     for f in findings:
         for e in f["evidence"]:
@@ -310,28 +374,47 @@ def _summary(row: dict[str, Any], txns: list[dict[str, Any]], winning: list[Any]
         else:
             b = txns[1]
             gap = (b["ts_start"] - a["ts_start"]).total_seconds()
-            when = (f"{gap:.0f} s later" if gap >= 0 else
-                    f"later by the card's counter (ATC), though the two devices' clocks put it {-gap:.0f} s earlier")
-            what = (f"{a['txn_type'].title()} inv {a['inv']} charged twice ({_money(amount, a)}): again as inv {b['inv']}"
-                    f" on {b['device']} {when}")
+            when = (
+                f"{gap:.0f} s later"
+                if gap >= 0
+                else f"later by the card's counter (ATC), though the two devices' clocks put it {-gap:.0f} s earlier"
+            )
+            what = (
+                f"{a['txn_type'].title()} inv {a['inv']} charged twice ({_money(amount, a)}): again as inv {b['inv']}"
+                f" on {b['device']} {when}"
+            )
     elif kind == "charged_but_declined":
-        what = f"{a['txn_type'].title()} inv {a['inv']} charged {_money(amount, a)} while the terminal showed {a['merchant_outcome']}"
+        what = (
+            f"{a['txn_type'].title()} inv {a['inv']} charged {_money(amount, a)}"
+            f" while the terminal showed {a['merchant_outcome']}"
+        )
     elif kind == "amount_mismatch":
-        what = f"{a['txn_type'].title()} inv {a['inv']} charged {_money(amount, a)} (entered {_money(a['amount_entered'], a)})"
+        what = (
+            f"{a['txn_type'].title()} inv {a['inv']} charged {_money(amount, a)}"
+            f" (entered {_money(a['amount_entered'], a)})"
+        )
         if row.get("ratio") is not None and row["ratio"] >= 2:
             what += f", {row['ratio']:.0f}x the terminal's median sale"
     elif kind == "refund_error":
         b = txns[-1]
-        what = (f"{b['txn_type'].title()} inv {b['inv']} ({_money(b['amount_entered'], b)}) of sale inv {a['inv']} "
-                f"({_money(a['amount_entered'], a)}, card {a['card']})" + (f" credited card {b['card']}" if b.get("card") and b["card"] != a["card"] else ""))
+        what = (
+            f"{b['txn_type'].title()} inv {b['inv']} ({_money(b['amount_entered'], b)}) of sale inv {a['inv']} "
+            f"({_money(a['amount_entered'], a)}, card {a['card']})"
+            + (f" credited card {b['card']}" if b.get("card") and b["card"] != a["card"] else "")
+        )
     elif kind == "deposit_error":
         b = txns[-1]
-        what = f"Deposit inv {a['inv']} ({_money(a['amount_entered'], a)}) completed for {_money(b['amount_entered'], b)} (inv {b['inv']})"
+        what = (
+            f"Deposit inv {a['inv']} ({_money(a['amount_entered'], a)})"
+            f" completed for {_money(b['amount_entered'], b)} (inv {b['inv']})"
+        )
         if len(txns) > 2 or (row.get("completions") or 0) > 1:
             what = f"Deposit completed more than once ({_money(b['amount_entered'], b)} each)"
     elif kind == "misrouted_funds":
-        what = (f"{len(txns)} charges on {a['device']} ({_money(amount, a)}) cleared to MID {a['mid']} instead of "
-                f"{row.get('expected_mid')}")
+        what = (
+            f"{len(txns)} charges on {a['device']} ({_money(amount, a)}) cleared to MID {a['mid']} instead of "
+            f"{row.get('expected_mid')}"
+        )
     else:
         what = f"{len(txns)} offline approvals on {a['device']} ({_money(amount, a)}) never reached the acquirer"
     return f"{what}: {why}"

@@ -38,40 +38,70 @@ from typing import Any
 
 import polars as pl
 
+from forensics.errors import RuleError
 from forensics.events import EVENT_COLUMNS, EVENTS_SCHEMA, KINDS
 
-FINDING_KINDS = ("duplicate_charge", "amount_mismatch", "refund_error", "deposit_error", "charged_but_declined",
-                 "misrouted_funds", "ledger_mismatch")
-CAUSES = ("hardware_fault", "software_bug", "operator_error", "migration_sync_delay", "network_timeout", "host_error",
-          "undetermined")
+FINDING_KINDS = (
+    "duplicate_charge",
+    "amount_mismatch",
+    "refund_error",
+    "deposit_error",
+    "charged_but_declined",
+    "misrouted_funds",
+    "ledger_mismatch",
+)
+CAUSES = (
+    "hardware_fault",
+    "software_bug",
+    "operator_error",
+    "migration_sync_delay",
+    "network_timeout",
+    "host_error",
+    "undetermined",
+)
 ROLES = ("first", "second", "txn")
 _POINTS = {"start": ("start",), "tx": ("tx", "start"), "result": ("result", "tx", "start")}
 _RULE_KEYS = {"id", "finding", "cause", "weight", "contributing", "description", "when", "example", "incident"}
 _CONDITIONS = {"match", "same", "differ", "sequence", "absence", "count", "cite"}
 #: The TOML types of a rule's fields (beyond what each field's own check says).
 _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "id": (str, "a string"), "finding": (str, "a string"), "cause": (str, "a string"),
-    "weight": ((int, float), "a number"), "contributing": (list, "an array of causes"),
-    "description": (str, "a string"), "when": (list, "an array of conditions"), "example": (list, "an array of tables"),
+    "id": (str, "a string"),
+    "finding": (str, "a string"),
+    "cause": (str, "a string"),
+    "weight": ((int, float), "a number"),
+    "contributing": (list, "an array of causes"),
+    "description": (str, "a string"),
+    "when": (list, "an array of conditions"),
+    "example": (list, "an array of tables"),
     "incident": (list, "an array of column references"),
 }
 _WINDOW_KEYS = {"after", "before", "within_s", "kind", "where", "role", "device"}
 _COUNT_KEYS = {"around", "window_s", "kind", "where", "at_least", "role"}
 _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "null"}
 #: candidate columns that are not transaction columns (detector outputs)
-EXTRA_COLUMNS = {"ratio", "twin", "members", "group_amount", "completions", "expected_mid", "finding", "over_original",
-                 "other_card", "over_hold", "gap_s", "correction", "refunded_total"}
+EXTRA_COLUMNS = {
+    "ratio",
+    "twin",
+    "members",
+    "group_amount",
+    "completions",
+    "expected_mid",
+    "finding",
+    "over_original",
+    "other_card",
+    "over_hold",
+    "gap_s",
+    "correction",
+    "refunded_total",
+}
 
 
 #: Deepest nesting of arrays and inline tables a rule file may use (a rule needs 4).
 MAX_DEPTH = 32
 # TOML strings and comments (brackets inside them do not nest), and brackets.
-_TOML_TOKENS = re.compile(r'"""(?:\\.|[^\\])*?"""|\'\'\'.*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
-                          re.S)
-
-
-class RuleError(ValueError):
-    """A rule file is malformed; the message names the file, the rule id and the field."""
+_TOML_TOKENS = re.compile(
+    r'"""(?:\\.|[^\\])*?"""|\'\'\'.*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]', re.S
+)
 
 
 @dataclass
@@ -105,11 +135,17 @@ class RuleSet:
     ``txn_columns``: the names alone, when only they are to be checked.
     """
 
-    def __init__(self, sources: list[tuple[str, str]] | None = None, txn_columns: set[str] | None = None,
-                 txn_types: Mapping[str, pl.DataType] | None = None):
+    def __init__(
+        self,
+        sources: list[tuple[str, str]] | None = None,
+        txn_columns: set[str] | None = None,
+        txn_types: Mapping[str, pl.DataType] | None = None,
+    ):
         if sources is None:
             folder = files("forensics.rules")
-            sources = sorted((e.name, e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".toml"))
+            sources = sorted(
+                (e.name, e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".toml")
+            )
         self.txn_types = transaction_types() if txn_types is None else txn_types
         self.txn_columns = set(self.txn_types) if txn_columns is None else txn_columns
         self.rules: list[Rule] = []
@@ -178,11 +214,22 @@ class RuleSet:
         for j, example in enumerate(raw.get("example", []), start=1):
             if not isinstance(example, dict) or set(example) != {"family", "seed", "fires"}:
                 raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
-            if not (isinstance(example["family"], str) and _integer(example["seed"])
-                    and isinstance(example["fires"], bool)):
+            if not (
+                isinstance(example["family"], str) and _integer(example["seed"]) and isinstance(example["fires"], bool)
+            ):
                 raise RuleError(f"{where}: field 'example[{j}]': family a string, seed an integer, fires true or false")
-        return Rule(raw["id"], raw["finding"], raw["cause"], float(raw["weight"]), list(raw.get("contributing", [])),
-                    raw.get("description", ""), raw["when"], raw.get("example", []), name, list(raw.get("incident", [])))
+        return Rule(
+            raw["id"],
+            raw["finding"],
+            raw["cause"],
+            float(raw["weight"]),
+            list(raw.get("contributing", [])),
+            raw.get("description", ""),
+            raw["when"],
+            raw.get("example", []),
+            name,
+            list(raw.get("incident", [])),
+        )
 
     def _check_condition(self, where: str, cond: dict[str, Any]) -> None:
         if not isinstance(cond, dict):
@@ -230,8 +277,10 @@ class RuleSet:
             raise RuleError(f"{where}: count: needs 'around' and 'window_s'")
         for key in ("within_s", "window_s"):
             if key in spec and (not _number(spec[key]) or spec[key] < 0):
-                raise RuleError(f"{where}: {kind}: field {key!r}: must be a finite number of seconds, not negative "
-                                f"(got {spec[key]!r})")
+                raise RuleError(
+                    f"{where}: {kind}: field {key!r}: must be a finite number of seconds, not negative "
+                    f"(got {spec[key]!r})"
+                )
         if "at_least" in spec and (not _integer(spec["at_least"]) or spec["at_least"] < 1):
             raise RuleError(f"{where}: count: field 'at_least': must be a positive integer (got {spec['at_least']!r})")
         if "role" in spec and not isinstance(spec["role"], str):
@@ -248,8 +297,10 @@ class RuleSet:
                 self._check_ref(where, value[1:])
                 ref_type = self.txn_types.get(value[1:].partition(".")[2])
                 if not _comparable(EVENTS_SCHEMA[key], ref_type):
-                    raise RuleError(f"{where}: {kind}: where {key}: event column of type {EVENTS_SCHEMA[key]} "
-                                    f"cannot equal {value[1:]} of type {ref_type}")
+                    raise RuleError(
+                        f"{where}: {kind}: where {key}: event column of type {EVENTS_SCHEMA[key]} "
+                        f"cannot equal {value[1:]} of type {ref_type}"
+                    )
             else:
                 _check_value(f"{where}: {kind}: where {key}", value, EVENTS_SCHEMA[key])
 
@@ -258,7 +309,9 @@ class RuleSet:
             raise RuleError(f"{where}: an anchor is a string such as 'first.result' (got {anchor!r})")
         role, _, point = anchor.partition(".")
         if role not in ROLES or point not in _POINTS:
-            raise RuleError(f"{where}: unknown anchor {anchor!r} (ROLE.start|tx|result, ROLE one of {', '.join(ROLES)})")
+            raise RuleError(
+                f"{where}: unknown anchor {anchor!r} (ROLE.start|tx|result, ROLE one of {', '.join(ROLES)})"
+            )
 
     def _check_ref(self, where: str, ref: str) -> None:
         role, dot, column = ref.partition(".")
@@ -266,7 +319,9 @@ class RuleSet:
             if self.txn_columns is not None and column not in self.txn_columns:
                 raise RuleError(f"{where}: unknown transaction column {column!r} in {ref!r}")
         elif ref not in EXTRA_COLUMNS:
-            raise RuleError(f"{where}: unknown column {ref!r} (use ROLE.column or one of {', '.join(sorted(EXTRA_COLUMNS))})")
+            raise RuleError(
+                f"{where}: unknown column {ref!r} (use ROLE.column or one of {', '.join(sorted(EXTRA_COLUMNS))})"
+            )
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, candidates: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -290,10 +345,21 @@ class RuleSet:
                 continue
             fired.append(hits.select("cid", rule=pl.lit(rule.id), cause=pl.lit(rule.cause), weight=pl.lit(rule.weight)))
             for ev in found:
-                evidence.append(ev.filter(pl.col("cid").is_in(hits["cid"].implode())).with_columns(rule=pl.lit(rule.id)))
-        fired_df = pl.concat(fired) if fired else pl.DataFrame(schema={"cid": pl.Int64, "rule": pl.String, "cause": pl.String, "weight": pl.Float64})
-        ev_df = pl.concat(evidence, how="diagonal_relaxed") if evidence else pl.DataFrame(
-            schema={"cid": pl.Int64, "path": pl.String, "line": pl.Int64, "role": pl.String, "rule": pl.String})
+                evidence.append(
+                    ev.filter(pl.col("cid").is_in(hits["cid"].implode())).with_columns(rule=pl.lit(rule.id))
+                )
+        fired_df = (
+            pl.concat(fired)
+            if fired
+            else pl.DataFrame(schema={"cid": pl.Int64, "rule": pl.String, "cause": pl.String, "weight": pl.Float64})
+        )
+        ev_df = (
+            pl.concat(evidence, how="diagonal_relaxed")
+            if evidence
+            else pl.DataFrame(
+                schema={"cid": pl.Int64, "path": pl.String, "line": pl.Int64, "role": pl.String, "rule": pl.String}
+            )
+        )
         return fired_df, ev_df
 
     def _slim(self, events: pl.DataFrame) -> pl.DataFrame:
@@ -314,6 +380,7 @@ class RuleSet:
 
 
 # -- value checks -----------------------------------------------------------------------
+
 
 def _nesting(text: str) -> int:
     """How deep arrays and inline tables nest in TOML ``text`` (table headers count too)."""
@@ -352,9 +419,12 @@ def _kind_of(dtype: pl.DataType | None) -> str | None:
     return None
 
 
-_FITS = {"a number": _number, "true or false": lambda v: isinstance(v, bool),
-         "a string": lambda v: isinstance(v, str),
-         "a date or time": lambda v: isinstance(v, (dt.date, dt.time))}
+_FITS = {
+    "a number": _number,
+    "true or false": lambda v: isinstance(v, bool),
+    "a string": lambda v: isinstance(v, str),
+    "a date or time": lambda v: isinstance(v, (dt.date, dt.time)),
+}
 
 
 def _comparable(a: pl.DataType, b: pl.DataType | None) -> bool:
@@ -401,8 +471,14 @@ def transaction_types() -> pl.Schema:
 
 # -- conditions -------------------------------------------------------------------------
 
-_COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
-            "lte": operator.le}
+_COMPARE = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _value_expr(column: str, value: Any, dtype: pl.DataType | None) -> pl.Expr:
@@ -416,14 +492,19 @@ def _value_expr(column: str, value: Any, dtype: pl.DataType | None) -> pl.Expr:
                 expr = expr & _COMPARE[op](col, v)
         return expr
     if isinstance(dtype, pl.List):
-        return col.list.contains(value) if not isinstance(value, list) else pl.any_horizontal(
-            [col.list.contains(v) for v in value])
+        return (
+            col.list.contains(value)
+            if not isinstance(value, list)
+            else pl.any_horizontal([col.list.contains(v) for v in value])
+        )
     if isinstance(value, list):
         return col.is_in(value)
     return col == value
 
 
-def _condition(cond: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame | None]:
+def _condition(
+    cond: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame
+) -> tuple[pl.Series, pl.DataFrame | None]:
     kind, spec = next(iter(cond.items()))
     if kind == "match":
         expr = pl.lit(True)
@@ -461,7 +542,7 @@ def _anchor_line(anchor: str) -> pl.Expr:
     ts = [pl.col(f"{role}__ts_{c}") for c in _POINTS[point]]
     lines = [pl.col(f"{role}__line_{c}") for c in _POINTS[point]]
     expr = pl.when(ts[-1].is_not_null()).then(lines[-1])
-    for t, ln in zip(reversed(ts[:-1]), reversed(lines[:-1])):
+    for t, ln in zip(reversed(ts[:-1]), reversed(lines[:-1]), strict=False):
         expr = pl.when(t.is_not_null()).then(ln).otherwise(expr)
     return expr
 
@@ -502,17 +583,27 @@ def _window_hits(spec: dict[str, Any], cands: pl.DataFrame, events: pl.DataFrame
         hi_line = pl.when(pl.col(f"{spec['before'].partition('.')[0]}__path") == path).then(hi_line)
     if "after" in spec:
         lo_line = pl.when(pl.col(f"{spec['after'].partition('.')[0]}__path") == path).then(lo_line)
-    left = cands.select("cid", path.alias("path"), lo.alias("_lo"), hi.alias("_hi"),
-                        lo_line.alias("_lo_line"), hi_line.alias("_hi_line"),
-                        *[pl.col(c).alias(f"_d_{k}") for k, c in dynamic.items()])
+    left = cands.select(
+        "cid",
+        path.alias("path"),
+        lo.alias("_lo"),
+        hi.alias("_hi"),
+        lo_line.alias("_lo_line"),
+        hi_line.alias("_hi_line"),
+        *[pl.col(c).alias(f"_d_{k}") for k, c in dynamic.items()],
+    )
     ts = pl.col("ts_utc")
     # strictly after the anchor, or at the same time on a later line (and likewise before)
     after_lo = (ts > pl.col("_lo")) | ((ts == pl.col("_lo")) & (pl.col("line") > pl.col("_lo_line")).fill_null(False))
     before_hi = (ts < pl.col("_hi")) | ((ts == pl.col("_hi")) & (pl.col("line") < pl.col("_hi_line")).fill_null(True))
     joined = left.join(ev.select("path", "line", "ts_utc", *dynamic.keys()), on="path", how="inner").filter(
-        after_lo, before_hi, *[pl.col(k) == pl.col(f"_d_{k}") for k in dynamic])
+        after_lo, before_hi, *[pl.col(k) == pl.col(f"_d_{k}") for k in dynamic]
+    )
     if count:
         counted = joined.group_by("cid").agg(pl.len().alias("_n"), pl.col("path").first(), pl.col("line").min())
         return counted.filter(pl.col("_n") >= int(spec.get("at_least", 1))).select("cid", "path", "line")
-    return joined.sort("ts_utc", "line").group_by("cid", maintain_order=True).agg(
-        pl.col("path").first(), pl.col("line").first())
+    return (
+        joined.sort("ts_utc", "line")
+        .group_by("cid", maintain_order=True)
+        .agg(pl.col("path").first(), pl.col("line").first())
+    )

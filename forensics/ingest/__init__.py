@@ -108,8 +108,9 @@ class _Columns:
         return conform(body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt)))
 
 
-def _frames(numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry,
-            cuts: dict[int, str]) -> Iterator[tuple[int, int, str, str | None]]:
+def _frames(
+    numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, cuts: dict[int, str]
+) -> Iterator[tuple[int, int, str, str | None]]:
     """(first line, last line, text, reason-if-unparsed) for each record of (number, line) pairs;
     ``cuts`` gives the reason of each line cut while it was read (never part of a record)."""
     tried = ", ".join(reg.formats)
@@ -147,7 +148,11 @@ def _frames(numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Regist
 
 
 def _parse_lines(
-    path: str, numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, guard: CardGuard,
+    path: str,
+    numbered: Iterable[tuple[int, str]],
+    fmt: Format | None,
+    reg: Registry,
+    guard: CardGuard,
     cuts: dict[int, str] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
     """Events, unparsed and compliance columns of (line number, line) pairs, parsed one by one."""
@@ -170,8 +175,14 @@ def _parse_lines(
             if fmt is not None and fmt.continuation and _continues(cols, line, text):
                 cols.extend_last(line, text, text.strip())
                 continue
-            for key, value in (("path", path), ("line", line), ("line_end", line_end), ("format", fmt_name),
-                               ("text", text), ("reason", reason)):
+            for key, value in (
+                ("path", path),
+                ("line", line),
+                ("line_end", line_end),
+                ("format", fmt_name),
+                ("text", text),
+                ("reason", reason),
+            ):
                 unparsed[key].append(value)
             continue
         if _crash_continues(cols, line, record):
@@ -182,12 +193,14 @@ def _parse_lines(
     return cols.frame(), unparsed, compliance
 
 
-def _parse_chunk(path: str, lines: list[str], offset: int, fmt_name: str | None, key: bytes,
-                 cuts: dict[int, str]) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
+def _parse_chunk(
+    path: str, lines: list[str], offset: int, fmt_name: str | None, key: bytes, cuts: dict[int, str]
+) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]:
     """Worker-process entry: parse one chunk with the installed formats and dialects."""
     reg = registry()
-    return _parse_lines(path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key),
-                        cuts)
+    return _parse_lines(
+        path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key), cuts
+    )
 
 
 def _safe_start(lines: list[str], i: int, fmt: Format | None, reg: Registry) -> bool:
@@ -260,8 +273,18 @@ def _last_safe_start(lines: pl.Series, fmt: Format | None, reg: Registry) -> int
 Parsed = tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]
 
 
-def _parse_batch(path: str, lines: pl.Series, offset: int, cuts: dict[int, str], fmt: Format | None, reg: Registry,
-                 guard: CardGuard, pool: _LazyPool | None, chunk_lines: int, fast: bool) -> Parsed:
+def _parse_batch(
+    path: str,
+    lines: pl.Series,
+    offset: int,
+    cuts: dict[int, str],
+    fmt: Format | None,
+    reg: Registry,
+    guard: CardGuard,
+    pool: _LazyPool | None,
+    chunk_lines: int,
+    fast: bool,
+) -> Parsed:
     """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``;
     ``cuts``: the reasons of its lines cut while read, which the fast path leaves to Lark's)."""
     fast = fast and not cuts
@@ -273,15 +296,21 @@ def _parse_batch(path: str, lines: pl.Series, offset: int, cuts: dict[int, str],
         else:
             done, rest = fast_blocks.parse(lines, reg.card_screen)  # type: ignore[union-attr]
             done = done.drop("_i")
-        numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list())
+        numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list(), strict=False)
         events, unparsed, compliance = _parse_lines(path, numbered, fmt, reg, guard)
-        done = conform(done.with_columns(path=pl.lit(path), format=pl.lit(fmt.name),
-                                         line=pl.col("line") + offset, line_end=pl.col("line_end") + offset))
+        done = conform(
+            done.with_columns(
+                path=pl.lit(path),
+                format=pl.lit(fmt.name),
+                line=pl.col("line") + offset,
+                line_end=pl.col("line_end") + offset,
+            )
+        )
         return pl.concat([done, events]).sort("line"), unparsed, compliance
     text = lines.to_list()
     if pool is not None and fmt is not None and len(text) > chunk_lines:
         starts = _chunk_starts(text, fmt, reg, chunk_lines)
-        bounds = list(zip(starts, [*starts[1:], len(text)]))
+        bounds = list(zip(starts, [*starts[1:], len(text)], strict=False))
         results = pool.map([(path, text[a:b], offset + a, fmt.name, guard.key, cuts) for a, b in bounds])
         if results is not None:
             return _merge(results)
@@ -326,9 +355,16 @@ class _LazyPool:
             self._pool.shutdown()
 
 
-def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyPool | None,
-                 chunk_lines: int, fast: bool, batch_bytes: int = 16 << 20, threads: int = 1
-                 ) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None, Reader]:
+def _parse_input(
+    path: str | Path,
+    reg: Registry,
+    guard: CardGuard,
+    pool: _LazyPool | None,
+    chunk_lines: int,
+    fast: bool,
+    batch_bytes: int = 16 << 20,
+    threads: int = 1,
+) -> tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]], Format | None, Reader]:
     """One input parsed whole, ``threads`` batches at a time (the fast path's column work
     runs outside the GIL; slow formats use ``pool``'s processes); no more raw lines are read
     ahead than the threads have batches."""
@@ -338,8 +374,11 @@ def _parse_input(path: str | Path, reg: Registry, guard: CardGuard, pool: _LazyP
     with ThreadPoolExecutor(threads) as executor:
         jobs: deque[Future[Parsed]] = deque()
         for fmt, offset, lines, cuts in _record_batches(reader, reg):
-            jobs.append(executor.submit(_parse_batch, reader.path, lines, offset, cuts, fmt, reg, guard, pool,
-                                        chunk_lines, fast))
+            jobs.append(
+                executor.submit(
+                    _parse_batch, reader.path, lines, offset, cuts, fmt, reg, guard, pool, chunk_lines, fast
+                )
+            )
             while len(jobs) > threads:
                 results.append(jobs.popleft().result())
         results += [job.result() for job in jobs]
@@ -388,7 +427,7 @@ class _Serials:
 
     def add(self, events: pl.DataFrame) -> None:
         serials = events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
-        for host, serial in zip(serials["host"].to_list(), serials["serial"].to_list()):
+        for host, serial in zip(serials["host"].to_list(), serials["serial"].to_list(), strict=False):
             self.by_host.setdefault(host, serial)
             self.first = self.first or serial
 
@@ -398,8 +437,11 @@ def _device(events: pl.DataFrame, fmt: Format | None, path: str, device: str | N
     fallback = mask_shapes(device) if device else Path(path).name.split(".")[0]  # the path is masked already
     if fmt is not None and fmt.device_from_host:
         mapping = {h: v for h, v in serials.by_host.items() if h is not None}
-        expr = pl.coalesce(pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
-                           pl.col("host"), pl.lit(fallback))
+        expr = pl.coalesce(
+            pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
+            pl.col("host"),
+            pl.lit(fallback),
+        )
     else:
         expr = pl.lit(serials.first or fallback, pl.String)
     return events.with_columns(device=expr)
@@ -411,12 +453,13 @@ def _card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:
     return events.with_columns(card_id=pl.col("card").replace_strict(ids, default=None, return_dtype=pl.String))
 
 
-def _checked_inputs(paths: str | Path | Sequence[str | Path], tz: str | dict[str, str] | None,
-                    year: int | None) -> list[str | Path]:
+def _checked_inputs(
+    paths: str | Path | Sequence[str | Path], tz: str | dict[str, str] | None, year: int | None
+) -> list[str | Path]:
     """The inputs as a list, once every zone in ``tz`` is known and ``year`` is plausible
     (ClockError otherwise)."""
     clock.check_year(year)
-    for zone in (tz.values() if isinstance(tz, dict) else [tz] if tz else []):
+    for zone in tz.values() if isinstance(tz, dict) else [tz] if tz else []:
         clock.check_zone(zone)
     return [paths] if isinstance(paths, (str, Path)) else list(paths)
 
@@ -464,8 +507,14 @@ def load(
 
     def resolve(i: int, anchors: list[datetime]) -> tuple[pl.DataFrame, clock.TimeInfo]:
         events, _, _, fmt, _ = parsed[i]
-        return clock.resolve(events, fmt.time if fmt else [], tz=_zone_for(tz, raws[i].path),
-                             anchors=anchors, year=year, mtime=raws[i].mtime)
+        return clock.resolve(
+            events,
+            fmt.time if fmt else [],
+            tz=_zone_for(tz, raws[i].path),
+            anchors=anchors,
+            year=year,
+            mtime=raws[i].mtime,
+        )
 
     first_pass = [resolve(i, []) for i in range(len(raws))]
     anchors_of = []
@@ -488,7 +537,9 @@ def load(
         unparsed_frames.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
         compliance_frames.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
         covered = int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
-        uncovered = int((pl.Series(unparsed["line_end"]) - pl.Series(unparsed["line"]) + 1).sum()) if unparsed["line"] else 0
+        uncovered = (
+            int((pl.Series(unparsed["line_end"]) - pl.Series(unparsed["line"]) + 1).sum()) if unparsed["line"] else 0
+        )
         devices = events["device"].unique(maintain_order=True).drop_nulls().to_list()
         input_rows.append(_input_row(raw, fmt, info, covered, uncovered, devices))
     return Loaded(
@@ -517,8 +568,15 @@ class _Pending:
 class _Stream:
     """``write_parquet``'s two passes: parse batches into a spool, then finish them in order."""
 
-    def __init__(self, spool_dir: str, tz: str | dict[str, str] | None, year: int | None, device: str | None,
-                 guard: CardGuard, workers: int):
+    def __init__(
+        self,
+        spool_dir: str,
+        tz: str | dict[str, str] | None,
+        year: int | None,
+        device: str | None,
+        guard: CardGuard,
+        workers: int,
+    ):
         self.spool_dir, self.tz, self.year, self.device, self.guard = spool_dir, tz, year, device, guard
         self.workers = workers
         self.pool = _LazyPool(workers) if workers > 1 else None  # for formats without a fast path
@@ -538,8 +596,21 @@ class _Stream:
             queue: deque[Future[Parsed]] = deque()
             for fmt, offset, lines, cuts in _record_batches(item.reader, reg):
                 item.fmt = fmt
-                queue.append(threads.submit(_parse_batch, item.reader.path, lines, offset, cuts, fmt, reg, self.guard,
-                                            self.pool, _STREAM_CHUNK, fast))
+                queue.append(
+                    threads.submit(
+                        _parse_batch,
+                        item.reader.path,
+                        lines,
+                        offset,
+                        cuts,
+                        fmt,
+                        reg,
+                        self.guard,
+                        self.pool,
+                        _STREAM_CHUNK,
+                        fast,
+                    )
+                )
                 while len(queue) > self.workers:
                     self._keep(n, item, queue.popleft().result())
             while queue:
@@ -559,8 +630,15 @@ class _Stream:
             steps = clock.month_steps(parts)
             if not (parts["_yr"].is_null() & parts["_month"].is_not_null()).any():
                 # every stamp has its year: the times do not wait for the whole file
-                events, info = clock.resolve(events, fmt.time, tz=_zone_for(self.tz, item.reader.path), anchors=[],
-                                             year=self.year, mtime=item.reader.mtime, parts=parts)
+                events, info = clock.resolve(
+                    events,
+                    fmt.time,
+                    tz=_zone_for(self.tz, item.reader.path),
+                    anchors=[],
+                    year=self.year,
+                    mtime=item.reader.mtime,
+                    parts=parts,
+                )
                 item.resolved[len(item.spool)] = info
                 ts = events["ts"].drop_nulls()
                 if item.years.first is None and ts.len():
@@ -594,8 +672,16 @@ class _Stream:
             item.spool[k] = pl.DataFrame()
             info = item.resolved.get(k)
             if item.fmt is not None and info is None:
-                events, info = clock.resolve(events, item.fmt.time, tz=zone, anchors=[], year=self.year,
-                                             mtime=item.reader.mtime, base=starts[k][0], prev_month=starts[k][1])
+                events, info = clock.resolve(
+                    events,
+                    item.fmt.time,
+                    tz=zone,
+                    anchors=[],
+                    year=self.year,
+                    mtime=item.reader.mtime,
+                    base=starts[k][0],
+                    prev_month=starts[k][1],
+                )
             events = _card_ids(_device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
             return conform(events), info
 
@@ -610,13 +696,20 @@ class _Stream:
                         unreadable += info.unreadable
                         assumed = assumed or info.tz_assumed
                         names.update(info.zone_names)
-                    devices += [d for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
-                                if d not in devices]
+                    devices += [
+                        d
+                        for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
+                        if d not in devices
+                    ]
                     out.write_table(events.to_arrow())
-        uncovered = sum(int((f["line_end"] - f["line"] + 1).sum()) for f in self.unparsed
-                        if f.height and f["path"][0] == item.reader.path)
-        info = clock.TimeInfo(zone or "UTC", assumed, base[1] if base else None, unreadable,
-                              zone_names=tuple(sorted(names)))
+        uncovered = sum(
+            int((f["line_end"] - f["line"] + 1).sum())
+            for f in self.unparsed
+            if f.height and f["path"][0] == item.reader.path
+        )
+        info = clock.TimeInfo(
+            zone or "UTC", assumed, base[1] if base else None, unreadable, zone_names=tuple(sorted(names))
+        )
         return _input_row(item.reader, item.fmt, info, item.covered, uncovered, devices)
 
 
@@ -662,8 +755,9 @@ def write_parquet(
         with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
             rows = []
             for n, item in enumerate(pending):
-                anchors = [a for j, other in enumerate(pending) if j != n and other.years.first is None
-                           for a in other.anchors]
+                anchors = [
+                    a for j, other in enumerate(pending) if j != n and other.years.first is None for a in other.anchors
+                ]
                 rows.append(stream.finish(item, anchors, out))
     return Loaded(
         events=pl.DataFrame(schema=EVENTS_SCHEMA),
@@ -673,12 +767,21 @@ def write_parquet(
     )
 
 
-def _input_row(reader: Reader, fmt: Format | None, info: clock.TimeInfo, covered: int, uncovered: int,
-               devices: list[str]) -> dict[str, Any]:
+def _input_row(
+    reader: Reader, fmt: Format | None, info: clock.TimeInfo, covered: int, uncovered: int, devices: list[str]
+) -> dict[str, Any]:
     notes = list(reader.notes) + info.notes()
     return {
-        "path": reader.path, "sha256": reader.sha256, "bytes": reader.size, "lines": reader.lines,
-        "parsed": covered, "unparsed": uncovered, "format": fmt.name if fmt else None,
-        "device": ",".join(devices) if devices else None, "tz": info.tz, "tz_assumed": info.tz_assumed,
-        "year_source": info.year_source, "notes": "; ".join(notes) if notes else None,
+        "path": reader.path,
+        "sha256": reader.sha256,
+        "bytes": reader.size,
+        "lines": reader.lines,
+        "parsed": covered,
+        "unparsed": uncovered,
+        "format": fmt.name if fmt else None,
+        "device": ",".join(devices) if devices else None,
+        "tz": info.tz,
+        "tz_assumed": info.tz_assumed,
+        "year_source": info.year_source,
+        "notes": "; ".join(notes) if notes else None,
     }

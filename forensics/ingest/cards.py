@@ -31,8 +31,7 @@ WIPED = "[WIPED]"
 # key=value payloads, ISO 8583 DEn= fields, jPOS <field id="n" value="..."/>.
 _DIGITS = r"\d(?:[ -]?\d){12,18}"  # 13-19 digits, maybe split by single spaces or dashes
 _CONTEXTS: tuple[tuple[str, str, str], ...] = (
-    ("pan", r"(?i:\b(?:pan|card_?no|card_?num(?:ber)?|acct_?no))\"?\s*[=:]\s*\"?(?P<v>" + _DIGITS + r")(?!\d)",
-     "mask"),
+    ("pan", r"(?i:\b(?:pan|card_?no|card_?num(?:ber)?|acct_?no))\"?\s*[=:]\s*\"?(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
     ("PAN", r"\bPAN\s+(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
     ("DE2", r"\bDE2=(?P<v>\d{13,19})(?!\d)", "mask"),
     ("DE55.5A", r"\bDE55\.5A=(?P<v>\d{13,19})F?(?![\dA-F])", "mask"),
@@ -69,11 +68,15 @@ _GROUP = re.compile(r"\d+")
 # ISO 8583 fields and names that by definition hold no card number (STAN, institution ids, RRN,
 # TID, MID): a card-shaped number there is an id and stays.
 _IDS = "|".join(ID_FIELDS)
-_NOT_CARD = re.compile(rf'<field id="(?:{_IDS})" value="\d*"|'
-                       rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+")
+_NOT_CARD = re.compile(
+    rf'<field id="(?:{_IDS})" value="\d*"|'
+    rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+"
+)
 # Cheap test: could this text hold anything protect() changes or reports?
-_QUICK = re.compile(r"pan|PAN|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|"
-                    r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)")
+_QUICK = re.compile(
+    r"pan|PAN|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|"
+    r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)"
+)
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ def _mask_run(m: re.Match[str], found: list[Sighting]) -> str:
     if len(run) < 13:
         return run
     groups = [(g.start(), g.end()) for g in _GROUP.finditer(run)]
-    before = m.string[max(0, m.start() - 2):m.start()]
+    before = m.string[max(0, m.start() - 2) : m.start()]
     # after "12." or "10:02:" the first group is a fraction or a time field, not a card's start
     out, done, i = [], 0, int(len(before) == 2 and before[0].isdigit() and before[1] in ".:,")
     while i < len(groups):
@@ -220,7 +223,7 @@ def _mask_run(m: re.Match[str], found: list[Sighting]) -> str:
             i += 1
             continue
         a, b = groups[i][0], groups[hit][1]
-        digits = "".join(run[s:e] for s, e in groups[i:hit + 1])
+        digits = "".join(run[s:e] for s, e in groups[i : hit + 1])
         masked = mask_pan(digits)
         found.append(Sighting("full_pan", "card number", masked))
         out += [run[done:a], masked]
@@ -232,19 +235,19 @@ def _pan_window(run: str, groups: list[tuple[int, int]], i: int) -> int | None:
     """Index of the last group of the longest card number starting at group ``i``, if any."""
     first = groups[i][1] - groups[i][0]
     if 13 <= first <= 19:
-        return i if is_pan(run[groups[i][0]:groups[i][1]]) else None
+        return i if is_pan(run[groups[i][0] : groups[i][1]]) else None
     if first != 4:
         return None
     best, total, sep = None, first, None
     for j in range(i + 1, len(groups)):
         size = groups[j][1] - groups[j][0]
-        gap = run[groups[j - 1][1]:groups[j][0]]
+        gap = run[groups[j - 1][1] : groups[j][0]]
         if not 3 <= size <= 6 or (sep is not None and gap != sep):
             break
         sep, total = gap, total + size
         if total > 19:
             break
-        if total >= 13 and is_pan("".join(run[s:e] for s, e in groups[i:j + 1])):
+        if total >= 13 and is_pan("".join(run[s:e] for s, e in groups[i : j + 1])):
             best = j
     return best
 

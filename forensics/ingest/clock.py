@@ -17,22 +17,71 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from forensics.errors import ClockError
 from forensics.events import UTC_US
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
+}
 # Unambiguous zone abbreviations (minutes east of UTC), as Java's Date.toString() writes them.
 # Others (CST, IST, BST, AST, GST ... name several zones) are read as local time in --tz, and
 # the input's notes name them.
 _ABBREVIATIONS = {
-    "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 60, "CET": 60, "CEST": 120, "EET": 120,
-    "EEST": 180, "MSK": 180, "EST": -300, "EDT": -240, "CDT": -300, "MST": -420, "MDT": -360,
-    "PST": -480, "PDT": -420, "AKST": -540, "AKDT": -480, "HST": -600, "NST": -210, "NDT": -150,
-    "UYT": -180, "UYST": -120, "ART": -180, "BRT": -180, "BRST": -120, "CLT": -240, "CLST": -180,
-    "PYT": -240, "BOT": -240, "COT": -300, "PET": -300, "ECT": -300,
-    "WAT": 60, "CAT": 120, "SAST": 120, "EAT": 180, "PKT": 300, "NPT": 345, "ICT": 420, "WIB": 420,
-    "HKT": 480, "SGT": 480, "PHT": 480, "AWST": 480, "JST": 540, "KST": 540, "ACST": 570, "ACDT": 630,
-    "AEST": 600, "AEDT": 660, "NZST": 720, "NZDT": 780,
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "WET": 0,
+    "WEST": 60,
+    "CET": 60,
+    "CEST": 120,
+    "EET": 120,
+    "EEST": 180,
+    "MSK": 180,
+    "EST": -300,
+    "EDT": -240,
+    "CDT": -300,
+    "MST": -420,
+    "MDT": -360,
+    "PST": -480,
+    "PDT": -420,
+    "AKST": -540,
+    "AKDT": -480,
+    "HST": -600,
+    "NST": -210,
+    "NDT": -150,
+    "UYT": -180,
+    "UYST": -120,
+    "ART": -180,
+    "BRT": -180,
+    "BRST": -120,
+    "CLT": -240,
+    "CLST": -180,
+    "PYT": -240,
+    "BOT": -240,
+    "COT": -300,
+    "PET": -300,
+    "ECT": -300,
+    "WAT": 60,
+    "CAT": 120,
+    "SAST": 120,
+    "EAT": 180,
+    "PKT": 300,
+    "NPT": 345,
+    "ICT": 420,
+    "WIB": 420,
+    "HKT": 480,
+    "SGT": 480,
+    "PHT": 480,
+    "AWST": 480,
+    "JST": 540,
+    "KST": 540,
+    "ACST": 570,
+    "ACDT": 630,
+    "AEST": 600,
+    "AEDT": 660,
+    "NZST": 720,
+    "NZDT": 780,
 }
 _GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
 #: A month step back by more than this between stamps is a new year (Dec -> Jan)...
@@ -46,10 +95,6 @@ def _new_year(prev: Any, month: Any) -> Any:
     power restarts on 01-01), not a year passing: the next time set corrects them.
     """
     return ((prev - month) > ROLLOVER_MONTHS) & (prev >= 11) & (month <= 2)
-
-
-class ClockError(ValueError):
-    """A time zone or year option cannot be used."""
 
 
 @dataclass
@@ -70,8 +115,10 @@ class TimeInfo:
         if self.unreadable:
             notes.append(f"{self.unreadable} timestamps could not be read")
         if self.zone_names:
-            notes.append(f"zone name {', '.join(self.zone_names)} unknown or ambiguous: read as local time in "
-                         f"{self.tz} (set it with --tz)")
+            notes.append(
+                f"zone name {', '.join(self.zone_names)} unknown or ambiguous: read as local time in "
+                f"{self.tz} (set it with --tz)"
+            )
         if self.tz_assumed:
             notes.append("no time zone in the log: assumed UTC (use --tz)")
         return notes
@@ -123,7 +170,7 @@ def _components(ts_raw: pl.Expr, patterns: list[str]) -> list[pl.Expr]:
     extracted = [ts_raw.str.extract_groups(p) for p in patterns]
     out = []
     for group in _GROUPS:
-        have = [e.struct.field(group) for e, p in zip(extracted, patterns) if f"(?P<{group}>" in p]
+        have = [e.struct.field(group) for e, p in zip(extracted, patterns, strict=False) if f"(?P<{group}>" in p]
         out.append((pl.coalesce(have) if have else pl.lit(None, pl.String)).alias(f"_{group}"))
     return out
 
@@ -160,7 +207,9 @@ class Years:
         month, day = self.first or (1, 1)
         if anchors:
             best = min(
-                (abs((_safe_date(y, month, day) - a).total_seconds()), y) for a in anchors for y in (a.year - 1, a.year, a.year + 1)
+                (abs((_safe_date(y, month, day) - a).total_seconds()), y)
+                for a in anchors
+                for y in (a.year - 1, a.year, a.year + 1)
             )
             return best[1], "other inputs"
         if year is not None:
@@ -188,7 +237,9 @@ def stamp_parts(frame: pl.DataFrame, patterns: list[str]) -> pl.DataFrame:
     )
     return parts.with_columns(
         _month=month,
-        _yr=pl.coalesce(pl.col("_year").cast(pl.Int32, strict=False), pl.col("_yy").cast(pl.Int32, strict=False) + 2000),
+        _yr=pl.coalesce(
+            pl.col("_year").cast(pl.Int32, strict=False), pl.col("_yy").cast(pl.Int32, strict=False) + 2000
+        ),
         _us=pl.coalesce(
             pl.col("_frac").str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False),
             pl.col("_ms").cast(pl.Int64, strict=False) * 1000,
@@ -244,7 +295,9 @@ def resolve(
         pl.col("_yr").cast(pl.String).str.pad_start(4, "0"),
         pl.col("_month").cast(pl.String).str.pad_start(2, "0"),
         pl.col("_day").str.pad_start(2, "0"),
-        pl.col("_H"), pl.col("_M"), pl.col("_S"),
+        pl.col("_H"),
+        pl.col("_M"),
+        pl.col("_S"),
         pl.col("_us").cast(pl.String).str.pad_start(6, "0"),
     )
     naive = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)

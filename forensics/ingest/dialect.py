@@ -19,6 +19,7 @@ from typing import Any
 from lark import Lark, Transformer
 from lark.exceptions import LarkError
 
+from forensics.errors import DialectError
 from forensics.events import EVENT_COLUMNS, KINDS, fits
 from forensics.money import currency, major_to_minor
 
@@ -28,10 +29,6 @@ _SAMPLE_KEYS = {"line", "expect"}
 #: The attrs key holding a payload's positional words beyond a rule's ``args``.
 WORDS_ATTR = "words"
 _NOT_TARGETS = {"path", "line", "line_end", "format", "dialect", "ts", "ts_raw", "text", "kind", "attrs"}
-
-
-class DialectError(ValueError):
-    """A dialect file is malformed: the message names the file, rule and field."""
 
 
 def _resource_text(package: str, name: str) -> str:
@@ -142,12 +139,19 @@ class Applied:
 
 #: The TOML types of a dialect file's fields and of a rule's (beyond each field's own check).
 _FILE_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "title": (str, "a string"), "tags": (list, "an array of strings"), "rule": (list, "an array of tables"),
+    "title": (str, "a string"),
+    "tags": (list, "an array of strings"),
+    "rule": (list, "an array of tables"),
 }
 _RULE_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "tag": (str, "a string"), "keyword": (str, "a string"), "kind": (str, "a string"), "match": (str, "a string"),
-    "fields": ((dict, str), 'a table or "iso"'), "args": (list, "an array of column names"),
-    "set": (dict, "a table"), "sample": (list, "an array of tables"),
+    "tag": (str, "a string"),
+    "keyword": (str, "a string"),
+    "kind": (str, "a string"),
+    "match": (str, "a string"),
+    "fields": ((dict, str), 'a table or "iso"'),
+    "args": (list, "an array of column names"),
+    "set": (dict, "a table"),
+    "sample": (list, "an array of tables"),
 }
 
 
@@ -312,7 +316,7 @@ class Dialects:
     def _columns(self, rule: Rule, words: list[str], pairs: dict[str, str], groups: dict[str, str]) -> dict[str, Any]:
         raw: dict[str, str] = {}
         attrs: dict[str, str] = {}
-        for target, value in zip(rule.args, words):
+        for target, value in zip(rule.args, words, strict=False):
             raw[target] = value
         for extra in words[len(rule.args) :]:
             attrs.setdefault(WORDS_ATTR, "")

@@ -18,9 +18,21 @@ from forensics.events import EVENT_COLUMNS
 
 # Severity words and syslog PRI severities -> the one-letter levels of logcat.
 _LEVEL_WORDS = {
-    "trace": "V", "verbose": "V", "debug": "D", "info": "I", "notice": "I", "warn": "W",
-    "warning": "W", "err": "E", "error": "E", "crit": "F", "critical": "F", "alert": "F",
-    "emerg": "F", "fatal": "F", "severe": "F",
+    "trace": "V",
+    "verbose": "V",
+    "debug": "D",
+    "info": "I",
+    "notice": "I",
+    "warn": "W",
+    "warning": "W",
+    "err": "E",
+    "error": "E",
+    "crit": "F",
+    "critical": "F",
+    "alert": "F",
+    "emerg": "F",
+    "fatal": "F",
+    "severe": "F",
 }
 _PRI_LEVELS = ("F", "F", "F", "E", "W", "I", "I", "D")
 _ATTR = re.compile(r'([\w.:-]+)="([^"]*)"')
@@ -58,14 +70,25 @@ class Logcat(Transformer):
     def threadtime(self, c: list[Any]) -> dict[str, Any]:
         date, time, zone, pid, thread, prio, tag, msg = c
         ts = f"{_v(date)} {_v(time)}" + (f" {_v(zone)}" if zone else "")
-        return {"ts_raw": ts, "pid": int(_v(pid)), "thread": int(_v(thread)), "level": level_of(_v(prio)),
-                "tag": _v(tag), "message": _msg(msg)}
+        return {
+            "ts_raw": ts,
+            "pid": int(_v(pid)),
+            "thread": int(_v(thread)),
+            "level": level_of(_v(prio)),
+            "tag": _v(tag),
+            "message": _msg(msg),
+        }
 
     def time(self, c: list[Any]) -> dict[str, Any]:
         date, time, zone, prio, tag, pid, msg = c
         ts = f"{_v(date)} {_v(time)}" + (f" {_v(zone)}" if zone else "")
-        return {"ts_raw": ts, "pid": int(_v(pid)), "level": level_of(_v(prio)), "tag": _v(tag).rstrip(),
-                "message": _msg(msg)}
+        return {
+            "ts_raw": ts,
+            "pid": int(_v(pid)),
+            "level": level_of(_v(prio)),
+            "tag": _v(tag).rstrip(),
+            "message": _msg(msg),
+        }
 
     def brief(self, c: list[Any]) -> dict[str, Any]:
         prio, tag, pid, msg = c
@@ -80,9 +103,14 @@ class Syslog(Transformer):
 
     def bsd(self, c: list[Any]) -> dict[str, Any]:
         pri, stamp, host, tag, procid, msg = c
-        return {"ts_raw": _v(stamp), "host": _v(host), "tag": _v(tag),
-                "pid": int(_v(procid)) if procid is not None else None,
-                "level": _pri_level(pri), "message": _msg(msg)}
+        return {
+            "ts_raw": _v(stamp),
+            "host": _v(host),
+            "tag": _v(tag),
+            "pid": int(_v(procid)) if procid is not None else None,
+            "level": _pri_level(pri),
+            "message": _msg(msg),
+        }
 
     def bsd_untagged(self, c: list[Any]) -> dict[str, Any]:
         pri, stamp, host, msg = c
@@ -90,7 +118,10 @@ class Syslog(Transformer):
 
     def ietf(self, c: list[Any]) -> dict[str, Any]:
         pri, _version, stamp, host, app, procid, msgid, sd, msg = c
-        nil = lambda t: None if t is None or _v(t) == "-" else _v(t)
+
+        def nil(t: Any) -> Any:
+            return None if t is None or _v(t) == "-" else _v(t)
+
         attrs: dict[str, Any] = {}
         if sd:
             attrs["sd"] = sd
@@ -102,10 +133,15 @@ class Syslog(Transformer):
         message = _msg(msg)
         if message and message.startswith("\ufeff"):
             message = message[1:]
-        return {"ts_raw": nil(stamp), "host": nil(host), "tag": nil(app),
-                "pid": int(_v(pid_text)) if pid_text and pid_text.isdigit() else None,
-                "level": _pri_level(pri), "message": message,
-                "attrs": json.dumps(attrs, sort_keys=True, separators=(",", ":")) if attrs else None}
+        return {
+            "ts_raw": nil(stamp),
+            "host": nil(host),
+            "tag": nil(app),
+            "pid": int(_v(pid_text)) if pid_text and pid_text.isdigit() else None,
+            "level": _pri_level(pri),
+            "message": message,
+            "attrs": json.dumps(attrs, sort_keys=True, separators=(",", ":")) if attrs else None,
+        }
 
     def sd_nil(self, c: list[Any]) -> None:
         return None
@@ -127,8 +163,13 @@ class Hdfs(Transformer):
 
     def compact(self, c: list[Any]) -> dict[str, Any]:
         date, time, pid, level, cls, msg = c
-        return {"ts_raw": f"{_v(date)} {_v(time)}", "pid": int(_v(pid)), "level": level_of(_v(level)),
-                "tag": _v(cls), "message": _msg(msg)}
+        return {
+            "ts_raw": f"{_v(date)} {_v(time)}",
+            "pid": int(_v(pid)),
+            "level": level_of(_v(level)),
+            "tag": _v(cls),
+            "message": _msg(msg),
+        }
 
     def log4j(self, c: list[Any]) -> dict[str, Any]:
         date, time, level, _thread, cls, msg = c
@@ -140,8 +181,12 @@ class Hdfs(Transformer):
 
     def zookeeper(self, c: list[Any]) -> dict[str, Any]:
         date, time, level, where, msg = c
-        return {"ts_raw": f"{_v(date)} {_v(time)}", "level": level_of(_v(level)), "tag": _v(where)[1:-1],
-                "message": _msg(msg)}
+        return {
+            "ts_raw": f"{_v(date)} {_v(time)}",
+            "level": level_of(_v(level)),
+            "tag": _v(where)[1:-1],
+            "message": _msg(msg),
+        }
 
 
 class Apache(Transformer):
@@ -314,8 +359,11 @@ TRANSFORMERS: dict[str, type[Transformer]] = {
 
 def _level_expr(word: pl.Expr) -> pl.Expr:
     one = pl.when(word.is_in(list("VDIWEF"))).then(word)
-    return pl.when(word.str.len_chars() == 1).then(one).otherwise(
-        word.str.to_lowercase().replace_strict(_LEVEL_WORDS, default=None, return_dtype=pl.String))
+    return (
+        pl.when(word.str.len_chars() == 1)
+        .then(one)
+        .otherwise(word.str.to_lowercase().replace_strict(_LEVEL_WORDS, default=None, return_dtype=pl.String))
+    )
 
 
 def _pri_expr(pri: pl.Expr) -> pl.Expr:
@@ -333,20 +381,30 @@ def _stamp_expr(date: pl.Expr, time: pl.Expr, zone: pl.Expr | None = None) -> pl
 
 def _logcat_threadtime(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, zone, pid, thread, prio, tag, msg = c
-    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid, "thread": thread,
-            "level": _level_expr(prio), "tag": tag, "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": _stamp_expr(date, time, zone),
+        "pid": pid,
+        "thread": thread,
+        "level": _level_expr(prio),
+        "tag": tag,
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _logcat_time(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, zone, prio, tag, pid, msg = c
-    return {"ts_raw": _stamp_expr(date, time, zone), "pid": pid, "level": _level_expr(prio),
-            "tag": tag.str.strip_chars_end(), "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": _stamp_expr(date, time, zone),
+        "pid": pid,
+        "level": _level_expr(prio),
+        "tag": tag.str.strip_chars_end(),
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _logcat_brief(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     prio, tag, pid, msg = c
-    return {"pid": pid, "level": _level_expr(prio), "tag": tag.str.strip_chars_end(),
-            "message": msg.str.strip_chars()}
+    return {"pid": pid, "level": _level_expr(prio), "tag": tag.str.strip_chars_end(), "message": msg.str.strip_chars()}
 
 
 def _logcat_divider(c: list[pl.Expr]) -> dict[str, pl.Expr]:
@@ -355,8 +413,14 @@ def _logcat_divider(c: list[pl.Expr]) -> dict[str, pl.Expr]:
 
 def _syslog_bsd(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     pri, stamp, host, tag, procid, msg = c
-    return {"ts_raw": stamp, "host": host, "tag": tag, "pid": procid, "level": _pri_expr(pri),
-            "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": stamp,
+        "host": host,
+        "tag": tag,
+        "pid": procid,
+        "level": _pri_expr(pri),
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _syslog_bsd_untagged(c: list[pl.Expr]) -> dict[str, pl.Expr]:
@@ -366,26 +430,43 @@ def _syslog_bsd_untagged(c: list[pl.Expr]) -> dict[str, pl.Expr]:
 
 def _hdfs(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, pid, level, cls, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "pid": pid, "level": _level_expr(level), "tag": cls,
-            "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": _stamp_expr(date, time),
+        "pid": pid,
+        "level": _level_expr(level),
+        "tag": cls,
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _log4j(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, level, _thread, cls, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls,
-            "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": _stamp_expr(date, time),
+        "level": _level_expr(level),
+        "tag": cls,
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _spark(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, level, cls, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level), "tag": cls,
-            "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": _stamp_expr(date, time),
+        "level": _level_expr(level),
+        "tag": cls,
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _zookeeper(c: list[pl.Expr]) -> dict[str, pl.Expr]:
     date, time, level, where, msg = c
-    return {"ts_raw": _stamp_expr(date, time), "level": _level_expr(level),
-            "tag": where.str.slice(1, where.str.len_chars() - 2), "message": msg.str.strip_chars()}
+    return {
+        "ts_raw": _stamp_expr(date, time),
+        "level": _level_expr(level),
+        "tag": where.str.slice(1, where.str.len_chars() - 2),
+        "message": msg.str.strip_chars(),
+    }
 
 
 def _apache(c: list[pl.Expr]) -> dict[str, pl.Expr]:
@@ -395,8 +476,12 @@ def _apache(c: list[pl.Expr]) -> dict[str, pl.Expr]:
 
 #: format -> transformer method (start-rule alternative) -> its vectorized twin.
 VECTORIZED: dict[str, dict[str, Callable[[list[pl.Expr]], dict[str, pl.Expr]]]] = {
-    "logcat": {"threadtime": _logcat_threadtime, "time": _logcat_time, "brief": _logcat_brief,
-               "divider": _logcat_divider},
+    "logcat": {
+        "threadtime": _logcat_threadtime,
+        "time": _logcat_time,
+        "brief": _logcat_brief,
+        "divider": _logcat_divider,
+    },
     "syslog": {"bsd": _syslog_bsd, "bsd_untagged": _syslog_bsd_untagged},
     "hdfs": {"compact": _hdfs, "log4j": _log4j, "spark": _spark, "zookeeper": _zookeeper},
     "apache": {"start": _apache},

@@ -23,6 +23,7 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
+from forensics.errors import FormatError
 from forensics.events import EVENT_COLUMNS, fits
 from forensics.ingest.cards import screen_pattern
 from forensics.ingest.dialect import (
@@ -41,15 +42,23 @@ from forensics.ingest.fastpath import (
     compile_grammar,
 )
 
-_FORMAT_KEYS = {"name", "grammar", "title", "framing", "header", "time", "sample", "card_contexts",
-                "continuation", "columns", "device_from_host", "row_kind"}
+_FORMAT_KEYS = {
+    "name",
+    "grammar",
+    "title",
+    "framing",
+    "header",
+    "time",
+    "sample",
+    "card_contexts",
+    "continuation",
+    "columns",
+    "device_from_host",
+    "row_kind",
+}
 _DETECT_LINES = 30
 #: How many first lines of a file format detection looks at (blank ones skipped).
 DETECT_HEAD = 4 * _DETECT_LINES
-
-
-class FormatError(ValueError):
-    """The registry or a grammar is malformed, or a sample does not parse as declared."""
 
 
 class RecordError(ValueError):
@@ -111,8 +120,9 @@ class Registry:
                 raise FormatError(f"{where}: no transformer for format {name!r}")
             try:
                 grammar = folder.joinpath(raw["grammar"]).read_text(encoding="utf-8")
-                parser = Lark(grammar, parser="lalr", transformer=TRANSFORMERS[name](), maybe_placeholders=True,
-                              **LALR_PLUGINS)
+                parser = Lark(
+                    grammar, parser="lalr", transformer=TRANSFORMERS[name](), maybe_placeholders=True, **LALR_PLUGINS
+                )
             except (OSError, LarkError) as exc:
                 raise FormatError(f"{where}: grammar {raw['grammar']}: {exc}") from exc
             for pattern in raw.get("time", []):
@@ -121,10 +131,18 @@ class Registry:
                 except re.error as exc:
                     raise FormatError(f"{where}: field 'time': {exc}") from exc
             self.formats[name] = Format(
-                name=name, title=raw.get("title", name), grammar=raw["grammar"], framing=raw.get("framing", "line"),
-                parser=parser, time=raw.get("time", []), header=raw.get("header"),
-                continuation=raw.get("continuation", False), device_from_host=raw.get("device_from_host", False),
-                columns=raw.get("columns", {}), row_kind=raw.get("row_kind", "log"), card_contexts=raw.get("card_contexts", {}),
+                name=name,
+                title=raw.get("title", name),
+                grammar=raw["grammar"],
+                framing=raw.get("framing", "line"),
+                parser=parser,
+                time=raw.get("time", []),
+                header=raw.get("header"),
+                continuation=raw.get("continuation", False),
+                device_from_host=raw.get("device_from_host", False),
+                columns=raw.get("columns", {}),
+                row_kind=raw.get("row_kind", "log"),
+                card_contexts=raw.get("card_contexts", {}),
                 samples=raw.get("sample", []),
             )
         self._fast: dict[str, FastFormat | None] = {}
@@ -256,7 +274,7 @@ class Registry:
         raw: dict[str, str] = {}
         out: dict[str, Any] = {"kind": fmt.row_kind}
         attrs: dict[str, str] = {}
-        for name, value in zip(header, values):
+        for name, value in zip(header, values, strict=False):
             if value is None:
                 continue
             target = fmt.columns.get(name, f"attrs.{name}")

@@ -26,6 +26,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from forensics.errors import InputError
+
 _CHUNK = 1 << 20
 #: Longest line kept, in bytes; a longer line is cut to this while it is read.
 MAX_LINE = 1 << 20
@@ -33,12 +35,12 @@ MAX_LINE = 1 << 20
 _STREAMS = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
 # UTF-32 first: its little-endian mark starts with UTF-16's.
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-
-
-class InputError(Exception):
-    """An input cannot be read at all (missing, a directory, no permission)."""
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass
@@ -198,8 +200,11 @@ class Reader:
             yield from iter(lambda: handle.read(_CHUNK), b"")
             return
         names = ", ".join(m.filename for m in members)
-        self.notes.append(f"zip: its single member {names} read" if len(members) == 1
-                          else f"zip: {len(members)} members read in turn ({names})")
+        self.notes.append(
+            f"zip: its single member {names} read"
+            if len(members) == 1
+            else f"zip: {len(members)} members read in turn ({names})"
+        )
         for member in members:
             last = b"\n"
             try:
@@ -207,8 +212,15 @@ class Reader:
                     while piece := stream.read(_CHUNK):
                         last = piece[-1:]
                         yield piece
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError,
-                    zlib.error, lzma.LZMAError) as exc:
+            except (
+                zipfile.BadZipFile,
+                RuntimeError,
+                NotImplementedError,
+                OSError,
+                EOFError,
+                zlib.error,
+                lzma.LZMAError,
+            ) as exc:
                 self.notes.append(f"zip member {member.filename} unreadable ({exc}); kept what was read")
             if last not in (b"\n", b"\r"):
                 yield b"\n"
@@ -233,8 +245,10 @@ class Reader:
             replaced += text.count("\ufffd")
             yield text.encode("utf-8", errors="surrogatepass")
         endian = "LE" if first.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF16_LE)) else "BE"
-        self.notes.append(f"decoded as {encoding.upper()}-{endian} (byte order mark)"
-                          + (f"; {replaced} undecodable code units replaced by U+FFFD" if replaced else ""))
+        self.notes.append(
+            f"decoded as {encoding.upper()}-{endian} (byte order mark)"
+            + (f"; {replaced} undecodable code units replaced by U+FFFD" if replaced else "")
+        )
 
     def _newlines(self) -> Iterator[bytes]:
         """The text with every line end (LF, CRLF, lone CR) as LF."""
@@ -294,8 +308,8 @@ class _Splitter:
             self._end_line()
             last = piece.rfind(b"\n")
             if last > first:
-                self._body(piece[first + 1:last + 1])
-            self._grow(piece[last + 1:])
+                self._body(piece[first + 1 : last + 1])
+            self._grow(piece[last + 1 :])
             if self.held >= batch_bytes:
                 yield self._take()
         if self.length:
@@ -315,7 +329,7 @@ class _Splitter:
 
     def _grow(self, data: bytes) -> None:
         if self.kept < self.cap and data:
-            part = data[:self.cap - self.kept]
+            part = data[: self.cap - self.kept]
             self.partial.append(part)
             self.kept += len(part)
         self.length += len(data)
@@ -356,7 +370,7 @@ def _utf8_cut(line: bytes) -> bytes:
         return line
     lead = line[-1 - back]
     needed = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-    return line if back + 1 >= needed else line[:len(line) - back - 1]
+    return line if back + 1 >= needed else line[: len(line) - back - 1]
 
 
 def _decode(raw: bytes) -> tuple[str, str | None]:
@@ -394,7 +408,7 @@ def _decode_lines(data: bytes, counts: dict[str, int]) -> pl.Series:
         where = np.flatnonzero(high)
         decoded = []
         for i in where.tolist():
-            line, how = _decode(data[offsets[i]:offsets[i + 1]].rstrip(b"\n"))
+            line, how = _decode(data[offsets[i] : offsets[i + 1]].rstrip(b"\n"))
             if how:
                 counts[how] += 1
             decoded.append(line)

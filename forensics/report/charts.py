@@ -23,8 +23,16 @@ from matplotlib.figure import Figure
 from forensics.outputs import written_aside
 from forensics.timeline import TERMINAL_FORMATS, Timeline, clock_pairs
 
-OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
-             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
 HIGHLIGHT = OKABE_ITO["purple"]
 KINDS = ("swimlane", "migration", "skew", "amounts")
 # event kind -> (legend label, marker, colour)
@@ -88,8 +96,9 @@ def _window(tl: Timeline, findings: list[dict[str, Any]] | None) -> tuple[Any, A
     return tl.events["ts_utc"].min(), tl.events["ts_utc"].max()
 
 
-def plot_swimlane(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None,
-                  window: tuple[Any, Any] | None = None) -> Axes:
+def plot_swimlane(
+    ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, window: tuple[Any, Any] | None = None
+) -> Axes:
     """One lane per device (devices of a shared TID side by side), host and settlement lanes;
     events as markers; the findings' transactions shaded and their evidence ringed."""
     lo, hi = window or _window(tl, findings)
@@ -98,8 +107,11 @@ def plot_swimlane(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None 
     for y, (_, cond) in reversed(list(enumerate(lanes))):
         lane_expr = pl.when(cond).then(pl.lit(y, pl.Int32)).otherwise(lane_expr)
     routine = (pl.col("kind") == "reversal.deleted") & (pl.col("reason") == "approved")
-    events = tl.events.filter(pl.col("ts_utc").is_between(lo, hi), pl.col("kind").is_in(list(_MARKS)), ~routine).with_columns(
-        _lane=lane_expr).filter(pl.col("_lane").is_not_null())
+    events = (
+        tl.events.filter(pl.col("ts_utc").is_between(lo, hi), pl.col("kind").is_in(list(_MARKS)), ~routine)
+        .with_columns(_lane=lane_expr)
+        .filter(pl.col("_lane").is_not_null())
+    )
     seen_labels: set[str] = set()
     for y in range(len(lanes)):
         ax.axhline(y, color="#dddddd", lw=0.8, zorder=0)
@@ -109,23 +121,37 @@ def plot_swimlane(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None 
             rows = rows.filter(pl.col("code") != 0)
         if rows.is_empty():
             continue
-        ax.scatter(rows["ts_utc"].to_list(), rows["_lane"].to_list(), marker=marker, color=colour,
-                   s=14 if kind == "txn.result" else 36, zorder=3,
-                   label=None if label in seen_labels else label, linewidths=1.4)
+        ax.scatter(
+            rows["ts_utc"].to_list(),
+            rows["_lane"].to_list(),
+            marker=marker,
+            color=colour,
+            s=14 if kind == "txn.result" else 36,
+            zorder=3,
+            label=None if label in seen_labels else label,
+            linewidths=1.4,
+        )
         seen_labels.add(label)
     evidence = _evidence_keys(findings)
     if evidence:
         hits = events.filter(pl.struct("path", "line").is_in([{"path": p, "line": n} for p, n in evidence]))
         if hits.height:
-            ax.scatter(hits["ts_utc"].to_list(), hits["_lane"].to_list(), s=220, facecolors="none", edgecolors=HIGHLIGHT,
-                       linewidths=2.2, zorder=4, label="evidence")
+            ax.scatter(
+                hits["ts_utc"].to_list(),
+                hits["_lane"].to_list(),
+                s=220,
+                facecolors="none",
+                edgecolors=HIGHLIGHT,
+                linewidths=2.2,
+                zorder=4,
+                label="evidence",
+            )
     for label, txns in _finding_txns(findings):
         times = sorted(pl.Series([t["ts"] for t in txns if t["ts"]]).str.to_datetime().to_list())
         if not times:
             continue
         ax.axvspan(times[0] - _delta(20), times[-1] + _delta(40), color=HIGHLIGHT, alpha=0.15, zorder=1)
-        ax.annotate(label, xy=(times[0], len(lanes) - 0.5), fontsize=8, color=HIGHLIGHT, fontweight="bold",
-                    va="bottom")
+        ax.annotate(label, xy=(times[0], len(lanes) - 0.5), fontsize=8, color=HIGHLIGHT, fontweight="bold", va="bottom")
     ax.set_yticks(range(len(lanes)), [name for name, _ in lanes])
     ax.set_ylim(-0.6, len(lanes) - 0.1 + (0.5 if findings else 0))
     ax.set_xlim(lo, hi)
@@ -140,8 +166,16 @@ def _legend(ax: Axes) -> None:
     if ax.get_legend_handles_labels()[1]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     else:
-        ax.text(0.5, 0.5, "nothing to show for these inputs", transform=ax.transAxes, ha="center", va="center",
-                color=OKABE_ITO["black"], alpha=0.6)
+        ax.text(
+            0.5,
+            0.5,
+            "nothing to show for these inputs",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color=OKABE_ITO["black"],
+            alpha=0.6,
+        )
 
 
 def _delta(seconds: float) -> Any:
@@ -169,20 +203,45 @@ def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
         starts = ev.filter(pl.col("device") == d["device"], pl.col("kind") == "txn.start").sort("ts_utc")
         if starts.height:
             binned = starts.group_by_dynamic("ts_utc", every=f"{bin_minutes}m").agg(pl.len().alias("n"))
-            ax.step(binned["ts_utc"].to_list(), binned["n"].to_list(), where="post", color=colour, lw=1.8,
-                    label=f"{d['device']} (TID {d['tid']}): transactions / {bin_minutes} min")
+            ax.step(
+                binned["ts_utc"].to_list(),
+                binned["n"].to_list(),
+                where="post",
+                color=colour,
+                lw=1.8,
+                label=f"{d['device']} (TID {d['tid']}): transactions / {bin_minutes} min",
+            )
         written = pl.col("attrs").str.json_path_match("$.depth")
-        depth = ev.filter(pl.col("device") == d["device"], pl.col("kind").is_in(["saf.queued", "saf.upload"])).select(
-            "ts_utc", depth=pl.when(written.is_null()).then(0).otherwise(written.cast(pl.Int64, strict=False)),
-        ).drop_nulls("depth")  # a depth that is not a number is left out
+        depth = (
+            ev.filter(pl.col("device") == d["device"], pl.col("kind").is_in(["saf.queued", "saf.upload"]))
+            .select(
+                "ts_utc",
+                depth=pl.when(written.is_null()).then(0).otherwise(written.cast(pl.Int64, strict=False)),
+            )
+            .drop_nulls("depth")
+        )  # a depth that is not a number is left out
         if depth.height:
-            ax.step(depth["ts_utc"].to_list(), depth["depth"].to_list(), where="post", color=colour, ls=":", lw=1.5,
-                    label=f"{d['device']}: offline queue depth")
+            ax.step(
+                depth["ts_utc"].to_list(),
+                depth["depth"].to_list(),
+                where="post",
+                color=colour,
+                ls=":",
+                lw=1.5,
+                label=f"{d['device']}: offline queue depth",
+            )
         for kind, style in (("tms.release", "--"), ("tms.init", "-.")):
             for ts in ev.filter(pl.col("device") == d["device"], pl.col("kind") == kind)["ts_utc"].to_list():
                 ax.axvline(ts, color=colour, ls=style, lw=1.2)
-                ax.annotate("released" if kind == "tms.release" else "initialised, counters reset", xy=(ts, 0),
-                            xytext=(3, 4), textcoords="offset points", rotation=90, fontsize=7, color=colour)
+                ax.annotate(
+                    "released" if kind == "tms.release" else "initialised, counters reset",
+                    xy=(ts, 0),
+                    xytext=(3, 4),
+                    textcoords="offset points",
+                    rotation=90,
+                    fontsize=7,
+                    color=colour,
+                )
     ax.set_ylabel("count")
     _time_axis(ax, tl)
     shared = devices.filter(pl.col("devices_on_tid") > 1)
@@ -200,13 +259,21 @@ def plot_skew(ax: Axes, tl: Timeline) -> Axes:
         colour = colours[i % len(colours)]
         mine = pairs.filter(pl.col("device") == device)
         if mine.height:
-            ax.scatter(mine["ts"].to_list(), mine["off"].to_list(), s=8, color=colour, alpha=0.5,
-                       label=f"{device}: message pairs")
+            ax.scatter(
+                mine["ts"].to_list(),
+                mine["off"].to_list(),
+                s=8,
+                color=colour,
+                alpha=0.5,
+                label=f"{device}: message pairs",
+            )
         for seg in tl.clocks.filter(pl.col("device") == device).iter_rows(named=True):
             span = terminal.filter(pl.col("device") == device, pl.col("segment") == seg["segment"])["ts"]
             if span.len():
                 ax.hlines(seg["skew_s"], span.min(), span.max(), color=colour, lw=2.2)
-        for ts in terminal.filter(pl.col("device") == device, pl.col("kind").is_in(["clock.step", "clock.set"]))["ts"].to_list():
+        for ts in terminal.filter(pl.col("device") == device, pl.col("kind").is_in(["clock.step", "clock.set"]))[
+            "ts"
+        ].to_list():
             ax.axvline(ts, color=colour, ls="--", lw=1)
     if pairs.height and pairs["off"].abs().min() < 120:  # zero in view only when the data is near it
         ax.axhline(0, color=OKABE_ITO["black"], lw=0.6)
@@ -218,7 +285,9 @@ def plot_skew(ax: Axes, tl: Timeline) -> Axes:
     return ax
 
 
-def plot_amounts(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, outlier_ratio: float = 5.0) -> Axes:
+def plot_amounts(
+    ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, outlier_ratio: float = 5.0
+) -> Axes:
     """Approved amounts per terminal over time, the median and outlier line, the findings marked."""
     t = tl.transactions.filter(pl.col("merchant_outcome") == "APPROVED", pl.col("amount_entered").is_not_null())
     colours = list(OKABE_ITO.values())[1:]
@@ -232,11 +301,23 @@ def plot_amounts(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None =
         ax.axhline(median, color=colour, lw=1, ls="-")
         ax.axhline(median * outlier_ratio, color=colour, lw=1, ls=":")
     keyed = {(x["device"], x["stan"], x["inv"]) for _, txns in _finding_txns(findings) for x in txns}
-    hit = t.filter(pl.struct("device", "stan", "inv").is_in([{"device": d, "stan": s, "inv": i} for d, s, i in keyed])) if keyed else t.head(0)
+    hit = (
+        t.filter(pl.struct("device", "stan", "inv").is_in([{"device": d, "stan": s, "inv": i} for d, s, i in keyed]))
+        if keyed
+        else t.head(0)
+    )
     if hit.height:
         scale = 10 ** (hit["exponent"][0] if hit["exponent"][0] is not None else 2)
-        ax.scatter(hit["ts_start"].to_list(), (hit["amount_entered"] / scale).to_list(), s=160, facecolors="none",
-                   edgecolors=HIGHLIGHT, linewidths=2.2, label="in a finding", zorder=4)
+        ax.scatter(
+            hit["ts_start"].to_list(),
+            (hit["amount_entered"] / scale).to_list(),
+            s=160,
+            facecolors="none",
+            edgecolors=HIGHLIGHT,
+            linewidths=2.2,
+            label="in a finding",
+            zorder=4,
+        )
     ax.set_yscale("log")
     currency = t["currency"].drop_nulls()[0] if t["currency"].drop_nulls().len() else ""
     ax.set_ylabel(f"amount ({currency}, log scale)")
@@ -246,8 +327,9 @@ def plot_amounts(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None =
     return ax
 
 
-def figure(kind: str, tl: Timeline, findings: list[dict[str, Any]] | None = None,
-           window: tuple[Any, Any] | None = None) -> Figure:
+def figure(
+    kind: str, tl: Timeline, findings: list[dict[str, Any]] | None = None, window: tuple[Any, Any] | None = None
+) -> Figure:
     """A whole figure of one chart kind, sized for a report page."""
     if kind not in KINDS:
         raise ValueError(f"unknown chart kind {kind!r} (one of {', '.join(KINDS)})")
@@ -269,8 +351,11 @@ def save(fig: Figure, path: str | Path) -> Path:
     """Save PNG, SVG or PDF by suffix, without timestamps or other varying metadata."""
     path = Path(path)
     suffix = path.suffix.lower()
-    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
-                "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}}.get(suffix[1:])
+    metadata = {
+        "png": {"Software": None},
+        "svg": {"Date": None, "Creator": None},
+        "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+    }.get(suffix[1:])
     if metadata is None:
         raise ValueError(f"{path}: unsupported chart format (use .png, .svg or .pdf)")
     with written_aside(path) as partial:

@@ -27,10 +27,18 @@ from forensics.outputs import write_bytes, write_text, written_aside
 from forensics.report import charts
 
 FORMATS = ("html", "md", "pdf")
-_CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;color:#111;line-height:1.45}
-table{border-collapse:collapse;margin:.6em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f2f2f2}code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}
-.cause{font-weight:bold;color:#CC79A7}img{max-width:100%;border:1px solid #eee}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em}"""
+_CSS = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;"
+    "max-width:1100px;margin:2em auto;color:#111;line-height:1.45}"
+    "table{border-collapse:collapse;margin:.6em 0;font-size:.88em}"
+    "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
+    "th{background:#f2f2f2}"
+    "code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}"
+    "pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}"
+    ".cause{font-weight:bold;color:#CC79A7}"
+    "img{max-width:100%;border:1px solid #eee}"
+    "h2{border-bottom:2px solid #0072B2;padding-bottom:.2em}"
+)
 
 
 @dataclass
@@ -61,45 +69,111 @@ def sections(result: Diagnosis, options: dict[str, Any] | None = None) -> list[S
     n = len(result.findings)
     summary.paragraphs.append(
         f"{n} faulty charge(s) found in {len(doc['inputs'])} input file(s) covering {tl.transactions.height} "
-        f"transaction attempts on {tl.devices.height} terminal(s)." if n else
-        f"No faulty charge found in {len(doc['inputs'])} input file(s) covering {tl.transactions.height} transaction "
-        f"attempts on {tl.devices.height} terminal(s).")
+        f"transaction attempts on {tl.devices.height} terminal(s)."
+        if n
+        else f"No faulty charge found in {len(doc['inputs'])} input file(s) covering "
+        f"{tl.transactions.height} transaction attempts on {tl.devices.height} terminal(s)."
+    )
     if n:
-        summary.tables.append((["id", "finding", "cause", "contributing", "confidence", "amount", "devices", "summary"],
-                               [[f["id"], f["kind"], f["cause"], _cell(f["contributing"]), f"{f['confidence']:.2f}",
-                                 f"{f['amount']} {f['currency'] or ''}", _cell(f["devices"]), f["summary"]]
-                                for f in result.findings]))
+        summary.tables.append(
+            (
+                ["id", "finding", "cause", "contributing", "confidence", "amount", "devices", "summary"],
+                [
+                    [
+                        f["id"],
+                        f["kind"],
+                        f["cause"],
+                        _cell(f["contributing"]),
+                        f"{f['confidence']:.2f}",
+                        f"{f['amount']} {f['currency'] or ''}",
+                        _cell(f["devices"]),
+                        f["summary"],
+                    ]
+                    for f in result.findings
+                ],
+            )
+        )
     out.append(summary)
     for f in result.findings:
         sec = Section(f"{f['id']}: {f['kind']} — {f['cause']}")
         alternatives = "; ".join(f"{a['cause']} ({a['confidence']:.2f})" for a in f["alternatives"]) or "none"
         sec.paragraphs.append(f"{f['summary']}.")
-        sec.paragraphs.append(f"Cause: {f['cause']}"
-                              + (f", contributing: {', '.join(f['contributing'])}" if f["contributing"] else "")
-                              + f"; confidence {f['confidence']:.2f}; alternatives: {alternatives}. "
-                              + (f"Rules: {', '.join(f['_rules'])}." if f["_rules"] else ""))
-        sec.tables.append((["device", "TID", "STAN", "invoice", "RRN", "auth", "time (UTC)"],
-                           [[_cell(t[k]) for k in ("device", "tid", "stan", "inv", "rrn", "auth", "ts")]
-                            for t in f["transactions"]]))
-        sec.pre.append("\n".join(f"[{e['role']}] {Path(e['path']).name}:{e['line']}  {e['text']}" for e in f["evidence"]))
+        sec.paragraphs.append(
+            f"Cause: {f['cause']}"
+            + (f", contributing: {', '.join(f['contributing'])}" if f["contributing"] else "")
+            + f"; confidence {f['confidence']:.2f}; alternatives: {alternatives}. "
+            + (f"Rules: {', '.join(f['_rules'])}." if f["_rules"] else "")
+        )
+        sec.tables.append(
+            (
+                ["device", "TID", "STAN", "invoice", "RRN", "auth", "time (UTC)"],
+                [
+                    [_cell(t[k]) for k in ("device", "tid", "stan", "inv", "rrn", "auth", "ts")]
+                    for t in f["transactions"]
+                ],
+            )
+        )
+        sec.pre.append(
+            "\n".join(f"[{e['role']}] {Path(e['path']).name}:{e['line']}  {e['text']}" for e in f["evidence"])
+        )
         sec.charts.append((f"{f['id'].lower()}-swimlane", charts.figure("swimlane", tl, [f])))
         out.append(sec)
     devices = Section("Devices and clocks")
     if tl.devices.height:
-        devices.tables.append((["device", "TID", "MID", "app", "first seen (UTC)", "last seen (UTC)", "role",
-                                "counter resets", "skew (s)", "host pairs"],
-                               [[_cell(d["device"]), _cell(d["tid"]), _cell(d["mid"]), _cell(d["app_version"]),
-                                 str(d["first_seen"])[:19], str(d["last_seen"])[:19], _cell(d["role"]),
-                                 _cell(d["counter_resets"]), f"{d['skew_s']:+.2f}" if d["skew_s"] is not None else "-",
-                                 _cell(d["clock_matches"])] for d in tl.devices.iter_rows(named=True)]))
-    devices.tables.append((["device", "segment", "lines", "skew (s)", "spread (s)", "pairs", "source"],
-                           [[_cell(c["device"]), str(c["segment"]), f"{c['from_line']}-{c['to_line']}", f"{c['skew_s']:+.2f}",
-                             f"{c['spread_s']:.2f}" if c["spread_s"] is not None else "-", str(c["matches"]), c["source"]]
-                            for c in tl.clocks.iter_rows(named=True)]))
+        devices.tables.append(
+            (
+                [
+                    "device",
+                    "TID",
+                    "MID",
+                    "app",
+                    "first seen (UTC)",
+                    "last seen (UTC)",
+                    "role",
+                    "counter resets",
+                    "skew (s)",
+                    "host pairs",
+                ],
+                [
+                    [
+                        _cell(d["device"]),
+                        _cell(d["tid"]),
+                        _cell(d["mid"]),
+                        _cell(d["app_version"]),
+                        str(d["first_seen"])[:19],
+                        str(d["last_seen"])[:19],
+                        _cell(d["role"]),
+                        _cell(d["counter_resets"]),
+                        f"{d['skew_s']:+.2f}" if d["skew_s"] is not None else "-",
+                        _cell(d["clock_matches"]),
+                    ]
+                    for d in tl.devices.iter_rows(named=True)
+                ],
+            )
+        )
+    devices.tables.append(
+        (
+            ["device", "segment", "lines", "skew (s)", "spread (s)", "pairs", "source"],
+            [
+                [
+                    _cell(c["device"]),
+                    str(c["segment"]),
+                    f"{c['from_line']}-{c['to_line']}",
+                    f"{c['skew_s']:+.2f}",
+                    f"{c['spread_s']:.2f}" if c["spread_s"] is not None else "-",
+                    str(c["matches"]),
+                    c["source"],
+                ]
+                for c in tl.clocks.iter_rows(named=True)
+            ],
+        )
+    )
     for d in tl.devices.filter(pl.col("zone_hint").is_not_null()).iter_rows(named=True) if tl.devices.height else []:
         devices.paragraphs.append(f"Note: {d['device']}: {d['zone_hint']}.")
-    devices.paragraphs.append("Skew is the terminal clock minus the host clock, estimated from matched request/response "
-                              "pairs per clock segment (segments start at clock steps, reboots and log dividers).")
+    devices.paragraphs.append(
+        "Skew is the terminal clock minus the host clock, estimated from matched request/response "
+        "pairs per clock segment (segments start at clock steps, reboots and log dividers)."
+    )
     devices.charts.append(("skew", charts.figure("skew", tl)))
     if tl.devices.height and (tl.devices["devices_on_tid"] > 1).any():
         devices.charts.append(("migration", charts.figure("migration", tl)))
@@ -107,23 +181,44 @@ def sections(result: Diagnosis, options: dict[str, Any] | None = None) -> list[S
     out.append(devices)
     compliance = Section("Compliance: card data in clear")
     if doc["compliance"]:
-        compliance.paragraphs.append(f"{len(doc['compliance'])} sighting(s) of full card numbers, track data or PIN "
-                                     "blocks in the inputs (masked on ingest; shown masked here).")
-        compliance.tables.append((["kind", "file", "line", "field", "masked"],
-                                  [[c["kind"], Path(c["path"]).name, str(c["line"]), c["field"], c["masked"]]
-                                   for c in doc["compliance"]]))
+        compliance.paragraphs.append(
+            f"{len(doc['compliance'])} sighting(s) of full card numbers, track data or PIN "
+            "blocks in the inputs (masked on ingest; shown masked here)."
+        )
+        compliance.tables.append(
+            (
+                ["kind", "file", "line", "field", "masked"],
+                [[c["kind"], Path(c["path"]).name, str(c["line"]), c["field"], c["masked"]] for c in doc["compliance"]],
+            )
+        )
     else:
         compliance.paragraphs.append("No full card number, track data or PIN block was found in the inputs.")
     out.append(compliance)
     custody = Section("Chain of custody")
-    custody.tables.append((["input", "bytes", "SHA-256", "lines", "parsed", "unparsed", "format", "time zone", "notes"],
-                           [[r["path"], str(r["bytes"]), r["sha256"], str(r["lines"]), str(r["parsed"]), str(r["unparsed"]),
-                             _cell(r["format"]), f"{r['tz']}{' (assumed)' if r['tz_assumed'] else ''}", _cell(r["notes"])]
-                            for r in tl.loaded.inputs.iter_rows(named=True)]))
+    custody.tables.append(
+        (
+            ["input", "bytes", "SHA-256", "lines", "parsed", "unparsed", "format", "time zone", "notes"],
+            [
+                [
+                    r["path"],
+                    str(r["bytes"]),
+                    r["sha256"],
+                    str(r["lines"]),
+                    str(r["parsed"]),
+                    str(r["unparsed"]),
+                    _cell(r["format"]),
+                    f"{r['tz']}{' (assumed)' if r['tz_assumed'] else ''}",
+                    _cell(r["notes"]),
+                ]
+                for r in tl.loaded.inputs.iter_rows(named=True)
+            ],
+        )
+    )
     opts = {k: v for k, v in (options or {}).items() if k != "card_key"}
     opts["card_key"] = "provided" if (options or {}).get("card_key") else "random per run"
-    custody.paragraphs.append(f"forensics {__version__}; options: "
-                              + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + ".")
+    custody.paragraphs.append(
+        f"forensics {__version__}; options: " + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + "."
+    )
     out.append(custody)
     return out
 
@@ -136,15 +231,21 @@ def _png(fig: Figure) -> bytes:
 
 def write_html(secs: list[Section], path: Path, title: str) -> Path:
     """One self-contained HTML file (images inline, no external resources)."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+    ]
     for sec in secs:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")
         parts += [f"<p>{html.escape(p)}</p>" for p in sec.paragraphs]
         for header, rows in sec.tables:
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-                         + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-                         + "</table>")
+            parts.append(
+                "<table><tr>"
+                + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+                + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+                + "</table>"
+            )
         parts += [f"<pre>{html.escape(p)}</pre>" for p in sec.pre]
         for name, fig in sec.charts:
             data = base64.b64encode(_png(fig)).decode()
@@ -197,8 +298,12 @@ def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
 
 def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
     """A PDF: text pages (A4 landscape) and one page per chart."""
-    with written_aside(path) as partial, PdfPages(partial, metadata={
-            "Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}) as pdf:
+    with (
+        written_aside(path) as partial,
+        PdfPages(
+            partial, metadata={"Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
+        ) as pdf,
+    ):
         lines: list[str] = [title, ""]
         for sec in secs:
             lines += [sec.title.upper(), ""]
@@ -212,7 +317,9 @@ def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
                 lines += [textwrap.shorten(line, 200, placeholder=" …") for line in p.splitlines()] + [""]
         for start in range(0, len(lines), 48):
             page = Figure(figsize=(11.69, 8.27))
-            page.text(0.04, 0.96, "\n".join(lines[start:start + 48]), va="top", ha="left", family="monospace", fontsize=7)
+            page.text(
+                0.04, 0.96, "\n".join(lines[start : start + 48]), va="top", ha="left", family="monospace", fontsize=7
+            )
             pdf.savefig(page)
         for sec in secs:
             for _, fig in sec.charts:

@@ -8,19 +8,50 @@ import polars as pl
 from forensics.timeline import Timeline
 
 REQUIRED = ("message", "datetime", "timestamp_desc")
-_FIELDS = ("path", "line", "format", "device", "host", "tag", "kind", "txn", "tid", "mid", "stan", "inv", "rrn",
-           "auth", "rc", "mti", "amount", "currency", "card", "card_id", "skew_s")
+_FIELDS = (
+    "path",
+    "line",
+    "format",
+    "device",
+    "host",
+    "tag",
+    "kind",
+    "txn",
+    "tid",
+    "mid",
+    "stan",
+    "inv",
+    "rrn",
+    "auth",
+    "rc",
+    "mti",
+    "amount",
+    "currency",
+    "card",
+    "card_id",
+    "skew_s",
+)
 
 
 def frame(tl: Timeline) -> pl.DataFrame:
     """The events as Timesketch rows (events without a time are left out: Timesketch needs one)."""
     ev = tl.events.filter(pl.col("ts_utc").is_not_null())
     message = pl.concat_str(
-        [pl.col("device").fill_null(""), pl.lit(" "), pl.col("tag").fill_null(pl.col("kind")), pl.lit(": "),
-         pl.col("message").fill_null(pl.col("kind")).str.split("\n").list.first()])
-    desc = pl.when(pl.col("format") == "jpos").then(pl.lit("Host Time"))\
-        .when(pl.col("format") == "settlement").then(pl.lit("Capture Time"))\
+        [
+            pl.col("device").fill_null(""),
+            pl.lit(" "),
+            pl.col("tag").fill_null(pl.col("kind")),
+            pl.lit(": "),
+            pl.col("message").fill_null(pl.col("kind")).str.split("\n").list.first(),
+        ]
+    )
+    desc = (
+        pl.when(pl.col("format") == "jpos")
+        .then(pl.lit("Host Time"))
+        .when(pl.col("format") == "settlement")
+        .then(pl.lit("Capture Time"))
         .otherwise(pl.lit("Terminal Time (clock-corrected)"))
+    )
     return ev.select(
         message.alias("message"),
         pl.col("ts_utc").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00").alias("datetime"),

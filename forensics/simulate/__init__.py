@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 import random
 import tomllib
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,15 @@ from forensics.simulate import terminal as T
 from forensics.simulate.families import FAMILIES, Family
 from forensics.simulate.world import Device, World
 
-__all__ = ["FAMILIES", "HELD_OUT_SEED", "INPUT_SETS", "Case", "Family", "build_library", "simulate",
-           "simulate_volume"]
+__all__ = ["FAMILIES", "HELD_OUT_SEED", "INPUT_SETS", "Case", "Family", "build_library", "simulate", "simulate_volume"]
 
 HELD_OUT_SEED = 90000
 # Which inputs a case gives besides the terminal logs, and how often a seeded choice draws each.
 INPUT_SETS: dict[tuple[str, ...], float] = {
-    ("host", "settlement"): 0.55, ("host",): 0.2, ("settlement",): 0.15, (): 0.10,
+    ("host", "settlement"): 0.55,
+    ("host",): 0.2,
+    ("settlement",): 0.15,
+    (): 0.10,
 }
 ROLES = ("host", "settlement")
 
@@ -111,8 +113,13 @@ def _lifecycle(txn: Any, w: World, given: tuple[str, ...]) -> dict[str, Any]:
     return row
 
 
-def _device_bytes(dev: Device, rng: random.Random, name: str, messy: bool, wide: bool = False,
-                  ) -> tuple[bytes, list[dict[str, Any]], list[dict[str, Any]]]:
+def _device_bytes(
+    dev: Device,
+    rng: random.Random,
+    name: str,
+    messy: bool,
+    wide: bool = False,
+) -> tuple[bytes, list[dict[str, Any]], list[dict[str, Any]]]:
     """The device's log as bytes, with malformed and duplicated lines recorded (1-based).
 
     ``wide``: many duplicated lines (a second log listener) and, on some devices, CRLF line ends.
@@ -121,8 +128,11 @@ def _device_bytes(dev: Device, rng: random.Random, name: str, messy: bool, wide:
     malformed: list[dict[str, Any]] = []
     duplicated: list[dict[str, Any]] = []
     if messy and len(lines) > 20:
-        safe = [i for i in range(1, len(lines) - 1) if not lines[i].startswith("\t")
-                and not lines[i + 1].startswith("\t") and "AndroidRuntime" not in lines[i]]
+        safe = [
+            i
+            for i in range(1, len(lines) - 1)
+            if not lines[i].startswith("\t") and not lines[i + 1].startswith("\t") and "AndroidRuntime" not in lines[i]
+        ]
         for _ in range(rng.randint(0, 2)):
             i = rng.choice(safe)
             lines.insert(i, "\x02TRUNC" + lines[i][: rng.randint(6, 14)])
@@ -161,8 +171,14 @@ def _host_bytes(w: World) -> bytes:
     return ("\n".join(blocks) + "\n").encode() if blocks else b""
 
 
-def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, messy: bool = True,
-            given: tuple[str, ...] = ROLES) -> Case:
+def _render(
+    w: World,
+    fam: Family,
+    findings: list[dict[str, Any]],
+    story: str,
+    messy: bool = True,
+    given: tuple[str, ...] = ROLES,
+) -> Case:
     rng = random.Random(w.seed * 31 + 5)
     files: dict[str, bytes] = {}
     malformed: list[dict[str, Any]] = []
@@ -174,10 +190,20 @@ def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, m
         files[name] = data
         malformed += bad
         duplicated += dups
-        devices.append({"serial": dev.serial, "tid": dev.tid, "mid": dev.mid, "file": name,
-                        "format": "logcat" if dev.android else "syslog", "style": dev.style, "app": dev.app,
-                        "tz": dev.tz, "skew_s": round(dev.skew_s, 3),
-                        "clock_steps": [{"at": when.isoformat(), "step_s": round(step, 3)} for when, step in dev.clock_steps]})
+        devices.append(
+            {
+                "serial": dev.serial,
+                "tid": dev.tid,
+                "mid": dev.mid,
+                "file": name,
+                "format": "logcat" if dev.android else "syslog",
+                "style": dev.style,
+                "app": dev.app,
+                "tz": dev.tz,
+                "skew_s": round(dev.skew_s, 3),
+                "clock_steps": [{"at": when.isoformat(), "step_s": round(step, 3)} for when, step in dev.clock_steps],
+            }
+        )
     if "host" in given:
         files["acquirer-host.log"] = _host_bytes(w)
     dates = sorted({d for d, _ in w.host.cleared}) if "settlement" in given else []
@@ -185,10 +211,17 @@ def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, m
         files[f"settlement-{date}.csv"] = ("\n".join(w.host.settlement_rows(date)) + "\n").encode()
     findings = [{**f, "transactions": [_lifecycle(t, w, given) for t in f["transactions"]]} for f in findings]
     truth = {
-        "family": fam.name, "seed": w.seed, "currency": w.cur, "story": story,
-        "devices": devices, "host": {"file": "acquirer-host.log", "tz": "UTC"} if "host" in given else None,
-        "settlement": [f"settlement-{d}.csv" for d in dates], "inputs": sorted(files),
-        "findings": [f for f in findings if _supported(f, given)], "malformed": malformed, "duplicated": duplicated,
+        "family": fam.name,
+        "seed": w.seed,
+        "currency": w.cur,
+        "story": story,
+        "devices": devices,
+        "host": {"file": "acquirer-host.log", "tz": "UTC"} if "host" in given else None,
+        "settlement": [f"settlement-{d}.csv" for d in dates],
+        "inputs": sorted(files),
+        "findings": [f for f in findings if _supported(f, given)],
+        "malformed": malformed,
+        "duplicated": duplicated,
     }
     unsupported = [f for f in findings if not _supported(f, given)]
     if unsupported:
@@ -198,13 +231,27 @@ def _render(w: World, fam: Family, findings: list[dict[str, Any]], story: str, m
     return Case(fam.name, w.seed, files, truth)
 
 
-def _readme(fam: Family, w: World, story: str, devices: list[dict[str, Any]], dates: list[str], host: bool = True,
-            unsupported: list[dict[str, Any]] | None = None) -> str:
-    rows = "\n".join(f"| `{d['file']}` | {d['serial']} ({d['format']}), TID {d['tid']}, local time {d['tz']} |" for d in devices)
+def _readme(
+    fam: Family,
+    w: World,
+    story: str,
+    devices: list[dict[str, Any]],
+    dates: list[str],
+    host: bool = True,
+    unsupported: list[dict[str, Any]] | None = None,
+) -> str:
+    rows = "\n".join(
+        f"| `{d['file']}` | {d['serial']} ({d['format']}), TID {d['tid']}, local time {d['tz']} |" for d in devices
+    )
     settle = "\n".join(f"| `settlement-{d}.csv` | acquirer clearing file of {d} |" for d in dates)
     logs = " ".join(d["file"] for d in devices)
     zones = " ".join(f"--tz {d['file']}={d['tz']}" for d in devices)
-    verdict = f"{fam.kind}, cause {fam.cause}" + (f" (contributing: {', '.join(fam.contributing)})" if fam.contributing else "") if fam.kind else "no faulty charge"
+    verdict = (
+        f"{fam.kind}, cause {fam.cause}"
+        + (f" (contributing: {', '.join(fam.contributing)})" if fam.contributing else "")
+        if fam.kind
+        else "no faulty charge"
+    )
     host_row = "| `acquirer-host.log` | acquirer host (jPOS), UTC |\n" if host else ""
     missing = [name for name, there in (("host log", host), ("settlement file", bool(dates))) if not there]
     note = ""
@@ -213,15 +260,18 @@ def _readme(fam: Family, w: World, story: str, devices: list[dict[str, Any]], da
         if unsupported:
             note += " Without them the incident cannot be shown, so `truth.json` lists it under `unsupported`."
     given = " ".join([logs] + (["acquirer-host.log"] if host else []) + ["settlement-" + d + ".csv" for d in dates])
-    return (f"# {fam.name}\n\n{story}\n\nExpected: {verdict}. `truth.json` has the details.{note}\n\n"
-            f"| file | what |\n|---|---|\n{rows}\n{host_row}{settle}\n\n"
-            f"Terminal clocks are local time ({w.tz}); the host logs UTC:\n\n"
-            f"    forensics timeline {given} {zones}\n\n"
-            f"Made by `forensics simulate --family {fam.name} --seed {w.seed}`.\n")
+    return (
+        f"# {fam.name}\n\n{story}\n\nExpected: {verdict}. `truth.json` has the details.{note}\n\n"
+        f"| file | what |\n|---|---|\n{rows}\n{host_row}{settle}\n\n"
+        f"Terminal clocks are local time ({w.tz}); the host logs UTC:\n\n"
+        f"    forensics timeline {given} {zones}\n\n"
+        f"Made by `forensics simulate --family {fam.name} --seed {w.seed}`.\n"
+    )
 
 
-def simulate(family: str, seed: int, *, messy: bool = True, inputs: str | Iterable[str] | None = None,
-             wide: bool | None = None) -> Case:
+def simulate(
+    family: str, seed: int, *, messy: bool = True, inputs: str | Iterable[str] | None = None, wide: bool | None = None
+) -> Case:
     """Simulate one case of ``family`` from ``seed``; raises KeyError for an unknown family.
 
     ``inputs``: "all" (terminal, host, settlement), "seeded" (drawn from ``INPUT_SETS`` by the seed),

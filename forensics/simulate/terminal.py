@@ -36,7 +36,9 @@ def identify(dev: Device, t: datetime) -> datetime:
     w = dev.sim
     if not dev.android:
         dev.write(t, "kernel", "[    0.000000] Linux version 4.9.118 (build@vos) #1 SMP PREEMPT")
-        dev.write(s(t, 1.2), "kernel", f"[    2.{w.rng.randint(100000, 999999)}] usb 1-1: new full-speed USB device number 2")
+        dev.write(
+            s(t, 1.2), "kernel", f"[    2.{w.rng.randint(100000, 999999)}] usb 1-1: new full-speed USB device number 2"
+        )
     else:
         dev.raw(t, "--------- beginning of main")
     t = s(t, 3 + w.rng.random())
@@ -55,14 +57,25 @@ def noise(dev: Device, t0: datetime, t1: datetime, per_hour: float = 20.0) -> No
         t = s(t0, w.rng.uniform(0, seconds))
         r = w.rng.random()
         if r < 0.15:
-            dev.write(t, "healthd", f"battery l={w.rng.randint(30, 100)} v={w.rng.randint(3700, 4200)} t=29.{w.rng.randint(0, 9)} h=2 st=2 chg=u", pid=640, thread=655)
+            dev.write(
+                t,
+                "healthd",
+                f"battery l={w.rng.randint(30, 100)} v={w.rng.randint(3700, 4200)}"
+                f" t=29.{w.rng.randint(0, 9)} h=2 st=2 chg=u",
+                pid=640,
+                thread=655,
+            )
         elif r < 0.2 and not dev.android:
-            dev.write(t, "kernel", f"[{w.rng.uniform(100, 90000):12.6f}] mmc0: card status 0x{w.rng.randint(0, 4095):03x}")
+            dev.write(
+                t, "kernel", f"[{w.rng.uniform(100, 90000):12.6f}] mmc0: card status 0x{w.rng.randint(0, 4095):03x}"
+            )
         elif r < 0.23:
             dev.write(t, "PrintSpooler", "\x01" + GB18030_TEXT.format(n=w.rng.randint(1, 99)), pid=1201, thread=1201)
         else:
             tag, text = w.rng.choice(pool)
-            dev.write(t, tag, text.format(n=w.rng.randint(10, 9999)), level=w.rng.choice("DIIW"), pid=w.rng.randint(600, 1500))
+            dev.write(
+                t, tag, text.format(n=w.rng.randint(10, 9999)), level=w.rng.choice("DIIW"), pid=w.rng.randint(600, 1500)
+            )
 
 
 def ntp_step(dev: Device, t: datetime) -> None:
@@ -79,8 +92,17 @@ def ntp_step(dev: Device, t: datetime) -> None:
 def _tx_fields(dev: Device, txn: Txn, mti: str, proc: str, entry: str | None, extra: dict[str, str]) -> dict[str, str]:
     w = dev.sim
     lt = dev.local(txn.t)
-    fields = {"3": proc, "4": f"{txn.amount:012d}", "11": txn.stan, "12": lt.strftime("%H%M%S"),
-              "13": lt.strftime("%m%d"), "41": dev.tid, "42": dev.mid, "49": _numeric(w.cur), "62": txn.inv}
+    fields = {
+        "3": proc,
+        "4": f"{txn.amount:012d}",
+        "11": txn.stan,
+        "12": lt.strftime("%H%M%S"),
+        "13": lt.strftime("%m%d"),
+        "41": dev.tid,
+        "42": dev.mid,
+        "49": _numeric(w.cur),
+        "62": txn.inv,
+    }
     if entry:
         fields["22"] = ENTRY_DE22[entry]
     if txn.card is not None:
@@ -113,8 +135,15 @@ def _host_fields(fields: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def send_pending_reversal(dev: Device, t: datetime, *, reachable: bool = True, max_tries: int = MAX_REVERSAL_TRIES,
-                          refuse: bool = False, fallback: bool = False) -> datetime:
+def send_pending_reversal(
+    dev: Device,
+    t: datetime,
+    *,
+    reachable: bool = True,
+    max_tries: int = MAX_REVERSAL_TRIES,
+    refuse: bool = False,
+    fallback: bool = False,
+) -> datetime:
     """Send the reversal file (before the next request, at settlement or when idle).
 
     When the host cannot be reached the attempt counts; at ``max_tries`` (0 = never) the app
@@ -141,8 +170,16 @@ def send_pending_reversal(dev: Device, t: datetime, *, reachable: bool = True, m
         dev.write(t, "Comm", "CONNECT host=acq1 fail reason=timeout", level="W")
         dev.write(s(t, 0.01), "Comm", f"CONNECT host=acq2 ok ms={w.rng.randint(300, 2500)}")
         w.host.muted = True
-    fields = {"0": "0400", "3": MTI_PROC[rev.type][1], "4": f"{rev.amount:012d}", "11": rev.stan, "41": dev.tid,
-              "42": dev.mid, "49": _numeric(w.cur), "62": rev.inv}
+    fields = {
+        "0": "0400",
+        "3": MTI_PROC[rev.type][1],
+        "4": f"{rev.amount:012d}",
+        "11": rev.stan,
+        "41": dev.tid,
+        "42": dev.mid,
+        "49": _numeric(w.cur),
+        "62": rev.inv,
+    }
     dev.write(s(t, 0.01), "Comm", _comm_line("TX", fields))
     th = s(t, w.rng.uniform(0.2, 0.6))
     w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
@@ -222,16 +259,41 @@ def transact(
     if fault == "connect_fail":
         t = s(t, rng.uniform(3, 10))
         dev.write(t, "Comm", "CONNECT host=acq1 fail reason=timeout", level="W")
-        txn = Txn(dev.serial, dev.tid, dev.mid, kind, inv, dev.next_stan(), amount, w.cur, card, atc, t,
-                  status="COMM_ERROR", orig_inv=orig.inv if orig is not None else None)
+        txn = Txn(
+            dev.serial,
+            dev.tid,
+            dev.mid,
+            kind,
+            inv,
+            dev.next_stan(),
+            amount,
+            w.cur,
+            card,
+            atc,
+            t,
+            status="COMM_ERROR",
+            orig_inv=orig.inv if orig is not None else None,
+        )
         dev.write(s(t, 0.01), "TransProcess", f"RESULT status=COMM_ERROR inv={inv} stan={txn.stan}", level="E")
         return txn, s(t, rng.uniform(2, 6))
     dev.write(t, "Comm", f"CONNECT host=acq1 ok ms={rng.randint(120, 900)}")
     t = send_pending_reversal(dev, s(t, 0.05), **(reversal or {}))
     t = upload_saf(dev, t)  # queued offline advices go out with the next online transaction
     stan = dev.next_stan()
-    txn = Txn(dev.serial, dev.tid, dev.mid, kind, inv, stan, amount, w.cur, card, atc, t,
-              orig_inv=orig.inv if orig is not None else None)
+    txn = Txn(
+        dev.serial,
+        dev.tid,
+        dev.mid,
+        kind,
+        inv,
+        stan,
+        amount,
+        w.cur,
+        card,
+        atc,
+        t,
+        orig_inv=orig.inv if orig is not None else None,
+    )
     mti, proc = MTI_PROC[kind]
     extra: dict[str, str] = {}
     if orig is not None and kind in ("VOID", "TIP_ADJUST", "PREAUTH_COMPLETE", "REFUND"):
@@ -276,8 +338,9 @@ def transact(
         return txn, _lose_power_or_crash(dev, s(t, rng.uniform(0.2, 0.9)), txn, fault)
     if fault == "response_lost":
         t = s(t, dev.timeout_s)
-        dev.write(t, "TransProcess", f"TIMEOUT stan={stan} waited_ms={int(dev.timeout_s * 1000)} reversal=pending",
-                  level="E")
+        dev.write(
+            t, "TransProcess", f"TIMEOUT stan={stan} waited_ms={int(dev.timeout_s * 1000)} reversal=pending", level="E"
+        )
         dev.write(s(t, 0.005), "TransProcess", f"RESULT status=COMM_ERROR inv={inv} stan={stan}", level="E")
         txn.status = "COMM_ERROR"
         return txn, s(t, rng.uniform(1, 3))
@@ -290,7 +353,9 @@ def transact(
         dev.write(s(t, 0.01), "TransProcess", f"RESULT status=DECLINED inv={inv} stan={stan} rc={host_rc}", level="W")
         txn.status = "DECLINED"
         return txn, s(t, rng.uniform(2, 5))
-    dev.write(s(t, 0.01), "TransProcess", f"RESULT status=APPROVED inv={inv} stan={stan} rc=00 auth={txn.auth} rrn={txn.rrn}")
+    dev.write(
+        s(t, 0.01), "TransProcess", f"RESULT status=APPROVED inv={inv} stan={stan} rc=00 auth={txn.auth} rrn={txn.rrn}"
+    )
     if kind == "TIP_ADJUST" and orig is not None:
         orig.adjusted = host_amount
     elif kind not in ("BALANCE", "PREAUTH_VOID"):
@@ -303,8 +368,9 @@ def transact(
     return txn, s(t, rng.uniform(3, 10))
 
 
-def _host_book(dev: Device, txn: Txn, kind: str, proc: str, amount: int, orig: Txn | None, tip: int | None,
-               fields: dict[str, str]) -> None:
+def _host_book(
+    dev: Device, txn: Txn, kind: str, proc: str, amount: int, orig: Txn | None, tip: int | None, fields: dict[str, str]
+) -> None:
     host = dev.sim.host
     if kind == "VOID" and orig is not None and orig.host_item is not None:
         orig.host_item.state = "voided"
@@ -313,9 +379,23 @@ def _host_book(dev: Device, txn: Txn, kind: str, proc: str, amount: int, orig: T
         orig.host_item.amount = amount
         txn.host_item = orig.host_item
         return
-    item = HostItem(dev.tid, dev.mid, txn.stan, txn.rrn or "", txn.auth or "", proc, amount, dev.sim.cur,
-                    txn.card.masked if txn.card else "", txn.atc, txn.inv, f"{dev.batch:06d}",
-                    txn.t + timedelta(seconds=dev.skew_s), dev.tz, txn.t)
+    item = HostItem(
+        dev.tid,
+        dev.mid,
+        txn.stan,
+        txn.rrn or "",
+        txn.auth or "",
+        proc,
+        amount,
+        dev.sim.cur,
+        txn.card.masked if txn.card else "",
+        txn.atc,
+        txn.inv,
+        f"{dev.batch:06d}",
+        txn.t + timedelta(seconds=dev.skew_s),
+        dev.tz,
+        txn.t,
+    )
     host.items.append(item)
     txn.host_item = item
 
@@ -339,10 +419,13 @@ def crash(dev: Device, t: datetime) -> datetime:
     """The payment app dies with a Java stack trace and restarts under a new pid; returns the restart time."""
     w = dev.sim
     pid = dev.pid
-    lines = ["FATAL EXCEPTION: main", f"Process: com.example.pay, PID: {pid}",
-             "java.lang.NullPointerException: Attempt to invoke virtual method on a null object reference",
-             "\tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
-             "\tat com.example.pay.comm.IsoClient$1.run(IsoClient.java:88)"]
+    lines = [
+        "FATAL EXCEPTION: main",
+        f"Process: com.example.pay, PID: {pid}",
+        "java.lang.NullPointerException: Attempt to invoke virtual method on a null object reference",
+        "\tat com.example.pay.trans.TransProcess.onResponse(TransProcess.java:212)",
+        "\tat com.example.pay.comm.IsoClient$1.run(IsoClient.java:88)",
+    ]
     if dev.android:
         for line in lines:
             dev.write(t, "AndroidRuntime", line, level="E", thread=pid)
@@ -363,8 +446,20 @@ def resend_completion(dev: Device, t: datetime, done: Txn, pre: Txn) -> tuple[Tx
     dev.write(t, "Printer", f"PRINT receipt inv={done.inv} copy=customer ok")
     t = s(t, w.rng.uniform(20, 90))
     stan = dev.next_stan()
-    again = Txn(dev.serial, dev.tid, dev.mid, "PREAUTH_COMPLETE", done.inv, stan, done.amount, w.cur, done.card, None,
-                t, orig_inv=done.orig_inv)
+    again = Txn(
+        dev.serial,
+        dev.tid,
+        dev.mid,
+        "PREAUTH_COMPLETE",
+        done.inv,
+        stan,
+        done.amount,
+        w.cur,
+        done.card,
+        None,
+        t,
+        orig_inv=done.orig_inv,
+    )
     dev.write(t, "SAF", f"QUEUED mti=0220 stan={stan} inv={done.inv} amount={w.major(done.amount)} depth=1")
     t = s(t, w.rng.uniform(3, 15))
     extra = {"37": pre.rrn or "", "38": done.auth or "", "60": f"{pre.amount:012d}"}
@@ -373,9 +468,23 @@ def resend_completion(dev: Device, t: datetime, done: Txn, pre: Txn) -> tuple[Tx
     th = s(t, w.rng.uniform(0.2, 0.6))
     w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
     again.rrn, again.auth, again.host_rc = w.host.rrn(th), w.host.auth(), "00"
-    item = HostItem(dev.tid, dev.mid, stan, again.rrn, again.auth, "000000", done.amount, w.cur,
-                    done.card.masked if done.card else "", None, done.inv, f"{dev.batch:06d}",
-                    t + timedelta(seconds=dev.skew_s), dev.tz, th)
+    item = HostItem(
+        dev.tid,
+        dev.mid,
+        stan,
+        again.rrn,
+        again.auth,
+        "000000",
+        done.amount,
+        w.cur,
+        done.card.masked if done.card else "",
+        None,
+        done.inv,
+        f"{dev.batch:06d}",
+        t + timedelta(seconds=dev.skew_s),
+        dev.tz,
+        th,
+    )
     w.host.items.append(item)
     again.host_item = item
     back = {"0": "0230", "11": stan, "37": again.rrn, "38": again.auth, "39": "00", "41": dev.tid}
@@ -419,8 +528,23 @@ def upload_saf(dev: Device, t: datetime) -> datetime:
         w.host.block(th, "receive", _host_fields(fields), w.rng.randint(1, 5), "incoming")
         txn.rrn = w.host.rrn(th)
         txn.host_rc = "00"
-        item = HostItem(dev.tid, dev.mid, txn.stan, txn.rrn, "Y1", "000000", txn.amount, w.cur, txn.card.masked if txn.card else "",
-                        txn.atc, txn.inv, f"{dev.batch:06d}", txn.t + timedelta(seconds=dev.skew_s), dev.tz, th)
+        item = HostItem(
+            dev.tid,
+            dev.mid,
+            txn.stan,
+            txn.rrn,
+            "Y1",
+            "000000",
+            txn.amount,
+            w.cur,
+            txn.card.masked if txn.card else "",
+            txn.atc,
+            txn.inv,
+            f"{dev.batch:06d}",
+            txn.t + timedelta(seconds=dev.skew_s),
+            dev.tz,
+            th,
+        )
         w.host.items.append(item)
         txn.host_item = item
         back = {"0": "0230", "11": txn.stan, "37": txn.rrn, "39": "00", "41": dev.tid}
@@ -442,12 +566,15 @@ def settle(dev: Device, t: datetime, *, upload_first: bool = False) -> datetime:
     t = send_pending_reversal(dev, t)
     t = upload_saf(dev, t)
     voided = {x.orig_inv for x in dev.open_batch if x.type == "VOID"}
-    items = [x for x in dev.open_batch
-             if x.status == "APPROVED" and x.type in ("SALE", "REFUND", "PREAUTH_COMPLETE") and x.inv not in voided]
+    items = [
+        x
+        for x in dev.open_batch
+        if x.status == "APPROVED" and x.type in ("SALE", "REFUND", "PREAUTH_COMPLETE") and x.inv not in voided
+    ]
     total = sum(-x.amount if x.type == "REFUND" else (x.adjusted or x.amount) for x in items)
     count = len(items)
     batch = f"{dev.batch:06d}"
-    for answer in (["95", "00"] if upload_first else ["00"]):
+    for answer in ["95", "00"] if upload_first else ["00"]:
         dev.write(t, "Batch", f"SETTLE batch={batch} count={count} total={w.major(total)}")
         stan = dev.next_stan()
         fields = {"0": "0500", "3": "920000", "11": stan, "41": dev.tid, "42": dev.mid, "60": batch}
@@ -474,8 +601,16 @@ def _batch_upload(dev: Device, t: datetime, items: list[Txn]) -> datetime:
         stan = dev.next_stan()
         dev.write(t, "Batch", f"UPLOAD stan={txn.stan} inv={txn.inv}")
         proc = MTI_PROC[txn.type][1]
-        fields = {"0": "0320", "3": proc, "4": f"{txn.adjusted or txn.amount:012d}", "11": stan, "41": dev.tid,
-                  "42": dev.mid, "49": _numeric(w.cur), "62": txn.inv}
+        fields = {
+            "0": "0320",
+            "3": proc,
+            "4": f"{txn.adjusted or txn.amount:012d}",
+            "11": stan,
+            "41": dev.tid,
+            "42": dev.mid,
+            "49": _numeric(w.cur),
+            "62": txn.inv,
+        }
         if txn.rrn:
             fields["37"] = txn.rrn
         dev.write(s(t, 0.02), "Comm", _comm_line("TX", fields))
@@ -530,8 +665,15 @@ def power_off(dev: Device, t: datetime) -> datetime:
     return s(t, 1)
 
 
-def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0, cards: list[Card] | None = None,
-               avoid: set[str] | None = None) -> tuple[list[Txn], datetime]:
+def busy_hours(
+    dev: Device,
+    t: datetime,
+    hours: float,
+    *,
+    per_hour: float = 12.0,
+    cards: list[Card] | None = None,
+    avoid: set[str] | None = None,
+) -> tuple[list[Txn], datetime]:
     """Ordinary trade: sales (most), some declines, the odd refund or fallback, with noise."""
     w = dev.sim
     end = s(t, hours * 3600)
@@ -561,8 +703,11 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
         r = w.rng.random()
         # a sale a void or a refund already undid is not undone again (that would be a fault of its own)
         undone = {x.orig_inv for x in done if x.type in ("VOID", "REFUND") and x.orig_inv}
-        approved = [x for x in done if x.status == "APPROVED" and x.type == "SALE" and x.card is not None
-                    and x.inv not in undone]
+        approved = [
+            x
+            for x in done
+            if x.status == "APPROVED" and x.type == "SALE" and x.card is not None and x.inv not in undone
+        ]
         if w.wide and w.rng.random() < 0.18:
             extra, t = _everyday(dev, t, approved)
             done += extra
@@ -586,8 +731,9 @@ def busy_hours(dev: Device, t: datetime, hours: float, *, per_hour: float = 12.0
                 entry = "fallback"
                 t = s(t, 4)
             rc = "00" if w.rng.random() > 0.05 else w.rng.choice(["05", "51", "55"])
-            txn, t = transact(dev, t, "SALE", w.amount(), card, entry=entry, host_rc=rc,
-                              src=w.rng.choice(["ecr", "keypad"]))
+            txn, t = transact(
+                dev, t, "SALE", w.amount(), card, entry=entry, host_rc=rc, src=w.rng.choice(["ecr", "keypad"])
+            )
         done.append(txn)
         finished = t
     return done, max(end, finished)
@@ -598,8 +744,9 @@ def _everyday(dev: Device, t: datetime, approved: list[Txn]) -> tuple[list[Txn],
     reversal is acknowledged before the re-run, connect failures then a re-run, tip adjusts,
     deposits completed for less than authorised."""
     w = dev.sim
-    what = w.rng.choice(["decline_other_card", "pin_retry", "cancel", "benign_timeout", "connect_fail",
-                         "tip_adjust", "deposit"])
+    what = w.rng.choice(
+        ["decline_other_card", "pin_retry", "cancel", "benign_timeout", "connect_fail", "tip_adjust", "deposit"]
+    )
     card, amount = w.card(), w.amount()
     out: list[Txn] = []
     if what == "decline_other_card":
@@ -623,14 +770,14 @@ def _everyday(dev: Device, t: datetime, approved: list[Txn]) -> tuple[list[Txn],
     elif what == "tip_adjust" and approved:
         sale = approved[-1]
         tip = max(1, sale.amount // w.rng.choice([5, 8, 10]))
-        adjust, t = transact(dev, s(t, w.rng.uniform(30, 900)), "TIP_ADJUST", sale.amount + tip, None, orig=sale,
-                             tip=tip)
+        adjust, t = transact(
+            dev, s(t, w.rng.uniform(30, 900)), "TIP_ADJUST", sale.amount + tip, None, orig=sale, tip=tip
+        )
         out.append(adjust)
     else:
         hold = w.amount() * w.rng.randint(3, 8)
         pre, t = transact(dev, t, "PREAUTH", hold, card, src="keypad")
         bill = hold - w.rng.randint(0, hold // 3)
-        done, t = transact(dev, s(t, w.rng.uniform(300, 3600)), "PREAUTH_COMPLETE", bill, card, orig=pre,
-                           src="keypad")
+        done, t = transact(dev, s(t, w.rng.uniform(300, 3600)), "PREAUTH_COMPLETE", bill, card, orig=pre, src="keypad")
         out += [pre, done]
     return out, t

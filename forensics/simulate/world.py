@@ -21,15 +21,20 @@ TIMEOUT_S = 30.0
 # Test BINs only (network test ranges used by card schemes' test cards).
 TEST_BINS = ("476173", "424242", "400000", "541333", "520082", "222300", "371449", "601100")
 MTI_PROC = {
-    "SALE": ("0200", "000000"), "REFUND": ("0200", "200000"), "VOID": ("0200", "020000"),
-    "PREAUTH": ("0100", "300000"), "PREAUTH_COMPLETE": ("0220", "000000"),
-    "PREAUTH_VOID": ("0400", "300000"), "TIP_ADJUST": ("0220", "020000"), "BALANCE": ("0100", "310000"),
+    "SALE": ("0200", "000000"),
+    "REFUND": ("0200", "200000"),
+    "VOID": ("0200", "020000"),
+    "PREAUTH": ("0100", "300000"),
+    "PREAUTH_COMPLETE": ("0220", "000000"),
+    "PREAUTH_VOID": ("0400", "300000"),
+    "TIP_ADJUST": ("0220", "020000"),
+    "BALANCE": ("0100", "310000"),
 }
 ENTRY_DE22 = {"chip": "0051", "contactless": "0071", "swipe": "0021", "fallback": "0801", "manual": "0012"}
 OTHER_APPS = [
     ("ActivityManager", "Start proc {n}:com.android.settings/1000 for service"),
     ("WifiStateMachine", "CMD_RSSI_POLL rssi=-{n}"),
-    ("PowerManagerService", "acquire lock={n}, flags=0x1, tag=\"View Lock\""),
+    ("PowerManagerService", 'acquire lock={n}, flags=0x1, tag="View Lock"'),
     ("ConnectivityService", "NetworkAgentInfo [WIFI () - {n}] validation passed"),
     ("chatty", "uid=1000(system) Binder:{n} expire 3 lines"),
     ("AudioFlinger", "write blocked for {n} msecs"),
@@ -103,8 +108,11 @@ class Host:
 
     def block(self, t: datetime, tag: str, fields: dict[str, str], lifespan: int, direction: str) -> None:
         at = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
-        rows = [f'<log realm="{self.realm}" at="{at}" lifespan="{lifespan}ms">', f"  <{tag}>",
-                f'    <isomsg direction="{direction}">']
+        rows = [
+            f'<log realm="{self.realm}" at="{at}" lifespan="{lifespan}ms">',
+            f"  <{tag}>",
+            f'    <isomsg direction="{direction}">',
+        ]
         for key in sorted(fields, key=lambda k: int(k.split(".")[0])):
             binary = ' type="binary"' if key == "55" else ""
             rows.append(f'      <field id="{key}" value="{fields[key]}"{binary}/>')
@@ -113,8 +121,11 @@ class Host:
 
     def event(self, t: datetime, tag: str, inner: str) -> None:
         at = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
-        self._emit(t, f'<log realm="{self.realm}" at="{at}" lifespan="{self.rng.randint(1, 40)}ms">\n'
-                      f"  <{tag}>\n    {inner}\n  </{tag}>\n</log>")
+        self._emit(
+            t,
+            f'<log realm="{self.realm}" at="{at}" lifespan="{self.rng.randint(1, 40)}ms">\n'
+            f"  <{tag}>\n    {inner}\n  </{tag}>\n</log>",
+        )
 
     def rrn(self, t: datetime) -> str:
         self.seq += 1
@@ -147,8 +158,25 @@ class Host:
             local = item.capture.astimezone(ZoneInfo(item.capture_tz))
             capture = local.strftime("%Y-%m-%dT%H:%M:%S%z")
             capture = capture[:-2] + ":" + capture[-2:]
-            rows.append(",".join([d, item.tid, item.mid, item.batch, item.stan, item.rrn, item.auth, item.proc,
-                                  minor_to_major(item.amount, exp), item.cur, item.card, item.atc or "", capture]))
+            rows.append(
+                ",".join(
+                    [
+                        d,
+                        item.tid,
+                        item.mid,
+                        item.batch,
+                        item.stan,
+                        item.rrn,
+                        item.auth,
+                        item.proc,
+                        minor_to_major(item.amount, exp),
+                        item.cur,
+                        item.card,
+                        item.atc or "",
+                        capture,
+                    ]
+                )
+            )
         return rows
 
 
@@ -178,8 +206,14 @@ class Txn:
 
     def key(self) -> dict[str, str | None]:
         """The transaction keys as truth.json names them."""
-        return {"device": self.device, "tid": self.tid, "stan": self.stan, "inv": self.inv,
-                "rrn": self.rrn, "auth": self.auth}
+        return {
+            "device": self.device,
+            "tid": self.tid,
+            "stan": self.stan,
+            "inv": self.inv,
+            "rrn": self.rrn,
+            "auth": self.auth,
+        }
 
     def lifecycle(self, host: Host, exponent: int) -> dict[str, object]:
         """Keys plus what became of it: as the merchant saw it, at the host, in settlement."""
@@ -192,9 +226,14 @@ class Txn:
             host_outcome = "REVERSED"
         else:
             host_outcome = "APPROVED"
-        return {**self.key(), "type": self.type, "amount_entered": minor_to_major(self.amount, exponent),
-                "merchant_outcome": self.status, "host_outcome": host_outcome,
-                "cleared": sum(1 for _, cleared in host.cleared if cleared is item) if item is not None else 0}
+        return {
+            **self.key(),
+            "type": self.type,
+            "amount_entered": minor_to_major(self.amount, exponent),
+            "merchant_outcome": self.status,
+            "host_outcome": host_outcome,
+            "cleared": sum(1 for _, cleared in host.cleared if cleared is item) if item is not None else 0,
+        }
 
 
 @dataclass
@@ -232,8 +271,9 @@ class Device:
         skew = self.skew_s + sum(step for when, step in self.clock_steps if t >= when)
         return (t + timedelta(seconds=skew)).astimezone(ZoneInfo(self.tz))
 
-    def write(self, t: datetime, tag: str, msg: str, level: str = "I", pid: int | None = None,
-              thread: int | None = None) -> None:
+    def write(
+        self, t: datetime, tag: str, msg: str, level: str = "I", pid: int | None = None, thread: int | None = None
+    ) -> None:
         self._n += 1
         self.lines.append((t, self._n, self.format_line(t, tag, msg, level, pid, thread)))
 
@@ -278,8 +318,9 @@ class Device:
 class World:
     """Everything of one simulated case: devices, the host, cards, noise, malformed lines."""
 
-    def __init__(self, seed: int, *, cur: str = "USD", tz: str = "UTC", start: datetime | None = None,
-                 wide: bool = False) -> None:
+    def __init__(
+        self, seed: int, *, cur: str = "USD", tz: str = "UTC", start: datetime | None = None, wide: bool = False
+    ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.wide = wide  # wider timings and the noise of real shops (terminal.busy_hours, World.device)
@@ -291,8 +332,21 @@ class World:
         self.start = start or opening.astimezone(UTC)
         self.host = Host(self.rng)
         self.devices: list[Device] = []
-        self.dialect_tags = {"TransProcess", "Comm", "Reversal", "SAF", "Batch", "Printer", "EmvProcess",
-                             "PinPad", "UI", "PowerFail", "TMS", "AndroidRuntime", "healthd"}
+        self.dialect_tags = {
+            "TransProcess",
+            "Comm",
+            "Reversal",
+            "SAF",
+            "Batch",
+            "Printer",
+            "EmvProcess",
+            "PinPad",
+            "UI",
+            "PowerFail",
+            "TMS",
+            "AndroidRuntime",
+            "healthd",
+        }
         self.malformed: list[dict[str, object]] = []
         self.duplicated: list[dict[str, object]] = []
         self.mid = f"{self.rng.randint(10**8, 10**9 - 1):015d}"
@@ -312,19 +366,38 @@ class World:
     def major(self, amount: int) -> str:
         return minor_to_major(amount, self.exponent)
 
-    def device(self, serial: str, *, android: bool = True, tid: str | None = None, mid: str | None = None,
-               skew_s: float | None = None, style: str | None = None, stan: int | None = None,
-               inv: int | None = None, batch: int | None = None) -> Device:
+    def device(
+        self,
+        serial: str,
+        *,
+        android: bool = True,
+        tid: str | None = None,
+        mid: str | None = None,
+        skew_s: float | None = None,
+        style: str | None = None,
+        stan: int | None = None,
+        inv: int | None = None,
+        batch: int | None = None,
+    ) -> Device:
         rng = self.rng
         dev = Device(
-            self, serial, tid or f"T{rng.randint(1000000, 9999999)}", mid or self.mid, android, self.tz,
+            self,
+            serial,
+            tid or f"T{rng.randint(1000000, 9999999)}",
+            mid or self.mid,
+            android,
+            self.tz,
             rng.uniform(-90, 90) if skew_s is None else skew_s,
             app=rng.choice(["1.01.22E", "1.01.24E", "1.02.03"]) if android else rng.choice(["3.2.1", "3.3.0"]),
             stan=stan if stan is not None else rng.randint(1, 900000),
             inv=inv if inv is not None else rng.randint(1, 5000),
             batch=batch if batch is not None else rng.randint(1, 400),
-            style=style or (rng.choice(["threadtime", "threadtime", "year"]) if android
-                            else rng.choice(["bsd", "bsd_pri", "bsd_program"])),
+            style=style
+            or (
+                rng.choice(["threadtime", "threadtime", "year"])
+                if android
+                else rng.choice(["bsd", "bsd_pri", "bsd_program"])
+            ),
             log_saved=rng.random() < 0.8,
             pid=rng.randint(1500, 9000),
         )
