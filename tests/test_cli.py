@@ -95,7 +95,8 @@ def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert [p.name[:10] for p in spool.iterdir()] == ["forensics-"]
         child.send_signal(signal.SIGTERM)
-        assert child.wait(timeout=60) == 128 + signal.SIGTERM
+        code = child.wait(timeout=60)
+        assert code == 128 + signal.SIGTERM, (code, child.stderr.read() if child.stderr else "")
     finally:
         os.close(writer)
         child.kill()

@@ -16,7 +16,7 @@ from matplotlib.image import imread
 
 from forensics.cli import cli
 from forensics.diagnosis import diagnose
-from forensics.report import charts, incident
+from forensics.report import charts, incident, pdf
 from forensics.simulate.world import TEST_BINS
 from tests.conftest import SAMPLES
 
@@ -81,6 +81,30 @@ def test_markdown_and_pdf_reports(tmp_path: Path) -> None:
     assert images and all((md.parent / name).stat().st_size > 5_000 for name in images)
     pdf = incident.write(result, tmp_path / "pdf", "pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+
+
+def test_pdf_is_laid_out_like_the_html(tmp_path: Path) -> None:
+    """Charts inline (one image per chart, under its section, not a page each), every heading and
+    table cell as text, "page N of M" on every page, and the same bytes for the same report."""
+    from pypdf import PdfReader
+
+    result, _ = _result(SAMPLES / "dup_crash_rerun")
+    secs = incident.sections(result)
+    first = pdf.write_pdf(secs, tmp_path / "a.pdf", "Incident report: test")
+    reader = PdfReader(first)
+    pages = [page.extract_text() for page in reader.pages]
+    assert sum(len(page.images) for page in reader.pages) == sum(len(s.charts) for s in secs) > 0
+    assert len(pages) < sum(len(s.charts) for s in secs) + 3
+    assert all(f"page {i} of {len(pages)}" in text for i, text in enumerate(pages, 1))
+    text = " ".join(pages)
+    for sec in secs:
+        assert sec.title in text
+        for _, rows in sec.tables:
+            assert all(row[0].replace(" ", "") in text.replace(" ", "").replace("\n", "") for row in rows)
+    again = pdf.write_pdf(incident.sections(result), tmp_path / "b.pdf", "Incident report: test")
+    assert first.read_bytes() == again.read_bytes()
+    widths = pdf._widths(["bytes", "SHA-256"], [["73204", "a" * 64]])
+    assert widths[0] >= pdf.pdfmetrics.stringWidth("73204", "Sans", 7.5)
 
 
 def test_chart_and_report_cli(tmp_path: Path) -> None:

@@ -12,19 +12,18 @@ import base64
 import html
 import io
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from forensics import __version__
 from forensics.diagnosis import Diagnosis
-from forensics.outputs import write_bytes, write_text, written_aside
+from forensics.outputs import write_bytes, write_text
 from forensics.report import charts
+from forensics.report.pdf import write_pdf
 
 FORMATS = ("html", "md", "pdf")
 _CSS = (
@@ -294,37 +293,6 @@ def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
             write_bytes(image, _png(fig))
             lines += [f"![{name}]({image.name})", ""]
     return write_text(path, "\n".join(lines))
-
-
-def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
-    """A PDF: text pages (A4 landscape) and one page per chart."""
-    with (
-        written_aside(path) as partial,
-        PdfPages(
-            partial, metadata={"Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
-        ) as pdf,
-    ):
-        lines: list[str] = [title, ""]
-        for sec in secs:
-            lines += [sec.title.upper(), ""]
-            for p in sec.paragraphs:
-                lines += textwrap.wrap(p, 150) + [""]
-            for header, rows in sec.tables:
-                lines.append(" | ".join(header))
-                lines += [textwrap.shorten(" | ".join(row), 200, placeholder=" …") for row in rows]
-                lines.append("")
-            for p in sec.pre:
-                lines += [textwrap.shorten(line, 200, placeholder=" …") for line in p.splitlines()] + [""]
-        for start in range(0, len(lines), 48):
-            page = Figure(figsize=(11.69, 8.27))
-            page.text(
-                0.04, 0.96, "\n".join(lines[start : start + 48]), va="top", ha="left", family="monospace", fontsize=7
-            )
-            pdf.savefig(page)
-        for sec in secs:
-            for _, fig in sec.charts:
-                pdf.savefig(fig)
-    return path
 
 
 def write(result: Diagnosis, out_dir: str | Path, fmt: str = "html", options: dict[str, Any] | None = None) -> Path:
