@@ -308,6 +308,8 @@ def diagnose_command(
     multiple=True,
     help="Report format(s) (default html; repeat for several).",
 )
+@click.option("--analyst", help="Who made the report (chain of custody).")
+@click.option("--case-id", help="The incident or dispute reference (chain of custody).")
 @_load_options
 def report_command(
     logs: tuple[str, ...],
@@ -317,17 +319,21 @@ def report_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    analyst: str | None,
+    case_id: str | None,
 ) -> None:
     """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody."""
     from forensics.diagnosis import diagnose
     from forensics.report import incident
+    from forensics.report.custody import Custody
 
     check_outputs(logs, folder=output)
     _progress(f"reading {len(logs)} input(s)", logs)
     result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
-    options = {"tz": _tz_option(tz) or "UTC (assumed)", "year": year, "device_name": device, "card_key": card_key}
+    options = {"tz": _tz_option(tz), "year": year, "device_name": device, "card_key": card_key}
+    run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
-        click.echo(str(incident.write(result, output, fmt, options)), err=True)
+        click.echo(str(incident.write(result, output, fmt, run)), err=True)
 
 
 @cli.command("chart")

@@ -6,6 +6,8 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from matplotlib.image import imread
 from forensics.cli import cli
 from forensics.diagnosis import diagnose
 from forensics.report import charts, incident, pdf
+from forensics.report.custody import Custody
 from forensics.simulate.world import TEST_BINS
 from tests.conftest import SAMPLES
 
@@ -39,7 +42,7 @@ def _has_highlight(png: Path) -> bool:
 @pytest.mark.parametrize("folder", INCIDENTS, ids=lambda p: p.name)
 def test_report_and_chart_for_every_sample(folder: Path, tmp_path: Path) -> None:
     result, truth = _result(folder)
-    report = incident.write(result, tmp_path, "html", {"tz": "per device"})
+    report = incident.write(result, tmp_path, "html", Custody(options={"tz": "per device"}))
     text = report.read_text()
     assert not re.search(r"""(?:src|href)\s*=\s*['"]?(?:https?:)?//""", text), "the report must open offline"
     assert "Chain of custody" in text and all(
@@ -89,7 +92,8 @@ def test_pdf_is_laid_out_like_the_html(tmp_path: Path) -> None:
     from pypdf import PdfReader
 
     result, _ = _result(SAMPLES / "dup_crash_rerun")
-    secs = incident.sections(result)
+    run = Custody(command=["forensics", "report"], commit="0123456789ab")
+    secs = incident.sections(result, run)
     first = pdf.write_pdf(secs, tmp_path / "a.pdf", "Incident report: test")
     reader = PdfReader(first)
     pages = [page.extract_text() for page in reader.pages]
@@ -101,7 +105,7 @@ def test_pdf_is_laid_out_like_the_html(tmp_path: Path) -> None:
         assert sec.title in text
         for _, rows in sec.tables:
             assert all(row[0].replace(" ", "") in text.replace(" ", "").replace("\n", "") for row in rows)
-    again = pdf.write_pdf(incident.sections(result), tmp_path / "b.pdf", "Incident report: test")
+    again = pdf.write_pdf(incident.sections(result, run), tmp_path / "b.pdf", "Incident report: test")
     assert first.read_bytes() == again.read_bytes()
     widths = pdf._widths(["bytes", "SHA-256"], [["73204", "a" * 64]])
     assert widths[0] >= pdf.pdfmetrics.stringWidth("73204", "Sans", 7.5)
@@ -120,3 +124,22 @@ def test_chart_and_report_cli(tmp_path: Path) -> None:
     out = runner.invoke(cli, ["report", *logs, "-o", str(tmp_path / "r"), "--format", "html", "--format", "md"])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "r" / "report.html").exists() and (tmp_path / "r" / "report.md").exists()
+
+
+def test_chain_of_custody_says_who_when_how_and_from_which_build(tmp_path: Path) -> None:
+    folder = SAMPLES / "dup_paper_out_rerun"
+    logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
+    args = ["report", *logs, "-o", str(tmp_path), "--analyst", "J. Doe", "--case-id", "CB-0412", "--tz", "UTC"]
+    command = [sys.executable, "-c", "from forensics.cli import main; main()", *args]
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "report.html").read_text()
+    custody = page[page.index("Chain of custody") :]
+    assert re.search(r"<td>generated</td><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>", custody)
+    assert "<td>J. Doe</td>" in custody and "<td>CB-0412</td>" in custody
+    assert re.search(
+        r"forensics \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}( \+ local changes)?|not a git checkout)\)", custody
+    )
+    assert "--case-id CB-0412" in custody
+    assert all(str(Path(log).absolute()) in custody for log in logs)
+    assert "device_name=" not in page and "{" not in custody  # options in words, not Python

@@ -19,10 +19,10 @@ from typing import Any
 import polars as pl
 from matplotlib.figure import Figure
 
-from forensics import __version__
 from forensics.diagnosis import Diagnosis
 from forensics.outputs import write_bytes, write_text
 from forensics.report import charts
+from forensics.report.custody import Custody
 from forensics.report.pdf import write_pdf
 
 FORMATS = ("html", "md", "pdf")
@@ -30,7 +30,7 @@ _CSS = (
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;"
     "max-width:1100px;margin:2em auto;color:#111;line-height:1.45}"
     "table{border-collapse:collapse;margin:.6em 0;font-size:.88em}"
-    "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
+    "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:anywhere}"
     "th{background:#f2f2f2}"
     "code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}"
     "pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}"
@@ -59,8 +59,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def sections(result: Diagnosis, options: dict[str, Any] | None = None) -> list[Section]:
-    """The report's content, independent of the output format."""
+def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
+    """The report's content, independent of the output format; ``run`` says who made it, when and
+    how (default: now, from a library call)."""
     tl = result.timeline
     doc = result.document()
     out: list[Section] = []
@@ -194,12 +195,23 @@ def sections(result: Diagnosis, options: dict[str, Any] | None = None) -> list[S
         compliance.paragraphs.append("No full card number, track data or PIN block was found in the inputs.")
     out.append(compliance)
     custody = Section("Chain of custody")
+    custody.tables.append((["what", "value"], (run or Custody()).rows()))
     custody.tables.append(
         (
-            ["input", "bytes", "SHA-256", "lines", "parsed", "unparsed", "format", "time zone", "notes"],
+            [
+                "input (absolute path)",
+                "bytes",
+                "SHA-256",
+                "lines",
+                "parsed",
+                "unparsed",
+                "format",
+                "time zone",
+                "notes",
+            ],
             [
                 [
-                    r["path"],
+                    str(Path(r["path"]).absolute()),
                     str(r["bytes"]),
                     r["sha256"],
                     str(r["lines"]),
@@ -212,11 +224,6 @@ def sections(result: Diagnosis, options: dict[str, Any] | None = None) -> list[S
                 for r in tl.loaded.inputs.iter_rows(named=True)
             ],
         )
-    )
-    opts = {k: v for k, v in (options or {}).items() if k != "card_key"}
-    opts["card_key"] = "provided" if (options or {}).get("card_key") else "random per run"
-    custody.paragraphs.append(
-        f"forensics {__version__}; options: " + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + "."
     )
     out.append(custody)
     return out
@@ -295,7 +302,7 @@ def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
     return write_text(path, "\n".join(lines))
 
 
-def write(result: Diagnosis, out_dir: str | Path, fmt: str = "html", options: dict[str, Any] | None = None) -> Path:
+def write(result: Diagnosis, out_dir: str | Path, fmt: str = "html", run: Custody | None = None) -> Path:
     """Write the report in ``fmt`` into ``out_dir`` (created); returns the report file."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -303,6 +310,6 @@ def write(result: Diagnosis, out_dir: str | Path, fmt: str = "html", options: di
     folder.mkdir(parents=True, exist_ok=True)
     kinds = sorted({f["kind"] for f in result.findings})
     title = "Incident report: " + (", ".join(kinds) if kinds else "no faulty charge found")
-    secs = sections(result, options)
+    secs = sections(result, run)
     writer = {"html": write_html, "md": write_markdown, "pdf": write_pdf}[fmt]
     return writer(secs, folder / f"report.{fmt}", title)
