@@ -32,6 +32,7 @@ def test_samples_exist() -> None:
     assert len(sample_log_files()) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log", sample_log_files(), ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_parse_every_sample(log: Path, tmp_path: Path) -> None:
     out = tmp_path / "events.parquet"
@@ -51,6 +52,7 @@ def test_missing_file_exits_nonzero_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"forensics: error: {tmp_path / 'missing.log'}: no such file"]
 
 
+@pytest.mark.slow
 def test_bad_zone_and_bad_usage(tmp_path: Path) -> None:
     log = sample_log_files()[0]
     bad = run("parse", str(log), "--tz", "Mars/Olympus")
@@ -66,6 +68,7 @@ def test_bad_zone_and_bad_usage(tmp_path: Path) -> None:
     assert run("parse", str(log), "-o", "-", "--format", "parquet").returncode == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["parse", "timeline", "diagnose", "chart"])
 def test_output_that_cannot_be_written_is_refused_before_any_work(command: str, tmp_path: Path) -> None:
     log = str(sample_log_files()[0])

@@ -27,6 +27,7 @@ def case_args(folder: Path) -> tuple[list[str], dict[str, str], dict]:
     return logs, {str(folder / d["file"]): d["tz"] for d in truth["devices"]}, truth
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", INCIDENTS, ids=lambda p: p.name)
 def test_sample_yields_its_finding_and_cause(folder: Path) -> None:
     logs, zones, truth = case_args(folder)
@@ -43,6 +44,7 @@ def test_sample_yields_its_finding_and_cause(folder: Path) -> None:
         assert f["amount"] == t["amount"] or f["kind"] in ("misrouted_funds",)
 
 
+@pytest.mark.slow
 def test_clean_samples_yield_no_finding() -> None:
     for name in ("clean_day", "clean_busy_day", "hardware_noise", "legit_repeat"):
         logs, zones, _ = case_args(SAMPLES / name)
@@ -91,6 +93,7 @@ def _rule_examples() -> list[tuple[str, str, int, bool]]:
     return [(r.id, e["family"], e["seed"], e["fires"]) for r in default_rules().rules for e in r.examples]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rule_id", "family", "seed", "fires"), _rule_examples())
 def test_rule_example(rule_id: str, family: str, seed: int, fires: bool) -> None:
     case = simulate(family, seed)
@@ -199,6 +202,7 @@ def test_diagnose_cli(tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["acquirer-host.log", "settlement-2026-03-14.csv", "README.md"])
 def test_inputs_without_a_terminal_log(name: str, tmp_path: Path) -> None:
     path = str(SAMPLES / "tour" / name)

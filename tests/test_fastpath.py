@@ -89,6 +89,7 @@ def test_rest_of_line_stops_early_and_means_the_same() -> None:
     assert [row[0] for row in expected] == [0, 1, 2, 3, 6, 7]
 
 
+@pytest.mark.slow
 def test_sample_logs_identical() -> None:
     paths = sample_log_files()
     for path in paths:
@@ -98,6 +99,7 @@ def test_sample_logs_identical() -> None:
     assert fast_share([p for p in paths if p.name == "acquirer-host.log"]) > 0.95
 
 
+@pytest.mark.slow
 def test_loghub_identical(shared: Path) -> None:
     paths = sorted((shared / "corpus" / "loghub").glob("*/*_2k.log"))
     assert len(paths) >= 5
@@ -109,6 +111,7 @@ def test_loghub_identical(shared: Path) -> None:
 @pytest.mark.parametrize(
     "android,style", [(True, "threadtime"), (True, "year"), (False, "bsd"), (False, "bsd_pri"), (False, "bsd_program")]
 )
+@pytest.mark.slow
 def test_simulated_volume_identical(tmp_path: Path, android: bool, style: str) -> None:
     case = simulate_volume(4000, seed=11, android=android, style=style)
     paths = case.write(tmp_path)
@@ -317,6 +320,7 @@ def _app_line(draw: st.DrawFn) -> str:
     return f"<134>Nov 21 08:15:02 term-1 payapp[12]: {tag.strip()}: {payload}"
 
 
+@pytest.mark.slow
 @given(st.lists(_app_line(), min_size=1, max_size=8))
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_lines_identical(tmp_path: Path, lines: list[str]) -> None:

@@ -203,6 +203,7 @@ def test_ids_that_are_not_cards_stay() -> None:
         assert guard.protect(text) == (text, []), text
 
 
+@pytest.mark.slow
 def test_no_false_positive_on_real_logs(shared: Path) -> None:
     """Loghub (no card data) and the sample library: no digit run is taken for a card
     (benchmarks/card_false_positives.py gives the figures, ../shared/cases included)."""
@@ -218,6 +219,7 @@ def test_context_masks_non_luhn() -> None:
     assert text == "pan=476173******0011 PAN 123456******3456" and len(found) == 2
 
 
+@pytest.mark.slow
 def test_pan_in_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     named = tmp_path / f"card {PAN}.log"
     named.write_bytes(SAMPLE.read_bytes())
@@ -261,6 +263,7 @@ def _pans(draw: st.DrawFn) -> str:
     in_name=st.booleans(),
     noise=st.sampled_from(["", " amount=100", " rc=00 stan=000412"]),
 )
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_output_holds_a_generated_card(
     tmp_path_factory: pytest.TempPathFactory, pan: str, shape: str, envelope: str, in_name: bool, noise: str
@@ -401,6 +404,7 @@ def _limited(limit: int) -> None:
         ["chart", "{log}", "-o", "{dir}/c.svg"],
     ],
 )
+@pytest.mark.slow
 def test_a_stopped_write_leaves_no_partial_file(tmp_path: Path, args: list[str]) -> None:
     """With ``ulimit -f`` too small for the output, the write fails and leaves nothing behind."""
     out = tmp_path / "out"
@@ -422,6 +426,7 @@ def test_a_stopped_write_leaves_no_partial_file(tmp_path: Path, args: list[str])
 HOSTILE = '"><img src=x onerror=alert(1)>'
 
 
+@pytest.mark.slow
 def test_markdown_report_escapes_names_and_text(tmp_path: Path) -> None:
     log = tmp_path / f"{HOSTILE}.log"
     log.write_bytes(SAMPLE.read_bytes() + b"03-14 12:09:00.000  2311  2398 I Comm    : <script>x</script> | # [a](b)\n")

@@ -49,6 +49,7 @@ def _params() -> list:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, subset", _params())
 def test_case_gives_its_finding(shared: Path, case: str, subset: str) -> None:
     folder = shared / "cases" / case

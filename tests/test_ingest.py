@@ -206,6 +206,7 @@ def test_schema_is_the_declared_one(tmp_path: Path) -> None:
     assert len(loaded.inputs["sha256"][0]) == 64
 
 
+@pytest.mark.slow
 def test_parallel_chunks_give_the_same_tables() -> None:
     from forensics.ingest import _chunk_starts, _LazyPool, _parse_input, registry
     from forensics.ingest.cards import CardGuard
@@ -246,6 +247,7 @@ def test_small_batches_give_the_same_tables() -> None:
         assert small[4].lines == whole[4].lines and small[4].sha256 == whole[4].sha256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spool_memory", [0, 1 << 30], ids=["spool-on-disk", "spool-in-memory"])
 def test_write_parquet_streams_the_same_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spool_memory: int
@@ -301,6 +303,7 @@ def test_write_parquet_failing_midway_leaves_no_partial_output(tmp_path: Path, m
     assert_frame_equal(pl.read_parquet(out), forensics.load(SAMPLES / "tour" / "V400-0017.log", card_key="k").events)
 
 
+@pytest.mark.slow
 def test_worker_processes_that_cannot_start_fall_back(tmp_path: Path) -> None:
     """A script on stdin cannot be re-imported by spawned workers: parsing goes on in-process."""
     import subprocess

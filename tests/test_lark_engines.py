@@ -33,6 +33,7 @@ def _records(reg: Registry, path: Path) -> list[object]:
     return out
 
 
+@pytest.mark.slow
 def test_engines_agree(monkeypatch: pytest.MonkeyPatch, shared: Path) -> None:
     fast = registry()
     assert formats.LALR_PLUGINS, "lark_cython is installed but the registry does not use it"

@@ -89,6 +89,7 @@ def _compared(found: Counter[M.Fingerprint], left_out: Callable[[M.Fingerprint],
     return Counter({k: n for k, n in found.items() if not (left_out and left_out(k))})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, case, name", _params())
 def test_findings_do_not_change(
     where: str,

@@ -34,6 +34,7 @@ _PIECES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.binary(max_size=80), _PIECES), max_size=25), st.sampled_from([b"\n", b"\r\n"]))
 def test_arbitrary_bytes_never_crash_and_lines_are_conserved(chunks: list[bytes], newline: bytes) -> None:
@@ -105,6 +106,7 @@ def _mutated(lines: list[str], rng: random.Random, rate: float) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_SOURCES), st.integers(0, 10**6), st.integers(0, 2**32))
 def test_mutated_sample_lines_parse_the_same_on_both_paths(source: str, start: int, seed: int) -> None:
@@ -118,6 +120,7 @@ def test_mutated_sample_lines_parse_the_same_on_both_paths(source: str, start: i
         assert_conserved(fast)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_mutated_cases_keep_the_pipeline_going(seed: int, tmp_path: Path) -> None:
     """A damaged case still gives findings, a device view, every chart and a Timesketch file."""

@@ -39,6 +39,7 @@ def _has_highlight(png: Path) -> bool:
     return bool((np.abs(pixels - target).max(axis=-1) < 0.03).sum() > 30)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", INCIDENTS, ids=lambda p: p.name)
 def test_report_and_chart_for_every_sample(folder: Path, tmp_path: Path) -> None:
     result, truth = _result(folder)
@@ -56,6 +57,7 @@ def test_report_and_chart_for_every_sample(folder: Path, tmp_path: Path) -> None
     assert _has_highlight(png) == bool(truth["findings"])
 
 
+@pytest.mark.slow
 def test_every_chart_kind_is_deterministic(tmp_path: Path) -> None:
     result, _ = _result(SAMPLES / "dup_migration_rerun")
     for kind in charts.KINDS:
@@ -77,6 +79,7 @@ def test_migration_chart_leaves_out_a_queue_depth_that_is_not_a_number(tmp_path:
     charts.save(charts.figure("migration", result.timeline, result.findings), tmp_path / "m.png")
 
 
+@pytest.mark.slow
 def test_markdown_and_pdf_reports(tmp_path: Path) -> None:
     result, _ = _result(SAMPLES / "dup_crash_rerun")
     md = incident.write(result, tmp_path / "md", "md")
@@ -86,6 +89,7 @@ def test_markdown_and_pdf_reports(tmp_path: Path) -> None:
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
 
 
+@pytest.mark.slow
 def test_pdf_is_laid_out_like_the_html(tmp_path: Path) -> None:
     """Charts inline (one image per chart, under its section, not a page each), every heading and
     table cell as text, "page N of M" on every page, and the same bytes for the same report."""
@@ -111,6 +115,7 @@ def test_pdf_is_laid_out_like_the_html(tmp_path: Path) -> None:
     assert widths[0] >= pdf.pdfmetrics.stringWidth("73204", "Sans", 7.5)
 
 
+@pytest.mark.slow
 def test_chart_and_report_cli(tmp_path: Path) -> None:
     folder = SAMPLES / "dup_paper_out_rerun"
     logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
@@ -126,6 +131,7 @@ def test_chart_and_report_cli(tmp_path: Path) -> None:
     assert (tmp_path / "r" / "report.html").exists() and (tmp_path / "r" / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_chain_of_custody_says_who_when_how_and_from_which_build(tmp_path: Path) -> None:
     folder = SAMPLES / "dup_paper_out_rerun"
     logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))

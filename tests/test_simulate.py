@@ -61,6 +61,7 @@ def _check_truth(family: str, truth: dict) -> None:
         assert (f in truth["findings"]) == any(set(n) <= given for n in f["needs"]), f
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_parses_and_its_truth_is_in_the_logs(tmp_path: Path, family: str) -> None:
     folder, truth = _case(tmp_path, family, 7)
@@ -83,6 +84,7 @@ def test_family_parses_and_its_truth_is_in_the_logs(tmp_path: Path, family: str)
                 assert events.filter(pl.col("rrn") == key["rrn"]).height, key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", [f for f, fam in FAMILIES.items() if not fam.wide])
 def test_first_families_hold_in_a_wide_world(tmp_path: Path, family: str) -> None:
     case = simulate(family, 13, wide=True, inputs="seeded")
@@ -94,6 +96,7 @@ def test_first_families_hold_in_a_wide_world(tmp_path: Path, family: str) -> Non
     assert case.files != simulate(family, 13, inputs="seeded").files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_input_set_lists_its_files_and_keeps_what_they_evidence(family: str) -> None:
     full = simulate(family, 3, messy=False, inputs="all")
@@ -229,6 +232,7 @@ def test_held_out_seeds_stay_out_of_rule_examples_and_samples() -> None:
     assert max(entry["seed"] for entry in catalog["case"]) < 1000
 
 
+@pytest.mark.slow
 def test_wide_world_has_the_noise_and_timings_of_real_shops() -> None:
     wide = [f for f, fam in FAMILIES.items() if fam.wide]
     logs = b""
@@ -271,6 +275,7 @@ def test_variation_across_seeds() -> None:
     assert len({t["devices"][0]["skew_s"] for t in truths}) == 12
 
 
+@pytest.mark.slow
 def test_volume_mode_line_count() -> None:
     case = simulate_volume(5000, 2, android=False)
     log = next(name for name in case.files if name.startswith("V400"))

@@ -25,6 +25,7 @@ def case_timeline(folder: Path) -> tuple[Timeline, dict]:
     return timeline(paths, tz=zones), truth
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", INCIDENTS, ids=lambda p: p.name)
 def test_truth_transactions_are_rebuilt(folder: Path) -> None:
     tl, truth = case_timeline(folder)
@@ -49,6 +50,7 @@ def _true_skew(device: dict, at: datetime) -> float:
     return device["skew_s"] + sum(s["step_s"] for s in device["clock_steps"] if datetime.fromisoformat(s["at"]) <= at)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", INCIDENTS, ids=lambda p: p.name)
 def test_skew_within_one_second_in_every_clock_segment(folder: Path) -> None:
     tl, truth = case_timeline(folder)
@@ -118,6 +120,7 @@ def test_single_device_view_tells_the_story_on_one_screen(folder: Path) -> None:
     assert "\x1b[" not in result.output  # no colour when not a terminal
 
 
+@pytest.mark.slow
 def test_cli_formats(tmp_path: Path) -> None:
     folder = SAMPLES / "dup_clear_reversal"
     logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
