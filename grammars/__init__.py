@@ -33,7 +33,7 @@ def folder(name: str) -> Traversable:
 @functools.cache
 def declared() -> dict[str, dict[str, Any]]:
     """Every format folder's ``format.toml`` by format name, in detection order (``priority``,
-    then name). Raises ValueError naming the file that is not valid TOML."""
+    then name). Raises FormatError naming a file that is not valid TOML."""
     found: dict[str, dict[str, Any]] = {}
     for entry in files(__name__).iterdir():
         spec = entry.joinpath("format.toml")
@@ -42,5 +42,7 @@ def declared() -> dict[str, dict[str, Any]]:
         try:
             found[entry.name] = tomllib.loads(spec.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{entry.name}/format.toml: {exc}") from exc
+            from forensics.errors import FormatError  # here: this package imports nothing of forensics
+
+            raise FormatError(f"{entry.name}/format.toml: {exc}") from exc
     return dict(sorted(found.items(), key=lambda item: (item[1].get("priority", 1000), item[0])))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ class Loaded:
     compliance: pl.DataFrame
     inputs: pl.DataFrame
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter((self.events, self.unparsed, self.compliance, self.inputs))
 
 
