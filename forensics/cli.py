@@ -386,7 +386,7 @@ def _emit(text: str, output: str) -> None:
 def formats() -> None:
     """List the input formats and dialects, with their sample lines."""
     reg = registry()
-    click.echo("Formats (grammars/formats.toml):")
+    click.echo("Formats (grammars/<name>/format.toml):")
     for fmt in reg.formats.values():
         fast = reg.fast_format(fmt)
         path = f"fast path: {', '.join(a.name for a in fast.regex.alternatives)}" if fast else "Lark only"

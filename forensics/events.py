@@ -20,7 +20,13 @@ EVENT_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "path": (pl.String(), "input path as given"),
     "line": (pl.Int64(), "1-based number of the record's first line"),
     "line_end": (pl.Int64(), "number of the record's last line (multi-line records)"),
-    "format": (pl.String(), "envelope format name (grammars/formats.toml)"),
+    "format": (pl.String(), "envelope format name (its folder: grammars/<format>/)"),
+    "role": (
+        pl.String(),
+        "what the input is, as its format declares (grammars/<format>/format.toml): terminal (a payment "
+        "terminal's own log), host (the acquirer host's ISO 8583 log), settlement (the acquirer's clearing "
+        "file) or system (another system's log); stages select on it, never on a format name",
+    ),
     "dialect": (pl.String(), "dialect that gave the kind, if any"),
     "ts": (UTC_US, "event time in UTC, as logged (no skew correction)"),
     "ts_raw": (pl.String(), "timestamp text as logged"),
@@ -108,6 +114,7 @@ INPUTS_SCHEMA = pl.Schema(
         "parsed": pl.Int64(),
         "unparsed": pl.Int64(),
         "format": pl.String(),
+        "role": pl.String(),
         "device": pl.String(),
         "tz": pl.String(),
         "tz_assumed": pl.Boolean(),

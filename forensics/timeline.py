@@ -32,7 +32,8 @@ import polars as pl
 from forensics.events import UTC_US
 from forensics.ingest import Loaded, load
 
-TERMINAL_FORMATS = ("logcat", "syslog")
+#: Rows of the terminals' own logs (the role their format declares; a row always has one).
+TERMINAL = pl.col("role") == "terminal"
 
 _S, _I, _B, _T, _L = pl.String(), pl.Int64(), pl.Boolean(), UTC_US, pl.List(pl.String())
 #: The transactions table: column -> (dtype, meaning). Order is the column order of the table.
@@ -228,7 +229,7 @@ def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
     """Host requests (received) with their responses (sent): one row per request."""
     host = (
         events.lazy()
-        .filter(pl.col("format") == "jpos", pl.col("mti").is_not_null())
+        .filter(pl.col("role") == "host", pl.col("mti").is_not_null())
         .select(
             "tid",
             "stan",
@@ -310,7 +311,7 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
 
     Expects the ingest order (each path's rows together, in line order); a file is one format.
     """
-    terminal = pl.col("format").is_in(TERMINAL_FORMATS)
+    terminal = TERMINAL
     return events.with_columns(
         segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
         attempt=pl.when(terminal).then((pl.col("kind") == "txn.start").cast(pl.Int32).cum_sum().over("path")),
@@ -690,7 +691,7 @@ def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFr
     """The transactions table (see the module docstring)."""
     terminal = (
         events.lazy()
-        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .filter(TERMINAL)
         .select(
             "path",
             "line",
@@ -1196,7 +1197,7 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     whose log names no TID has none: ``devices_on_tid`` null, role "no TID in its log")."""
     terminal = (
         events.lazy()
-        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .filter(TERMINAL)
         .select("path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc")
         .collect()
     )
@@ -1283,7 +1284,7 @@ def streams(events: pl.DataFrame) -> pl.DataFrame:
     """
     files = (
         events.lazy()
-        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .filter(TERMINAL)
         .group_by("path")
         .agg(
             pl.col("device").drop_nulls().first(),
@@ -1338,7 +1339,7 @@ def build(loaded: Loaded) -> Timeline:
     host = host_pairs(events)
     terminal = (
         events.lazy()
-        .filter(pl.col("format").is_in(TERMINAL_FORMATS))
+        .filter(TERMINAL)
         .select("path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan")
         .collect()
     )

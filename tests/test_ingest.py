@@ -208,43 +208,35 @@ def test_schema_is_the_declared_one(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_parallel_chunks_give_the_same_tables() -> None:
-    from forensics.ingest import _chunk_starts, _LazyPool, _parse_input, registry
-    from forensics.ingest.cards import CardGuard
+    from forensics.ingest import registry
+    from forensics.ingest.framing import chunk_starts
     from forensics.ingest.read import read_input
     from tests.conftest import SAMPLES
 
-    reg, guard = registry(), CardGuard(b"k")
+    reg = registry()
     logs = [p for p in sorted((SAMPLES / "dup_crash_rerun").iterdir()) if p.suffix in (".log", ".csv")]
     logs.append(SAMPLES / "tour" / "V400-0017.log")
-    pool = _LazyPool(2)
-    try:
-        for path in logs:
-            raw = read_input(path)
-            fmt = reg.detect(raw.lines)
-            assert len(_chunk_starts(raw.lines, fmt, reg, 5)) > 1
-            sequential = _parse_input(path, reg, guard, None, 5, fast=False)
-            parallel = _parse_input(path, reg, guard, pool, 5, fast=False)
-            assert sequential[0].equals(parallel[0]), path
-            assert sequential[1:3] == parallel[1:3], path
-    finally:
-        pool.shutdown()
+    for path in logs:
+        raw = read_input(path)
+        fmt = reg.detect(raw.lines)
+        assert len(chunk_starts(raw.lines, fmt, 5)) > 1
+        sequential = forensics.load(path, card_key="k", chunk_lines=5, fast=False)
+        parallel = forensics.load(path, card_key="k", chunk_lines=5, fast=False, workers=2)
+        for name in ("events", "unparsed", "compliance", "inputs"):
+            assert_frame_equal(getattr(sequential, name), getattr(parallel, name)), (path, name)
 
 
 def test_small_batches_give_the_same_tables() -> None:
     """Records are never cut between read batches: jPOS blocks, crash traces, continuations."""
-    from forensics.ingest import _parse_input, registry
-    from forensics.ingest.cards import CardGuard
     from tests.conftest import SAMPLES
 
-    reg, guard = registry(), CardGuard(b"k")
     logs = [p for p in sorted((SAMPLES / "dup_crash_rerun").iterdir()) if p.suffix in (".log", ".csv")]
     logs.append(SAMPLES / "tour" / "V400-0017.log")
     for path in logs:
-        whole = _parse_input(path, reg, guard, None, 10**9, fast=True)
-        small = _parse_input(path, reg, guard, None, 10**9, fast=True, batch_bytes=3000)
-        assert small[0].equals(whole[0]), path
-        assert small[1:3] == whole[1:3], path
-        assert small[4].lines == whole[4].lines and small[4].sha256 == whole[4].sha256
+        whole = forensics.load(path, card_key="k", chunk_lines=10**9)
+        small = forensics.load(path, card_key="k", chunk_lines=10**9, batch_bytes=3000)
+        for name in ("events", "unparsed", "compliance", "inputs"):
+            assert_frame_equal(getattr(small, name), getattr(whole, name)), (path, name)
 
 
 @pytest.mark.slow
@@ -253,11 +245,11 @@ def test_write_parquet_streams_the_same_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spool_memory: int
 ) -> None:
     """Batch by batch into Parquet (years, rollovers, devices carried across batches) = load()."""
-    import forensics.ingest
+    import forensics.ingest.stream
     from forensics.ingest import write_parquet
     from tests.conftest import SAMPLES
 
-    monkeypatch.setattr(forensics.ingest, "_SPOOL_MEMORY", spool_memory)
+    monkeypatch.setattr(forensics.ingest.stream, "_SPOOL_MEMORY", spool_memory)
     case = sorted((SAMPLES / "dup_migration_rerun").iterdir())
     logs = [p for p in case if p.suffix in (".log", ".csv")] + [SAMPLES / "tour" / "V400-0017.log"]
     rollover = write(
@@ -277,7 +269,7 @@ def test_write_parquet_streams_the_same_tables(
 def test_write_parquet_failing_midway_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run that fails while writing leaves an earlier output as it was and no half-written file
     (a closed Parquet writer would leave a valid file that looks complete)."""
-    import forensics.ingest
+    import forensics.ingest.stream
     from forensics.ingest import write_parquet
     from tests.conftest import SAMPLES
 
@@ -291,14 +283,14 @@ def test_write_parquet_failing_midway_leaves_no_partial_output(tmp_path: Path, m
             raise OSError(28, "No space left on device")
         return real(events, guard)  # type: ignore[arg-type]
 
-    real = forensics.ingest._card_ids
-    monkeypatch.setattr(forensics.ingest, "_card_ids", failing)
+    real = forensics.ingest.stream.card_ids
+    monkeypatch.setattr(forensics.ingest.stream, "card_ids", failing)
     with pytest.raises(OSError, match="No space left"):
         write_parquet(SAMPLES / "tour" / "V400-0017.log", out, card_key="k", batch_bytes=2000)
     assert len(calls) == 2
     assert out.read_bytes() == b"earlier run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.parquet"]
-    monkeypatch.setattr(forensics.ingest, "_card_ids", real)
+    monkeypatch.setattr(forensics.ingest.stream, "card_ids", real)
     write_parquet(SAMPLES / "tour" / "V400-0017.log", out, card_key="k")
     assert_frame_equal(pl.read_parquet(out), forensics.load(SAMPLES / "tour" / "V400-0017.log", card_key="k").events)
 
@@ -313,7 +305,7 @@ def test_worker_processes_that_cannot_start_fall_back(tmp_path: Path) -> None:
 
     host = SAMPLES / "dup_crash_rerun" / "acquirer-host.log"
     script = f"""
-import polars as pl, forensics, forensics.ingest as ing
+import polars as pl, forensics, forensics.ingest.stream as ing
 ing._STREAM_CHUNK = 5
 a = forensics.load({str(host)!r}, card_key="k", workers=2, chunk_lines=5).events
 forensics.write_parquet({str(host)!r}, {str(tmp_path / "e.parquet")!r}, card_key="k", workers=2)

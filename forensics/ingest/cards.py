@@ -2,7 +2,7 @@
 
 Runs on a record's raw text before it is parsed, so no column, table or error message can
 hold a full card number. Each full PAN, track or PIN block seen becomes a compliance record.
-Two layers: known contexts (``pan=``, ``DE2=``, jPOS field 2 ...) where any 13-19 digit
+Two layers: known contexts (``pan=``, ``DE2=``, and those a format declares: ``guard_contexts``) where any 13-19 digit
 number is masked, Luhn-valid or not; and, anywhere else, the shape of card data itself: track
 1 (``%B<PAN>^NAME^YYMM...?``) and track 2 (``;<PAN>=YYMM...?``) are wiped, and a run of 13-19
 digits (alone, or grouped 4-4-4-4, 4-6-5 ... by one space or dash) that passes Luhn and does
@@ -22,32 +22,34 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from forensics.ingest.envelopes import emv_tlv
-from forensics.ingest.fastpath import ID_FIELDS, strip_lookarounds
+from forensics.formats import declared
+from forensics.ingest.emv import emv_tlv
+from forensics.ingest.fastpath.compiler import strip_lookarounds
 
 WIPED = "[WIPED]"
+#: ISO 8583 fields that hold ids, never a card number (STAN, acquiring and forwarding institution,
+#: RRN, TID, MID): the card guard leaves their digits alone, so the fast path may take them.
+ID_FIELDS = ("11", "32", "33", "37", "41", "42")
 
 # (field name, pattern with group "v", action). Contexts are where card data is written:
-# key=value payloads, ISO 8583 DEn= fields, jPOS <field id="n" value="..."/>.
+# key=value payloads, ISO 8583 DEn= fields, then those each format declares (``guard_contexts``
+# in its format.toml: how it writes ISO fields).
 _DIGITS = r"\d(?:[ -]?\d){12,18}"  # 13-19 digits, maybe split by single spaces or dashes
 _CONTEXTS: tuple[tuple[str, str, str], ...] = (
     ("pan", r"(?i:\b(?:pan|card_?no|card_?num(?:ber)?|acct_?no))\"?\s*[=:]\s*\"?(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
     ("PAN", r"\bPAN\s+(?P<v>" + _DIGITS + r")(?!\d)", "mask"),
     ("DE2", r"\bDE2=(?P<v>\d{13,19})(?!\d)", "mask"),
     ("DE55.5A", r"\bDE55\.5A=(?P<v>\d{13,19})F?(?![\dA-F])", "mask"),
-    ("field 2", r'<field id="2" value="(?P<v>' + _DIGITS + r')"', "mask"),
     ("DE35", r"\bDE35=(?P<v>[^\s\"]+)", "track"),
     ("track2", r"\btrack2=(?P<v>[^\s\"]+)", "track"),
     ("DE45", r"\bDE45=(?P<v>[^\s\"]+)", "track"),
     ("DE55.57", r"\bDE55\.57=(?P<v>[^\s\"]+)", "track"),
-    ("field 35", r'<field id="35" value="(?P<v>[^"]+)"', "track"),
-    ("field 45", r'<field id="45" value="(?P<v>[^"]+)"', "track"),
     ("DE55", r"\bDE55=(?P<v>[0-9A-Fa-f]{4,})", "tlv"),
-    ("field 55", r'<field id="55" value="(?P<v>[0-9A-Fa-f]{4,})"', "tlv"),
     ("DE52", r"\bDE52=(?P<v>[^\s\"]+)", "pin"),
     ("pinblock", r"\bpinblock=(?P<v>[^\s\"]+)", "pin"),
-    ("field 52", r'<field id="52" value="(?P<v>[^"]+)"', "pin"),
 )
+_GENERIC = len(_CONTEXTS)
+_CONTEXTS += tuple(tuple(c) for spec in declared().values() for c in spec.get("guard_contexts", []))  # type: ignore[misc]
 _KIND = {"mask": "full_pan", "track": "track_data", "pin": "pin_block"}
 # EMV tags holding card data inside DE55: 5A application PAN, 57 track 2 equivalent.
 _EMV_CARD_TAGS = {"5A": "full_pan", "57": "track_data"}
@@ -69,13 +71,16 @@ _GROUP = re.compile(r"\d+")
 # TID, MID): a card-shaped number there is an id and stays.
 _IDS = "|".join(ID_FIELDS)
 _NOT_CARD = re.compile(
-    rf'<field id="(?:{_IDS})" value="\d*"|'
-    rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+"
+    "|".join(
+        [spec["guard_ids"].replace("{ids}", _IDS) for spec in declared().values() if "guard_ids" in spec]
+        + [rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+"]
+    )
 )
 # Cheap test: could this text hold anything protect() changes or reports?
 _QUICK = re.compile(
-    r"pan|PAN|DE2=\d|DE5|field id=\"55\"|DE35|DE45|track2|pinblock|field id=\"(?:2|35|45|52)\"|"
+    r"pan|PAN|DE2=\d|DE5|DE35|DE45|track2|pinblock|"
     r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)"
+    + "".join("|" + pattern[: pattern.index("(?P<v>")] for _, pattern, _ in _CONTEXTS[_GENERIC:])
 )
 
 

@@ -77,11 +77,11 @@ except ImportError:
 
 
 def payload_parser() -> Lark:
-    """The Lark parser of dialect payloads (grammars/logfmt.lark), built once."""
+    """The Lark parser of dialect payloads (grammars/logfmt.lark, beside the format folders), built once."""
     global _PAYLOAD_PARSER
     if _PAYLOAD_PARSER is None:
         _PAYLOAD_PARSER = Lark(
-            _resource_text("forensics.grammars", "logfmt.lark"),
+            _resource_text("forensics.formats", "logfmt.lark"),
             parser="lalr",
             transformer=_Payload(),
             maybe_placeholders=True,

@@ -1,17 +1,19 @@
-"""The format registry: grammars/formats.toml, its Lark grammars and their self-check.
+"""The format registry: the format folders of ``forensics.formats`` (top-level ``grammars/``),
+their Lark grammars and their self-check.
 
-Everything that says "which formats exist" reads this one registry. A record's text becomes a
-dict of event columns here: envelope (grammar + transformer), ISO fields, then the dialects.
+Everything that says "which formats exist" reads this one registry, and it learns them by
+discovering the folders (no central list). A record's text becomes a dict of event columns
+here: envelope (grammar + the folder's transformer), ISO fields, then the dialects.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
-from importlib.resources import files
+from types import ModuleType
 from typing import Any
 
 from lark import Lark
@@ -22,7 +24,9 @@ from lark.exceptions import (
     UnexpectedInput,
     UnexpectedToken,
 )
+from lark.load_grammar import FromPackageLoader
 
+from forensics import formats as format_folders
 from forensics.errors import FormatError
 from forensics.events import EVENT_COLUMNS, fits
 from forensics.ingest.cards import screen_pattern
@@ -32,26 +36,30 @@ from forensics.ingest.dialect import (
     payload_parser,
     typed_columns,
 )
-from forensics.ingest.envelopes import TRANSFORMERS, VECTORIZED, check_columns
+from forensics.ingest.envelopes import check_columns
 from forensics.ingest.fastpath import (
-    BLOCK_TWINS,
     FastDialects,
     FastFormat,
-    JposBlocks,
     NotRegular,
     compile_grammar,
 )
 
 _FORMAT_KEYS = {
-    "name",
-    "grammar",
     "title",
+    "role",
+    "priority",
     "framing",
     "header",
     "time",
     "sample",
     "card_contexts",
+    "guard_contexts",
+    "guard_ids",
     "continuation",
+    "crash_tags",
+    "crash_starts",
+    "levels",
+    "block",
     "columns",
     "device_from_host",
     "row_kind",
@@ -59,6 +67,8 @@ _FORMAT_KEYS = {
 _DETECT_LINES = 30
 #: How many first lines of a file format detection looks at (blank ones skipped).
 DETECT_HEAD = 4 * _DETECT_LINES
+#: Where ``%import common (...)`` in a grammar finds the shared terminals.
+_IMPORTS = [FromPackageLoader(format_folders.__name__)]
 
 
 class RecordError(ValueError):
@@ -67,25 +77,108 @@ class RecordError(ValueError):
 
 @dataclass
 class Format:
-    """One registered input format."""
+    """One registered input format (its folder's format.toml, grammar and module)."""
 
     name: str
     title: str
+    role: str
     grammar: str
     framing: str
     parser: Lark
+    module: ModuleType
     time: list[str]
     header: str | None = None
-    continuation: bool = False
+    continuation: tuple[str, ...] = ()
+    crash_tags: tuple[str, ...] = ()
+    crash_starts: tuple[str, ...] = ()
+    levels: dict[str, str] = field(default_factory=dict)
     device_from_host: bool = False
     columns: dict[str, str] = field(default_factory=dict)
     row_kind: str = "log"
     card_contexts: dict[str, str] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    block_open: re.Pattern[str] | None = None
+    block_close: re.Pattern[str] | None = None
+    block_terminals: tuple[str, str] | None = None
 
     def terminal_regex(self, name: str) -> re.Pattern[str]:
         """A grammar terminal's own regular expression (keeps the grammar the one definition)."""
         return re.compile(self.parser.get_terminal(name).pattern.to_regexp())
+
+    def block_start(self, line: str) -> int:
+        """Position where a record of this block format opens in ``line``, or -1."""
+        if self.block_open is None:
+            return -1
+        m = self.block_open.search(line)
+        return m.start() if m else -1
+
+    def closes(self, text: str) -> bool:
+        """True when a record of this block format closes in ``text``."""
+        return self.block_close is not None and self.block_close.search(text) is not None
+
+
+def _load_format(name: str, raw: dict[str, Any]) -> Format:
+    """One folder's format, its grammar built with its transformer; FormatError says what is wrong."""
+    where = f"{name}/format.toml"
+    unknown = set(raw) - _FORMAT_KEYS
+    if unknown:
+        raise FormatError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    role = raw.get("role")
+    if role not in format_folders.ROLES:
+        raise FormatError(f"{where}: field 'role' is {role!r}, expected one of {sorted(format_folders.ROLES)}")
+    framing = raw.get("framing", "line")
+    if framing not in ("line", "block") or (framing == "block") != ("block" in raw):
+        raise FormatError(f"{where}: framing {framing!r}: a block format, and only one, names its 'block' terminals")
+    module = importlib.import_module(f"{format_folders.__name__}.{name}")
+    if not hasattr(module, "TRANSFORMER"):
+        raise FormatError(f"{name}/__init__.py: no TRANSFORMER")
+    grammar = f"{name}.lark"
+    levels = raw.get("levels", {})
+    try:
+        text = format_folders.folder(name).joinpath(grammar).read_text(encoding="utf-8")
+        parser = Lark(
+            text,
+            parser="lalr",
+            transformer=module.TRANSFORMER(levels),
+            maybe_placeholders=True,
+            import_paths=_IMPORTS,
+            **LALR_PLUGINS,
+        )
+    except (OSError, LarkError) as exc:
+        raise FormatError(f"{where}: grammar {grammar}: {exc}") from exc
+    for pattern in raw.get("time", []):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise FormatError(f"{where}: field 'time': {exc}") from exc
+    fmt = Format(
+        name=name,
+        title=raw.get("title", name),
+        role=role,
+        grammar=grammar,
+        framing=framing,
+        parser=parser,
+        module=module,
+        time=raw.get("time", []),
+        header=raw.get("header"),
+        continuation=tuple(raw.get("continuation", ())),
+        crash_tags=tuple(raw.get("crash_tags", ())),
+        crash_starts=tuple(raw.get("crash_starts", ())),
+        levels=levels,
+        device_from_host=raw.get("device_from_host", False),
+        columns=raw.get("columns", {}),
+        row_kind=raw.get("row_kind", "log"),
+        card_contexts=raw.get("card_contexts", {}),
+        samples=raw.get("sample", []),
+    )
+    if framing == "block":
+        terminals = (raw["block"].get("open"), raw["block"].get("close"))
+        try:
+            fmt.block_open, fmt.block_close = (fmt.terminal_regex(str(t)) for t in terminals)
+        except (KeyError, TypeError) as exc:
+            raise FormatError(f"{where}: field 'block': {terminals} are not both terminals of {grammar}") from exc
+        fmt.block_terminals = (str(terminals[0]), str(terminals[1]))
+    return fmt
 
 
 def _reason(fmt: Format, exc: LarkError) -> str:
@@ -103,57 +196,21 @@ def _reason(fmt: Format, exc: LarkError) -> str:
 
 
 class Registry:
-    """All formats and dialects, loaded and self-checked."""
+    """All formats (discovered in the format folders) and dialects, loaded and self-checked."""
 
     def __init__(self, dialects: Dialects | None = None):
         self.dialects = dialects or Dialects()
-        folder = files("forensics.grammars")
-        data = tomllib.loads(folder.joinpath("formats.toml").read_text(encoding="utf-8"))
-        self.formats: dict[str, Format] = {}
-        for i, raw in enumerate(data.get("format", []), start=1):
-            where = f"formats.toml: format {i} ({raw.get('name', '?')})"
-            unknown = set(raw) - _FORMAT_KEYS
-            if unknown:
-                raise FormatError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-            name = raw["name"]
-            if name not in TRANSFORMERS:
-                raise FormatError(f"{where}: no transformer for format {name!r}")
-            try:
-                grammar = folder.joinpath(raw["grammar"]).read_text(encoding="utf-8")
-                parser = Lark(
-                    grammar, parser="lalr", transformer=TRANSFORMERS[name](), maybe_placeholders=True, **LALR_PLUGINS
-                )
-            except (OSError, LarkError) as exc:
-                raise FormatError(f"{where}: grammar {raw['grammar']}: {exc}") from exc
-            for pattern in raw.get("time", []):
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise FormatError(f"{where}: field 'time': {exc}") from exc
-            self.formats[name] = Format(
-                name=name,
-                title=raw.get("title", name),
-                grammar=raw["grammar"],
-                framing=raw.get("framing", "line"),
-                parser=parser,
-                time=raw.get("time", []),
-                header=raw.get("header"),
-                continuation=raw.get("continuation", False),
-                device_from_host=raw.get("device_from_host", False),
-                columns=raw.get("columns", {}),
-                row_kind=raw.get("row_kind", "log"),
-                card_contexts=raw.get("card_contexts", {}),
-                samples=raw.get("sample", []),
-            )
+        self.formats: dict[str, Format] = {
+            name: _load_format(name, raw) for name, raw in format_folders.declared().items()
+        }
         self._fast: dict[str, FastFormat | None] = {}
-        self._fast_blocks: dict[str, JposBlocks] = {}
-        self._log_open = self.formats["jpos"].terminal_regex("LOG_OPEN") if "jpos" in self.formats else None
+        self._fast_blocks: dict[str, Any] = {}
         self._check_samples()
 
     def _check_samples(self) -> None:
         for fmt in self.formats.values():
             for j, sample in enumerate(fmt.samples, start=1):
-                where = f"formats.toml: format {fmt.name}: sample {j}"
+                where = f"{fmt.name}/format.toml: sample {j}"
                 try:
                     got = self.record(fmt, sample["line"])
                 except RecordError as exc:
@@ -164,7 +221,8 @@ class Registry:
 
     def fast_format(self, fmt: Format | None) -> FastFormat | None:
         """The fast path of a line format (its grammar as one regular expression), if it has one."""
-        if fmt is None or fmt.framing != "line" or fmt.card_contexts or fmt.name not in VECTORIZED:
+        twins = getattr(fmt.module, "TWINS", None) if fmt is not None else None
+        if fmt is None or fmt.framing != "line" or fmt.card_contexts or twins is None:
             return None
         if fmt.name not in self._fast:
             try:
@@ -172,15 +230,18 @@ class Registry:
             except NotRegular:
                 self._fast[fmt.name] = None
             else:
-                self._fast[fmt.name] = FastFormat(fmt.name, regex, VECTORIZED[fmt.name])
+                bound = {alt: functools.partial(twin, levels=fmt.levels) for alt, twin in twins.items()}
+                self._fast[fmt.name] = FastFormat(fmt.name, regex, bound, fmt.continuation, fmt.crash_tags)
         return self._fast[fmt.name]
 
-    def fast_blocks(self, fmt: Format | None) -> JposBlocks | None:
-        """The column twin of a block format (jPOS), if it has one."""
-        if fmt is None or fmt.framing != "block" or fmt.name not in BLOCK_TWINS:
+    def fast_blocks(self, fmt: Format | None) -> Any:
+        """The column twin of a block format (its folder's ``BLOCK_TWIN``), if it has one: an
+        object whose ``parse(lines, screen)`` gives (settled rows, indexes of the other lines)."""
+        twin = getattr(fmt.module, "BLOCK_TWIN", None) if fmt is not None else None
+        if fmt is None or fmt.block_terminals is None or twin is None:
             return None
         if fmt.name not in self._fast_blocks:
-            self._fast_blocks[fmt.name] = BLOCK_TWINS[fmt.name](fmt.parser, self.dialects.iso)
+            self._fast_blocks[fmt.name] = twin(fmt.parser, self.dialects.iso, *fmt.block_terminals)
         return self._fast_blocks[fmt.name]
 
     @functools.cached_property
@@ -193,13 +254,6 @@ class Registry:
         """Regular expression of lines that may hold card data (kept off the fast path)."""
         return screen_pattern()
 
-    def block_start(self, line: str) -> int:
-        """Position where a block record (jPOS <log>) opens in ``line``, or -1."""
-        if self._log_open is None:
-            return -1
-        m = self._log_open.search(line)
-        return m.start() if m else -1
-
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records: header, block opening, then grammars."""
         head = [line for line in lines[:DETECT_HEAD] if line.strip()][:_DETECT_LINES]
@@ -209,8 +263,9 @@ class Registry:
         for fmt in self.formats.values():
             if fmt.header and first == fmt.header:
                 return fmt
-        if any(self.block_start(line) >= 0 for line in head[:5]):
-            return self.formats.get("jpos")
+        for fmt in self.formats.values():
+            if any(fmt.block_start(line) >= 0 for line in head[:5]):
+                return fmt
         best: tuple[int, Format | None] = (0, None)
         for fmt in self.formats.values():
             if fmt.framing != "line" or fmt.header:
@@ -313,3 +368,9 @@ def _merge_attrs(existing: str | None, more: dict[str, Any]) -> str | None:
     base = json.loads(existing) if existing else {}
     base.update(more)
     return json.dumps(base, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if base else None
+
+
+@functools.cache
+def registry() -> Registry:
+    """The format registry with the installed dialects (loaded and self-checked once)."""
+    return Registry()

@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from forensics.outputs import written_aside
-from forensics.timeline import TERMINAL_FORMATS, Timeline, clock_pairs
+from forensics.timeline import TERMINAL, Timeline, clock_pairs
 
 OKABE_ITO = {
     "black": "#000000",
@@ -77,9 +77,9 @@ def _evidence_keys(findings: list[dict[str, Any]] | None) -> set[tuple[str, int]
 
 def _lanes(tl: Timeline) -> list[tuple[str, pl.Expr]]:
     devices = tl.devices.sort("tid", "first_seen")["device"].to_list() if tl.devices.height else []
-    lanes = [(d, (pl.col("device") == d) & pl.col("format").is_in(TERMINAL_FORMATS)) for d in devices]
-    if (tl.events["format"] == "jpos").any():
-        lanes.append(("acquirer host", pl.col("format") == "jpos"))
+    lanes = [(d, (pl.col("device") == d) & TERMINAL) for d in devices]
+    if (tl.events["role"] == "host").any():
+        lanes.append(("acquirer host", pl.col("role") == "host"))
     if (tl.events["kind"] == "settle.item").any():
         lanes.append(("settlement", pl.col("kind") == "settle.item"))
     return lanes
@@ -188,14 +188,14 @@ def _time_axis(ax: Axes, tl: Timeline) -> None:
     locator = mdates.AutoDateLocator(tz="UTC")
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz="UTC"))
-    zones = tl.loaded.inputs.filter(pl.col("format").is_in(TERMINAL_FORMATS)).select("tz", "tz_assumed").unique().rows()
+    zones = tl.loaded.inputs.filter(TERMINAL).select("tz", "tz_assumed").unique().rows()
     local = ", ".join(f"{z}{' (assumed)' if assumed else ''}" for z, assumed in sorted(zones)) or "n/a"
     ax.set_xlabel(f"time (UTC); terminals' local time zone: {local}")
 
 
 def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
     """Activity of the devices sharing each TID, offline queue depth, uploads, releases and resets."""
-    ev = tl.events.filter(pl.col("format").is_in(TERMINAL_FORMATS))
+    ev = tl.events.filter(TERMINAL)
     devices = tl.devices.sort("tid", "first_seen")
     colours = list(OKABE_ITO.values())[1:]
     for i, d in enumerate(devices.iter_rows(named=True)):
@@ -252,7 +252,7 @@ def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
 
 def plot_skew(ax: Axes, tl: Timeline) -> Axes:
     """Terminal-minus-host offsets of matched messages, and the piecewise estimate per device."""
-    terminal = tl.events.filter(pl.col("format").is_in(TERMINAL_FORMATS), pl.col("segment").is_not_null())
+    terminal = tl.events.filter(TERMINAL, pl.col("segment").is_not_null())
     pairs = clock_pairs(terminal, tl.host)
     colours = list(OKABE_ITO.values())[1:]
     for i, device in enumerate(tl.devices["device"].to_list() if tl.devices.height else []):

@@ -77,7 +77,7 @@ def transaction_events(tl: Timeline, row: dict[str, object]) -> pl.DataFrame:
         pl.col("txn") != row["txn"],
     )
     host = ev.filter(
-        pl.col("format") == "jpos",
+        pl.col("role") == "host",
         pl.col("tid") == row["tid"],
         pl.col("stan") == row["stan"],
         (pl.col("ts_utc") - pl.lit(row["ts_start"])).dt.total_seconds().abs() < 3 * 86400,
@@ -87,7 +87,7 @@ def transaction_events(tl: Timeline, row: dict[str, object]) -> pl.DataFrame:
 
 
 def _describe(e: dict[str, object]) -> str:
-    if e["format"] == "jpos":
+    if e["role"] == "host":
         return f"host {e['kind'].split('.')[1]} {e['mti'] or ''} rc={e['rc'] or '-'} {e['message'] or ''}".strip()
     if e["kind"] == "settle.item":
         return f"settlement: cleared {e['rrn']} {money(e['amount'], e['exponent'], e['currency'])}"
@@ -99,8 +99,8 @@ def render(tl: Timeline, *, show_all: bool = False, max_flagged: int = 12) -> st
     """The text view (see the module docstring)."""
     out: list[str] = []
     inputs = tl.loaded.inputs
-    has_host = bool((inputs["format"] == "jpos").any())
-    has_settle = bool((inputs["format"] == "settlement").any())
+    has_host = bool((inputs["role"] == "host").any())
+    has_settle = bool((inputs["role"] == "settlement").any())
     out.append(
         f"{tl.transactions.height} transactions on {tl.devices.height} device(s); host log: "
         f"{'yes' if has_host else 'no'}; settlement: {'yes' if has_settle else 'no'}"

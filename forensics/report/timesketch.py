@@ -46,9 +46,9 @@ def frame(tl: Timeline) -> pl.DataFrame:
         ]
     )
     desc = (
-        pl.when(pl.col("format") == "jpos")
+        pl.when(pl.col("role") == "host")
         .then(pl.lit("Host Time"))
-        .when(pl.col("format") == "settlement")
+        .when(pl.col("role") == "settlement")
         .then(pl.lit("Capture Time"))
         .otherwise(pl.lit("Terminal Time (clock-corrected)"))
     )

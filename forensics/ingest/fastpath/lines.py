@@ -1,0 +1,106 @@
+"""Line runner: the lines of one batch through a format's compiled expression, its vectorized
+twins and the dialect twin; the rows it cannot settle exactly are left to Lark."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from forensics.events import EVENTS_SCHEMA
+from forensics.ingest.envelopes import Twin
+from forensics.ingest.fastpath.compiler import LineRegex
+from forensics.ingest.fastpath.dialects import FastDialects
+from forensics.ingest.read import MAX_LINE
+
+#: Lines the fast path may take: printable ASCII and tabs only.
+PLAIN = r"^[\x20-\x7e\t]*$"
+
+
+def envelope(lines: pl.DataFrame, regex: LineRegex, twins: dict[str, Twin]) -> pl.DataFrame:
+    """Event columns (by each alternative's twin) of the lines ``regex`` matches.
+
+    ``lines`` has ``_i`` and ``text``; rows no alternative with a twin matches are dropped, and
+    so are rows with a value that does not convert to its column's type.
+    """
+    usable = [a for a in regex.alternatives if a.name in twins]
+    parts = lines.with_columns(_m=pl.col("text").str.extract_groups(regex.pattern)).unnest("_m")
+    hits, rests = {}, []
+    for alt in usable:
+        hits[alt.witness] = pl.col(alt.witness).is_not_null()
+        if alt.rest is not None:  # stopped early: the rest of the line, or a match that reaches its end
+            span_end = pl.col(str(alt.span)).str.len_chars()
+            hits[alt.witness] &= pl.col(alt.rest).is_not_null() | (span_end == pl.col("text").str.len_chars())
+            rests.append(
+                pl.when(pl.col(alt.rest).is_not_null()).then(pl.col("text").str.slice(span_end - 1)).alias(alt.rest)
+            )
+    parts = parts.filter(pl.any_horizontal(list(hits.values())) if usable else pl.lit(False)).with_columns(rests)
+    columns: dict[str, list[tuple[pl.Expr, pl.Expr]]] = {}
+    for alt in usable:
+        hit = hits[alt.witness]
+        for name, expr in twins[alt.name]([pl.col(g) for g in alt.children]).items():
+            columns.setdefault(name, []).append((hit, expr))
+    exprs = []
+    for name, cases in columns.items():
+        chain: Any = pl
+        for hit, expr in cases:
+            chain = chain.when(hit).then(expr)
+        exprs.append(chain.otherwise(None).alias(name))
+    raw = parts.select("_i", "text", *exprs)
+    typed = {name: pl.col(name).cast(EVENTS_SCHEMA[name], strict=False) for name in columns}
+    # a number too long for its column: Lark reports the line
+    bad = [pl.col(name).is_not_null() & typed[name].is_null() for name in columns if EVENTS_SCHEMA[name].is_numeric()]
+    return raw.filter(~pl.any_horizontal(bad) if bad else pl.lit(True)).with_columns(
+        cast.alias(name) for name, cast in typed.items()
+    )
+
+
+def eligible(text: pl.Expr, guard_pattern: str) -> pl.Expr:
+    """Lines the fast path may take at all (before its grammar and dialects are tried)."""
+    return (
+        (text.str.len_chars() <= MAX_LINE)
+        & text.str.contains(PLAIN)
+        & ~text.str.contains(guard_pattern)
+        & (text.str.strip_chars() != "")
+    )
+
+
+def context_lines(text: pl.Series, continuation: tuple[str, ...], crash_tags: tuple[str, ...]) -> pl.Series:
+    """Lines that belong to, or open, a multi-line record (with the line before each): lines
+    starting with a ``continuation`` mark or holding a ``crash_tags`` tag."""
+    marks = pl.repeat(False, text.len(), eager=True)
+    if continuation:
+        marks = marks | text.str.contains("^(?:" + "|".join(re.escape(s) for s in continuation) + ")")
+    if crash_tags:
+        marks = marks | text.str.contains("|".join(re.escape(t) for t in crash_tags))
+    return marks | marks.shift(-1, fill_value=False)
+
+
+@dataclass
+class FastFormat:
+    """What the fast path needs for one line format."""
+
+    name: str
+    regex: LineRegex
+    twins: dict[str, Twin]
+    continuation: tuple[str, ...] = field(default=())
+    crash_tags: tuple[str, ...] = field(default=())
+
+
+def parse(lines: pl.Series, fmt: FastFormat, dialects: FastDialects, screen: str) -> tuple[pl.DataFrame, pl.Series]:
+    """Event rows of the lines the fast path settles, and the 0-based indexes of the rest.
+
+    Rows carry ``line`` (1-based) and every event column but ``path``, ``format`` and ``ts``.
+    """
+    frame = pl.DataFrame({"text": lines}).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+    ok = eligible(pl.col("text"), screen) & ~context_lines(frame["text"], fmt.continuation, fmt.crash_tags)
+    env = envelope(frame.filter(ok), fmt.regex, fmt.twins)
+    for name in ("kind", "tag", "message", "attrs"):
+        if name not in env.columns:
+            env = env.with_columns(pl.lit(None, pl.String).alias(name))
+    done = dialects.apply(env).filter(~pl.col("_refuse"))
+    rest = frame.select("_i").filter(~pl.col("_i").is_in(done["_i"].implode())).to_series()
+    done = done.with_columns(line=pl.col("_i") + 1, line_end=pl.col("_i") + 1).drop("_i", "_refuse")
+    return done, rest

@@ -1,0 +1,162 @@
+"""Finishing: what an input's rows get once all of it (and of the other inputs) has been read:
+times (years for year-less stamps, anchored once here for both ``load`` and ``write_parquet``),
+device names, card ids, and the input's row of the inputs table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.ingest import clock
+from forensics.ingest.cards import CardGuard, mask_shapes
+from forensics.ingest.formats import Format
+from forensics.ingest.read import Reader
+
+
+@dataclass
+class Serials:
+    """TMS serials seen in an input: the first per host (of formats that name devices by host)
+    and the first overall."""
+
+    by_host: dict[str | None, str] = field(default_factory=dict)
+    first: str | None = None
+
+    def add(self, events: pl.DataFrame) -> None:
+        serials = events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
+        for host, serial in zip(serials["host"].to_list(), serials["serial"].to_list(), strict=False):
+            self.by_host.setdefault(host, serial)
+            self.first = self.first or serial
+
+
+@dataclass
+class Times:
+    """What one input's stamps say, batch by batch in the first pass (``take``); the year each
+    batch starts in once every input is read (``starts``)."""
+
+    fmt: Format | None
+    zone: str | None
+    year: int | None
+    mtime: float
+    months: list[tuple[int | None, int | None, int]] = field(default_factory=list)  # per batch
+    years: clock.Years = field(default_factory=clock.Years)
+    anchors: list[datetime] = field(default_factory=list)  # first and last time, if every stamp has a year
+    resolved: dict[int, clock.TimeInfo] = field(default_factory=dict)  # batch -> times already final
+
+    def take(self, events: pl.DataFrame) -> pl.DataFrame:
+        """Note one batch's stamps; its times are resolved now when every stamp has its year."""
+        steps: tuple[int | None, int | None, int] = (None, None, 0)
+        if self.fmt is not None and self.fmt.time and events.height:
+            parts = clock.stamp_parts(events, self.fmt.time)
+            self.years.add(parts)
+            steps = clock.month_steps(parts)
+            if not (parts["_yr"].is_null() & parts["_month"].is_not_null()).any():
+                events, info = clock.resolve(
+                    events, self.fmt.time, tz=self.zone, anchors=[], year=self.year, mtime=self.mtime, parts=parts
+                )
+                self.resolved[len(self.months)] = info
+                ts = events["ts"].drop_nulls()
+                if self.years.first is None and ts.len():
+                    self.anchors = [min([*self.anchors, ts.min()]), max([*self.anchors, ts.max()])]
+        self.months.append(steps)
+        return events
+
+    @property
+    def dated(self) -> bool:
+        """True when every stamp of the input has its year (its times anchor the other inputs)."""
+        return self.years.first is None
+
+    def base(self, anchors: list[datetime]) -> tuple[int, str] | None:
+        """The year of the first year-less stamp and where it came from (None: there is none)."""
+        return self.years.base(anchors, self.year, self.mtime) if not self.dated else None
+
+    def resolve(
+        self, k: int, events: pl.DataFrame, starts: list[tuple[tuple[int, str] | None, int | None]]
+    ) -> tuple[pl.DataFrame, clock.TimeInfo | None]:
+        """Batch ``k``'s times (``starts``: from ``starts``); the TimeInfo of a batch that has stamps."""
+        info = self.resolved.get(k)
+        if self.fmt is None or info is not None:
+            return events, info
+        start, prev = starts[k]
+        return clock.resolve(
+            events,
+            self.fmt.time,
+            tz=self.zone,
+            anchors=[],
+            year=self.year,
+            mtime=self.mtime,
+            base=start,
+            prev_month=prev,
+        )
+
+    def starts(self, base: tuple[int, str] | None) -> list[tuple[tuple[int, str] | None, int | None]]:
+        """Each batch's start year (the base plus the rollovers before it) and the month before it."""
+        starts, rolled, prev = [], 0, None
+        for first, last, drops in self.months:
+            starts.append(((base[0] + rolled, base[1]) if base else None, prev))
+            rolled += drops + int(prev is not None and first is not None and prev - first > clock.ROLLOVER_MONTHS)
+            prev = last if last is not None else prev
+        return starts
+
+
+def anchors_for(n: int, times: Sequence[Times]) -> list[datetime]:
+    """The anchors input ``n``'s year-less stamps take from the other inputs: the first and last
+    time of each input whose stamps all have their year."""
+    return [a for j, other in enumerate(times) if j != n and other.dated for a in other.anchors]
+
+
+def device(events: pl.DataFrame, fmt: Format | None, path: str, name: str | None, serials: Serials) -> pl.DataFrame:
+    """device: TMS serial (per host, where the format names devices by host), else the host,
+    else --device (``name``), else the file stem."""
+    fallback = mask_shapes(name) if name else Path(path).name.split(".")[0]  # the path is masked already
+    if fmt is not None and fmt.device_from_host:
+        mapping = {h: v for h, v in serials.by_host.items() if h is not None}
+        expr = pl.coalesce(
+            pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
+            pl.col("host"),
+            pl.lit(fallback),
+        )
+    else:
+        expr = pl.lit(serials.first or fallback, pl.String)
+    return events.with_columns(device=expr)
+
+
+def card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:
+    """``card_id``: each masked card's keyed id."""
+    cards = events["card"].drop_nulls().unique()
+    ids = {card: guard.card_id(card) for card in cards.to_list()}
+    return events.with_columns(card_id=pl.col("card").replace_strict(ids, default=None, return_dtype=pl.String))
+
+
+def zone_for(tz: str | dict[str, str] | None, path: str) -> str | None:
+    """The zone of ``path``'s local times: ``tz``, or its entry for the path, its name or "*"."""
+    if isinstance(tz, dict):  # ``path`` is as recorded (card numbers masked): so are the keys
+        zones = {mask_shapes(k): v for k, v in tz.items()}
+        return zones.get(path) or zones.get(Path(path).name) or zones.get("*")
+    return tz
+
+
+def input_row(
+    reader: Reader, fmt: Format | None, info: clock.TimeInfo, covered: int, uncovered: int, devices: list[str]
+) -> dict[str, Any]:
+    """One input's row of the inputs table."""
+    notes = list(reader.notes) + info.notes()
+    return {
+        "path": reader.path,
+        "sha256": reader.sha256,
+        "bytes": reader.size,
+        "lines": reader.lines,
+        "parsed": covered,
+        "unparsed": uncovered,
+        "format": fmt.name if fmt else None,
+        "role": fmt.role if fmt else None,
+        "device": ",".join(devices) if devices else None,
+        "tz": info.tz,
+        "tz_assumed": info.tz_assumed,
+        "year_source": info.year_source,
+        "notes": "; ".join(notes) if notes else None,
+    }

@@ -1,0 +1,124 @@
+"""Framing: a file's lines into records, and batches of whole records.
+
+A line format's record is one line (a continuation or crash-trace line may join the one
+before it later, when parsed); a block format's record runs from a line where its declared
+open terminal matches to one where its close terminal does (format.toml ``block``). Batches
+are cut only where a record starts whatever came before, so no record is split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import polars as pl
+
+from forensics.ingest.formats import DETECT_HEAD, Format, Registry
+from forensics.ingest.read import Reader
+
+
+def frames(
+    numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, cuts: dict[int, str]
+) -> Iterator[tuple[int, int, str, str | None]]:
+    """(first line, last line, text, reason-if-unparsed) for each record of (number, line) pairs;
+    ``cuts`` gives the reason of each line cut while it was read (never part of a record)."""
+    tried = ", ".join(reg.formats)
+    block: list[str] = []
+    start = i = 0
+    for i, line in numbered:
+        if i in cuts:
+            if block:
+                yield start, i - 1, "\n".join(block), None
+                block = []
+            yield i, i, line, cuts[i]
+        elif block:
+            block.append(line)
+            if fmt is not None and fmt.closes(line):
+                yield start, i, "\n".join(block), None
+                block = []
+            continue
+        elif not line.strip():
+            yield i, i, line, "blank line"
+        elif fmt is None:
+            yield i, i, line, f"no known format (tried {tried})"
+        elif fmt.framing == "block":
+            at = fmt.block_start(line)
+            if at < 0:
+                yield i, i, line, f"outside a {fmt.name} block"
+                continue
+            block, start = [line], i
+            if fmt.closes(line[at:]):
+                yield i, i, line, None
+                block = []
+        else:
+            yield i, i, line, None
+    if block:
+        yield start, i, "\n".join(block), None
+
+
+def safe_start(lines: list[str], i: int, fmt: Format | None) -> bool:
+    """True when a record starts at ``lines[i]`` whatever came before (a cut may go there)."""
+    line = lines[i]
+    if fmt is None:
+        return bool(line)
+    if fmt.framing == "block":
+        return fmt.block_start(line) >= 0 and i > 0 and fmt.closes(lines[i - 1])
+    return bool(line) and not line.startswith(fmt.continuation) and not any(t in line for t in fmt.crash_tags)
+
+
+def chunk_starts(lines: list[str], fmt: Format, size: int) -> list[int]:
+    """Indexes where a chunk may start: a record's own first line, never inside a multi-line record."""
+    starts = [0]
+    i = size
+    while i < len(lines):
+        if safe_start(lines, i, fmt):
+            starts.append(i)
+            i += size
+        else:
+            i += 1
+    return starts
+
+
+def record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, pl.Series, dict[int, str]]]:
+    """(format, lines before, lines, cut lines' reasons) batches of whole records.
+
+    A multi-line record is never split, unless no record starts in four batches' worth of
+    lines: then they go on as they are (memory stays bounded; the pieces are accounted for).
+    """
+    fmt: Format | None = None
+    held: pl.Series | None = None
+    offset = 0
+    first = True
+    for lines in reader.batches():
+        lines = pl.concat([held, lines]) if held is not None and held.len() else lines
+        if first:
+            fmt, first = reg.detect(lines.head(DETECT_HEAD).to_list()), False
+        cut = _last_safe_start(lines, fmt)
+        if cut <= 0:
+            if lines.estimated_size() < 4 * reader.batch_bytes:
+                held = lines
+                continue
+            cut = lines.len()
+        held = lines.slice(cut)
+        yield fmt, offset, lines.slice(0, cut), _cuts_in(reader.cuts, offset, cut)
+        offset += cut
+    if held is not None and held.len():
+        yield fmt, offset, held, _cuts_in(reader.cuts, offset, held.len())
+
+
+def _cuts_in(cuts: dict[int, str], offset: int, count: int) -> dict[int, str]:
+    """The cut lines among lines ``offset + 1`` to ``offset + count``."""
+    return {line: reason for line, reason in cuts.items() if offset < line <= offset + count}
+
+
+def _last_safe_start(lines: pl.Series, fmt: Format | None) -> int:
+    """Index of the last line (but the first) where a record starts whatever came before; 0 if none."""
+    window = 64
+    while True:
+        start = max(0, lines.len() - window)
+        tail = lines.slice(start).to_list()
+        for j in range(len(tail) - 1, 0, -1):
+            if safe_start(tail, j, fmt):
+                return start + j
+        if start == 0:
+            return 0
+        window *= 8

@@ -1,0 +1,240 @@
+"""Parsing: the records of one batch into event, unparsed and compliance rows.
+
+Lines of a format with a fast path first go through it (``fastpath``: the grammar compiled to
+one regular expression over the whole batch, or the format's block twin); the rest, and every
+line of other formats, take Lark record by record (``parse_lines``), in worker processes for
+long batches of formats without a fast path.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import polars as pl
+
+from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, UNPARSED_SCHEMA, conform
+from forensics.ingest import fastpath
+from forensics.ingest.cards import CardGuard, Sighting
+from forensics.ingest.formats import Format, RecordError, Registry, registry
+from forensics.ingest.framing import chunk_starts, frames
+
+#: Events rows per frame while records are gathered one by one.
+_BATCH = 50_000
+
+#: What parsing gives: events, and the unparsed and compliance columns.
+Parsed = tuple[pl.DataFrame, dict[str, list[Any]], dict[str, list[Any]]]
+
+
+class _Columns:
+    """Event columns accumulated in batches of plain lists, flushed to Polars frames."""
+
+    def __init__(self, path: str, fmt: Format | None) -> None:
+        self.path = path
+        self.fmt, self.role = (fmt.name, fmt.role) if fmt else ("unknown", None)
+        self.names = [n for n in EVENTS_SCHEMA.names() if n not in ("path", "format", "role", "ts")]
+        self.lists: dict[str, list[Any]] = {n: [] for n in self.names}
+        self.frames: list[pl.DataFrame] = []
+
+    def __len__(self) -> int:
+        return len(self.lists["line"])
+
+    def append(self, record: dict[str, Any]) -> None:
+        if len(self) >= _BATCH:
+            self._flush(keep_last=True)
+        for name in self.names:
+            self.lists[name].append(record.get(name))
+
+    def last(self, name: str) -> Any:
+        return self.lists[name][-1] if self.lists[name] else None
+
+    def extend_last(self, line: int, text: str, message: str) -> None:
+        self.lists["line_end"][-1] = line
+        self.lists["text"][-1] += "\n" + text
+        self.lists["message"][-1] = (self.lists["message"][-1] or "") + "\n" + message
+
+    def _flush(self, keep_last: bool = False) -> None:
+        cut = len(self) - 1 if keep_last else len(self)
+        if cut <= 0:
+            return
+        schema = {n: EVENTS_SCHEMA[n] for n in self.names}
+        self.frames.append(pl.DataFrame({n: v[:cut] for n, v in self.lists.items()}, schema=schema))
+        self.lists = {n: v[cut:] for n, v in self.lists.items()}
+
+    def frame(self) -> pl.DataFrame:
+        self._flush()
+        body = pl.concat(self.frames) if self.frames else pl.DataFrame(schema={n: EVENTS_SCHEMA[n] for n in self.names})
+        return conform(
+            body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt), role=pl.lit(self.role, pl.String))
+        )
+
+
+def parse_lines(
+    path: str,
+    numbered: Iterable[tuple[int, str]],
+    fmt: Format | None,
+    reg: Registry,
+    guard: CardGuard,
+    cuts: dict[int, str] | None = None,
+) -> Parsed:
+    """Events, unparsed and compliance columns of (line number, line) pairs, parsed one by one."""
+    if fmt is not None and fmt.card_contexts:
+        guard = guard.with_contexts(fmt.card_contexts)
+    cols = _Columns(path, fmt)
+    unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
+    compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
+    fmt_name = fmt.name if fmt else None
+    for line, line_end, text, reason in frames(numbered, fmt, reg, cuts or {}):
+        text, sightings = guard.protect(text)
+        add_sightings(compliance, path, line, sightings)
+        record = None
+        if reason is None and fmt is not None:
+            try:
+                record = reg.record(fmt, text)
+            except RecordError as exc:
+                reason = str(exc)
+        if record is None:
+            if fmt is not None and _continues(cols, fmt, line, text):
+                cols.extend_last(line, text, text.strip())
+                continue
+            for key, value in (
+                ("path", path),
+                ("line", line),
+                ("line_end", line_end),
+                ("format", fmt_name),
+                ("text", text),
+                ("reason", reason),
+            ):
+                unparsed[key].append(value)
+            continue
+        if fmt is not None and _crash_continues(cols, fmt, line, record):
+            cols.extend_last(line, text, record.get("message") or "")
+            continue
+        record.update(line=line, line_end=line_end, text=text)
+        cols.append(record)
+    return cols.frame(), unparsed, compliance
+
+
+def _parse_chunk(
+    path: str, lines: list[str], offset: int, fmt_name: str | None, key: bytes, cuts: dict[int, str]
+) -> Parsed:
+    """Worker-process entry: parse one chunk with the installed formats and dialects."""
+    reg = registry()
+    return parse_lines(
+        path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key), cuts
+    )
+
+
+def parse_batch(
+    path: str,
+    lines: pl.Series,
+    offset: int,
+    cuts: dict[int, str],
+    fmt: Format | None,
+    reg: Registry,
+    guard: CardGuard,
+    pool: LazyPool | None,
+    chunk_lines: int,
+    fast: bool,
+) -> Parsed:
+    """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``;
+    ``cuts``: the reasons of its lines cut while read, which the fast path leaves to Lark's)."""
+    fast = fast and not cuts
+    fast_format = reg.fast_format(fmt) if fast else None
+    fast_blocks = reg.fast_blocks(fmt) if fast else None
+    if (fast_format is not None or fast_blocks is not None) and fmt is not None:
+        if fast_format is not None:
+            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, reg.card_screen)
+        else:
+            done, rest = fast_blocks.parse(lines, reg.card_screen)
+            done = done.drop("_i")
+        numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list(), strict=False)
+        events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)
+        done = conform(
+            done.with_columns(
+                path=pl.lit(path),
+                format=pl.lit(fmt.name),
+                role=pl.lit(fmt.role),
+                line=pl.col("line") + offset,
+                line_end=pl.col("line_end") + offset,
+            )
+        )
+        return pl.concat([done, events]).sort("line"), unparsed, compliance
+    text = lines.to_list()
+    if pool is not None and fmt is not None and len(text) > chunk_lines:
+        starts = chunk_starts(text, fmt, chunk_lines)
+        bounds = list(zip(starts, [*starts[1:], len(text)], strict=False))
+        results = pool.map([(path, text[a:b], offset + a, fmt.name, guard.key, cuts) for a, b in bounds])
+        if results is not None:
+            return merge(results)
+    return parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard, cuts)
+
+
+def merge(results: list[Parsed]) -> Parsed:
+    """One batch's results from its chunks' (in order)."""
+    if len(results) == 1:
+        return results[0]
+    merged = [{k: [v for r in results for v in r[i][k]] for k in results[0][i]} for i in (1, 2)]
+    return pl.concat([r[0] for r in results]), merged[0], merged[1]
+
+
+class LazyPool:
+    """Worker processes, spawned on first use (formats with a fast path never need them).
+
+    If they cannot start (a main module that cannot be re-imported, as with stdin scripts),
+    ``map`` says so once and the caller parses in its own process from then on.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.broken = False
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # batches call from several threads
+
+    def map(self, jobs: list[tuple[Any, ...]]) -> list[Parsed] | None:
+        """``_parse_chunk(*job)`` for each job, in order; None when the pool is broken."""
+        if self.broken:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return [future.result() for future in [self._pool.submit(_parse_chunk, *job) for job in jobs]]
+        except BrokenProcessPool:
+            self.broken = True
+            return None
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def add_sightings(compliance: dict[str, list[Any]], path: str, line: int | None, sightings: list[Sighting]) -> None:
+    """Compliance rows of ``sightings`` at ``path``:``line`` (None: the file name, no line)."""
+    for s in sightings:
+        for key, value in (("kind", s.kind), ("path", path), ("line", line), ("field", s.field), ("masked", s.masked)):
+            compliance[key].append(value)
+
+
+def _continues(cols: _Columns, fmt: Format, line: int, text: str) -> bool:
+    """True when ``text`` continues the record just before it (format.toml ``continuation``)."""
+    return (
+        bool(fmt.continuation)
+        and len(cols) > 0
+        and cols.last("line_end") == line - 1
+        and text.startswith(fmt.continuation)
+    )
+
+
+def _crash_continues(cols: _Columns, fmt: Format, line: int, record: dict[str, Any]) -> bool:
+    """True when ``record`` goes on the crash trace just before it (format.toml ``crash_tags``)."""
+    tag = record.get("tag")
+    if tag not in fmt.crash_tags or len(cols) == 0 or cols.last("line_end") != line - 1:
+        return False
+    if (record.get("message") or "").startswith(fmt.crash_starts):
+        return False
+    return (cols.last("tag"), cols.last("pid"), cols.last("thread")) == (tag, record.get("pid"), record.get("thread"))

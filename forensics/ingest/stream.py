@@ -1,0 +1,283 @@
+"""Streaming: the two passes every ingest makes, in memory (``load``) or into Parquet
+(``write_parquet``).
+
+First pass: each input is read in batches of whole records (``framing``), ``workers`` batches
+at a time in threads, parsed (``parse``) and its stamps noted (``finish.Times``); parsed
+batches wait in a spool. Second pass, once every input is read: each batch gets its times
+(year-less stamps anchored by the other inputs), devices and card ids (``finish``) and goes to
+the sink in order.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
+from forensics.ingest import clock
+from forensics.ingest.cards import CardGuard, Sighting, mask_shapes
+from forensics.ingest.dialect import Dialects
+from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, zone_for
+from forensics.ingest.formats import Format, Registry, registry
+from forensics.ingest.framing import record_batches
+from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch
+from forensics.ingest.read import Reader
+from forensics.outputs import check_outputs, written_aside
+
+#: Bytes of parsed batches ``write_parquet`` keeps in memory; beyond, they wait on disk.
+_SPOOL_MEMORY = 128 << 20
+#: Lines a worker process takes at once when streaming (formats without a fast path).
+_STREAM_CHUNK = 50_000
+
+
+@dataclass
+class Loaded:
+    """What ``load`` returns: the four tables of an ingest."""
+
+    events: pl.DataFrame
+    unparsed: pl.DataFrame
+    compliance: pl.DataFrame
+    inputs: pl.DataFrame
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return iter((self.events, self.unparsed, self.compliance, self.inputs))
+
+
+@dataclass
+class _Pending:
+    """One input between the two passes."""
+
+    reader: Reader
+    times: Times
+    fmt: Format | None = None
+    spool: list[Path | pl.DataFrame] = field(default_factory=list)
+    serials: Serials = field(default_factory=Serials)
+    covered: int = 0
+    uncovered: int = 0
+
+
+class _Stream:
+    """The two passes over the inputs of one ingest; ``spool_dir`` None keeps every batch in memory."""
+
+    def __init__(
+        self,
+        reg: Registry,
+        spool_dir: str | None,
+        tz: str | dict[str, str] | None,
+        year: int | None,
+        device: str | None,
+        guard: CardGuard,
+        workers: int,
+        pool: LazyPool | None,
+    ):
+        self.reg, self.spool_dir, self.tz, self.year, self.device, self.guard = reg, spool_dir, tz, year, device, guard
+        self.workers, self.pool = workers, pool
+        self.in_memory = 0  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
+        self.unparsed: list[pl.DataFrame] = []
+        self.compliance: list[pl.DataFrame] = []
+
+    def parse(self, n: int, path: str | Path, batch_bytes: int, chunk_lines: int, fast: bool) -> _Pending:
+        """First pass over one input."""
+        reader, named = _open(path, batch_bytes)
+        item = _Pending(reader, Times(None, zone_for(self.tz, reader.path), self.year, reader.mtime))
+        with ThreadPoolExecutor(self.workers) as threads:
+            queue: deque[Future[Parsed]] = deque()
+            for fmt, offset, lines, cuts in record_batches(item.reader, self.reg):
+                item.fmt = item.times.fmt = fmt
+                queue.append(
+                    threads.submit(
+                        parse_batch,
+                        item.reader.path,
+                        lines,
+                        offset,
+                        cuts,
+                        fmt,
+                        self.reg,
+                        self.guard,
+                        self.pool,
+                        chunk_lines,
+                        fast,
+                    )
+                )
+                while len(queue) > self.workers:
+                    self._keep(n, item, queue.popleft().result())
+            while queue:
+                self._keep(n, item, queue.popleft().result())
+        if named:
+            compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
+            add_sightings(compliance, reader.path, None, named)
+            self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
+        return item
+
+    def _keep(self, n: int, item: _Pending, result: Parsed) -> None:
+        events, unparsed, compliance = result
+        self.unparsed.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
+        self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
+        item.covered += int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
+        lines = self.unparsed[-1]
+        item.uncovered += int((lines["line_end"] - lines["line"] + 1).sum()) if lines.height else 0
+        events = item.times.take(events)
+        item.serials.add(events)
+        if self.spool_dir is None or self.in_memory + events.estimated_size() <= _SPOOL_MEMORY:
+            self.in_memory += events.estimated_size()
+            item.spool.append(events)
+        else:
+            item.spool.append(Path(self.spool_dir) / f"{n}-{len(item.spool)}.arrow")
+            events.write_ipc(item.spool[-1], compression="lz4")
+
+    def finish(self, item: _Pending, anchors: list[Any], sink: Callable[[pl.DataFrame], None]) -> dict[str, Any]:
+        """Second pass over one input: times, devices and card ids, given to ``sink`` in order; its inputs row."""
+        base = item.times.base(anchors)
+        starts = item.times.starts(base)
+
+        def one(k: int) -> tuple[pl.DataFrame, clock.TimeInfo | None]:
+            part = item.spool[k]
+            if isinstance(part, Path):
+                events = pl.read_ipc(part)
+                part.unlink()
+            else:
+                events = part
+            item.spool[k] = pl.DataFrame()
+            events, info = item.times.resolve(k, events, starts)
+            events = card_ids(device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
+            return conform(events), info
+
+        unreadable, assumed, devices, names = 0, False, [], set()
+        with ThreadPoolExecutor(self.workers) as threads:
+            queue: deque[Future[tuple[pl.DataFrame, clock.TimeInfo | None]]] = deque()
+            for k in range(len(item.spool)):
+                queue.append(threads.submit(one, k))
+                while queue and (len(queue) > self.workers or k == len(item.spool) - 1):
+                    events, info = queue.popleft().result()
+                    if info is not None:
+                        unreadable += info.unreadable
+                        assumed = assumed or info.tz_assumed
+                        names.update(info.zone_names)
+                    devices += [
+                        d
+                        for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
+                        if d not in devices
+                    ]
+                    sink(events)
+        zone = item.times.zone
+        info = clock.TimeInfo(
+            zone or "UTC", assumed, base[1] if base else None, unreadable, zone_names=tuple(sorted(names))
+        )
+        return input_row(item.reader, item.fmt, info, item.covered, item.uncovered, devices)
+
+    def read(self, paths: list[str | Path], batch_bytes: int, chunk_lines: int, fast: bool) -> list[_Pending]:
+        """The first pass over every input."""
+        try:
+            return [self.parse(n, path, batch_bytes, chunk_lines, fast) for n, path in enumerate(paths)]
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+    def write(self, pending: list[_Pending], sink: Callable[[pl.DataFrame], None]) -> Loaded:
+        """The second pass: the events go to ``sink``; the other tables are returned."""
+        times = [item.times for item in pending]
+        rows = [self.finish(item, anchors_for(n, times), sink) for n, item in enumerate(pending)]
+        return Loaded(
+            events=pl.DataFrame(schema=EVENTS_SCHEMA),
+            unparsed=pl.concat(self.unparsed) if self.unparsed else pl.DataFrame(schema=UNPARSED_SCHEMA),
+            compliance=pl.concat(self.compliance) if self.compliance else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
+            inputs=pl.DataFrame(rows, schema=INPUTS_SCHEMA),
+        )
+
+
+def load(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    year: int | None = None,
+    tz: str | dict[str, str] | None = None,
+    device: str | None = None,
+    card_key: bytes | str | None = None,
+    dialects: Dialects | None = None,
+    workers: int = 1,
+    chunk_lines: int = 200_000,
+    fast: bool = True,
+    batch_bytes: int = 16 << 20,
+) -> Loaded:
+    """Ingest log files into the events, unparsed, compliance and inputs tables.
+
+    ``tz`` is one zone for every input or {path: zone} ("*" for the rest); ``year`` anchors
+    year-less stamps when no input holds a dated one; ``device`` names a device whose log
+    does not say; ``card_key`` keys ``card_id`` (else $FORENSICS_CARD_KEY, else random).
+    ``workers`` batches of a file (about ``batch_bytes`` each) are parsed at once in threads;
+    in a format without a fast path, batches longer than ``chunk_lines`` are cut into chunks
+    for ``workers`` processes (spawned: the caller's main module must be importable, as for
+    any multiprocessing). ``fast=False`` parses every line with Lark (same tables). Raises
+    InputError for a file that cannot be read and ClockError for a bad zone.
+    """
+    paths = _checked_inputs(paths, tz, year)
+    reg = registry() if dialects is None else Registry(dialects)
+    pool = LazyPool(workers) if workers > 1 and dialects is None else None
+    stream = _Stream(reg, None, tz, year, device, CardGuard(card_key), workers, pool)
+    frames: list[pl.DataFrame] = []
+    loaded = stream.write(stream.read(paths, batch_bytes, chunk_lines, fast), frames.append)
+    loaded.events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENTS_SCHEMA)
+    return loaded
+
+
+def write_parquet(
+    paths: str | Path | Sequence[str | Path],
+    output: str | Path,
+    *,
+    year: int | None = None,
+    tz: str | dict[str, str] | None = None,
+    device: str | None = None,
+    card_key: bytes | str | None = None,
+    batch_bytes: int = 8 << 20,
+    fast: bool = True,
+    workers: int = 1,
+) -> Loaded:
+    """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
+
+    Memory follows the batch size, not the input size (gzip inputs stream too). The events in
+    ``output`` are the rows ``load`` would give, in the same order; ``output`` appears only
+    when every row is written (a failed or interrupted run leaves an earlier file as it was).
+    An ``output`` that is one of the inputs raises OutputError before any work.
+    The returned ``Loaded`` holds the unparsed, compliance and inputs tables and an empty
+    ``events``. ``workers`` batches are worked on at once (threads: the column work runs
+    outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
+    compressed Arrow IPC files in a temporary folder.
+    """
+    import pyarrow.parquet as pq
+
+    paths = _checked_inputs(paths, tz, year)
+    check_outputs(paths, [output])
+    arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
+    pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
+    with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
+        stream = _Stream(registry(), spool_dir, tz, year, device, CardGuard(card_key), workers, pool)
+        pending = stream.read(paths, batch_bytes, _STREAM_CHUNK, fast)
+        # aside: a closed writer leaves a valid file that looks complete
+        with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
+            return stream.write(pending, lambda events: out.write_table(events.to_arrow()))
+
+
+def _open(path: str | Path, batch_bytes: int) -> tuple[Reader, list[Sighting]]:
+    """A reader of ``path`` whose recorded path (every table, message and report shows it) has
+    any card number in it masked, and what was masked."""
+    reader = Reader(path, batch_bytes)
+    named: list[Sighting] = []
+    reader.path = mask_shapes(reader.path, named)
+    return reader, [Sighting(s.kind, "file name", s.masked) for s in named]
+
+
+def _checked_inputs(
+    paths: str | Path | Sequence[str | Path], tz: str | dict[str, str] | None, year: int | None
+) -> list[str | Path]:
+    """The inputs as a list, once every zone in ``tz`` is known and ``year`` is plausible
+    (ClockError otherwise)."""
+    clock.check_year(year)
+    for zone in tz.values() if isinstance(tz, dict) else [tz] if tz else []:
+        clock.check_zone(zone)
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)

@@ -1,0 +1,109 @@
+"""jPOS Q2 log (jpos.lark): a <log> block read as a flat run of tags, given its meaning here:
+ISO 8583 fields (nested isomsg as ``55.9F36``-style paths, EMV TLV in field 55), timeouts,
+disconnects, exceptions. ``blocks.JposBlocks`` is the column twin for plain blocks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from forensics.ingest.emv import emv_tlv
+from forensics.ingest.envelopes import Envelope, text
+
+from .blocks import EVENT_KINDS, JposBlocks
+
+_ATTR = re.compile(r'([\w.:-]+)="([^"]*)"')
+_TAG_NAME = re.compile(r"</?([A-Za-z][\w.:-]*)")
+
+
+class Jpos(Envelope):
+    """A <log> block -> event columns, with ``_iso`` (ISO fields) and ``_attrs`` for the registry."""
+
+    def start(self, c: list[Any]) -> dict[str, Any]:
+        _prefix, log_open, *rest = c
+        items = [item for item in rest if isinstance(item, tuple)]
+        closed = any(getattr(t, "type", None) == "LOG_CLOSE" for t in rest)
+        return interpret(dict(_ATTR.findall(text(log_open))), items, closed)
+
+    def empty_tag(self, c: list[Any]) -> tuple[str, str]:
+        return "empty", text(c[0])
+
+    def open_tag(self, c: list[Any]) -> tuple[str, str]:
+        return "open", text(c[0])
+
+    def close_tag(self, c: list[Any]) -> tuple[str, str]:
+        return "close", text(c[0])
+
+    def comment(self, c: list[Any]) -> tuple[str, str]:
+        return "comment", text(c[0])
+
+    def text(self, c: list[Any]) -> tuple[str, str]:
+        return "text", text(c[0])
+
+
+def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool) -> dict[str, Any]:
+    """Give a <log> block's tags their meaning: ISO fields, timeouts, disconnects, exceptions."""
+    fields: dict[str, str] = {}
+    stack: list[str] = []
+    isomsg_path: list[str] = []
+    event_tag: str | None = None
+    kind: str | None = None
+    pieces: list[str] = []
+    exception: str | None = None
+    for item_kind, raw in items:
+        if item_kind == "text" or ("exception" in stack and not raw.startswith("</exception")):
+            pieces.append(raw)  # stack traces hold "<init>": inside <exception> tags are text
+            continue
+        if item_kind in ("open", "empty"):
+            name = _TAG_NAME.match(raw).group(1)  # type: ignore[union-attr]
+            attrs = dict(_ATTR.findall(raw))
+            if event_tag is None:
+                event_tag = name
+            if name == "field" and "id" in attrs:
+                fields[".".join([*filter(None, isomsg_path), attrs["id"]])] = attrs.get("value", "")
+            elif name == "isomsg" and item_kind == "open":
+                isomsg_path.append(attrs.get("id", "") if isomsg_path else "")
+            elif name == "io-timeout":
+                kind = "host.timeout"
+            elif name == "peer-disconnect":
+                kind = kind or "host.disconnect"
+            elif name == "exception":
+                kind = kind or "host.error"
+                exception = attrs.get("name")
+            if item_kind == "open":
+                stack.append(name)
+        elif item_kind == "close":
+            name = _TAG_NAME.match(raw).group(1)  # type: ignore[union-attr]
+            if name == "isomsg" and isomsg_path:
+                isomsg_path.pop()
+            if name in stack:
+                while stack and stack.pop() != name:
+                    pass
+    if "55" in fields:
+        fields.update({f"55.{tag}": value for tag, value in emv_tlv(fields["55"]).items()})
+    texts = [line.strip() for line in "".join(pieces).splitlines() if line.strip()]
+    out: dict[str, Any] = {
+        "ts_raw": header.get("at"),
+        "host": header.get("realm"),
+        "tag": event_tag,
+        "kind": kind or EVENT_KINDS.get(event_tag or "", "host.log"),
+    }
+    attrs: dict[str, Any] = {}
+    if "lifespan" in header:
+        attrs["lifespan_ms"] = header["lifespan"].removesuffix("ms")
+    if exception:
+        attrs["exception"] = exception
+    if not closed:
+        attrs["truncated"] = "true"
+    message = "\n".join(texts) if texts else None
+    if exception and not message:
+        message = exception
+    out["message"] = message
+    out["_iso"] = fields
+    out["_attrs"] = attrs
+    return out
+
+
+TRANSFORMER = Jpos
+#: the column twin of plain blocks (the fast path's)
+BLOCK_TWIN = JposBlocks

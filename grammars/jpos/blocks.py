@@ -1,0 +1,190 @@
+"""The column twin of ``interpret`` for plain jPOS blocks (the fast path of this format)."""
+
+from __future__ import annotations
+
+import polars as pl
+from lark import Lark
+
+from forensics.ingest.cards import ID_FIELDS
+from forensics.ingest.fastpath import PLAIN, attrs_json, spread, strip_lookarounds, typed
+from forensics.ingest.read import MAX_LINE
+
+#: event tag -> kind of a block that is a message
+EVENT_KINDS = {"receive": "host.rx", "send": "host.tx"}
+
+
+class JposBlocks:
+    """jPOS ``<log>`` blocks on whole columns: the column twin of ``interpret``
+    for plain blocks (one ``<receive>`` or ``<send>`` holding one ``<isomsg>`` of ``<field>``s,
+    a tag a line); any other block is refused to the Lark path.
+
+    Line shapes come from the grammar's own terminals (LOG_OPEN, LOG_CLOSE, OPEN_TAG,
+    CLOSE_TAG, EMPTY_TAG); what the tags mean is the twin's part.
+    """
+
+    def __init__(self, parser: Lark, iso: dict[str, str], open_terminal: str, close_terminal: str):
+        term = {
+            name: strip_lookarounds(parser.get_terminal(name).pattern.to_regexp())
+            for name in (open_terminal, close_terminal, "OPEN_TAG", "CLOSE_TAG", "EMPTY_TAG")
+        }
+        self.open_anywhere = term[open_terminal]
+        self.close_anywhere = term[close_terminal]
+        self.log_open = "^(?:" + term[open_terminal] + ")$"
+        self.log_close = "^(?:" + term[close_terminal] + ")$"
+        self.one_tag = "^\\s*(?:" + "|".join(term[n] for n in ("OPEN_TAG", "CLOSE_TAG", "EMPTY_TAG")) + ")\\s*$"
+        self.iso = iso
+
+    def parse(self, lines: pl.Series, screen: str) -> tuple[pl.DataFrame, pl.Series]:
+        """Event rows of the blocks settled here (``line``, ``line_end``, ``text`` and columns),
+        and the 0-based indexes of every other line."""
+        frame = pl.DataFrame({"text": lines}).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+        text = pl.col("text")
+        frame = frame.with_columns(
+            _start=text.str.contains(self.open_anywhere), _end=text.str.contains(self.close_anywhere)
+        )
+        ambiguous = (
+            frame.filter(pl.col("_start") & pl.col("_end")).height
+            or frame.filter(pl.col("_start") & (text.str.len_chars() > MAX_LINE)).height
+        )
+        if ambiguous:  # where a block opens and closes on one line, block framing is left to Lark
+            return pl.DataFrame(schema={"_i": pl.Int64, "line": pl.Int64, "line_end": pl.Int64}), frame["_i"]
+        last_start = pl.when(pl.col("_start")).then(pl.col("_i")).forward_fill()
+        last_end = pl.when(pl.col("_end")).then(pl.col("_i")).forward_fill()
+        inside_after = last_start.is_not_null() & (last_end.is_null() | (last_start > last_end))
+        frame = frame.with_columns(_inside_before=inside_after.shift(1, fill_value=False))
+        frame = frame.with_columns(_first=pl.col("_start") & ~pl.col("_inside_before"))
+        frame = frame.with_columns(
+            _block=pl.col("_first").cum_sum(), _member=pl.col("_first") | pl.col("_inside_before")
+        )
+        rows = self._plain_blocks(frame.filter(pl.col("_member")), screen)
+        rest = frame.select("_i").filter(~pl.col("_i").is_in(rows["_i_all"].explode().implode())).to_series()
+        return rows.drop("_i_all"), rest
+
+    def _plain_blocks(self, member: pl.DataFrame, screen: str) -> pl.DataFrame:
+        text = pl.col("text")
+        tag = text.str.extract(r"^\s*</?([A-Za-z][\w.:-]*)", 1)
+        field = text.str.extract_groups(
+            r'^\s*<field id="(?P<id>[^"]*)" value="(?P<value>[^"]*)"(?:\s+type="[^"]*")?\s*/>\s*$'
+        )
+        lines = member.with_columns(
+            _tag=tag,
+            _closing=text.str.contains(r"^\s*</"),
+            _empty=text.str.contains(r"/>\s*$"),
+            _fid=field.struct.field("id"),
+            _fval=field.struct.field("value"),
+            _plain=text.str.contains(PLAIN) & ~text.str.contains(r"\\"),
+        ).with_columns(
+            _pos=pl.int_range(pl.len()).over("_block"),
+            _n=pl.len().over("_block"),
+        )
+        masked = pl.col("_fval").str.contains(r"^\d{6}[*_Xx#]{3,9}\d{4}$")
+        tlv = pl.col("_fval").str.contains(r"^9F3602[0-9A-F]{4}$")
+        card_line = (pl.col("_fid") == "2") & masked
+        tlv_line = (pl.col("_fid") == "55") & tlv
+        # the card guard leaves digits alone in fields that hold ids (STAN, RRN, TID, MID ...)
+        id_line = pl.col("_fid").is_in(list(ID_FIELDS)) & pl.col("_fval").str.contains(r"^\d*$")
+        lines = lines.with_columns(
+            _text=pl.when(card_line)
+            .then(
+                pl.concat_str(  # the card guard's one fill for masked PANs
+                    text.str.extract(r'^(.*value=")', 1),
+                    star_fill(pl.col("_fval")),
+                    text.str.extract(r'^.*value="[^"]*(".*)$', 1),
+                )
+            )
+            .otherwise(text),
+            _ok=pl.col("_plain")
+            & (card_line | tlv_line | id_line | ~text.str.contains(screen))
+            & pl.when(pl.col("_pos") == 0)
+            .then(text.str.contains(self.log_open))
+            .when(pl.col("_pos") == pl.col("_n") - 1)
+            .then(text.str.contains(self.log_close))
+            .when((pl.col("_pos") <= 2) | (pl.col("_pos") >= pl.col("_n") - 3))
+            .then(  # event and isomsg tags
+                text.str.contains(self.one_tag)
+                & ~pl.col("_empty")
+                & (pl.col("_closing") == (pl.col("_pos") >= pl.col("_n") - 3))
+                & (((pl.col("_pos") == 2) | (pl.col("_pos") == pl.col("_n") - 3)) == (pl.col("_tag") == "isomsg"))
+            )
+            .otherwise(
+                pl.col("_fid").is_not_null() & ((pl.col("_fid") != "2") | masked) & ((pl.col("_fid") != "55") | tlv)
+            ),
+        )
+        blocks = lines.group_by("_block", maintain_order=True).agg(
+            _i=pl.col("_i").first(),
+            _last=pl.col("_i").last(),
+            _n=pl.len(),
+            _i_all=pl.col("_i"),
+            _ok=pl.col("_ok").all(),
+            _event=pl.col("_tag").get(1, null_on_oob=True),
+            _close_event=pl.col("_tag").get(-2, null_on_oob=True),
+            _dup=pl.col("_fid").drop_nulls().is_duplicated().any(),
+            text=pl.col("_text").str.join("\n"),
+            _header=pl.col("text").first(),
+        )
+        blocks = blocks.filter(
+            pl.col("_ok"),
+            pl.col("_n") >= 5,
+            ~pl.col("_dup"),
+            pl.col("_event").is_in(list(EVENT_KINDS)),
+            pl.col("_event") == pl.col("_close_event"),
+        )
+        header = pl.col("_header").str.extract_groups(
+            r'^<log realm="(?P<realm>[^"]*)" at="(?P<at>[^"]*)"(?: lifespan="(?P<lifespan>[^"]*)")?>$'
+        )
+        blocks = blocks.with_columns(_h=header).unnest("_h").filter(pl.col("at").is_not_null())
+        fields = lines.filter(pl.col("_fid").is_not_null(), pl.col("_block").is_in(blocks["_block"].implode()))
+        fields = pl.concat(
+            [
+                fields.select("_block", "_fid", "_fval"),
+                fields.filter(pl.col("_fid") == "55").select(
+                    "_block", _fid=pl.lit("55.9F36"), _fval=pl.col("_fval").str.slice(6)
+                ),
+            ]
+        ).with_columns(_fval=pl.when(pl.col("_fid") == "2").then(star_fill(pl.col("_fval"))).otherwise(pl.col("_fval")))
+        mapping = pl.DataFrame(
+            {"_fid": list(self.iso), "_target": list(self.iso.values())},
+            schema={"_fid": pl.String, "_target": pl.String},
+        )
+        fields = fields.join(mapping, on="_fid", how="left").join(blocks.select("_block", "_i"), on="_block")
+        long = fields.filter(pl.col("_target").is_not_null(), pl.col("_fval") != "").select(
+            "_i", "_target", _val=pl.col("_fval")
+        )
+        attrs = pl.concat(
+            [
+                fields.filter(pl.col("_target").is_null()).select(
+                    "_i", _akey=pl.concat_str(pl.lit("DE"), pl.col("_fid")), _val=pl.col("_fval")
+                ),
+                blocks.filter(pl.col("lifespan").is_not_null()).select(
+                    "_i", _akey=pl.lit("lifespan_ms"), _val=pl.col("lifespan").str.strip_suffix("ms")
+                ),
+            ]
+        )
+        wide, bad = typed(spread(long, blocks["_i"]))
+        json = attrs_json(attrs, blocks.select("_i", _program=pl.lit(None, pl.String)))
+        out = (
+            blocks.join(wide, on="_i", how="left")
+            .join(json, on="_i", how="left")
+            .filter(~pl.col("_i").is_in(bad.implode()))
+        )
+        values = {c[3:]: pl.col(c) for c in wide.columns if c.startswith("_v_")}
+        return out.select(
+            pl.col("_i"),
+            line=pl.col("_i") + 1,
+            line_end=pl.col("_last") + 1,
+            text=pl.col("text"),
+            ts_raw=pl.col("at"),
+            host=pl.col("realm"),
+            tag=pl.col("_event"),
+            kind=pl.col("_event").replace_strict(EVENT_KINDS, return_dtype=pl.String),
+            attrs=pl.col("_attrs"),
+            _i_all=pl.col("_i_all"),
+            **values,
+        )
+
+
+def star_fill(masked: pl.Expr) -> pl.Expr:
+    """``476173______0010`` -> ``476173******0010`` (a masked PAN of any fill, as the card guard writes it)."""
+    return pl.concat_str(
+        masked.str.slice(0, 6), pl.lit("*" * 9).str.slice(0, masked.str.len_chars() - 10), masked.str.slice(-4)
+    )
