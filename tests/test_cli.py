@@ -93,12 +93,12 @@ def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path) -> None:
     writer = os.open(fifo, os.O_WRONLY)  # the child is reading: its spool folder exists
     try:
         os.write(writer, sample_log_files()[0].read_bytes()[:4000])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # a limit, not a verdict: the loop waits on the spool
         while not any(spool.iterdir()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [p.name[:10] for p in spool.iterdir()] == ["forensics-"]
         child.send_signal(signal.SIGTERM)
-        code = child.wait(timeout=60)
+        code = child.wait(timeout=300)
         assert code == 128 + signal.SIGTERM, (code, child.stderr.read() if child.stderr else "")
     finally:
         os.close(writer)
