@@ -9,10 +9,12 @@ options). Everything shown comes from the masked tables: no full PAN can appear.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import re
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,14 +288,25 @@ def write_markdown(secs: list[Section], path: Path, title: str) -> Path:
     return write_text(path, "\n".join(lines))
 
 
+@contextlib.contextmanager
+def _pdf_pages(path: Path, title: str) -> Iterator[PdfPages]:
+    """``PdfPages`` on ``path`` whose first error is the one raised: closing a file whose write failed
+    (a full disk, a file size limit) fails again, and that second error would hide the first."""
+    pdf = PdfPages(
+        path, metadata={"Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
+    )
+    try:
+        yield pdf
+    except BaseException:
+        with contextlib.suppress(Exception):
+            pdf.close()
+        raise
+    pdf.close()
+
+
 def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
     """A PDF: text pages (A4 landscape) and one page per chart."""
-    with (
-        written_aside(path) as partial,
-        PdfPages(
-            partial, metadata={"Title": title, "CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
-        ) as pdf,
-    ):
+    with written_aside(path) as partial, _pdf_pages(partial, title) as pdf:
         lines: list[str] = [title, ""]
         for sec in secs:
             lines += [sec.title.upper(), ""]
