@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from importlib.resources import files
 from types import ModuleType
 
@@ -14,6 +15,7 @@ from forensics.diagnosis.finding import JSON_KEYS, Finding
 from forensics.diagnosis.kinds import Kind, kinds, registry
 from forensics.diagnosis.rules import RuleSet, transaction_types
 from forensics.errors import RuleError
+from forensics.simulate import FAMILIES
 from tests.conftest import SAMPLES
 from tests.test_diagnosis import case_args
 
@@ -130,3 +132,10 @@ def test_a_typo_in_an_installed_rule_file_fails_with_file_rule_and_field() -> No
         RuleError, match=r"deposit_error.toml: rule [\w-]+: field 'when\[1\]': unknown transaction column"
     ):
         RuleSet([(name, text.replace('"second.resend_of"', '"second.resend_off"', 1))])
+
+
+def test_every_kind_has_a_family_and_a_sample_case() -> None:
+    """A new kind comes with a simulator family (its rules' examples) and a case in the sample library."""
+    catalog = tomllib.loads((SAMPLES / "catalog.toml").read_text(encoding="utf-8"))
+    sampled = {FAMILIES[entry["family"]].kind for entry in catalog["case"]}
+    assert sampled - {None} == set(kinds())
