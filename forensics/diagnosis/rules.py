@@ -108,7 +108,7 @@ class RuleSet:
     """Every rule file, validated; ``evaluate`` scores candidates.
 
     ``txn_types``: the transaction columns a rule may name and their types, which ``match`` values
-    must fit (the declared transactions table and the detectors' columns, when None);
+    must fit (the declared transactions table and the columns ``candidates.prepare`` derives, when None);
     ``txn_columns``: the names alone, when only they are to be checked.
     """
 

@@ -108,19 +108,6 @@ def registry(modules: Mapping[str, ModuleType], rule_files: set[str]) -> dict[st
     return ordered
 
 
-def kind_columns() -> dict[str, tuple[pl.DataType, str]]:
-    """Every column a kind adds (a name two kinds add has one type), and ``finding``."""
-    out: dict[str, tuple[pl.DataType, str]] = {KIND_COLUMN: (pl.String(), "the candidate's finding kind")}
-    for kind in kinds().values():
-        for name, (dtype, meaning) in kind.columns.items():
-            if name in out and out[name][0] != dtype:
-                raise TypeError(
-                    f"finding kind {kind.name!r}: column {name!r} is {dtype}, another kind's {out[name][0]}"
-                )
-            out.setdefault(name, (dtype, meaning))
-    return out
-
-
 def detect(transactions: pl.DataFrame, devices: pl.DataFrame, params: Params) -> pl.DataFrame | None:
     """Every kind's candidates in one frame (``finding`` names the kind), or None when there are none."""
     found: dict[str, pl.DataFrame] = {}
