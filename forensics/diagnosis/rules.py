@@ -39,7 +39,8 @@ from typing import Any
 
 import polars as pl
 
-from forensics.diagnosis.kinds import KIND_COLUMN, kinds
+from forensics.diagnosis.kinds import KIND_COLUMN
+from forensics.diagnosis.kinds import kinds as finding_kinds
 from forensics.errors import RuleError
 from forensics.events import EVENT_COLUMNS, EVENTS_SCHEMA, KINDS
 
@@ -175,12 +176,12 @@ class RuleSet:
         for key, shape in _SHAPES.items():
             if key in raw and not isinstance(raw[key], shape[0]):
                 raise RuleError(f"{where}: field {key!r}: must be {shape[1]}")
-        kind = kinds().get(raw["finding"])
+        kind = finding_kinds().get(raw["finding"])
         if kind is None:
-            known = ", ".join(sorted(kinds()))
+            known = ", ".join(sorted(finding_kinds()))
             raise RuleError(f"{where}: field 'finding': unknown finding kind {raw['finding']!r} (one of {known})")
         stem = name.removesuffix(".toml")
-        if stem in kinds() and kind.name != stem:
+        if stem in finding_kinds() and kind.name != stem:
             raise RuleError(f"{where}: field 'finding': {kind.name!r} in the rule file of {stem!r}")
         own = {KIND_COLUMN: pl.String(), **{column: dtype for column, (dtype, _) in kind.columns.items()}}
         for c in [raw["cause"], *raw.get("contributing", [])]:
