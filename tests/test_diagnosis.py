@@ -32,16 +32,16 @@ def case_args(folder: Path) -> tuple[list[str], dict[str, str], dict]:
 def test_sample_yields_its_finding_and_cause(folder: Path) -> None:
     logs, zones, truth = case_args(folder)
     result = diagnose(logs, tz=zones, card_key="test")
-    got = sorted((f["kind"], f["cause"], tuple(f["contributing"])) for f in result.findings)
+    got = sorted((f.kind, f.cause, tuple(f.contributing)) for f in result.findings)
     want = sorted((f["kind"], f["cause"], tuple(f["contributing"])) for f in truth["findings"])
     assert got == want
-    by_kind = sorted(result.findings, key=lambda f: f["kind"]), sorted(truth["findings"], key=lambda f: f["kind"])
+    by_kind = sorted(result.findings, key=lambda f: f.kind), sorted(truth["findings"], key=lambda f: f["kind"])
     for f, t in zip(*by_kind, strict=True):
-        keys = {(x["device"], x["stan"], x["inv"]) for x in f["transactions"]}
+        keys = {(x.device, x.stan, x.inv) for x in f.transactions}
         assert keys & {(x["device"], x["stan"], x["inv"]) for x in t["transactions"]}
-        assert f["evidence"], f
-        assert all(e["line"] >= 1 and e["text"] and Path(e["path"]).exists() for e in f["evidence"])
-        assert f["amount"] == t["amount"] or f["kind"] in ("misrouted_funds",)
+        assert f.evidence, f
+        assert all(e.line >= 1 and e.text and Path(e.path).exists() for e in f.evidence)
+        assert f.amount == t["amount"] or f.kind in ("misrouted_funds",)
 
 
 @pytest.mark.slow

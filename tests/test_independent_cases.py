@@ -62,7 +62,7 @@ def test_case_gives_its_finding(shared: Path, case: str, subset: str) -> None:
             "S": lambda f: f == "settlement.csv",
         }
         files = [f for f in files if any(keep[part](f) for part in subset.split("+"))]
-    findings = diagnose([str(folder / f) for f in files]).findings
+    findings = [f.to_dict() for f in diagnose([str(folder / f) for f in files]).findings]
     got = [(f["kind"], f["cause"]) for f in findings]
     want = [(e["kind"], e["cause"]) for e in truth["expected"]]
     assert sorted(got) == sorted(want), [f["summary"] for f in findings]

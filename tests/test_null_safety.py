@@ -8,7 +8,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from forensics.diagnosis import detectors as D
+from forensics.diagnosis.candidates import Params, prepare
+from forensics.diagnosis.kinds.amount_mismatch import amount_mismatches
+from forensics.diagnosis.kinds.duplicate_charge import duplicate_charges
 from forensics.diagnosis.rules import RuleSet
 from forensics.timeline import TRANSACTIONS_SCHEMA, _charge
 
@@ -112,7 +114,7 @@ def _txns(rows: list[dict[str, object]]) -> pl.DataFrame:
     )
     # the declared types, as the timeline builds them (an all-null column would otherwise be untyped)
     frame = frame.with_columns([pl.col(c).cast(TRANSACTIONS_SCHEMA[c]) for c in frame.columns])
-    return D.prepare(frame, pl.DataFrame())
+    return prepare(frame, pl.DataFrame())
 
 
 def test_pairs_need_a_known_card_and_amount() -> None:
@@ -122,7 +124,7 @@ def test_pairs_need_a_known_card_and_amount() -> None:
         {"txn": "c", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:02:00"},
         {"txn": "d", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:03:00"},
     ]
-    assert D.duplicate_charges(_txns(rows), D.Params()).filter(pl.col("first__txn").is_not_null()).height == 0
+    assert duplicate_charges(_txns(rows), Params()).filter(pl.col("first__txn").is_not_null()).height == 0
 
 
 def test_a_charge_unknown_and_not_at_risk_is_no_charge_for_pairing() -> None:
@@ -136,15 +138,15 @@ def test_a_charge_unknown_and_not_at_risk_is_no_charge_for_pairing() -> None:
         },
         {"txn": "b", "card": "4111", "ts_start": "2026-01-01T10:01:00"},
     ]
-    assert D.duplicate_charges(_txns(rows), D.Params()).filter(pl.col("first__txn").is_not_null()).height == 0
+    assert duplicate_charges(_txns(rows), Params()).filter(pl.col("first__txn").is_not_null()).height == 0
     rows[0]["charge_at_risk"] = True
-    pairs = D.duplicate_charges(_txns(rows), D.Params())
+    pairs = duplicate_charges(_txns(rows), Params())
     assert pairs["first__txn"].to_list() == ["a"] and pairs["first__charge_unconfirmed"].to_list() == [True]
 
 
 def test_unknown_amount_sent_is_no_mismatch() -> None:
     rows = [{"txn": "a", "card": "4111", "ts_start": "2026-01-01T10:00:00", "amount_sent": None}]
-    assert D.amount_mismatches(_txns(rows), D.Params()).height == 0
+    assert amount_mismatches(_txns(rows), Params()).height == 0
 
 
 @pytest.mark.parametrize("value, fires", [(None, False), ("05", True), ("00", False)])

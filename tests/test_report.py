@@ -51,7 +51,7 @@ def test_report_and_chart_for_every_sample(folder: Path, tmp_path: Path) -> None
     )
     assert not _FULL_PAN.search(text)
     for f in result.findings:
-        assert f["id"] in text and html.escape(f["evidence"][0]["text"][:40]) in text
+        assert f.id in text and html.escape(f.evidence[0].text[:40]) in text
     png = charts.save(charts.figure("swimlane", result.timeline, result.findings), tmp_path / "swimlane.png")
     assert png.stat().st_size > 10_000
     assert _has_highlight(png) == bool(truth["findings"])

@@ -20,7 +20,8 @@ rule's examples (simulated family and seed, and whether the rule fires) are run 
 
 Everything is checked when the file loads, naming the file, the rule and the field: TOML
 nesting deeper than 32, a value of the wrong type for its column (the events schema for
-``where``, the transactions' column types for ``match``), a number that is not finite.
+``where``, the transactions' column types for ``match``), a number that is not finite, a column
+neither the declared transactions table nor the rule's finding kind (forensics/diagnosis/kinds/) has.
 """
 
 from __future__ import annotations
@@ -38,18 +39,11 @@ from typing import Any
 
 import polars as pl
 
+from forensics.diagnosis.kinds import KIND_COLUMN
+from forensics.diagnosis.kinds import kinds as finding_kinds
 from forensics.errors import RuleError
 from forensics.events import EVENT_COLUMNS, EVENTS_SCHEMA, KINDS
 
-FINDING_KINDS = (
-    "duplicate_charge",
-    "amount_mismatch",
-    "refund_error",
-    "deposit_error",
-    "charged_but_declined",
-    "misrouted_funds",
-    "ledger_mismatch",
-)
 CAUSES = (
     "hardware_fault",
     "software_bug",
@@ -78,22 +72,6 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
 _WINDOW_KEYS = {"after", "before", "within_s", "kind", "where", "role", "device"}
 _COUNT_KEYS = {"around", "window_s", "kind", "where", "at_least", "role"}
 _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "null"}
-#: candidate columns that are not transaction columns (detector outputs)
-EXTRA_COLUMNS = {
-    "ratio",
-    "twin",
-    "members",
-    "group_amount",
-    "completions",
-    "expected_mid",
-    "finding",
-    "over_original",
-    "other_card",
-    "over_hold",
-    "gap_s",
-    "correction",
-    "refunded_total",
-}
 
 
 #: Deepest nesting of arrays and inline tables a rule file may use (a rule needs 4).
@@ -131,7 +109,7 @@ class RuleSet:
     """Every rule file, validated; ``evaluate`` scores candidates.
 
     ``txn_types``: the transaction columns a rule may name and their types, which ``match`` values
-    must fit (the declared transactions table and the detectors' columns, when None);
+    must fit (the declared transactions table and the columns ``candidates.prepare`` derives, when None);
     ``txn_columns``: the names alone, when only they are to be checked.
     """
 
@@ -198,19 +176,25 @@ class RuleSet:
         for key, shape in _SHAPES.items():
             if key in raw and not isinstance(raw[key], shape[0]):
                 raise RuleError(f"{where}: field {key!r}: must be {shape[1]}")
-        if raw["finding"] not in FINDING_KINDS:
-            raise RuleError(f"{where}: field 'finding': unknown finding kind {raw['finding']!r}")
+        kind = finding_kinds().get(raw["finding"])
+        if kind is None:
+            known = ", ".join(sorted(finding_kinds()))
+            raise RuleError(f"{where}: field 'finding': unknown finding kind {raw['finding']!r} (one of {known})")
+        stem = name.removesuffix(".toml")
+        if stem in finding_kinds() and kind.name != stem:
+            raise RuleError(f"{where}: field 'finding': {kind.name!r} in the rule file of {stem!r}")
+        own = {KIND_COLUMN: pl.String(), **{column: dtype for column, (dtype, _) in kind.columns.items()}}
         for c in [raw["cause"], *raw.get("contributing", [])]:
             if c not in CAUSES:
                 raise RuleError(f"{where}: field 'cause': unknown cause {c!r}")
         if not _number(raw["weight"]) or raw["weight"] <= 0:
             raise RuleError(f"{where}: field 'weight': must be a positive finite number")
         for j, cond in enumerate(raw["when"], start=1):
-            self._check_condition(f"{where}: field 'when[{j}]'", cond)
+            self._check_condition(f"{where}: field 'when[{j}]'", cond, own)
         for ref in raw.get("incident", []):
             if not isinstance(ref, str):
                 raise RuleError(f"{where}: field 'incident': must be an array of column references")
-            self._check_ref(f"{where}: field 'incident'", ref)
+            self._check_ref(f"{where}: field 'incident'", ref, own)
         for j, example in enumerate(raw.get("example", []), start=1):
             if not isinstance(example, dict) or set(example) != {"family", "seed", "fires"}:
                 raise RuleError(f"{where}: field 'example[{j}]': needs family, seed and fires")
@@ -231,7 +215,8 @@ class RuleSet:
             list(raw.get("incident", [])),
         )
 
-    def _check_condition(self, where: str, cond: dict[str, Any]) -> None:
+    def _check_condition(self, where: str, cond: dict[str, Any], own: Mapping[str, pl.DataType]) -> None:
+        """One condition of a rule whose kind adds the columns ``own`` (name -> type)."""
         if not isinstance(cond, dict):
             raise RuleError(f"{where}: must be a table such as {{ match = {{ ... }} }}")
         if len(cond) != 1 or next(iter(cond)) not in _CONDITIONS:
@@ -242,25 +227,25 @@ class RuleSet:
             raise RuleError(f"{where}: {kind}: must be a table")
         if kind == "match":
             for ref, value in spec.items():
-                self._check_ref(where, ref)
+                self._check_ref(where, ref, own)
                 if isinstance(value, dict) and set(value) - _OPS:
                     raise RuleError(f"{where}: match {ref}: unknown operator {sorted(set(value) - _OPS)[0]!r}")
-                _check_value(f"{where}: match {ref}", value, self.txn_types.get(ref.partition(".")[2]))
+                _check_value(f"{where}: match {ref}", value, self._type(ref, own))
         elif kind in ("same", "differ"):
             if not isinstance(spec, list) or len(spec) != 2:
                 raise RuleError(f"{where}: {kind} takes two column references")
             for ref in spec:
                 if not isinstance(ref, str):
                     raise RuleError(f"{where}: {kind}: {ref!r} is not a column reference (a string)")
-                self._check_ref(where, ref)
+                self._check_ref(where, ref, own)
         else:
             allowed = _COUNT_KEYS if kind == "count" else _WINDOW_KEYS
             unknown = set(spec) - allowed
             if unknown:
                 raise RuleError(f"{where}: {kind}: unknown field {sorted(unknown)[0]!r}")
-            self._check_window(where, kind, spec)
+            self._check_window(where, kind, spec, own)
 
-    def _check_window(self, where: str, kind: str, spec: dict[str, Any]) -> None:
+    def _check_window(self, where: str, kind: str, spec: dict[str, Any], own: Mapping[str, pl.DataType]) -> None:
         """A sequence, absence or count table."""
         kinds = spec.get("kind")
         if not (isinstance(kinds, str) or (isinstance(kinds, list) and kinds)):
@@ -294,8 +279,8 @@ class RuleSet:
             if key not in EVENT_COLUMNS:
                 raise RuleError(f"{where}: {kind}: where: unknown event column {key!r}")
             if isinstance(value, str) and value.startswith("$"):
-                self._check_ref(where, value[1:])
-                ref_type = self.txn_types.get(value[1:].partition(".")[2])
+                self._check_ref(where, value[1:], own)
+                ref_type = self._type(value[1:], own)
                 if not _comparable(EVENTS_SCHEMA[key], ref_type):
                     raise RuleError(
                         f"{where}: {kind}: where {key}: event column of type {EVENTS_SCHEMA[key]} "
@@ -313,15 +298,22 @@ class RuleSet:
                 f"{where}: unknown anchor {anchor!r} (ROLE.start|tx|result, ROLE one of {', '.join(ROLES)})"
             )
 
-    def _check_ref(self, where: str, ref: str) -> None:
+    def _check_ref(self, where: str, ref: str, own: Mapping[str, pl.DataType]) -> None:
+        """``ROLE.column`` names a transaction column; any other name, a column the rule's kind adds (``own``)."""
         role, dot, column = ref.partition(".")
         if dot and role in ROLES:
-            if self.txn_columns is not None and column not in self.txn_columns:
+            if column not in self.txn_columns:
                 raise RuleError(f"{where}: unknown transaction column {column!r} in {ref!r}")
-        elif ref not in EXTRA_COLUMNS:
+        elif ref not in own:
             raise RuleError(
-                f"{where}: unknown column {ref!r} (use ROLE.column or one of {', '.join(sorted(EXTRA_COLUMNS))})"
+                f"{where}: unknown column {ref!r} (use ROLE.column or one of {', '.join(sorted(own))},"
+                " the columns this finding kind adds)"
             )
+
+    def _type(self, ref: str, own: Mapping[str, pl.DataType]) -> pl.DataType | None:
+        """The type of the column ``ref`` names (None: not declared)."""
+        role, dot, column = ref.partition(".")
+        return self.txn_types.get(column) if dot and role in ROLES else own.get(ref)
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, candidates: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -463,7 +455,7 @@ def _check_scalar(where: str, value: Any, dtype: pl.DataType | None) -> None:
 def transaction_types() -> pl.Schema:
     """Columns a rule's ``ROLE.column`` may name, with their types: the declared transactions table
     (``timeline.TRANSACTION_COLUMNS``) and the columns the detectors derive (``DERIVED_COLUMNS``)."""
-    from forensics.diagnosis.detectors import DERIVED_COLUMNS
+    from forensics.diagnosis.candidates import DERIVED_COLUMNS
     from forensics.timeline import TRANSACTION_COLUMNS
 
     return pl.Schema({name: dtype for name, (dtype, _) in {**TRANSACTION_COLUMNS, **DERIVED_COLUMNS}.items()})

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 from matplotlib.figure import Figure
 
-from forensics.diagnosis import Diagnosis
+from forensics.diagnosis import Diagnosis, render
 from forensics.outputs import write_bytes, write_text
 from forensics.report import charts
 from forensics.report.custody import Custody
@@ -80,14 +80,14 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
                 ["id", "finding", "cause", "contributing", "confidence", "amount", "devices", "summary"],
                 [
                     [
-                        f["id"],
-                        f["kind"],
-                        f["cause"],
-                        _cell(f["contributing"]),
-                        f"{f['confidence']:.2f}",
-                        f"{f['amount']} {f['currency'] or ''}",
-                        _cell(f["devices"]),
-                        f["summary"],
+                        f.id,
+                        f.kind,
+                        f.cause,
+                        _cell(f.contributing),
+                        f"{f.confidence:.2f}",
+                        f"{f.amount} {f.currency or ''}",
+                        _cell(f.devices),
+                        f.summary,
                     ]
                     for f in result.findings
                 ],
@@ -95,28 +95,18 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
         )
     out.append(summary)
     for f in result.findings:
-        sec = Section(f"{f['id']}: {f['kind']} — {f['cause']}")
-        alternatives = "; ".join(f"{a['cause']} ({a['confidence']:.2f})" for a in f["alternatives"]) or "none"
-        sec.paragraphs.append(f"{f['summary']}.")
-        sec.paragraphs.append(
-            f"Cause: {f['cause']}"
-            + (f", contributing: {', '.join(f['contributing'])}" if f["contributing"] else "")
-            + f"; confidence {f['confidence']:.2f}; alternatives: {alternatives}. "
-            + (f"Rules: {', '.join(f['_rules'])}." if f["_rules"] else "")
-        )
+        sec = Section(f"{f.id}: {f.kind} — {f.cause}")
+        sec.paragraphs.append(f"{f.summary}.")
+        sec.paragraphs.append(" ".join(p for p in (render.cause(f), render.rules(f)) if p))
+        sec.paragraphs += render.caveats(f)
         sec.tables.append(
             (
                 ["device", "TID", "STAN", "invoice", "RRN", "auth", "time (UTC)"],
-                [
-                    [_cell(t[k]) for k in ("device", "tid", "stan", "inv", "rrn", "auth", "ts")]
-                    for t in f["transactions"]
-                ],
+                [[_cell(v) for v in (t.device, t.tid, t.stan, t.inv, t.rrn, t.auth, t.ts)] for t in f.transactions],
             )
         )
-        sec.pre.append(
-            "\n".join(f"[{e['role']}] {Path(e['path']).name}:{e['line']}  {e['text']}" for e in f["evidence"])
-        )
-        sec.charts.append((f"{f['id'].lower()}-swimlane", charts.figure("swimlane", tl, [f])))
+        sec.pre.append("\n".join(render.evidence(e) for e in f.evidence))
+        sec.charts.append((f"{f.id.lower()}-swimlane", charts.figure("swimlane", tl, [f])))
         out.append(sec)
     devices = Section("Devices and clocks")
     if tl.devices.height:
@@ -308,7 +298,7 @@ def write(result: Diagnosis, out_dir: str | Path, fmt: str = "html", run: Custod
         raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    kinds = sorted({f["kind"] for f in result.findings})
+    kinds = sorted({f.kind for f in result.findings})
     title = "Incident report: " + (", ".join(kinds) if kinds else "no faulty charge found")
     secs = sections(result, run)
     writer = {"html": write_html, "md": write_markdown, "pdf": write_pdf}[fmt]

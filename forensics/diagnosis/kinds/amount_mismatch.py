@@ -1,0 +1,137 @@
+"""amount_mismatch: a charge for another amount than the one intended.
+
+Either the amount sent differs from the amount entered, or a keyed amount is an outlier for the
+terminal, or the merchant's own correction (a void and re-run, or a refund, for a tenth or a
+hundredth) shows the sale was charged ten or a hundred times over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from forensics.diagnosis.candidates import Params, singles
+from forensics.diagnosis.kinds import Context, Kind, Row, Txns
+from forensics.diagnosis.wording import money
+
+
+def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """A charge for another amount than intended: sent differs from entered, or a keyed outlier."""
+    approved = pl.col("charges") & pl.col("txn_type").is_in(["SALE", "TIP_ADJUST"])
+    ratio = pl.col("amount_entered") / pl.col("_median")
+    z = (pl.col("amount_entered").log() - pl.col("_log_median")) / pl.col("_log_sigma")
+    outlier = (pl.col("_sales") >= params.outlier_min_sales) & (ratio >= params.outlier_ratio) & (z >= params.outlier_z)
+    sent_differs = pl.col("amount_sent") != pl.col("amount_entered")
+    keyed = (pl.col("source") == "keypad") & pl.col("amount_keyed").is_not_null()
+    hit = t.filter(
+        approved | (pl.col("txn_type") == "TIP_ADJUST"),
+        sent_differs.fill_null(False) | (outlier & keyed).fill_null(False),
+    )
+    return singles(hit.with_columns(ratio=ratio), extras=("ratio",))
+
+
+def _shifted(big: pl.Expr, small: pl.Expr) -> pl.Expr:
+    """``big`` is ``small`` with one or two digits too many (x10 or x100), in minor units."""
+    return (small > 0) & ((big == small * 10) | (big == small * 100))
+
+
+def amount_corrections(t: pl.DataFrame, params: Params) -> pl.DataFrame:
+    """Sales charged for ten or a hundred times the amount meant, as the merchant's own correction shows.
+
+    The sale was voided and run again on the same card for a tenth (or hundredth), or refunded so that
+    exactly a tenth (or hundredth) was kept. One candidate per sale, listing the sale and its correction.
+    """
+    sales = t.filter(
+        pl.col("txn_type") == "SALE",
+        pl.col("merchant_outcome") == "APPROVED",
+        pl.col("card").is_not_null(),
+        pl.col("amount_entered") > 0,
+    )
+    voided = sales.filter(pl.col("voided_by").is_not_null()).select(
+        "txn", "card", "amount_entered", "ts_start", "voided_by"
+    )
+    again = sales.filter(pl.col("voided_by").is_null()).select(
+        "card",
+        pl.col("txn").alias("_rerun"),
+        pl.col("amount_entered").alias("_rerun_amount"),
+        pl.col("ts_start").alias("_rerun_ts"),
+    )
+    gap = (pl.col("_rerun_ts") - pl.col("ts_start")).dt.total_seconds()
+    rerun = (
+        voided.join(again, on="card", how="inner")
+        .filter(gap > 0, gap <= params.rerun_correction_s, _shifted(pl.col("amount_entered"), pl.col("_rerun_amount")))
+        .sort("_rerun_ts")
+        .unique("txn", keep="first")
+        .select(
+            "txn",
+            pl.concat_list("txn", "voided_by", "_rerun").alias("members"),
+            pl.lit("voided and run again").alias("correction"),
+            (pl.col("amount_entered") / pl.col("_rerun_amount")).alias("ratio"),
+        )
+    )
+    refunds = t.filter(
+        pl.col("txn_type") == "REFUND", pl.col("merchant_outcome") == "APPROVED", pl.col("orig_txn").is_not_null()
+    ).select(
+        pl.col("orig_txn").alias("txn"),
+        pl.col("txn").alias("_refund"),
+        pl.col("amount_entered").alias("_refunded"),
+        pl.col("ts_start").alias("_refund_ts"),
+    )
+    kept = pl.col("amount_entered") - pl.col("_refunded")
+    refunded = (
+        sales.select("txn", "amount_entered", "ts_start")
+        .join(refunds, on="txn", how="inner")
+        .filter(
+            (pl.col("_refund_ts") - pl.col("ts_start")).dt.total_seconds() <= params.refund_correction_s,
+            _shifted(pl.col("amount_entered"), kept),
+        )
+        .unique("txn", keep="first")
+        .select(
+            "txn",
+            pl.concat_list("txn", "_refund").alias("members"),
+            pl.lit("refunded down to a tenth").alias("correction"),
+            (pl.col("amount_entered") / kept).alias("ratio"),
+        )
+    )
+    found = pl.concat([rerun, refunded]).unique("txn", keep="first", maintain_order=True)
+    hit = t.join(found, on="txn", how="inner")
+    return singles(hit, extras=("members", "correction", "ratio"))
+
+
+def _detect(ctx: Context) -> pl.DataFrame:
+    """Corrected sales, then the other mismatches (a corrected sale once only)."""
+    corrected = amount_corrections(ctx.transactions, ctx.params)
+    mismatches = amount_mismatches(ctx.transactions, ctx.params)
+    if corrected.height:
+        mismatches = mismatches.filter(~pl.col("txn__txn").is_in(corrected["txn__txn"].implode()))
+    parts = [p for p in (corrected, mismatches) if p.height]
+    return pl.concat(parts, how="diagonal_relaxed") if parts else corrected
+
+
+def _amount(row: Row, txns: Txns) -> tuple[int | None, dict[str, Any]]:
+    main = txns[0]
+    return main.get("amount") or main.get("amount_sent") or main.get("amount_entered"), main
+
+
+def _summary(row: Row, txns: Txns, amount: int | None) -> str:
+    a = txns[0]
+    what = (
+        f"{a['txn_type'].title()} inv {a['inv']} charged {money(amount, a)} (entered {money(a['amount_entered'], a)})"
+    )
+    if row.get("ratio") is not None and row["ratio"] >= 2:
+        what += f", {row['ratio']:.0f}x the terminal's median sale"
+    return what
+
+
+KIND = Kind(
+    name="amount_mismatch",
+    detect=_detect,
+    amount=_amount,
+    summary=_summary,
+    columns={
+        "ratio": (pl.Float64(), "the amount over the terminal's median sale, or over the corrected amount"),
+        "members": (pl.List(pl.String()), "the sale and the void, re-run or refund that corrected it"),
+        "correction": (pl.String(), "how the merchant corrected the amount (null: not corrected)"),
+    },
+)

@@ -1,0 +1,69 @@
+"""Findings in words: every sentence an analyst reads about a finding is written here.
+
+``text`` is ``forensics diagnose``'s text output; the incident report (``forensics.report.incident``)
+builds its sections from the same sentences, so the two never word a finding differently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from forensics.diagnosis.finding import Evidence, Finding
+
+
+def cause(f: Finding) -> str:
+    """``Cause: X (contributing: Y), confidence 0.87; alternatives: Z 0.11.``"""
+    contributing = f" (contributing: {', '.join(f.contributing)})" if f.contributing else ""
+    alternatives = "; ".join(f"{a.cause} {a.confidence:.2f}" for a in f.alternatives)
+    return (
+        f"Cause: {f.cause}{contributing}, confidence {f.confidence:.2f}"
+        + (f"; alternatives: {alternatives}" if alternatives else "")
+        + "."
+    )
+
+
+def transactions(f: Finding) -> str:
+    """``Transactions: DEVICE inv INV stan STAN rrn RRN, ...``"""
+    keys = ", ".join(
+        f"{t.device} inv {t.inv} stan {t.stan}" + (f" rrn {t.rrn}" if t.rrn else "") for t in f.transactions
+    )
+    return f"Transactions: {keys}."
+
+
+def caveats(f: Finding) -> list[str]:
+    """``Caveat: ...`` for each thing a missing input leaves open."""
+    return [f"Caveat: {note}." for note in f.caveats]
+
+
+def rules(f: Finding) -> str | None:
+    """``Rules: id, id.`` (None when no rule fired)."""
+    return f"Rules: {', '.join(f.rules)}." if f.rules else None
+
+
+def evidence(e: Evidence) -> str:
+    """``[role] file:line: text``"""
+    return f"[{e.role}] {Path(e.path).name}:{e.line}: {e.text}"
+
+
+def compliance(sightings: list[dict[str, Any]], shown: int = 10) -> str:
+    """One sentence on the card data found in clear, naming the first ``shown`` sightings."""
+    return f"Compliance: {len(sightings)} sighting(s) of card data in clear (masked above): " + ", ".join(
+        f"{Path(c['path']).name}:{c['line']} {c['field']}" for c in sightings[:shown]
+    )
+
+
+def text(findings: list[Finding], inputs: int, sightings: list[dict[str, Any]]) -> str:
+    """One paragraph per finding with its evidence, as an analyst would write it."""
+    lines = [f"{len(findings)} finding(s) in {inputs} input(s)."]
+    if not findings:
+        lines.append("No faulty charge found: every charge matches one purchase, one amount and its settlement.")
+    for f in findings:
+        lines += ["", f"{f.id} {f.kind}: {f.summary}.", f"   {cause(f)}", f"   {transactions(f)}"]
+        lines += [f"   {c}" for c in caveats(f)]
+        lines += [f"   {evidence(e)}" for e in f.evidence]
+        if rules(f):
+            lines.append(f"   {rules(f)}")
+    if sightings:
+        lines += ["", compliance(sightings)]
+    return "\n".join(lines) + "\n"
