@@ -28,7 +28,15 @@ def _module(kind: Kind | None) -> ModuleType:
 
 
 def _kind(name: str, after: tuple[str, ...] = ()) -> Kind:
-    return Kind(name, lambda ctx: pl.DataFrame(), lambda row, txns: (None, txns[0]), lambda *_: "x", after=after)
+    return Kind(
+        name,
+        lambda ctx: pl.DataFrame(),
+        lambda row, txns: (None, txns[0]),
+        lambda *_: "x",
+        "X",
+        lambda *_: "y",
+        after=after,
+    )
 
 
 def test_every_kind_has_its_module_and_rule_file_and_every_rule_file_a_kind() -> None:
@@ -44,7 +52,27 @@ def test_every_kind_has_its_module_and_rule_file_and_every_rule_file_a_kind() ->
 
 def test_a_kind_without_a_summary_fails_at_load() -> None:
     with pytest.raises(TypeError, match="'new_kind': summary must be a function"):
-        Kind("new_kind", lambda ctx: pl.DataFrame(), lambda row, txns: (None, txns[0]), None)  # type: ignore[arg-type]
+        Kind("new_kind", lambda ctx: pl.DataFrame(), lambda row, txns: (None, txns[0]), None, "X", lambda *_: "y")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("title", "action", "message"),
+    [("Charged", None, "action must be a function"), ("  ", lambda *_: "y", "title must be a heading in words")],
+)
+def test_a_kind_without_a_title_or_an_action_fails_at_load(title: str, action: object, message: str) -> None:
+    with pytest.raises(TypeError, match=f"'new_kind': {message}"):
+        Kind("new_kind", lambda ctx: pl.DataFrame(), lambda row, txns: (None, txns[0]), lambda *_: "x", title, action)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", sorted(p.parent for p in SAMPLES.glob("*/truth.json")), ids=lambda p: p.name)
+def test_every_finding_says_what_to_do_with_its_amount_and_whom(folder) -> None:
+    """The "what to do" line names an amount, a card, an invoice, a MID or a device: something to act on."""
+    logs, zones, _ = case_args(folder)
+    for f in diagnose(logs, tz=zones, card_key="k").findings:
+        assert f.action and "None" not in f.action and "?" not in f.action, f.action
+        targets = [f.amount, f.card and f.card[-4:], *(t.inv for t in f.transactions), *f.devices]
+        assert any(t and t in f.action for t in targets), f.action
 
 
 @pytest.mark.parametrize(

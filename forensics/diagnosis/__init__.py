@@ -178,6 +178,8 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
         why=why,
         exponent=exponent,
         amount_minor=amount,
+        action=kind.action(row, unique_txns, amount),
+        card=unique_txns[0].get("card"),
     )
 
 
@@ -242,6 +244,8 @@ def _incidents(findings: list[Finding]) -> list[Finding]:
                 devices=sorted({d for f in members for d in f.devices}),
                 confidence=max(f.confidence for f in members),
                 summary=f"{len(members)} transactions on {where}, {money} charged in all: {head.why}",
+                action=f"Correct each of the {len(members)} transactions listed ({money} in all), as for the first:"
+                f" {head.action[0].lower()}{head.action[1:]}",
             )
         )
     return out

@@ -112,6 +112,10 @@ class Finding:
     exponent: int
     #: ``amount`` in minor units
     amount_minor: int | None
+    #: what to do to put it right, in one sentence (the kind's ``action``)
+    action: str
+    #: the first transaction's card, masked (None: no input showed it)
+    card: str | None
 
     def to_dict(self) -> dict[str, Any]:
         """The finding object of spec/findings.md (JSON-ready Python values)."""

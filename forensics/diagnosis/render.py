@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from forensics.diagnosis.finding import Evidence, Finding
+from forensics.diagnosis.kinds import kinds
+from forensics.diagnosis.wording import CAUSES
+
+
+def heading(f: Finding) -> str:
+    """``F1: Charged twice (hardware fault)``: the finding in plain words."""
+    return f"{f.id}: {kinds()[f.kind].title} ({CAUSES.get(f.cause, f.cause.replace('_', ' '))})"
+
+
+def action(f: Finding) -> str:
+    """``What to do: refund 25.28 CNY to card ****0144 ...``"""
+    return f"What to do: {f.action[0].lower()}{f.action[1:]}."
 
 
 def cause(f: Finding) -> str:
@@ -59,7 +71,7 @@ def text(findings: list[Finding], inputs: int, sightings: list[dict[str, Any]]) 
     if not findings:
         lines.append("No faulty charge found: every charge matches one purchase, one amount and its settlement.")
     for f in findings:
-        lines += ["", f"{f.id} {f.kind}: {f.summary}.", f"   {cause(f)}", f"   {transactions(f)}"]
+        lines += ["", f"{f.id} {f.kind}: {f.summary}.", f"   {cause(f)}", f"   {action(f)}", f"   {transactions(f)}"]
         lines += [f"   {c}" for c in caveats(f)]
         lines += [f"   {evidence(e)}" for e in f.evidence]
         if rules(f):

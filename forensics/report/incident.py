@@ -20,6 +20,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from forensics.diagnosis import Diagnosis, render
+from forensics.diagnosis.kinds import kinds
 from forensics.outputs import write_bytes, write_text
 from forensics.report import charts
 from forensics.report.custody import Custody
@@ -77,15 +78,16 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     if n:
         summary.tables.append(
             (
-                ["id", "finding", "cause", "contributing", "confidence", "amount", "devices", "summary"],
+                ["id", "finding", "cause", "contributing", "confidence", "amount", "card", "devices", "summary"],
                 [
                     [
                         f.id,
-                        f.kind,
+                        kinds()[f.kind].title,
                         f.cause,
                         _cell(f.contributing),
                         f"{f.confidence:.2f}",
                         f"{f.amount} {f.currency or ''}",
+                        f"****{f.card[-4:]}" if f.card else "-",
                         _cell(f.devices),
                         f.summary,
                     ]
@@ -95,8 +97,9 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
         )
     out.append(summary)
     for f in result.findings:
-        sec = Section(f"{f.id}: {f.kind} — {f.cause}")
+        sec = Section(render.heading(f))
         sec.paragraphs.append(f"{f.summary}.")
+        sec.paragraphs.append(render.action(f))
         sec.paragraphs.append(" ".join(p for p in (render.cause(f), render.rules(f)) if p))
         sec.paragraphs += render.caveats(f)
         sec.tables.append(

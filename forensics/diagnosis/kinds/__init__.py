@@ -3,7 +3,8 @@
 A kind is what went wrong for the cardholder or merchant (spec/findings.md). Its module
 ``forensics/diagnosis/kinds/<kind>.py`` defines ``KIND = Kind(...)``: the detector that proposes
 candidates, the columns the detector adds (which its rules may name), the amount a finding
-reports and the sentence that summarises it. Its attribution rules are
+reports, the sentence that summarises it, its title in plain words and the
+sentence that says what to do. Its attribution rules are
 ``forensics/rules/<kind>.toml``. ``kinds()`` imports every module of this package once and
 checks each kind when it loads: the module defines ``KIND`` under its own name, with a summary,
 and a rule file exists for it.
@@ -54,15 +55,21 @@ class Kind:
     amount: Callable[[Row, Txns], tuple[int | None, dict[str, Any]]]
     #: what happened, in one sentence without the cause: (row, transactions, amount) -> text
     summary: Callable[[Row, Txns, int | None], str]
+    #: the kind in plain words for a heading ("Charged twice")
+    title: str
+    #: what to do to put it right, in one sentence: (row, transactions, amount) -> text
+    action: Callable[[Row, Txns, int | None], str]
     #: columns the detector adds besides the role-prefixed transactions: column -> (dtype, meaning)
     columns: Mapping[str, tuple[pl.DataType, str]] = field(default_factory=dict)
     #: kinds whose candidates the detector reads (``Context.found``); they are detected first
     after: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for part in ("detect", "amount", "summary"):
+        for part in ("detect", "amount", "summary", "action"):
             if not callable(getattr(self, part)):
                 raise TypeError(f"finding kind {self.name!r}: {part} must be a function (got {getattr(self, part)!r})")
+        if not isinstance(self.title, str) or not self.title.strip():
+            raise TypeError(f"finding kind {self.name!r}: title must be a heading in words (got {self.title!r})")
 
 
 #: the column every candidate carries: its kind's name

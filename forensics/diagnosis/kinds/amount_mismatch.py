@@ -13,7 +13,7 @@ import polars as pl
 
 from forensics.diagnosis.candidates import Params, singles
 from forensics.diagnosis.kinds import Context, Kind, Row, Txns
-from forensics.diagnosis.wording import money
+from forensics.diagnosis.wording import card, money
 
 
 def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
@@ -124,11 +124,25 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     return what
 
 
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a = txns[0]
+    entered = a.get("amount_entered")
+    if amount is None or entered is None:
+        return f"Check the amount cleared for inv {a['inv']} against the receipt and refund {card(a)} any excess"
+    if amount > entered:
+        return f"Refund {money(amount - entered, a)} to {card(a)}: charged {money(amount, a)} for {money(entered, a)}"
+    if amount < entered:
+        return f"Tell the merchant inv {a['inv']} was paid {money(entered - amount, a)} short of the amount entered"
+    return f"Refund {card(a)} whatever was charged beyond the {money(entered, a)} the customer agreed to"
+
+
 KIND = Kind(
     name="amount_mismatch",
     detect=_detect,
     amount=_amount,
     summary=_summary,
+    title="Charged a wrong amount",
+    action=_action,
     columns={
         "ratio": (pl.Float64(), "the amount over the terminal's median sale, or over the corrected amount"),
         "members": (pl.List(pl.String()), "the sale and the void, re-run or refund that corrected it"),

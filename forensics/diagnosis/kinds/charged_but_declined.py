@@ -9,7 +9,7 @@ import polars as pl
 
 from forensics.diagnosis.candidates import CHARGES, singles
 from forensics.diagnosis.kinds import Context, Kind, Row, Txns
-from forensics.diagnosis.wording import money
+from forensics.diagnosis.wording import card, money
 
 
 def charged_but_declined(t: pl.DataFrame, taken: set[str]) -> pl.DataFrame:
@@ -38,10 +38,20 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     )
 
 
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a = txns[0]
+    return (
+        f"Refund {money(amount, a)} to {card(a)} for inv {a['inv']}, unless the customer paid for that purchase"
+        " only once: the terminal showed the sale as failed"
+    )
+
+
 KIND = Kind(
     name="charged_but_declined",
     detect=_detect,
     amount=_amount,
     summary=_summary,
+    title="Charged though the terminal showed the sale failed",
+    action=_action,
     after=("duplicate_charge",),
 )

@@ -12,7 +12,7 @@ import polars as pl
 
 from forensics.diagnosis.candidates import Params, prefixed
 from forensics.diagnosis.kinds import Kind, Row, Txns
-from forensics.diagnosis.wording import money
+from forensics.diagnosis.wording import card, money
 
 
 def deposit_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
@@ -58,11 +58,24 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     )
 
 
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a, b = txns[0], txns[-1]
+    holder = card(b if b.get("card") else a)  # a completion is keyed against the hold: its card is the hold's
+    if len(txns) > 2 or (row.get("completions") or 0) > 1:
+        return f"Reverse every completion of deposit inv {a['inv']} but one, and refund {holder} the extra ones"
+    return (
+        f"Correct the completion of deposit inv {a['inv']} with the acquirer: {money(b['amount_entered'], b)}"
+        f" was taken from {holder} against a hold of {money(a['amount_entered'], a)}"
+    )
+
+
 KIND = Kind(
     name="deposit_error",
     detect=lambda ctx: deposit_errors(ctx.transactions, ctx.params),
     amount=_amount,
     summary=_summary,
+    title="Deposit completed for the wrong amount",
+    action=_action,
     columns={
         "completions": (pl.UInt32(), "how many completions name the pre-authorisation"),
         "over_hold": (pl.Boolean(), "completed for more than the hold and its tolerance"),

@@ -12,7 +12,7 @@ import polars as pl
 
 from forensics.diagnosis.candidates import CHARGES, Params, prefixed
 from forensics.diagnosis.kinds import Kind, Row, Txns
-from forensics.diagnosis.wording import money
+from forensics.diagnosis.wording import card, duration, money
 
 
 def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
@@ -85,13 +85,26 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     b = txns[1]
     gap = (b["ts_start"] - a["ts_start"]).total_seconds()
     when = (
-        f"{gap:.0f} s later"
+        f"{duration(gap)} later"
         if gap >= 0
-        else f"later by the card's counter (ATC), though the two devices' clocks put it {-gap:.0f} s earlier"
+        else f"later by the card's counter (ATC), though the two devices' clocks put it {duration(gap)} earlier"
     )
     return (
         f"{a['txn_type'].title()} inv {a['inv']} charged twice ({money(amount, a)}): again as inv {b['inv']}"
         f" on {b['device']} {when}"
+    )
+
+
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a = txns[0]
+    if len(txns) == 1:
+        return (
+            f"Ask the acquirer to reverse the second clearing of inv {a['inv']} (RRN {a['rrn'] or '?'}) and refund"
+            f" {money(amount, a)} to {card(a)} if it was paid out"
+        )
+    b = txns[1]
+    return f"Refund {money(amount, a)} to {card(b)}: the second charge, inv {b['inv']} on {b['device']}" + (
+        f" (RRN {b['rrn']})" if b.get("rrn") else ""
     )
 
 
@@ -100,4 +113,6 @@ KIND = Kind(
     detect=lambda ctx: duplicate_charges(ctx.transactions, ctx.params),
     amount=_amount,
     summary=_summary,
+    title="Charged twice",
+    action=_action,
 )

@@ -37,10 +37,20 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     return f"{len(txns)} offline approvals on {a['device']} ({money(amount, a)}) never reached the acquirer"
 
 
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a = txns[0]
+    return (
+        f"Recover the offline queue of {a['device']} and submit its {len(txns)} approvals ({money(amount, a)})"
+        " to the acquirer, or tell the merchant those sales were never paid"
+    )
+
+
 KIND = Kind(
     name="ledger_mismatch",
     detect=lambda ctx: ledger_mismatches(ctx.transactions, ctx.devices),
     amount=_amount,
     summary=_summary,
+    title="Approved sales never reached the acquirer",
+    action=_action,
     columns=GROUP_COLUMNS,
 )

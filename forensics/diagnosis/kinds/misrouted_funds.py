@@ -60,10 +60,20 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     )
 
 
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a = txns[0]
+    return (
+        f"Have the acquirer move {money(amount, a)} from MID {a['mid']} to MID {row.get('expected_mid') or '?'},"
+        f" and re-initialise {a['device']} with the merchant's own MID"
+    )
+
+
 KIND = Kind(
     name="misrouted_funds",
     detect=lambda ctx: misrouted(ctx.transactions, ctx.devices),
     amount=_amount,
     summary=_summary,
+    title="Money settled to the wrong merchant",
+    action=_action,
     columns={"expected_mid": (pl.String(), "the MID of the device this one replaced"), **GROUP_COLUMNS},
 )

@@ -12,7 +12,7 @@ import polars as pl
 
 from forensics.diagnosis.candidates import Params, prefixed
 from forensics.diagnosis.kinds import Context, Kind, Row, Txns
-from forensics.diagnosis.wording import money
+from forensics.diagnosis.wording import card, money
 
 
 def refund_errors(t: pl.DataFrame, params: Params) -> pl.DataFrame:
@@ -107,11 +107,34 @@ def _detect(ctx: Context) -> pl.DataFrame:
     return refund_errors(ctx.transactions, ctx.params)
 
 
+def _action(row: Row, txns: Txns, amount: int | None) -> str:
+    a, b = txns[0], txns[-1]
+    if row.get("refunded_total") is not None:
+        over = row["refunded_total"] - (a.get("amount_entered") or 0)
+        return f"Recover {money(over, b)} from {card(b)}: sale inv {a['inv']} was refunded more than once"
+    if row.get("twin") is not None and len(txns) > 2:
+        hit = txns[1]
+        return (
+            f"Ask the merchant which sale inv {hit['inv']} the {b['txn_type'].lower()} was meant for: it hit the one"
+            f" on {hit['device']} ({money(hit['amount_entered'], hit)}), not the one on {a['device']}"
+            f" ({money(a['amount_entered'], a)}); reinstate or reverse accordingly"
+        )
+    if b.get("card") and a.get("card") and b["card"] != a["card"]:
+        return (
+            f"Credit {money(b['amount_entered'], b)} to {card(a)}, the card of sale inv {a['inv']}, and recover it"
+            f" from {card(b)}"
+        )
+    over = (b.get("amount_entered") or 0) - (a.get("amount_entered") or 0)
+    return f"Recover {money(over, b)} from {card(b)}: refund inv {b['inv']} was for more than sale inv {a['inv']}"
+
+
 KIND = Kind(
     name="refund_error",
     detect=_detect,
     amount=_amount,
     summary=_summary,
+    title="Refund to the wrong card, amount or sale",
+    action=_action,
     columns={
         "twin": (pl.String(), "the transaction on another device with the sale's TID and invoice number"),
         "gap_s": (pl.Float64(), "seconds from the sale to the refund or void"),
