@@ -107,6 +107,7 @@ TRANSACTION_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "h_rx_ts": (_T, "host's receive time of the request"),
     "path": (_S, "stream (first file) of its terminal lines"),
     "line_start": (_I, "START line"),
+    "line_card": (_I, "card read line (entry mode, masked card, ATC)"),
     "line_tx": (_I, "request line"),
     "line_result": (_I, "RESULT line"),
     "line_timeout": (_I, "TIMEOUT line"),
@@ -607,7 +608,11 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
         {"rc": "rc_rx", "ts_utc": "ts_rx"},
     )
     parts = [
-        _first_of(w, k == "txn.card", {"entry": "entry", "card": "card", "card_id": "card_id", "atc": "atc"}),
+        _first_of(
+            w,
+            k == "txn.card",
+            {"entry": "entry", "card": "card", "card_id": "card_id", "atc": "atc", "line": "line_card"},
+        ),
         tx,
         rx,
         _first_of(

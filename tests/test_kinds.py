@@ -167,3 +167,26 @@ def test_every_kind_has_a_family_and_a_sample_case() -> None:
     catalog = tomllib.loads((SAMPLES / "catalog.toml").read_text(encoding="utf-8"))
     sampled = {FAMILIES[entry["family"]].kind for entry in catalog["case"]}
     assert sampled - {None} == set(kinds())
+
+
+def test_a_kind_cites_only_transaction_line_columns() -> None:
+    with pytest.raises(TypeError, match=r"cites \['card'\] are not transaction line columns"):
+        Kind(
+            "new_kind",
+            lambda ctx: pl.DataFrame(),
+            lambda r, t: (None, t[0]),
+            lambda *_: "x",
+            "X",
+            lambda *_: "y",
+            cites=("card",),
+        )
+
+
+@pytest.mark.parametrize("case", ["refund_wrong_card", "dup_paper_out_rerun"])
+def test_evidence_cites_the_card_lines_a_card_claim_rests_on(case: str) -> None:
+    """A refund to another card, a card charged twice: each transaction's CARD line is cited, showing its card."""
+    logs, zones, _ = case_args(SAMPLES / case)
+    (f,) = diagnose(logs, tz=zones, card_key="k").findings
+    card_lines = [e for e in f.evidence if " CARD " in (e.text or "")]
+    assert len(card_lines) == len(f.transactions) == 2
+    assert all("******" in e.text for e in card_lines)

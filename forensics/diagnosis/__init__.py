@@ -169,7 +169,7 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
             )
             for t in unique_txns
         ],
-        evidence=_evidence(cid, unique_txns, evidence),
+        evidence=_evidence(cid, unique_txns, evidence, kind.cites),
         alternatives=alternatives,
         caveats=caveats,
         rules=[r.id for r in winning],
@@ -251,8 +251,9 @@ def _incidents(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame) -> list[Evidence]:
-    """The rules' lines for candidate ``cid`` and each transaction's own lines, by role (the strongest a line has)."""
+def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, cites: tuple[str, ...]) -> list[Evidence]:
+    """The rules' lines for candidate ``cid`` and each transaction's own lines (its outcome, the host's approval, its
+    clearing rows and the ``cites`` lines its kind's claim rests on), by role (the strongest a line has)."""
     rows: list[tuple[str, int, str]] = [
         (p, ln, role)
         for p, ln, role in evidence.filter(pl.col("cid") == cid).select("path", "line", "role").iter_rows()
@@ -263,6 +264,7 @@ def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame) -> l
         if t.get("merchant_outcome") != "APPROVED" and t.get("host_path") and t.get("host_rc") == "00":
             # the terminal never saw the approval: the host's answer is what proves the charge
             rows.append((t["host_path"], t.get("host_resp_line") or t["host_line"], "charge"))
+        rows += [(t["path"], t[column], "context") for column in cites if t.get(column) is not None]
         for ref in t.get("settle_lines") or []:
             path, _, number = ref.rpartition(":")
             rows.append((path, int(number), "clearing"))

@@ -63,11 +63,19 @@ class Kind:
     columns: Mapping[str, tuple[pl.DataType, str]] = field(default_factory=dict)
     #: kinds whose candidates the detector reads (``Context.found``); they are detected first
     after: tuple[str, ...] = ()
+    #: transaction line columns (``line_card``, ``line_start``...) holding the facts the kind's claim rests
+    #: on: each transaction's such lines are cited as evidence
+    cites: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for part in ("detect", "amount", "summary", "action"):
             if not callable(getattr(self, part)):
                 raise TypeError(f"finding kind {self.name!r}: {part} must be a function (got {getattr(self, part)!r})")
+        from forensics.timeline import TRANSACTION_COLUMNS
+
+        unknown = [c for c in self.cites if not c.startswith("line_") or c not in TRANSACTION_COLUMNS]
+        if unknown:
+            raise TypeError(f"finding kind {self.name!r}: cites {unknown} are not transaction line columns")
         if not isinstance(self.title, str) or not self.title.strip():
             raise TypeError(f"finding kind {self.name!r}: title must be a heading in words (got {self.title!r})")
 

@@ -143,6 +143,7 @@ KIND = Kind(
     summary=_summary,
     title="Charged a wrong amount",
     action=_action,
+    cites=("line_start", "line_tx"),
     columns={
         "ratio": (pl.Float64(), "the amount over the terminal's median sale, or over the corrected amount"),
         "members": (pl.List(pl.String()), "the sale and the void, re-run or refund that corrected it"),

@@ -76,6 +76,7 @@ KIND = Kind(
     summary=_summary,
     title="Deposit completed for the wrong amount",
     action=_action,
+    cites=("line_start",),
     columns={
         "completions": (pl.UInt32(), "how many completions name the pre-authorisation"),
         "over_hold": (pl.Boolean(), "completed for more than the hold and its tolerance"),

@@ -115,4 +115,5 @@ KIND = Kind(
     summary=_summary,
     title="Charged twice",
     action=_action,
+    cites=("line_card",),
 )

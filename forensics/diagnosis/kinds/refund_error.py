@@ -135,6 +135,7 @@ KIND = Kind(
     summary=_summary,
     title="Refund to the wrong card, amount or sale",
     action=_action,
+    cites=("line_card", "line_start"),
     columns={
         "twin": (pl.String(), "the transaction on another device with the sale's TID and invoice number"),
         "gap_s": (pl.Float64(), "seconds from the sale to the refund or void"),
