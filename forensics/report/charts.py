@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -219,8 +219,14 @@ def incident_window(tl: Timeline, findings: list[dict[str, Any]] | None = None) 
 
 
 def _day(tl: Timeline) -> tuple[datetime, datetime]:
-    ts = tl.events["ts_utc"].drop_nulls()
-    return ts.min(), ts.max()  # type: ignore[return-value]
+    """The span of the inputs' events, leaving out strays far outside the bulk (a clock reset to its default
+    date would otherwise stretch the axis over months): at most half the 1-99 % span beyond either end."""
+    us = tl.events["ts_utc"].drop_nulls().dt.epoch("us")
+    q1, q99 = us.quantile(0.01, "lower"), us.quantile(0.99, "higher")
+    reach = (q99 - q1) / 2  # type: ignore[operator]
+    lo, hi = max(us.min(), q1 - reach), min(us.max(), q99 + reach)  # type: ignore[type-var,operator]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + timedelta(microseconds=int(lo)), epoch + timedelta(microseconds=int(hi))  # type: ignore[arg-type]
 
 
 @_styled
@@ -365,6 +371,18 @@ def plot_day(
         ax.axvspan(window[0], window[1], color=HIGHLIGHT, alpha=0.25, label="zoomed below")
     for ts in _finding_rows(tl, findings)["ts"].drop_nulls().to_list():
         ax.axvline(ts, color=HIGHLIGHT, lw=1.2)
+    cited = _lane_events(tl, lanes).join(_cited_lines(findings), on=["path", "line"])
+    if cited.height:  # a cited line far from the charges (a late upload) is still seen here
+        ax.scatter(
+            cited["ts_utc"].to_list(),
+            cited["_lane"].to_list(),
+            s=60,
+            facecolors="none",
+            edgecolors=HIGHLIGHT,
+            linewidths=1.6,
+            zorder=4,
+            label="line cited as evidence",
+        )
     ax.set_yticks(range(len(lanes)), [name for name, _ in lanes], fontsize=7)
     ax.set_ylim(-0.6, len(lanes) - 0.4)
     ax.set_xlim(lo, hi)
@@ -648,11 +666,13 @@ def plot_amounts(
                 f"{r['amount']:,.{digits}f} {currency} {r['ts_start']:%H:%M:%S}"
             )
             right = lo is not None and r["ts_start"] > lo + (hi - lo) * 0.7  # type: ignore[operator]
-            ax.annotate(
+            ax.annotate(  # labels in rows at the top of the axes, each with a line to its item
                 label + (f" ({'; '.join(notes)})" if notes else ""),
                 xy=(r["ts_start"], r["amount"]),
-                xytext=(-8 if right else 8, 10 + 11 * (i % 3)),
-                textcoords="offset points",
+                xytext=(r["ts_start"], 0.95 - 0.08 * (i % 5)),
+                textcoords=("data", "axes fraction"),
+                va="top",
+                arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.7},
                 ha="right" if right else "left",
                 fontsize=7,
                 color="#7a2f5f",
@@ -661,9 +681,10 @@ def plot_amounts(
                 annotation_clip=True,
                 zorder=5,
             )
+    ax.set_xlim(*_day(tl))  # the inputs' span, the same on every currency's panel (one item alone: not years)
     ax.set_yscale("log")
     bottom, top = ax.get_ylim()
-    ax.set_ylim(bottom, top * (3.0 if hit.height else 1.2))  # room for the labels above the highest item
+    ax.set_ylim(bottom, top * (4.0 if hit.height else 1.2))  # room for the labels above the highest item
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
