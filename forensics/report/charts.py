@@ -43,6 +43,7 @@ OKABE_ITO = {
 HIGHLIGHT = OKABE_ITO["purple"]
 KINDS = ("swimlane", "migration", "skew", "amounts")
 MAX_LEGEND = 8
+MAX_LABELS = 4  # labelled transactions per finding; a finding with more gets its first two and last labelled
 # Above this many events in view, a lane shows how busy it is (events per time bin) instead of markers.
 DENSE_EVENTS = 1500
 _STYLE = {"svg.hashsalt": "forensics", "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold"}
@@ -137,6 +138,22 @@ def _money(minor: int, exponent: int | None, code: str | None) -> str:
 def _cited_lines(findings: list[dict[str, Any]] | None) -> pl.DataFrame:
     rows = [{"path": e["path"], "line": e["line"]} for f in findings or [] for e in f["evidence"]]
     return pl.DataFrame(rows, schema={"path": pl.String, "line": pl.Int64}).unique()
+
+
+def _label_plan(rows: pl.DataFrame, ts: str) -> pl.DataFrame:
+    """Which of a finding's transactions get a text label: all up to MAX_LABELS, else the first two and the
+    last, the last saying how many more there are (all of them stay marked)."""
+    k, n = pl.int_range(pl.len()).over("fid"), pl.len().over("fid")
+    many = n > MAX_LABELS
+    return (
+        rows.sort(ts)
+        .with_columns(_show=~many | (k < 2) | (k == n - 1), _more=pl.when(many & (k == n - 1)).then(n - 3))
+        .filter("_show")
+    )
+
+
+def _suffix(row: dict[str, Any]) -> str:
+    return f" (+{row['_more']} more in {row['fid']})" if row["_more"] else ""
 
 
 # ---------------------------------------------------------------- why a chart is left out
@@ -337,12 +354,12 @@ def _label_findings(
     for _, mine in rows.sort("ts").group_by("fid", maintain_order=True):
         times = mine["ts"].to_list()
         ax.axvspan(times[0] - timedelta(seconds=15), times[-1] + timedelta(seconds=30), color=HIGHLIGHT, alpha=0.12)
-    for i, r in enumerate(rows.sort("ts").iter_rows(named=True)):
+    for i, r in enumerate(_label_plan(rows, "ts").iter_rows(named=True)):
         if not lo <= r["ts"] <= hi:
             continue
         y = names.index(r["device"]) if r["device"] in names else len(lanes) - 1
         ax.annotate(
-            r["label"],
+            r["label"] + _suffix(r),
             xy=(r["ts"], y),
             xytext=(0, 14 + 12 * (i % 3)),
             textcoords="offset points",
@@ -489,18 +506,21 @@ def plot_migration(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None
 def _mark_findings(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None) -> None:
     """A vertical line and a label inside the axes at each transaction a finding lists."""
     rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null()).unique(["device", "stan", "inv", "ts"])
-    for i, r in enumerate(rows.sort("ts").iter_rows(named=True)):
-        ax.axvline(r["ts"], color=HIGHLIGHT, lw=2, alpha=0.9, label="transaction in a finding" if i == 0 else None)
+    for i, ts in enumerate(rows["ts"].to_list()):
+        ax.axvline(ts, color=HIGHLIGHT, lw=2, alpha=0.9, label="transaction in a finding" if i == 0 else None)
+    lo, hi = ax.get_xlim()
+    for i, r in enumerate(_label_plan(rows, "ts").iter_rows(named=True)):
+        right = mdates.date2num(r["ts"]) > lo + (hi - lo) * 0.6  # near the right edge: text to the left
         ax.text(
             r["ts"],
             0.97 - 0.09 * (i % 3),
-            f" {r['label']} ({r['device']})",
+            f" {r['label']} ({r['device']}){_suffix(r)} ",
             transform=ax.get_xaxis_transform(),
             fontsize=7,
             color="#7a2f5f",
             fontweight="bold",
             va="top",
-            ha="left",
+            ha="right" if right else "left",
             clip_on=True,
             bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
         )
@@ -650,7 +670,7 @@ def plot_amounts(
             zorder=4,
         )
         lo, hi = t["ts_start"].min(), t["ts_start"].max()
-        for i, r in enumerate(hit.iter_rows(named=True)):
+        for i, r in enumerate(_label_plan(hit, "ts_start").iter_rows(named=True)):
             digits = _exponent(r["exponent"], currency)
             notes = []
             if r["entered"] is not None and r["entered"] > 0 and abs(r["entered"] - r["amount"]) > 1e-9:
@@ -667,7 +687,7 @@ def plot_amounts(
             )
             right = lo is not None and r["ts_start"] > lo + (hi - lo) * 0.7  # type: ignore[operator]
             ax.annotate(  # labels in rows at the top of the axes, each with a line to its item
-                label + (f" ({'; '.join(notes)})" if notes else ""),
+                label + (f" ({'; '.join(notes)})" if notes else "") + _suffix(r),
                 xy=(r["ts_start"], r["amount"]),
                 xytext=(r["ts_start"], 0.95 - 0.08 * (i % 5)),
                 textcoords=("data", "axes fraction"),
