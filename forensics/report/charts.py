@@ -601,7 +601,8 @@ def _charges(tl: Timeline, everything: bool = False) -> pl.DataFrame:
     rows = t.filter(minor.is_not_null(), pl.col("ts_start").is_not_null())
     if not everything:
         rows = rows.filter(moved.fill_null(False))  # null: neither charged nor approved on screen
-    digits = pl.lit(10.0).pow(pl.Series([_exponent(e, c) for e, c in rows.select("exponent", "currency").rows()]))
+    exponents = [_exponent(e, c) for e, c in rows.select("exponent", "currency").rows()]
+    digits = pl.lit(10.0).pow(pl.Series(exponents, dtype=pl.Int64))
     return rows.with_columns(
         amount=minor / digits,
         entered=pl.col("amount_entered") / digits,
