@@ -95,7 +95,8 @@ def _styled(fn: _F) -> _F:
 
 
 def _finding_rows(tl: Timeline, findings: list[dict[str, Any]] | None) -> pl.DataFrame:
-    """One row per transaction a finding lists: finding id, lane device, time, type, amount, invoice."""
+    """One row per transaction a finding lists: finding id, lane device, time, type, invoice and a label
+    with the amount charged (settled, else approved, else sent, else entered)."""
     keys = [
         {"fid": f["id"], "device": t["device"], "tid": t["tid"], "stan": t["stan"], "inv": t["inv"], "ts": t["ts"]}
         for f in findings or []
@@ -107,13 +108,14 @@ def _finding_rows(tl: Timeline, findings: list[dict[str, Any]] | None) -> pl.Dat
     wanted = pl.DataFrame(keys, schema=schema | {"ts": pl.String}).with_columns(
         pl.col("ts").str.to_datetime(time_zone="UTC", strict=False)
     )
+    charged = pl.coalesce("settled_amount", "amount_approved", "amount_sent", "amount_entered")  # as in _charges
     txns = tl.transactions.select(
-        "device", "tid", "stan", "inv", "txn_type", "currency", "exponent", "amount_entered"
+        "device", "tid", "stan", "inv", "txn_type", "currency", "exponent", charged.alias("minor")
     ).unique(["device", "tid", "stan", "inv"], keep="first", maintain_order=True)
     rows = wanted.join(txns, on=["device", "tid", "stan", "inv"], how="left", nulls_equal=True)
     labels = [
         f"{r['fid']} {(r['txn_type'] or 'charge').lower()} inv {r['inv'] or '?'}"
-        + (f" {_money(r['amount_entered'], r['exponent'], r['currency'])}" if r["amount_entered"] is not None else "")
+        + (f" {_money(r['minor'], r['exponent'], r['currency'])}" if r["minor"] is not None else "")
         + (f" {r['ts']:%H:%M:%S}" if r["ts"] is not None else "")
         for r in rows.iter_rows(named=True)
     ]
