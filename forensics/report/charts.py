@@ -112,7 +112,7 @@ def _finding_rows(tl: Timeline, findings: list[dict[str, Any]] | None) -> pl.Dat
     txns = tl.transactions.select(
         "device", "tid", "stan", "inv", "txn_type", "currency", "exponent", charged.alias("minor")
     ).unique(["device", "tid", "stan", "inv"], keep="first", maintain_order=True)
-    rows = wanted.join(txns, on=["device", "tid", "stan", "inv"], how="left", nulls_equal=True)
+    rows = wanted.join(txns, on=["device", "tid", "stan", "inv"], how="left", nulls_equal=True, maintain_order="left")
     labels = [
         f"{r['fid']} {(r['txn_type'] or 'charge').lower()} inv {r['inv'] or '?'}"
         + (f" {_money(r['minor'], r['exponent'], r['currency'])}" if r["minor"] is not None else "")
@@ -139,7 +139,7 @@ def _money(minor: int, exponent: int | None, code: str | None) -> str:
 
 def _cited_lines(findings: list[dict[str, Any]] | None) -> pl.DataFrame:
     rows = [{"path": e["path"], "line": e["line"]} for f in findings or [] for e in f["evidence"]]
-    return pl.DataFrame(rows, schema={"path": pl.String, "line": pl.Int64}).unique()
+    return pl.DataFrame(rows, schema={"path": pl.String, "line": pl.Int64}).unique().sort("path", "line")
 
 
 def _label_plan(rows: pl.DataFrame, ts: str) -> pl.DataFrame:
@@ -148,7 +148,7 @@ def _label_plan(rows: pl.DataFrame, ts: str) -> pl.DataFrame:
     k, n = pl.int_range(pl.len()).over("fid"), pl.len().over("fid")
     many = n > MAX_LABELS
     return (
-        rows.sort(ts)
+        rows.sort(ts, "fid", "device", "inv", nulls_last=True, maintain_order=True)
         .with_columns(_show=~many | (k < 2) | (k == n - 1), _more=pl.when(many & (k == n - 1)).then(n - 3))
         .filter("_show")
     )
@@ -280,7 +280,7 @@ def plot_swimlane(
                     label=label,
                     linewidths=1.4,
                 )
-    hits = events.join(_cited_lines(findings), on=["path", "line"])
+    hits = events.join(_cited_lines(findings), on=["path", "line"]).sort("ts_utc", "path", "line")
     if hits.height:
         ax.scatter(
             hits["ts_utc"].to_list(),
@@ -351,9 +351,10 @@ def _label_findings(
     hi: datetime,
 ) -> None:
     """Shade each finding's span and label each of its transactions on its device's lane."""
-    rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null()).unique(["device", "stan", "inv", "ts"])
+    rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null())
+    rows = rows.unique(["device", "stan", "inv", "ts"], maintain_order=True).sort("ts", maintain_order=True)
     names = [name for name, _ in lanes]
-    for _, mine in rows.sort("ts").group_by("fid", maintain_order=True):
+    for _, mine in rows.group_by("fid", maintain_order=True):
         times = mine["ts"].to_list()
         ax.axvspan(times[0] - timedelta(seconds=15), times[-1] + timedelta(seconds=30), color=HIGHLIGHT, alpha=0.12)
     for i, r in enumerate(_label_plan(rows, "ts").iter_rows(named=True)):
@@ -390,7 +391,7 @@ def plot_day(
         ax.axvspan(window[0], window[1], color=HIGHLIGHT, alpha=0.25, label="zoomed below")
     for ts in _finding_rows(tl, findings)["ts"].drop_nulls().to_list():
         ax.axvline(ts, color=HIGHLIGHT, lw=1.2)
-    cited = _lane_events(tl, lanes).join(_cited_lines(findings), on=["path", "line"])
+    cited = _lane_events(tl, lanes).join(_cited_lines(findings), on=["path", "line"]).sort("ts_utc", "path", "line")
     if cited.height:  # a cited line far from the charges (a late upload) is still seen here
         ax.scatter(
             cited["ts_utc"].to_list(),
@@ -507,7 +508,8 @@ def plot_migration(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None
 
 def _mark_findings(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None) -> None:
     """A vertical line and a label inside the axes at each transaction a finding lists."""
-    rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null()).unique(["device", "stan", "inv", "ts"])
+    rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null())
+    rows = rows.unique(["device", "stan", "inv", "ts"], maintain_order=True).sort("ts", maintain_order=True)
     for i, ts in enumerate(rows["ts"].to_list()):
         ax.axvline(ts, color=HIGHLIGHT, lw=2, alpha=0.9, label="transaction in a finding" if i == 0 else None)
     lo, hi = ax.get_xlim()
@@ -660,7 +662,7 @@ def plot_amounts(
         .filter(pl.col("currency") == currency)
         .join(keys, on=["device", "tid", "stan", "inv"], nulls_equal=True)
     )
-    hit = hit.unique(["txn"], maintain_order=True).sort("ts_start")
+    hit = hit.unique(["txn"], maintain_order=True).sort("ts_start", "txn")
     if hit.height:
         ax.scatter(
             hit["ts_start"].to_list(),
