@@ -356,7 +356,8 @@ def chart_command(
     device: str | None,
     card_key: str | None,
 ) -> None:
-    """Draw one chart of LOGS (faulty charges highlighted)."""
+    """Draw one chart of LOGS (faulty charges labelled). A chart that does not apply to LOGS (no device
+    swap, no host pairs, no data) is not written: one line says why, exit code 3."""
     from forensics.diagnosis import diagnose
     from forensics.report import charts
 
@@ -364,6 +365,10 @@ def chart_command(
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
     check_outputs(logs, [output])
     result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    reason = charts.why_not(kind, result.timeline, result.findings)
+    if reason:
+        click.echo(f"forensics: {kind} chart not drawn, nothing written: {reason}", err=True)
+        raise click.exceptions.Exit(3)
     charts.save(charts.figure(kind, result.timeline, result.findings), output)
 
 

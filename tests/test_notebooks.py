@@ -1,4 +1,4 @@
-"""The notebooks run top to bottom without error, and are stored without outputs."""
+"""The notebooks run top to bottom without error, show their charts inline, and are stored without outputs."""
 
 from __future__ import annotations
 
@@ -32,5 +32,8 @@ def test_notebook_executes(path: Path) -> None:
     NotebookClient(
         book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
-    errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if o.output_type in ("display_data", "execute_result") and "image/png" in o.data]
+    assert images, f"{path.name}: no chart was shown inline (a backend forced at import turns inline display off)"
+    assert not [o for o in outputs if "<Figure size" in o.get("data", {}).get("text/plain", "") and o not in images]

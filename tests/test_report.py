@@ -70,8 +70,8 @@ def test_every_chart_kind_is_deterministic(tmp_path: Path) -> None:
 
 def test_migration_chart_leaves_out_a_queue_depth_that_is_not_a_number(tmp_path: Path) -> None:
     folder = tmp_path / "case"
-    shutil.copytree(SAMPLES / "cbd_timeout_late_reversal", folder)
-    log = next(folder.glob("V400-*.log"))
+    shutil.copytree(SAMPLES / "dup_migration_saf_late", folder)
+    log = folder / "V400-3663.log"
     log.write_bytes(log.read_bytes().replace(b"depth=1", b"depth=1x", 1))
     result, _ = _result(folder)
     depths = result.timeline.events.filter(pl.col("kind") == "saf.queued")["attrs"].str.json_path_match("$.depth")
@@ -120,10 +120,13 @@ def test_chart_and_report_cli(tmp_path: Path) -> None:
     folder = SAMPLES / "dup_paper_out_rerun"
     logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
     runner = CliRunner()
-    for kind in charts.KINDS:
+    for kind in ("swimlane", "skew", "amounts"):
         result = runner.invoke(cli, ["chart", *logs, "--kind", kind, "-o", str(tmp_path / f"{kind}.svg")])
         assert result.exit_code == 0, result.output
         assert (tmp_path / f"{kind}.svg").read_text().startswith("<?xml")
+    single = runner.invoke(cli, ["chart", *logs, "--kind", "migration", "-o", str(tmp_path / "migration.svg")])
+    assert single.exit_code == 3 and not (tmp_path / "migration.svg").exists()
+    assert single.output.strip().count("\n") == 0 and "no device swap" in single.output
     bad = runner.invoke(cli, ["chart", *logs, "-o", str(tmp_path / "x.gif")])
     assert bad.exit_code != 0 and ".png" in bad.output
     out = runner.invoke(cli, ["report", *logs, "-o", str(tmp_path / "r"), "--format", "html", "--format", "md"])

@@ -2,24 +2,31 @@
 
 Each ``plot_*`` function draws on a Matplotlib ``Axes`` from timeline frames and returns it
 (never ``plt.show()``), so notebooks can compose them; ``figure(kind, ...)`` makes a whole
-figure for the CLI and reports. Colours are the Okabe-Ito palette (colour-blind safe); the
-faulty charges are highlighted in ``HIGHLIGHT``. Output is deterministic (``save``).
+figure for the CLI and reports, or raises ``NotApplicable`` with the one-line reason when the
+chart has nothing to show for these inputs (``why_not`` gives that reason without drawing).
+No Matplotlib backend is chosen here: figures are plain ``Figure`` objects, which save to files
+with any backend, and a notebook keeps its inline display. Colours are the Okabe-Ito palette
+(colour-blind safe); what a finding cites is drawn in ``HIGHLIGHT``. Output is deterministic
+(``save``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from forensics import money
+from forensics.errors import ForensicsError
 from forensics.outputs import written_aside
 from forensics.timeline import TERMINAL, Timeline, clock_pairs
 
@@ -35,44 +42,153 @@ OKABE_ITO = {
 }
 HIGHLIGHT = OKABE_ITO["purple"]
 KINDS = ("swimlane", "migration", "skew", "amounts")
-# event kind -> (legend label, marker, colour)
-_MARKS: dict[str, tuple[str, str, str]] = {
-    "txn.start": ("transaction start", "o", OKABE_ITO["sky"]),
-    "iso.tx": ("request sent", "|", OKABE_ITO["blue"]),
-    "iso.rx": ("response received", "|", OKABE_ITO["green"]),
-    "txn.result": ("result shown", "8", OKABE_ITO["black"]),
-    "txn.timeout": ("timeout", "x", OKABE_ITO["vermillion"]),
-    "printer.status": ("printer fault", "s", OKABE_ITO["orange"]),
-    "printer.print": ("receipt printed", ".", OKABE_ITO["green"]),
-    "app.crash": ("crash", "v", OKABE_ITO["black"]),
-    "power.boot": ("boot", "^", OKABE_ITO["black"]),
-    "log.divider": ("boot", "^", OKABE_ITO["black"]),
-    "power.recover": ("power-fail recovery", "P", OKABE_ITO["black"]),
-    "reversal.send": ("reversal sent", "d", OKABE_ITO["purple"]),
-    "reversal.deleted": ("reversal deleted", "D", OKABE_ITO["purple"]),
-    "ui.menu": ("operator menu", "*", OKABE_ITO["orange"]),
-    "saf.queued": ("offline queued", "<", OKABE_ITO["yellow"]),
-    "saf.upload": ("offline uploaded", ">", OKABE_ITO["yellow"]),
-    "tms.init": ("device initialised", "X", OKABE_ITO["black"]),
-    "tms.release": ("TID released", "X", OKABE_ITO["vermillion"]),
-    "clock.step": ("clock step", "|", OKABE_ITO["black"]),
-    "clock.set": ("clock set", "|", OKABE_ITO["black"]),
-    "host.rx": ("host received", "|", OKABE_ITO["blue"]),
-    "host.tx": ("host answered", "|", OKABE_ITO["green"]),
-    "host.timeout": ("host timeout", "x", OKABE_ITO["vermillion"]),
-    "host.error": ("host error", "x", OKABE_ITO["vermillion"]),
-    "settle.item": ("cleared (at capture time)", "^", OKABE_ITO["blue"]),
-}
-
-plt.rcParams.update({"svg.hashsalt": "forensics", "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold"})
-
-
-def _finding_txns(findings: list[dict[str, Any]] | None) -> list[tuple[str, list[dict[str, Any]]]]:
-    return [(f"{f['id']} {f['kind']}", f["transactions"]) for f in findings or []]
+MAX_LEGEND = 8
+MAX_LABELS = 4  # labelled transactions per finding; a finding with more gets its first two and last labelled
+# Above this many events in view, a lane shows how busy it is (events per time bin) instead of markers.
+DENSE_EVENTS = 1500
+_STYLE = {"svg.hashsalt": "forensics", "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold"}
+# Swimlane marks, grouped so the legend stays short: (legend label, marker, colour, event kinds).
+_GROUPS: list[tuple[str, str, str, tuple[str, ...]]] = [
+    ("transaction started", "o", OKABE_ITO["sky"], ("txn.start",)),
+    ("result shown, receipt printed", "8", OKABE_ITO["black"], ("txn.result", "printer.print")),
+    ("request / response (terminal and host)", "|", OKABE_ITO["blue"], ("iso.tx", "iso.rx", "host.rx", "host.tx")),
+    (
+        "fault: printer, crash, timeout, host error",
+        "X",
+        OKABE_ITO["vermillion"],
+        ("printer.status", "app.crash", "txn.timeout", "host.timeout", "host.error"),
+    ),
+    (
+        "reversal or offline advice",
+        "d",
+        OKABE_ITO["orange"],
+        ("reversal.send", "reversal.deleted", "saf.queued", "saf.upload"),
+    ),
+    (
+        "boot, power recovery, set-up, clock, menu",
+        "^",
+        OKABE_ITO["green"],
+        ("power.boot", "log.divider", "power.recover", "tms.init", "tms.release", "clock.step", "clock.set", "ui.menu"),
+    ),
+    ("settlement row (at capture time)", "s", OKABE_ITO["blue"], ("settle.item",)),
+]
+_KINDS_DRAWN = [k for *_, kinds in _GROUPS for k in kinds]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _evidence_keys(findings: list[dict[str, Any]] | None) -> set[tuple[str, int]]:
-    return {(e["path"], e["line"]) for f in findings or [] for e in f["evidence"]}
+class NotApplicable(ForensicsError):
+    """A chart that has nothing to show for these inputs; the message says why, in one line."""
+
+
+def _styled(fn: _F) -> _F:
+    """Run a drawing function with the charts' fonts, without changing the caller's settings."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(_STYLE):
+            return fn(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- what the findings cite
+
+
+def _finding_rows(tl: Timeline, findings: list[dict[str, Any]] | None) -> pl.DataFrame:
+    """One row per transaction a finding lists: finding id, lane device, time, type, invoice and a label
+    with the amount charged (settled, else approved, else sent, else entered)."""
+    keys = [
+        {"fid": f["id"], "device": t["device"], "tid": t["tid"], "stan": t["stan"], "inv": t["inv"], "ts": t["ts"]}
+        for f in findings or []
+        for t in f["transactions"]
+    ]
+    schema = {"fid": pl.String, "device": pl.String, "tid": pl.String, "stan": pl.String, "inv": pl.String}
+    if not keys:
+        return pl.DataFrame(schema=schema | {"ts": pl.Datetime("us", "UTC"), "txn_type": pl.String, "label": pl.String})
+    wanted = pl.DataFrame(keys, schema=schema | {"ts": pl.String}).with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC", strict=False)
+    )
+    charged = pl.coalesce("settled_amount", "amount_approved", "amount_sent", "amount_entered")  # as in _charges
+    txns = tl.transactions.select(
+        "device", "tid", "stan", "inv", "txn_type", "currency", "exponent", charged.alias("minor")
+    ).unique(["device", "tid", "stan", "inv"], keep="first", maintain_order=True)
+    rows = wanted.join(txns, on=["device", "tid", "stan", "inv"], how="left", nulls_equal=True, maintain_order="left")
+    labels = [
+        f"{r['fid']} {(r['txn_type'] or 'charge').lower()} inv {r['inv'] or '?'}"
+        + (f" {_money(r['minor'], r['exponent'], r['currency'])}" if r["minor"] is not None else "")
+        + (f" {r['ts']:%H:%M:%S}" if r["ts"] is not None else "")
+        for r in rows.iter_rows(named=True)
+    ]
+    return rows.with_columns(label=pl.Series(labels, dtype=pl.String)).select(
+        "fid", "device", "tid", "stan", "inv", "ts", "txn_type", "label"
+    )
+
+
+def _exponent(exponent: int | None, code: str | None) -> int:
+    """Minor-unit digits: the logged exponent, else the currency's, else 2 (said in the axis label)."""
+    if exponent is not None:
+        return exponent
+    cur = money.currency(code)
+    return cur.exponent if cur else 2
+
+
+def _money(minor: int, exponent: int | None, code: str | None) -> str:
+    digits = _exponent(exponent, code)
+    return f"{minor / 10**digits:,.{digits}f} {code or ''}".strip()
+
+
+def _cited_lines(findings: list[dict[str, Any]] | None) -> pl.DataFrame:
+    rows = [{"path": e["path"], "line": e["line"]} for f in findings or [] for e in f["evidence"]]
+    return pl.DataFrame(rows, schema={"path": pl.String, "line": pl.Int64}).unique().sort("path", "line")
+
+
+def _label_plan(rows: pl.DataFrame, ts: str) -> pl.DataFrame:
+    """Which of a finding's transactions get a text label: all up to MAX_LABELS, else the first two and the
+    last, the last saying how many more there are (all of them stay marked)."""
+    k, n = pl.int_range(pl.len()).over("fid"), pl.len().over("fid")
+    many = n > MAX_LABELS
+    return (
+        rows.sort(ts, "fid", "device", "inv", nulls_last=True, maintain_order=True)
+        .with_columns(_show=~many | (k < 2) | (k == n - 1), _more=pl.when(many & (k == n - 1)).then(n - 3))
+        .filter("_show")
+    )
+
+
+def _suffix(row: dict[str, Any]) -> str:
+    return f" (+{row['_more']} more in {row['fid']})" if row["_more"] else ""
+
+
+# ---------------------------------------------------------------- why a chart is left out
+
+
+def why_not(kind: str, tl: Timeline, findings: list[dict[str, Any]] | None = None) -> str | None:
+    """Why chart ``kind`` has nothing to show for this timeline (one line), or None when it applies."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown chart kind {kind!r} (one of {', '.join(KINDS)})")
+    if tl.events["ts_utc"].drop_nulls().is_empty():
+        return "no event with a time in the inputs (nothing was parsed from them)"
+    if kind == "swimlane":
+        return None if _lanes(tl) else "no device, host or settlement events to draw"
+    if kind == "migration":
+        if tl.devices.is_empty() or not (tl.devices["devices_on_tid"] > 1).any():
+            return "no terminal ID is used by more than one device, so there is no device swap to show"
+        return None
+    if kind == "skew":
+        if _pairs(tl).is_empty():
+            return "no terminal message matched a host message or clearing row, so the clock skew is unknown"
+        return None
+    if _charges(tl).is_empty():
+        return "no charged or refunded amount in the inputs"
+    return None
+
+
+def _check(kind: str, tl: Timeline, findings: list[dict[str, Any]] | None) -> None:
+    reason = why_not(kind, tl, findings)
+    if reason:
+        raise NotApplicable(f"{kind} chart not drawn: {reason}")
+
+
+# ---------------------------------------------------------------- swimlane
 
 
 def _lanes(tl: Timeline) -> list[tuple[str, pl.Expr]]:
@@ -85,103 +201,231 @@ def _lanes(tl: Timeline) -> list[tuple[str, pl.Expr]]:
     return lanes
 
 
-def _window(tl: Timeline, findings: list[dict[str, Any]] | None) -> tuple[Any, Any]:
-    """Around the findings' transactions (half their span each side, at least a minute), else all."""
-    ts = pl.Series([t["ts"] for _, txns in _finding_txns(findings) for t in txns if t["ts"]], dtype=pl.String)
-    if ts.len():
-        times = ts.str.to_datetime()
-        lo, hi = times.min(), times.max()
-        pad = max(60.0, (hi - lo).total_seconds() / 2)  # type: ignore[operator]
-        return lo - _delta(pad), hi + _delta(pad)  # type: ignore[operator]
-    return tl.events["ts_utc"].min(), tl.events["ts_utc"].max()
-
-
-def plot_swimlane(
-    ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, window: tuple[Any, Any] | None = None
-) -> Axes:
-    """One lane per device (devices of a shared TID side by side), host and settlement lanes;
-    events as markers; the findings' transactions shaded and their evidence ringed."""
-    lo, hi = window or _window(tl, findings)
-    lanes = _lanes(tl)
+def _lane_events(tl: Timeline, lanes: list[tuple[str, pl.Expr]]) -> pl.DataFrame:
+    """Drawn events with their lane number; events at the same instant on a lane are stacked (``_dy``)."""
     lane_expr = pl.lit(None, pl.Int32)
     for y, (_, cond) in reversed(list(enumerate(lanes))):
         lane_expr = pl.when(cond).then(pl.lit(y, pl.Int32)).otherwise(lane_expr)
     routine = (pl.col("kind") == "reversal.deleted") & (pl.col("reason") == "approved")
-    events = (
-        tl.events.filter(pl.col("ts_utc").is_between(lo, hi), pl.col("kind").is_in(list(_MARKS)), ~routine)
+    healthy_printer = (pl.col("kind") == "printer.status") & (pl.col("code") == 0)  # code null: drawn (unknown)
+    return (
+        tl.events.filter(
+            pl.col("ts_utc").is_not_null(),
+            pl.col("kind").is_in(_KINDS_DRAWN),
+            ~routine.fill_null(False),  # null reason: not known to be routine, so drawn
+            ~healthy_printer.fill_null(False),
+        )
         .with_columns(_lane=lane_expr)
         .filter(pl.col("_lane").is_not_null())
+        .with_columns(_dy=(pl.col("ts_utc").rank("ordinal").over("_lane", "ts_utc") - 1).cast(pl.Float64) * 0.22)
+        .select("path", "line", "kind", "ts_utc", "_lane", "_dy")
     )
-    seen_labels: set[str] = set()
+
+
+def incident_window(tl: Timeline, findings: list[dict[str, Any]] | None = None) -> tuple[datetime, datetime] | None:
+    """The time span to zoom on: the findings' transactions and the lines they cite near them, padded;
+    None when there is no finding with a time."""
+    txns = _finding_rows(tl, findings)["ts"].drop_nulls()
+    if txns.is_empty():
+        return None
+    lo, hi = txns.min(), txns.max()
+    cited = tl.events.join(_cited_lines(findings), on=["path", "line"])["ts_utc"].drop_nulls()
+    near = cited.filter(cited.is_between(lo - timedelta(minutes=30), hi + timedelta(minutes=30)))  # type: ignore[operator]
+    if near.len():
+        lo, hi = min(lo, near.min()), max(hi, near.max())  # type: ignore[type-var]
+    pad = timedelta(seconds=max(60.0, (hi - lo).total_seconds() / 4))  # type: ignore[operator]
+    return lo - pad, hi + pad  # type: ignore[operator,return-value]
+
+
+def _day(tl: Timeline) -> tuple[datetime, datetime]:
+    """The span of the inputs' events, leaving out strays far outside the bulk (a clock reset to its default
+    date would otherwise stretch the axis over months): at most half the 1-99 % span beyond either end."""
+    us = tl.events["ts_utc"].drop_nulls().dt.epoch("us")
+    q1, q99 = us.quantile(0.01, "lower"), us.quantile(0.99, "higher")
+    reach = (q99 - q1) / 2  # type: ignore[operator]
+    lo, hi = max(us.min(), q1 - reach), min(us.max(), q99 + reach)  # type: ignore[type-var,operator]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + timedelta(microseconds=int(lo)), epoch + timedelta(microseconds=int(hi))  # type: ignore[arg-type]
+
+
+@_styled
+def plot_swimlane(
+    ax: Axes,
+    tl: Timeline,
+    findings: list[dict[str, Any]] | None = None,
+    window: tuple[Any, Any] | None = None,
+) -> Axes:
+    """One lane per device (devices of a shared TID side by side), host and settlement lanes; events
+    as markers (a busy lane as events per time bin); the findings' transactions shaded and labelled
+    (invoice, amount, time) and every line they cite ringed. Zoomed on the incident by default."""
+    _check("swimlane", tl, findings)
+    lo, hi = window or incident_window(tl, findings) or _day(tl)
+    lanes = _lanes(tl)
+    events = _lane_events(tl, lanes).filter(pl.col("ts_utc").is_between(lo, hi))
     for y in range(len(lanes)):
         ax.axhline(y, color="#dddddd", lw=0.8, zorder=0)
-    for kind, (label, marker, colour) in _MARKS.items():
-        rows = events.filter(pl.col("kind") == kind)
-        if kind == "printer.status":
-            rows = rows.filter(pl.col("code") != 0)
-        if rows.is_empty():
-            continue
+    if events.height > DENSE_EVENTS:
+        _density(ax, events, lo, hi, len(lanes))
+    else:
+        for label, marker, colour, kinds in _GROUPS:
+            rows = events.filter(pl.col("kind").is_in(kinds))
+            if rows.height:
+                ax.scatter(
+                    rows["ts_utc"].to_list(),
+                    (rows["_lane"] + rows["_dy"]).to_list(),
+                    marker=marker,
+                    color=colour,
+                    s=16 if marker == "8" else 36,
+                    zorder=3,
+                    label=label,
+                    linewidths=1.4,
+                )
+    hits = events.join(_cited_lines(findings), on=["path", "line"]).sort("ts_utc", "path", "line")
+    if hits.height:
         ax.scatter(
-            rows["ts_utc"].to_list(),
-            rows["_lane"].to_list(),
-            marker=marker,
-            color=colour,
-            s=14 if kind == "txn.result" else 36,
-            zorder=3,
-            label=None if label in seen_labels else label,
-            linewidths=1.4,
+            hits["ts_utc"].to_list(),
+            (hits["_lane"] + hits["_dy"]).to_list(),
+            s=200,
+            facecolors="none",
+            edgecolors=HIGHLIGHT,
+            linewidths=2.0,
+            zorder=4,
+            label=f"line cited as evidence ({hits.height})",
         )
-        seen_labels.add(label)
-    evidence = _evidence_keys(findings)
-    if evidence:
-        hits = events.filter(pl.struct("path", "line").is_in([{"path": p, "line": n} for p, n in evidence]))
-        if hits.height:
-            ax.scatter(
-                hits["ts_utc"].to_list(),
-                hits["_lane"].to_list(),
-                s=220,
-                facecolors="none",
-                edgecolors=HIGHLIGHT,
-                linewidths=2.2,
-                zorder=4,
-                label="evidence",
-            )
-    for label, txns in _finding_txns(findings):
-        times = sorted(pl.Series([t["ts"] for t in txns if t["ts"]]).str.to_datetime().to_list())
-        if not times:
-            continue
-        ax.axvspan(times[0] - _delta(20), times[-1] + _delta(40), color=HIGHLIGHT, alpha=0.15, zorder=1)
-        ax.annotate(label, xy=(times[0], len(lanes) - 0.5), fontsize=8, color=HIGHLIGHT, fontweight="bold", va="bottom")
+    _label_findings(ax, tl, findings, lanes, lo, hi)
     ax.set_yticks(range(len(lanes)), [name for name, _ in lanes])
-    ax.set_ylim(-0.6, len(lanes) - 0.1 + (0.5 if findings else 0))
+    ax.set_ylim(-0.6, len(lanes) - 0.1 + (0.8 if findings else 0))
     ax.set_xlim(lo, hi)
     _time_axis(ax, tl)
-    ax.set_title("Transaction timeline by device (clock-corrected)")
+    outside = _cited_lines(findings).height - hits.height
+    ax.set_title(
+        "Transactions by device, host and settlement (clock-corrected)"
+        + (f"; {outside} cited line(s) outside this view" if outside > 0 else "")
+    )
     _legend(ax)
     return ax
 
 
-def _legend(ax: Axes) -> None:
-    """The legend beside the plot, or a note when the chart has nothing to show."""
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    else:
-        ax.text(
-            0.5,
-            0.5,
-            "nothing to show for these inputs",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color=OKABE_ITO["black"],
-            alpha=0.6,
+def _density(ax: Axes, events: pl.DataFrame, lo: datetime, hi: datetime, lanes: int, bins: int = 240) -> None:
+    """Each lane as a filled profile of events per time bin (scaled to the busiest bin of that lane)."""
+    every = max(timedelta(seconds=1), (hi - lo) / bins)
+    counts = (
+        events.sort("ts_utc")
+        .group_by_dynamic("ts_utc", every=every, group_by="_lane", start_by="datapoint")
+        .agg(pl.len().alias("n"))
+    )
+    for y in range(lanes):
+        mine = counts.filter(pl.col("_lane") == y)
+        if mine.is_empty():
+            continue
+        top = mine["n"].max()
+        heights = (mine["n"] / top * 0.8).to_list()  # type: ignore[operator]
+        ax.bar(
+            mine["ts_utc"].to_list(),
+            heights,
+            width=every,
+            bottom=y - 0.4,
+            align="edge",
+            color=OKABE_ITO["sky"],
+            linewidth=0,
+            zorder=2,
+            label=None if y else f"events per {_duration(every)} (each lane scaled to its busiest bin)",
         )
 
 
-def _delta(seconds: float) -> Any:
-    from datetime import timedelta
+def _duration(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
-    return timedelta(seconds=seconds)
+
+def _label_findings(
+    ax: Axes,
+    tl: Timeline,
+    findings: list[dict[str, Any]] | None,
+    lanes: list[tuple[str, pl.Expr]],
+    lo: datetime,
+    hi: datetime,
+) -> None:
+    """Shade each finding's span and label each of its transactions on its device's lane."""
+    rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null())
+    rows = rows.unique(["device", "stan", "inv", "ts"], maintain_order=True).sort("ts", maintain_order=True)
+    names = [name for name, _ in lanes]
+    for _, mine in rows.group_by("fid", maintain_order=True):
+        times = mine["ts"].to_list()
+        ax.axvspan(times[0] - timedelta(seconds=15), times[-1] + timedelta(seconds=30), color=HIGHLIGHT, alpha=0.12)
+    for i, r in enumerate(_label_plan(rows, "ts").iter_rows(named=True)):
+        if not lo <= r["ts"] <= hi:
+            continue
+        y = names.index(r["device"]) if r["device"] in names else len(lanes) - 1
+        ax.annotate(
+            r["label"] + _suffix(r),
+            xy=(r["ts"], y),
+            xytext=(0, 14 + 12 * (i % 3)),
+            textcoords="offset points",
+            ha="right" if r["ts"] > lo + (hi - lo) * 0.7 else "left",
+            fontsize=7.5,
+            color="#7a2f5f",
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.8},
+            annotation_clip=True,
+            zorder=5,
+        )
+
+
+@_styled
+def plot_day(
+    ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, window: tuple[Any, Any] | None = None
+) -> Axes:
+    """The whole span of the inputs as context: events per time bin on each lane, the zoomed window
+    shaded and the findings' transactions as ticks."""
+    _check("swimlane", tl, findings)
+    lo, hi = _day(tl)
+    lanes = _lanes(tl)
+    _density(ax, _lane_events(tl, lanes), lo, hi, len(lanes), bins=160)
+    if window:
+        ax.axvspan(window[0], window[1], color=HIGHLIGHT, alpha=0.25, label="zoomed below")
+    for ts in _finding_rows(tl, findings)["ts"].drop_nulls().to_list():
+        ax.axvline(ts, color=HIGHLIGHT, lw=1.2)
+    cited = _lane_events(tl, lanes).join(_cited_lines(findings), on=["path", "line"]).sort("ts_utc", "path", "line")
+    if cited.height:  # a cited line far from the charges (a late upload) is still seen here
+        ax.scatter(
+            cited["ts_utc"].to_list(),
+            cited["_lane"].to_list(),
+            s=60,
+            facecolors="none",
+            edgecolors=HIGHLIGHT,
+            linewidths=1.6,
+            zorder=4,
+            label="line cited as evidence",
+        )
+    ax.set_yticks(range(len(lanes)), [name for name, _ in lanes], fontsize=7)
+    ax.set_ylim(-0.6, len(lanes) - 0.4)
+    ax.set_xlim(lo, hi)
+    _time_axis(ax, tl)
+    ax.set_xlabel("")
+    ax.set_title("The whole span of the inputs (events per time bin); shaded: the view below", fontsize=9)
+    _legend(ax)
+    return ax
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    """The legend beside the plot (at most MAX_LEGEND entries, the first ones kept)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(
+            handles[:MAX_LEGEND],
+            labels[:MAX_LEGEND],
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=7,
+            frameon=False,
+            **kwargs,
+        )
 
 
 def _time_axis(ax: Axes, tl: Timeline) -> None:
@@ -189,15 +433,21 @@ def _time_axis(ax: Axes, tl: Timeline) -> None:
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz="UTC"))
     zones = tl.loaded.inputs.filter(TERMINAL).select("tz", "tz_assumed").unique().rows()
-    local = ", ".join(f"{z}{' (assumed)' if assumed else ''}" for z, assumed in sorted(zones)) or "n/a"
+    local = ", ".join(f"{z}{' (assumed)' if assumed else ''}" for z, assumed in sorted(zones, key=str)) or "n/a"
     ax.set_xlabel(f"time (UTC); terminals' local time zone: {local}")
 
 
-def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
-    """Activity of the devices sharing each TID, offline queue depth, uploads, releases and resets."""
-    ev = tl.events.filter(TERMINAL)
+# ---------------------------------------------------------------- migration
+
+
+@_styled
+def plot_migration(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, bin_minutes: int = 30) -> Axes:
+    """Activity of the devices sharing a TID, offline queue depth, releases and resets, and the
+    findings' transactions marked."""
+    _check("migration", tl, findings)
+    ev = tl.events.filter(TERMINAL, pl.col("ts_utc").is_not_null())
     devices = tl.devices.sort("tid", "first_seen")
-    colours = list(OKABE_ITO.values())[1:]
+    colours = [OKABE_ITO[c] for c in ("blue", "orange", "green", "sky", "vermillion", "black")]
     for i, d in enumerate(devices.iter_rows(named=True)):
         colour = colours[i % len(colours)]
         starts = ev.filter(pl.col("device") == d["device"], pl.col("kind") == "txn.start").sort("ts_utc")
@@ -230,120 +480,290 @@ def plot_migration(ax: Axes, tl: Timeline, bin_minutes: int = 30) -> Axes:
                 lw=1.5,
                 label=f"{d['device']}: offline queue depth",
             )
-        for kind, style in (("tms.release", "--"), ("tms.init", "-.")):
+        for kind, style, text in (("tms.release", "--", "released"), ("tms.init", "-.", "initialised")):
             for ts in ev.filter(pl.col("device") == d["device"], pl.col("kind") == kind)["ts_utc"].to_list():
                 ax.axvline(ts, color=colour, ls=style, lw=1.2)
-                ax.annotate(
-                    "released" if kind == "tms.release" else "initialised, counters reset",
-                    xy=(ts, 0),
-                    xytext=(3, 4),
-                    textcoords="offset points",
+                ax.text(
+                    ts,
+                    0.03,
+                    f" {d['device']} {text}",
+                    transform=ax.get_xaxis_transform(),
                     rotation=90,
                     fontsize=7,
                     color=colour,
+                    va="bottom",
+                    ha="right",
+                    clip_on=True,
                 )
+    _mark_findings(ax, tl, findings)
     ax.set_ylabel("count")
+    ax.set_ylim(bottom=0)
+    ax.margins(x=0.02)
     _time_axis(ax, tl)
-    shared = devices.filter(pl.col("devices_on_tid") > 1)
-    ax.set_title("Device swap: activity on each TID" if shared.height else "Device activity (no TID on two devices)")
+    shared = devices.filter(pl.col("devices_on_tid") > 1)["tid"].unique().sort().to_list()
+    ax.set_title(f"Device swap on TID {', '.join(shared)}: activity of each device (dashed: released)")
     _legend(ax)
     return ax
 
 
-def plot_skew(ax: Axes, tl: Timeline) -> Axes:
-    """Terminal-minus-host offsets of matched messages, and the piecewise estimate per device."""
+def _mark_findings(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None) -> None:
+    """A vertical line and a label inside the axes at each transaction a finding lists."""
+    rows = _finding_rows(tl, findings).filter(pl.col("ts").is_not_null())
+    rows = rows.unique(["device", "stan", "inv", "ts"], maintain_order=True).sort("ts", maintain_order=True)
+    for i, ts in enumerate(rows["ts"].to_list()):
+        ax.axvline(ts, color=HIGHLIGHT, lw=2, alpha=0.9, label="transaction in a finding" if i == 0 else None)
+    lo, hi = ax.get_xlim()
+    for i, r in enumerate(_label_plan(rows, "ts").iter_rows(named=True)):
+        right = mdates.date2num(r["ts"]) > lo + (hi - lo) * 0.6  # near the right edge: text to the left
+        ax.text(
+            r["ts"],
+            0.97 - 0.09 * (i % 3),
+            f" {r['label']} ({r['device']}){_suffix(r)} ",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            color="#7a2f5f",
+            fontweight="bold",
+            va="top",
+            ha="right" if right else "left",
+            clip_on=True,
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+
+
+# ---------------------------------------------------------------- clock skew
+
+
+def _pairs(tl: Timeline) -> pl.DataFrame:
     terminal = tl.events.filter(TERMINAL, pl.col("segment").is_not_null())
-    pairs = clock_pairs(terminal, tl.host)
-    colours = list(OKABE_ITO.values())[1:]
-    for i, device in enumerate(tl.devices["device"].to_list() if tl.devices.height else []):
+    return clock_pairs(terminal, tl.host)
+
+
+def skew_devices(tl: Timeline) -> list[str]:
+    """The devices whose clock skew is measured (matched message pairs), in device order."""
+    measured = set(_pairs(tl)["device"].drop_nulls().to_list())
+    return [d for d in (tl.devices["device"].to_list() if tl.devices.height else []) if d in measured]
+
+
+@_styled
+def plot_skew(ax: Axes, tl: Timeline, devices: list[str] | None = None) -> Axes:
+    """Terminal-minus-host offsets of matched messages and the estimate per clock segment, for the
+    devices given (default: every device with matched pairs). A segment whose skew is unknown (no
+    pairs, nothing to inherit) is not drawn."""
+    _check("skew", tl, None)
+    terminal = tl.events.filter(TERMINAL, pl.col("segment").is_not_null())
+    pairs = _pairs(tl)
+    colours = [OKABE_ITO[c] for c in ("blue", "orange", "green", "vermillion", "sky", "black")]
+    shown = devices or skew_devices(tl)
+    steps = 0
+    for i, device in enumerate(shown):
         colour = colours[i % len(colours)]
         mine = pairs.filter(pl.col("device") == device)
         if mine.height:
-            ax.scatter(
-                mine["ts"].to_list(),
-                mine["off"].to_list(),
-                s=8,
-                color=colour,
-                alpha=0.5,
-                label=f"{device}: message pairs",
-            )
+            ax.scatter(mine["ts"].to_list(), mine["off"].to_list(), s=8, color=colour, alpha=0.5)
         for seg in tl.clocks.filter(pl.col("device") == device).iter_rows(named=True):
+            if seg["source"].startswith("none"):
+                continue  # unknown: not drawn as 0
             span = terminal.filter(pl.col("device") == device, pl.col("segment") == seg["segment"])["ts"]
             if span.len():
-                ax.hlines(seg["skew_s"], span.min(), span.max(), color=colour, lw=2.2)
+                ls = "-" if seg["matches"] else ":"
+                ax.hlines(seg["skew_s"], span.min(), span.max(), color=colour, lw=2.2, ls=ls)
         for ts in terminal.filter(pl.col("device") == device, pl.col("kind").is_in(["clock.step", "clock.set"]))[
             "ts"
         ].to_list():
             ax.axvline(ts, color=colour, ls="--", lw=1)
-    if pairs.height and pairs["off"].abs().min() < 120:  # zero in view only when the data is near it
+            steps += 1
+        ax.plot([], [], color=colour, marker="o", ms=4, lw=2.2, label=f"{device}")
+    low, high = ax.get_ylim()
+    if low < 0 < high:  # zero drawn only where the data already puts it in view
         ax.axhline(0, color=OKABE_ITO["black"], lw=0.6)
-    ax.set_ylabel("terminal clock minus host clock (s)")
+    clocks = tl.clocks.filter(pl.col("device").is_in(shown))
+    if (clocks["matches"] > 0).any():
+        ax.plot([], [], color="grey", lw=2.2, label="estimate per clock segment")
+    if ((clocks["matches"] == 0) & ~clocks["source"].str.starts_with("none")).any():
+        ax.plot([], [], color="grey", lw=2.2, ls=":", label="inherited (no pairs in that segment)")
+    if steps:
+        ax.plot([], [], color="grey", lw=1, ls="--", label="clock step logged")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 else f"{v:g}"))
+    ax.set_ylabel("terminal minus host (s)")
     _time_axis(ax, tl)
     ax.set_xlabel(ax.get_xlabel().replace("time (UTC)", "terminal time as logged (UTC)"))
-    ax.set_title("Clock skew per device (lines: estimate per clock segment; dashed: clock steps)")
+    ax.set_title(f"Clock skew of {', '.join(shown)}: terminal clock minus host clock (dots: matched messages)")
     _legend(ax)
     return ax
 
 
+# ---------------------------------------------------------------- amounts
+
+
+def _charges(tl: Timeline, everything: bool = False) -> pl.DataFrame:
+    """Items that moved money, with ``amount`` (what was charged: settled, else approved, else sent, else
+    entered) and ``entered`` in major units. ``charged`` null (unknown) counts when the terminal showed
+    approval; ``everything`` keeps the items that did not move money too. ``_type`` keeps refunds apart."""
+    t = tl.transactions
+    moved = pl.col("charged") | (pl.col("charged").is_null() & (pl.col("merchant_outcome") == "APPROVED"))
+    minor = pl.coalesce("settled_amount", "amount_approved", "amount_sent", "amount_entered")
+    rows = t.filter(minor.is_not_null(), pl.col("ts_start").is_not_null())
+    if not everything:
+        rows = rows.filter(moved.fill_null(False))  # null: neither charged nor approved on screen
+    exponents = [_exponent(e, c) for e, c in rows.select("exponent", "currency").rows()]
+    digits = pl.lit(10.0).pow(pl.Series(exponents, dtype=pl.Int64))
+    return rows.with_columns(
+        amount=minor / digits,
+        entered=pl.col("amount_entered") / digits,
+        currency=pl.col("currency").fill_null("?"),
+        _type=pl.when(pl.col("txn_type") == "SALE")
+        .then(pl.lit("sale"))
+        .when(pl.col("txn_type") == "REFUND")
+        .then(pl.lit("refund"))
+        .otherwise(pl.lit("other")),
+    ).filter(pl.col("amount") > 0)
+
+
+def currencies(tl: Timeline) -> list[str]:
+    """The currencies of charged amounts, most used first."""
+    c = _charges(tl)["currency"].value_counts(sort=True)
+    return c["currency"].to_list()
+
+
+_TYPE_MARKS = {
+    "sale": ("sale", "o", OKABE_ITO["blue"]),
+    "refund": ("refund", "v", OKABE_ITO["vermillion"]),
+    "other": ("void, pre-auth, completion", "s", OKABE_ITO["orange"]),
+}
+
+
+@_styled
 def plot_amounts(
-    ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, outlier_ratio: float = 5.0
+    ax: Axes,
+    tl: Timeline,
+    findings: list[dict[str, Any]] | None = None,
+    currency: str | None = None,
+    outlier_ratio: float = 5.0,
 ) -> Axes:
-    """Approved amounts per terminal over time, the median and outlier line, the findings marked."""
-    t = tl.transactions.filter(pl.col("merchant_outcome") == "APPROVED", pl.col("amount_entered").is_not_null())
-    colours = list(OKABE_ITO.values())[1:]
-    for i, (tid,) in enumerate(t.select("tid").unique(maintain_order=True).rows()):
-        mine = t.filter(pl.col("tid") == tid)
-        scale = 10 ** (mine["exponent"].drop_nulls()[0] if mine["exponent"].drop_nulls().len() else 2)
-        amounts = (mine["amount_entered"] / scale).to_list()
-        colour = colours[i % len(colours)]
-        ax.scatter(mine["ts_start"].to_list(), amounts, s=10, color=colour, alpha=0.7, label=f"TID {tid}")
-        median = (mine.filter(pl.col("txn_type") == "SALE")["amount_entered"].median() or 0) / scale
-        ax.axhline(median, color=colour, lw=1, ls="-")
-        ax.axhline(median * outlier_ratio, color=colour, lw=1, ls=":")
-    keyed = {(x["device"], x["stan"], x["inv"]) for _, txns in _finding_txns(findings) for x in txns}
+    """Charged amounts of one currency (default: the most used) over time, sales and refunds apart,
+    the median sale and an outlier line, and the findings' transactions ringed and labelled."""
+    _check("amounts", tl, findings)
+    currency = currency or currencies(tl)[0]
+    t = _charges(tl).filter(pl.col("currency") == currency)
+    for kind, (label, marker, colour) in _TYPE_MARKS.items():
+        mine = t.filter(pl.col("_type") == kind)
+        if mine.height:
+            ax.scatter(
+                mine["ts_start"].to_list(), mine["amount"].to_list(), s=14, marker=marker, color=colour, label=label
+            )
+    median = t.filter(pl.col("_type") == "sale")["amount"].median()
+    if median:
+        digits = _exponent(None, currency)
+        ax.axhline(median, color=OKABE_ITO["black"], lw=0.8, label=f"median sale {median:,.{digits}f}")  # type: ignore[str-format]
+        ax.axhline(median * outlier_ratio, color=OKABE_ITO["black"], lw=0.8, ls=":", label=f"{outlier_ratio:g}x median")  # type: ignore[operator]
+    keys = _finding_rows(tl, findings).select("device", "tid", "stan", "inv", "fid")
     hit = (
-        t.filter(pl.struct("device", "stan", "inv").is_in([{"device": d, "stan": s, "inv": i} for d, s, i in keyed]))
-        if keyed
-        else t.head(0)
+        _charges(tl, everything=True)
+        .filter(pl.col("currency") == currency)
+        .join(keys, on=["device", "tid", "stan", "inv"], nulls_equal=True)
     )
+    hit = hit.unique(["txn"], maintain_order=True).sort("ts_start", "txn")
     if hit.height:
-        scale = 10 ** (hit["exponent"][0] if hit["exponent"][0] is not None else 2)
         ax.scatter(
             hit["ts_start"].to_list(),
-            (hit["amount_entered"] / scale).to_list(),
-            s=160,
+            hit["amount"].to_list(),
+            s=170,
             facecolors="none",
             edgecolors=HIGHLIGHT,
-            linewidths=2.2,
+            linewidths=2.0,
             label="in a finding",
             zorder=4,
         )
+        lo, hi = t["ts_start"].min(), t["ts_start"].max()
+        for i, r in enumerate(_label_plan(hit, "ts_start").iter_rows(named=True)):
+            digits = _exponent(r["exponent"], currency)
+            notes = []
+            if r["entered"] is not None and r["entered"] > 0 and abs(r["entered"] - r["amount"]) > 1e-9:
+                ax.plot([r["ts_start"]] * 2, [r["entered"], r["amount"]], color=HIGHLIGHT, lw=1, ls="--", zorder=4)
+                ax.scatter([r["ts_start"]], [r["entered"]], marker="_", s=120, color=HIGHLIGHT, zorder=4)
+                notes.append(f"entered {r['entered']:,.{digits}f}")
+            if r["charged"] is not True:
+                notes.append("not charged" if r["charged"] is False else "charge unknown")
+            if (r["cleared_count"] or 0) > 1:
+                notes.append(f"cleared {r['cleared_count']}x")
+            label = (
+                f"{r['fid']} {(r['txn_type'] or 'charge').lower()} inv {r['inv'] or '?'} "
+                f"{r['amount']:,.{digits}f} {currency} {r['ts_start']:%H:%M:%S}"
+            )
+            right = lo is not None and r["ts_start"] > lo + (hi - lo) * 0.7  # type: ignore[operator]
+            ax.annotate(  # labels in rows at the top of the axes, each with a line to its item
+                label + (f" ({'; '.join(notes)})" if notes else "") + _suffix(r),
+                xy=(r["ts_start"], r["amount"]),
+                xytext=(r["ts_start"], 0.95 - 0.08 * (i % 5)),
+                textcoords=("data", "axes fraction"),
+                va="top",
+                arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.7},
+                ha="right" if right else "left",
+                fontsize=7,
+                color="#7a2f5f",
+                fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                annotation_clip=True,
+                zorder=5,
+            )
+    ax.set_xlim(*_day(tl))  # the inputs' span, the same on every currency's panel (one item alone: not years)
     ax.set_yscale("log")
-    currency = t["currency"].drop_nulls()[0] if t["currency"].drop_nulls().len() else ""
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(bottom, top * (4.0 if hit.height else 1.2))  # room for the labels above the highest item
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(f"amount ({currency}, log scale)")
     _time_axis(ax, tl)
-    ax.set_title(f"Approved amounts (solid: median sale; dotted: {outlier_ratio:g}x median)")
+    ax.set_title(f"Charged amounts in {currency}: sales and refunds (solid: median sale)")
     _legend(ax)
     return ax
 
 
+# ---------------------------------------------------------------- whole figures
+
+
+def _panels(fig: Figure, n: int, ratios: list[float] | None = None) -> Iterator[Axes]:
+    axes = fig.subplots(n, 1, squeeze=False, height_ratios=ratios)[:, 0]
+    yield from axes
+
+
+@_styled
 def figure(
     kind: str, tl: Timeline, findings: list[dict[str, Any]] | None = None, window: tuple[Any, Any] | None = None
 ) -> Figure:
-    """A whole figure of one chart kind, sized for a report page."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown chart kind {kind!r} (one of {', '.join(KINDS)})")
-    lanes = len(_lanes(tl)) if kind == "swimlane" else 4
-    fig = Figure(figsize=(11, max(3.2, 1.4 + 0.55 * lanes)), layout="constrained")
-    ax = fig.add_subplot()
+    """A whole figure of one chart kind, sized for a report page; raises ``NotApplicable`` (with the
+    reason) when the chart has nothing to show. The swimlane zoomed on an incident gets the whole
+    span above it as context; skew gets one panel per device, amounts one per currency."""
+    _check(kind, tl, findings)
     if kind == "swimlane":
-        plot_swimlane(ax, tl, findings, window)
-    elif kind == "migration":
-        plot_migration(ax, tl)
-    elif kind == "skew":
-        plot_skew(ax, tl)
-    else:
-        plot_amounts(ax, tl, findings)
+        lanes = len(_lanes(tl))
+        zoom = window or incident_window(tl, findings)
+        lo, hi = _day(tl)
+        context = zoom is not None and (zoom[1] - zoom[0]) < (hi - lo) * 0.8
+        main = max(2.6, 1.2 + 0.55 * lanes + (0.5 if findings else 0))
+        fig = Figure(figsize=(11, main + (1.0 + 0.22 * lanes if context else 0)), layout="constrained")
+        if context:
+            top, ax = _panels(fig, 2, [1.0 + 0.22 * lanes, main])
+            plot_day(top, tl, findings, zoom)
+        else:
+            (ax,) = _panels(fig, 1)
+        plot_swimlane(ax, tl, findings, zoom)
+        return fig
+    if kind == "migration":
+        fig = Figure(figsize=(11, 3.6), layout="constrained")
+        plot_migration(fig.add_subplot(), tl, findings)
+        return fig
+    if kind == "skew":
+        devices = skew_devices(tl)
+        fig = Figure(figsize=(11, 1.0 + 2.2 * len(devices)), layout="constrained")
+        for ax, device in zip(_panels(fig, len(devices)), devices, strict=True):
+            plot_skew(ax, tl, [device])
+        return fig
+    codes = currencies(tl)
+    fig = Figure(figsize=(11, 1.0 + 2.8 * len(codes)), layout="constrained")
+    for ax, code in zip(_panels(fig, len(codes)), codes, strict=True):
+        plot_amounts(ax, tl, findings, currency=code)
     return fig
 
 
@@ -358,6 +778,6 @@ def save(fig: Figure, path: str | Path) -> Path:
     }.get(suffix[1:])
     if metadata is None:
         raise ValueError(f"{path}: unsupported chart format (use .png, .svg or .pdf)")
-    with written_aside(path) as partial:
+    with written_aside(path) as partial, matplotlib.rc_context(_STYLE):
         fig.savefig(partial, format=suffix[1:], dpi=120, metadata=metadata)
     return path

@@ -52,6 +52,15 @@ class Section:
     pre: list[str] = field(default_factory=list)
 
 
+def _chart(sec: Section, name: str, kind: str, tl: Any, findings: list[dict[str, Any]]) -> None:
+    """Add a chart to a section, or one line saying why it does not apply."""
+    reason = charts.why_not(kind, tl, findings)
+    if reason:
+        sec.paragraphs.append(f"The {kind} chart is left out: {reason}.")
+    else:
+        sec.charts.append((name, charts.figure(kind, tl, findings)))
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -109,7 +118,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
             )
         )
         sec.pre.append("\n".join(render.evidence(e) for e in f.evidence))
-        sec.charts.append((f"{f.id.lower()}-swimlane", charts.figure("swimlane", tl, [f])))
+        _chart(sec, f"{f.id.lower()}-swimlane", "swimlane", tl, [f])
         out.append(sec)
     devices = Section("Devices and clocks")
     if tl.devices.height:
@@ -167,10 +176,8 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
         "Skew is the terminal clock minus the host clock, estimated from matched request/response "
         "pairs per clock segment (segments start at clock steps, reboots and log dividers)."
     )
-    devices.charts.append(("skew", charts.figure("skew", tl)))
-    if tl.devices.height and (tl.devices["devices_on_tid"] > 1).any():
-        devices.charts.append(("migration", charts.figure("migration", tl)))
-    devices.charts.append(("amounts", charts.figure("amounts", tl, result.findings)))
+    for kind in ("skew", "migration", "amounts"):
+        _chart(devices, kind, kind, tl, result.findings)
     out.append(devices)
     compliance = Section("Compliance: card data in clear")
     if doc["compliance"]:

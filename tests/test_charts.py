@@ -1,0 +1,183 @@
+"""The chart rules: what a chart must show, and when it is left out with a reason instead of drawn empty."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+
+from forensics.cli import cli
+from forensics.diagnosis import Diagnosis, diagnose
+from forensics.report import charts
+from tests.conftest import ROOT, SAMPLES
+
+
+@cache
+def _case(name: str, only: str | None = None) -> Diagnosis:
+    folder = SAMPLES / name
+    truth = json.loads((folder / "truth.json").read_text())
+    logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv") and (only is None or only in p.name))
+    return diagnose(logs, tz={str(folder / d["file"]): d["tz"] for d in truth["devices"]})
+
+
+def _texts(fig: Figure) -> str:
+    return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def _legend_labels(ax: Axes) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_importing_the_charts_leaves_the_backend_alone() -> None:
+    """A notebook's inline backend survives ``import forensics.report.charts`` (it once forced Agg)."""
+    code = "import matplotlib; matplotlib.use('svg'); import forensics.report.charts; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "svg"
+
+
+def test_migration_chart_is_left_out_for_a_single_device() -> None:
+    result = _case("dup_paper_out_rerun")
+    reason = charts.why_not("migration", result.timeline, result.findings)
+    assert reason and "device swap" in reason
+    with pytest.raises(charts.NotApplicable, match="migration chart not drawn: .*device swap"):
+        charts.figure("migration", result.timeline, result.findings)
+
+
+def test_migration_chart_marks_the_faulty_charges_inside_the_axes() -> None:
+    result = _case("dup_migration_rerun")
+    fig = charts.figure("migration", result.timeline, result.findings)
+    (ax,) = fig.axes
+    invoices = [t["inv"] for f in result.findings for t in f["transactions"]]
+    assert invoices and all(f"inv {inv}" in _texts(fig) for inv in invoices)
+    assert "transaction in a finding" in _legend_labels(ax)
+    lo, hi = ax.get_xlim()
+    for text in ax.texts:  # x in data units, y in axes units: inside means both within the axes
+        x, y = text.get_position()
+        assert lo <= ax.xaxis.convert_units(x) <= hi and 0 <= y <= 1, text.get_text()
+
+
+def test_skew_chart_is_left_out_without_host_pairs() -> None:
+    """A device log alone has no host messages: the skew is unknown, not 0."""
+    result = _case("dup_paper_out_rerun", only="A920")
+    assert result.timeline.clocks["source"].str.starts_with("none").all()
+    reason = charts.why_not("skew", result.timeline, result.findings)
+    assert reason and "unknown" in reason
+    with pytest.raises(charts.NotApplicable):
+        charts.figure("skew", result.timeline)
+
+
+def test_skew_chart_does_not_draw_an_unknown_segment_as_zero() -> None:
+    result = _case("dup_migration_rerun")
+    tl = result.timeline
+    device = tl.clocks["device"][0]
+    unknown = tl.clocks.with_columns(
+        skew_s=pl.when(pl.col("device") == device).then(0.0).otherwise(pl.col("skew_s")),
+        matches=pl.when(pl.col("device") == device).then(0).otherwise(pl.col("matches")),
+        source=pl.when(pl.col("device") == device).then(pl.lit("none: no host messages matched")).otherwise("source"),
+    )
+    fig = Figure()
+    ax = fig.add_subplot()
+    charts.plot_skew(ax, dataclasses.replace(tl, clocks=unknown), [device])
+    lines = [c for c in ax.collections if not isinstance(c, PathCollection)]
+    levels = [segment[0][1] for c in lines for segment in c.get_segments()]
+    assert 0.0 not in levels
+
+
+def test_swimlane_labels_every_faulty_transaction_and_rings_every_cited_line() -> None:
+    result = _case("dup_paper_out_rerun")
+    fig = charts.figure("swimlane", result.timeline, result.findings)
+    labels = _texts(fig)
+    for t in result.findings[0]["transactions"]:
+        assert f"inv {t['inv']}" in labels
+    assert "25.28 CNY" in labels and "00:17:53" in labels  # amount and time (UTC) beside the invoice
+    zoom = fig.axes[-1]
+    cited = len({(e["path"], e["line"]) for f in result.findings for e in f["evidence"]})
+    ring = next(c for c in zoom.collections if c.get_label().startswith("line cited as evidence"))
+    assert len(ring.get_offsets()) == cited  # both settlement rows, both charges, the printer fault
+
+
+def test_swimlane_zooms_on_the_incident_with_the_day_above() -> None:
+    result = _case("dup_paper_out_rerun")
+    fig = charts.figure("swimlane", result.timeline, result.findings)
+    day, zoom = fig.axes
+    day_span = day.get_xlim()[1] - day.get_xlim()[0]
+    zoom_span = zoom.get_xlim()[1] - zoom.get_xlim()[0]
+    assert zoom_span < day_span / 10
+
+
+@pytest.mark.parametrize("name", ["dup_paper_out_rerun", "dup_migration_rerun", "ledger_open_batch_retired"])
+def test_legends_have_at_most_eight_entries(name: str) -> None:
+    result = _case(name)
+    for kind in charts.KINDS:
+        if charts.why_not(kind, result.timeline, result.findings) is None:
+            for ax in charts.figure(kind, result.timeline, result.findings).axes:
+                assert len(_legend_labels(ax)) <= charts.MAX_LEGEND, (kind, _legend_labels(ax))
+
+
+def test_a_busy_lane_is_drawn_as_density_not_a_solid_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _case("clean_day")
+    monkeypatch.setattr(charts, "DENSE_EVENTS", 10)
+    fig = Figure()
+    ax = fig.add_subplot()
+    charts.plot_swimlane(ax, result.timeline)
+    assert not [c for c in ax.collections if isinstance(c, PathCollection)]  # no per-event markers
+    assert len(ax.patches) > 20 and any(label.startswith("events per") for label in _legend_labels(ax))
+
+
+def test_amounts_keep_refunds_apart_and_label_in_plain_numbers() -> None:
+    result = _case("refund_wrong_amount")
+    fig = charts.figure("amounts", result.timeline, result.findings)
+    (ax,) = fig.axes
+    marks = {c.get_label(): c for c in ax.collections if isinstance(c, PathCollection)}
+    assert {"sale", "refund"} <= set(marks)
+    assert marks["sale"].get_paths()[0] != marks["refund"].get_paths()[0]  # another marker, not only a colour
+    assert marks["sale"].get_facecolor().tolist() != marks["refund"].get_facecolor().tolist()
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks and all("^" not in t and "times" not in t for t in ticks), ticks
+    assert "JPY" in ax.get_ylabel() and "27,100 JPY" in _texts(fig)
+
+
+def test_amounts_mark_both_charges_of_a_duplicate() -> None:
+    result = _case("dup_paper_out_rerun")
+    (ax,) = charts.figure("amounts", result.timeline, result.findings).axes
+    ring = next(c for c in ax.collections if c.get_label() == "in a finding")
+    assert len(ring.get_offsets()) == 2
+
+
+def test_amounts_show_what_was_charged_and_what_was_entered() -> None:
+    result = _case("amount_exponent_bug")
+    fig = charts.figure("amounts", result.timeline, result.findings)
+    assert "198.20 USD" in _texts(fig) and "entered 19.82" in _texts(fig)
+
+
+def test_amounts_get_one_axis_per_currency() -> None:
+    result = _case("dup_paper_out_rerun")
+    tl = result.timeline
+    mixed = tl.transactions.with_columns(
+        currency=pl.when(pl.col("stan").cast(pl.Int64) % 2 == 0).then(pl.lit("EUR")).otherwise("currency")
+    )
+    fig = charts.figure("amounts", dataclasses.replace(tl, transactions=mixed), result.findings)
+    assert sorted(ax.get_ylabel().split()[1].strip("(,") for ax in fig.axes) == ["CNY", "EUR"]
+
+
+def test_an_unreadable_input_gives_no_chart_and_says_why(tmp_path: Path) -> None:
+    """Not an empty 1970 chart with exit code 0."""
+    junk = tmp_path / "notes.log"
+    junk.write_text("these are not log lines\nat all\n")
+    for kind in charts.KINDS:
+        out = tmp_path / f"{kind}.png"
+        run = CliRunner().invoke(cli, ["chart", str(junk), "--kind", kind, "-o", str(out)])
+        assert run.exit_code == 3 and not out.exists(), (kind, run.output)
+        assert f"{kind} chart not drawn" in run.output
