@@ -49,7 +49,7 @@ DENSE_EVENTS = 1500
 _STYLE = {"svg.hashsalt": "forensics", "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold"}
 # Swimlane marks, grouped so the legend stays short: (legend label, marker, colour, event kinds).
 _GROUPS: list[tuple[str, str, str, tuple[str, ...]]] = [
-    ("transaction started", "o", OKABE_ITO["sky"], ("txn.start",)),
+    ("transaction started, card read", "o", OKABE_ITO["sky"], ("txn.start", "txn.card")),
     ("result shown, receipt printed", "8", OKABE_ITO["black"], ("txn.result", "printer.print")),
     ("request / response (terminal and host)", "|", OKABE_ITO["blue"], ("iso.tx", "iso.rx", "host.rx", "host.tx")),
     (
