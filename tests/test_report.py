@@ -152,3 +152,13 @@ def test_chain_of_custody_says_who_when_how_and_from_which_build(tmp_path: Path)
     assert "--case-id CB-0412" in custody
     assert all(str(Path(log).absolute()) in custody for log in logs)
     assert "device_name=" not in page and "{" not in custody  # options in words, not Python
+
+
+def test_an_unknown_skew_is_said_to_be_unknown_not_zero() -> None:
+    """A device log alone (no host log, no clearing file): no skew can be measured, and the report says so."""
+    device_log = next(p for p in (SAMPLES / "dup_paper_out_rerun").iterdir() if p.name.startswith("A920"))
+    result = diagnose([str(device_log)], card_key="k")
+    devices = next(s for s in incident.sections(result) if s.title == "Devices and clocks")
+    (dev_header, dev_rows), (clock_header, clock_rows) = devices.tables
+    assert {r[dev_header.index("skew (s)")] for r in dev_rows} == {"unknown"}
+    assert {r[clock_header.index("skew (s)")] for r in clock_rows} == {"unknown (none applied)"}

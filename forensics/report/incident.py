@@ -146,7 +146,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
                         str(d["last_seen"])[:19],
                         _cell(d["role"]),
                         _cell(d["counter_resets"]),
-                        f"{d['skew_s']:+.2f}" if d["skew_s"] is not None else "-",
+                        f"{d['skew_s']:+.2f}" if d["skew_s"] is not None and d["clock_matches"] else "unknown",
                         _cell(d["clock_matches"]),
                     ]
                     for d in tl.devices.iter_rows(named=True)
@@ -161,7 +161,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
                     _cell(c["device"]),
                     str(c["segment"]),
                     f"{c['from_line']}-{c['to_line']}",
-                    f"{c['skew_s']:+.2f}",
+                    "unknown (none applied)" if c["source"].startswith("none") else f"{c['skew_s']:+.2f}",
                     f"{c['spread_s']:.2f}" if c["spread_s"] is not None else "-",
                     str(c["matches"]),
                     c["source"],
