@@ -10,12 +10,14 @@ the sink in order.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import polars as pl
@@ -30,6 +32,7 @@ from forensics.ingest.framing import record_batches
 from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch
 from forensics.ingest.read import Reader
 from forensics.outputs import check_outputs, written_aside
+from forensics.progress import Callback
 
 #: Bytes of parsed batches ``write_parquet`` keeps in memory; beyond, they wait on disk.
 _SPOOL_MEMORY = 128 << 20
@@ -76,9 +79,10 @@ class _Stream:
         guard: CardGuard,
         workers: int,
         pool: LazyPool | None,
+        progress: Callback | None = None,
     ):
         self.reg, self.spool_dir, self.tz, self.year, self.device, self.guard = reg, spool_dir, tz, year, device, guard
-        self.workers, self.pool = workers, pool
+        self.workers, self.pool, self.progress = workers, pool, progress
         self.in_memory = 0  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
         self.unparsed: list[pl.DataFrame] = []
         self.compliance: list[pl.DataFrame] = []
@@ -87,9 +91,12 @@ class _Stream:
         """First pass over one input."""
         reader, named = _open(path, batch_bytes)
         item = _Pending(reader, Times(None, zone_for(self.tz, reader.path), self.year, reader.mtime))
+        total = _file_size(path)
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[Parsed]] = deque()
             for fmt, offset, lines, cuts in record_batches(item.reader, self.reg):
+                if self.progress is not None:
+                    self.progress(reader.path, reader.size, total, reader.lines)
                 item.fmt = item.times.fmt = fmt
                 queue.append(
                     threads.submit(
@@ -110,6 +117,8 @@ class _Stream:
                     self._keep(n, item, queue.popleft().result())
             while queue:
                 self._keep(n, item, queue.popleft().result())
+        if self.progress is not None:
+            self.progress(reader.path, reader.size, total, reader.lines)
         if named:
             compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
             add_sightings(compliance, reader.path, None, named)
@@ -204,6 +213,7 @@ def load(
     chunk_lines: int = 200_000,
     fast: bool = True,
     batch_bytes: int = 16 << 20,
+    progress: Callback | None = None,
 ) -> Loaded:
     """Ingest log files into the events, unparsed, compliance and inputs tables.
 
@@ -213,13 +223,14 @@ def load(
     ``workers`` batches of a file (about ``batch_bytes`` each) are parsed at once in threads;
     in a format without a fast path, batches longer than ``chunk_lines`` are cut into chunks
     for ``workers`` processes (spawned: the caller's main module must be importable, as for
-    any multiprocessing). ``fast=False`` parses every line with Lark (same tables). Raises
+    any multiprocessing). ``fast=False`` parses every line with Lark (same tables).
+    ``progress`` is called after each batch read (``forensics.progress.Callback``). Raises
     InputError for a file that cannot be read and ClockError for a bad zone.
     """
     paths = _checked_inputs(paths, tz, year)
     reg = registry() if dialects is None else Registry(dialects)
     pool = LazyPool(workers) if workers > 1 and dialects is None else None
-    stream = _Stream(reg, None, tz, year, device, CardGuard(card_key), workers, pool)
+    stream = _Stream(reg, None, tz, year, device, CardGuard(card_key), workers, pool, progress)
     frames: list[pl.DataFrame] = []
     loaded = stream.write(stream.read(paths, batch_bytes, chunk_lines, fast), frames.append)
     loaded.events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENTS_SCHEMA)
@@ -237,6 +248,7 @@ def write_parquet(
     batch_bytes: int = 8 << 20,
     fast: bool = True,
     workers: int = 1,
+    progress: Callback | None = None,
 ) -> Loaded:
     """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
 
@@ -256,11 +268,20 @@ def write_parquet(
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
-        stream = _Stream(registry(), spool_dir, tz, year, device, CardGuard(card_key), workers, pool)
+        stream = _Stream(registry(), spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress)
         pending = stream.read(paths, batch_bytes, _STREAM_CHUNK, fast)
         # aside: a closed writer leaves a valid file that looks complete
         with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
             return stream.write(pending, lambda events: out.write_table(events.to_arrow()))
+
+
+def _file_size(path: str | Path) -> int:
+    """Bytes in ``path`` as stored (0 for a pipe or a file that cannot be measured)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return 0
+    return stat.st_size if S_ISREG(stat.st_mode) else 0
 
 
 def _open(path: str | Path, batch_bytes: int) -> tuple[Reader, list[Sighting]]:
