@@ -309,11 +309,14 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     """Add clock ``segment`` and transaction ``attempt`` numbers to terminal rows.
 
     Expects the ingest order (each path's rows together, in line order); a file is one format.
+    A START that repeats the line before it exactly (a log line written twice) opens no attempt.
     """
     terminal = pl.col("format").is_in(TERMINAL_FORMATS)
+    repeated = (pl.col("text") == pl.col("text").shift(1).over("path")).fill_null(False)
+    starts = (pl.col("kind") == "txn.start") & ~repeated
     return events.with_columns(
         segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
-        attempt=pl.when(terminal).then((pl.col("kind") == "txn.start").cast(pl.Int32).cum_sum().over("path")),
+        attempt=pl.when(terminal).then(starts.cast(pl.Int32).cum_sum().over("path")),
     )
 
 
@@ -549,6 +552,7 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
     w = events.lazy().filter(pl.col("attempt") > 0).select(_WINDOW_COLUMNS).collect()
     starts = (
         w.filter(k == "txn.start")
+        .unique(_KEYS, keep="first", maintain_order=True)  # a START logged twice is one START
         .select(
             *_KEYS,
             "device",

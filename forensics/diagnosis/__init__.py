@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from forensics.coverage import coverage
 from forensics.diagnosis import detectors as D
 from forensics.diagnosis.detectors import Params
 from forensics.diagnosis.rules import RuleSet, candidate_column
@@ -76,7 +77,7 @@ class Diagnosis:
         doc = self.document()
         lines = [f"{len(self.findings)} finding(s) in {len(doc['inputs'])} input(s)."]
         if not self.findings:
-            lines.append("No faulty charge found: every charge matches one purchase, one amount and its settlement.")
+            lines.append(f"No faulty charge found. {coverage(self.timeline).sentence()}")
         for f in self.findings:
             lines.append("")
             contributing = f" (contributing: {', '.join(f['contributing'])})" if f["contributing"] else ""
