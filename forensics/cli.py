@@ -531,7 +531,9 @@ def main() -> None:
     """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        cli(prog_name="forensics", standalone_mode=False)
+        code = cli(prog_name="forensics", standalone_mode=False)  # a ctx.exit(n) returns n here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -177,7 +177,7 @@ def _describe(e: dict[str, object]) -> str:
     if e["kind"] == "settle.item":
         return f"settlement: cleared rrn {_v(e['rrn'])} {money(e['amount'], e['exponent'], e['currency'])}"
     message = (e["message"] or "").split("\n")[0]
-    return f"{e['tag']}: {message}"
+    return f"{e['tag']}: {message}" if e["tag"] else message
 
 
 def _header(tl: Timeline) -> list[str]:
@@ -224,7 +224,8 @@ def render(
         role = d["role"] + (f", released {_ts(d['released_at'])} UTC" if d.get("released_at") else "")
         out.append(fit(f"{d['device']}  TID {_v(d['tid'])}  MID {_v(d['mid'])}  app {_v(d['app_version'])}"))
         clock = (
-            f"clock {d['skew_s']:+.1f} s vs host ({plural(d['clock_matches'], 'pair')})"
+            f"clock {'+' if d['skew_s'] >= 0 else '-'}{_skew(d['skew_s'])} vs host "
+            f"({plural(d['clock_matches'], 'pair')})"
             if d.get("clock_matches")
             else "clock: no host pairs"
         )
