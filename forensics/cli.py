@@ -141,7 +141,12 @@ _CSV_RAW = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forensics")
 def cli() -> None:
-    """Forensic analysis of payment terminal, host and settlement logs."""
+    """Forensic analysis of payment terminal, host and settlement logs.
+
+    Exit codes: 0 done; 2 bad usage, an unreadable input or an output that cannot be written
+    (one line on stderr); 3 diagnose done but an input yielded no event; 1 an internal error;
+    130 or 143 interrupted.
+    """
 
 
 @cli.command()
