@@ -149,6 +149,9 @@ def test_the_timeline_tells_what_diagnosis_tells_where_its_flags_did_not() -> No
     shown = click.unstyle(text.render(result.timeline, findings=result.findings, transactions=only.transactions))
     assert len(re.findall(r"^F1 ", shown, re.M)) == 2
     assert "host answered 0210 rc=00" in shown and "settlement: cleared rrn" in shown
+    other = result.timeline.filter(inv="003799")  # a sale of no finding: no finding listed
+    shown = click.unstyle(text.render(result.timeline, findings=result.findings, transactions=other.transactions))
+    assert "Findings (" not in shown and "F1" not in shown and "Transactions in findings (0)" in shown
 
 
 def test_a_line_logged_twice_makes_no_phantom_transaction_and_is_shown_once_with_a_count() -> None:

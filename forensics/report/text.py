@@ -241,12 +241,14 @@ def render(
             out += [click.style(line, fg="yellow") for line in _wrap(f"note: {d['zone_hint']}", "    ")]
     txns = tl.transactions if transactions is None else transactions
     marks = finding_marks(tl, findings)
-    if findings:
-        out.append("")
-        out.append(click.style(f"Findings ({len(findings)}; forensics diagnose tells them in full)", bold=True))
-        for f in findings:
-            out += _wrap(f"{f['id']} {f['kind']}, {f['cause']} ({f['confidence']:.2f}): {f['summary']}", "  ")
     in_finding = txns.filter(pl.col("txn").is_in(list(marks)))
+    shown_ids = {i for txn in in_finding["txn"] for i in marks[txn]}
+    listed = [f for f in findings if f["id"] in shown_ids]  # a filter shows the findings it keeps
+    if listed:
+        out.append("")
+        out.append(click.style(f"Findings ({len(listed)}; forensics diagnose tells them in full)", bold=True))
+        for f in listed:
+            out += _wrap(f"{f['id']} {f['kind']}, {f['cause']} ({f['confidence']:.2f}): {f['summary']}", "  ")
     flagged = txns.filter(pl.col("flags").list.len() > 0, ~pl.col("txn").is_in(list(marks)))
     out.append("")
     out.append(
