@@ -1201,7 +1201,7 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     terminal = (
         events.lazy()
         .filter(pl.col("format").is_in(TERMINAL_FORMATS))
-        .select("path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc")
+        .select("path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc", "txn")
         .collect()
     )
     k = pl.col("kind")
@@ -1223,7 +1223,8 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
             pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).min().alias("first_seen"),
             pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).max().alias("last_seen"),
             pl.len().alias("events"),
-            (k == "txn.start").sum().alias("transactions"),
+            # a START logged twice is one transaction
+            pl.col("txn").filter(k == "txn.start").drop_nulls().n_unique().alias("transactions"),
             (k == "tms.init").sum().alias("inits"),
             _first(pl.col("ts_utc"), k == "tms.release").alias("released_at"),
             (k.is_in(["power.boot", "log.divider"])).sum().alias("boots"),

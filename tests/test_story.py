@@ -159,6 +159,7 @@ def test_a_line_logged_twice_makes_no_phantom_transaction_and_is_shown_once_with
     txns = result.timeline.transactions
     assert txns.filter(pl.col("inv") == "003799").height == 1
     assert txns.filter(pl.col("stan").is_null()).height == 0
+    assert result.timeline.devices["transactions"].sum() == txns.height  # the devices count it once too
     shown = click.unstyle(text.render(result.timeline, findings=result.findings))
     assert "V400-4172.log:148 ×2" in shown  # the START of inv 003805, logged twice
 

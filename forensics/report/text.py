@@ -185,7 +185,7 @@ def _header(tl: Timeline) -> list[str]:
     out = [f"{plural(tl.transactions.height, 'transaction')} on {plural(tl.devices.height, 'device')}"]
     out.append("Inputs:")
     for line, parsed in zip(cov.input_lines(), cov.inputs["parsed"], strict=True):
-        out.append(click.style(fit("  " + line), fg="yellow") if parsed == 0 else fit("  " + line))
+        out += [click.style(part, fg="yellow") if parsed == 0 else part for part in _wrap(line, "  ")]
     out += _wrap(cov.sentence())
     skews = [
         f"{d['device']} log time {'−' if d['skew_s'] > 0 else '+'} {_skew(d['skew_s'])}"
