@@ -181,7 +181,7 @@ def test_times_are_utc_with_the_correction_said_once() -> None:
     assert shown.count("Times are UTC.") == 1
     assert "A920-6438 log time − 19.4 s" in shown
     assert shown.count("no time zone in") == 1 and "assumed UTC (use --tz)" not in shown
-    assert "(60 min later)" in shown  # the refund an hour after the sale, not "3613 s"
+    assert "| 60 min after the previous F1" in shown  # the refund an hour after the sale, not "3613 s"
 
 
 def test_fit_duration_and_plural() -> None:

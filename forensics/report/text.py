@@ -298,22 +298,23 @@ def _collapse(events: pl.DataFrame) -> list[tuple[dict[str, Any], int]]:
 
 def _block(tl: Timeline, row: dict[str, Any], ids: list[str], after: Any) -> list[str]:
     mark = ",".join(ids) if ids else "!"
-    later = f"  ({duration(after.total_seconds())} later)" if after is not None else ""
+    later = f" | {duration(after.total_seconds())} after the previous {mark}" if after is not None else ""
     head = fit(
         f"{mark} {_v(row['txn_type'])} inv {_v(row['inv'])} stan {_v(row['stan'])}  "
         f"{money(row['amount_entered'], row['exponent'], row['currency'])}  {_v(row['device'])} TID {_v(row['tid'])}  "
-        f"{_ts(row['ts_start'])} UTC{later}"
+        f"{_ts(row['ts_start'])} UTC"
     )
     lines = [click.style(head, fg="yellow" if not ids else None, bold=True)]
     lines.append(
         fit(
-            f"    card {_v(row['card'])} {row['entry'] or ''} atc {_v(row['atc'])}   rrn {_v(row['rrn'])} "
-            f"auth {_v(row['auth'])}"
+            f"    card {' '.join(p for p in (_v(row['card']), row['entry']) if p)} atc {_v(row['atc'])}   "
+            f"rrn {_v(row['rrn'])} auth {_v(row['auth'])}"
         )
     )
     cleared = "-" if row["cleared_count"] is None else f"{row['cleared_count']}x"
     lines.append(
         f"    merchant {_outcome(row['merchant_outcome'])} | host {_outcome(row['host_outcome'])} | cleared {cleared}"
+        + later
     )
     previous = None
     events = _collapse(transaction_events(tl, row))
