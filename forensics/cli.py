@@ -1,8 +1,11 @@
 """Command line: a thin layer over the library API.
 
 Exit codes: 0 done; 2 bad usage, an input that cannot be read or an output that cannot be
-written (one line on stderr saying which and why); 1 an unexpected internal error; 130 and
-143 interrupted (Ctrl-C, SIGTERM), with temporary files removed and no partial output file.
+written (one line on stderr saying which and why); 3 ``diagnose`` ran but an input yielded no
+event (an empty file, a binary, not a log), so its answer covers less than was given; 1 an
+unexpected internal error; 130 and 143 interrupted (Ctrl-C, SIGTERM), with temporary files
+removed and no partial output file. Every command that reads logs says on stderr, per input,
+its format and its parsed and unparsed lines (the timeline's text view says it at its top).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import click
 import polars as pl
 
 from forensics import __version__
+from forensics.coverage import coverage, input_lines
 from forensics.errors import ForensicsError
 from forensics.ingest import load, registry, write_parquet
 from forensics.ingest.cards import mask_text
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
+from forensics.timeline import Timeline
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
@@ -42,7 +47,7 @@ def write_frame(frame: pl.DataFrame, path: str, fmt: str, csv_raw: bool = False)
         frame = csv_safe(frame)
     if path == "-":
         if fmt == "parquet":
-            raise click.UsageError("parquet cannot be written to stdout; give -o FILE or --format jsonl|csv")
+            raise click.UsageError("parquet cannot be written to stdout; give -o FILE")
         out = sys.stdout
         if fmt == "jsonl":
             out.write(frame.write_ndjson())
@@ -73,16 +78,40 @@ def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-def _tz_option(values: tuple[str, ...]) -> str | dict[str, str] | None:
+def _tz_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str, str] | None:
+    """``--tz`` values as ``load`` takes them; a FILE=ZONE naming no input is a usage error."""
     if not values:
         return None
     if len(values) == 1 and "=" not in values[0]:
         return values[0]
+    names = set(logs) | {Path(p).name for p in logs}
     zones: dict[str, str] = {}
     for value in values:
         path, sep, zone = value.rpartition("=")
+        if sep and path not in names:
+            raise click.BadParameter(f"{path} is not one of the inputs", param_hint="--tz")
         zones[path if sep else "*"] = zone
     return zones
+
+
+def _stdout_parquet(fmt: str | None, output: str, others: str) -> None:
+    """Refuse parquet to stdout before any work, naming the formats stdout takes."""
+    if fmt == "parquet" and output == "-":
+        raise click.UsageError(f"parquet needs a file: give -o FILE, or --format {others} for stdout")
+
+
+def _say_coverage(tl: Timeline, *, inputs: bool = True) -> list[str]:
+    """Per input its format and counts on stderr (unless ``inputs`` is False), and a warning for
+    each input that yielded no event; returns the paths of those."""
+    cov = coverage(tl)
+    if inputs:
+        for line in cov.input_lines():
+            click.echo(f"forensics: {line}", err=True)
+    else:
+        for line, parsed in zip(cov.input_lines(), cov.inputs["parsed"], strict=True):
+            if parsed == 0:
+                click.echo(f"forensics: {line}", err=True)
+    return cov.empty
 
 
 def _load_options(f):  # type: ignore[no-untyped-def]
@@ -112,7 +141,12 @@ _CSV_RAW = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forensics")
 def cli() -> None:
-    """Forensic analysis of payment terminal, host and settlement logs."""
+    """Forensic analysis of payment terminal, host and settlement logs.
+
+    Exit codes: 0 done; 2 bad usage, an unreadable input or an output that cannot be written
+    (one line on stderr); 3 diagnose done but an input yielded no event; 1 an internal error;
+    130 or 143 interrupted.
+    """
 
 
 @cli.command()
@@ -158,26 +192,22 @@ def parse(
     their size.
     """
     check_outputs(logs, [output, unparsed_path, compliance_path])
+    _stdout_parquet(fmt, output, "jsonl|csv")
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
         loaded = write_parquet(
-            list(logs), output, year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers
+            list(logs), output, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=workers
         )
     else:
-        loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=workers)
+        loaded = load(list(logs), year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=workers)
         write_frame(loaded.events, output, out_fmt, csv_raw)
     if unparsed_path:
         write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt), csv_raw)
     if compliance_path:
         write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt), csv_raw)
     if not quiet:
-        for row in loaded.inputs.iter_rows(named=True):
-            note = f"  ({row['notes']})" if row["notes"] else ""
-            click.echo(
-                f"{row['path']}: {row['format'] or 'unknown format'}, {row['lines']} lines, "
-                f"{row['parsed']} parsed, {row['unparsed']} unparsed{note}",
-                err=True,
-            )
+        for line in input_lines(loaded.inputs):
+            click.echo(f"forensics: {line}", err=True)
         if loaded.compliance.height:
             click.echo(f"card data found and masked: {loaded.compliance.height} sightings (see --compliance)", err=True)
 
@@ -233,19 +263,29 @@ def timeline_command(
     device: str | None,
     card_key: str | None,
 ) -> None:
-    """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement."""
+    """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement.
+
+    The text view marks every transaction of a diagnosis finding (F1, F2...) and shows it with
+    its terminal, host and settlement lines in time order; it opens with what was read (per
+    input: format, parsed and unparsed lines) and what could not be checked.
+    """
+    from forensics.diagnosis import diagnose_timeline
     from forensics.report import text, timesketch
     from forensics.timeline import build
 
     check_outputs(logs, [output])
+    _stdout_parquet(fmt, output, "text|json|csv|timesketch")
     _progress(f"reading {len(logs)} input(s)", logs)
-    loaded = load(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
+    loaded = load(list(logs), year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=_WORKERS)
     _progress(f"rebuilding {loaded.events.height} events", logs)
-    tl = build(loaded).filter(
+    whole = build(loaded)
+    _say_coverage(whole, inputs=fmt != "text")
+    tl = whole.filter(
         tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since), until=_since(until)
     )
     if fmt == "text":
-        _emit(text.render(tl, show_all=show_all), output)
+        findings = diagnose_timeline(whole).findings
+        _emit(text.render(whole, findings=findings, transactions=tl.transactions, show_all=show_all), output)
     elif fmt == "timesketch":
         _emit(timesketch.write(tl), output)
     else:
@@ -286,16 +326,24 @@ def diagnose_command(
     device: str | None,
     card_key: str | None,
 ) -> None:
-    """Find every faulty charge in LOGS and name its cause, with the log lines as evidence."""
+    """Find every faulty charge in LOGS and name its cause, with the log lines as evidence.
+
+    Says on stderr, per input, its format and parsed and unparsed lines. Exit code 3 when an
+    input yielded no event (empty, binary, not a log): the answer covers only the others, and
+    "no faulty charge found" names what was checked and what was not.
+    """
     from forensics.diagnosis import RuleSet, diagnose
 
     check_outputs(logs, [output])
     _progress(f"reading {len(logs)} input(s)", logs)
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
     result = diagnose(
-        list(logs), rules=rules, year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS
+        list(logs), rules=rules, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=_WORKERS
     )
+    empty = _say_coverage(result.timeline)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
+    if empty:
+        raise click.exceptions.Exit(3)
 
 
 @cli.command("report")
@@ -329,8 +377,10 @@ def report_command(
 
     check_outputs(logs, folder=output)
     _progress(f"reading {len(logs)} input(s)", logs)
-    result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key, workers=_WORKERS)
-    options = {"tz": _tz_option(tz), "year": year, "device_name": device, "card_key": card_key}
+    zones = _tz_option(tz, logs)
+    result = diagnose(list(logs), year=year, tz=zones, device=device, card_key=card_key, workers=_WORKERS)
+    _say_coverage(result.timeline)
+    options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key}
     run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
         click.echo(str(incident.write(result, output, fmt, run)), err=True)
@@ -364,7 +414,8 @@ def chart_command(
     if Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
     check_outputs(logs, [output])
-    result = diagnose(list(logs), year=year, tz=_tz_option(tz), device=device, card_key=card_key)
+    result = diagnose(list(logs), year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    _say_coverage(result.timeline)
     reason = charts.why_not(kind, result.timeline, result.findings)
     if reason:
         click.echo(f"forensics: {kind} chart not drawn, nothing written: {reason}", err=True)
@@ -496,15 +547,18 @@ def main() -> None:
     """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        cli(standalone_mode=False)
+        code = cli(prog_name="forensics", standalone_mode=False)  # a ctx.exit(n) returns n here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("forensics: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.message = mask_text(exc.message)  # a file name may hold a card number
-        exc.show()
+    except click.ClickException as exc:  # one line, as every error (a file name may hold a card number)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if isinstance(exc, click.UsageError) and ctx else ""
+        click.echo(f"forensics: error: {mask_text(exc.format_message())}{hint}", err=True)
         sys.exit(exc.exit_code)
     except ForensicsError as exc:
         click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
@@ -512,8 +566,14 @@ def main() -> None:
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # an output that cannot be written after all (disk full, removed folder)
-        click.echo(f"forensics: error: {mask_text(str(exc))}", err=True)
+        click.echo(f"forensics: error: {mask_text(_os_error(exc))}", err=True)
         sys.exit(2)
+
+
+def _os_error(exc: OSError) -> str:
+    """``out.json: no space left on device``: the file and the reason, without Python's errno."""
+    reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 if __name__ == "__main__":

@@ -311,11 +311,14 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     """Add clock ``segment`` and transaction ``attempt`` numbers to terminal rows.
 
     Expects the ingest order (each path's rows together, in line order); a file is one format.
+    A START that repeats the line before it exactly (a log line written twice) opens no attempt.
     """
     terminal = TERMINAL
+    repeated = (pl.col("text") == pl.col("text").shift(1).over("path")).fill_null(False)
+    starts = (pl.col("kind") == "txn.start") & ~repeated
     return events.with_columns(
         segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
-        attempt=pl.when(terminal).then((pl.col("kind") == "txn.start").cast(pl.Int32).cum_sum().over("path")),
+        attempt=pl.when(terminal).then(starts.cast(pl.Int32).cum_sum().over("path")),
     )
 
 
@@ -551,6 +554,7 @@ def attempts(events: pl.DataFrame) -> pl.DataFrame:
     w = events.lazy().filter(pl.col("attempt") > 0).select(_WINDOW_COLUMNS).collect()
     starts = (
         w.filter(k == "txn.start")
+        .unique(_KEYS, keep="first", maintain_order=True)  # a START logged twice is one START
         .select(
             *_KEYS,
             "device",
@@ -1203,7 +1207,7 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
     terminal = (
         events.lazy()
         .filter(TERMINAL)
-        .select("path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc")
+        .select("path", "line", "device", "kind", "stan", "mti", "tid", "mid", "app_version", "ts_utc", "txn")
         .collect()
     )
     k = pl.col("kind")
@@ -1225,7 +1229,8 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
             pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).min().alias("first_seen"),
             pl.col("ts_utc").filter(~k.is_in(["clock.set", "clock.step"])).max().alias("last_seen"),
             pl.len().alias("events"),
-            (k == "txn.start").sum().alias("transactions"),
+            # a START logged twice is one transaction
+            pl.col("txn").filter(k == "txn.start").drop_nulls().n_unique().alias("transactions"),
             (k == "tms.init").sum().alias("inits"),
             _first(pl.col("ts_utc"), k == "tms.release").alias("released_at"),
             (k.is_in(["power.boot", "log.divider"])).sum().alias("boots"),

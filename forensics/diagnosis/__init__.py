@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from forensics.coverage import coverage
 from forensics.diagnosis import render
 from forensics.diagnosis.candidates import Params, prepare
 from forensics.diagnosis.finding import Alternative, Evidence, Finding, TransactionRef
@@ -73,9 +74,11 @@ class Diagnosis:
         return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
 
     def to_text(self) -> str:
-        """``forensics diagnose``: one paragraph per finding with its evidence (``render.text``)."""
+        """``forensics diagnose``: one paragraph per finding with its evidence (``render.text``); with no
+        finding, what the inputs let it check and what they did not."""
         compliance = [dict(r) for r in self.timeline.loaded.compliance.iter_rows(named=True)]
-        return render.text(self.findings, self.timeline.loaded.inputs.height, compliance)
+        checked = coverage(self.timeline).sentence()
+        return render.text(self.findings, self.timeline.loaded.inputs.height, compliance, checked)
 
 
 def diagnose(

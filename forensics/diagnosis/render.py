@@ -65,11 +65,12 @@ def compliance(sightings: list[dict[str, Any]], shown: int = 10) -> str:
     )
 
 
-def text(findings: list[Finding], inputs: int, sightings: list[dict[str, Any]]) -> str:
-    """One paragraph per finding with its evidence, as an analyst would write it."""
+def text(findings: list[Finding], inputs: int, sightings: list[dict[str, Any]], checked: str) -> str:
+    """One paragraph per finding with its evidence, as an analyst would write it; with no finding,
+    ``checked`` says what the inputs let the analysis check (``forensics.coverage``)."""
     lines = [f"{len(findings)} finding(s) in {inputs} input(s)."]
     if not findings:
-        lines.append("No faulty charge found: every charge matches one purchase, one amount and its settlement.")
+        lines.append(f"No faulty charge found. {checked}")
     for f in findings:
         lines += ["", f"{f.id} {f.kind}: {f.summary}.", f"   {cause(f)}", f"   {action(f)}", f"   {transactions(f)}"]
         lines += [f"   {c}" for c in caveats(f)]

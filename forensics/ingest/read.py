@@ -278,9 +278,11 @@ class Reader:
         if counts["nul"]:
             self.notes.append("NUL bytes replaced by U+FFFD")
         if counts["gb18030"]:
-            self.notes.append(f"{counts['gb18030']} lines decoded as GB18030")
+            self.notes.append(f"{counts['gb18030']} line{'s' * (counts['gb18030'] != 1)} decoded as GB18030")
         if counts["replaced"]:
-            self.notes.append(f"{counts['replaced']} lines with undecodable bytes replaced by U+FFFD")
+            self.notes.append(
+                f"{counts['replaced']} line{'s' * (counts['replaced'] != 1)} with undecodable bytes replaced by U+FFFD"
+            )
 
 
 class _Splitter:
