@@ -15,6 +15,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import polars as pl
@@ -25,7 +26,11 @@ from forensics.errors import ForensicsError
 from forensics.ingest import load, registry, write_parquet
 from forensics.ingest.cards import mask_text
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
+from forensics.progress import Bar
 from forensics.timeline import Timeline
+
+if TYPE_CHECKING:
+    from forensics.diagnosis import Diagnosis, RuleSet
 
 _FORMATS = ("parquet", "jsonl", "csv")
 _WORKERS = os.cpu_count() or 1  # batches parsed at once: one per core
@@ -112,6 +117,11 @@ def _say_coverage(tl: Timeline, *, inputs: bool = True) -> list[str]:
             if parsed == 0:
                 click.echo(f"forensics: {line}", err=True)
     return cov.empty
+
+
+_QUIET = click.option(
+    "-q", "--quiet", is_flag=True, help="No progress line and no per-input lines on stderr (warnings still show)."
+)
 
 
 def _load_options(f):  # type: ignore[no-untyped-def]
@@ -244,6 +254,7 @@ def _since(value: str | None) -> datetime | None:
     "-o", "--output", default="-", callback=_output_file, help="Output file (- for stdout; parquet needs a file)."
 )
 @_CSV_RAW
+@_QUIET
 @_load_options
 def timeline_command(
     logs: tuple[str, ...],
@@ -262,6 +273,7 @@ def timeline_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    quiet: bool,
 ) -> None:
     """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement.
 
@@ -269,22 +281,18 @@ def timeline_command(
     its terminal, host and settlement lines in time order; it opens with what was read (per
     input: format, parsed and unparsed lines) and what could not be checked.
     """
-    from forensics.diagnosis import diagnose_timeline
     from forensics.report import text, timesketch
-    from forensics.timeline import build
 
     check_outputs(logs, [output])
     _stdout_parquet(fmt, output, "text|json|csv|timesketch")
-    _progress(f"reading {len(logs)} input(s)", logs)
-    loaded = load(list(logs), year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=_WORKERS)
-    _progress(f"rebuilding {loaded.events.height} events", logs)
-    whole = build(loaded)
-    _say_coverage(whole, inputs=fmt != "text")
+    result = _diagnosed(logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    whole = result.timeline
+    _say_coverage(whole, inputs=fmt != "text" and not quiet)
     tl = whole.filter(
         tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since), until=_since(until)
     )
     if fmt == "text":
-        findings = diagnose_timeline(whole).findings
+        findings = result.findings
         _emit(text.render(whole, findings=findings, transactions=tl.transactions, show_all=show_all), output)
     elif fmt == "timesketch":
         _emit(timesketch.write(tl), output)
@@ -315,6 +323,7 @@ def timeline_command(
     type=click.Path(dir_okay=False, exists=True),
     help="Use these rule files instead of the installed ones (repeatable).",
 )
+@_QUIET
 @_load_options
 def diagnose_command(
     logs: tuple[str, ...],
@@ -325,6 +334,7 @@ def diagnose_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    quiet: bool,
 ) -> None:
     """Find every faulty charge in LOGS and name its cause, with the log lines as evidence.
 
@@ -332,15 +342,12 @@ def diagnose_command(
     input yielded no event (empty, binary, not a log): the answer covers only the others, and
     "no faulty charge found" names what was checked and what was not.
     """
-    from forensics.diagnosis import RuleSet, diagnose
+    from forensics.diagnosis import RuleSet
 
     check_outputs(logs, [output])
-    _progress(f"reading {len(logs)} input(s)", logs)
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
-    result = diagnose(
-        list(logs), rules=rules, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=_WORKERS
-    )
-    empty = _say_coverage(result.timeline)
+    result = _diagnosed(logs, quiet, rules, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    empty = _say_coverage(result.timeline, inputs=not quiet)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
     if empty:
         raise click.exceptions.Exit(3)
@@ -358,6 +365,7 @@ def diagnose_command(
 )
 @click.option("--analyst", help="Who made the report (chain of custody).")
 @click.option("--case-id", help="The incident or dispute reference (chain of custody).")
+@_QUIET
 @_load_options
 def report_command(
     logs: tuple[str, ...],
@@ -369,17 +377,16 @@ def report_command(
     card_key: str | None,
     analyst: str | None,
     case_id: str | None,
+    quiet: bool,
 ) -> None:
     """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody."""
-    from forensics.diagnosis import diagnose
     from forensics.report import incident
     from forensics.report.custody import Custody
 
     check_outputs(logs, folder=output)
-    _progress(f"reading {len(logs)} input(s)", logs)
     zones = _tz_option(tz, logs)
-    result = diagnose(list(logs), year=year, tz=zones, device=device, card_key=card_key, workers=_WORKERS)
-    _say_coverage(result.timeline)
+    result = _diagnosed(logs, quiet, year=year, tz=zones, device=device, card_key=card_key)
+    _say_coverage(result.timeline, inputs=not quiet)
     options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key}
     run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
@@ -396,6 +403,7 @@ def report_command(
     help="Which chart.",
 )
 @click.option("-o", "--output", required=True, callback=_output_file, help="Image file: .png, .svg or .pdf.")
+@_QUIET
 @_load_options
 def chart_command(
     logs: tuple[str, ...],
@@ -405,17 +413,17 @@ def chart_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    quiet: bool,
 ) -> None:
     """Draw one chart of LOGS (faulty charges labelled). A chart that does not apply to LOGS (no device
     swap, no host pairs, no data) is not written: one line says why, exit code 3."""
-    from forensics.diagnosis import diagnose
     from forensics.report import charts
 
     if Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
     check_outputs(logs, [output])
-    result = diagnose(list(logs), year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
-    _say_coverage(result.timeline)
+    result = _diagnosed(logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    _say_coverage(result.timeline, inputs=False)  # warnings only: a chart's stderr is one line when it is not drawn
     reason = charts.why_not(kind, result.timeline, result.findings)
     if reason:
         click.echo(f"forensics: {kind} chart not drawn, nothing written: {reason}", err=True)
@@ -423,11 +431,28 @@ def chart_command(
     charts.save(charts.figure(kind, result.timeline, result.findings), output)
 
 
-def _progress(message: str, logs: tuple[str, ...]) -> None:
-    """A progress line on stderr for large inputs, only when stderr is a terminal."""
-    size = sum(Path(p).stat().st_size for p in logs if Path(p).is_file())
-    if size > 20_000_000 and sys.stderr.isatty():
-        click.echo(f"forensics: {message} ({size / 1e6:.0f} MB)...", err=True)
+def _bar(quiet: bool) -> Bar | None:
+    """A progress line on stderr for work that lasts, unless ``quiet`` or stderr is not a terminal."""
+    return None if quiet or not sys.stderr.isatty() else Bar()
+
+
+def _diagnosed(logs: tuple[str, ...], quiet: bool, rules: RuleSet | None = None, **load_options: Any) -> Diagnosis:
+    """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work."""
+    from forensics.diagnosis import diagnose_timeline
+    from forensics.timeline import build
+
+    bar = _bar(quiet)
+    try:
+        loaded = load(list(logs), workers=_WORKERS, progress=bar, **load_options)
+        if bar is not None:
+            bar.stage(f"rebuilding the transactions of {loaded.events.height:,} events")
+        tl = build(loaded)
+        if bar is not None:
+            bar.stage(f"diagnosing {tl.transactions.height:,} transactions")
+        return diagnose_timeline(tl, rules=rules)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _emit(text: str, output: str) -> None:
