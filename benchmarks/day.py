@@ -60,7 +60,7 @@ def main() -> int:
         seconds, loaded = timed(settlement, args.workers, args.repeat, fast=False)
         print(f"settlement files, Lark path: {len(settlement)} files {loaded.events.height:>9} events {seconds:7.2f} s")
     seconds, loaded = timed(settlement, args.workers, args.repeat)
-    lines, rest = left_to_lark(settlement) if hasattr(registry(), "fast_rows") else (0, -1)
+    lines, rest = left_to_lark(settlement)
     left = f", {rest} of {lines} lines left to Lark" if rest >= 0 else ", no row twin"
     print(
         f"settlement files:            {len(settlement)} files {loaded.events.height:>9} events {seconds:7.2f} s{left}"
