@@ -20,7 +20,7 @@ from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.fastpath.lines import context_lines, eligible
 from forensics.ingest.fastpath.typed import attrs_json, typed
 
-#: A row's field separator never stands in a JSON-joined key list: it joins the header for comparison.
+#: Joins a row's values and the header to compare them (no plain line holds it).
 _JOIN = "\x00"
 
 
