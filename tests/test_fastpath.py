@@ -41,8 +41,8 @@ def fast_share(paths: list[Path]) -> float:
         series = pl.Series(lines, dtype=pl.String)
         if reg.fast_format(fmt) is not None:
             _, rest = fastpath.parse(series, reg.fast_format(fmt), reg.fast_dialects, reg.card_screen)
-        elif reg.fast_blocks(fmt) is not None:
-            _, rest = reg.fast_blocks(fmt).parse(series, reg.card_screen)
+        elif (twin := reg.fast_blocks(fmt) or reg.fast_rows(fmt)) is not None:
+            _, rest = twin.parse(series, reg.card_screen)
         else:
             continue
         taken += len(lines) - rest.len()
@@ -97,6 +97,7 @@ def test_sample_logs_identical() -> None:
     line_logs = [p for p in paths if p.suffix == ".log" and "acquirer" not in p.name]
     assert fast_share(line_logs) > 0.95
     assert fast_share([p for p in paths if p.name == "acquirer-host.log"]) > 0.95
+    assert fast_share([p for p in paths if p.suffix == ".csv"]) > 0.95
 
 
 @pytest.mark.slow
@@ -418,3 +419,117 @@ def test_awkward_jpos_blocks_identical(tmp_path: Path) -> None:
     assert (
         done.height == 1 and rest.len() == len(plain.splitlines()) - 14
     )  # the first block only (a full PAN in the second)
+
+
+_SETTLE_HEADER = "settle_date,tid,mid,batch,stan,rrn,auth,proc,amount,currency,pan,atc,capture_ts"
+_SETTLE_ROW = [
+    "2026-03-14",
+    "T0001234",
+    "000000001234567",
+    "000012",
+    "000412",
+    "412110000412",
+    "A1B2C3",
+    "000000",
+    "45.99",
+    "USD",
+    "476173******0010",
+    "001A",
+    "2026-03-14T10:02:11+00:00",
+]
+
+
+def _settle(**fields: str) -> str:
+    """A settlement row: the plain one with some fields (by header name) replaced as written."""
+    names = _SETTLE_HEADER.split(",")
+    return ",".join(fields.get(name, value) for name, value in zip(names, _SETTLE_ROW, strict=True))
+
+
+AWKWARD_SETTLEMENT = [
+    _SETTLE_HEADER,
+    _settle(),
+    _settle(tid='"T0001234"', amount='"45.99"'),
+    _settle(settle_date='"2026-03-14, late"', tid='"T00""12"'),  # an embedded separator and quote
+    _settle(settle_date='"a\\b\tc"'),  # a backslash and a tab in an attrs value (JSON escapes)
+    ",,,,,,,,,,,,",
+    '"",T1,"",,,,,,"",,"",,""',  # quoted empty fields: values "" (not missing)
+    "2026-03-14,T0001234,000000001234567",  # too few fields
+    _settle() + ",extra",  # too many
+    _settle(amount="45.99x"),
+    _settle(amount="45.999", currency="JPY"),
+    _settle(amount="-0.50", currency="840", tid="T0001234 "),
+    _settle(amount="99999999999999999.99"),
+    _settle(currency=""),
+    _settle(currency="XYZ"),
+    _settle(currency="usd"),
+    _settle(pan="0000000000000000"),  # any 13-19 digits in the pan column are masked
+    _settle(pan="476173XXXXXX0010"),
+    _settle(pan='"4761739001010010"'),
+    _settle(tid='T00"01234'),  # a quote inside an unquoted field
+    '"unclosed,' + _settle()[11:],
+    _settle(settle_date='"a"""', capture_ts="x"),
+    _settle(settle_date='"a"b'),
+    '"settle_date",tid,mid,batch,stan,rrn,auth,proc,amount,currency,pan,atc,capture_ts',  # a quoted header
+    _SETTLE_HEADER,
+    " ",
+    "",
+    *(
+        _settle(**{name: pan})
+        for name in _SETTLE_HEADER.split(",")
+        for pan in ("4761739001010010", "4761-7390-0101-0010")
+    ),
+]
+
+
+def test_awkward_settlement_rows_identical(tmp_path: Path) -> None:
+    """Quoted fields, embedded separators, short and long rows, bad values, a PAN in every
+    column, a BOM and CRLF line ends: the row twin and Lark give the same tables."""
+    text = "\n".join(AWKWARD_SETTLEMENT) + "\n"
+    for name, data in (
+        ("settlement-2026-03-14.csv", text.encode()),
+        ("settlement-2026-03-15.csv", "\ufeff".encode() + text.replace("\n", "\r\n").encode()),
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        fast, _ = both([path])
+        assert fast.compliance.height >= 8 and fast.unparsed.height >= 7
+    reg = registry()
+    twin = reg.fast_rows(reg.formats["settlement"])
+    done, rest = twin.parse(pl.Series(AWKWARD_SETTLEMENT), reg.card_screen)
+    assert done.height > 20 and rest.len() > 15  # the twin takes the plain rows, Lark the others
+    assert set(done["kind"]) == {"file.header", "settle.item"}
+
+
+_SETTLE_VALUES = [
+    "",
+    '""',
+    '"a,b"',
+    '"say ""hi"""',
+    '"x',
+    'y"',
+    "45.99",
+    "-1",
+    "1e3",
+    "USD",
+    "392",
+    "jpy",
+    "T0001234 ",
+    "4761739001010010",
+    "476173******0010",
+    "4761 7390 0101 0010",
+    "000000001234567",
+    "2026-03-14T10:02:11+00:00",
+    "a\tb",
+    "back\\slash",
+    "pan=1",
+]
+
+
+@pytest.mark.slow
+@given(st.lists(st.lists(st.sampled_from(_SETTLE_VALUES), min_size=11, max_size=14), min_size=1, max_size=8))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_generated_settlement_rows_identical(tmp_path: Path, rows: list[list[str]]) -> None:
+    """Random settlement rows (quotes, separators, PANs, odd values, wrong widths) on both paths."""
+    path = tmp_path / "settlement-2026-03-14.csv"
+    path.write_text("\n".join([_SETTLE_HEADER, *(",".join(row) for row in rows)]) + "\n", encoding="utf-8")
+    both([path])

@@ -43,6 +43,7 @@ from forensics.ingest.fastpath import (
     NotRegular,
     compile_grammar,
 )
+from forensics.ingest.fastpath.rows import Rows
 
 _FORMAT_KEYS = {
     "title",
@@ -205,6 +206,7 @@ class Registry:
         }
         self._fast: dict[str, FastFormat | None] = {}
         self._fast_blocks: dict[str, Any] = {}
+        self._fast_rows: dict[str, Rows | None] = {}
         self._check_samples()
 
     def _check_samples(self) -> None:
@@ -243,6 +245,24 @@ class Registry:
         if fmt.name not in self._fast_blocks:
             self._fast_blocks[fmt.name] = twin(fmt.parser, self.dialects.iso, *fmt.block_terminals)
         return self._fast_blocks[fmt.name]
+
+    def fast_rows(self, fmt: Format | None) -> Rows | None:
+        """The column twin of a tabular format's rows (its folder's ``ROW_TWIN``), if it has one."""
+        twin = getattr(fmt.module, "ROW_TWIN", None) if fmt is not None else None
+        if fmt is None or not fmt.header or fmt.framing != "line" or twin is None:
+            return None
+        if fmt.name not in self._fast_rows:
+            self._fast_rows[fmt.name] = Rows(
+                twin,
+                fmt.parser.get_terminal(twin.field).pattern.to_regexp(),
+                fmt.header.split(","),
+                fmt.columns,
+                fmt.row_kind,
+                list(fmt.card_contexts.values()),
+                fmt.continuation,
+                fmt.crash_tags,
+            )
+        return self._fast_rows[fmt.name]
 
     @functools.cached_property
     def fast_dialects(self) -> FastDialects:

@@ -1,7 +1,7 @@
 """Parsing: the records of one batch into event, unparsed and compliance rows.
 
 Lines of a format with a fast path first go through it (``fastpath``: the grammar compiled to
-one regular expression over the whole batch, or the format's block twin); the rest, and every
+one regular expression over the whole batch, or the format's block or row twin); the rest, and every
 line of other formats, take Lark record by record (``parse_lines``), in worker processes for
 long batches of formats without a fast path.
 """
@@ -145,12 +145,12 @@ def parse_batch(
     ``cuts``: the reasons of its lines cut while read, which the fast path leaves to Lark's)."""
     fast = fast and not cuts
     fast_format = reg.fast_format(fmt) if fast else None
-    fast_blocks = reg.fast_blocks(fmt) if fast else None
-    if (fast_format is not None or fast_blocks is not None) and fmt is not None:
+    fast_twin = (reg.fast_blocks(fmt) or reg.fast_rows(fmt)) if fast else None
+    if (fast_format is not None or fast_twin is not None) and fmt is not None:
         if fast_format is not None:
             done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, reg.card_screen)
         else:
-            done, rest = fast_blocks.parse(lines, reg.card_screen)
+            done, rest = fast_twin.parse(lines, reg.card_screen)
             done = done.drop("_i")
         numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list(), strict=False)
         events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)

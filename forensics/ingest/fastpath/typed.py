@@ -18,8 +18,19 @@ def attrs_json(attrs: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         pl.concat([attrs, program])
         .sort("_i", "_akey")
         .group_by("_i", maintain_order=True)
-        .agg(pl.format('"{}":"{}"', pl.col("_akey"), pl.col("_val")).str.join(",").alias("_body"))
+        .agg(
+            pl.format('"{}":"{}"', _json_text(pl.col("_akey")), _json_text(pl.col("_val"))).str.join(",").alias("_body")
+        )
         .select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
+    )
+
+
+def _json_text(text: pl.Expr) -> pl.Expr:
+    """``text`` escaped as inside a JSON string, as ``json.dumps`` writes printable ASCII and tabs."""
+    return (
+        text.str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
+        .str.replace_all("\t", "\\t", literal=True)
     )
 
 
