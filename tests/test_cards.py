@@ -6,13 +6,14 @@ import re
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import forensics
 from forensics.cli import cli
-from forensics.ingest.cards import CardGuard, luhn_ok, mask_pan
+from forensics.ingest.cards import CardGuard, luhn_ok, mask_pan, mask_shapes
 
 PAN = "4761739001010010"  # Visa test card, Luhn-valid
 PAN2 = "5413330089604111"
@@ -165,3 +166,23 @@ def test_card_screen_catches_every_line_protect_touches(text: str) -> None:
     masked, found = CardGuard(b"k").protect(text)
     if masked != text or found:
         assert pl.Series([text]).str.contains(screen_pattern())[0], text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-04-08,T1441474,4111111111111111,000292,47.13",  # a CSV field after a field ending in a digit
+        "2026-04-08,000000206317310,4111111111111111",
+        "TX 0200 DE2:4111111111111111 DE4:000000004599",  # a colon-separated ISO dump
+    ],
+)
+def test_a_card_number_after_a_number_and_a_comma_or_colon_is_masked(line: str) -> None:
+    found: list = []
+    masked = mask_shapes(line, found)
+    assert "4111111111111111" not in masked and "411111******1111" in masked
+    assert [s.kind for s in found] == ["full_pan"]
+
+
+@pytest.mark.parametrize("text", ["amount 12,50 EUR", "10:02:05.123", "1,234,567", "12.4111111111111111"])
+def test_decimal_fractions_and_time_fields_stay(text: str) -> None:
+    assert mask_shapes(text) == text

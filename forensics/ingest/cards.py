@@ -62,11 +62,17 @@ _PAN_IN_TRACK = re.compile(r"^;?%?B?(\d{13,19})")
 _TRACK1 = re.compile(r"(?P<s>%)?B(?P<pan>\d{13,19})\^[^^\r\n]{0,26}\^\d{4}[^?\s\"'<,;]*\??")
 _TRACK2 = re.compile(r"(?<![0-9A-Za-z_-])(?P<s>;)?(?P<pan>\d{13,19})[=D]\d{4}[0-9A-Fa-f]*\??")
 #: Lookaround-free superset of every card shape: 13 digits with optional single separators, the
-#: first four together, not starting with 0, not after a digit or a decimal point; or a track.
-SHAPES = r"(?:^|^[.:,]|[^0-9A-Fa-f_.:,-]|[^0-9][.:,]|\d[ -])[1-9]\d{3}(?:[ -]?\d){9}|;\d{13}|%B\d|B[1-9]\d{12}"
+#: first four together, not starting with 0, not after a digit or a decimal point; 13 digits in a
+#: row after a number and a colon or comma (a CSV field, "DE2:"); or a track.
+SHAPES = (
+    r"(?:^|^[.:,]|[^0-9A-Fa-f_.:,-]|[^0-9][.:,]|\d[ -])[1-9]\d{3}(?:[ -]?\d){9}"
+    r"|\d[:,][1-9]\d{12}|;\d{13}|%B\d|B[1-9]\d{12}"
+)
 _SCREEN = re.compile(SHAPES)
 _RUN = re.compile(r"(?<![0-9A-Fa-f_-])\d(?:[ -]?\d)*(?![0-9A-Fa-f])")
 _GROUP = re.compile(r"\d+")
+# a clock time up to its seconds field: "10:02:"
+_TIME_SO_FAR = re.compile(r"(?<!\d)\d{1,2}:\d{2}:$")
 # ISO 8583 fields and names that by definition hold no card number (STAN, institution ids, RRN,
 # TID, MID): a card-shaped number there is an id and stays.
 _IDS = "|".join(ID_FIELDS)
@@ -220,8 +226,14 @@ def _mask_run(m: re.Match[str], found: list[Sighting]) -> str:
         return run
     groups = [(g.start(), g.end()) for g in _GROUP.finditer(run)]
     before = m.string[max(0, m.start() - 2) : m.start()]
-    # after "12." or "10:02:" the first group is a fraction or a time field, not a card's start
-    out, done, i = [], 0, int(len(before) == 2 and before[0].isdigit() and before[1] in ".:,")
+    first = groups[0][1] - groups[0][0] if groups else 0
+    # After "12." the first group is a fraction and after "10:02:" a time field, not a card's start.
+    # After "12," or "DE2:" it is a decimal-comma fraction only when shorter than a card number: a
+    # field of 13-19 digits after a CSV comma ("T1441474,4111...") or an ISO field number is checked.
+    after_number = len(before) == 2 and before[0].isdigit()
+    in_time = before[1:] == ":" and _TIME_SO_FAR.search(m.string, 0, m.start()) is not None
+    skip = after_number and (before[1] == "." or in_time or (before[1] in ":," and first < 13))
+    out, done, i = [], 0, int(skip)
     while i < len(groups):
         hit = _pan_window(run, groups, i)
         if hit is None:
