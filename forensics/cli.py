@@ -27,6 +27,7 @@ from forensics.ingest import load, registry, write_parquet
 from forensics.ingest.cards import mask_text
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 from forensics.progress import Bar
+from forensics.report import CHARTS
 from forensics.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -397,7 +398,7 @@ def report_command(
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--kind",
-    type=click.Choice(["swimlane", "migration", "skew", "amounts"]),
+    type=click.Choice(CHARTS),
     default="swimlane",
     show_default=True,
     help="Which chart.",

@@ -28,6 +28,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from forensics import money
 from forensics.errors import ForensicsError
 from forensics.outputs import written_aside
+from forensics.report import CHARTS
 from forensics.timeline import TERMINAL, Timeline, clock_pairs
 
 OKABE_ITO = {
@@ -41,7 +42,7 @@ OKABE_ITO = {
     "purple": "#CC79A7",
 }
 HIGHLIGHT = OKABE_ITO["purple"]
-KINDS = ("swimlane", "migration", "skew", "amounts")
+KINDS = CHARTS
 MAX_LEGEND = 8
 MAX_LABELS = 4  # labelled transactions per finding; a finding with more gets its first two and last labelled
 # Above this many events in view, a lane shows how busy it is (events per time bin) instead of markers.

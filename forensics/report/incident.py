@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from forensics.diagnosis import Diagnosis, render
 from forensics.diagnosis.kinds import kinds
 from forensics.outputs import write_bytes, write_text
-from forensics.report import charts
+from forensics.report import CHARTS, charts
 from forensics.report.custody import Custody
 from forensics.report.pdf import write_pdf
 
@@ -176,7 +176,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
         "Skew is the terminal clock minus the host clock, estimated from matched request/response "
         "pairs per clock segment (segments start at clock steps, reboots and log dividers)."
     )
-    for kind in ("skew", "migration", "amounts"):
+    for kind in CHARTS[1:]:
         _chart(devices, kind, kind, tl, result.findings)
     out.append(devices)
     compliance = Section("Compliance: card data in clear")
