@@ -279,7 +279,11 @@ def render(
                 f"{_outcome(row['merchant_outcome'])}  host {_v(row['host_outcome'])}"
             )
     elif rest.height:
-        tally = rest.group_by("merchant_outcome").len().sort("len", descending=True)
+        tally = (
+            rest.group_by("merchant_outcome")
+            .len()
+            .sort(["len", "merchant_outcome"], descending=[True, False], nulls_last=True)
+        )
         words = ", ".join(f"{n} {(w or 'unknown').lower()}" for w, n in tally.iter_rows())
         out.append(f"\n{plural(rest.height, 'other transaction')} ({words}); --all lists them")
     return "\n".join(out)
