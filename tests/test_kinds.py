@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from importlib.resources import files
 from types import ModuleType
@@ -190,3 +191,12 @@ def test_evidence_cites_the_card_lines_a_card_claim_rests_on(case: str) -> None:
     card_lines = [e for e in f.evidence if " CARD " in (e.text or "")]
     assert len(card_lines) == len(f.transactions) == 2
     assert all("******" in e.text for e in card_lines)
+
+
+def test_a_host_block_cited_as_evidence_shows_the_answer_it_carries() -> None:
+    """A jPOS block opens with a line that says nothing; its evidence text adds the fields of the whole record."""
+    logs, zones, _ = case_args(SAMPLES / "dup_migration_rerun")
+    (f,) = diagnose(logs, tz=zones, card_key="k").findings
+    host = [e for e in f.evidence if e.path.endswith("acquirer-host.log")]
+    assert host and all(e.text.startswith("<log ") for e in host)
+    assert all(re.search(r"… \[mti=0210 stan=\d+ rc=00 auth=\w+ rrn=\d+ tid=\w+\]$", e.text) for e in host)

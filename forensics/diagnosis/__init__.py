@@ -280,6 +280,10 @@ def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, cite
     return [Evidence(path, line, role) for (path, line), role in ordered]
 
 
+#: the event columns that say what a multi-line record carries, shown after its first line in evidence
+_RECORD_FACTS = ("mti", "stan", "rc", "auth", "rrn", "tid")
+
+
 def _with_texts(findings: list[Finding], tl: Timeline) -> list[Finding]:
     """Every evidence line with its text, found in one pass over the events, citing the file each line is in."""
     wanted = pl.DataFrame(
@@ -287,16 +291,24 @@ def _with_texts(findings: list[Finding], tl: Timeline) -> list[Finding]:
         schema={"path": pl.String, "line": pl.Int64},
         orient="row",
     ).unique()
+    # a record over several lines (a host's XML block) opens with a line that says little: the
+    # fields it carries follow its first line, as read from the whole record
+    facts = pl.concat_str(
+        [pl.format(f"{name}={{}}", pl.col(name)) for name in _RECORD_FACTS], separator=" ", ignore_nulls=True
+    )
     texts = (
         tl.events.lazy()
-        .select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text")
+        .select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text", facts.alias("_f"))
         .join(wanted.lazy(), left_on=["_s", "_q"], right_on=["path", "line"], how="inner")
         .collect()
     )
-    found = {(s, q): (p, n, t or "") for s, q, p, n, t in texts.iter_rows()}
+    found = {(s, q): (p, n, t or "", f) for s, q, p, n, t, f in texts.iter_rows()}
 
     def shown(e: Evidence) -> Evidence:
-        path, line, text = found.get((e.path, e.line), (e.path, e.line, ""))
-        return Evidence(path, line, e.role, text.split("\n")[0] + (" …" if "\n" in text else ""))
+        path, line, text, fields = found.get((e.path, e.line), (e.path, e.line, "", None))
+        first = text.split("\n")[0]
+        if "\n" in text:
+            first += f" … [{fields}]" if fields else " …"
+        return Evidence(path, line, e.role, first)
 
     return [replace(f, evidence=[shown(e) for e in f.evidence]) for f in findings]

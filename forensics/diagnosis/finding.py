@@ -39,7 +39,8 @@ class Evidence:
     line: int
     #: what the line shows: trigger, defect, action, context, charge or clearing
     role: str
-    #: the line's first physical line (`` …`` when it continues); None until texts are attached
+    #: the line's first physical line; a record that continues on more lines adds `` … [field=value ...]``
+    #: (its message type, STAN, response code, approval code, RRN, TID); None until texts are attached
     text: str | None = None
 
 
