@@ -56,6 +56,7 @@ def test_no_fault_found_says_what_was_and_was_not_checked() -> None:
     assert "Not checked" not in everything.to_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["empty", "binary", "readme"])
 def test_an_input_without_events_is_a_warning_and_diagnose_exits_3(kind: str, tmp_path: Path) -> None:
     bad = {"empty": tmp_path / "empty.log", "binary": tmp_path / "blob.log", "readme": ROOT / "README.md"}[kind]
@@ -116,6 +117,7 @@ def test_os_errors_carry_no_errno(tmp_path: Path) -> None:
 # -- one story ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c.name for c in CASES])
 def test_timeline_marks_every_transaction_of_every_finding(case: str) -> None:
     result = diagnosed(case)
