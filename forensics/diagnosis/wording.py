@@ -23,16 +23,19 @@ def card(t: dict[str, Any]) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A time span in the unit a person would say: ``45 s``, ``50 min``, ``3 h 20 min``, ``2 days``."""
-    s = abs(seconds)
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 90 * 60:
-        return f"{s / 60:.0f} min"
-    if s < 48 * 3600:
-        hours, minutes = divmod(round(s / 60), 60)
+    """A span in the unit a person reads: ``850 ms``, ``41 s``, ``50 min``, ``2 h 5 min``, ``3 days``."""
+    seconds = abs(seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        hours, minutes = divmod(round(seconds / 60), 60)
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{s / 86400:.0f} days"
+    days = round(seconds / 86400)
+    return f"{days} day{'' if days == 1 else 's'}"
 
 
 #: each cause (spec/findings.md) in plain words, for headings

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from forensics import money
+from forensics.diagnosis.wording import duration
 from forensics.errors import ForensicsError
 from forensics.outputs import written_aside
 from forensics.report import CHARTS
@@ -330,17 +331,8 @@ def _density(ax: Axes, events: pl.DataFrame, lo: datetime, hi: datetime, lanes: 
             color=OKABE_ITO["sky"],
             linewidth=0,
             zorder=2,
-            label=None if y else f"events per {_duration(every)} (each lane scaled to its busiest bin)",
+            label=None if y else f"events per {duration(every.total_seconds())} (each lane scaled to its busiest bin)",
         )
-
-
-def _duration(span: timedelta) -> str:
-    seconds = span.total_seconds()
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _label_findings(

@@ -20,6 +20,7 @@ import click
 import polars as pl
 
 from forensics.coverage import coverage, plural
+from forensics.diagnosis.wording import duration
 from forensics.money import minor_to_major
 from forensics.timeline import Timeline
 
@@ -112,21 +113,6 @@ def fit(text: str, width: int = WIDTH) -> str:
 
 def _wrap(text: str, indent: str = "", width: int = WIDTH) -> list[str]:
     return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False)
-
-
-def duration(seconds: float) -> str:
-    """A span in the unit a person reads: ``850 ms``, ``41 s``, ``50 min``, ``2 h 5 min``, ``3 days``."""
-    seconds = abs(seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        hours, minutes = divmod(round(seconds / 60), 60)
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return plural(round(seconds / 86400), "day")
 
 
 def _skew(seconds: float) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from forensics.diagnosis.candidates import Params
+from forensics.timeline import TRANSACTION_COLUMNS
 
 #: A candidate row (``ROLE__column`` keys and the kind's own columns) and its transactions in order.
 Row = dict[str, Any]
@@ -71,8 +72,6 @@ class Kind:
         for part in ("detect", "amount", "summary", "action"):
             if not callable(getattr(self, part)):
                 raise TypeError(f"finding kind {self.name!r}: {part} must be a function (got {getattr(self, part)!r})")
-        from forensics.timeline import TRANSACTION_COLUMNS
-
         unknown = [c for c in self.cites if not c.startswith("line_") or c not in TRANSACTION_COLUMNS]
         if unknown:
             raise TypeError(f"finding kind {self.name!r}: cites {unknown} are not transaction line columns")
