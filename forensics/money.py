@@ -75,6 +75,14 @@ def minor_to_major(amount: int, exponent: int) -> str:
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
+def amount_text(amount: int | None, exponent: int | None, currency: str | None, unknown: str = "?") -> str:
+    """``(4599, 2, "USD")`` -> ``"45.99 USD"``, as people read an amount (exponent unknown: 2);
+    ``unknown`` when the amount is."""
+    if amount is None:
+        return unknown
+    return f"{minor_to_major(amount, 2 if exponent is None else exponent)} {currency or ''}".strip()
+
+
 def currency_columns(value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """Column twin of ``currency``: (alphabetic code, exponent), null where unknown."""
     text = value.str.strip_chars().str.to_uppercase()

@@ -23,7 +23,7 @@ from forensics.diagnosis.finding import Alternative, Evidence, Finding, Transact
 from forensics.diagnosis.kinds import detect, kinds
 from forensics.diagnosis.rules import RuleSet, candidate_column
 from forensics.ingest import load
-from forensics.money import minor_to_major
+from forensics.money import amount_text, minor_to_major
 from forensics.timeline import Timeline, build
 
 __all__ = ["Diagnosis", "Finding", "Params", "RuleSet", "diagnose", "diagnose_timeline"]
@@ -234,7 +234,7 @@ def _incidents(findings: list[Finding]) -> list[Finding]:
         evidence.sort(key=lambda e: (_ROLE_ORDER.get(e.role, 9), e.path, e.line))
         amounts = [f.amount_minor for f in members if f.amount_minor is not None]
         total = sum(amounts) if amounts else None
-        money = f"{minor_to_major(total, head.exponent)} {head.currency or ''}".strip() if total is not None else "?"
+        money = amount_text(total, head.exponent, head.currency)
         version = incident[-1] if len(incident) > 2 else None
         where = ", ".join(head.devices) + (f" (app {version})" if version else "")
         out.append(

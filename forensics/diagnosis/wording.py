@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from forensics.money import minor_to_major
+from forensics.money import amount_text
 
 
 def money(amount: int | None, t: dict[str, Any]) -> str:
     """``amount`` (minor units) in ``t``'s currency, e.g. ``45.99 USD``; ``?`` when unknown."""
-    if amount is None:
-        return "?"
-    exponent = t.get("exponent")
-    return f"{minor_to_major(amount, 2 if exponent is None else exponent)} {t.get('currency') or ''}".strip()
+    return amount_text(amount, t.get("exponent"), t.get("currency"))
 
 
 def card(t: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import polars as pl
 
 from forensics.coverage import coverage, plural
 from forensics.diagnosis.wording import duration
-from forensics.money import minor_to_major
+from forensics.money import amount_text
 from forensics.timeline import Timeline
 
 _GOOD = {"APPROVED"}
@@ -55,10 +55,8 @@ _EVENT_KINDS = (
 
 
 def money(amount: int | None, exponent: int | None, cur: str | None) -> str:
-    """``4599, 2, USD`` -> ``45.99 USD``."""
-    if amount is None:
-        return "-"
-    return f"{minor_to_major(amount, exponent if exponent is not None else 2)} {cur or ''}".strip()
+    """``4599, 2, USD`` -> ``45.99 USD``; ``-`` when unknown."""
+    return amount_text(amount, exponent, cur, unknown="-")
 
 
 def _outcome(word: str | None) -> str:
