@@ -298,8 +298,9 @@ def _with_texts(findings: list[Finding], tl: Timeline) -> list[Finding]:
     )
     texts = (
         tl.events.lazy()
-        .select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text", facts.alias("_f"))
+        .select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text", *_RECORD_FACTS)
         .join(wanted.lazy(), left_on=["_s", "_q"], right_on=["path", "line"], how="inner")
+        .select("_s", "_q", "path", "line", "text", facts.alias("_f"))  # the facts of the cited lines only
         .collect()
     )
     found = {(s, q): (p, n, t or "", f) for s, q, p, n, t, f in texts.iter_rows()}
