@@ -9,8 +9,10 @@ second file. ``iso8583.toml`` maps ISO data elements to columns for every dialec
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -113,6 +115,32 @@ def installed_sources() -> list[tuple[str, str]]:
     )
 
 
+#: The environment variable naming dialect files to load beside the installed ones
+#: (``os.pathsep``-separated paths), read when no file is given.
+DIALECTS_ENV = "FORENSICS_DIALECTS"
+
+
+def dialect_sources(paths: Sequence[str | Path] | None = None) -> list[tuple[str, str]]:
+    """(file name, text) of the installed dialects and of ``paths`` (a vendor's files, loaded
+    after them); with ``paths`` None, the files $FORENSICS_DIALECTS names. A file that cannot
+    be read raises DialectError naming it."""
+    if paths is None:
+        paths = [p for p in os.environ.get(DIALECTS_ENV, "").split(os.pathsep) if p.strip()]
+        where = f"{DIALECTS_ENV}: "
+    else:
+        where = ""
+    sources = installed_sources()
+    for path in paths:
+        try:
+            source = (Path(path).name, Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DialectError(f"{where}{path}: cannot read the dialect file: {reason}") from None
+        if source not in sources:  # the same file given twice, or an installed one, is loaded once
+            sources.append(source)
+    return sources
+
+
 @dataclass
 class Rule:
     """One dialect rule, compiled."""
@@ -180,6 +208,8 @@ class Dialects:
         """``sources`` is [(file name, TOML text)]; default: every file in forensics/dialects."""
         if sources is None:
             sources = installed_sources()
+        #: What the dialects were built from (worker processes rebuild them from it).
+        self.sources: tuple[tuple[str, str], ...] = tuple(sources)
         self.iso = iso_table()
         for element, target in self.iso.items():
             _check_target(f"iso8583.toml: field {element!r}", target)
@@ -194,9 +224,9 @@ class Dialects:
         self._check_samples()
 
     @classmethod
-    def from_files(cls, paths: list[str | Path]) -> Dialects:
+    def from_files(cls, paths: Sequence[str | Path]) -> Dialects:
         """The installed dialects plus these files (e.g. a vendor file under development)."""
-        return cls(installed_sources() + [(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths])
+        return cls(dialect_sources(paths))
 
     def _add(self, file_name: str, text: str) -> None:
         try:

@@ -33,6 +33,7 @@ from forensics.ingest.cards import screen_pattern
 from forensics.ingest.dialect import (
     LALR_PLUGINS,
     Dialects,
+    installed_sources,
     payload_parser,
     typed_columns,
 )
@@ -394,3 +395,12 @@ def _merge_attrs(existing: str | None, more: dict[str, Any]) -> str | None:
 def registry() -> Registry:
     """The format registry with the installed dialects (loaded and self-checked once)."""
     return Registry()
+
+
+@functools.lru_cache(maxsize=4)
+def registry_for(sources: tuple[tuple[str, str], ...] | None) -> Registry:
+    """The format registry with the dialects of ``sources`` ((file name, text) pairs; None:
+    the installed ones), built once per process and set of sources (worker processes too)."""
+    if sources is None or sources == tuple(installed_sources()):
+        return registry()
+    return Registry(Dialects(list(sources)))
