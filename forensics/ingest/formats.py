@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import polars as pl
 from lark import Lark
 from lark.exceptions import (
     LarkError,
@@ -44,6 +45,7 @@ from forensics.ingest.fastpath import (
     NotRegular,
     compile_grammar,
 )
+from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.fastpath.rows import Rows
 
 _FORMAT_KEYS = {
@@ -272,8 +274,18 @@ class Registry:
 
     @functools.cached_property
     def card_screen(self) -> str:
-        """Regular expression of lines that may hold card data (kept off the fast path)."""
-        return screen_pattern()
+        """Regular expression of lines that may hold card data (kept off the fast path), the
+        dialects' card contexts included (those Polars cannot run belong to rules it cannot
+        run either: their lines take the Lark path anyway)."""
+        declared = []
+        for pattern in self.dialects.card_contexts.values():
+            lookaround_free = strip_lookarounds(pattern).replace("(?P<v>", "(?:")
+            try:
+                pl.Series([""]).str.contains(lookaround_free)
+            except pl.exceptions.PolarsError:
+                continue
+            declared.append(pattern)
+        return screen_pattern(declared)
 
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records: header, block opening, then grammars."""

@@ -82,8 +82,8 @@ def parse_lines(
     cuts: dict[int, str] | None = None,
 ) -> Parsed:
     """Events, unparsed and compliance columns of (line number, line) pairs, parsed one by one."""
-    if fmt is not None and fmt.card_contexts:
-        guard = guard.with_contexts(fmt.card_contexts)
+    if (fmt is not None and fmt.card_contexts) or reg.dialects.card_contexts:
+        guard = guard.with_contexts(fmt.card_contexts if fmt is not None else {}, reg.dialects.card_contexts)
     cols = _Columns(path, fmt)
     unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
