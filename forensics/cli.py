@@ -520,9 +520,20 @@ def _emit(text: str, output: str) -> None:
 
 @cli.command()
 @_DIALECT
-def formats(dialects: tuple[str, ...]) -> None:
+@click.option(
+    "--vocabulary",
+    is_flag=True,
+    help="Instead: the event kinds, the columns a dialect fills and the canonical words a value map may give, "
+    "with what each means and which parts of the tool read it (docs/dialects.md).",
+)
+def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
     """List the input formats and dialects, with their sample lines (a dialect file given is
     loaded and its samples checked first)."""
+    if vocabulary:
+        from forensics.vocabulary import render
+
+        click.echo(render(120))
+        return
     reg = registry_for(tuple(dialect_sources(_dialects(dialects))))
     click.echo("Formats (grammars/<name>/format.toml):")
     for fmt in reg.formats.values():
