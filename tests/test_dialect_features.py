@@ -42,11 +42,11 @@ expect = { kind = "txn.result", status = "APPROVED", stan = "000412" }
 [[rule]]
 tag = "Pay"
 kind = "txn.start"
-match = 'began a (?P<what>\\w+) of (?P<amt>\\d+) minor in (?P<currency>\\w+)(?: on card (?P<acct>[\\d.*]+))?(?: shift (?P<x>\\d+))?'
-groups = { what = "txn_type", amt = "amount:minor", acct = "card", x = "attrs.shift" }
+match = 'began a (?P<w>\\w+) of (?P<a>\\d+) in (?P<currency>\\w+)(?: card (?P<acct>[\\d.*]+))?(?: shift (?P<x>\\d+))?'
+groups = { w = "txn_type", a = "amount:minor", acct = "card", x = "attrs.shift" }
 values = { txn_type = { purchase = "SALE" } }
 [[rule.sample]]
-line = "began a purchase of 4599 minor in USD shift 3"
+line = "began a purchase of 4599 in USD shift 3"
 expect = { kind = "txn.start", txn_type = "SALE", amount = 4599, currency = "USD" }
 
 [[rule]]
@@ -88,9 +88,9 @@ def test_value_maps_file_level_and_rule_override() -> None:
     assert _one(d, "Pay", "txn_result outcome=declined trace=1")["status"] == "DECLINED"
     assert _one(d, "Pay", "txn_result outcome=Approved trace=1")["status"] == "Approved"  # exact; else as logged
     # the rule's own txn_type map replaces the file's: "sale" stays as logged there
-    assert _one(d, "Pay", "began a purchase of 1 minor in EUR")["txn_type"] == "SALE"
-    assert _one(d, "Pay", "began a sale of 1 minor in EUR")["txn_type"] == "sale"
-    assert json.loads(str(_one(d, "Pay", "began a sale of 1 minor in EUR shift 3")["attrs"]))["shift"] == "3"
+    assert _one(d, "Pay", "began a purchase of 1 in EUR")["txn_type"] == "SALE"
+    assert _one(d, "Pay", "began a sale of 1 in EUR")["txn_type"] == "sale"
+    assert json.loads(str(_one(d, "Pay", "began a sale of 1 in EUR shift 3")["attrs"]))["shift"] == "3"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_value_maps_file_level_and_rule_override() -> None:
         ),
         (
             ('purchase = "SALE"', 'purchase = "PURCHASE"'),
-            "vendory.toml: rule 2 (Pay began a (?P<what>",
+            "vendory.toml: rule 2 (Pay began a (?P<w>",
         ),
         (
             ('txn_type = { sale = "SALE"', 'stan = { sale = "SALE"'),
@@ -111,8 +111,8 @@ def test_value_maps_file_level_and_rule_override() -> None:
         (("status = { approved", "status = 1\nx = { approved"), "vendory.toml: field 'values.status': must be a table"),
         (('iso = "bracket"', 'iso = "curly"'), "vendory.toml: field 'iso': unknown ISO dump shape 'curly'"),
         (('iso = "field"', 'iso = "DEx"'), "vendory.toml: rule 4 (Iso RX): field 'iso': unknown ISO dump shape"),
-        (('amt = "amount:minor"', 'amt = "amount:cents"'), "field 'groups.amt': unknown unit 'cents'"),
-        (('what = "txn_type"', 'wat = "txn_type"'), "field 'groups.wat': no such group in 'match'"),
+        (('a = "amount:minor"', 'a = "amount:cents"'), "field 'groups.a': unknown unit 'cents'"),
+        (('w = "txn_type"', 'wat = "txn_type"'), "field 'groups.wat': no such group in 'match'"),
         (('x = "attrs.shift"', 'x = "shiftno"'), "field 'groups.x': unknown column 'shiftno'"),
         (('cards = ["acct"]', "cards = [1]"), "vendory.toml: rule 1 (Pay txn_result): field 'cards': must be an array"),
         (('cards = ["acct"]', 'cards = "acct"'), "vendory.toml: rule 1 (Pay txn_result): field 'cards': must be an"),
@@ -131,8 +131,8 @@ def test_a_rule_value_map_names_the_rule_column_and_word() -> None:
 
 
 def test_a_named_group_without_a_target_must_be_a_column() -> None:
-    with pytest.raises(DialectError, match=r"field 'match' group: unknown column 'what'"):
-        _load(VENDOR.replace('groups = { what = "txn_type", ', "groups = { "))
+    with pytest.raises(DialectError, match=r"field 'match' group: unknown column 'w'"):
+        _load(VENDOR.replace('groups = { w = "txn_type", ', "groups = { "))
 
 
 @pytest.mark.parametrize("shape", ["DE", "F", "bracket", "field"])
@@ -172,8 +172,8 @@ def _hostile_log(path: Path) -> list[str]:
             ("Pay", f"txn_result outcome=approved trace=00041{n} acct={pan}"),
             ("Pay", f"txn_result outcome=approved trace=00041{n} acct={dotted}"),
             ("Pay", f'txn_result outcome=declined trace=00041{n} acct="{spaced}"'),
-            ("Pay", f"began a purchase of 4599 minor in USD on card {pan}"),
-            ("Pay", f"began a purchase of 4599 minor in USD on card {dotted} shift 2"),
+            ("Pay", f"began a purchase of 4599 in USD card {pan}"),
+            ("Pay", f"began a purchase of 4599 in USD card {dotted} shift 2"),
             ("Iso", f"TX 0200 [2]={pan} [4]=000000004599 [11]=00041{n} [35]={pan}=2512101"),
             ("Iso", f"TX 0200 F2={pan} [4]=000000004599 [52]=0123456789ABCDEF"),
             ("Iso", f"RX 0210 field 39=00 field 11=00041{n} field 2={pan} field 48={pan} field 45=B{pan}^X/Y^2512"),
