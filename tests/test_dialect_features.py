@@ -259,6 +259,19 @@ def test_a_field_whose_target_is_card_is_card_data() -> None:
     assert _one(d, "Pay", text.split(" ", 0)[0])["card"] == "476173******0011"
 
 
+def test_a_positional_word_whose_target_is_card_is_card_data() -> None:
+    d = _load(
+        VENDOR.replace('keyword = "RX"', 'keyword = "RX"\nargs = ["mti", "card"]').replace(
+            'args = ["mti"]\nfields = "iso"\niso = "field"', 'fields = "iso"\niso = "field"'
+        )
+    )
+    guard = CardGuard("k", dialect_contexts=d.card_contexts)
+    text, found = guard.protect("I Iso: RX 0210 4761-7390-0101-0011 field 39=00")
+    assert text == "I Iso: RX 0210 476173******0011 field 39=00"
+    assert [s.field for s in found] == ["vendory:RX word 2"]
+    assert _one(d, "Iso", text.split(": ", 1)[1])["card"] == "476173******0011"
+
+
 def test_the_reference_output_needs_no_dialect_context_beyond_its_pan_field() -> None:
     assert list(Dialects().card_contexts) == ["reference:pan"]
 

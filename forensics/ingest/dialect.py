@@ -1,9 +1,11 @@
 """Terminal dialects: data files that give app lines their event kind and typed fields.
 
-A dialect file (``forensics/dialects/*.toml``) names the tags it owns and a list of rules
-(tag, keyword, ``match``, ``args``, ``fields``, ``set``) with sample payloads that must give
-the expected columns; both are checked when the file loads. A second vendor's phrasing is a
-second file. ``iso8583.toml`` maps ISO data elements to columns for every dialect and jPOS.
+A dialect file (``forensics/dialects/*.toml``, or a vendor's file given with ``--dialect``)
+names the tags it owns and a list of rules (tag, keyword, ``match``, ``args``, ``fields``,
+``set``; ``groups`` targets, ``values`` maps, ``cards`` keys, the ``iso`` dump shape) with
+sample payloads that must give the expected columns; both are checked when the file loads. A
+second vendor's phrasing is a second file (docs/dialects.md). ``iso8583.toml`` maps ISO data
+elements to columns for every dialect and jPOS, and names the ISO dump shapes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lark.exceptions import LarkError
 from forensics.errors import DialectError
 from forensics.events import EVENT_COLUMNS, KINDS, fits
 from forensics.money import currency, major_to_minor
+from forensics.vocabulary import unknown_word
 
 _RULE_KEYS = {"tag", "keyword", "match", "kind", "args", "fields", "set", "sample"}
 _DIALECT_KEYS = {"name", "title", "tags", "rule"}
@@ -337,8 +340,6 @@ class Dialects:
 
     def _value_maps(self, where: str, raw: dict[str, Any]) -> dict[str, dict[str, str]]:
         """``values`` checked: each column's map gives only words downstream knows (vocabulary)."""
-        from forensics.vocabulary import unknown_word
-
         maps: dict[str, dict[str, str]] = {}
         for column, words in raw.items():
             if not isinstance(words, dict) or not all(isinstance(v, str) for v in words.values()):
@@ -378,8 +379,12 @@ class Dialects:
             raise DialectError(f"{where}: field 'cards': must be an array of strings")
         implicit = [k for k, t in (rule.fields or {}).items() if t == "card"]
         implicit += [g for g in names if rule.groups.get(g, g) == "card"]
-        for key in dict.fromkeys([*cards, *implicit]):
-            pattern = self._card_context(where, rule, key, names)
+        contexts = {key: self._card_context(where, rule, key, names) for key in dict.fromkeys([*cards, *implicit])}
+        for n, target in enumerate(rule.args):  # a positional word whose target is card, after its keyword
+            if target == "card" and rule.keyword is not None:
+                skip = f"(?: +[^ =]+){{{n}}}" if n else ""
+                contexts[f"{rule.keyword} word {n + 1}"] = rf"(?<![^ ]){re.escape(rule.keyword)}{skip} +{_CARD_VALUE}"
+        for key, pattern in contexts.items():
             name = f"{rule.dialect}:{key}"
             if self.card_contexts.get(name, pattern) != pattern:  # the same key read otherwise by another rule
                 name = f"{name} (rule {i})"
