@@ -25,7 +25,7 @@ from forensics.coverage import coverage, input_lines
 from forensics.errors import ForensicsError
 from forensics.ingest import load, write_parquet
 from forensics.ingest.cards import mask_text
-from forensics.ingest.dialect import dialect_sources
+from forensics.ingest.dialect import dialect_sources, environment_dialects
 from forensics.ingest.formats import registry_for
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 from forensics.progress import Bar
@@ -439,7 +439,8 @@ def report_command(
         logs, quiet, year=year, tz=zones, device=device, card_key=card_key, dialects=_dialects(dialects)
     )
     _say_coverage(result.timeline, inputs=not quiet)
-    options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key}
+    read = list(dialects) or environment_dialects()  # the vendor dialect files read, for the record
+    options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key, "dialects": read}
     run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
         click.echo(str(incident.write(result, output, fmt, run)), err=True)

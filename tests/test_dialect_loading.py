@@ -143,3 +143,18 @@ def test_cli_dialect_and_environment(vendor: tuple[Path, Path], tmp_path: Path) 
         "forensics: error: bad.toml: rule 1 (Pay OK): field 'kind': unknown kind 'txn.reslut'"
     ]
     assert "vendorx" in run("formats", "--dialect", str(dialect)).stdout
+
+
+def test_report_records_the_dialect_files_read(vendor: tuple[Path, Path], tmp_path: Path) -> None:
+    """Chain of custody: the vendor dialect files a report was made with, and their SHA-256."""
+    import hashlib
+
+    dialect, log = vendor
+    out = tmp_path / "r"
+    result = CliRunner().invoke(cli, ["report", str(log), "--dialect", str(dialect), "-o", str(out), "--format", "md"])
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(dialect.read_bytes()).hexdigest()
+    row = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("| dialect files"))
+    assert row.endswith(f"vendorx.toml (sha256 {digest}) |")  # the path as given (Markdown-escaped)
+    plain = CliRunner().invoke(cli, ["report", str(log), "-o", str(tmp_path / "p"), "--format", "md"])
+    assert plain.exit_code == 0 and "dialect files" not in (tmp_path / "p" / "report.md").read_text()

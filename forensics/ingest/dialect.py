@@ -141,12 +141,17 @@ def installed_sources() -> list[tuple[str, str]]:
 DIALECTS_ENV = "FORENSICS_DIALECTS"
 
 
+def environment_dialects() -> list[str]:
+    """The dialect files $FORENSICS_DIALECTS names (``os.pathsep``-separated; empty parts skipped)."""
+    return [p for p in os.environ.get(DIALECTS_ENV, "").split(os.pathsep) if p.strip()]
+
+
 def dialect_sources(paths: Sequence[str | Path] | None = None) -> list[tuple[str, str]]:
     """(file name, text) of the installed dialects and of ``paths`` (a vendor's files, loaded
     after them); with ``paths`` None, the files $FORENSICS_DIALECTS names. A file that cannot
     be read raises DialectError naming it."""
     if paths is None:
-        paths = [p for p in os.environ.get(DIALECTS_ENV, "").split(os.pathsep) if p.strip()]
+        paths = environment_dialects()
         where = f"{DIALECTS_ENV}: "
     else:
         where = ""
