@@ -35,7 +35,11 @@ class _FastRule:
 
 
 class FastDialects:
-    """The dialect rules as column expressions; rows they cannot settle exactly are refused."""
+    """The dialect rules as column expressions; rows they cannot settle exactly are refused.
+
+    Value maps and group targets compile; a rule that does not (an ISO dump in another shape
+    than ``DE<n>=``, a ``match`` Polars cannot run, two sources for one column) leaves its tag
+    to the Lark path."""
 
     def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
