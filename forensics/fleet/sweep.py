@@ -40,7 +40,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
 from forensics.fleet.analysis import given
-from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members
+from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
 from forensics.outputs import written_aside
 
 #: Rows of one input routed to the groups at once (a huge host log is routed in pieces).
@@ -201,6 +201,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
     row = loaded.inputs.row(0, named=True)
     events = pl.scan_parquet(events_file)
     links = identifiers(events)
+    mids = site_mids(events)
     times = events.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
     first_stamp = None
     if row["year_source"] in ("file mtime", "--year") and row["format"]:
@@ -224,6 +225,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
             "seconds": round(time.perf_counter() - started, 3),
         },
         "links": links.rows(),
+        "site_mids": mids.rows(),
         "dated": row["year_source"] is None,
         "year_source": row["year_source"],
         "span": [t.isoformat() if t else None for t in times.row(0)],
@@ -416,6 +418,7 @@ def sweep(
     key = _card_key(out, card_key)
     options = Options(tz=tz, year=year)
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    events_dir = out / f".events-{os.getpid()}-{int(time.time())}"
     cluster = None
     if address:
         client = Client(address)
@@ -428,7 +431,7 @@ def sweep(
         say(f"parsing {len(files)} inputs on {len(client.scheduler_info()['workers'])} workers")
         futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
         records = client.gather(futures)
-        groups = connect(_all_links(records))
+        groups = connect(_all_links(records), _one_site(records))
         again = {n: year_anchors(r, records, groups) for n, r in enumerate(records)}
         again = {n: a for n, a in again.items() if a}
         if again:
@@ -443,7 +446,6 @@ def sweep(
                 records[n] = record
         parsed_now = sum(1 for r in records if r["parsed_now"] and r["key"])
         done = [(n, r) for n, r in enumerate(records) if r["key"]]
-        events_dir = out / f".events-{os.getpid()}-{int(time.time())}"
         say(f"routing the rows of {len(done)} inputs to {groups['group'].n_unique()} groups")
         shared = client.scatter(groups, broadcast=True)
         counts = client.gather(
@@ -454,10 +456,13 @@ def sweep(
         say(f"diagnosing {len(gids)} groups")
         results = client.gather([client.submit(diagnose_group, g, str(events_dir), flags) for g in gids])
         worker_rss = client.run(_peak_rss)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    except BaseException:
+        # interrupted or failed: the workers stop, nothing half-written stays (parsed inputs do, for the next run)
+        _close(client, cluster)
+        shutil.rmtree(events_dir, ignore_errors=True)
+        _drop_partials(work)
+        raise
+    _close(client, cluster)
     _drop_partials(events_dir)
     inputs = _inputs_frame(records, counts_by_input(done, counts, len(records)))
     group_rows = _groups_frame(groups, records, done, counts)
@@ -485,6 +490,13 @@ def sweep(
     return Sweep(out, inputs, group_rows, findings, devices, run)
 
 
+def _close(client: Any, cluster: Any) -> None:
+    """Let go of the cluster: a local one is shut down, a running scheduler keeps its workers."""
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def _peak_rss() -> int:
     """Peak resident memory of this process, in bytes (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -502,6 +514,15 @@ def _card_key(out: Path, given_key: bytes | str | None) -> bytes:
             partial.touch(mode=0o600)
             partial.write_bytes(os.urandom(32).hex().encode())
     return path.read_bytes()
+
+
+def _one_site(records: list[dict[str, Any]]) -> list[str]:
+    """The terminals of a fleet that is one site's (``groups.one_site``): they are one group. Else none."""
+    rows = [tuple(row) for r in records for row in r.get("site_mids", [])]
+    mids = pl.DataFrame(rows, schema={"device": pl.String, "mid": pl.String, "rows": pl.Int64}, orient="row")
+    mids = mids.group_by("device", "mid").agg(pl.col("rows").sum())
+    devices = {tuple(link)[0] for r in records for link in r["links"]} - {None}
+    return sorted(devices) if one_site(mids) else []  # type: ignore[type-var]
 
 
 def _all_links(records: list[dict[str, Any]]) -> pl.DataFrame:
