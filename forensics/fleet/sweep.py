@@ -168,9 +168,10 @@ def _key(path: Path, sha: str, options: Options, anchors: Sequence[str]) -> str:
 def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors: Sequence[str] = ()) -> dict[str, Any]:
     """Parse one input into ``work/<key>.parquet`` (once: a second call finds its ``<key>.json``).
 
-    Returns its record: the inputs row, ``key``, ``links`` (device, tid, mid rows), ``dated`` (every
-    stamp has its year), ``span`` (first and last time, ISO) and ``first_stamp`` ((month, day) of its
-    first year-less stamp), ``parsed_now`` (False when found done).
+    Returns its record: the inputs row, ``key``, ``links`` (device, tid, mid rows), ``site_mids``,
+    ``dated`` (every stamp has its year), ``span`` (first and last time, ISO), ``first_stamp`` (month, day
+    and the year it was read in, of its first year-less stamp), ``given`` (it holds a host request, a
+    cleared item), ``parsed_now`` (False when found done).
     """
     from forensics.ingest import write_parquet
     from forensics.ingest.clock import stamp_parts
@@ -205,11 +206,12 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
     times = events.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
     first_stamp = None
     if row["year_source"] in ("file mtime", "--year") and row["format"]:
-        raw = events.filter(pl.col("ts_raw").is_not_null()).select("ts_raw").head(2000).collect()
-        parts = stamp_parts(raw, registry().formats[row["format"]].time)
+        raw = events.filter(pl.col("ts_raw").is_not_null()).select("ts_raw", "ts").head(2000).collect()
+        parts = pl.concat([stamp_parts(raw, registry().formats[row["format"]].time), raw], how="horizontal")
         yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-        if yearless.height:
-            first_stamp = [int(yearless["_month"][0]), int(yearless["_day"][0])]
+        if yearless.height:  # its month and day, and the year it was read in
+            read = yearless["ts"][0]
+            first_stamp = [int(yearless["_month"][0]), int(yearless["_day"][0]), read.year if read else None]
     record = {
         "key": key,
         "row": {
@@ -229,6 +231,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
         "dated": row["year_source"] is None,
         "year_source": row["year_source"],
         "span": [t.isoformat() if t else None for t in times.row(0)],
+        "given": list(given(events)),  # a host request, a cleared item: what every group must know of the fleet
         "first_stamp": first_stamp,
         "anchors": list(anchors),
     }
@@ -276,10 +279,9 @@ def year_anchors(record: dict[str, Any], records: list[dict[str, Any]], groups: 
     )
     if not anchors or anchors == record["anchors"]:
         return []
-    month, day = record["first_stamp"]
+    month, day, read = record["first_stamp"]
     wanted, _ = Years(first=(month, day)).base([datetime.fromisoformat(a) for a in anchors], None, 0.0)
-    read = record["span"][0]
-    return anchors if read is None or datetime.fromisoformat(read).year != wanted else []
+    return anchors if read != wanted else []
 
 
 def _groups_of(record: dict[str, Any], groups: pl.DataFrame) -> set[str]:
@@ -444,6 +446,7 @@ def sweep(
             )
             for n, record in zip(again, redo, strict=True):
                 records[n] = record
+        reparsed = sum(1 for n in again if records[n]["parsed_now"])
         parsed_now = sum(1 for r in records if r["parsed_now"] and r["key"])
         done = [(n, r) for n, r in enumerate(records) if r["key"]]
         say(f"routing the rows of {len(done)} inputs to {groups['group'].n_unique()} groups")
@@ -451,7 +454,7 @@ def sweep(
         counts = client.gather(
             [client.submit(route_input, r["key"], n, str(work), str(events_dir), shared) for n, r in done]
         )
-        flags = given(pl.scan_parquet([work / f"{r['key']}.parquet" for _, r in done])) if done else (False, False)
+        flags = (any(r["given"][0] for _, r in done), any(r["given"][1] for _, r in done))
         gids = sorted({g for c in counts for g in c} - {UNATTACHED})
         say(f"diagnosing {len(gids)} groups")
         results = client.gather([client.submit(diagnose_group, g, str(events_dir), flags) for g in gids])
@@ -477,6 +480,7 @@ def sweep(
         "wall_s": round(wall, 3),
         "inputs": len(records),
         "parsed_now": parsed_now,
+        "parsed_again_for_years": reparsed,
         "events": events,
         "events_per_s": round(events / wall, 1) if wall else None,
         "groups": len(gids),
