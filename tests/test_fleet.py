@@ -203,3 +203,19 @@ def test_discover_refuses_a_path_that_matches_nothing(tmp_path: Path) -> None:
         discover([tmp_path / "missing"])
     with pytest.raises(SweepError, match="no such file"):
         discover([str(tmp_path / "*.log")])
+
+
+def test_the_sweep_command_refuses_bad_paths_before_any_work(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from forensics.cli import cli
+
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_text("x\n")
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["sweep", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")])
+    assert missing.exit_code != 0 and "no such file" in str(missing.exception)
+    inside = runner.invoke(cli, ["sweep", str(log.parent), "-o", str(log.parent)])
+    assert inside.exit_code != 0 and "holds inputs" in str(inside.exception)
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in log.parent.iterdir()) == ["a.log"]
