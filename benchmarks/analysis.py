@@ -4,7 +4,8 @@ Simulates one busy terminal (--lines of logcat, with its host log and settlement
 ingests it once, then replicates its events as a fleet of distinct devices (own serial, TID,
 cards, RRNs, paths) until the events table holds --events rows, and times the timeline and the
 diagnosis on it as `forensics diagnose` runs them: one connected group of devices, TIDs and MIDs
-at a time (`forensics.fleet.diagnose_by_group`), or with --whole in one build of the whole input.
+at a time (`forensics.fleet.diagnose_by_group`, keeping the findings and the timeline's tables, not
+its events), or with --whole in one build of the whole input (as before the grouping).
 Prints the memory the events table holds and the peak RSS during the analysis.
 
     python benchmarks/analysis.py [--events 10000000] [--lines 1000000] [--work /tmp/forensics-bench] [--whole]
@@ -92,7 +93,7 @@ def main() -> int:
         tl = build(loaded)
         result = diagnose_timeline(tl)
     else:
-        result = diagnose_by_group(loaded)
+        result = diagnose_by_group(loaded, events=False)  # as forensics diagnose: findings and tables
     t1 = time.perf_counter()
     peak = _memory("VmHWM")
     how = "one build of the whole input" if args.whole else f"group by group, the largest {largest:,} events"

@@ -108,6 +108,9 @@ def test_group_by_group_gives_what_one_build_gives() -> None:
     for name in ("transactions", "events", "devices", "clocks", "host", "settlement"):
         assert getattr(grouped.timeline, name).equals(getattr(whole.timeline, name)), name
     assert timeline_by_group(loaded).transactions.equals(whole.timeline.transactions)
+    lean = diagnose_by_group(loaded, events=False)  # as forensics diagnose runs it
+    assert lean.to_json() == whole.to_json() and lean.to_text() == whole.to_text()
+    assert lean.timeline.events.is_empty() and lean.timeline.devices.equals(whole.timeline.devices)
 
 
 def test_a_group_without_host_rows_still_knows_a_host_log_was_given() -> None:

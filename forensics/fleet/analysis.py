@@ -79,12 +79,22 @@ def timeline_by_group(loaded: Loaded) -> Timeline:
     return merge([_slim(build(part, flags), loaded) for part in parts], loaded)
 
 
-def diagnose_by_group(loaded: Loaded, *, params: Params | None = None, rules: RuleSet | None = None) -> Diagnosis:
+def diagnose_by_group(
+    loaded: Loaded, *, params: Params | None = None, rules: RuleSet | None = None, events: bool = True
+) -> Diagnosis:
     """``diagnose_timeline(build(loaded))``, one connected group at a time: the same findings, numbered
-    F1, F2... in the same order, and the same timeline, with the largest group's memory."""
+    F1, F2... in the same order, and the same timeline, with the largest group's memory.
+
+    ``events=False`` leaves the timeline's events out (an empty frame; its transactions, devices, clocks,
+    host and settlement frames are whole) for callers that show findings only (``forensics diagnose``):
+    then the analysis holds, beyond ``loaded``, what the largest group's work needs, not a column more
+    per event of the whole input."""
     cut = split(loaded)
     if cut is None:
-        return diagnose_timeline(build(loaded), params=params, rules=rules)
+        result = diagnose_timeline(build(loaded), params=params, rules=rules)
+        if not events:
+            result.timeline = replace(result.timeline, events=result.timeline.events.clear())
+        return result
     parts, flags = cut
     findings, fired, timelines = [], [], []
     for part in parts:
@@ -92,7 +102,8 @@ def diagnose_by_group(loaded: Loaded, *, params: Params | None = None, rules: Ru
         findings += result.findings
         if result.rules_fired.width:
             fired.append(result.rules_fired)
-        timelines.append(_slim(result.timeline, loaded))
+        slim = _slim(result.timeline, loaded)
+        timelines.append(slim if events else replace(slim, events=slim.events.clear()))
         del part, result  # the group's own copy of its rows goes now
     findings.sort(key=finding_order)
     return Diagnosis(
@@ -119,7 +130,8 @@ def merge(timelines: list[Timeline], loaded: Loaded) -> Timeline:
 
     added = ordered(concat("events"), [pl.col(_ROW)])  # one row per event of the input, in its order
     columns = [c for c in timelines[0].events.columns if c != _ROW]
-    events = loaded.events.with_columns(added.select(c for c in columns)).select(
+    whole = loaded.events if added.height == loaded.events.height else loaded.events.clear()  # left out
+    events = whole.with_columns(added.select(c for c in columns)).select(
         *[c for c in loaded.events.columns], *[c for c in columns if c not in loaded.events.columns]
     )
     del added
