@@ -28,6 +28,7 @@ from forensics.ingest.cards import mask_text
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 from forensics.progress import Bar
 from forensics.report import CHARTS
+from forensics.simulate.vendors import VENDORS
 from forensics.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -491,9 +492,7 @@ def formats() -> None:
 @click.option(
     "--terminal",
     type=click.Choice(["logcat", "syslog"]),
-    default="logcat",
-    show_default=True,
-    help="Log format of the volume-mode terminal.",
+    help="Log format of the volume-mode terminal (default: the vendor's home platform; the reference's is logcat).",
 )
 @click.option(
     "--style",
@@ -517,17 +516,26 @@ def formats() -> None:
     default=None,
     help="Wider timings and the noise of real shops (default: the family's own setting).",
 )
+@click.option(
+    "--vendor",
+    type=click.Choice(list(VENDORS)),
+    default="reference",
+    show_default=True,
+    help="The terminal app's logging style: the same case, its app lines phrased as this vendor's app logs them "
+    "(orbit: JSON on Android; quill: sentences on Linux). Not --style, the log envelope's style.",
+)
 def simulate_command(
     list_families: bool,
     family: str | None,
     seed: int,
     output: str | None,
     lines: int | None,
-    terminal: str,
+    terminal: str | None,
     style: str | None,
     library: str | None,
     inputs: str | None,
     wide: bool | None,
+    vendor: str,
 ) -> None:
     """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
     from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
@@ -547,10 +555,11 @@ def simulate_command(
     if lines is not None:
         if lines <= 0:
             raise click.UsageError("--lines must be positive")
+        terminal = terminal or VENDORS[vendor].platform
         android = terminal == "logcat"
         if style and (style in ("threadtime", "year")) != android:
             raise click.UsageError(f"--style {style} does not fit --terminal {terminal}")
-        case = simulate_volume(lines, seed, android=android, style=style)
+        case = simulate_volume(lines, seed, android=android, style=style, vendor=vendor)
     elif family is None:
         raise click.UsageError("give --family NAME (see --list) or --lines N")
     elif family not in FAMILIES:
@@ -558,7 +567,7 @@ def simulate_command(
     else:
         chosen = inputs if inputs in (None, "all", "seeded") else inputs.split(",")
         try:
-            case = simulate(family, seed, inputs=chosen, wide=wide)
+            case = simulate(family, seed, inputs=chosen, wide=wide, vendor=vendor)
         except ValueError as err:
             raise click.UsageError(f"--inputs: {err}") from None
     for path in case.write(output):

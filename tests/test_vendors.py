@@ -1,0 +1,112 @@
+"""Vendor styles of the simulator: the same world in other apps' words, every fact carried over."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forensics.cli import cli
+from forensics.simulate import FAMILIES, VENDORS, simulate, simulate_volume
+from forensics.simulate.vendors import Orbit, Quill
+
+_OTHERS = [name for name in VENDORS if name != "reference"]
+_LOGFMT_PAIR = re.compile(r"\b[a-z_]+=\S")
+
+
+@pytest.mark.parametrize("name", _OTHERS)
+@pytest.mark.parametrize("family", list(FAMILIES)[::4])
+def test_a_style_is_the_same_world(name: str, family: str) -> None:
+    """Only the app lines change: truth, host log, settlement files and the number of lines are those of the
+    reference rendering of the same seed."""
+    ref, other = simulate(family, 21), simulate(family, 21, vendor=name)
+    truth = dict(other.truth)
+    assert truth.pop("vendor") == name
+    assert truth == ref.truth
+    assert set(other.files) == set(ref.files)
+    for file, data in ref.files.items():
+        if file == "acquirer-host.log" or file.endswith(".csv"):
+            assert other.files[file] == data
+        elif file.endswith(".log"):
+            assert other.files[file] != data
+            assert other.files[file].count(b"\n") == data.count(b"\n")
+    assert f"--vendor {name}" in other.files["README.md"].decode()
+
+
+def test_orbit_logs_json_objects_in_its_own_words() -> None:
+    case = simulate("dup_paper_out_rerun", 21, vendor="orbit")
+    objects = [
+        json.loads(line.split(": ", 1)[1])
+        for data in case.files.values()
+        for line in data.decode("utf-8", "replace").splitlines()
+        if ': {"evt"' in line
+    ]
+    assert len(objects) > 20
+    assert all("evt" in obj for obj in objects)
+    begins = [obj for obj in objects if obj["evt"] == "begin"]
+    assert begins and all(isinstance(b["txn"]["amount"]["minor"], int) for b in begins)
+    assert all(b["txn"]["amount"]["ccy"].isdigit() and b["txn"]["type"].islower() for b in begins)
+    assert {obj["outcome"] for obj in objects if obj["evt"] == "end"} <= {"approved", "declined", "comm_failure"}
+    assert any(isinstance(obj.get("de", {}).get("55"), dict) for obj in objects)  # nested EMV data
+
+
+def test_quill_logs_sentences_with_f_dumps() -> None:
+    case = simulate("dup_paper_out_rerun", 21, vendor="quill")
+    messages = [
+        line.split("]: ", 1)[1] if "quilld[" in line else line.split("Quill   : ", 1)[1]
+        for data in case.files.values()
+        for line in data.decode("utf-8", "replace").splitlines()
+        if "quilld[" in line or "Quill   : " in line
+    ]
+    assert len(messages) > 20 and all(re.match(r"\[[A-Z][a-z]+\] [A-Z]", m) for m in messages)
+    assert not any(_LOGFMT_PAIR.search(m) for m in messages)  # no key=value: sentences, ISO as F<n>=
+    assert any(re.search(r"\[Host\] Sent 0200 F\d+=", m) for m in messages)
+    assert any(
+        re.search(r"\[Txn\] Invoice \d+ approved \(trace \d+, response 00, auth code \w+, RRN \d+\)", m)
+        for m in messages
+    )
+
+
+@pytest.mark.parametrize("speaker", [Orbit, Quill])
+def test_a_style_never_drops_a_fact(speaker) -> None:
+    say = speaker("USD", True).say
+    tag, message = say("TransProcess", "START type=SALE inv=000045 amount=45.99 cur=USD op=07 src=keypad")
+    assert "000045" in message and ("4599" in message or "45.99" in message)
+    with pytest.raises(ValueError, match="drops"):
+        say("TransProcess", "START type=SALE inv=000045 amount=45.99 cur=USD op=07 src=keypad lane=3")
+    with pytest.raises(ValueError, match="no phrase"):
+        say("TransProcess", "REPRINT inv=000045")
+
+
+def test_orbit_numbers_the_host_link_by_host() -> None:
+    orbit = Orbit("EUR", True)
+    assert orbit.say("Comm", "CONNECT host=acq2 ok ms=300")[0] == "HostLink-2"
+    tag, message = orbit.say("Comm", "TX 0400 DE3=000000 DE4=000000001200 DE11=000414 DE49=978")
+    assert tag == "HostLink-2" and json.loads(message)["de"]["4"] == "000000001200"
+    tag, message = orbit.say("SAF", "QUEUED mti=0220 stan=000415 inv=000049 amount=12.00 depth=3")
+    assert json.loads(message)["advice"]["amount"] == {"minor": 1200, "ccy": "978"}
+
+
+def test_syslog_devices_log_under_the_vendors_program() -> None:
+    quill = simulate_volume(300, 4, android=False, vendor="quill").files["V400-0004.log"].decode()
+    assert " quilld[" in quill and " payapp[" not in quill
+    orbit = simulate_volume(300, 4, android=False, vendor="orbit").files["V400-0004.log"].decode()
+    assert re.search(r" TxnEngine\[\d+\]: \{\"evt\":\"begin\"", orbit)
+
+
+def test_cli_vendor_option(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "case"
+    result = runner.invoke(
+        cli, ["simulate", "--family", "clean_day", "--seed", "3", "--vendor", "quill", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "truth.json").read_text())["vendor"] == "quill"
+    result = runner.invoke(cli, ["simulate", "--lines", "200", "--vendor", "quill", "-o", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    assert " quilld[" in (tmp_path / "v" / "V400-0001.log").read_text()  # the vendor's home platform: syslog
+    result = runner.invoke(cli, ["simulate", "--family", "clean_day", "--vendor", "nope", "-o", str(out)])
+    assert result.exit_code == 2
