@@ -574,6 +574,30 @@ def simulate_command(
         click.echo(str(path), err=True)
 
 
+@cli.group("dialect")
+def dialect_group() -> None:
+    """Work on a dialect file (how a terminal app's lines map to event kinds)."""
+
+
+@dialect_group.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--top", type=int, default=20, show_default=True, help="Text: rows per list (JSON lists every row).")
+def dialect_check_command(file: str, logs: tuple[str, ...], fmt: str, top: int) -> None:
+    """Load a dialect FILE (its samples checked) and report its coverage of LOGS.
+
+    With the installed dialects (FILE replaces one of the same file or dialect name): per tag, the
+    lines each kind got; lines of its tags no rule matched, grouped by shape, most frequent first,
+    with an example (card data masked); values outside its value maps; tags no dialect owns.
+    Exit 0 when it ran, 2 for a file that does not load (one line saying why) or an unreadable log.
+    """
+    from forensics.ingest.dialect_check import check_dialect
+
+    report = check_dialect(file, list(logs))
+    click.echo(report.to_json() if fmt == "json" else report.to_text(top=top), nl=False)
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds, so temporary files and partial outputs are removed
 
