@@ -274,7 +274,7 @@ def value_maps(data: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
         maps = {**file_maps, **(rule.get("values") if isinstance(rule.get("values"), dict) else {})}
         for column in _targets(rule):
             mapping = maps.get(column)
-            if isinstance(mapping, dict):
+            if isinstance(mapping, dict) and mapping:  # an empty map: the rule keeps this column as logged
                 out.setdefault((rule["kind"], column), set()).update(str(v) for v in mapping.values())
     return out
 
