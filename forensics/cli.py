@@ -23,8 +23,10 @@ import polars as pl
 from forensics import __version__
 from forensics.coverage import coverage, input_lines
 from forensics.errors import ForensicsError
-from forensics.ingest import load, registry, write_parquet
+from forensics.ingest import load, write_parquet
 from forensics.ingest.cards import mask_text
+from forensics.ingest.dialect import dialect_sources, environment_dialects
+from forensics.ingest.formats import registry_for
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 from forensics.progress import Bar
 from forensics.report import CHARTS
@@ -126,7 +128,24 @@ _QUIET = click.option(
 )
 
 
+_DIALECT = click.option(
+    "--dialect",
+    "dialects",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="A dialect file (a vendor's phrasing, docs/dialects.md) read on top of the installed ones "
+    "(repeatable). Default: the files $FORENSICS_DIALECTS names (separated by "
+    f"{os.pathsep!r}).",
+)
+
+
+def _dialects(values: tuple[str, ...]) -> list[str] | None:
+    """``--dialect`` values as ``load`` takes them: None (then $FORENSICS_DIALECTS) when none given."""
+    return list(values) or None
+
+
 def _load_options(f):  # type: ignore[no-untyped-def]
+    f = _DIALECT(f)
     f = click.option(
         "--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: random per run)."
     )(f)
@@ -197,6 +216,7 @@ def parse(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    dialects: tuple[str, ...],
 ) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV).
 
@@ -208,10 +228,25 @@ def parse(
     out_fmt = _output_format(output, fmt)
     if out_fmt == "parquet" and output != "-":
         loaded = write_parquet(
-            list(logs), output, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=workers
+            list(logs),
+            output,
+            year=year,
+            tz=_tz_option(tz, logs),
+            device=device,
+            card_key=card_key,
+            dialects=_dialects(dialects),
+            workers=workers,
         )
     else:
-        loaded = load(list(logs), year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, workers=workers)
+        loaded = load(
+            list(logs),
+            year=year,
+            tz=_tz_option(tz, logs),
+            device=device,
+            card_key=card_key,
+            dialects=_dialects(dialects),
+            workers=workers,
+        )
         write_frame(loaded.events, output, out_fmt, csv_raw)
     if unparsed_path:
         write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt), csv_raw)
@@ -275,6 +310,7 @@ def timeline_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    dialects: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement.
@@ -287,7 +323,9 @@ def timeline_command(
 
     check_outputs(logs, [output])
     _stdout_parquet(fmt, output, "text|json|csv|timesketch")
-    result = _diagnosed(logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    result = _diagnosed(
+        logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, dialects=_dialects(dialects)
+    )
     whole = result.timeline
     _say_coverage(whole, inputs=fmt != "text" and not quiet)
     tl = whole.filter(
@@ -336,6 +374,7 @@ def diagnose_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    dialects: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Find every faulty charge in LOGS and name its cause, with the log lines as evidence.
@@ -348,7 +387,16 @@ def diagnose_command(
 
     check_outputs(logs, [output])
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
-    result = _diagnosed(logs, quiet, rules, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    result = _diagnosed(
+        logs,
+        quiet,
+        rules,
+        year=year,
+        tz=_tz_option(tz, logs),
+        device=device,
+        card_key=card_key,
+        dialects=_dialects(dialects),
+    )
     empty = _say_coverage(result.timeline, inputs=not quiet)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
     if empty:
@@ -377,6 +425,7 @@ def report_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    dialects: tuple[str, ...],
     analyst: str | None,
     case_id: str | None,
     quiet: bool,
@@ -387,9 +436,12 @@ def report_command(
 
     check_outputs(logs, folder=output)
     zones = _tz_option(tz, logs)
-    result = _diagnosed(logs, quiet, year=year, tz=zones, device=device, card_key=card_key)
+    result = _diagnosed(
+        logs, quiet, year=year, tz=zones, device=device, card_key=card_key, dialects=_dialects(dialects)
+    )
     _say_coverage(result.timeline, inputs=not quiet)
-    options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key}
+    read = list(dialects) or environment_dialects()  # the vendor dialect files read, for the record
+    options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key, "dialects": read}
     run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
         click.echo(str(incident.write(result, output, fmt, run)), err=True)
@@ -415,6 +467,7 @@ def chart_command(
     tz: tuple[str, ...],
     device: str | None,
     card_key: str | None,
+    dialects: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Draw one chart of LOGS (faulty charges labelled). A chart that does not apply to LOGS (no device
@@ -424,7 +477,9 @@ def chart_command(
     if Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
     check_outputs(logs, [output])
-    result = _diagnosed(logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    result = _diagnosed(
+        logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, dialects=_dialects(dialects)
+    )
     _say_coverage(result.timeline, inputs=False)  # warnings only: a chart's stderr is one line when it is not drawn
     reason = charts.why_not(kind, result.timeline, result.findings)
     if reason:
@@ -466,9 +521,22 @@ def _emit(text: str, output: str) -> None:
 
 
 @cli.command()
-def formats() -> None:
-    """List the input formats and dialects, with their sample lines."""
-    reg = registry()
+@_DIALECT
+@click.option(
+    "--vocabulary",
+    is_flag=True,
+    help="Instead: the event kinds, the columns a dialect fills and the canonical words a value map may give, "
+    "with what each means and which parts of the tool read it (docs/dialects.md).",
+)
+def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
+    """List the input formats and dialects, with their sample lines (a dialect file given is
+    loaded and its samples checked first)."""
+    if vocabulary:
+        from forensics.vocabulary import render
+
+        click.echo(render(120))
+        return
+    reg = registry_for(tuple(dialect_sources(_dialects(dialects))))
     click.echo("Formats (grammars/<name>/format.toml):")
     for fmt in reg.formats.values():
         fast = reg.fast_format(fmt)

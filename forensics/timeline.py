@@ -214,7 +214,8 @@ class Timeline:
 
 
 def timeline(paths: Any, **load_options: Any) -> Timeline:
-    """Load logs (see ``forensics.load`` for the options) and build their timeline."""
+    """Load logs (see ``forensics.load`` for the options: ``tz``, ``year``, ``dialects=[vendor
+    dialect files]``, ...) and build their timeline."""
     return build(load(paths, **load_options))
 
 

@@ -84,7 +84,8 @@ class Diagnosis:
 def diagnose(
     paths: Any, *, params: Params | None = None, rules: RuleSet | None = None, **load_options: Any
 ) -> Diagnosis:
-    """Load logs (options as ``forensics.load``), rebuild the timeline and diagnose it."""
+    """Load logs (options as ``forensics.load``: ``tz``, ``year``, ``dialects=[vendor dialect
+    files]``, ...), rebuild the timeline and diagnose it."""
     return diagnose_timeline(build(load(paths, **load_options)), params=params, rules=rules)
 
 

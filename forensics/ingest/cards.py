@@ -19,10 +19,11 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from forensics.formats import declared
+from forensics.ingest.dialect import iso_shapes
 from forensics.ingest.emv import emv_tlv
 from forensics.ingest.fastpath.compiler import strip_lookarounds
 
@@ -48,9 +49,32 @@ _CONTEXTS: tuple[tuple[str, str, str], ...] = (
     ("DE52", r"\bDE52=(?P<v>[^\s\"]+)", "pin"),
     ("pinblock", r"\bpinblock=(?P<v>[^\s\"]+)", "pin"),
 )
+
+
+_NOT_IN_KEY = r"(?<![\w\[])"  # a shaped key is not the tail of a longer key
+
+
+def _shaped(contexts: tuple[tuple[str, str, str], ...]) -> tuple[tuple[str, str, str], ...]:
+    """The ``DE<n>=`` contexts again in every other ISO dump shape (iso8583.toml ``[shapes]``:
+    ``F2=``, ``[2]=``, ``field 2=``), named by the key as logged."""
+    out = []
+    for name, pattern, action in contexts:
+        element = name[2:]
+        head = r"\bDE" + re.escape(element) + "="
+        if not name.startswith("DE") or not pattern.startswith(head):
+            continue
+        for shape, template in iso_shapes().items():
+            if shape != "DE":
+                key = template.replace("{n}", element)
+                out.append((key.rstrip("="), _NOT_IN_KEY + re.escape(key) + pattern[len(head) :], action))
+    return tuple(out)
+
+
+_SHAPED = _shaped(_CONTEXTS)
+_CONTEXTS += _SHAPED
 _GENERIC = len(_CONTEXTS)
 _CONTEXTS += tuple(tuple(c) for spec in declared().values() for c in spec.get("guard_contexts", []))  # type: ignore[misc]
-_KIND = {"mask": "full_pan", "track": "track_data", "pin": "pin_block"}
+_KIND = {"mask": "full_pan", "card": "full_pan", "track": "track_data", "pin": "pin_block"}
 # EMV tags holding card data inside DE55: 5A application PAN, 57 track 2 equivalent.
 _EMV_CARD_TAGS = {"5A": "full_pan", "57": "track_data"}
 # Already-masked PANs in any fill (jPOS ProtectedLogListener writes "_"): one format out.
@@ -80,6 +104,11 @@ _NOT_CARD = re.compile(
     "|".join(
         [spec["guard_ids"].replace("{ids}", _IDS) for spec in declared().values() if "guard_ids" in spec]
         + [rf"\b(?:DE(?:{_IDS})|(?i:mid|tid|rrn|stan|merchant_?id))=\d+"]
+        + [
+            re.escape(t.partition("{n}")[0]) + f"(?:{_IDS})" + re.escape(t.partition("{n}")[2]) + r"\d+"
+            for shape, t in iso_shapes().items()
+            if shape != "DE"
+        ]
     )
 )
 # Cheap test: could this text hold anything protect() changes or reports?
@@ -87,6 +116,7 @@ _QUICK = re.compile(
     r"pan|PAN|DE2=\d|DE5|DE35|DE45|track2|pinblock|"
     r"\d{6}[*_Xx#]{3}|\d(?:[ -]?\d){12}|%B\d|(?i:card_?n|acct_?no)"
     + "".join("|" + pattern[: pattern.index("(?P<v>")] for _, pattern, _ in _CONTEXTS[_GENERIC:])
+    + "".join("|" + pattern[len(_NOT_IN_KEY) : pattern.index("(?P<v>")] for _, pattern, _ in _SHAPED)
 )
 
 
@@ -120,7 +150,12 @@ def luhn_ok(digits: str) -> bool:
 class CardGuard:
     """Masks card data in record text and keys card ids with one secret per run or case."""
 
-    def __init__(self, key: bytes | str | None = None, extra_contexts: dict[str, str] | None = None):
+    def __init__(
+        self,
+        key: bytes | str | None = None,
+        extra_contexts: dict[str, str] | None = None,
+        dialect_contexts: dict[str, str] | None = None,
+    ):
         if key is None:
             env = os.environ.get("FORENSICS_CARD_KEY")
             key = env.encode() if env else os.urandom(32)
@@ -128,21 +163,31 @@ class CardGuard:
         contexts = list(_CONTEXTS)
         for name, pattern in (extra_contexts or {}).items():
             contexts.append((name, pattern, "mask"))
+        # where a dialect says card data stands (its ``cards``, fields and groups whose target is card)
+        self._dialect_contexts = dict(dialect_contexts or {})
+        for name, pattern in self._dialect_contexts.items():
+            contexts.append((name, pattern, "card"))
         self._contexts = [(name, re.compile(p, re.MULTILINE), action) for name, p, action in contexts]
         self._always = bool(extra_contexts)
+        self._declared = (
+            re.compile("|".join(f"(?:{p})".replace("(?P<v>", "(?:") for p in self._dialect_contexts.values()), re.M)
+            if self._dialect_contexts
+            else None
+        )
 
     @property
     def key(self) -> bytes:
         """The secret keying card ids (handed to worker processes; never written anywhere)."""
         return self._key
 
-    def with_contexts(self, extra: dict[str, str]) -> CardGuard:
-        """The same key with format-specific PAN contexts added."""
-        return CardGuard(self._key, extra)
+    def with_contexts(self, extra: dict[str, str], dialect: dict[str, str] | None = None) -> CardGuard:
+        """The same key with format-specific PAN contexts added (and these dialect contexts
+        instead of the guard's own, when given)."""
+        return CardGuard(self._key, extra, self._dialect_contexts if dialect is None else dialect)
 
     def protect(self, text: str) -> tuple[str, list[Sighting]]:
         """Return ``text`` with card data masked or wiped, and what was found."""
-        if not self._always and not _QUICK.search(text):
+        if not self._always and not _QUICK.search(text) and not (self._declared and self._declared.search(text)):
             return text, []
         found: list[Sighting] = []
         for name, pattern, action in self._contexts:
@@ -154,10 +199,16 @@ class CardGuard:
     @staticmethod
     def _replace(m: re.Match[str], name: str, action: str, found: list[Sighting]) -> str:
         value = m.group("v")
-        if value == WIPED or "*" in value or "_" in value:
+        if value is None or value == WIPED or "*" in value or "_" in value:  # None: an optional group
             return m.group(0)
         if action == "mask":
             replacement = mask_pan(value.replace(" ", "").replace("-", ""))
+            found.append(Sighting(_KIND[action], name, replacement))
+        elif action == "card":  # a dialect's card field: any 12-19 digits, whatever separates them
+            digits = re.sub(r"\D", "", value)
+            if len(digits) < 12:
+                return m.group(0)
+            replacement = mask_pan(digits)
             found.append(Sighting(_KIND[action], name, replacement))
         elif action == "tlv":
             tags = emv_tlv(value)
@@ -279,10 +330,12 @@ def _track_mask(track: str) -> str:
     return mask_pan(pan.group(1)) if pan else WIPED
 
 
-def screen_pattern() -> str:
+def screen_pattern(declared: Iterable[str] = ()) -> str:
     """A lookaround-free regular expression matching every line ``protect`` could change or
-    report on (a superset: the fast path leaves such lines to the per-record path)."""
+    report on (a superset: the fast path leaves such lines to the per-record path); ``declared``:
+    the dialects' card contexts."""
     alternatives = [strip_lookarounds(p).replace("(?P<v>", "(?:") for _, p, _ in _CONTEXTS]
+    alternatives += [strip_lookarounds(p).replace("(?P<v>", "(?:") for p in declared]
     # a masked PAN whose fill is not all '*' (protect() rewrites it); fill length left open
     alternatives.append(r"(?:^|[^0-9A-Za-z])\d{6}\**[_Xx#][*_Xx#]*\d{4}(?:[^0-9A-Za-z]|$)")
     alternatives.append(SHAPES)

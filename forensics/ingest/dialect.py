@@ -1,16 +1,20 @@
 """Terminal dialects: data files that give app lines their event kind and typed fields.
 
-A dialect file (``forensics/dialects/*.toml``) names the tags it owns and a list of rules
-(tag, keyword, ``match``, ``args``, ``fields``, ``set``) with sample payloads that must give
-the expected columns; both are checked when the file loads. A second vendor's phrasing is a
-second file. ``iso8583.toml`` maps ISO data elements to columns for every dialect and jPOS.
+A dialect file (``forensics/dialects/*.toml``, or a vendor's file given with ``--dialect``)
+names the tags it owns and a list of rules (tag, keyword, ``match``, ``args``, ``fields``,
+``set``; ``groups`` targets, ``values`` maps, ``cards`` keys, the ``iso`` dump shape) with
+sample payloads that must give the expected columns; both are checked when the file loads. A
+second vendor's phrasing is a second file (docs/dialects.md). ``iso8583.toml`` maps ISO data
+elements to columns for every dialect and jPOS, and names the ISO dump shapes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -22,9 +26,12 @@ from lark.exceptions import LarkError
 from forensics.errors import DialectError
 from forensics.events import EVENT_COLUMNS, KINDS, fits
 from forensics.money import currency, major_to_minor
+from forensics.vocabulary import unknown_word
 
 _RULE_KEYS = {"tag", "keyword", "match", "kind", "args", "fields", "set", "sample"}
 _DIALECT_KEYS = {"name", "title", "tags", "rule"}
+_DIALECT_KEYS |= {"values", "iso"}  # value maps by target column; the ISO dump shape
+_RULE_KEYS |= {"values", "iso", "groups", "cards"}  # the same for one rule; regex group targets; card keys
 _SAMPLE_KEYS = {"line", "expect"}
 #: The attrs key holding a payload's positional words beyond a rule's ``args``.
 WORDS_ATTR = "words"
@@ -103,6 +110,22 @@ def iso_table() -> dict[str, str]:
     return dict(tomllib.loads(_resource_text("forensics.dialects", "iso8583.toml"))["fields"])
 
 
+#: An ISO element in a shape's key: a number and an optional subfield ("55.9F36").
+_ELEMENT = r"(\d+(?:\.[0-9A-Za-z]+)?)"
+
+
+def iso_shapes() -> dict[str, str]:
+    """ISO dump shape name ("DE", "F", "bracket", "field") -> its key template ("F{n}=")."""
+    return dict(tomllib.loads(_resource_text("forensics.dialects", "iso8583.toml"))["shapes"])
+
+
+def shape_pattern(template: str) -> str:
+    """A shape's key template as a regular expression whose group 1 is the element; the key
+    opens the payload or follows a space."""
+    before, _, after = template.partition("{n}")
+    return r"(?<![^ ])" + re.escape(before) + _ELEMENT + re.escape(after)
+
+
 def installed_sources() -> list[tuple[str, str]]:
     """(file name, text) of every dialect file shipped in forensics/dialects."""
     folder = files("forensics.dialects")
@@ -111,6 +134,37 @@ def installed_sources() -> list[tuple[str, str]]:
         for entry in folder.iterdir()
         if entry.name.endswith(".toml") and entry.name != "iso8583.toml"
     )
+
+
+#: The environment variable naming dialect files to load beside the installed ones
+#: (``os.pathsep``-separated paths), read when no file is given.
+DIALECTS_ENV = "FORENSICS_DIALECTS"
+
+
+def environment_dialects() -> list[str]:
+    """The dialect files $FORENSICS_DIALECTS names (``os.pathsep``-separated; empty parts skipped)."""
+    return [p for p in os.environ.get(DIALECTS_ENV, "").split(os.pathsep) if p.strip()]
+
+
+def dialect_sources(paths: Sequence[str | Path] | None = None) -> list[tuple[str, str]]:
+    """(file name, text) of the installed dialects and of ``paths`` (a vendor's files, loaded
+    after them); with ``paths`` None, the files $FORENSICS_DIALECTS names. A file that cannot
+    be read raises DialectError naming it."""
+    if paths is None:
+        paths = environment_dialects()
+        where = f"{DIALECTS_ENV}: "
+    else:
+        where = ""
+    sources = installed_sources()
+    for path in paths:
+        try:
+            source = (Path(path).name, Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DialectError(f"{where}{path}: cannot read the dialect file: {reason}") from None
+        if source not in sources:  # the same file given twice, or an installed one, is loaded once
+            sources.append(source)
+    return sources
 
 
 @dataclass
@@ -125,6 +179,9 @@ class Rule:
     args: list[str] = field(default_factory=list)
     fields: dict[str, str] | None = None  # None: the ISO table
     constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {logged: canonical}
+    groups: dict[str, str] = field(default_factory=dict)  # match group -> target
+    iso: str = "DE"  # the ISO dump shape of a fields = "iso" rule
 
 
 @dataclass
@@ -136,6 +193,10 @@ class Applied:
     keyword: str | None
     columns: dict[str, Any]
 
+
+#: A card number where a dialect says card data stands: 12 to 19 digits, maybe quoted, maybe
+#: split by single spaces, dots, dashes or slashes (the general guard asks for Luhn elsewhere).
+_CARD_VALUE = r'"?(?P<v>\d(?:[ ./-]?\d){11,18})(?!\d)'
 
 #: The TOML types of a dialect file's fields and of a rule's (beyond each field's own check).
 _FILE_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -152,6 +213,13 @@ _RULE_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "args": (list, "an array of column names"),
     "set": (dict, "a table"),
     "sample": (list, "an array of tables"),
+}
+_FILE_SHAPES |= {"values": (dict, "a table of tables"), "iso": (str, "a string")}
+_RULE_SHAPES |= {
+    "values": (dict, "a table of tables"),
+    "iso": (str, "a string"),
+    "groups": (dict, "a table"),
+    "cards": (list, "an array of strings"),
 }
 
 
@@ -180,9 +248,15 @@ class Dialects:
         """``sources`` is [(file name, TOML text)]; default: every file in forensics/dialects."""
         if sources is None:
             sources = installed_sources()
+        #: What the dialects were built from (worker processes rebuild them from it).
+        self.sources: tuple[tuple[str, str], ...] = tuple(sources)
         self.iso = iso_table()
         for element, target in self.iso.items():
             _check_target(f"iso8583.toml: field {element!r}", target)
+        self.iso_shapes = {name: re.compile(shape_pattern(t)) for name, t in iso_shapes().items()}
+        #: Card contexts the dialects declare (``cards``, fields and groups whose target is
+        #: ``card``): name -> pattern with group "v", for the card guard.
+        self.card_contexts: dict[str, str] = {}
         self.names: list[str] = []
         self.titles: dict[str, str] = {}
         self.samples: dict[str, list[dict[str, Any]]] = {}
@@ -194,9 +268,9 @@ class Dialects:
         self._check_samples()
 
     @classmethod
-    def from_files(cls, paths: list[str | Path]) -> Dialects:
+    def from_files(cls, paths: Sequence[str | Path]) -> Dialects:
         """The installed dialects plus these files (e.g. a vendor file under development)."""
-        return cls(installed_sources() + [(Path(p).name, Path(p).read_text(encoding="utf-8")) for p in paths])
+        return cls(dialect_sources(paths))
 
     def _add(self, file_name: str, text: str) -> None:
         try:
@@ -216,10 +290,12 @@ class Dialects:
         self.names.append(name)
         self.titles[name] = data.get("title", "")
         self.samples[name] = []
+        defaults = self._file_defaults(file_name, data)
         for i, raw in enumerate(data.get("rule", []), start=1):
             if not isinstance(raw, dict):
                 raise DialectError(f"{file_name}: rule {i}: must be a table ([[rule]])")
             rule = self._compile_rule(file_name, name, i, raw, tags)
+            self._vendor_features(file_name, i, raw, rule, defaults)
             self._by_tag.setdefault(rule.tag, []).append(rule)
 
     def _compile_rule(self, file_name: str, dialect: str, i: int, raw: dict[str, Any], tags: list[str]) -> Rule:
@@ -241,8 +317,6 @@ class Dialects:
                 match = re.compile(raw["match"])
             except re.error as exc:
                 raise DialectError(f"{where}: field 'match': bad regular expression: {exc}") from exc
-            for group in match.groupindex:
-                _check_target(f"{where}: field 'match' group", group)
         fields = raw.get("fields", {})
         if fields == "iso":
             fields = None
@@ -264,6 +338,77 @@ class Dialects:
                 raise DialectError(f"{where}: sample {j}: 'line' is a string and 'expect' a table")
             self.samples[dialect].append({"tag": raw["tag"], "where": f"{where}: sample {j}", **sample})
         return Rule(dialect, raw["tag"], raw["kind"], raw.get("keyword"), match, args, fields, constants)
+
+    def _file_defaults(self, where: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The file-level ``values`` and ``iso`` (checked), which each rule may override."""
+        return {"values": self._value_maps(where, data.get("values", {})), "iso": self._iso_shape(where, data)}
+
+    def _value_maps(self, where: str, raw: dict[str, Any]) -> dict[str, dict[str, str]]:
+        """``values`` checked: each column's map gives only words downstream knows (vocabulary)."""
+        maps: dict[str, dict[str, str]] = {}
+        for column, words in raw.items():
+            if not isinstance(words, dict) or not all(isinstance(v, str) for v in words.values()):
+                raise DialectError(f"{where}: field 'values.{column}': must be a table of logged value = word")
+            for logged, word in words.items():
+                why = unknown_word(column, word)
+                if why:
+                    raise DialectError(f"{where}: field 'values.{column}.{logged}': {why}")
+            maps[column] = dict(words)
+        return maps
+
+    def _iso_shape(self, where: str, raw: dict[str, Any]) -> str | None:
+        shape = raw.get("iso")
+        if shape is not None and shape not in self.iso_shapes:
+            raise DialectError(f"{where}: field 'iso': unknown ISO dump shape {shape!r} ({', '.join(self.iso_shapes)})")
+        return shape
+
+    def _vendor_features(
+        self, file_name: str, i: int, raw: dict[str, Any], rule: Rule, defaults: dict[str, Any]
+    ) -> None:
+        """A rule's value maps, ISO shape, group targets and card keys (file values overridden
+        per column by the rule's own), checked; its card keys become card guard contexts."""
+        where = f"{file_name}: rule {i} ({raw.get('tag', '?')} {raw.get('keyword', raw.get('match', ''))})"
+        rule.values = {**defaults["values"], **self._value_maps(where, raw.get("values", {}))}
+        rule.iso = self._iso_shape(where, raw) or defaults["iso"] or "DE"
+        groups = raw.get("groups", {})
+        names = set(rule.match.groupindex) if rule.match is not None else set()
+        for group, target in groups.items():
+            if group not in names:
+                raise DialectError(f"{where}: field 'groups.{group}': no such group in 'match'")
+            _check_target(f"{where}: field 'groups.{group}'", target)
+        for group in names - set(groups):
+            _check_target(f"{where}: field 'match' group", group)
+        rule.groups = dict(groups)
+        cards = raw.get("cards", [])
+        if not all(isinstance(key, str) and key for key in cards):
+            raise DialectError(f"{where}: field 'cards': must be an array of strings")
+        implicit = [k for k, t in (rule.fields or {}).items() if t == "card"]
+        implicit += [g for g in names if rule.groups.get(g, g) == "card"]
+        contexts = {key: self._card_context(where, rule, key, names) for key in dict.fromkeys([*cards, *implicit])}
+        for n, target in enumerate(rule.args):  # a positional word whose target is card, after its keyword
+            if target == "card" and rule.keyword is not None:
+                skip = f"(?: +[^ =]+){{{n}}}" if n else ""
+                contexts[f"{rule.keyword} word {n + 1}"] = rf"(?<![^ ]){re.escape(rule.keyword)}{skip} +{_CARD_VALUE}"
+        for key, pattern in contexts.items():
+            name = f"{rule.dialect}:{key}"
+            if self.card_contexts.get(name, pattern) != pattern:  # the same key read otherwise by another rule
+                name = f"{name} (rule {i})"
+            self.card_contexts[name] = pattern
+
+    def _card_context(self, where: str, rule: Rule, key: str, groups: set[str]) -> str:
+        """The card guard context (group "v" the value) of a rule's card key: a regex group, an
+        ISO element in the rule's shape, or a key (``key=value``, ``"key": value``)."""
+        if key in groups and rule.match is not None:
+            pattern = rule.match.pattern
+            if "(?P=" in pattern:
+                raise DialectError(f"{where}: field 'cards': group {key!r}: 'match' has a back reference")
+            pattern = re.sub(r"\(\?P<(\w+)>", lambda m: "(?P<v>" if m.group(1) == key else "(?:", pattern)
+            return pattern[1:] if pattern.startswith("^") else pattern
+        if rule.fields is None and re.fullmatch(_ELEMENT, key):
+            before, _, after = iso_shapes()[rule.iso].partition("{n}")
+            return r"(?<![\w\[])" + re.escape(before + key + after) + _CARD_VALUE
+        last = re.escape(key.rpartition(".")[2])
+        return rf'(?:(?<![\w.]){last}=|"{last}"\s*:\s*){_CARD_VALUE}'
 
     def _check_samples(self) -> None:
         for sample in (s for name in self.names for s in self.samples[name]):
@@ -300,8 +445,12 @@ class Dialects:
         if not rules or payload is None:
             return None
         parsed = parse_payload(payload)
-        keyword, words, pairs = parsed if parsed else (None, [], {})
+        shaped: dict[str, tuple[str, list[str], dict[str, str]] | None] = {"DE": parsed}
         for rule in rules:
+            if rule.fields is None and rule.iso not in shaped:  # an ISO dump: its keys read as DE<n>=
+                shaped[rule.iso] = parse_payload(self.iso_shapes[rule.iso].sub(r"DE\1=", payload))
+            found = shaped[rule.iso] if rule.fields is None else parsed
+            keyword, words, pairs = found if found else (None, [], {})
             if rule.keyword is not None and rule.keyword != keyword:
                 continue
             groups: dict[str, str] = {}
@@ -327,7 +476,10 @@ class Dialects:
                 attrs[key] = value
             else:
                 raw[target] = value
-        raw.update(groups)
+        raw.update({rule.groups.get(k, k): v for k, v in groups.items()})
+        for target, words in rule.values.items():
+            if target in raw:
+                raw[target] = words.get(raw[target], raw[target])
         raw.update({k: str(v) for k, v in rule.constants.items()})
         return typed_columns(raw, attrs)
 

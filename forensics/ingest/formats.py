@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import polars as pl
 from lark import Lark
 from lark.exceptions import (
     LarkError,
@@ -33,6 +34,7 @@ from forensics.ingest.cards import screen_pattern
 from forensics.ingest.dialect import (
     LALR_PLUGINS,
     Dialects,
+    installed_sources,
     payload_parser,
     typed_columns,
 )
@@ -43,6 +45,7 @@ from forensics.ingest.fastpath import (
     NotRegular,
     compile_grammar,
 )
+from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.fastpath.rows import Rows
 
 _FORMAT_KEYS = {
@@ -271,8 +274,18 @@ class Registry:
 
     @functools.cached_property
     def card_screen(self) -> str:
-        """Regular expression of lines that may hold card data (kept off the fast path)."""
-        return screen_pattern()
+        """Regular expression of lines that may hold card data (kept off the fast path), the
+        dialects' card contexts included (those Polars cannot run belong to rules it cannot
+        run either: their lines take the Lark path anyway)."""
+        declared = []
+        for pattern in self.dialects.card_contexts.values():
+            lookaround_free = strip_lookarounds(pattern).replace("(?P<v>", "(?:")
+            try:
+                pl.Series([""]).str.contains(lookaround_free)
+            except pl.exceptions.PolarsError:
+                continue
+            declared.append(pattern)
+        return screen_pattern(declared)
 
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records: header, block opening, then grammars."""
@@ -394,3 +407,12 @@ def _merge_attrs(existing: str | None, more: dict[str, Any]) -> str | None:
 def registry() -> Registry:
     """The format registry with the installed dialects (loaded and self-checked once)."""
     return Registry()
+
+
+@functools.lru_cache(maxsize=4)
+def registry_for(sources: tuple[tuple[str, str], ...] | None) -> Registry:
+    """The format registry with the dialects of ``sources`` ((file name, text) pairs; None:
+    the installed ones), built once per process and set of sources (worker processes too)."""
+    if sources is None or sources == tuple(installed_sources()):
+        return registry()
+    return Registry(Dialects(list(sources)))

@@ -20,7 +20,7 @@ import polars as pl
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, UNPARSED_SCHEMA, conform
 from forensics.ingest import fastpath
 from forensics.ingest.cards import CardGuard, Sighting
-from forensics.ingest.formats import Format, RecordError, Registry, registry
+from forensics.ingest.formats import Format, RecordError, Registry, registry_for
 from forensics.ingest.framing import chunk_starts, frames
 
 #: Events rows per frame while records are gathered one by one.
@@ -82,8 +82,8 @@ def parse_lines(
     cuts: dict[int, str] | None = None,
 ) -> Parsed:
     """Events, unparsed and compliance columns of (line number, line) pairs, parsed one by one."""
-    if fmt is not None and fmt.card_contexts:
-        guard = guard.with_contexts(fmt.card_contexts)
+    if (fmt is not None and fmt.card_contexts) or reg.dialects.card_contexts:
+        guard = guard.with_contexts(fmt.card_contexts if fmt is not None else {}, reg.dialects.card_contexts)
     cols = _Columns(path, fmt)
     unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
@@ -120,10 +120,17 @@ def parse_lines(
 
 
 def _parse_chunk(
-    path: str, lines: list[str], offset: int, fmt_name: str | None, key: bytes, cuts: dict[int, str]
+    path: str,
+    lines: list[str],
+    offset: int,
+    fmt_name: str | None,
+    key: bytes,
+    cuts: dict[int, str],
+    sources: tuple[tuple[str, str], ...] | None,
 ) -> Parsed:
-    """Worker-process entry: parse one chunk with the installed formats and dialects."""
-    reg = registry()
+    """Worker-process entry: parse one chunk with the formats and the dialects of ``sources``
+    (None: the installed ones), the registry built once per worker and set of sources."""
+    reg = registry_for(sources)
     return parse_lines(
         path, enumerate(lines, start=offset + 1), reg.formats.get(fmt_name or ""), reg, CardGuard(key), cuts
     )
@@ -168,7 +175,9 @@ def parse_batch(
     if pool is not None and fmt is not None and len(text) > chunk_lines:
         starts = chunk_starts(text, fmt, chunk_lines)
         bounds = list(zip(starts, [*starts[1:], len(text)], strict=False))
-        results = pool.map([(path, text[a:b], offset + a, fmt.name, guard.key, cuts) for a, b in bounds])
+        sources = None if reg.dialects.sources == registry_for(None).dialects.sources else reg.dialects.sources
+        jobs = [(path, text[a:b], offset + a, fmt.name, guard.key, cuts, sources) for a, b in bounds]
+        results = pool.map(jobs)
         if results is not None:
             return merge(results)
     return parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard, cuts)

@@ -25,9 +25,9 @@ import polars as pl
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
 from forensics.ingest import clock
 from forensics.ingest.cards import CardGuard, Sighting, mask_shapes
-from forensics.ingest.dialect import Dialects
+from forensics.ingest.dialect import Dialects, dialect_sources
 from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, zone_for
-from forensics.ingest.formats import Format, Registry, registry
+from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
 from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch
 from forensics.ingest.read import Reader
@@ -208,7 +208,7 @@ def load(
     tz: str | dict[str, str] | None = None,
     device: str | None = None,
     card_key: bytes | str | None = None,
-    dialects: Dialects | None = None,
+    dialects: Dialects | Sequence[str | Path] | None = None,
     workers: int = 1,
     chunk_lines: int = 200_000,
     fast: bool = True,
@@ -224,12 +224,15 @@ def load(
     in a format without a fast path, batches longer than ``chunk_lines`` are cut into chunks
     for ``workers`` processes (spawned: the caller's main module must be importable, as for
     any multiprocessing). ``fast=False`` parses every line with Lark (same tables).
-    ``progress`` is called after each batch read (``forensics.progress.Callback``). Raises
-    InputError for a file that cannot be read and ClockError for a bad zone.
+    ``progress`` is called after each batch read (``forensics.progress.Callback``).
+    ``dialects`` are dialect files (paths) read on top of the installed ones (a vendor's
+    phrasing: docs/dialects.md), or a ``Dialects`` object; None: the files
+    $FORENSICS_DIALECTS names (``os.pathsep``-separated), if any. Raises InputError for a file
+    that cannot be read, ClockError for a bad zone and DialectError for a bad dialect file.
     """
     paths = _checked_inputs(paths, tz, year)
-    reg = registry() if dialects is None else Registry(dialects)
-    pool = LazyPool(workers) if workers > 1 and dialects is None else None
+    reg = _registry(dialects)
+    pool = LazyPool(workers) if workers > 1 else None
     stream = _Stream(reg, None, tz, year, device, CardGuard(card_key), workers, pool, progress)
     frames: list[pl.DataFrame] = []
     loaded = stream.write(stream.read(paths, batch_bytes, chunk_lines, fast), frames.append)
@@ -245,6 +248,7 @@ def write_parquet(
     tz: str | dict[str, str] | None = None,
     device: str | None = None,
     card_key: bytes | str | None = None,
+    dialects: Dialects | Sequence[str | Path] | None = None,
     batch_bytes: int = 8 << 20,
     fast: bool = True,
     workers: int = 1,
@@ -259,20 +263,31 @@ def write_parquet(
     The returned ``Loaded`` holds the unparsed, compliance and inputs tables and an empty
     ``events``. ``workers`` batches are worked on at once (threads: the column work runs
     outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
-    compressed Arrow IPC files in a temporary folder.
+    compressed Arrow IPC files in a temporary folder. ``dialects`` as for ``load``.
     """
     import pyarrow.parquet as pq
 
     paths = _checked_inputs(paths, tz, year)
+    reg = _registry(dialects)
     check_outputs(paths, [output])
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
-        stream = _Stream(registry(), spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress)
+        stream = _Stream(reg, spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress)
         pending = stream.read(paths, batch_bytes, _STREAM_CHUNK, fast)
         # aside: a closed writer leaves a valid file that looks complete
         with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
             return stream.write(pending, lambda events: out.write_table(events.to_arrow()))
+
+
+def _registry(dialects: Dialects | Sequence[str | Path] | None) -> Registry:
+    """The format registry with these dialects (see ``load``); worker processes rebuild it from
+    the same sources."""
+    if isinstance(dialects, Dialects):
+        return registry_for(dialects.sources)
+    if isinstance(dialects, (str, Path)):
+        dialects = [dialects]
+    return registry_for(tuple(dialect_sources(dialects)))
 
 
 def _file_size(path: str | Path) -> int:

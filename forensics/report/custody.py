@@ -7,6 +7,7 @@ the source commit it ran from, the analyst and case, and the options in words.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import subprocess
 from dataclasses import dataclass, field
@@ -70,7 +71,16 @@ class Custody:
             ["device name", opts.get("device_name") or "from the logs"],
             ["card key", "given by the analyst" if opts.get("card_key") else "random per run (card ids differ)"],
         ]
+        if opts.get("dialects"):  # a vendor's dialect files: what they were when the report was made
+            rows.append(["dialect files", "; ".join(f"{p} (sha256 {_sha256(p)})" for p in opts["dialects"])])
         return [[what, mask_text(value)] for what, value in rows]
+
+
+def _sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
 
 
 def _zones(zones: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -30,10 +30,16 @@ class _FastRule:
     fields: dict[str, str]
     constants: dict[str, str]
     risky_keys: list[str]
+    groups: dict[str, str] = field(default_factory=dict)  # match group -> target
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {logged: canonical}
 
 
 class FastDialects:
-    """The dialect rules as column expressions; rows they cannot settle exactly are refused."""
+    """The dialect rules as column expressions; rows they cannot settle exactly are refused.
+
+    Value maps and group targets compile; a rule that does not (an ISO dump in another shape
+    than ``DE<n>=``, a ``match`` Polars cannot run, two sources for one column) leaves its tag
+    to the Lark path."""
 
     def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
@@ -60,8 +66,16 @@ class FastDialects:
                 pl.Series([""]).str.contains(match)
             except pl.exceptions.PolarsError:
                 return None
+        if rule.fields is None and rule.iso != "DE":
+            return None  # an ISO dump in another shape: the Lark path reads its keys as DE<n>=
         fields = dict(iso) if rule.fields is None else dict(rule.fields)
-        groups = set(rule.match.groupindex) if rule.match is not None else set()
+        named = list(rule.match.groupindex) if rule.match is not None else []
+        groups = {rule.groups.get(g, g) for g in named}
+        filled = [t.partition(":")[0] for t in [*fields.values(), *rule.args, *rule.constants]]
+        if len({t.partition(":")[0] for t in groups}) < len(named) or any(
+            t.partition(":")[0] in filled for t in groups
+        ):
+            return None  # two sources fill one column (a unit apart): the Lark path keeps the last
         constants = {k: str(v) for k, v in rule.constants.items()}
         others = [set(rule.args), groups, set(constants)]
         if any(a & b for i, a in enumerate(others) for b in others[i + 1 :]) or len(set(rule.args)) < len(rule.args):
@@ -84,6 +98,8 @@ class FastDialects:
             fields,
             constants,
             sorted(set(risky)),
+            dict(rule.groups),
+            {column: words for column, words in rule.values.items() if column not in constants},
         )
 
     def apply(self, env: pl.DataFrame) -> pl.DataFrame:
@@ -185,6 +201,7 @@ class FastDialects:
         self._words(words, long_parts, attr_parts)
         self._rule_values(rows, long_parts)
         long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
+        long = self._mapped(long, rows)
         is_attr = pl.col("_target").str.starts_with("attrs.")
         attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val"))
         wide, bad = typed(spread(long.filter(~is_attr, pl.col("_val") != ""), rows["_i"]))
@@ -244,6 +261,22 @@ class FastDialects:
         )
         attr_parts.append(extra.select("_i", _akey=pl.lit(WORDS_ATTR), _val="_val"))
 
+    def _mapped(self, long: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+        """(row, target, text) with each text through its rule's value map (``[values]``), as
+        ``Dialects._columns`` does (a rule's constants are never mapped: they are not in ``values``)."""
+        maps = pl.DataFrame(
+            [(r.index, c, logged, word) for r in self.rules for c, m in r.values.items() for logged, word in m.items()],
+            schema={"_rule": pl.Int32, "_target": pl.String, "_val": pl.String, "_word": pl.String},
+            orient="row",
+        )
+        if maps.is_empty():
+            return long
+        return (
+            long.join(rows.select("_i", "_rule"), on="_i", how="left", maintain_order="left")
+            .join(maps, on=["_rule", "_target", "_val"], how="left", maintain_order="left")
+            .select("_i", "_target", _val=pl.coalesce("_word", "_val"))
+        )
+
     def _rule_values(self, rows: pl.DataFrame, long_parts: list[pl.DataFrame]) -> None:
         """Each rule's ``match`` groups and ``set`` constants on its own rows."""
         for rule in self.rules:
@@ -253,7 +286,9 @@ class FastDialects:
             if rule.match is not None and re.compile(rule.match).groupindex:
                 got = mine.select("_i", _g=pl.col("_payload").str.extract_groups(rule.match)).unnest("_g")
                 long_parts.append(
-                    got.unpivot(index="_i", variable_name="_target", value_name="_val").drop_nulls("_val")
+                    got.unpivot(index="_i", variable_name="_target", value_name="_val")
+                    .drop_nulls("_val")
+                    .with_columns(pl.col("_target").replace(rule.groups))  # a group's target (``groups``)
                 )
             for target, value in rule.constants.items():
                 long_parts.append(mine.select("_i", _target=pl.lit(target), _val=pl.lit(value)))
