@@ -44,7 +44,6 @@ class FastDialects:
     def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
         by_tag = dialects.rules_by_tag()
-        self.logfmt = compile_grammar(payload_parser, captures=False).pattern
         self.starts = {
             s: compile_grammar(payload_parser, captures=False, start=s).pattern for s in KEYWORD_SHAPES.values()
         }
