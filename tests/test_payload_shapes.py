@@ -271,6 +271,7 @@ def test_two_dialects_in_load_order() -> None:
         (('payload = "text"', 'payload = "text"\nkeyword = "link"'), "field 'keyword': a text payload is read by"),
         (('keyword_key = "event.name"', 'keyword_shapes = ["word"]'), "field 'keyword_shapes': a JSON payload has no"),
         (('tag = "DEV"', 'tag = "DEV"\ntag_shapes = ["dash"]'), "field 'tag_shapes': is file level"),
+        (('keyword = "connect"', 'keyword = "connect"\nargs = ["mti"]'), "field 'args': a JSON payload has no"),
         (('line = "txn.cancel inv=000048"', 'message = "[TXN] txn.cancel inv=000048"'), "the message's tag is None"),
     ],
 )
@@ -278,6 +279,13 @@ def test_bad_settings_fail_at_load(edit: tuple[str, str], message: str) -> None:
     with pytest.raises(DialectError) as err:
         _dialects(("vendory.toml", VENDOR.replace(*edit, 1)))
     assert message in str(err.value)
+
+
+def test_a_key_the_file_gives_for_json_is_checked_for_a_logfmt_rule() -> None:
+    text = 'name = "w"\ntags = ["T"]\npayload = "json"\nkeyword_key = "e v"\n'
+    Dialects([("w.toml", text)])
+    with pytest.raises(DialectError, match=r"w.toml: rule 1 \(T \): field 'keyword_key': 'e v' is not a logfmt key"):
+        Dialects([("w.toml", text + '[[rule]]\ntag = "T"\npayload = "logfmt"\nkind = "log"\n')])
 
 
 # --- the fast path against the Lark path ---------------------------------------------------------

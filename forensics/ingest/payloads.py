@@ -76,8 +76,6 @@ def read_style(where: str, raw: dict[str, Any], base: Style) -> Style:
         key, shapes = raw["keyword_key"], REFERENCE.keyword_shapes
         if not isinstance(key, str) or not key:
             raise DialectError(f"{where}: field 'keyword_key': must be a key (a dotted path in JSON)")
-        if payload == "logfmt" and not _LOGFMT_KEY.fullmatch(key):
-            raise DialectError(f"{where}: field 'keyword_key': {key!r} is not a logfmt key")
     if "keyword_shapes" in raw:
         key, shapes = None, raw["keyword_shapes"]
         if payload == "json":
@@ -93,6 +91,8 @@ def read_style(where: str, raw: dict[str, Any], base: Style) -> Style:
         key, shapes = None, REFERENCE.keyword_shapes
     if payload == "json":
         shapes = REFERENCE.keyword_shapes
+    if payload == "logfmt" and key is not None and not _LOGFMT_KEY.fullmatch(key):
+        raise DialectError(f"{where}: field 'keyword_key': {key!r} is not a logfmt key")
     return Style(payload, key, shapes)
 
 
