@@ -329,10 +329,15 @@ HOSTILE = [
 ]
 
 
-def _log(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "vendor.log"
-    stamp = "03-14 10:02:11.204  2311  2398 "
-    path.write_text("".join(stamp + line + "\n" for line in lines), encoding="utf-8")
+def _log(tmp_path: Path, lines: list[str], syslog: bool = False) -> Path:
+    """A logcat file of ``lines`` ("I TAG : message"), or a syslog file (TAG the program)."""
+    path = tmp_path / ("vendor-syslog.log" if syslog else "vendor.log")
+    if syslog:
+        records = [line[2:].split(": ", 1) for line in lines]
+        text = "".join(f"Nov 21 08:15:02 term-1 {tag.strip()}[12]: {message}\n" for tag, message in records)
+    else:
+        text = "".join("03-14 10:02:11.204  2311  2398 " + line + "\n" for line in lines)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -361,6 +366,12 @@ def test_hostile_lines_identical(tmp_path: Path, vendor: Dialects) -> None:
     for line in (1, 2, 3, 4, 5, 7, 9, 10, 13, 14, 21, 22, 24):
         assert line in fast, HOSTILE[line - 1]
     assert 6 not in fast and 8 not in fast  # JSON-looking payloads of a tag with JSON rules: Lark
+
+
+def test_hostile_lines_identical_in_syslog(tmp_path: Path, vendor: Dialects) -> None:
+    path = _log(tmp_path, HOSTILE, syslog=True)
+    assert _both(path, vendor).events["dialect"].to_list()[:3] == ["vendory"] * 3
+    assert {1, 2, 3, 4, 5, 7} <= _fast_lines(path, vendor)
 
 
 def test_a_tag_pattern_polars_cannot_run_sends_its_rows_to_lark(tmp_path: Path) -> None:
@@ -413,8 +424,8 @@ def _vendor_line(draw: st.DrawFn) -> str:
 
 
 @pytest.mark.slow
-@given(st.lists(_vendor_line(), min_size=1, max_size=8))
+@given(st.lists(_vendor_line(), min_size=1, max_size=8), st.booleans())
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_generated_vendor_lines_identical(tmp_path: Path, vendor: Dialects, lines: list[str]) -> None:
-    """Random payloads in every style and tags in every shape, on both paths."""
-    _both(_log(tmp_path, lines), vendor)
+def test_generated_vendor_lines_identical(tmp_path: Path, vendor: Dialects, lines: list[str], syslog: bool) -> None:
+    """Random payloads in every style and tags in every shape, logcat or syslog, on both paths."""
+    _both(_log(tmp_path, lines, syslog), vendor)
