@@ -429,3 +429,14 @@ def _vendor_line(draw: st.DrawFn) -> str:
 def test_generated_vendor_lines_identical(tmp_path: Path, vendor: Dialects, lines: list[str], syslog: bool) -> None:
     """Random payloads in every style and tags in every shape, logcat or syslog, on both paths."""
     _both(_log(tmp_path, lines, syslog), vendor)
+
+
+def test_formats_lists_a_message_sample_as_written(monkeypatch: pytest.MonkeyPatch, vendor: Dialects) -> None:
+    from click.testing import CliRunner
+
+    from forensics import cli
+
+    monkeypatch.setattr(cli, "registry", lambda: Registry(vendor))
+    out = CliRunner().invoke(cli.cli, ["formats"]).output
+    assert "    [PaySvc2] evt=txn_result outcome=APPROVED" in out
+    assert "    PAYMENT: TXN_START: SALE amt=45.99" in out
