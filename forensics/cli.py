@@ -548,7 +548,7 @@ def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
     for name in reg.dialects.names:
         click.echo(f"\n  {name:<11} {reg.dialects.titles[name]}")
         for sample in reg.dialects.samples[name]:
-            click.echo(f"    {sample['tag']}: {sample['line']}")
+            click.echo("    " + sample.get("message", f"{sample['tag']}: {sample.get('line')}"))
 
 
 @cli.command("simulate")
