@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from forensics.cli import cli
 from forensics.ingest.cards import luhn_ok
 from forensics.ingest.dialect_check import check_dialect
-from forensics.simulate import simulate_volume
+from forensics.simulate import simulate, simulate_volume
 
 # A first draft for the quill app's logcat lines: two rules of many, by regular expression only.
 DRAFT = r"""
@@ -127,3 +127,33 @@ def test_an_installed_dialect_checked_as_edited_replaces_itself(tmp_path: Path, 
     report = check_dialect(edited, [quill_log])
     assert report.dialect == "reference" and report.mapped_by_others == {}
     assert report.mapped[("healthd", "power.battery")] > 0
+
+
+def test_values_outside_the_value_maps_are_listed(tmp_path: Path, quill_log: Path) -> None:
+    """A map that knows 'approved' only leaves 'declined' as logged: listed with its count."""
+    mapped = DRAFT.replace(
+        r"(?P<inv>\d+) approved \(trace", r"(?P<inv>\d+) (?P<status>approved|declined) \(trace"
+    ).replace('tags = ["Quill"]\n', 'tags = ["Quill"]\n\n[values]\nstatus = { approved = "APPROVED" }\n')
+    draft = tmp_path / "quill_draft.toml"
+    draft.write_text(mapped, encoding="utf-8")
+    report = check_dialect(draft, [quill_log])
+    declined = sum(bool(re.match(r"\[Txn\] Invoice \d+ declined", m)) for m in _messages(quill_log))
+    assert declined and report.outside == {("status", "txn.result", "declined"): declined}
+    text = report.to_text()
+    assert re.search(rf"status\s+txn\.result\s+declined\s+{declined}\b", text)
+
+
+@pytest.mark.parametrize("vendor", ["orbit", "quill"])
+def test_a_shipped_vendor_dialect_covers_its_simulated_logs(tmp_path: Path, vendor: str) -> None:
+    """Every app line of the vendor's simulated logs maps to a kind by its own dialect: nothing unmatched,
+    no value outside the maps; the lines left are the system's (kernel, healthd) and other apps'."""
+    case = simulate("dup_migration_saf_late", 5, vendor=vendor)
+    case.write(tmp_path)
+    logs = [tmp_path / d["file"] for d in case.truth["devices"]]
+    file = Path(__file__).resolve().parents[1] / "forensics" / "dialects" / f"{vendor}.toml"
+    report = check_dialect(file, logs)
+    assert report.unmatched == [] and report.outside == {} and report.mapped_by_others == {}
+    kinds = {kind for _, kind in report.mapped}
+    assert {"txn.start", "txn.card", "txn.result", "iso.tx", "iso.rx", "saf.queued", "tms.device"} <= kinds
+    assert sum(report.mapped.values()) > 100
+    assert not set(report.unowned) & {"TxnEngine", "Quill", "quilld", "HostLink-1"}

@@ -6,12 +6,16 @@ import json
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
+import forensics
 from forensics.cli import cli
+from forensics.diagnosis import diagnose
 from forensics.simulate import FAMILIES, VENDORS, simulate, simulate_volume
 from forensics.simulate.vendors import Orbit, Quill
+from forensics.vocabulary import VALUES
 
 _OTHERS = [name for name in VENDORS if name != "reference"]
 _LOGFMT_PAIR = re.compile(r"\b[a-z_]+=\S")
@@ -110,3 +114,104 @@ def test_cli_vendor_option(tmp_path: Path) -> None:
     assert " quilld[" in (tmp_path / "v" / "V400-0001.log").read_text()  # the vendor's home platform: syslog
     result = runner.invoke(cli, ["simulate", "--family", "clean_day", "--vendor", "nope", "-o", str(out)])
     assert result.exit_code == 2
+
+
+# -- the shipped dialects read every style back to the same events and findings ---------------------------
+
+#: The columns diagnosis reads from terminal app events.
+_FACTS = [
+    "kind", "txn_type", "status", "mti", "proc", "stan", "inv", "orig_inv", "batch", "rrn", "orig_rrn", "auth", "rc",
+    "tid", "mid", "entry", "atc", "amount", "tip", "exponent", "card", "operator", "source", "serial", "app_version",
+    "reason", "code", "device", "ts",
+]  # fmt: skip
+#: A handful of families that between them write every kind of app line (printer, reversal, SAF, batch,
+#: recovery, TMS, tip, refund, EMV fallback, operator menu).
+_HANDFUL = [
+    "dup_paper_out_rerun",
+    "dup_reversal_max_retries",
+    "dup_clear_reversal",
+    "dup_migration_saf_late",
+    "amount_tip_twice",
+    "refund_wrong_invoice_after_reset",
+    "deposit_completion_resent_after_crash",
+    "hardware_noise",
+]
+
+
+def _written(case, folder: Path) -> tuple[list[Path], dict[str, str]]:
+    case.write(folder)
+    paths = [folder / name for name in case.truth["inputs"]]
+    return paths, {str(folder / d["file"]): d["tz"] for d in case.truth["devices"]}
+
+
+def _app_events(case, folder: Path) -> pl.DataFrame:
+    paths, tz = _written(case, folder)
+    events = forensics.load(paths, tz=tz, card_key="test").events
+    return (
+        events.filter(pl.col("role") == "terminal", pl.col("kind") != "log")
+        .with_columns(pl.col("path").str.split("/").list.last())
+        .select("path", "line", *_FACTS)
+        .sort("path", "line")
+    )
+
+
+@pytest.mark.parametrize("name", _OTHERS)
+@pytest.mark.parametrize("family", _HANDFUL)
+def test_every_fact_the_reference_line_carries_survives(tmp_path: Path, name: str, family: str) -> None:
+    """Line by line, each style's app line gives the kind and every column the reference line gives."""
+    ref = _app_events(simulate(family, 31), tmp_path / "reference")
+    other = _app_events(simulate(family, 31, vendor=name), tmp_path / name)
+    assert ref.height > 20
+    joined = ref.join(other, on=["path", "line"], how="left", suffix="_v")
+    assert joined["kind_v"].null_count() == 0, joined.filter(pl.col("kind_v").is_null()).head(3)
+    for column in _FACTS:
+        given = joined.filter(pl.col(column).is_not_null())
+        same = pl.col(column) == pl.col(f"{column}_v")
+        if column in VALUES:  # a word downstream does not compare (printer text) may stay in the vendor's words
+            same = same | ~pl.col(column).is_in(list(VALUES[column]))
+        differ = given.filter(pl.col(f"{column}_v").is_null() | ~same)
+        assert differ.is_empty(), (column, differ.select("path", "line", column, f"{column}_v").head(3))
+    assert other.height == ref.height  # and nothing else became an app event
+
+
+def _findings(case, folder: Path) -> list[tuple]:
+    paths, tz = _written(case, folder)
+    found = diagnose(paths, tz=tz, card_key="test").document()["findings"]
+    return sorted(
+        (
+            f["kind"],
+            f["cause"],
+            tuple(f["contributing"]),
+            tuple(sorted((t["device"], t["stan"]) for t in f["transactions"])),
+        )
+        for f in found
+    )
+
+
+@pytest.mark.parametrize("name", _OTHERS)
+@pytest.mark.parametrize("family", _HANDFUL[:5])
+def test_every_style_gets_the_reference_findings(tmp_path: Path, name: str, family: str) -> None:
+    """Same seed, same findings: kinds, causes, contributing causes and transaction keys."""
+    ref = _findings(simulate(family, 32), tmp_path / "reference")
+    assert ref and ref == _findings(simulate(family, 32, vendor=name), tmp_path / name)
+
+
+def test_orbit_card_keys_mask_what_the_general_guard_would_not(tmp_path: Path) -> None:
+    """A card number that is not Luhn-valid, under orbit's JSON card keys, is masked and recorded; the same
+    digits under a MID in a reference ISO dump are not card data."""
+    wrong = "4761739001010118"  # one digit off a test card: the general guard asks for Luhn
+    log = tmp_path / "A920-0001.log"
+    log.write_text(
+        f'01-05 10:00:00.000  2311  2398 I TxnEngine: {{"evt":"card","card":{{"read":"icc","pan":"{wrong}"}}}}\n'
+        "01-05 10:00:01.000  2311  2398 I HostLink-1: "
+        f'{{"evt":"send","mti":"0200","de":{{"2":"{wrong}","3":"000000"}}}}\n'
+        "01-05 10:00:02.000  2311  2398 I Comm    : TX 0200 DE3=000000 DE42=000000684361682\n",
+        encoding="utf-8",
+    )
+    loaded = forensics.load([log], tz="UTC", year=2026)
+    events = loaded.events.sort("line")
+    assert events["card"].to_list()[:2] == ["476173******0118"] * 2
+    assert events["mid"].to_list()[2] == "000000684361682"
+    assert wrong not in "".join(events["text"].to_list() + events["message"].to_list())
+    assert sorted(loaded.compliance["line"].to_list()) == [1, 2]
+

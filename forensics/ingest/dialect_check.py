@@ -9,7 +9,8 @@ a log never seen before:
 - per tag of the dialect, the app lines each kind got;
 - the lines of its tags no rule matched, grouped by shape (templates mined by Drain3, numbers,
   card data and identifiers masked), most frequent first, with their count and one example;
-- per column with a value map, the values that stayed outside it (kept as logged);
+- per column with a value map, the values that stayed outside it (kept as logged) and are no
+  canonical word downstream knows either (``forensics.vocabulary``);
 - the lines whose tag no dialect owns, most frequent tags first.
 
 Examples are shown as parsed: card data masked by the card guard (and the dialect's ``cards``).
@@ -37,6 +38,7 @@ from forensics.ingest.formats import Registry
 from forensics.ingest.framing import record_batches
 from forensics.ingest.parse import parse_batch
 from forensics.ingest.read import Reader
+from forensics.vocabulary import VALUES
 
 #: Shapes kept per tag while mining (Drain3 forgets the least recently seen beyond it): memory stays bounded.
 MAX_SHAPES_PER_TAG = 500
@@ -397,7 +399,7 @@ def _count(
     for (kind, column), allowed in maps.items():
         values = given.filter(pl.col("dialect") == name, pl.col("kind") == kind, pl.col(column).is_not_null())
         for (value,), n in _groups(values.with_columns(pl.col(column).cast(pl.String)), [column]):
-            if value not in allowed:
+            if value not in allowed and value not in VALUES.get(column, {}):  # a canonical word as logged is known
                 report.outside[(column, kind, value)] += n
     rest = terminal.filter(pl.col("dialect").is_null())
     report.untagged += rest.filter(pl.col("tag").is_null()).height
