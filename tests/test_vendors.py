@@ -215,3 +215,16 @@ def test_orbit_card_keys_mask_what_the_general_guard_would_not(tmp_path: Path) -
     assert wrong not in "".join(events["text"].to_list() + events["message"].to_list())
     assert sorted(loaded.compliance["line"].to_list()) == [1, 2]
 
+
+def test_shipped_vendor_card_keys_keep_reference_lines_on_the_fast_path() -> None:
+    """orbit's card key "de.2" is a JSON key only: the screen that sends lines with card data to the Lark
+    path does not take a reference ISO dump for one because of its 15-digit MID (DE42=...)."""
+    from forensics.ingest import registry
+
+    line = "05-06 08:37:35.582  3070  3157 I Comm    : TX 0200 DE3=000000 DE4=000000002858 DE42=000000684361682"
+    assert not pl.Series([line]).str.contains(registry().card_screen).item()
+    assert (
+        pl.Series(['I HostLink-1: {"evt":"send","de":{"2":"4761739001010118"}}'])
+        .str.contains(registry().card_screen)
+        .item()
+    )

@@ -444,6 +444,8 @@ class Dialects:
             before, _, after = iso_shapes()[rule.iso].partition("{n}")
             return r"(?<![\w\[])" + re.escape(before + key + after) + _CARD_VALUE
         last = re.escape(key.rpartition(".")[2])
+        if rule.style.payload == "json":  # a JSON key only: in {"de":{"2":...}}, "2": is card data, DE42= is not
+            return rf'"{last}"\s*:\s*{_CARD_VALUE}'
         return rf'(?:(?<![\w.]){last}=|"{last}"\s*:\s*){_CARD_VALUE}'
 
     def _check_samples(self) -> None:
