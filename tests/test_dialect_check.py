@@ -16,28 +16,19 @@ from forensics.ingest.cards import luhn_ok
 from forensics.ingest.dialect_check import check_dialect
 from forensics.simulate import simulate, simulate_volume
 
-# A first draft for the quill app's logcat lines: two rules of many, by regular expression only.
-DRAFT = r"""
-name = "quill_draft"
-title = "Quill POS, a first draft"
-tags = ["Quill"]
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = (ROOT / "docs" / "dialects.md").read_text(encoding="utf-8")
 
-[[rule]]
-tag = "Quill"
-match = '^\[Txn\] \w+ started: invoice (?P<inv>\d+)'
-kind = "txn.start"
-[[rule.sample]]
-line = "[Txn] Sale started: invoice 000045, amount USD 45.99, operator 07, amount keyed in"
-expect = { kind = "txn.start", inv = "000045" }
 
-[[rule]]
-tag = "Quill"
-match = '^\[Txn\] Invoice (?P<inv>\d+) approved \(trace (?P<stan>\d+)'
-kind = "txn.result"
-[[rule.sample]]
-line = "[Txn] Invoice 000045 approved (trace 000412, response 00, auth code A1B2C3, RRN 412110000412)"
-expect = { kind = "txn.result", inv = "000045", stan = "000412" }
-"""
+def _block(name: str) -> str:
+    """The guide's fenced block whose info string names ``name`` (```toml quill_draft.toml)."""
+    found = re.findall(r"```\w+ " + re.escape(name) + r"\n(.*?)```", GUIDE, re.S)
+    assert len(found) == 1, name
+    return found[0]
+
+
+# The guide's first draft for the quill app's logcat lines: two rules of many, by regular expression only.
+DRAFT = _block("quill_draft.toml")
 _PAN = "4761739001010119"  # a Luhn-valid test card number
 
 
@@ -121,7 +112,7 @@ def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, quill_log: Path, cont
 
 def test_an_installed_dialect_checked_as_edited_replaces_itself(tmp_path: Path, quill_log: Path) -> None:
     """A copy of an installed file under its own dialect name is checked in its place, not beside it."""
-    reference = Path(__file__).resolve().parents[1] / "forensics" / "dialects" / "reference.toml"
+    reference = ROOT / "forensics" / "dialects" / "reference.toml"
     edited = tmp_path / "reference.toml"
     edited.write_text(reference.read_text(encoding="utf-8"), encoding="utf-8")
     report = check_dialect(edited, [quill_log])
@@ -150,10 +141,26 @@ def test_a_shipped_vendor_dialect_covers_its_simulated_logs(tmp_path: Path, vend
     case = simulate("dup_migration_saf_late", 5, vendor=vendor)
     case.write(tmp_path)
     logs = [tmp_path / d["file"] for d in case.truth["devices"]]
-    file = Path(__file__).resolve().parents[1] / "forensics" / "dialects" / f"{vendor}.toml"
+    file = ROOT / "forensics" / "dialects" / f"{vendor}.toml"
     report = check_dialect(file, logs)
     assert report.unmatched == [] and report.outside == {} and report.mapped_by_others == {}
     kinds = {kind for _, kind in report.mapped}
     assert {"txn.start", "txn.card", "txn.result", "iso.tx", "iso.rx", "saf.queued", "tms.device"} <= kinds
     assert sum(report.mapped.values()) > 100
     assert not set(report.unowned) & {"TxnEngine", "Quill", "quilld", "HostLink-1"}
+
+
+def test_the_guide_shows_what_the_check_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/dialects.md's example: its draft, its commands and the output quoted; the shipped quill.toml
+    leaves nothing unmatched on the same log."""
+    monkeypatch.chdir(tmp_path)
+    Path("quill_draft.toml").write_text(DRAFT, encoding="utf-8")
+    runner = CliRunner()
+    command = re.search(r"```sh\n(forensics simulate [^\n]*)\n(forensics dialect check [^\n]*)\n```", GUIDE)
+    assert command is not None
+    for line in command.groups():
+        result = runner.invoke(cli, line.split()[1:])
+        assert result.exit_code == 0, result.output
+    assert result.stdout == _block("quill_draft check")
+    shipped = check_dialect(ROOT / "forensics" / "dialects" / "quill.toml", ["quill-day/A920-0007.log"])
+    assert shipped.unmatched == [] and shipped.outside == {} and sum(shipped.mapped.values()) == 2958
