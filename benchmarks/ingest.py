@@ -39,7 +39,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from lark import Lark
 from lark.exceptions import LarkError
+from lark.load_grammar import FromPackageLoader
 
+from forensics import formats as format_folders
 from forensics.ingest import registry
 from forensics.ingest.fastpath import compile_grammar
 from forensics.ingest.read import Reader
@@ -77,7 +79,8 @@ def generate(work: Path, lines: int) -> dict[str, Path]:
 def lark_baseline(path: Path, fmt: str, sample: int) -> float:
     """Lines per second of plain per-line Lark LALR parsing (tree building, no transformer)."""
     grammar = registry().formats[fmt]
-    parser = Lark((Path(__file__).resolve().parents[1] / "grammars" / grammar.grammar).read_text(), parser="lalr")
+    text = format_folders.folder(fmt).joinpath(grammar.grammar).read_text(encoding="utf-8")
+    parser = Lark(text, parser="lalr", import_paths=[FromPackageLoader(format_folders.__name__)])
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[:sample]
     start = time.perf_counter()
     for line in lines:

@@ -30,6 +30,7 @@ from forensics.ingest.formats import registry_for
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 from forensics.progress import Bar
 from forensics.report import CHARTS
+from forensics.simulate.vendors import VENDORS
 from forensics.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -587,7 +588,7 @@ def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
     for name in reg.dialects.names:
         click.echo(f"\n  {name:<11} {reg.dialects.titles[name]}")
         for sample in reg.dialects.samples[name]:
-            click.echo(f"    {sample['tag']}: {sample['line']}")
+            click.echo("    " + sample.get("message", f"{sample['tag']}: {sample.get('line')}"))
 
 
 @cli.command("simulate")
@@ -599,9 +600,7 @@ def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
 @click.option(
     "--terminal",
     type=click.Choice(["logcat", "syslog"]),
-    default="logcat",
-    show_default=True,
-    help="Log format of the volume-mode terminal.",
+    help="Log format of the volume-mode terminal (default: the vendor's home platform; the reference's is logcat).",
 )
 @click.option(
     "--style",
@@ -625,17 +624,26 @@ def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
     default=None,
     help="Wider timings and the noise of real shops (default: the family's own setting).",
 )
+@click.option(
+    "--vendor",
+    type=click.Choice(list(VENDORS)),
+    default="reference",
+    show_default=True,
+    help="The terminal app's logging style: the same case, its app lines phrased as this vendor's app logs them "
+    "(orbit: JSON on Android; quill: sentences on Linux). Not --style, the log envelope's style.",
+)
 def simulate_command(
     list_families: bool,
     family: str | None,
     seed: int,
     output: str | None,
     lines: int | None,
-    terminal: str,
+    terminal: str | None,
     style: str | None,
     library: str | None,
     inputs: str | None,
     wide: bool | None,
+    vendor: str,
 ) -> None:
     """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
     from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
@@ -655,10 +663,11 @@ def simulate_command(
     if lines is not None:
         if lines <= 0:
             raise click.UsageError("--lines must be positive")
+        terminal = terminal or VENDORS[vendor].platform
         android = terminal == "logcat"
         if style and (style in ("threadtime", "year")) != android:
             raise click.UsageError(f"--style {style} does not fit --terminal {terminal}")
-        case = simulate_volume(lines, seed, android=android, style=style)
+        case = simulate_volume(lines, seed, android=android, style=style, vendor=vendor)
     elif family is None:
         raise click.UsageError("give --family NAME (see --list) or --lines N")
     elif family not in FAMILIES:
@@ -666,11 +675,35 @@ def simulate_command(
     else:
         chosen = inputs if inputs in (None, "all", "seeded") else inputs.split(",")
         try:
-            case = simulate(family, seed, inputs=chosen, wide=wide)
+            case = simulate(family, seed, inputs=chosen, wide=wide, vendor=vendor)
         except ValueError as err:
             raise click.UsageError(f"--inputs: {err}") from None
     for path in case.write(output):
         click.echo(str(path), err=True)
+
+
+@cli.group("dialect")
+def dialect_group() -> None:
+    """Work on a dialect file (how a terminal app's lines map to event kinds)."""
+
+
+@dialect_group.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--top", type=int, default=20, show_default=True, help="Text: rows per list (JSON lists every row).")
+def dialect_check_command(file: str, logs: tuple[str, ...], fmt: str, top: int) -> None:
+    """Load a dialect FILE (its samples checked) and report its coverage of LOGS.
+
+    With the installed dialects (FILE replaces one of the same file or dialect name): per tag, the
+    lines each kind got; lines of its tags no rule matched, grouped by shape, most frequent first,
+    with an example (card data masked); values outside its value maps; tags no dialect owns.
+    Exit 0 when it ran, 2 for a file that does not load (one line saying why) or an unreadable log.
+    """
+    from forensics.ingest.dialect_check import check_dialect
+
+    report = check_dialect(file, list(logs))
+    click.echo(report.to_json() if fmt == "json" else report.to_text(top=top), nl=False)
 
 
 def _terminated(signum: int, frame: object) -> None:

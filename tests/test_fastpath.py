@@ -119,6 +119,15 @@ def test_simulated_volume_identical(tmp_path: Path, android: bool, style: str) -
     both(paths)
 
 
+@pytest.mark.parametrize("vendor", ["orbit", "quill"])
+@pytest.mark.parametrize("android,style", [(True, "threadtime"), (False, "bsd_pri")])
+@pytest.mark.slow
+def test_simulated_vendor_volume_identical(tmp_path: Path, vendor: str, android: bool, style: str) -> None:
+    """The shipped vendor dialects on their simulated apps' logs: the same tables from both paths."""
+    case = simulate_volume(4000, seed=12, android=android, style=style, vendor=vendor)
+    both(case.write(tmp_path))
+
+
 AWKWARD = """\
 03-14 10:00:00.000  2311  2398 I TransProcess: RESULT status=APPROVED inv=000045 stan=000412 stan=000413
 03-14 10:00:00.001  2311  2398 I TransProcess: START type=SALE inv=000046 amount=1e3 cur=USD op=07

@@ -29,26 +29,35 @@ def test_registry_sample(fmt: str, line: str, expect: dict) -> None:
 
 
 def _dialect_samples() -> list[tuple[str, str, str, dict]]:
+    """(dialect, tag, payload as logged after the tag, expect); a sample given as a whole message (its tag
+    in a tag shape) as the message of an app that logs under its own program name."""
     d = REG.dialects
-    return [(name, s["tag"], s["line"], s.get("expect", {})) for name in d.names for s in d.samples[name]]
+    return [
+        (name, s["tag"], s["line"] if "line" in s else s["message"], s.get("expect", {}), "message" in s)
+        for name in d.names
+        for s in d.samples[name]
+    ]
 
 
 @pytest.mark.parametrize(
-    ("dialect", "tag", "payload", "expect"),
+    ("dialect", "tag", "payload", "expect", "whole"),
     _dialect_samples(),
     ids=lambda v: v.split(" ")[0] if isinstance(v, str) else None,
 )
-def test_dialect_keyword(dialect: str, tag: str, payload: str, expect: dict) -> None:
+def test_dialect_keyword(dialect: str, tag: str, payload: str, expect: dict, whole: bool) -> None:
     """Each dialect keyword, as a logcat line and as a syslog line with the tag in the message."""
+    # the tag opening the message in the first shape its dialect declares (colon "Tag: ", bracket "[Tag] ", ...)
+    openings = [f"{tag}: ", f"[{tag}] ", f"{tag} - "]
+    opening = "" if whole else next(o for o in openings if REG.dialects.split_tag(None, o + payload)[0] == tag)
     for fmt, line in (
-        ("logcat", f"03-14 10:02:11.204  2311  2398 I {tag:<8}: {payload}"),
-        ("syslog", f"Mar 14 10:02:11 term-0042 payapp[2311]: {tag}: {payload}"),
+        ("logcat", f"03-14 10:02:11.204  2311  2398 I {'payapp' if whole else tag:<8}: {payload}"),
+        ("syslog", f"Mar 14 10:02:11 term-0042 payapp[2311]: {opening}{payload}"),
     ):
         got = _record(fmt, line)
         assert got["tag"] == tag
         assert got["dialect"] == dialect
         for key, want in expect.items():
-            if key == "attrs" and fmt == "syslog":
+            if key == "attrs" and (fmt == "syslog" or whole):
                 want = json.dumps({**json.loads(want), "program": "payapp"}, sort_keys=True, separators=(",", ":"))
             assert got.get(key) == want, (fmt, key)
 

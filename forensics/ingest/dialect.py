@@ -25,6 +25,8 @@ from lark.exceptions import LarkError
 
 from forensics.errors import DialectError
 from forensics.events import EVENT_COLUMNS, KINDS, fits
+from forensics.ingest import payloads
+from forensics.ingest.payloads import KEYWORD_SHAPES, REFERENCE, Parsed, Style, TagFinder, TagPattern
 from forensics.money import currency, major_to_minor
 from forensics.vocabulary import unknown_word
 
@@ -33,6 +35,9 @@ _DIALECT_KEYS = {"name", "title", "tags", "rule"}
 _DIALECT_KEYS |= {"values", "iso"}  # value maps by target column; the ISO dump shape
 _RULE_KEYS |= {"values", "iso", "groups", "cards"}  # the same for one rule; regex group targets; card keys
 _SAMPLE_KEYS = {"line", "expect"}
+_DIALECT_KEYS |= payloads.KEYS  # payload styles, tag shapes and patterns (payloads.py)
+_RULE_KEYS |= payloads.KEYS
+_SAMPLE_KEYS |= {"message"}  # a whole message, its tag in a tag shape, instead of a payload
 #: The attrs key holding a payload's positional words beyond a rule's ``args``.
 WORDS_ATTR = "words"
 _NOT_TARGETS = {"path", "line", "line_end", "format", "dialect", "ts", "ts_raw", "text", "kind", "attrs"}
@@ -50,15 +55,23 @@ class _Payload(Transformer):
     """logfmt payload -> (keyword, [positional words], {key: value})."""
 
     def start(self, children: list[Any]) -> tuple[str, list[str], dict[str, str]]:
-        keyword = _value(children[0])
+        return _value(children[0]), *self._items(children[1:])
+
+    dotted = colon = bracket = start  # the other keyword shapes (payloads.KEYWORD_SHAPES): the bare word first
+
+    def none(self, children: list[Any]) -> tuple[None, list[str], dict[str, str]]:
+        return None, *self._items(children)
+
+    @staticmethod
+    def _items(children: list[Any]) -> tuple[list[str], dict[str, str]]:
         words: list[str] = []
         pairs: dict[str, str] = {}
-        for item in children[1:]:
+        for item in children:
             if isinstance(item, tuple):
                 pairs[item[0]] = item[1]
             else:
                 words.append(item)
-        return keyword, words, pairs
+        return words, pairs
 
     def pair(self, children: list[Any]) -> tuple[str, str]:
         key, value = children
@@ -90,6 +103,7 @@ def payload_parser() -> Lark:
         _PAYLOAD_PARSER = Lark(
             _resource_text("forensics.formats", "logfmt.lark"),
             parser="lalr",
+            start=list(KEYWORD_SHAPES.values()),
             transformer=_Payload(),
             maybe_placeholders=True,
             **LALR_PLUGINS,
@@ -100,7 +114,7 @@ def payload_parser() -> Lark:
 def parse_payload(payload: str) -> tuple[str, list[str], dict[str, str]] | None:
     """Parse ``KEYWORD word key=value ...``; None when the payload is not of that shape."""
     try:
-        return payload_parser().parse(payload)  # type: ignore[return-value]
+        return payload_parser().parse(payload, start="start")  # type: ignore[return-value]
     except LarkError:
         return None
 
@@ -182,6 +196,7 @@ class Rule:
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {logged: canonical}
     groups: dict[str, str] = field(default_factory=dict)  # match group -> target
     iso: str = "DE"  # the ISO dump shape of a fields = "iso" rule
+    style: Style = REFERENCE  # how the payload is read (payloads.py)
 
 
 @dataclass
@@ -261,10 +276,14 @@ class Dialects:
         self.titles: dict[str, str] = {}
         self.samples: dict[str, list[dict[str, Any]]] = {}
         self._by_tag: dict[str, list[Rule]] = {}
+        self._shaped: dict[str, list[str]] = {}  # tag shape -> the tags found in it
+        self._tag_patterns: list[TagPattern] = []
         for file_name, text in sources:
             self._add(file_name, text)
-        tags = sorted(self._by_tag, key=len, reverse=True)
-        self._prefix = re.compile("^(" + "|".join(re.escape(t) for t in tags) + "): ") if tags else None
+        #: Where a record's dialect tag stands (payloads.TagFinder).
+        self.tag_finder = TagFinder(
+            {shape: [t for t in self._by_tag if t in tags] for shape, tags in self._shaped.items()}, self._tag_patterns
+        )
         self._check_samples()
 
     @classmethod
@@ -291,12 +310,24 @@ class Dialects:
         self.titles[name] = data.get("title", "")
         self.samples[name] = []
         defaults = self._file_defaults(file_name, data)
+        file_style = self._shapes(file_name, data, tags)
         for i, raw in enumerate(data.get("rule", []), start=1):
             if not isinstance(raw, dict):
                 raise DialectError(f"{file_name}: rule {i}: must be a table ([[rule]])")
             rule = self._compile_rule(file_name, name, i, raw, tags)
-            self._vendor_features(file_name, i, raw, rule, defaults)
+            where = f"{file_name}: rule {i} ({raw.get('tag', '?')} {raw.get('keyword', raw.get('match', ''))})"
+            rule.style = payloads.read_style(where, raw, file_style)
+            payloads.check_rule(where, raw, rule.style)
+            self._vendor_features(file_name, i, raw, rule, defaults)  # after the style: card keys read by it
             self._by_tag.setdefault(rule.tag, []).append(rule)
+
+    def _shapes(self, file_name: str, data: dict[str, Any], tags: list[str]) -> Style:
+        """A file's tag shapes and patterns (registered) and its payload style (the rules' default)."""
+        shapes, patterns = payloads.tag_settings(file_name, data, tags)
+        for shape in shapes:
+            self._shaped.setdefault(shape, []).extend(t for t in tags if t not in self._shaped[shape])
+        self._tag_patterns += [TagPattern(pattern, tag, shapes) for tag, pattern in patterns.items()]
+        return payloads.read_style(file_name, data, REFERENCE)
 
     def _compile_rule(self, file_name: str, dialect: str, i: int, raw: dict[str, Any], tags: list[str]) -> Rule:
         where = f"{file_name}: rule {i} ({raw.get('tag', '?')} {raw.get('keyword', raw.get('match', ''))})"
@@ -332,9 +363,14 @@ class Dialects:
         for target in constants:
             _check_target(f"{where}: field 'set'", target)
         for j, sample in enumerate(raw.get("sample", []), start=1):
-            if not isinstance(sample, dict) or set(sample) - _SAMPLE_KEYS or "line" not in sample:
-                raise DialectError(f"{where}: sample {j}: fields are 'line' and 'expect'")
-            if not isinstance(sample["line"], str) or not isinstance(sample.get("expect", {}), dict):
+            if (
+                not isinstance(sample, dict)
+                or set(sample) - _SAMPLE_KEYS
+                or len({"line", "message"} & set(sample)) != 1
+            ):
+                raise DialectError(f"{where}: sample {j}: fields are 'line' (or 'message') and 'expect'")
+            text = sample.get("line", sample.get("message"))
+            if not isinstance(text, str) or not isinstance(sample.get("expect", {}), dict):
                 raise DialectError(f"{where}: sample {j}: 'line' is a string and 'expect' a table")
             self.samples[dialect].append({"tag": raw["tag"], "where": f"{where}: sample {j}", **sample})
         return Rule(dialect, raw["tag"], raw["kind"], raw.get("keyword"), match, args, fields, constants)
@@ -408,13 +444,20 @@ class Dialects:
             before, _, after = iso_shapes()[rule.iso].partition("{n}")
             return r"(?<![\w\[])" + re.escape(before + key + after) + _CARD_VALUE
         last = re.escape(key.rpartition(".")[2])
+        if rule.style.payload == "json":  # a JSON key only: in {"de":{"2":...}}, "2": is card data, DE42= is not
+            return rf'"{last}"\s*:\s*{_CARD_VALUE}'
         return rf'(?:(?<![\w.]){last}=|"{last}"\s*:\s*){_CARD_VALUE}'
 
     def _check_samples(self) -> None:
         for sample in (s for name in self.names for s in self.samples[name]):
-            applied = self.apply(sample["tag"], sample["line"])
+            tag, line = sample["tag"], sample.get("line")
+            if "message" in sample:  # the tag in the message: found as a record's would be
+                tag, line, _ = self.split_tag(None, sample["message"])
+                if tag != sample["tag"]:
+                    raise DialectError(f"{sample['where']}: the message's tag is {tag!r}, expected {sample['tag']!r}")
+            applied = self.apply(tag, line) if tag is not None else None
             if applied is None:
-                raise DialectError(f"{sample['where']}: no rule matches {sample['line']!r}")
+                raise DialectError(f"{sample['where']}: no rule matches {sample.get('line', sample.get('message'))!r}")
             got = {"kind": applied.kind, **applied.columns}
             for key, want in sample.get("expect", {}).items():
                 if got.get(key) != want:
@@ -431,13 +474,7 @@ class Dialects:
 
     def split_tag(self, tag: str | None, message: str | None) -> tuple[str | None, str | None, str | None]:
         """(dialect tag, payload, outer program) for a record; tag None when not a dialect line."""
-        if tag in self._by_tag:
-            return tag, message, None
-        if message and self._prefix is not None:
-            m = self._prefix.match(message)
-            if m:
-                return m.group(1), message[m.end() :], tag
-        return None, message, None
+        return self.tag_finder.split(tag, message, self._by_tag)
 
     def apply(self, tag: str, payload: str | None) -> Applied | None:
         """The first rule of ``tag`` that fits ``payload``, applied; None if none fits."""
@@ -445,12 +482,19 @@ class Dialects:
         if not rules or payload is None:
             return None
         parsed = parse_payload(payload)
-        shaped: dict[str, tuple[str, list[str], dict[str, str]] | None] = {"DE": parsed}
+        styled: dict[tuple[Style, str | None], Parsed | None] = {(REFERENCE, None): parsed or (None, [], {})}
         for rule in rules:
-            if rule.fields is None and rule.iso not in shaped:  # an ISO dump: its keys read as DE<n>=
-                shaped[rule.iso] = parse_payload(self.iso_shapes[rule.iso].sub(r"DE\1=", payload))
-            found = shaped[rule.iso] if rule.fields is None else parsed
-            keyword, words, pairs = found if found else (None, [], {})
+            iso = rule.iso if rule.fields is None and rule.iso != "DE" else None  # an ISO dump: keys read as DE<n>=
+            if (rule.style, iso) not in styled:  # another payload style (payloads.py) or ISO shape, read once
+                text = payload if iso is None else self.iso_shapes[iso].sub(r"DE\1=", payload)
+                if rule.style == REFERENCE:
+                    styled[(rule.style, iso)] = parse_payload(text) or (None, [], {})
+                else:
+                    styled[(rule.style, iso)] = payloads.read(rule.style, text, payload_parser())
+            found = styled[(rule.style, iso)]
+            if found is None:
+                continue
+            keyword, words, pairs = found
             if rule.keyword is not None and rule.keyword != keyword:
                 continue
             groups: dict[str, str] = {}

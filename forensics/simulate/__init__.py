@@ -35,9 +35,20 @@ from typing import Any
 
 from forensics.simulate import terminal as T
 from forensics.simulate.families import FAMILIES, Family
+from forensics.simulate.vendors import VENDORS, vendor
 from forensics.simulate.world import Device, World
 
-__all__ = ["FAMILIES", "HELD_OUT_SEED", "INPUT_SETS", "Case", "Family", "build_library", "simulate", "simulate_volume"]
+__all__ = [
+    "FAMILIES",
+    "HELD_OUT_SEED",
+    "INPUT_SETS",
+    "VENDORS",
+    "Case",
+    "Family",
+    "build_library",
+    "simulate",
+    "simulate_volume",
+]
 
 HELD_OUT_SEED = 90000
 # Which inputs a case gives besides the terminal logs, and how often a seeded choice draws each.
@@ -74,9 +85,9 @@ class Case:
         return written
 
 
-def _world(seed: int, wide: bool = False) -> World:
+def _world(seed: int, wide: bool = False, vendor_name: str = "reference") -> World:
     pick = random.Random(seed * 7919 + 17)
-    return World(seed, cur=pick.choice(_CURRENCIES), tz=pick.choice(_ZONES), wide=wide)
+    return World(seed, cur=pick.choice(_CURRENCIES), tz=pick.choice(_ZONES), wide=wide, vendor=vendor(vendor_name).name)
 
 
 def choose_inputs(seed: int) -> tuple[str, ...]:
@@ -213,6 +224,7 @@ def _render(
     truth = {
         "family": fam.name,
         "seed": w.seed,
+        **({"vendor": w.vendor} if w.vendor != "reference" else {}),
         "currency": w.cur,
         "story": story,
         "devices": devices,
@@ -265,12 +277,20 @@ def _readme(
         f"| file | what |\n|---|---|\n{rows}\n{host_row}{settle}\n\n"
         f"Terminal clocks are local time ({w.tz}); the host logs UTC:\n\n"
         f"    forensics timeline {given} {zones}\n\n"
-        f"Made by `forensics simulate --family {fam.name} --seed {w.seed}`.\n"
+        f"Made by `forensics simulate --family {fam.name} --seed {w.seed}"
+        + (f" --vendor {w.vendor}" if w.vendor != "reference" else "")
+        + "`.\n"
     )
 
 
 def simulate(
-    family: str, seed: int, *, messy: bool = True, inputs: str | Iterable[str] | None = None, wide: bool | None = None
+    family: str,
+    seed: int,
+    *,
+    messy: bool = True,
+    inputs: str | Iterable[str] | None = None,
+    wide: bool | None = None,
+    vendor: str = "reference",
 ) -> Case:
     """Simulate one case of ``family`` from ``seed``; raises KeyError for an unknown family.
 
@@ -279,22 +299,28 @@ def simulate(
     ``wide``: run the family in a wide world (wider timings and the noise of real shops, see
     ``World``); default: the family's own setting (the first 28 families keep their narrow world,
     so their rule examples and sample cases stay as they were).
+    ``vendor``: the terminal app's logging style (``VENDORS``: reference, orbit, quill); the world, and so
+    the truth, is the same in every style, only the app lines are phrased differently. ValueError for an
+    unknown one.
     """
     if family not in FAMILIES:
         raise KeyError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
     fam = FAMILIES[family]
     given = _given(fam, seed, inputs)
-    w = _world(seed, fam.wide if wide is None else wide)
+    w = _world(seed, fam.wide if wide is None else wide, vendor)
     findings, story = fam.script(w)
     return _render(w, fam, findings, story, messy, given)
 
 
-def simulate_volume(lines: int, seed: int = 1, *, android: bool = True, style: str | None = None) -> Case:
+def simulate_volume(
+    lines: int, seed: int = 1, *, android: bool = True, style: str | None = None, vendor: str = "reference"
+) -> Case:
     """A busy terminal day after day until its log holds ``lines`` lines (benchmarks).
 
-    ``style`` fixes the log style (logcat: threadtime, year; syslog: bsd, bsd_pri, bsd_program).
+    ``style`` fixes the log style (logcat: threadtime, year; syslog: bsd, bsd_pri, bsd_program);
+    ``vendor`` the app's logging style (``VENDORS``).
     """
-    w = _world(seed)
+    w = _world(seed, vendor_name=vendor)
     dev = w.device(f"{'A920' if android else 'V400'}-{seed:04d}", android=android, style=style)
     t = T.identify(dev, w.start)
     while len(dev.lines) < lines:

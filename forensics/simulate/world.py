@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from forensics.ingest.cards import luhn_ok, mask_pan
 from forensics.money import currency, minor_to_major
+from forensics.simulate.vendors import APP_TAGS, VENDORS, Speaker
 
 UTC = UTC
 TIMEOUT_S = 30.0
@@ -264,6 +265,7 @@ class Device:
     online: bool = True
     timeout_s: float = TIMEOUT_S  # how long the app waits for a response
     de4_factor: int = 1  # an app version's amount bug: DE4 of a sale is this many times the amount
+    speaker: Speaker | None = None  # the vendor style its app lines are said in (None: the reference app)
     _n: int = 0
 
     # -- clock and writing -------------------------------------------------------------
@@ -274,6 +276,8 @@ class Device:
     def write(
         self, t: datetime, tag: str, msg: str, level: str = "I", pid: int | None = None, thread: int | None = None
     ) -> None:
+        if self.speaker is not None and tag in APP_TAGS:
+            tag, msg = self.speaker.say(tag, msg)
         self._n += 1
         self.lines.append((t, self._n, self.format_line(t, tag, msg, level, pid, thread)))
 
@@ -319,10 +323,18 @@ class World:
     """Everything of one simulated case: devices, the host, cards, noise, malformed lines."""
 
     def __init__(
-        self, seed: int, *, cur: str = "USD", tz: str = "UTC", start: datetime | None = None, wide: bool = False
+        self,
+        seed: int,
+        *,
+        cur: str = "USD",
+        tz: str = "UTC",
+        start: datetime | None = None,
+        wide: bool = False,
+        vendor: str = "reference",
     ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
+        self.vendor = vendor  # the app's logging style (forensics.simulate.vendors); the world is the same
         self.wide = wide  # wider timings and the noise of real shops (terminal.busy_hours, World.device)
         self.cur = cur
         self.exponent = currency(cur).exponent  # type: ignore[union-attr]
@@ -401,6 +413,9 @@ class World:
             log_saved=rng.random() < 0.8,
             pid=rng.randint(1500, 9000),
         )
+        speaker = VENDORS[self.vendor].speaker
+        if speaker is not None:
+            dev.speaker = speaker(self.cur, android)
         if self.wide:
             # real fleets: response timeouts from 15 s to 90 s, clocks minutes to an hour off, STANs near the wrap
             dev.timeout_s = float(rng.choice([15, 20, 30, 30, 45, 60, 90]))

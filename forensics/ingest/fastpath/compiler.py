@@ -155,8 +155,8 @@ class _Compiler:
         raise NotRegular(f"symbol {sym!r}")
 
 
-def compile_grammar(parser: Lark, captures: bool = True) -> LineRegex:
-    """The start rule of ``parser``'s grammar as one anchored regular expression.
+def compile_grammar(parser: Lark, captures: bool = True, start: str = "start") -> LineRegex:
+    """The start rule (or rule ``start``) of ``parser``'s grammar as one anchored regular expression.
 
     With ``captures``, each alternative the transformer sees (``-> alias``, else ``start``)
     gets a witness group and a group per kept terminal; alternatives that reach other rules
@@ -165,10 +165,9 @@ def compile_grammar(parser: Lark, captures: bool = True) -> LineRegex:
     end). Without, the whole rule is inlined.
     """
     compiler = _Compiler(parser, captures)
-    start = compiler.rules["start"]
     alternatives: list[Alternative] = []
     bodies: list[str] = []
-    for i, alt in enumerate(start.children):
+    for i, alt in enumerate(compiler.rules[start].children):
         name = "start"
         if alt.data == "alias":
             alt, name = alt.children[0], alt.children[1].name

@@ -12,10 +12,15 @@ from lark import Lark
 from forensics.ingest.dialect import WORDS_ATTR, Dialects, Rule
 from forensics.ingest.fastpath.compiler import compile_grammar
 from forensics.ingest.fastpath.typed import attrs_json, spread, typed
+from forensics.ingest.payloads import KEYWORD_SHAPES, REFERENCE, TAG_SHAPES, Style, word_regex
 
 #: Characters JSON escapes (of those a plain line may hold): values with them take the Lark
 #: path, since the fast path writes ``attrs`` JSON by concatenation.
 _JSON_ESCAPED = r'["\\\t]'
+#: A payload json.loads may read as an object: JSON rules leave such rows to the Lark path.
+_JSON_OBJECT = r"^[ \t\n\r]*\{"
+#: The keyword in each keyword shape (of a payload the shape's grammar rule matched).
+_KEYWORD_AT = {"word": r"^([^ ]+)", "dotted": r"^([^ ]+)", "colon": r"^([^ :]+):", "bracket": r"^\[([^ \]]+)\]"}
 
 
 @dataclass
@@ -32,6 +37,7 @@ class _FastRule:
     risky_keys: list[str]
     groups: dict[str, str] = field(default_factory=dict)  # match group -> target
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {logged: canonical}
+    style: int = 0  # index in FastDialects.styles
 
 
 class FastDialects:
@@ -44,19 +50,30 @@ class FastDialects:
     def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
         by_tag = dialects.rules_by_tag()
-        by_length = sorted(self.tags, key=len, reverse=True)
-        self.prefix = "^(" + "|".join(re.escape(t) for t in by_length) + "): " if by_length else None
-        self.logfmt = compile_grammar(payload_parser, captures=False).pattern
+        self.starts = {
+            s: compile_grammar(payload_parser, captures=False, start=s).pattern for s in KEYWORD_SHAPES.values()
+        }
         self.rules: list[_FastRule] = []
         self.slow_tags: set[str] = set()
+        self.json_tags: set[str] = set()  # tags with JSON rules: their JSON-looking payloads take the Lark path
+        self.styles: list[Style] = [REFERENCE]
         iso = {f"DE{element}": target for element, target in dialects.iso.items()}
         for tag, rules in by_tag.items():
             for rule in rules:
+                if rule.style.payload == "json":
+                    self.json_tags.add(tag)
+                    continue
                 fast = self._compile(len(self.rules), rule, iso)
                 if fast is None:
                     self.slow_tags.add(tag)
                 else:
+                    if rule.style not in self.styles:
+                        self.styles.append(rule.style)
+                    fast.style = self.styles.index(rule.style)
                     self.rules.append(fast)
+        self.finder = dialects.tag_finder
+        # a tag pattern Polars cannot run: every row it might claim takes the Lark path
+        self.patterns_slow = not all(_polars_accepts(f"^(?:{p.pattern})$") for p in self.finder.patterns)
 
     @staticmethod
     def _compile(index: int, rule: Rule, iso: dict[str, str]) -> _FastRule | None:
@@ -105,45 +122,53 @@ class FastDialects:
     def apply(self, env: pl.DataFrame) -> pl.DataFrame:
         """Dialect columns for envelope rows; a ``_refuse`` column marks rows for the Lark path."""
         own = pl.col("tag").is_in(self.tags)
-        pre = pl.col("_pre")
+        pre, etag = pl.col("_pre"), pl.col("_etag")
         open_ = pl.col("kind").is_null()
-        frame = env.with_columns(
-            _pre=pl.when(open_ & ~own).then(pl.col("message").str.extract(self.prefix, 1))
-            if self.prefix
-            else pl.lit(None, pl.String)
+        opening, cut = self._opening(pl.col("message"))
+        frame = env.with_columns(_etag=pl.when(open_ & ~own).then(self._pattern_tag(pl.col("tag"))))
+        frame = frame.with_columns(
+            _pre=pl.when(open_ & ~own & etag.is_null()).then(opening),
+            _cut=pl.when(open_ & ~own & etag.is_null()).then(cut),
         )
         frame = frame.with_columns(
-            _dtag=pl.when(open_ & own).then(pl.col("tag")).when(open_).then(pre),
-            _program=pl.when(open_ & ~own & pre.is_not_null()).then(pl.col("tag")),
-            _payload=pl.when(open_ & own)
+            _dtag=pl.when(open_ & own)
+            .then(pl.col("tag"))
+            .when(open_ & etag.is_not_null())
+            .then(etag)
+            .when(open_)
+            .then(pre),
+            _program=pl.when(open_ & ~own & (etag.is_not_null() | pre.is_not_null())).then(pl.col("tag")),
+            _payload=pl.when(open_ & (own | etag.is_not_null()))
             .then(pl.col("message"))
             .when(open_ & pre.is_not_null())
-            .then(pl.col("message").str.slice(pre.str.len_chars() + 2)),
+            .then(pl.col("message").str.slice(pl.col("_cut"))),
         )
         frame = frame.with_columns(
-            _refuse=pl.col("_dtag").is_not_null()
-            & (
-                pl.col("_dtag").is_in(sorted(self.slow_tags))
-                | pl.col("_payload").str.contains(_JSON_ESCAPED).fill_null(False)
-                | pl.col("_program").str.contains(_JSON_ESCAPED).fill_null(False)
-            ),
-            _valid=pl.col("_payload").str.contains(self.logfmt),
-        )
-        frame = frame.with_columns(
-            _keyword=pl.when(pl.col("_valid")).then(pl.col("_payload").str.extract(r"^([^ ]+)", 1))
+            _refuse=(
+                pl.col("_dtag").is_not_null()
+                & (
+                    pl.col("_dtag").is_in(sorted(self.slow_tags))
+                    | pl.col("_payload").str.contains(_JSON_ESCAPED).fill_null(False)
+                    | pl.col("_program").str.contains(_JSON_ESCAPED).fill_null(False)
+                    | (pl.col("_dtag").is_in(sorted(self.json_tags)) & pl.col("_payload").str.contains(_JSON_OBJECT))
+                )
+            )
+            | (open_ & ~own & pl.lit(self.patterns_slow)),
+            **self._style_columns(),
         )
         chain: Any = pl
         for rule in self.rules:
             cond = (pl.col("_dtag") == rule.tag) & pl.col("_payload").is_not_null()
             if rule.keyword is not None:
-                cond &= pl.col("_keyword") == rule.keyword
+                cond &= pl.col(f"_keyword_{rule.style}") == rule.keyword
             if rule.match is not None:
                 cond &= pl.col("_payload").str.contains(rule.match)
             chain = chain.when(cond).then(pl.lit(rule.index))
         rule_expr = chain.otherwise(None) if self.rules else pl.lit(None)
         frame = frame.with_columns(_rule=rule_expr.cast(pl.Int32))
+        frame = frame.with_columns(self._rule_style())
         dialect_rows = (
-            frame.select("_i", "_rule", "_payload", "_valid", "_program", "_refuse")
+            frame.select("_i", "_rule", "_payload", "_valid", "_skip", "_kkey", "_program", "_refuse")
             .filter(pl.col("_rule").is_not_null() & ~pl.col("_refuse"))
             .drop("_refuse")
         )
@@ -181,7 +206,80 @@ class FastDialects:
         return frame.drop(
             [f"_v_{t}" for t in targets]
             + ["_attrs", "_pre", "_dtag", "_program", "_payload", "_valid", "_keyword", "_rule"]
+            + ["_etag", "_cut", "_skip", "_kkey"]
+            + [f"_{c}_{k}" for k in range(len(self.styles)) for c in ("valid", "keyword", "skip")]
         )
+
+    def _pattern_tag(self, logged: pl.Expr, shape: str | None = None) -> pl.Expr:
+        """The dialect tag of the first tag pattern matching ``logged`` whole (in ``shape``)."""
+        chain: Any = pl
+        patterns = [p for p in self.finder.patterns if shape is None or shape in p.shapes]
+        if self.patterns_slow or not patterns:
+            return pl.lit(None, pl.String)
+        for p in patterns:
+            chain = chain.when(logged.str.contains(f"^(?:{p.pattern})$")).then(pl.lit(p.tag))
+        return chain.otherwise(pl.lit(None, pl.String))
+
+    def _opening(self, message: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        """(dialect tag, length of the opening) of a message opening with a tag in a tag shape: a
+        dialect tag in any shape first, then a word a tag pattern matches (payloads.TagFinder)."""
+        found: list[tuple[pl.Expr, pl.Expr]] = []
+        for shape, (_, extra) in TAG_SHAPES.items():
+            if shape in self.finder.literal:
+                tag = message.str.extract(self.finder.literal[shape], 1)
+                found.append((tag, tag.str.len_chars() + extra))
+        for shape, (_, extra) in TAG_SHAPES.items():
+            if not self.patterns_slow and any(shape in p.shapes for p in self.finder.patterns):
+                word = message.str.extract(word_regex(shape), 1)
+                found.append((self._pattern_tag(word, shape), word.str.len_chars() + extra))
+        if not found:
+            return pl.lit(None, pl.String), pl.lit(None, pl.UInt32)
+        cut: Any = pl
+        for tag, length in found:
+            cut = cut.when(tag.is_not_null()).then(length)
+        return pl.coalesce([tag for tag, _ in found]), cut.otherwise(None)
+
+    def _style_columns(self) -> dict[str, pl.Expr]:
+        """``_valid_<k>``, ``_keyword_<k>``, ``_skip_<k>`` of each payload style ``k``: whether the
+        payload is of the style's grammar, its keyword, and how many leading words the keyword takes."""
+        payload = pl.col("_payload")
+        out: dict[str, pl.Expr] = {}
+        for k, style in enumerate(self.styles):
+            if style.payload == "text":
+                valid, keyword, skip = pl.lit(False), pl.lit(None, pl.String), pl.lit(0)
+            elif style.keyword_key is not None:
+                valid = payload.str.contains(self.starts["none"])
+                last = payload.str.extract_all(f"(?:^| ){re.escape(style.keyword_key)}=[^ ]*").list.last()
+                keyword = pl.when(valid).then(last.str.splitn("=", 2).struct.field("field_1"))
+                skip = pl.lit(0)
+            else:
+                shaped = [(s, payload.str.contains(self.starts[KEYWORD_SHAPES[s]])) for s in style.keyword_shapes]
+                valid = pl.any_horizontal([v for _, v in shaped])
+                word: Any = pl
+                count: Any = pl
+                for shape, hit in shaped:
+                    word = word.when(hit).then(
+                        payload.str.extract(_KEYWORD_AT[shape], 1) if shape != "none" else pl.lit(None, pl.String)
+                    )
+                    count = count.when(hit).then(pl.lit(0 if shape == "none" else 1))
+                keyword, skip = word.otherwise(None), count.otherwise(0)
+            out |= {f"_valid_{k}": valid, f"_keyword_{k}": keyword, f"_skip_{k}": skip}
+        return out
+
+    def _rule_style(self) -> list[pl.Expr]:
+        """``_valid``, ``_keyword``, ``_skip`` and ``_kkey`` (the keyword's key) of each row's rule's style."""
+        style = pl.col("_rule").replace_strict(
+            {r.index: r.style for r in self.rules}, default=None, return_dtype=pl.Int32
+        )
+        out = []
+        for name in ("valid", "keyword", "skip"):
+            chain: Any = pl
+            for k in range(len(self.styles)):
+                chain = chain.when(style == k).then(pl.col(f"_{name}_{k}"))
+            out.append(chain.otherwise(None).alias(f"_{name}"))
+        keys = {k: s.keyword_key for k, s in enumerate(self.styles) if s.keyword_key is not None}
+        kkey = style.replace_strict(keys, default=None, return_dtype=pl.String) if keys else pl.lit(None, pl.String)
+        return [*out, kkey.alias("_kkey")]
 
     def _values(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
         """Typed columns (``_v_<column>``) and attrs JSON per row, and the rows refused."""
@@ -220,12 +318,12 @@ class FastDialects:
         for rule in self.rules:
             if rule.risky_keys:
                 risky = pl.col("_payload").str.contains(
-                    r" (?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")="
+                    r"(?:^| )(?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")="
                 )
                 refused.append(rows.filter(pl.col("_rule") == rule.index).filter(risky).get_column("_i"))
-        refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f" {WORDS_ATTR}=")))
+        refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f"(?:^| ){WORDS_ATTR}=")))
         refuse.append(
-            pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains(" program="))
+            pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains("(?:^| )program="))
         )
         return refused + [rows.select(e).to_series() for e in refuse]
 
@@ -295,17 +393,30 @@ class FastDialects:
 
 
 def _tokens(rows: pl.DataFrame) -> pl.DataFrame:
-    """(``_i``, ``_rule``, ``_key``, ``_val``) of each item after the keyword of the valid payloads,
-    in order: a pair where the item holds "=", else a positional word (``_key`` null).
+    """(``_i``, ``_rule``, ``_key``, ``_val``) of each item after the keyword (``_skip`` words) of
+    the valid payloads, in order: a pair where the item holds "=", else a positional word (``_key``
+    null); the pairs of the keyword's key (``_kkey``) are left out, as the keyword.
 
     Valid means the payload matches the logfmt grammar, whose items are separated by spaces,
     whose keys hold no "=" and whose words hold none at all; so splitting is exact.
     """
     items = (
         rows.filter(pl.col("_valid"))
-        .select("_i", "_rule", _val=pl.col("_payload").str.split(" ").list.slice(1))
+        .select("_i", "_rule", "_kkey", _val=pl.col("_payload").str.split(" ").list.slice(pl.col("_skip")))
         .explode("_val")
     )
-    halves = items.filter(pl.col("_val") != "").select("_i", "_rule", _s=pl.col("_val").str.splitn("=", 2))
+    halves = items.filter(pl.col("_val") != "").select("_i", "_rule", "_kkey", _s=pl.col("_val").str.splitn("=", 2))
     before, after = pl.col("_s").struct.field("field_0"), pl.col("_s").struct.field("field_1")
-    return halves.select("_i", "_rule", _key=pl.when(after.is_not_null()).then(before), _val=pl.coalesce(after, before))
+    key = pl.when(after.is_not_null()).then(before)
+    return halves.select("_i", "_rule", _key=key, _val=pl.coalesce(after, before)).filter(
+        pl.col("_key").is_null() | (pl.col("_key") != halves["_kkey"]).fill_null(True)
+    )
+
+
+def _polars_accepts(pattern: str) -> bool:
+    """Whether Polars (Rust regex) can run ``pattern``."""
+    try:
+        pl.Series([""]).str.contains(pattern)
+    except pl.exceptions.PolarsError:
+        return False
+    return True
