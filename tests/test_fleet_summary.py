@@ -194,3 +194,24 @@ def test_every_outcome_and_cause_has_its_colour() -> None:
 
     assert tuple(OUTCOME_COLOURS) == OUTCOMES
     assert set(CAUSE_COLOURS) == set(CAUSES)
+
+
+def test_day_span_ignores_a_few_clocks_far_off() -> None:
+    from datetime import UTC, datetime
+
+    from forensics.fleet.summary import _days
+
+    start, end = datetime(2026, 3, 2, 8, tzinfo=UTC), datetime(2026, 3, 5, 20, tzinfo=UTC)
+    devices = pl.DataFrame(
+        {
+            "first_ts": [start] * 9 + [datetime(2026, 1, 1, tzinfo=UTC)],  # an RTC reset read as New Year
+            "last_ts": [end] * 9 + [datetime(2052, 5, 4, tzinfo=UTC)],
+        }
+    )
+    findings = pl.DataFrame({"day": [date(2026, 3, 3)], "cause": ["host_error"]})
+    days = _days(findings, devices)
+    assert days["day"].to_list() == [date(2026, 3, d) for d in range(2, 6)]
+    assert days["findings"].to_list() == [0, 1, 0, 0]
+    # a finding on a day outside the span still has its day
+    late = pl.DataFrame({"day": [date(2026, 3, 9)], "cause": ["host_error"]})
+    assert _days(late, devices)["day"].max() == date(2026, 3, 9)

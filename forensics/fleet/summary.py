@@ -7,7 +7,9 @@
   the terminals' events;
 - ``kind_cause``: findings per kind, cause and currency, with the terminals they touch and the sum of
   their amounts (minor units; ``amount_unknown`` counts findings whose amount no input gave);
-- ``day_cause``: findings per day and cause, every day the fleet's terminals logged, quiet days at 0;
+- ``day_cause``: findings per day and cause, every day the fleet's terminals logged (days on which
+  only a few terminals seem to log, their clocks far off, left out) and every day a finding fell on, quiet
+  days at 0;
 - ``app_version`` and ``model``: per app version (terminal model) the terminals, the findings and the
   terminals with a finding, and findings per 100 terminals; a finding counts once for each version
   (model) among its devices (a migration's old and new terminal may differ); a null version (model)
@@ -35,6 +37,7 @@ TABLES = ("overview", "kind_cause", "day_cause", "app_version", "model", "inputs
 #: An input's outcome, from best to worst.
 OUTCOMES = ("parsed", "partly unparsed", "no events", "failed")
 _PER = 100  # findings per this many terminals
+_SPAN_SHARE = 0.25  # the day table spans the days on which at least this share of the terminals logged
 _OVERVIEW = ("groups", "terminals", "findings", "terminals_with_findings", "inputs", "inputs_failed", "terminal_events")
 
 
@@ -86,16 +89,34 @@ def _by_device(findings: pl.DataFrame, devices: pl.DataFrame, column: str) -> pl
     )
 
 
+def _span(devices: pl.DataFrame) -> pl.DataFrame:
+    """day: the first and last day on which at least ``_SPAN_SHARE`` of the most terminals ever logging at
+    once were logging (each logs from its first to its last day): a clock far off on a few terminals (an
+    RTC reset read in another year) does not stretch the fleet's span."""
+    one_day = pl.duration(days=1)
+    changes = (
+        pl.concat(
+            [
+                devices.select(pl.col("first_ts").dt.date().alias("day"), pl.lit(1).alias("step")),
+                devices.select((pl.col("last_ts").dt.date() + one_day).alias("day"), pl.lit(-1).alias("step")),
+            ]
+        )
+        .drop_nulls()
+        .group_by("day")
+        .agg(pl.col("step").sum())
+        .sort("day")
+        .with_columns(active=pl.col("step").cum_sum(), until=pl.col("day").shift(-1) - one_day)
+    )
+    if changes.is_empty():
+        return pl.DataFrame(schema={"day": pl.Date})
+    busy = changes.filter(pl.col("active") >= _SPAN_SHARE * changes["active"].max())
+    return pl.DataFrame({"day": [busy["day"].min(), busy["until"].max()]}, schema={"day": pl.Date})
+
+
 def _days(findings: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
     """Findings per day and cause over every day the terminals logged (and every day a finding fell on)."""
     counts = findings.group_by("day", "cause").agg(pl.len().cast(pl.Int64).alias("findings"))
-    seen = pl.concat(
-        [
-            devices.select(pl.col("first_ts").dt.date().alias("day")),
-            devices.select(pl.col("last_ts").dt.date().alias("day")),
-            findings.select("day"),
-        ]
-    ).drop_nulls()
+    seen = pl.concat([_span(devices), findings.select("day")]).drop_nulls()
     if seen.is_empty():
         return pl.DataFrame(schema={"day": pl.Date, "cause": pl.String, "findings": pl.Int64})
     span = pl.DataFrame({"day": pl.date_range(seen["day"].min(), seen["day"].max(), eager=True)})
