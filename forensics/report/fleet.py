@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -53,6 +54,7 @@ OUTCOME_COLOURS = {
 }
 UNKNOWN = "not logged"  # the label of a null app version or model
 _MAX_BARS = 25  # versions or models drawn; the rest are summed into one bar
+_DAY_LABELS = 45  # up to this many days, each day's bar is labelled with its date
 
 
 def _words(name: str | None) -> str:
@@ -64,26 +66,35 @@ def _colour(cause: str | None) -> str:
 
 
 def plot_cause_per_day(ax: Axes, tables: dict[str, pl.DataFrame]) -> Axes:
-    """Findings per day, stacked by cause; every day the fleet's terminals logged has its place."""
+    """Findings per day, stacked by cause; every day the fleet's terminals logged has its place (a bar per
+    labelled day up to ``_DAY_LABELS`` days, a date axis beyond)."""
     days = tables["day_cause"]
     span = days.select("day").unique().sort("day")["day"].to_list()
+    labelled = len(span) <= _DAY_LABELS
+    x = list(range(len(span))) if labelled else span
     bottom = [0] * len(span)
     causes = sorted(c for c in days["cause"].unique().to_list() if c is not None)
     for cause in causes:
         counts = dict(days.filter(pl.col("cause") == cause).select("day", "findings").iter_rows())
         heights = [counts.get(day, 0) for day in span]
-        ax.bar(span, heights, bottom=bottom, color=_colour(cause), label=_words(cause), width=0.8)
+        ax.bar(x, heights, bottom=bottom, color=_colour(cause), label=_words(cause), width=0.8)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    for day, total in zip(span, bottom, strict=True):
+    for at, total in zip(x, bottom, strict=True):
         if total:
-            ax.annotate(str(total), (day, total), ha="center", va="bottom", fontsize=8, xytext=(0, 1),
+            ax.annotate(str(total), (at, total), ha="center", va="bottom", fontsize=8, xytext=(0, 1),
                         textcoords="offset points")  # fmt: skip
+    if labelled:
+        ax.set_xticks(x, [d.strftime("%a %d %b") for d in span], fontsize=8, rotation=45 if len(span) > 12 else 0)
+    else:
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, max([*bottom, 1]) * 1.15)
     ax.set_ylabel("findings")
-    ax.set_title(f"Findings per day by cause ({sum(bottom)} findings, {len(span)} days)")
+    ax.set_xlabel("day of the finding's first transaction (UTC)")
+    ax.set_title(f"Findings per day by cause ({_count(sum(bottom), 'finding')}, {_count(len(span), 'day')})")
     ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(4, max(1, len(causes))))
-    ax.figure.autofmt_xdate()  # type: ignore[union-attr]
     ax.grid(axis="y", alpha=0.3)
     return ax
 
@@ -116,7 +127,7 @@ def plot_kind_cause(ax: Axes, tables: dict[str, pl.DataFrame]) -> Axes:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max([*counts, 1]) * 1.6)
     ax.set_xlabel("findings")
-    ax.set_title(f"Findings by kind and cause ({sum(counts)} findings)")
+    ax.set_title(f"Findings by kind and cause ({_count(sum(counts), 'finding')})")
     ax.grid(axis="x", alpha=0.3)
     return ax
 
