@@ -439,18 +439,14 @@ def _bar(quiet: bool) -> Bar | None:
 
 def _diagnosed(logs: tuple[str, ...], quiet: bool, rules: RuleSet | None = None, **load_options: Any) -> Diagnosis:
     """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work."""
-    from forensics.diagnosis import diagnose_timeline
-    from forensics.timeline import build
+    from forensics.fleet.analysis import diagnose_by_group
 
     bar = _bar(quiet)
     try:
         loaded = load(list(logs), workers=_WORKERS, progress=bar, **load_options)
         if bar is not None:
-            bar.stage(f"rebuilding the transactions of {loaded.events.height:,} events")
-        tl = build(loaded)
-        if bar is not None:
-            bar.stage(f"diagnosing {tl.transactions.height:,} transactions")
-        return diagnose_timeline(tl, rules=rules)
+            bar.stage(f"rebuilding and diagnosing the transactions of {loaded.events.height:,} events")
+        return diagnose_by_group(loaded, rules=rules)
     finally:
         if bar is not None:
             bar.close()
@@ -462,6 +458,53 @@ def _emit(text: str, output: str) -> None:
         click.echo(text, nl=not text.endswith("\n"))
     else:
         write_text(output, text if text.endswith("\n") else text + "\n")
+
+
+@cli.command("sweep")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder of the sweep.")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes of the local cluster (default: cores).")
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    metavar="tcp://HOST:PORT",
+    help="A running Dask scheduler to use instead of a local cluster.",
+)
+@click.option("--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: OUTDIR/card.key).")
+@click.option("--tz", "tz", help="Zone of local timestamps for every input (IANA name or +08:00).")
+@click.option("--year", type=int, help="Year for year-less timestamps when no dated log of their group says.")
+@_QUIET
+def sweep_command(
+    paths: tuple[str, ...],
+    output: str,
+    workers: int | None,
+    scheduler: str | None,
+    card_key: str | None,
+    tz: str | None,
+    year: int | None,
+    quiet: bool,
+) -> None:
+    """Parse, group and diagnose a fleet: every log under PATHS (files, folders, globs; compressed or
+    not; terminal, host or clearing file by content) into OUTDIR: events by group (Parquet), inputs,
+    groups, devices, findings (Parquet and JSON) and run.json. Runs on a local Dask cluster, or on
+    --scheduler. A second run on OUTDIR parses only the inputs it has not parsed yet."""
+    from forensics.fleet.sweep import sweep
+
+    def say(text: str) -> None:
+        if not quiet:
+            click.echo(f"forensics sweep: {text}", err=True)
+
+    done = sweep(
+        list(paths), output, workers=workers, scheduler=scheduler, tz=tz, year=year, card_key=card_key, progress=say
+    )
+    failed = done.inputs.filter(pl.col("error").is_not_null())
+    for path, error in failed.select("path", "error").iter_rows():
+        click.echo(f"forensics sweep: {path}: not parsed: {error}", err=True)
+    run = done.run
+    say(
+        f"{run['inputs']} inputs ({run['parsed_now']} parsed now), {run['events']:,} events, {run['groups']} groups, "
+        f"{run['findings']} findings in {run['wall_s']:.1f} s on {run['workers']} workers -> {done.outdir}"
+    )
 
 
 @cli.command()

@@ -214,8 +214,11 @@ class Timeline:
 
 
 def timeline(paths: Any, **load_options: Any) -> Timeline:
-    """Load logs (see ``forensics.load`` for the options) and build their timeline."""
-    return build(load(paths, **load_options))
+    """Load logs (see ``forensics.load`` for the options) and build their timeline, one connected group of
+    devices, TIDs and MIDs at a time (``forensics.fleet``: the same frames, the largest group's memory)."""
+    from forensics.fleet.analysis import timeline_by_group
+
+    return timeline_by_group(load(paths, **load_options))
 
 
 # -- host side --------------------------------------------------------------------------
@@ -696,8 +699,15 @@ def _key_facts(terminal: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {"reversal": reversal, "saf": saf, "prints": prints, "keyed": keyed, "batches": batches}
 
 
-def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
-    """The transactions table (see the module docstring)."""
+def transactions(
+    events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFrame, given: tuple[bool, bool] | None = None
+) -> pl.DataFrame:
+    """The transactions table (see the module docstring).
+
+    ``given``: (a host log was given, a clearing file was given) when the inputs are wider than
+    ``events`` (one group of a fleet: another group's host rows are none of this one's); None: whether
+    ``host`` and ``settlement`` hold rows.
+    """
     terminal = (
         events.lazy()
         .filter(TERMINAL)
@@ -768,8 +778,9 @@ def transactions(events: pl.DataFrame, host: pl.DataFrame, settlement: pl.DataFr
         strategy="forward",
         check_sortedness=False,
     )
-    txns = _join_host(txns, host)
-    txns = _join_settlement(txns, settlement)
+    host_log, settlement_file = given if given is not None else (not host.is_empty(), not settlement.is_empty())
+    txns = _join_host(txns, host, host_log)
+    txns = _join_settlement(txns, settlement, settlement_file)
     txns = _link_follow_ups(txns)
     return _outcomes(txns).sort("ts_start", "device", "line_start")
 
@@ -835,7 +846,9 @@ def _queued(txns: pl.DataFrame, terminal: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([txns, clones], how="vertical_relaxed")
 
 
-def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
+def _join_host(txns: pl.DataFrame, host: pl.DataFrame, host_log: bool) -> pl.DataFrame:
+    """The host's request, answer and reversal of each transaction; ``host_log``: a host log was given
+    (when it holds no request for these TIDs, its silence is not coverage: ``host_covers`` stays False)."""
     cols = [
         "host_rc",
         "host_rrn",
@@ -853,7 +866,7 @@ def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     ]
     if host.is_empty():
         return txns.with_columns(
-            [pl.lit(None).alias(c) for c in cols], host_log=pl.lit(False), host_covers=pl.lit(False)
+            [pl.lit(None).alias(c) for c in cols], host_log=pl.lit(host_log), host_covers=pl.lit(False)
         )
     expected_mti = pl.coalesce("mti", pl.when(pl.col("line_saf_queued").is_not_null()).then(pl.lit("0220")))
     left = txns.with_columns(_mti=expected_mti, _t=pl.coalesce("ts_tx", "ts_start")).sort("_t")
@@ -932,8 +945,9 @@ def _join_host(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     return joined.drop("_mti", "_t", "_after", "_rev_ts", "_host_from", "_host_to").with_columns(host_log=pl.lit(True))
 
 
-def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
-    """The cleared items of each transaction: by RRN, else by TID and STAN near its time.
+def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame, settlement_file: bool) -> pl.DataFrame:
+    """The cleared items of each transaction: by RRN, else by TID and STAN near its time
+    (``settlement_file``: a clearing file was given, though it may hold none of these TIDs' items).
 
     ``settle_covers`` says whether the settlement file holds the TID's items around this time; only
     then does a count of zero mean "not cleared".
@@ -943,11 +957,11 @@ def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFra
     )
     if settlement.is_empty():
         return txns.with_columns(
-            cleared_count=pl.lit(None, pl.UInt32),
+            cleared_count=pl.lit(0 if settlement_file else None, pl.UInt32),  # a given file that lacks it: 0
             settled_amount=pl.lit(None, pl.Int64),
             settled_mid=pl.lit(None, pl.String),
             settle_lines=pl.lit(None, pl.List(pl.String)),
-            settlement_file=pl.lit(False),
+            settlement_file=pl.lit(settlement_file),
             settle_covers=pl.lit(False),
         )
     items = settlement.filter(pl.col("rrn").is_not_null())
@@ -977,11 +991,24 @@ def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFra
             )
         )
     )
-    cleared = items.group_by("rrn").agg(
-        pl.len().alias("cleared_count"),
-        pl.col("amount").first().alias("settled_amount"),
-        pl.col("mid").first().alias("settled_mid"),
-        (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"),
+    # an RRN is unique at one host on one day only: the items of this transaction are those of its TID or MID
+    cleared = (
+        txns.select("txn", "rrn", "tid", "mid")
+        .join(
+            items.select("rrn", pl.col("tid").alias("_itid"), "mid", "amount", "path", "line"),
+            on="rrn",
+            how="inner",
+            suffix="_i",
+            maintain_order="right",  # the items in file order
+        )
+        .filter(_same_merchant(("tid", "_itid"), ("mid", "mid_i")))
+        .group_by("txn", maintain_order=True)
+        .agg(
+            pl.len().cast(pl.UInt32).alias("cleared_count"),
+            pl.col("amount").first().alias("settled_amount"),
+            pl.col("mid_i").first().alias("settled_mid"),
+            (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"),
+        )
     )
     span = (
         settlement.filter(pl.col("tid").is_not_null())
@@ -990,7 +1017,7 @@ def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFra
     )
     margin = pl.duration(seconds=_MATCH_WINDOW_S)
     return (
-        txns.join(cleared, on="rrn", how="left")
+        txns.join(cleared, on="txn", how="left")
         .join(span, on="tid", how="left")
         .with_columns(
             cleared_count=pl.col("cleared_count").fill_null(0),
@@ -1019,12 +1046,17 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
         pl.col("txn_type").alias("_ft"),
         pl.col("txn").alias("_fid"),
         pl.col("amount_entered").alias("_famt"),
+        pl.col("device").alias("_fdevice"),
+        pl.col("tid").alias("_ftid"),
+        pl.col("mid").alias("_fmid"),
     )
-    originals = txns.filter(approved).select("txn", "device", "inv", "rrn")
+    originals = txns.filter(approved).select("txn", "device", "inv", "rrn", "tid", "mid")
+    # an RRN is unique at one host on one day only: the sale it names is one of the same merchant's
+    own_merchant = _same_merchant(("device", "_fdevice"), ("tid", "_ftid"), ("mid", "_fmid"))
     links = pl.concat(
         [
             originals.join(by_inv, on=["device", "inv"], how="inner").select("txn", "_ft", "_fid", "_famt"),
-            originals.join(by_rrn, on="rrn", how="inner").select("txn", "_ft", "_fid", "_famt"),
+            originals.join(by_rrn, on="rrn", how="inner").filter(own_merchant).select("txn", "_ft", "_fid", "_famt"),
         ]
     ).unique(["txn", "_fid"], maintain_order=True)
     summary = links.group_by("txn").agg(
@@ -1043,14 +1075,28 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
             ).select("txn", "orig_txn"),
             follow.filter(pl.col("orig_inv").is_null())
             .join(
-                originals.rename({"txn": "orig_txn", "rrn": "orig_rrn"}).select("orig_txn", "orig_rrn"),
+                originals.select(
+                    pl.col("txn").alias("orig_txn"),
+                    pl.col("rrn").alias("orig_rrn"),
+                    pl.col("device").alias("_odevice"),
+                    pl.col("tid").alias("_otid"),
+                    pl.col("mid").alias("_omid"),
+                ),
                 on="orig_rrn",
                 how="inner",
             )
+            .filter(_same_merchant(("device", "_odevice"), ("tid", "_otid"), ("mid", "_omid")))
             .select("txn", "orig_txn"),
         ]
     ).unique("txn", keep="first")
     return txns.join(summary, on="txn", how="left").join(originals_of, on="txn", how="left")
+
+
+def _same_merchant(*pairs: tuple[str, str]) -> pl.Expr:
+    """Two sides of a joined row are one merchant's: one of ``pairs`` of columns (device, TID, MID) holds the same
+    value on both (unknown on either side: not the same). These are the links of a fleet's groups
+    (``forensics.fleet.groups``), so a join under this condition never leaves a group."""
+    return pl.any_horizontal([(pl.col(a) == pl.col(b)).fill_null(False) for a, b in pairs])
 
 
 def _charge(merchant: pl.Expr) -> list[pl.Expr]:
@@ -1342,8 +1388,9 @@ def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
     return events.sort("path", "line", maintain_order=True)
 
 
-def build(loaded: Loaded) -> Timeline:
-    """The timeline of an ingest (see the module docstring)."""
+def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
+    """The timeline of an ingest (see the module docstring); ``given`` as for ``transactions`` (a group
+    of a wider ingest: ``forensics.fleet``)."""
     joined = streams(loaded.events)
     events = mark(_to_streams(loaded.events, joined))
     host = host_pairs(events)
@@ -1356,7 +1403,7 @@ def build(loaded: Loaded) -> Timeline:
     clocks = estimate_clocks(terminal, host, events.filter(pl.col("kind") == "settle.item"))
     corrected = apply_clocks(events, clocks)
     settlement = corrected.filter(pl.col("kind") == "settle.item")
-    txns = transactions(corrected, host, settlement)
+    txns = transactions(corrected, host, settlement, given)
     txn_of = corrected.select("path", "attempt").join(
         txns.select("path", pl.col("_attempt").alias("attempt"), "txn"),
         on=["path", "attempt"],

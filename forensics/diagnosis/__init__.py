@@ -24,7 +24,7 @@ from forensics.diagnosis.kinds import detect, kinds
 from forensics.diagnosis.rules import RuleSet, candidate_column
 from forensics.ingest import load
 from forensics.money import amount_text, minor_to_major
-from forensics.timeline import Timeline, build
+from forensics.timeline import Timeline
 
 __all__ = ["Diagnosis", "Finding", "Params", "RuleSet", "diagnose", "diagnose_timeline"]
 
@@ -84,8 +84,11 @@ class Diagnosis:
 def diagnose(
     paths: Any, *, params: Params | None = None, rules: RuleSet | None = None, **load_options: Any
 ) -> Diagnosis:
-    """Load logs (options as ``forensics.load``), rebuild the timeline and diagnose it."""
-    return diagnose_timeline(build(load(paths, **load_options)), params=params, rules=rules)
+    """Load logs (options as ``forensics.load``), rebuild the timeline and diagnose it, one connected group
+    of devices, TIDs and MIDs at a time (``forensics.fleet``: the same answer, the largest group's memory)."""
+    from forensics.fleet.analysis import diagnose_by_group
+
+    return diagnose_by_group(load(paths, **load_options), params=params, rules=rules)
 
 
 def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: RuleSet | None = None) -> Diagnosis:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -86,6 +87,7 @@ class _Stream:
         self.in_memory = 0  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
         self.unparsed: list[pl.DataFrame] = []
         self.compliance: list[pl.DataFrame] = []
+        self.anchors: list[datetime] = []  # dated times of inputs beyond these (a fleet's)
 
     def parse(self, n: int, path: str | Path, batch_bytes: int, chunk_lines: int, fast: bool) -> _Pending:
         """First pass over one input."""
@@ -192,7 +194,7 @@ class _Stream:
     def write(self, pending: list[_Pending], sink: Callable[[pl.DataFrame], None]) -> Loaded:
         """The second pass: the events go to ``sink``; the other tables are returned."""
         times = [item.times for item in pending]
-        rows = [self.finish(item, anchors_for(n, times), sink) for n, item in enumerate(pending)]
+        rows = [self.finish(item, anchors_for(n, times) + self.anchors, sink) for n, item in enumerate(pending)]
         return Loaded(
             events=pl.DataFrame(schema=EVENTS_SCHEMA),
             unparsed=pl.concat(self.unparsed) if self.unparsed else pl.DataFrame(schema=UNPARSED_SCHEMA),
@@ -249,6 +251,7 @@ def write_parquet(
     fast: bool = True,
     workers: int = 1,
     progress: Callback | None = None,
+    anchors: Sequence[datetime] = (),
 ) -> Loaded:
     """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
 
@@ -259,7 +262,9 @@ def write_parquet(
     The returned ``Loaded`` holds the unparsed, compliance and inputs tables and an empty
     ``events``. ``workers`` batches are worked on at once (threads: the column work runs
     outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
-    compressed Arrow IPC files in a temporary folder.
+    compressed Arrow IPC files in a temporary folder. ``anchors``: times of dated logs beyond
+    ``paths`` (the other inputs of a fleet, ``forensics.fleet``) that year-less stamps may take
+    their year from, as from a dated input among ``paths``.
     """
     import pyarrow.parquet as pq
 
@@ -269,6 +274,7 @@ def write_parquet(
     pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
         stream = _Stream(registry(), spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress)
+        stream.anchors = list(anchors)
         pending = stream.read(paths, batch_bytes, _STREAM_CHUNK, fast)
         # aside: a closed writer leaves a valid file that looks complete
         with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:

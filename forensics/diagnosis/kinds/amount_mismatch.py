@@ -39,8 +39,9 @@ def _shifted(big: pl.Expr, small: pl.Expr) -> pl.Expr:
 def amount_corrections(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     """Sales charged for ten or a hundred times the amount meant, as the merchant's own correction shows.
 
-    The sale was voided and run again on the same card for a tenth (or hundredth), or refunded so that
-    exactly a tenth (or hundredth) was kept. One candidate per sale, listing the sale and its correction.
+    The sale was voided and run again by the same merchant on the same card for a tenth (or hundredth), or
+    refunded so that exactly a tenth (or hundredth) was kept. One candidate per sale, listing the sale and its
+    correction.
     """
     sales = t.filter(
         pl.col("txn_type") == "SALE",
@@ -48,18 +49,21 @@ def amount_corrections(t: pl.DataFrame, params: Params) -> pl.DataFrame:
         pl.col("card").is_not_null(),
         pl.col("amount_entered") > 0,
     )
+    # the merchant corrects its own sale: the same MID, or the same device where no log names the MID
+    merchant = pl.coalesce(pl.col("mid"), pl.lit("device:") + pl.col("device")).alias("_merchant")
     voided = sales.filter(pl.col("voided_by").is_not_null()).select(
-        "txn", "card", "amount_entered", "ts_start", "voided_by"
+        "txn", "card", merchant, "amount_entered", "ts_start", "voided_by"
     )
     again = sales.filter(pl.col("voided_by").is_null()).select(
         "card",
+        merchant,
         pl.col("txn").alias("_rerun"),
         pl.col("amount_entered").alias("_rerun_amount"),
         pl.col("ts_start").alias("_rerun_ts"),
     )
     gap = (pl.col("_rerun_ts") - pl.col("ts_start")).dt.total_seconds()
     rerun = (
-        voided.join(again, on="card", how="inner")
+        voided.join(again, on=["card", "_merchant"], how="inner")
         .filter(gap > 0, gap <= params.rerun_correction_s, _shifted(pl.col("amount_entered"), pl.col("_rerun_amount")))
         .sort("_rerun_ts")
         .unique("txn", keep="first")

@@ -1,0 +1,109 @@
+"""Connected groups: the devices, TIDs and MIDs that share any of them, each group holding every fact
+a finding about its transactions needs (why: docs/fleet.md).
+
+A terminal row links its device, its TID and its MID; a host or clearing row links its TID and MID
+(its ``device`` names the log's file, not a terminal). Groups are the connected components of these
+links. A row goes to its device's group (terminal rows), else its TID's, else its MID's; a row with
+none of them (a file header, a host line about the link) goes with the next row of its file that has
+one, else the one before; in a file with none (another system's log) it belongs to no group:
+``UNATTACHED``.
+Group ids are derived from content, so the same inputs give the same ids: ``G-`` and the group's
+smallest TID, else ``G-device-`` and its smallest device, else ``G-mid-`` and its smallest MID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import polars as pl
+
+#: The group of rows that name no device, TID or MID.
+UNATTACHED = "unattached"
+#: The kinds of identifier that link rows, in the order a row's group is taken from.
+KEYS = ("device", "tid", "mid")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def identifiers(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The distinct (device, tid, mid) links of ``events`` (device null for rows that are not a terminal's)."""
+    return (
+        events.lazy()
+        .select(
+            device=pl.when(pl.col("role") == "terminal").then(pl.col("device")),
+            tid=pl.col("tid"),
+            mid=pl.col("mid"),
+        )
+        .filter(pl.any_horizontal(pl.col(k).is_not_null() for k in KEYS))
+        .unique()
+        .collect()
+    )
+
+
+def connect(links: pl.DataFrame) -> pl.DataFrame:
+    """Each identifier's group: columns key (device, tid or mid), value, group; sorted by key and value.
+
+    ``links``: rows of (device, tid, mid), any of them null (``identifiers`` of one or many inputs).
+    """
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(node: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for row in links.select(KEYS).unique().iter_rows():
+        nodes = [(key, value) for key, value in zip(KEYS, row, strict=True) if value is not None]
+        first = root(nodes[0]) if nodes else None
+        for node in nodes[1:]:
+            other = root(node)
+            if other != first:
+                parent[other] = first  # type: ignore[assignment]
+    members: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for node in parent:
+        members.setdefault(root(node), []).append(node)
+    rows = []
+    for nodes in members.values():
+        gid = group_id(nodes)
+        rows += [(key, value, gid) for key, value in nodes]
+    frame = pl.DataFrame(rows, schema={"key": pl.String, "value": pl.String, "group": pl.String}, orient="row")
+    return frame.sort("key", "value")
+
+
+def group_id(nodes: list[tuple[str, str]]) -> str:
+    """A group's id from its identifiers: its smallest TID, else device, else MID, made safe for a folder name."""
+    for key, prefix in (("tid", "G-"), ("device", "G-device-"), ("mid", "G-mid-")):
+        values = sorted(value for k, value in nodes if k == key)
+        if values:
+            safe = _SAFE.sub("_", values[0])
+            if safe != values[0] or len(safe) > 80:  # keep ids distinct when the name had to change
+                safe = f"{safe[:80]}-{hashlib.sha256(values[0].encode()).hexdigest()[:8]}"
+            return prefix + safe
+    raise ValueError("a group without identifiers")
+
+
+def group_of(groups: pl.DataFrame) -> pl.Expr:
+    """The group of each events row (``groups`` from ``connect``): by device (terminal rows), else TID,
+    else MID, else ``UNATTACHED``."""
+
+    def lookup(key: str, column: pl.Expr) -> pl.Expr:
+        mine = groups.filter(pl.col("key") == key)
+        mapping = dict(zip(mine["value"].to_list(), mine["group"].to_list(), strict=True))
+        return column.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+    device = pl.when(pl.col("role") == "terminal").then(pl.col("device"))
+    own = pl.coalesce(lookup("device", device), lookup("tid", pl.col("tid")), lookup("mid", pl.col("mid")))
+    # a line that names none (a file header, a link line) goes with the next line of its file that does,
+    # else the last one: the line the timeline takes its time from when it has none (``apply_clocks``)
+    near = pl.coalesce(own, own.backward_fill().over("path"), own.forward_fill().over("path"))
+    return near.fill_null(UNATTACHED).alias("group")
+
+
+def members(groups: pl.DataFrame) -> pl.DataFrame:
+    """One row per group: group, devices, tids, mids (sorted lists of its identifiers)."""
+    lists = groups.group_by("group").agg(
+        *[pl.col("value").filter(pl.col("key") == key).sort().alias(f"{key}s") for key in KEYS]
+    )
+    return lists.sort("group")

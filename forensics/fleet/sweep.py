@@ -1,0 +1,579 @@
+"""``forensics sweep``: a fleet's logs, parsed, grouped and diagnosed on a Dask cluster into one folder.
+
+Stages, each a set of Dask tasks the client waits for:
+
+1. parse: each input (any compression the readers take; its role found from its content) into
+   ``OUTDIR/work/<key>.parquet`` by ``forensics.write_parquet`` (streamed: memory bounded by the batch),
+   with ``<key>.json`` (its inputs row, its links of devices, TIDs and MIDs, its time anchors) written
+   last. ``<key>`` hashes the input's path, SHA-256 and the options: a second sweep on the same OUTDIR
+   finds the ``.json`` and parses nothing again. An input that fails is recorded with its error.
+2. group: the client joins the links into connected groups (``forensics.fleet.groups``). A log whose
+   stamps have no year takes its year from the dated logs of its own groups (as ``load`` takes it from
+   the other inputs of one case); when that year differs from the one it was read with, it is parsed
+   again with those anchors.
+3. route: each input's rows go to ``OUTDIR/events/group=<gid>/part-*.parquet`` (hive partitions).
+4. diagnose: each group's timeline is built and diagnosed (``timeline.build`` told whether the fleet
+   has a host log and a clearing file), giving findings ``<gid>/F1``... and the group's devices.
+
+Every file is written beside its name and renamed when complete, and tasks are deterministic, so a task
+run again after its worker died writes the same files; the events folder of a run is assembled aside
+and swapped in at the end. ``OUTDIR/run.json`` says where it ran, how long and how much memory it took.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import resource
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forensics.errors import ForensicsError
+from forensics.events import EVENTS_SCHEMA
+from forensics.fleet.analysis import given
+from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members
+from forensics.outputs import written_aside
+
+#: Rows of one input routed to the groups at once (a huge host log is routed in pieces).
+_ROUTE_ROWS = 1_000_000
+_GLOB = set("*?[")
+
+INPUTS_SCHEMA = pl.Schema(
+    {
+        "path": pl.String,
+        "sha256": pl.String,
+        "size": pl.Int64,
+        "format": pl.String,
+        "role": pl.String,
+        "lines": pl.Int64,
+        "parsed": pl.Int64,
+        "unparsed": pl.Int64,
+        "error": pl.String,
+        "seconds": pl.Float64,
+        "groups": pl.List(pl.String),
+    }
+)
+FINDINGS_SCHEMA = pl.Schema(
+    {
+        "group": pl.String,
+        "id": pl.String,
+        "kind": pl.String,
+        "cause": pl.String,
+        "confidence": pl.Float64,
+        "amount": pl.Int64,
+        "exponent": pl.Int8,
+        "currency": pl.String,
+        "first_ts": pl.Datetime("us", "UTC"),
+        "day": pl.Date,
+        "devices": pl.List(pl.String),
+        "tids": pl.List(pl.String),
+        "mids": pl.List(pl.String),
+        "summary": pl.String,
+        "finding": pl.String,
+    }
+)
+DEVICES_SCHEMA = pl.Schema(
+    {
+        "group": pl.String,
+        "device": pl.String,
+        "serial": pl.String,
+        "tid": pl.String,
+        "mid": pl.String,
+        "app_version": pl.String,
+        "model": pl.String,
+        "events": pl.Int64,
+        "first_ts": pl.Datetime("us", "UTC"),
+        "last_ts": pl.Datetime("us", "UTC"),
+    }
+)
+
+
+class SweepError(ForensicsError):
+    """A sweep that cannot start: no input found, an output folder that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """How inputs are read (as ``forensics.load``'s options); part of each input's key."""
+
+    tz: str | dict[str, str] | None = None
+    year: int | None = None
+
+    def token(self) -> str:
+        return json.dumps({"tz": self.tz, "year": self.year}, sort_keys=True)
+
+
+@dataclass
+class Sweep:
+    """What ``sweep`` returns: the frames it wrote into ``outdir`` and the run's figures."""
+
+    outdir: Path
+    inputs: pl.DataFrame
+    groups: pl.DataFrame
+    findings: pl.DataFrame
+    devices: pl.DataFrame
+    run: dict[str, Any]
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+
+def discover(paths: Sequence[str | Path]) -> list[Path]:
+    """The files under ``paths`` (files, folders walked to any depth, glob patterns), absolute, sorted,
+    each once; hidden files and folders (``.name``) inside a folder are left out. SweepError when a path
+    matches nothing."""
+    found: set[Path] = set()
+    for given_path in paths:
+        text = str(given_path)
+        matches = [Path(m) for m in glob.glob(text, recursive=True)] if _GLOB & set(text) else [Path(text)]
+        if not matches or not all(m.exists() for m in matches):
+            raise SweepError(f"{text}: no such file or folder")
+        for match in matches:
+            if match.is_dir():
+                for root, dirs, files in os.walk(match):
+                    dirs[:] = [d for d in dirs if not d.startswith(".")]
+                    found.update(Path(root, f).absolute() for f in files if not f.startswith("."))
+            else:
+                found.add(match.absolute())
+    if not found:
+        raise SweepError("no input file found in " + ", ".join(map(str, paths)))
+    return sorted(found)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while piece := handle.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _key(path: Path, sha: str, options: Options, anchors: Sequence[str]) -> str:
+    text = "\0".join([str(path), sha, options.token(), *anchors])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+# -- stage 1: parse (a task) -------------------------------------------------------------
+
+
+def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors: Sequence[str] = ()) -> dict[str, Any]:
+    """Parse one input into ``work/<key>.parquet`` (once: a second call finds its ``<key>.json``).
+
+    Returns its record: the inputs row, ``key``, ``links`` (device, tid, mid rows), ``dated`` (every
+    stamp has its year), ``span`` (first and last time, ISO) and ``first_stamp`` ((month, day) of its
+    first year-less stamp), ``parsed_now`` (False when found done).
+    """
+    from forensics.ingest import write_parquet
+    from forensics.ingest.clock import stamp_parts
+    from forensics.ingest.formats import registry
+
+    started = time.perf_counter()
+    source = Path(path)
+    try:
+        sha = _sha256(source)
+    except OSError as exc:
+        return _failed(path, None, 0, f"cannot read: {exc.strerror or exc}", started)
+    key = _key(source, sha, options, anchors)
+    done = Path(work) / f"{key}.json"
+    if done.exists():
+        return {**json.loads(done.read_text()), "parsed_now": False}
+    events_file = Path(work) / f"{key}.parquet"
+    try:
+        loaded = write_parquet(
+            [source],
+            events_file,
+            tz=options.tz,
+            year=options.year,
+            card_key=card_key,
+            anchors=[datetime.fromisoformat(a) for a in anchors],
+        )
+    except (ForensicsError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        return _failed(path, sha, source.stat().st_size if source.exists() else 0, str(exc), started)
+    row = loaded.inputs.row(0, named=True)
+    events = pl.scan_parquet(events_file)
+    links = identifiers(events)
+    times = events.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
+    first_stamp = None
+    if row["year_source"] in ("file mtime", "--year") and row["format"]:
+        raw = events.filter(pl.col("ts_raw").is_not_null()).select("ts_raw").head(2000).collect()
+        parts = stamp_parts(raw, registry().formats[row["format"]].time)
+        yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
+        if yearless.height:
+            first_stamp = [int(yearless["_month"][0]), int(yearless["_day"][0])]
+    record = {
+        "key": key,
+        "row": {
+            "path": path,
+            "sha256": sha,
+            "size": row["bytes"],
+            "format": row["format"],
+            "role": row["role"],
+            "lines": row["lines"],
+            "parsed": row["parsed"],
+            "unparsed": row["unparsed"],
+            "error": None,
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+        "links": links.rows(),
+        "dated": row["year_source"] is None,
+        "year_source": row["year_source"],
+        "span": [t.isoformat() if t else None for t in times.row(0)],
+        "first_stamp": first_stamp,
+        "anchors": list(anchors),
+    }
+    with written_aside(done) as partial:
+        partial.write_text(json.dumps(record))
+    return {**record, "parsed_now": True}
+
+
+def _failed(path: str, sha: str | None, size: int, error: str, started: float) -> dict[str, Any]:
+    """The record of an input that could not be parsed (not kept: a later sweep tries it again)."""
+    row = {
+        "path": path,
+        "sha256": sha,
+        "size": size,
+        "format": None,
+        "role": None,
+        "lines": 0,
+        "parsed": 0,
+        "unparsed": 0,
+        "error": error,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return {"key": None, "row": row, "links": [], "dated": False, "span": [None, None], "parsed_now": True}
+
+
+# -- stage 2: years of year-less logs (client) --------------------------------------------
+
+
+def year_anchors(record: dict[str, Any], records: list[dict[str, Any]], groups: pl.DataFrame) -> list[str]:
+    """The anchors a year-less input takes from the dated inputs of its groups, when they give its first
+    stamp another year than it was read with (else none: no need to parse it again)."""
+    from forensics.ingest.clock import Years
+
+    if record["key"] is None or record.get("first_stamp") is None:
+        return []
+    mine = _groups_of(record, groups)
+    anchors = sorted(
+        {
+            a
+            for other in records
+            if other is not record and other["dated"] and other["key"] and mine & _groups_of(other, groups)
+            for a in other["span"]
+            if a
+        }
+    )
+    if not anchors or anchors == record["anchors"]:
+        return []
+    month, day = record["first_stamp"]
+    wanted, _ = Years(first=(month, day)).base([datetime.fromisoformat(a) for a in anchors], None, 0.0)
+    read = record["span"][0]
+    return anchors if read is None or datetime.fromisoformat(read).year != wanted else []
+
+
+def _groups_of(record: dict[str, Any], groups: pl.DataFrame) -> set[str]:
+    """The groups an input's rows go to (from its links)."""
+    if not record["links"]:
+        return set()
+    links = pl.DataFrame(record["links"], schema=["device", "tid", "mid"], orient="row")
+    out: set[str] = set()
+    for key in ("device", "tid", "mid"):
+        values = links[key].drop_nulls().unique()
+        out.update(groups.filter(pl.col("key") == key, pl.col("value").is_in(values.implode()))["group"].to_list())
+    return out
+
+
+# -- stage 3: route (a task) ---------------------------------------------------------------
+
+
+def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.DataFrame) -> dict[str, int]:
+    """Write one parsed input's rows into ``events_dir/group=<gid>/part-<order>-<k>.parquet``; rows per group."""
+    import pyarrow.parquet as pq
+
+    counts: dict[str, int] = {}
+    source = pq.ParquetFile(Path(work) / f"{key}.parquet")
+    label = group_of(groups)
+    for k, batch in enumerate(source.iter_batches(batch_size=_ROUTE_ROWS)):
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.with_columns(label)
+        for (gid,), part in frame.partition_by("group", as_dict=True, maintain_order=True).items():
+            folder = Path(events_dir) / f"group={gid}"
+            folder.mkdir(parents=True, exist_ok=True)
+            with written_aside(folder / f"part-{order:06d}-{k:05d}.parquet") as partial:
+                part.drop("group").write_parquet(partial)
+            counts[str(gid)] = counts.get(str(gid), 0) + part.height
+    return counts
+
+
+# -- stage 4: diagnose a group (a task) ---------------------------------------------------
+
+
+def diagnose_group(gid: str, events_dir: str, flags: tuple[bool, bool]) -> tuple[pl.DataFrame, pl.DataFrame, list]:
+    """One group's findings (frame ``findings`` and their JSON objects) and devices."""
+    from forensics.diagnosis import diagnose_timeline
+    from forensics.ingest import Loaded
+    from forensics.timeline import build
+
+    files = sorted((Path(events_dir) / f"group={gid}").glob("part-*.parquet"))
+    events = pl.read_parquet(files, hive_partitioning=False) if files else pl.DataFrame(schema=EVENTS_SCHEMA)
+    empty = pl.DataFrame()
+    inputs = pl.DataFrame({"path": [], "format": [], "tz": [], "tz_assumed": [], "notes": []})
+    tl = build(Loaded(events.select(EVENTS_SCHEMA.names()), empty, empty, inputs), flags)
+    result = diagnose_timeline(tl)
+    mids = dict(zip(tl.devices["device"].to_list(), tl.devices["mid"].to_list(), strict=True))
+    rows, objects = [], []
+    for f in result.findings:
+        fid = f"{gid}/{f.id}"
+        obj = {**f.to_dict(), "id": fid, "group": gid}
+        objects.append(obj)
+        rows.append(
+            {
+                "group": gid,
+                "id": fid,
+                "kind": f.kind,
+                "cause": f.cause,
+                "confidence": f.confidence,
+                "amount": f.amount_minor,
+                "exponent": f.exponent,
+                "currency": f.currency,
+                "first_ts": f.first_ts,
+                "day": f.first_ts.date() if f.first_ts else None,
+                "devices": f.devices,
+                "tids": sorted({t.tid for t in f.transactions if t.tid}),
+                "mids": sorted({mids[d] for d in f.devices if mids.get(d)}),
+                "summary": f.summary,
+                "finding": json.dumps(obj, ensure_ascii=False),
+            }
+        )
+    serials = (
+        events.filter(pl.col("role") == "terminal", pl.col("serial").is_not_null())
+        .group_by("device")
+        .agg(pl.col("serial").first())
+    )
+    devices = (
+        tl.devices.join(serials, on="device", how="left")
+        .select(
+            pl.lit(gid).alias("group"),
+            "device",
+            "serial",
+            "tid",
+            "mid",
+            "app_version",
+            pl.lit(None, pl.String).alias("model"),
+            pl.col("events").cast(pl.Int64),
+            pl.col("first_seen").alias("first_ts"),
+            pl.col("last_seen").alias("last_ts"),
+        )
+        .cast(dict(DEVICES_SCHEMA))
+    )
+    return pl.DataFrame(rows, schema=FINDINGS_SCHEMA), devices, objects
+
+
+# -- the sweep ------------------------------------------------------------------------------
+
+
+def sweep(
+    paths: Sequence[str | Path],
+    outdir: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    tz: str | dict[str, str] | None = None,
+    year: int | None = None,
+    card_key: bytes | str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Sweep:
+    """Parse, group and diagnose every log under ``paths`` into ``outdir`` (see the module docstring).
+
+    Runs on the Dask scheduler at ``scheduler`` (else $DASK_SCHEDULER_ADDRESS), else on a local cluster
+    of ``workers`` processes (default: the cores). ``card_key`` keys card ids (else $FORENSICS_CARD_KEY,
+    else a random key kept in ``outdir/card.key``, readable by its owner only, so that a resumed sweep
+    keys cards alike). Raises SweepError when no input is found or ``outdir`` holds an input.
+    """
+    from distributed import Client, LocalCluster
+
+    started = time.perf_counter()
+    say = progress or (lambda _: None)
+    files = discover(paths)
+    out = Path(outdir).absolute()
+    if any(f.is_relative_to(out) for f in files):
+        raise SweepError(f"{outdir} holds inputs: write the sweep to another folder")
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".events-*"):  # the events folder of a run that was interrupted
+        shutil.rmtree(stale, ignore_errors=True)
+    _drop_partials(work)
+    key = _card_key(out, card_key)
+    options = Options(tz=tz, year=year)
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    cluster = None
+    if address:
+        client = Client(address)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    try:
+        say(f"parsing {len(files)} inputs on {len(client.scheduler_info()['workers'])} workers")
+        futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
+        records = client.gather(futures)
+        groups = connect(_all_links(records))
+        again = {n: year_anchors(r, records, groups) for n, r in enumerate(records)}
+        again = {n: a for n, a in again.items() if a}
+        if again:
+            say(f"parsing {len(again)} inputs again with the years of their groups' dated logs")
+            redo = client.gather(
+                [
+                    client.submit(parse_input, records[n]["row"]["path"], str(work), options, key, a)
+                    for n, a in again.items()
+                ]
+            )
+            for n, record in zip(again, redo, strict=True):
+                records[n] = record
+        parsed_now = sum(1 for r in records if r["parsed_now"] and r["key"])
+        done = [(n, r) for n, r in enumerate(records) if r["key"]]
+        events_dir = out / f".events-{os.getpid()}-{int(time.time())}"
+        say(f"routing the rows of {len(done)} inputs to {groups['group'].n_unique()} groups")
+        shared = client.scatter(groups, broadcast=True)
+        counts = client.gather(
+            [client.submit(route_input, r["key"], n, str(work), str(events_dir), shared) for n, r in done]
+        )
+        flags = given(pl.scan_parquet([work / f"{r['key']}.parquet" for _, r in done])) if done else (False, False)
+        gids = sorted({g for c in counts for g in c} - {UNATTACHED})
+        say(f"diagnosing {len(gids)} groups")
+        results = client.gather([client.submit(diagnose_group, g, str(events_dir), flags) for g in gids])
+        worker_rss = client.run(_peak_rss)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    _drop_partials(events_dir)
+    inputs = _inputs_frame(records, counts_by_input(done, counts, len(records)))
+    group_rows = _groups_frame(groups, records, done, counts)
+    findings, devices, objects = _collect(results)
+    _write(out, events_dir, inputs, group_rows, findings, devices, objects)
+    _drop_partials(work)
+    wall = time.perf_counter() - started
+    events = int(group_rows["events"].sum()) if group_rows.height else 0
+    run = {
+        "workers": len(worker_rss),
+        "scheduler": address or "local",
+        "wall_s": round(wall, 3),
+        "inputs": len(records),
+        "parsed_now": parsed_now,
+        "events": events,
+        "events_per_s": round(events / wall, 1) if wall else None,
+        "groups": len(gids),
+        "findings": findings.height,
+        "peak_rss_client": _peak_rss(),
+        "peak_rss_workers": worker_rss,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with written_aside(out / "run.json") as partial:
+        partial.write_text(json.dumps(run, indent=2) + "\n")
+    return Sweep(out, inputs, group_rows, findings, devices, run)
+
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _card_key(out: Path, given_key: bytes | str | None) -> bytes:
+    """The key card ids are keyed with in this sweep (see ``sweep``)."""
+    if given_key is not None:
+        return given_key.encode() if isinstance(given_key, str) else given_key
+    if os.environ.get("FORENSICS_CARD_KEY"):
+        return os.environ["FORENSICS_CARD_KEY"].encode()
+    path = out / "card.key"
+    if not path.exists():
+        with written_aside(path) as partial:
+            partial.touch(mode=0o600)
+            partial.write_bytes(os.urandom(32).hex().encode())
+    return path.read_bytes()
+
+
+def _all_links(records: list[dict[str, Any]]) -> pl.DataFrame:
+    rows = [tuple(link) for r in records for link in r["links"]]
+    return pl.DataFrame(rows, schema={"device": pl.String, "tid": pl.String, "mid": pl.String}, orient="row")
+
+
+def counts_by_input(done: list[tuple[int, dict[str, Any]]], counts: list[dict[str, int]], n: int) -> list[list[str]]:
+    """Per input (in order), the groups its rows went to."""
+    out: list[list[str]] = [[] for _ in range(n)]
+    for (k, _), routed in zip(done, counts, strict=True):
+        out[k] = sorted(routed)
+    return out
+
+
+def _inputs_frame(records: list[dict[str, Any]], groups: list[list[str]]) -> pl.DataFrame:
+    rows = [{**r["row"], "groups": g} for r, g in zip(records, groups, strict=True)]
+    return pl.DataFrame(rows, schema=INPUTS_SCHEMA)
+
+
+def _groups_frame(
+    groups: pl.DataFrame, records: list[dict[str, Any]], done: list[tuple[int, dict[str, Any]]], counts: list
+) -> pl.DataFrame:
+    inputs: dict[str, list[str]] = {}
+    events: dict[str, int] = {}
+    for (k, _), routed in zip(done, counts, strict=True):
+        for gid, rows in routed.items():
+            inputs.setdefault(gid, []).append(records[k]["row"]["path"])
+            events[gid] = events.get(gid, 0) + rows
+    table = members(groups)
+    if UNATTACHED in events:
+        table = pl.concat([table, pl.DataFrame({"group": [UNATTACHED]}).cast({"group": pl.String})], how="diagonal")
+    return table.with_columns(
+        pl.col("devices", "tids", "mids").fill_null([]),
+        inputs=pl.col("group").replace_strict(inputs, default=[], return_dtype=pl.List(pl.String)),
+        events=pl.col("group").replace_strict(events, default=0, return_dtype=pl.Int64),
+    ).select("group", "devices", "tids", "mids", "inputs", "events")
+
+
+def _collect(results: list[tuple[pl.DataFrame, pl.DataFrame, list]]) -> tuple[pl.DataFrame, pl.DataFrame, list]:
+    findings = pl.concat([r[0] for r in results]) if results else pl.DataFrame(schema=FINDINGS_SCHEMA)
+    devices = pl.concat([r[1] for r in results]) if results else pl.DataFrame(schema=DEVICES_SCHEMA)
+    objects = [o for r in results for o in r[2]]
+    return findings, devices, objects
+
+
+def _write(
+    out: Path,
+    events_dir: Path,
+    inputs: pl.DataFrame,
+    groups: pl.DataFrame,
+    findings: pl.DataFrame,
+    devices: pl.DataFrame,
+    objects: list,
+) -> None:
+    """The fleet outputs, each written aside and renamed; the run's events folder swapped in."""
+    for name, frame in (("inputs", inputs), ("groups", groups), ("findings", findings), ("devices", devices)):
+        with written_aside(out / f"{name}.parquet") as partial:
+            frame.write_parquet(partial)
+    with written_aside(out / "findings.json") as partial:
+        partial.write_text(json.dumps({"findings": objects}, indent=2, ensure_ascii=False, default=str) + "\n")
+    final = out / "events"
+    old = out / f".events-old-{os.getpid()}"
+    if final.exists():
+        final.rename(old)
+    events_dir.mkdir(exist_ok=True)
+    events_dir.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _drop_partials(folder: Path) -> None:
+    """Remove what a worker killed while writing left behind (``written_aside``'s temporary files)."""
+    if folder.exists():
+        for stale in folder.rglob(".*.partial-*"):
+            stale.unlink(missing_ok=True)

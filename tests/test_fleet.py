@@ -1,0 +1,192 @@
+"""Fleets: connected groups, a sweep of many cases on a local Dask cluster giving exactly the union of the
+one-case findings, and group-by-group diagnosis giving what one whole build gives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import forensics
+from forensics.diagnosis import diagnose_timeline
+from forensics.fleet import diagnose_by_group, timeline_by_group
+from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers
+from forensics.fleet.sweep import discover, sweep
+from forensics.timeline import build
+from tests.conftest import SAMPLES
+
+#: Sample cases and ../shared cases with no device, TID or MID in common (checked below), each with its
+#: terminal logs, host log and clearing file, as one fleet.
+SAMPLE_CASES = ("dup_paper_out_rerun", "dup_migration_rerun", "refund_wrong_card", "misrouted_wrong_mid", "tour")
+SHARED_CASES = ("dup_host_1", "deposit_1", "refund_1", "misrouted_0", "ledger_0")
+
+
+def case_files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
+
+
+def keys(findings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What the equality is on: each finding's kind, cause and transactions (device, TID, STAN, RRN)."""
+    return sorted(
+        (f["kind"], f["cause"], tuple((t["device"], t["tid"], t["stan"], t["rrn"]) for t in f["transactions"]))
+        for f in findings
+    )
+
+
+def one_case(files: list[str]) -> list[dict[str, Any]]:
+    """The findings of one case, by one whole build (not by groups)."""
+    return [f.to_dict() for f in diagnose_timeline(build(forensics.load(files))).findings]
+
+
+# -- groups ---------------------------------------------------------------------------
+
+
+def links(*rows: tuple[str | None, str | None, str | None]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"device": pl.String, "tid": pl.String, "mid": pl.String}, orient="row")
+
+
+def test_devices_tids_and_mids_that_share_any_are_one_group() -> None:
+    groups = connect(
+        links(
+            ("A", "T2", "M1"),  # A and B share the MID; C shares B's TID
+            ("B", "T3", "M1"),
+            ("C", "T3", None),
+            ("D", "T9", "M9"),  # alone
+            (None, "T7", None),  # a host row of another merchant
+            ("E", None, None),  # a log that names no TID
+        )
+    )
+    by = {(k, v): g for k, v, g in groups.iter_rows()}
+    assert by[("device", "A")] == by[("device", "B")] == by[("device", "C")] == by[("mid", "M1")] == "G-T2"
+    assert by[("device", "D")] == "G-T9" and by[("tid", "T7")] == "G-T7"
+    assert by[("device", "E")] == "G-device-E"
+    assert groups["group"].n_unique() == 4
+
+
+def test_a_host_log_links_nothing_by_its_own_name_and_lines_without_ids_go_with_their_file() -> None:
+    events = pl.DataFrame(
+        {
+            "role": ["settlement", "settlement", "settlement", "host", "host", "terminal"],
+            "path": ["s.csv", "s.csv", "s.csv", "h.log", "h.log", "t.log"],
+            "device": ["s", "s", "s", "h", "h", "A1"],
+            "tid": [None, "T1", "T2", "T1", "T2", "T1"],
+            "mid": [None, "M1", "M2", "M1", "M2", "M1"],
+        }
+    )
+    groups = connect(identifiers(events))
+    assert sorted(groups["group"].unique()) == ["G-T1", "G-T2"]  # the host log's name "h" joins nothing
+    assert events.select(group_of(groups))["group"].to_list() == ["G-T1", "G-T1", "G-T2", "G-T1", "G-T2", "G-T1"]
+    alone = pl.DataFrame({"role": ["system"], "path": ["x.log"], "device": ["x"], "tid": [None], "mid": [None]})
+    assert alone.select(group_of(connect(identifiers(alone))))["group"].to_list() == [UNATTACHED]
+
+
+def test_group_by_group_gives_what_one_build_gives() -> None:
+    files = case_files(SAMPLES / "dup_paper_out_rerun") + case_files(SAMPLES / "tour")
+    loaded = forensics.load(files)
+    whole = diagnose_timeline(build(loaded))
+    grouped = diagnose_by_group(loaded)
+    assert grouped.to_json() == whole.to_json()
+    for name in ("transactions", "events", "devices", "clocks", "host", "settlement"):
+        assert getattr(grouped.timeline, name).equals(getattr(whole.timeline, name)), name
+    assert timeline_by_group(loaded).transactions.equals(whole.timeline.transactions)
+
+
+def test_a_group_without_host_rows_still_knows_a_host_log_was_given() -> None:
+    # tour's second terminal (V400-0017) has no host traffic in the tour's host log
+    loaded = forensics.load(case_files(SAMPLES / "tour"))
+    whole = build(loaded).transactions.filter(pl.col("device") == "V400-0017")
+    grouped = timeline_by_group(loaded).transactions.filter(pl.col("device") == "V400-0017")
+    assert whole.height and whole["host_log"].all() and whole["host_outcome"].to_list() == ["NOT_SEEN"] * whole.height
+    assert grouped.equals(whole)
+
+
+# -- sweeps -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fleet(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    cases = [SAMPLES / c for c in SAMPLE_CASES] + [shared / "cases" / c for c in SHARED_CASES]
+    return cases, tmp_path_factory.mktemp("fleet")
+
+
+def test_the_fleet_cases_share_no_identifier(fleet: tuple[list[Path], Path]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for case in fleet[0]:
+        ids = identifiers(forensics.load(case_files(case)).events)
+        for key in ("device", "tid", "mid"):
+            for value in ids[key].drop_nulls().unique():
+                assert seen.setdefault((key, value), case.name) == case.name, (key, value)
+
+
+@pytest.mark.slow
+def test_a_sweep_finds_exactly_the_union_of_the_one_case_findings(fleet: tuple[list[Path], Path]) -> None:
+    cases, work = fleet
+    expected = [f for case in cases for f in one_case(case_files(case))]
+    assert len(expected) >= 5
+    out = work / "out"
+    patterns = [str(case / "*.log") for case in cases] + [str(case / "*.csv") for case in cases]
+    done = sweep(patterns, out, workers=2)
+    objects = json.loads((out / "findings.json").read_text())["findings"]
+    assert keys(objects) == keys(expected)
+    findings = pl.read_parquet(out / "findings.parquet")
+    assert sorted(findings["id"]) == sorted(o["id"] for o in objects)
+    assert all(o["id"].startswith(o["group"] + "/F") for o in objects)
+    inputs = pl.read_parquet(out / "inputs.parquet")
+    assert inputs.height == sum(len(case_files(c)) for c in cases) and inputs["error"].is_null().all()
+    assert set(inputs["role"]) == {"terminal", "host", "settlement"}
+    events = pl.scan_parquet(out / "events" / "**" / "*.parquet", hive_partitioning=True).collect()
+    assert events.height == done.run["events"] == sum(forensics.load(case_files(c)).events.height for c in cases)
+    groups = pl.read_parquet(out / "groups.parquet")
+    assert set(events["group"]) <= set(groups["group"])
+    # two inputs sharing a TID (the two devices of a migration) are one group
+    migration = groups.filter(pl.col("devices").list.contains("V400-4172"))
+    assert migration["devices"].to_list() == [["V400-4172", "V400-5930N"]]
+    devices = pl.read_parquet(out / "devices.parquet")
+    assert set(devices["device"]) == {d for ds in groups["devices"] for d in ds}
+    run = json.loads((out / "run.json").read_text())
+    assert run["workers"] == 2 and run["parsed_now"] == inputs.height and len(run["peak_rss_workers"]) == 2
+    assert run["peak_rss_client"] > 0 and run["events_per_s"] > 0
+
+    # a second run on the same folder parses nothing again and gives the same findings
+    again = sweep(patterns, out, workers=1)
+    assert again.run["parsed_now"] == 0
+    assert keys(json.loads((out / "findings.json").read_text())["findings"]) == keys(expected)
+    assert not list(out.rglob(".*partial*")) and not list(out.glob(".events-*"))
+
+
+@pytest.mark.slow
+def test_a_sweep_reads_folders_and_compressed_logs_and_records_what_it_cannot_parse(tmp_path: Path) -> None:
+    folder = tmp_path / "fleet" / "shop"
+    folder.mkdir(parents=True)
+    for f in case_files(SAMPLES / "dup_paper_out_rerun"):
+        with open(f, "rb") as src, gzip.open(folder / (Path(f).name + ".gz"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    (folder / "blob.bin").write_bytes(bytes(range(256)) * 64)
+    os.symlink(tmp_path / "gone.log", folder / "broken.log")  # listed in the folder, cannot be read
+    (folder / ".hidden.log").write_text("not part of the fleet\n")
+    out = tmp_path / "out"
+    done = sweep([tmp_path / "fleet"], out, workers=1)
+    inputs = pl.read_parquet(out / "inputs.parquet")
+    names = {Path(p).name: row for p, row in zip(inputs["path"], inputs.iter_rows(named=True), strict=True)}
+    assert ".hidden.log" not in names and len(names) == len(case_files(SAMPLES / "dup_paper_out_rerun")) + 2
+    assert names["broken.log"]["error"] and names["broken.log"]["parsed"] == 0
+    assert names["blob.bin"]["error"] is None and names["blob.bin"]["parsed"] == 0
+    assert {names[n]["role"] for n in names if n.endswith(".gz")} == {"terminal", "host", "settlement"}
+    expected = one_case(case_files(SAMPLES / "dup_paper_out_rerun"))
+    assert keys(json.loads((out / "findings.json").read_text())["findings"]) == keys(expected)
+    assert done.findings.height == len(expected)
+
+
+def test_discover_refuses_a_path_that_matches_nothing(tmp_path: Path) -> None:
+    from forensics.fleet.sweep import SweepError
+
+    with pytest.raises(SweepError, match="no such file"):
+        discover([tmp_path / "missing"])
+    with pytest.raises(SweepError, match="no such file"):
+        discover([str(tmp_path / "*.log")])
