@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -139,3 +140,23 @@ def test_diagnosis_finds_the_injected_findings_and_nothing_else(fleet: tuple[Pat
         keys = {(f["kind"], f["cause"], t["rrn"]) for t in f["transactions"] if t["rrn"]}
         assert keys & found, f["family"]
     assert len(result.findings) == len(truth["findings"])
+
+
+@pytest.mark.slow
+def test_a_sweep_of_the_fleet_finds_the_injected_findings_and_writes_the_summary(
+    fleet: tuple[Path, dict], tmp_path: Path
+) -> None:
+    from forensics.fleet.sweep import sweep
+
+    root, truth = fleet
+    done = sweep([root / "terminals", root / "host", root / "settlement"], tmp_path / "out", workers=1)
+    found = {(row["kind"], row["cause"], t["rrn"]) for row in done.findings.iter_rows(named=True)
+             for t in json.loads(row["finding"])["transactions"]}  # fmt: skip
+    for f in truth["findings"]:
+        assert {(f["kind"], f["cause"], t["rrn"]) for t in f["transactions"] if t["rrn"]} & found, f["family"]
+    assert done.findings.height == len(truth["findings"])
+    models = dict(done.devices.select("device", "model").iter_rows())
+    assert models == {d["serial"]: d["model"] for d in truth["devices"]}
+    summary = tmp_path / "out" / "summary"
+    assert (summary / "model.parquet").exists() and (summary / "findings_by_model.png").exists()
+    assert pl.read_parquet(summary / "overview.parquet")["terminals"].item() == truth["fleet"]["terminals"]
