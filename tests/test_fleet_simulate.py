@@ -160,3 +160,20 @@ def test_a_sweep_of_the_fleet_finds_the_injected_findings_and_writes_the_summary
     summary = tmp_path / "out" / "summary"
     assert (summary / "model.parquet").exists() and (summary / "findings_by_model.png").exists()
     assert pl.read_parquet(summary / "overview.parquet")["terminals"].item() == truth["fleet"]["terminals"]
+    # reading the sweep back: lazy scans, a group's events, its timeline rebuilt gives the same finding
+    from forensics.diagnosis import diagnose_timeline
+    from forensics.fleet import read
+
+    out = tmp_path / "out"
+    assert read.scan(out, "findings").collect().equals(done.findings)
+    first = done.findings.row(0, named=True)
+    group_events = read.events(out, first["group"]).collect()
+    assert group_events.height == done.groups.filter(group=first["group"])["events"].item()
+    assert read.events(out).filter(pl.col("group") == first["group"]).collect().height == group_events.height
+    again = diagnose_timeline(read.timeline(out, first["group"]))
+    assert [f"{first['group']}/{f.id}" for f in again.findings] == done.findings.filter(group=first["group"])[
+        "id"
+    ].to_list()
+    assert read.finding(out, first["id"])["summary"] == first["summary"]
+    with pytest.raises(KeyError):
+        read.events(out, "G-nonesuch")
