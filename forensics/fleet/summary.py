@@ -7,9 +7,9 @@
   the terminals' events;
 - ``kind_cause``: findings per kind, cause and currency, with the terminals they touch and the sum of
   their amounts (minor units; ``amount_unknown`` counts findings whose amount no input gave);
-- ``day_cause``: findings per day and cause, every day the fleet's terminals logged (days on which
-  only a few terminals seem to log, their clocks far off, left out) and every day a finding fell on, quiet
-  days at 0;
+- ``day_cause``: findings per day and cause, every day the fleet's terminals logged (the days on
+  which fewer than half the terminals seem to log, their clocks far off, left out) and every day a
+  finding fell on, quiet days at 0;
 - ``app_version`` and ``model``: per app version (terminal model) the terminals, the findings and the
   terminals with a finding, and findings per 100 terminals; a finding counts once for each version
   (model) among its devices (a migration's old and new terminal may differ); a null version (model)
@@ -37,7 +37,7 @@ TABLES = ("overview", "kind_cause", "day_cause", "app_version", "model", "inputs
 #: An input's outcome, from best to worst.
 OUTCOMES = ("parsed", "partly unparsed", "no events", "failed")
 _PER = 100  # findings per this many terminals
-_SPAN_SHARE = 0.25  # the day table spans the days on which at least this share of the terminals logged
+_SPAN_SHARE = 0.5  # the day table spans the days on which at least this share of the terminals logged
 _OVERVIEW = ("groups", "terminals", "findings", "terminals_with_findings", "inputs", "inputs_failed", "terminal_events")
 
 

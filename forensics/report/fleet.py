@@ -133,7 +133,8 @@ def plot_kind_cause(ax: Axes, tables: dict[str, pl.DataFrame]) -> Axes:
 
 
 def plot_by_device(ax: Axes, tables: dict[str, pl.DataFrame], column: str) -> Axes:
-    """Findings per 100 terminals for each app version or model (``column``), with its terminal count."""
+    """Findings per 100 terminals for each app version or model (``column``), with its terminal count and the
+    fleet's rate; a finding counts once for each version (model) among its terminals."""
     table = tables[column]
     if table.height > _MAX_BARS:
         top = table.sort("terminals", descending=True).head(_MAX_BARS - 1)
@@ -171,7 +172,7 @@ def plot_by_device(ax: Axes, tables: dict[str, pl.DataFrame], column: str) -> Ax
         ax.annotate(f"fleet {_rate(fleet)}", (fleet, 1.0), xycoords=("data", "axes fraction"), fontsize=8,
                     ha="left", va="bottom", xytext=(2, 1), textcoords="offset points")  # fmt: skip
     ax.set_xlim(0, max([*rates, 0.1]) * 1.6)
-    ax.set_xlabel(f"findings per 100 terminals (a finding counts once for each {what} among its terminals)")
+    ax.set_xlabel("findings per 100 terminals")
     ax.set_title(f"Findings per 100 terminals, by {what}", pad=14)
     ax.grid(axis="x", alpha=0.3)
     return ax
