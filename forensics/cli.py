@@ -347,7 +347,8 @@ def diagnose_command(
 
     check_outputs(logs, [output])
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
-    result = _diagnosed(logs, quiet, rules, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key)
+    zones = _tz_option(tz, logs)
+    result = _diagnosed(logs, quiet, rules, False, year=year, tz=zones, device=device, card_key=card_key)
     empty = _say_coverage(result.timeline, inputs=not quiet)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
     if empty:
@@ -437,8 +438,11 @@ def _bar(quiet: bool) -> Bar | None:
     return None if quiet or not sys.stderr.isatty() else Bar()
 
 
-def _diagnosed(logs: tuple[str, ...], quiet: bool, rules: RuleSet | None = None, **load_options: Any) -> Diagnosis:
-    """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work."""
+def _diagnosed(
+    logs: tuple[str, ...], quiet: bool, rules: RuleSet | None = None, events: bool = True, **load_options: Any
+) -> Diagnosis:
+    """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work (``events``:
+    False when only the findings and the timeline's tables are shown: ``diagnose_by_group``)."""
     from forensics.fleet.analysis import diagnose_by_group
 
     bar = _bar(quiet)
@@ -446,7 +450,7 @@ def _diagnosed(logs: tuple[str, ...], quiet: bool, rules: RuleSet | None = None,
         loaded = load(list(logs), workers=_WORKERS, progress=bar, **load_options)
         if bar is not None:
             bar.stage(f"rebuilding and diagnosing the transactions of {loaded.events.height:,} events")
-        return diagnose_by_group(loaded, rules=rules)
+        return diagnose_by_group(loaded, rules=rules, events=events)
     finally:
         if bar is not None:
             bar.close()

@@ -16,7 +16,7 @@ import pytest
 import forensics
 from forensics.diagnosis import diagnose_timeline
 from forensics.fleet import diagnose_by_group, timeline_by_group
-from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers
+from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, one_site, site_mids
 from forensics.fleet.sweep import discover, sweep
 from forensics.timeline import build
 from tests.conftest import SAMPLES
@@ -86,6 +86,19 @@ def test_a_host_log_links_nothing_by_its_own_name_and_lines_without_ids_go_with_
     assert alone.select(group_of(connect(identifiers(alone))))["group"].to_list() == [UNATTACHED]
 
 
+def test_the_logs_of_one_site_are_one_group(shared: Path) -> None:
+    # misrouted_1: a device initialised under a TID of its own replaced one of the site's other devices; the
+    # site has two MIDs, so the input is one group and the finding, which links devices sharing no identifier, stays
+    loaded = forensics.load(case_files(shared / "cases" / "misrouted_1"))
+    assert one_site(site_mids(loaded.events))
+    whole = diagnose_timeline(build(loaded))
+    assert [f.kind for f in whole.findings] == ["misrouted_funds"]
+    assert diagnose_by_group(loaded).to_json() == whole.to_json()
+    assert not one_site(pl.DataFrame({"device": ["A", "B", "C"], "mid": ["M1", "M2", "M3"], "rows": [5, 5, 5]}))
+    ties = pl.DataFrame({"device": ["A", "A", "B"], "mid": ["M1", "M3", "M2"], "rows": [5, 5, 9]})
+    assert not one_site(ties)  # A's most frequent MIDs are M1 and M3: three in all
+
+
 def test_group_by_group_gives_what_one_build_gives() -> None:
     files = case_files(SAMPLES / "dup_paper_out_rerun") + case_files(SAMPLES / "tour")
     loaded = forensics.load(files)
@@ -95,11 +108,14 @@ def test_group_by_group_gives_what_one_build_gives() -> None:
     for name in ("transactions", "events", "devices", "clocks", "host", "settlement"):
         assert getattr(grouped.timeline, name).equals(getattr(whole.timeline, name)), name
     assert timeline_by_group(loaded).transactions.equals(whole.timeline.transactions)
+    lean = diagnose_by_group(loaded, events=False)  # as forensics diagnose runs it
+    assert lean.to_json() == whole.to_json() and lean.to_text() == whole.to_text()
+    assert lean.timeline.events.is_empty() and lean.timeline.devices.equals(whole.timeline.devices)
 
 
 def test_a_group_without_host_rows_still_knows_a_host_log_was_given() -> None:
     # tour's second terminal (V400-0017) has no host traffic in the tour's host log
-    loaded = forensics.load(case_files(SAMPLES / "tour"))
+    loaded = forensics.load(case_files(SAMPLES / "tour") + case_files(SAMPLES / "dup_paper_out_rerun"))
     whole = build(loaded).transactions.filter(pl.col("device") == "V400-0017")
     grouped = timeline_by_group(loaded).transactions.filter(pl.col("device") == "V400-0017")
     assert whole.height and whole["host_log"].all() and whole["host_outcome"].to_list() == ["NOT_SEEN"] * whole.height
@@ -190,3 +206,19 @@ def test_discover_refuses_a_path_that_matches_nothing(tmp_path: Path) -> None:
         discover([tmp_path / "missing"])
     with pytest.raises(SweepError, match="no such file"):
         discover([str(tmp_path / "*.log")])
+
+
+def test_the_sweep_command_refuses_bad_paths_before_any_work(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from forensics.cli import cli
+
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_text("x\n")
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["sweep", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")])
+    assert missing.exit_code != 0 and "no such file" in str(missing.exception)
+    inside = runner.invoke(cli, ["sweep", str(log.parent), "-o", str(log.parent)])
+    assert inside.exit_code != 0 and "holds inputs" in str(inside.exception)
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in log.parent.iterdir()) == ["a.log"]

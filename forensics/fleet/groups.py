@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -40,10 +41,32 @@ def identifiers(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def connect(links: pl.DataFrame) -> pl.DataFrame:
+def site_mids(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """device, mid, rows: how often each terminal device with a TID logs each MID (what ``one_site`` reads;
+    summed over the inputs of a fleet)."""
+    terminal = (pl.col("role") == "terminal") & pl.col("device").is_not_null()
+    with_tid = events.lazy().filter(terminal).group_by("device").agg(pl.col("tid").is_not_null().any().alias("_t"))
+    counts = events.lazy().filter(terminal, pl.col("mid").is_not_null()).group_by("device", "mid").agg(rows=pl.len())
+    rows = counts.join(with_tid.filter(pl.col("_t")), on="device", how="semi").collect()
+    return rows.with_columns(pl.col("rows").cast(pl.Int64)).sort("device", "mid")
+
+
+def one_site(mids: pl.DataFrame) -> bool:
+    """True when the terminals with a TID work for at most two merchants (each device's most frequent MIDs,
+    from ``site_mids``). Then the logs may be one site's, where a device initialised under a TID of its own
+    replaced the device that stopped last before it (``misrouted_funds.replacements``): a link between
+    devices that share no identifier, so such an input is one group."""
+    if mids.is_empty():
+        return True
+    top = mids.filter(pl.col("rows") == pl.col("rows").max().over("device"))  # every MID tied for the most
+    return top["mid"].n_unique() <= 2
+
+
+def connect(links: pl.DataFrame, together: Sequence[str] = ()) -> pl.DataFrame:
     """Each identifier's group: columns key (device, tid or mid), value, group; sorted by key and value.
 
-    ``links``: rows of (device, tid, mid), any of them null (``identifiers`` of one or many inputs).
+    ``links``: rows of (device, tid, mid), any of them null (``identifiers`` of one or many inputs);
+    ``together``: devices that are one group whatever their links (one site's: ``one_site``).
     """
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -61,6 +84,10 @@ def connect(links: pl.DataFrame) -> pl.DataFrame:
             other = root(node)
             if other != first:
                 parent[other] = first  # type: ignore[assignment]
+    for device in together[1:]:
+        a, b = root(("device", together[0])), root(("device", device))
+        if a != b:
+            parent[b] = a
     members: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for node in parent:
         members.setdefault(root(node), []).append(node)

@@ -43,7 +43,7 @@ import polars as pl
 from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
 from forensics.fleet.analysis import given
-from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members
+from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
 from forensics.fleet.summary import device_models, summarize, write_tables
 from forensics.outputs import written_aside
 
@@ -172,9 +172,10 @@ def _key(path: Path, sha: str, options: Options, anchors: Sequence[str]) -> str:
 def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors: Sequence[str] = ()) -> dict[str, Any]:
     """Parse one input into ``work/<key>.parquet`` (once: a second call finds its ``<key>.json``).
 
-    Returns its record: the inputs row, ``key``, ``links`` (device, tid, mid rows), ``dated`` (every
-    stamp has its year), ``span`` (first and last time, ISO) and ``first_stamp`` ((month, day) of its
-    first year-less stamp), ``parsed_now`` (False when found done).
+    Returns its record: the inputs row, ``key``, ``links`` (device, tid, mid rows), ``site_mids``,
+    ``dated`` (every stamp has its year), ``span`` (first and last time, ISO), ``first_stamp`` (month, day
+    and the year it was read in, of its first year-less stamp), ``given`` (it holds a host request, a
+    cleared item), ``parsed_now`` (False when found done).
     """
     from forensics.ingest import write_parquet
     from forensics.ingest.clock import stamp_parts
@@ -205,14 +206,16 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
     row = loaded.inputs.row(0, named=True)
     events = pl.scan_parquet(events_file)
     links = identifiers(events)
+    mids = site_mids(events)
     times = events.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
     first_stamp = None
     if row["year_source"] in ("file mtime", "--year") and row["format"]:
-        raw = events.filter(pl.col("ts_raw").is_not_null()).select("ts_raw").head(2000).collect()
-        parts = stamp_parts(raw, registry().formats[row["format"]].time)
+        raw = events.filter(pl.col("ts_raw").is_not_null()).select("ts_raw", "ts").head(2000).collect()
+        parts = pl.concat([stamp_parts(raw, registry().formats[row["format"]].time), raw], how="horizontal")
         yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-        if yearless.height:
-            first_stamp = [int(yearless["_month"][0]), int(yearless["_day"][0])]
+        if yearless.height:  # its month and day, and the year it was read in
+            read = yearless["ts"][0]
+            first_stamp = [int(yearless["_month"][0]), int(yearless["_day"][0]), read.year if read else None]
     record = {
         "key": key,
         "row": {
@@ -228,9 +231,11 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
             "seconds": round(time.perf_counter() - started, 3),
         },
         "links": links.rows(),
+        "site_mids": mids.rows(),
         "dated": row["year_source"] is None,
         "year_source": row["year_source"],
         "span": [t.isoformat() if t else None for t in times.row(0)],
+        "given": list(given(events)),  # a host request, a cleared item: what every group must know of the fleet
         "first_stamp": first_stamp,
         "anchors": list(anchors),
     }
@@ -278,10 +283,9 @@ def year_anchors(record: dict[str, Any], records: list[dict[str, Any]], groups: 
     )
     if not anchors or anchors == record["anchors"]:
         return []
-    month, day = record["first_stamp"]
+    month, day, read = record["first_stamp"]
     wanted, _ = Years(first=(month, day)).base([datetime.fromisoformat(a) for a in anchors], None, 0.0)
-    read = record["span"][0]
-    return anchors if read is None or datetime.fromisoformat(read).year != wanted else []
+    return anchors if read != wanted else []
 
 
 def _groups_of(record: dict[str, Any], groups: pl.DataFrame) -> set[str]:
@@ -421,6 +425,7 @@ def sweep(
     key = _card_key(out, card_key)
     options = Options(tz=tz, year=year)
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    events_dir = out / f".events-{os.getpid()}-{int(time.time())}"
     cluster = None
     if address:
         client = Client(address)
@@ -433,7 +438,7 @@ def sweep(
         say(f"parsing {len(files)} inputs on {len(client.scheduler_info()['workers'])} workers")
         futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
         records = client.gather(futures)
-        groups = connect(_all_links(records))
+        groups = connect(_all_links(records), _one_site(records))
         again = {n: year_anchors(r, records, groups) for n, r in enumerate(records)}
         again = {n: a for n, a in again.items() if a}
         if again:
@@ -446,23 +451,26 @@ def sweep(
             )
             for n, record in zip(again, redo, strict=True):
                 records[n] = record
+        reparsed = sum(1 for n in again if records[n]["parsed_now"])
         parsed_now = sum(1 for r in records if r["parsed_now"] and r["key"])
         done = [(n, r) for n, r in enumerate(records) if r["key"]]
-        events_dir = out / f".events-{os.getpid()}-{int(time.time())}"
         say(f"routing the rows of {len(done)} inputs to {groups['group'].n_unique()} groups")
         shared = client.scatter(groups, broadcast=True)
         counts = client.gather(
             [client.submit(route_input, r["key"], n, str(work), str(events_dir), shared) for n, r in done]
         )
-        flags = given(pl.scan_parquet([work / f"{r['key']}.parquet" for _, r in done])) if done else (False, False)
+        flags = (any(r["given"][0] for _, r in done), any(r["given"][1] for _, r in done))
         gids = sorted({g for c in counts for g in c} - {UNATTACHED})
         say(f"diagnosing {len(gids)} groups")
         results = client.gather([client.submit(diagnose_group, g, str(events_dir), flags) for g in gids])
         worker_rss = client.run(_peak_rss)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    except BaseException:
+        # interrupted or failed: the workers stop, nothing half-written stays (parsed inputs do, for the next run)
+        _close(client, cluster)
+        shutil.rmtree(events_dir, ignore_errors=True)
+        _drop_partials(work)
+        raise
+    _close(client, cluster)
     _drop_partials(events_dir)
     inputs = _inputs_frame(records, counts_by_input(done, counts, len(records)))
     group_rows = _groups_frame(groups, records, done, counts)
@@ -477,6 +485,7 @@ def sweep(
         "wall_s": round(wall, 3),
         "inputs": len(records),
         "parsed_now": parsed_now,
+        "parsed_again_for_years": reparsed,
         "events": events,
         "events_per_s": round(events / wall, 1) if wall else None,
         "groups": len(gids),
@@ -488,6 +497,13 @@ def sweep(
     with written_aside(out / "run.json") as partial:
         partial.write_text(json.dumps(run, indent=2) + "\n")
     return Sweep(out, inputs, group_rows, findings, devices, run)
+
+
+def _close(client: Any, cluster: Any) -> None:
+    """Let go of the cluster: a local one is shut down, a running scheduler keeps its workers."""
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _peak_rss() -> int:
@@ -507,6 +523,15 @@ def _card_key(out: Path, given_key: bytes | str | None) -> bytes:
             partial.touch(mode=0o600)
             partial.write_bytes(os.urandom(32).hex().encode())
     return path.read_bytes()
+
+
+def _one_site(records: list[dict[str, Any]]) -> list[str]:
+    """The terminals of a fleet that is one site's (``groups.one_site``): they are one group. Else none."""
+    rows = [tuple(row) for r in records for row in r.get("site_mids", [])]
+    mids = pl.DataFrame(rows, schema={"device": pl.String, "mid": pl.String, "rows": pl.Int64}, orient="row")
+    mids = mids.group_by("device", "mid").agg(pl.col("rows").sum())
+    devices = {tuple(link)[0] for r in records for link in r["links"]} - {None}
+    return sorted(devices) if one_site(mids) else []  # type: ignore[type-var]
 
 
 def _all_links(records: list[dict[str, Any]]) -> pl.DataFrame:
