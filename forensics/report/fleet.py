@@ -190,7 +190,15 @@ def plot_inputs(ax: Axes, tables: dict[str, pl.DataFrame]) -> Axes:
     """Input files per format: the share of each outcome (100% stacked), each bar labelled with its files and
     lines, and how many failed or gave no event."""
     table = tables["inputs"].with_columns(pl.col("format").fill_null("unrecognised"))
-    formats = table.group_by("format").agg(pl.col("files").sum(), pl.col("lines").sum()).sort("format")
+    formats = (
+        table.group_by("format")
+        .agg(
+            pl.col("files").sum(),
+            pl.col("lines").sum(),
+            pl.col("files").filter(pl.col("outcome").is_in(["no events", "failed"])).sum().alias("without"),
+        )
+        .sort("format")
+    )
     names = formats["format"].to_list()
     totals = formats["files"].to_list()
     y = list(range(len(names)))
@@ -202,8 +210,7 @@ def plot_inputs(ax: Axes, tables: dict[str, pl.DataFrame]) -> Axes:
             ax.barh(y, widths, left=left, color=OUTCOME_COLOURS[outcome], label=outcome)
         left = [a + b for a, b in zip(left, widths, strict=True)]
     for i, row in enumerate(formats.iter_rows(named=True)):
-        bad = table.filter(pl.col("format") == row["format"], pl.col("outcome").is_in(["no events", "failed"]))
-        note = f"; {bad['files'].sum():,} without events" if bad.height else ""
+        note = f"; {row['without']:,} without events" if row["without"] else ""
         ax.annotate(f"{_count(row['files'], 'file')}, {row['lines'] or 0:,} lines{note}", (100, i), va="center",
                     fontsize=8, xytext=(4, 0), textcoords="offset points")  # fmt: skip
     ax.set_yticks(y, names, fontsize=8)
