@@ -8,7 +8,7 @@ time, events and events/s, the peak RSS of the client and of each worker (from `
 and the findings' recall and precision against the injected answers (``benchmarks/scoring.py``: same
 kind and one shared key). Target: peak RSS per worker under 2 GiB.
 
-    python benchmarks/fleet.py [--merchants 650] [--days 8] [--seed 90017] [--workers 1,2]
+    python benchmarks/fleet.py [--merchants 650] [--days 8] [--seed 90017] [--incidents K] [--workers 1,2]
                                [--fleet-dir DIR] [--out DIR]
 """
 
@@ -34,13 +34,16 @@ GIB = 1 << 30
 TARGET_WORKER_RSS = 2 * GIB
 
 
-def fleet(folder: Path, merchants: int, days: int, seed: int) -> dict[str, Any]:
+def fleet(folder: Path, merchants: int, days: int, seed: int, incidents: int | None) -> dict[str, Any]:
     """The fleet's truth, simulating it into ``folder`` unless it is already there."""
     truth_file = folder / "truth.json"
     if truth_file.exists():
         truth = json.loads(truth_file.read_text())
         f = truth["fleet"]
-        if (f["merchants"], f["days"], f["seed"]) == (merchants, days, seed):
+        if (f["merchants"], f["days"], f["seed"]) == (merchants, days, seed) and incidents in (
+            None,
+            len(f["incidents"]),
+        ):
             print(f"fleet cached in {folder}", flush=True)
             return truth
         raise SystemExit(
@@ -49,7 +52,7 @@ def fleet(folder: Path, merchants: int, days: int, seed: int) -> dict[str, Any]:
     if folder.exists():
         shutil.rmtree(folder)  # a simulation that did not finish (no truth.json)
     started = time.perf_counter()
-    truth = simulate_fleet(folder, merchants, seed, days=days, workers=os.cpu_count() or 1)
+    truth = simulate_fleet(folder, merchants, seed, days=days, incidents=incidents, workers=os.cpu_count() or 1)
     print(f"fleet simulated into {folder} in {time.perf_counter() - started:.0f} s", flush=True)
     return truth
 
@@ -111,6 +114,7 @@ def main() -> int:
     parser.add_argument("--merchants", type=int, default=650)
     parser.add_argument("--days", type=int, default=8)
     parser.add_argument("--seed", type=int, default=90017, help="benchmark seeds are 90000 and up")
+    parser.add_argument("--incidents", type=int, help="merchants with an injected incident (default: 1 in 40)")
     parser.add_argument("--workers", default="1,2", help="worker counts to sweep with, comma separated")
     parser.add_argument("--fleet-dir", type=Path, help="where the fleet is (cached); default under the temp folder")
     parser.add_argument("--out", type=Path, help="where the sweeps write; default under the temp folder")
@@ -118,7 +122,7 @@ def main() -> int:
     tmp = Path(tempfile.gettempdir())
     folder = args.fleet_dir or tmp / f"forensics-fleet-{args.merchants}x{args.days}-s{args.seed}"
     out_root = args.out or tmp / "forensics-fleet-sweeps"
-    truth = fleet(folder, args.merchants, args.days, args.seed)
+    truth = fleet(folder, args.merchants, args.days, args.seed, args.incidents)
     f = truth["fleet"]
     print(
         f"fleet: {f['merchants']} merchants, {f['terminals']} terminals, {f['days']} days, {f['records']:,} records "
