@@ -46,7 +46,7 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     events = loaded.events
     if one_site(site_mids(events)):
         return None
-    labels = events.select(group_of(connect(identifiers(events))))["group"]
+    labels = events.select(group_of(connect(identifiers(events))).cast(pl.Categorical))["group"]  # 4 bytes a row
     names = labels.unique(maintain_order=True).to_list()
     if len(names) <= 1:
         return None

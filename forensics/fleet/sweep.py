@@ -434,6 +434,7 @@ def sweep(
             n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
         )
         client = Client(cluster)
+        address = cluster.scheduler_address
     try:
         say(f"parsing {len(files)} inputs on {len(client.scheduler_info()['workers'])} workers")
         futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
@@ -472,7 +473,7 @@ def sweep(
         raise
     _close(client, cluster)
     _drop_partials(events_dir)
-    inputs = _inputs_frame(records, counts_by_input(done, counts, len(records)))
+    inputs = _inputs_frame(records, _groups_by_input(done, counts, len(records)))
     group_rows = _groups_frame(groups, records, done, counts)
     findings, devices, objects = _collect(results)
     _write(out, events_dir, inputs, group_rows, findings, devices, objects)
@@ -481,7 +482,8 @@ def sweep(
     events = int(group_rows["events"].sum()) if group_rows.height else 0
     run = {
         "workers": len(worker_rss),
-        "scheduler": address or "local",
+        "scheduler": address,
+        "local_cluster": cluster is not None,
         "wall_s": round(wall, 3),
         "inputs": len(records),
         "parsed_now": parsed_now,
@@ -539,7 +541,7 @@ def _all_links(records: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"device": pl.String, "tid": pl.String, "mid": pl.String}, orient="row")
 
 
-def counts_by_input(done: list[tuple[int, dict[str, Any]]], counts: list[dict[str, int]], n: int) -> list[list[str]]:
+def _groups_by_input(done: list[tuple[int, dict[str, Any]]], counts: list[dict[str, int]], n: int) -> list[list[str]]:
     """Per input (in order), the groups its rows went to."""
     out: list[list[str]] = [[] for _ in range(n)]
     for (k, _), routed in zip(done, counts, strict=True):
