@@ -94,7 +94,9 @@ def plot_cause_per_day(ax: Axes, tables: dict[str, pl.DataFrame]) -> Axes:
     ax.set_ylabel("findings")
     ax.set_xlabel("day of the finding's first transaction (UTC)")
     ax.set_title(f"Findings per day by cause ({_count(sum(bottom), 'finding')}, {_count(len(span), 'day')})")
-    ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=min(4, max(1, len(causes))))
+    handles, names = ax.get_legend_handles_labels()  # top of the stack first, as drawn
+    ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              title="cause")  # fmt: skip
     ax.grid(axis="y", alpha=0.3)
     return ax
 
