@@ -18,6 +18,7 @@ from forensics.diagnosis import diagnose_timeline
 from forensics.fleet import diagnose_by_group, timeline_by_group
 from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, one_site, site_mids
 from forensics.fleet.sweep import discover, sweep
+from forensics.ingest import Loaded
 from forensics.timeline import build
 from tests.conftest import SAMPLES
 
@@ -126,24 +127,26 @@ def test_a_group_without_host_rows_still_knows_a_host_log_was_given() -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+def fleet(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[Path, Loaded], Path]:
+    """Each case of the fleet, loaded alone; a folder to sweep into."""
     cases = [SAMPLES / c for c in SAMPLE_CASES] + [shared / "cases" / c for c in SHARED_CASES]
-    return cases, tmp_path_factory.mktemp("fleet")
+    return {case: forensics.load(case_files(case)) for case in cases}, tmp_path_factory.mktemp("fleet")
 
 
-def test_the_fleet_cases_share_no_identifier(fleet: tuple[list[Path], Path]) -> None:
+def test_the_fleet_cases_share_no_identifier(fleet: tuple[dict[Path, Loaded], Path]) -> None:
     seen: dict[tuple[str, str], str] = {}
-    for case in fleet[0]:
-        ids = identifiers(forensics.load(case_files(case)).events)
+    for case, loaded in fleet[0].items():
+        ids = identifiers(loaded.events)
         for key in ("device", "tid", "mid"):
             for value in ids[key].drop_nulls().unique():
                 assert seen.setdefault((key, value), case.name) == case.name, (key, value)
 
 
 @pytest.mark.slow
-def test_a_sweep_finds_exactly_the_union_of_the_one_case_findings(fleet: tuple[list[Path], Path]) -> None:
-    cases, work = fleet
-    expected = [f for case in cases for f in one_case(case_files(case))]
+def test_a_sweep_finds_exactly_the_union_of_the_one_case_findings(fleet: tuple[dict[Path, Loaded], Path]) -> None:
+    loaded, work = fleet
+    cases = list(loaded)
+    expected = [f.to_dict() for one in loaded.values() for f in diagnose_timeline(build(one)).findings]
     assert len(expected) >= 5
     out = work / "out"
     patterns = [str(case / "*.log") for case in cases] + [str(case / "*.csv") for case in cases]
@@ -157,7 +160,7 @@ def test_a_sweep_finds_exactly_the_union_of_the_one_case_findings(fleet: tuple[l
     assert inputs.height == sum(len(case_files(c)) for c in cases) and inputs["error"].is_null().all()
     assert set(inputs["role"]) == {"terminal", "host", "settlement"}
     events = pl.scan_parquet(out / "events" / "**" / "*.parquet", hive_partitioning=True).collect()
-    assert events.height == done.run["events"] == sum(forensics.load(case_files(c)).events.height for c in cases)
+    assert events.height == done.run["events"] == sum(one.events.height for one in loaded.values())
     groups = pl.read_parquet(out / "groups.parquet")
     assert set(events["group"]) <= set(groups["group"])
     # two inputs sharing a TID (the two devices of a migration) are one group

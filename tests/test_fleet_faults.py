@@ -93,9 +93,10 @@ def scheduler_and_workers(tmp_path: Path) -> Iterator[tuple[str, list[subprocess
                 proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 @pytest.mark.slow

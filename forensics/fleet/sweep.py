@@ -431,7 +431,7 @@ def sweep(
         client = Client(address)
     else:
         cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         client = Client(cluster)
         address = cluster.scheduler_address
