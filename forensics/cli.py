@@ -632,6 +632,10 @@ def formats(dialects: tuple[str, ...], vocabulary: bool) -> None:
     help="The terminal app's logging style: the same case, its app lines phrased as this vendor's app logs them "
     "(orbit: JSON on Android; quill: sentences on Linux). Not --style, the log envelope's style.",
 )
+@click.option("--fleet", type=int, help="Fleet mode: this many merchants, several lanes each, one host log.")
+@click.option("--days", type=int, default=7, show_default=True, help="Fleet mode: trading days.")
+@click.option("--incidents", type=int, help="Fleet mode: merchants with an injected incident (default 1 in 40).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Fleet mode: processes (same bytes).")
 def simulate_command(
     list_families: bool,
     family: str | None,
@@ -644,8 +648,12 @@ def simulate_command(
     inputs: str | None,
     wide: bool | None,
     vendor: str,
+    fleet: int | None,
+    days: int,
+    incidents: int | None,
+    workers: int,
 ) -> None:
-    """Simulate a realistic case (logs, settlement, truth.json, README) from a seed."""
+    """Simulate a realistic case (logs, settlement, truth.json, README) from a seed, or a fleet of them."""
     from forensics.simulate import FAMILIES, build_library, simulate, simulate_volume
 
     if library:
@@ -660,6 +668,11 @@ def simulate_command(
         return
     if output is None:
         raise click.UsageError("give -o DIR (or --list)")
+    if fleet is not None:
+        if vendor != "reference":
+            raise click.UsageError("--vendor applies to a case or --lines, not to --fleet")
+        _simulate_fleet(output, fleet, seed, days, incidents, workers)
+        return
     if lines is not None:
         if lines <= 0:
             raise click.UsageError("--lines must be positive")
@@ -704,6 +717,24 @@ def dialect_check_command(file: str, logs: tuple[str, ...], fmt: str, top: int) 
 
     report = check_dialect(file, list(logs))
     click.echo(report.to_json() if fmt == "json" else report.to_text(top=top), nl=False)
+
+
+def _simulate_fleet(output: str, merchants: int, seed: int, days: int, incidents: int | None, workers: int) -> None:
+    """Write a simulated fleet into ``output``; one line on stderr says what it holds."""
+    from forensics.simulate.fleet import simulate_fleet
+
+    if workers < 1:
+        raise click.UsageError("--workers must be at least 1")
+    try:
+        truth = simulate_fleet(output, merchants, seed, days=days, incidents=incidents, workers=workers)
+    except (ValueError, FileExistsError) as err:
+        raise click.UsageError(str(err)) from None
+    f = truth["fleet"]
+    click.echo(
+        f"{output}: {f['merchants']} merchants, {f['terminals']} terminals, {f['days']} days, "
+        f"{f['records']:,} records, {len(truth['findings'])} injected finding(s)",
+        err=True,
+    )
 
 
 def _terminated(signum: int, frame: object) -> None:

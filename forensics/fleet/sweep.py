@@ -13,7 +13,10 @@ Stages, each a set of Dask tasks the client waits for:
    again with those anchors.
 3. route: each input's rows go to ``OUTDIR/events/group=<gid>/part-*.parquet`` (hive partitions).
 4. diagnose: each group's timeline is built and diagnosed (``timeline.build`` told whether the fleet
-   has a host log and a clearing file), giving findings ``<gid>/F1``... and the group's devices.
+   has a host log and a clearing file), giving findings ``<gid>/F1``... and the group's devices (their
+   model from their identity lines: ``forensics.fleet.summary.device_models``).
+5. summarize: the fleet summary tables and charts (``forensics.fleet.summary``, ``forensics.report.fleet``)
+   into ``OUTDIR/summary/``.
 
 Every file is written beside its name and renamed when complete, and tasks are deterministic, so a task
 run again after its worker died writes the same files; the events folder of a run is assembled aside
@@ -41,6 +44,7 @@ from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
 from forensics.fleet.analysis import given
 from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
+from forensics.fleet.summary import device_models, summarize, write_tables
 from forensics.outputs import written_aside
 
 #: Rows of one input routed to the groups at once (a huge host log is routed in pieces).
@@ -366,6 +370,7 @@ def diagnose_group(gid: str, events_dir: str, flags: tuple[bool, bool]) -> tuple
     )
     devices = (
         tl.devices.join(serials, on="device", how="left")
+        .join(device_models(events), on="device", how="left")
         .select(
             pl.lit(gid).alias("group"),
             "device",
@@ -373,7 +378,7 @@ def diagnose_group(gid: str, events_dir: str, flags: tuple[bool, bool]) -> tuple
             "tid",
             "mid",
             "app_version",
-            pl.lit(None, pl.String).alias("model"),
+            "model",
             pl.col("events").cast(pl.Int64),
             pl.col("first_seen").alias("first_ts"),
             pl.col("last_seen").alias("last_ts"),
@@ -590,6 +595,11 @@ def _write(
             frame.write_parquet(partial)
     with written_aside(out / "findings.json") as partial:
         partial.write_text(json.dumps({"findings": objects}, indent=2, ensure_ascii=False, default=str) + "\n")
+    from forensics.report.fleet import write_charts  # Matplotlib, for the client only
+
+    tables = summarize(findings, devices, inputs)
+    write_tables(tables, out / "summary")
+    write_charts(tables, out / "summary")
     final = out / "events"
     old = out / f".events-old-{os.getpid()}"
     if final.exists():

@@ -42,7 +42,8 @@ def identify(dev: Device, t: datetime) -> datetime:
     else:
         dev.raw(t, "--------- beginning of main")
     t = s(t, 3 + w.rng.random())
-    dev.write(t, "TMS", f"device serial={dev.serial} tid={dev.tid} mid={dev.mid} app={dev.app}")
+    model = f" model={dev.model}" if dev.model else ""
+    dev.write(t, "TMS", f"device serial={dev.serial} tid={dev.tid} mid={dev.mid} app={dev.app}{model}")
     dev.write(s(t, 0.3), "UI", f"LOGIN op={w.rng.choice(['01', '02', '07', '11'])}")
     return s(t, 1)
 

@@ -266,6 +266,7 @@ class Device:
     timeout_s: float = TIMEOUT_S  # how long the app waits for a response
     de4_factor: int = 1  # an app version's amount bug: DE4 of a sale is this many times the amount
     speaker: Speaker | None = None  # the vendor style its app lines are said in (None: the reference app)
+    model: str | None = None  # hardware model, logged on the TMS identity line when set (fleets)
     _n: int = 0
 
     # -- clock and writing -------------------------------------------------------------
