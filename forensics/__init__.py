@@ -21,7 +21,7 @@ __all__ = ["InputError", "Loaded", "__version__", "load", "sweep", "write_parque
 
 def sweep(paths: str | Path | list[str | Path], outdir: str | Path, **options: Any) -> Sweep:
     """Parse, group and diagnose a fleet's logs on Dask into ``outdir`` (``forensics.fleet.sweep.sweep``:
-    ``workers``, ``scheduler``, ``tz``, ``year``, ``card_key``, ``progress``)."""
+    ``workers``, ``scheduler``, ``tz``, ``year``, ``card_key``, ``dialects``, ``progress``)."""
     from forensics.fleet.sweep import sweep as run
 
     return run([paths] if isinstance(paths, (str, Path)) else paths, outdir, **options)

@@ -526,6 +526,7 @@ def _emit(text: str, output: str) -> None:
 @click.option("--card-key", envvar="FORENSICS_CARD_KEY", help="Secret keying card_id (default: OUTDIR/card.key).")
 @click.option("--tz", "tz", help="Zone of local timestamps for every input (IANA name or +08:00).")
 @click.option("--year", type=int, help="Year for year-less timestamps when no dated log of their group says.")
+@_DIALECT
 @_QUIET
 def sweep_command(
     paths: tuple[str, ...],
@@ -535,6 +536,7 @@ def sweep_command(
     card_key: str | None,
     tz: str | None,
     year: int | None,
+    dialects: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Parse, group and diagnose a fleet: every log under PATHS (files, folders, globs; compressed or
@@ -548,7 +550,15 @@ def sweep_command(
             click.echo(f"forensics sweep: {text}", err=True)
 
     done = sweep(
-        list(paths), output, workers=workers, scheduler=scheduler, tz=tz, year=year, card_key=card_key, progress=say
+        list(paths),
+        output,
+        workers=workers,
+        scheduler=scheduler,
+        tz=tz,
+        year=year,
+        card_key=card_key,
+        dialects=_dialects(dialects),
+        progress=say,
     )
     failed = done.inputs.filter(pl.col("error").is_not_null())
     for path, error in failed.select("path", "error").iter_rows():

@@ -158,3 +158,32 @@ def test_report_records_the_dialect_files_read(vendor: tuple[Path, Path], tmp_pa
     assert row.endswith(f"vendorx.toml (sha256 {digest}) |")  # the path as given (Markdown-escaped)
     plain = CliRunner().invoke(cli, ["report", str(log), "-o", str(tmp_path / "p"), "--format", "md"])
     assert plain.exit_code == 0 and "dialect files" not in (tmp_path / "p" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_sweep_reads_the_vendor_dialect_on_its_workers(
+    vendor: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``forensics sweep --dialect FILE``: the workers (other processes, maybe other machines) get the
+    vendor's rules with each task, and a resumed sweep with another dialect parses again."""
+    import polars as pl
+
+    dialect, log = vendor
+    monkeypatch.delenv(DIALECTS_ENV, raising=False)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log.rename(logs / log.name)
+
+    def kinds(outdir: Path) -> set[str]:
+        events = pl.scan_parquet(outdir / "events" / "**" / "*.parquet", hive_partitioning=True)
+        return set(events.select("kind").collect()["kind"])
+
+    first = forensics.sweep(logs, tmp_path / "out", workers=1, dialects=[dialect])
+    assert kinds(first.outdir) == {"txn.result"}
+    again = forensics.sweep(logs, tmp_path / "out", workers=1)  # other rules: the input is read again
+    assert again.run["parsed_now"] == 1 and kinds(again.outdir) == {"log"}
+    result = CliRunner().invoke(
+        cli, ["sweep", str(logs), "-o", str(tmp_path / "cli"), "--workers", "1", "-q", "--dialect", str(dialect)]
+    )
+    assert result.exit_code == 0, result.output
+    assert kinds(tmp_path / "cli") == {"txn.result"}

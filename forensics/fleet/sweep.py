@@ -45,6 +45,7 @@ from forensics.events import EVENTS_SCHEMA
 from forensics.fleet.analysis import given
 from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
 from forensics.fleet.summary import device_models, summarize, write_tables
+from forensics.ingest.dialect import dialect_sources
 from forensics.outputs import written_aside
 
 #: Rows of one input routed to the groups at once (a huge host log is routed in pieces).
@@ -111,9 +112,12 @@ class Options:
 
     tz: str | dict[str, str] | None = None
     year: int | None = None
+    #: the dialect files as (file name, text), the installed ones first: sent to the workers with each
+    #: task, so a worker on another machine needs no copy of a vendor's file
+    dialects: tuple[tuple[str, str], ...] | None = None
 
     def token(self) -> str:
-        return json.dumps({"tz": self.tz, "year": self.year}, sort_keys=True)
+        return json.dumps({"tz": self.tz, "year": self.year, "dialects": self.dialects}, sort_keys=True)
 
 
 @dataclass
@@ -179,7 +183,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
     """
     from forensics.ingest import write_parquet
     from forensics.ingest.clock import stamp_parts
-    from forensics.ingest.formats import registry
+    from forensics.ingest.formats import registry, registry_for
 
     started = time.perf_counter()
     source = Path(path)
@@ -200,6 +204,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
             year=options.year,
             card_key=card_key,
             anchors=[datetime.fromisoformat(a) for a in anchors],
+            dialects=registry_for(options.dialects).dialects,
         )
     except (ForensicsError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
         return _failed(path, sha, source.stat().st_size if source.exists() else 0, str(exc), started)
@@ -400,6 +405,7 @@ def sweep(
     tz: str | dict[str, str] | None = None,
     year: int | None = None,
     card_key: bytes | str | None = None,
+    dialects: Sequence[str | Path] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Sweep:
     """Parse, group and diagnose every log under ``paths`` into ``outdir`` (see the module docstring).
@@ -407,7 +413,9 @@ def sweep(
     Runs on the Dask scheduler at ``scheduler`` (else $DASK_SCHEDULER_ADDRESS), else on a local cluster
     of ``workers`` processes (default: the cores). ``card_key`` keys card ids (else $FORENSICS_CARD_KEY,
     else a random key kept in ``outdir/card.key``, readable by its owner only, so that a resumed sweep
-    keys cards alike). Raises SweepError when no input is found or ``outdir`` holds an input.
+    keys cards alike). ``dialects``: vendor dialect files read on top of the installed ones (None: the
+    files $FORENSICS_DIALECTS names), as for ``forensics.load``. Raises SweepError when no input is
+    found or ``outdir`` holds an input.
     """
     from distributed import Client, LocalCluster
 
@@ -423,7 +431,7 @@ def sweep(
         shutil.rmtree(stale, ignore_errors=True)
     _drop_partials(work)
     key = _card_key(out, card_key)
-    options = Options(tz=tz, year=year)
+    options = Options(tz=tz, year=year, dialects=tuple(dialect_sources(dialects)))
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     events_dir = out / f".events-{os.getpid()}-{int(time.time())}"
     cluster = None
