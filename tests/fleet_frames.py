@@ -1,5 +1,6 @@
-"""A sweep's frames (``findings``, ``devices``, ``inputs``, as /work/BRIEF17.md and ``OUTDIR/*.parquet``)
-built from per-case ``diagnose`` output, one group per case: what the fleet summary and charts are tested on."""
+"""A sweep's frames (``findings``, ``devices``, ``inputs``: the schemas of ``forensics.fleet.sweep`` and
+``OUTDIR/*.parquet``) built from per-case ``diagnose`` output, one group per case: what the fleet summary
+and charts are tested on."""
 
 from __future__ import annotations
 
@@ -11,56 +12,10 @@ import polars as pl
 import forensics
 from forensics.diagnosis import diagnose_timeline
 from forensics.fleet.summary import device_models
+from forensics.fleet.sweep import DEVICES_SCHEMA, FINDINGS_SCHEMA, INPUTS_SCHEMA
 from forensics.timeline import build
 
-FINDINGS = pl.Schema(
-    {
-        "group": pl.String,
-        "id": pl.String,
-        "kind": pl.String,
-        "cause": pl.String,
-        "confidence": pl.Float64,
-        "amount": pl.Int64,
-        "exponent": pl.Int8,
-        "currency": pl.String,
-        "first_ts": pl.Datetime("us", "UTC"),
-        "day": pl.Date,
-        "devices": pl.List(pl.String),
-        "tids": pl.List(pl.String),
-        "mids": pl.List(pl.String),
-        "summary": pl.String,
-        "finding": pl.String,
-    }
-)
-DEVICES = pl.Schema(
-    {
-        "group": pl.String,
-        "device": pl.String,
-        "serial": pl.String,
-        "tid": pl.String,
-        "mid": pl.String,
-        "app_version": pl.String,
-        "model": pl.String,
-        "events": pl.Int64,
-        "first_ts": pl.Datetime("us", "UTC"),
-        "last_ts": pl.Datetime("us", "UTC"),
-    }
-)
-INPUTS = pl.Schema(
-    {
-        "path": pl.String,
-        "sha256": pl.String,
-        "size": pl.Int64,
-        "format": pl.String,
-        "role": pl.String,
-        "lines": pl.Int64,
-        "parsed": pl.Int64,
-        "unparsed": pl.Int64,
-        "error": pl.String,
-        "seconds": pl.Float64,
-        "groups": pl.List(pl.String),
-    }
-)
+FINDINGS, DEVICES, INPUTS = FINDINGS_SCHEMA, DEVICES_SCHEMA, INPUTS_SCHEMA
 
 
 def case_frames(group: str, paths: list[Path], tz: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +97,40 @@ def _iso_elements(facts: _Facts) -> dict[str, str]:
     return out
 
 
+#: Each reference app line, by (tag, keyword), and the method of a vendor style that says it.
+PHRASES: dict[tuple[str, str], str] = {
+    ("TransProcess", "START"): "start",
+    ("TransProcess", "CARD"): "card",
+    ("TransProcess", "RESULT"): "result",
+    ("TransProcess", "TIMEOUT"): "timeout",
+    ("TransProcess", "CANCEL"): "cancel",
+    ("Comm", "CONNECT"): "connect",
+    ("Comm", "TX"): "iso",
+    ("Comm", "RX"): "iso",
+    ("Reversal", "SAVED"): "reversal",
+    ("Reversal", "SEND"): "reversal",
+    ("Reversal", "DELETED"): "reversal",
+    ("SAF", "QUEUED"): "saf_queued",
+    ("SAF", "UPLOAD"): "saf_upload",
+    ("Batch", "SETTLE"): "settle",
+    ("Batch", "RESULT"): "settle_result",
+    ("Batch", "UPLOAD"): "batch_upload",
+    ("Printer", "STATUS"): "printer_status",
+    ("Printer", "PRINT"): "printed",
+    ("EmvProcess", "ERROR"): "emv_error",
+    ("EmvProcess", "FALLBACK"): "fallback",
+    ("PinPad", "PIN"): "pin",
+    ("UI", "LOGIN"): "login",
+    ("UI", "MENU"): "menu",
+    ("UI", "KEY"): "key",
+    ("PowerFail", "RECOVER"): "recover",
+    ("TMS", "device"): "identity",
+    ("TMS", "INIT"): "init",
+    ("TMS", "PARAM"): "param",
+    ("TMS", "RELEASE"): "release",
+}
+
+
 class Speaker:
     """Translates one device's reference app lines into a vendor's; one per device (it may keep state)."""
 
@@ -110,14 +143,12 @@ class Speaker:
         """(tag as logged, message) for a reference app line."""
         facts = _Facts(tag, payload)
         keyword = "ERROR" if tag == "EmvProcess" and _EMV_ERROR.fullmatch(facts.keyword) else facts.keyword
-        phrase = self.PHRASES.get((tag, keyword))
+        phrase = PHRASES.get((tag, keyword))
         if phrase is None:
             raise ValueError(f"{type(self).__name__} has no phrase for {tag}: {payload!r}")
-        said = phrase(self, facts)
+        said: tuple[str, str] = getattr(self, phrase)(facts)
         facts.check_all_said()
         return said
-
-    PHRASES: dict[tuple[str, str], Callable[[Any, _Facts], tuple[str, str]]] = {}
 
 
 # -- orbit: JSON objects on Android --------------------------------------------------------------
@@ -329,38 +360,6 @@ class Orbit(Speaker):
         obj = {"evt": "unbind", "device": {"serial": f.pop("serial")}, "terminal": {"tid": f.pop("tid")}}
         return self._json("DeviceMgr", obj)
 
-    PHRASES = {
-        ("TransProcess", "START"): start,
-        ("TransProcess", "CARD"): card,
-        ("TransProcess", "RESULT"): result,
-        ("TransProcess", "TIMEOUT"): timeout,
-        ("TransProcess", "CANCEL"): cancel,
-        ("Comm", "CONNECT"): connect,
-        ("Comm", "TX"): iso,
-        ("Comm", "RX"): iso,
-        ("Reversal", "SAVED"): reversal,
-        ("Reversal", "SEND"): reversal,
-        ("Reversal", "DELETED"): reversal,
-        ("SAF", "QUEUED"): saf_queued,
-        ("SAF", "UPLOAD"): saf_upload,
-        ("Batch", "SETTLE"): settle,
-        ("Batch", "RESULT"): settle_result,
-        ("Batch", "UPLOAD"): batch_upload,
-        ("Printer", "STATUS"): printer_status,
-        ("Printer", "PRINT"): printed,
-        ("EmvProcess", "ERROR"): emv_error,
-        ("EmvProcess", "FALLBACK"): fallback,
-        ("PinPad", "PIN"): pin,
-        ("UI", "LOGIN"): login,
-        ("UI", "MENU"): menu,
-        ("UI", "KEY"): key,
-        ("PowerFail", "RECOVER"): recover,
-        ("TMS", "device"): identity,
-        ("TMS", "INIT"): init,
-        ("TMS", "PARAM"): param,
-        ("TMS", "RELEASE"): release,
-    }
-
 
 # -- quill: sentences on Linux -------------------------------------------------------------------
 
@@ -538,38 +537,6 @@ class Quill(Speaker):
 
     def release(self, f: _Facts) -> tuple[str, str]:
         return self._say("Mgmt", f"TID {f.pop('tid')} released by terminal {f.pop('serial')}")
-
-    PHRASES = {
-        ("TransProcess", "START"): start,
-        ("TransProcess", "CARD"): card,
-        ("TransProcess", "RESULT"): result,
-        ("TransProcess", "TIMEOUT"): timeout,
-        ("TransProcess", "CANCEL"): cancel,
-        ("Comm", "CONNECT"): connect,
-        ("Comm", "TX"): iso,
-        ("Comm", "RX"): iso,
-        ("Reversal", "SAVED"): reversal,
-        ("Reversal", "SEND"): reversal,
-        ("Reversal", "DELETED"): reversal,
-        ("SAF", "QUEUED"): saf_queued,
-        ("SAF", "UPLOAD"): saf_upload,
-        ("Batch", "SETTLE"): settle,
-        ("Batch", "RESULT"): settle_result,
-        ("Batch", "UPLOAD"): batch_upload,
-        ("Printer", "STATUS"): printer_status,
-        ("Printer", "PRINT"): printed,
-        ("EmvProcess", "ERROR"): emv_error,
-        ("EmvProcess", "FALLBACK"): fallback,
-        ("PinPad", "PIN"): pin,
-        ("UI", "LOGIN"): login,
-        ("UI", "MENU"): menu,
-        ("UI", "KEY"): key,
-        ("PowerFail", "RECOVER"): recover,
-        ("TMS", "device"): identity,
-        ("TMS", "INIT"): init,
-        ("TMS", "PARAM"): param,
-        ("TMS", "RELEASE"): release,
-    }
 
 
 @dataclass(frozen=True)
