@@ -48,8 +48,10 @@ from forensics.fleet.summary import device_models, summarize, write_tables
 from forensics.ingest.dialect import dialect_sources
 from forensics.outputs import written_aside
 
-#: Rows of one input routed to the groups at once (a huge host log is routed in pieces).
-_ROUTE_ROWS = 1_000_000
+#: Rows of one input routed to the groups at once (a huge host log is routed in pieces). Routing the
+#: 3.6M-block host log of a 2,116-terminal fleet to its 650 groups peaked at 4,616 MiB with 1M rows,
+#: 1,853 MiB with 200k (59 s, 11k part files) and 1,060 MiB with 50k (165 s, 44k part files).
+_ROUTE_ROWS = 200_000
 _GLOB = set("*?[")
 
 INPUTS_SCHEMA = pl.Schema(
