@@ -140,8 +140,10 @@ def scan_split(source: Path, loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bo
 
     def part(name: str) -> Loaded:
         rows = (labels == name).arg_true()
+        first, last = rows[0], rows[-1]  # ascending
         events = (
             scan.with_row_index(_ROW)
+            .slice(first, last - first + 1)  # the row groups before and after the group's rows are not read
             .filter(pl.col(_ROW).is_in(rows.implode()))
             .select(*columns, pl.col(_ROW).cast(pl.Int64))
             .collect()
