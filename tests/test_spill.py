@@ -4,7 +4,12 @@ and timeline as the in-memory analysis, and the temporary folder always removed.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +132,15 @@ def test_the_spilled_events_are_the_loaded_ones(spill_always: None) -> None:
     with ingested(files, card_key="k") as (_, source):
         assert source is not None
         assert pl.read_parquet(source).equals(forensics.load(files, card_key="k").events)
+
+
+def test_the_temporary_folder_goes_on_sigterm(tmp_path: Path) -> None:
+    files = case_files("refund_wrong_card", "misrouted_wrong_mid", "dup_migration_rerun", "dup_paper_out_rerun", "tour")
+    env = {**os.environ, "FORENSICS_SPILL_BYTES": "0", "TMPDIR": str(tmp_path)}
+    forensics_cli = Path(sys.executable).with_name("forensics")
+    run = subprocess.Popen([str(forensics_cli), "diagnose", *files, "--quiet"], env=env, stdout=subprocess.DEVNULL)
+    while run.poll() is None and not list(tmp_path.glob("forensics-events-*/events.parquet")):
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)  # while the events are analysed from the spilled file, unless it is done
+    assert run.wait(timeout=300) in (0, 128 + signal.SIGTERM)
+    assert not list(tmp_path.iterdir())
