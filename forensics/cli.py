@@ -491,15 +491,20 @@ def _diagnosed(
     logs: tuple[str, ...], quiet: bool, rules: RuleSet | None = None, events: bool = True, **load_options: Any
 ) -> Diagnosis:
     """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work (``events``:
-    False when only the findings and the timeline's tables are shown: ``diagnose_by_group``)."""
-    from forensics.fleet.analysis import diagnose_by_group
+    False when only the findings and the timeline's tables are shown: ``diagnose_by_group``); a big input's
+    events wait in a temporary Parquet file (``forensics.fleet.analysis.ingested``)."""
+    from forensics.fleet.analysis import diagnose_by_group, diagnose_parquet, ingested
 
     bar = _bar(quiet)
     try:
-        loaded = load(list(logs), workers=_WORKERS, progress=bar, **load_options)
-        if bar is not None:
-            bar.stage(f"rebuilding and diagnosing the transactions of {loaded.events.height:,} events")
-        return diagnose_by_group(loaded, rules=rules, events=events)
+        with ingested(list(logs), workers=_WORKERS, progress=bar, **load_options) as (loaded, source):
+            if source is None:
+                if bar is not None:
+                    bar.stage(f"rebuilding and diagnosing the transactions of {loaded.events.height:,} events")
+                return diagnose_by_group(loaded, rules=rules, events=events)
+            if bar is not None:
+                bar.stage("rebuilding and diagnosing the transactions, one group of terminals at a time")
+            return diagnose_parquet(source, loaded, rules=rules, events=events)
     finally:
         if bar is not None:
             bar.close()

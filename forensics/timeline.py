@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from forensics.events import UTC_US
-from forensics.ingest import Loaded, load
+from forensics.ingest import Loaded
 
 #: Rows of the terminals' own logs (the role their format declares; a row always has one).
 TERMINAL = pl.col("role") == "terminal"
@@ -216,10 +216,11 @@ class Timeline:
 def timeline(paths: Any, **load_options: Any) -> Timeline:
     """Load logs (see ``forensics.load`` for the options: ``tz``, ``year``, ``dialects=[vendor dialect
     files]``, ...) and build their timeline, one connected group of devices, TIDs and MIDs at a time
-    (``forensics.fleet``: the same frames, the largest group's memory)."""
-    from forensics.fleet.analysis import timeline_by_group
+    (``forensics.fleet``: the same frames, the largest group's memory; a big input's events wait in a
+    temporary Parquet file, ``forensics.fleet.analysis.ingested``)."""
+    from forensics.fleet.analysis import timeline_files
 
-    return timeline_by_group(load(paths, **load_options))
+    return timeline_files(paths, **load_options)
 
 
 # -- host side --------------------------------------------------------------------------
@@ -1332,7 +1333,7 @@ def devices(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
 # -- assembly ---------------------------------------------------------------------------
 
 
-def streams(events: pl.DataFrame) -> pl.DataFrame:
+def streams(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Which terminal files continue one another: path, stream (the first file's path), offset (lines before).
 
     A device's log given in several files that follow one another in time (a rotated log: ``X.log.1``

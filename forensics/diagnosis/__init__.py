@@ -22,7 +22,6 @@ from forensics.diagnosis.candidates import Params, prepare
 from forensics.diagnosis.finding import Alternative, Evidence, Finding, TransactionRef
 from forensics.diagnosis.kinds import detect, kinds
 from forensics.diagnosis.rules import RuleSet, candidate_column
-from forensics.ingest import load
 from forensics.money import amount_text, minor_to_major
 from forensics.timeline import Timeline
 
@@ -86,10 +85,11 @@ def diagnose(
 ) -> Diagnosis:
     """Load logs (options as ``forensics.load``: ``tz``, ``year``, ``dialects=[vendor dialect files]``, ...),
     rebuild the timeline and diagnose it, one connected group of devices, TIDs and MIDs at a time
-    (``forensics.fleet``: the same answer, the largest group's memory)."""
-    from forensics.fleet.analysis import diagnose_by_group
+    (``forensics.fleet``: the same answer, the largest group's memory; a big input's events wait in a
+    temporary Parquet file, ``forensics.fleet.analysis.ingested``)."""
+    from forensics.fleet.analysis import diagnose_files
 
-    return diagnose_by_group(load(paths, **load_options), params=params, rules=rules)
+    return diagnose_files(paths, params=params, rules=rules, **load_options)
 
 
 def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: RuleSet | None = None) -> Diagnosis:

@@ -9,16 +9,78 @@ and ``forensics timeline`` run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from forensics.diagnosis import Diagnosis, Params, RuleSet, diagnose_timeline
 from forensics.fleet.groups import connect, group_of, identifiers, one_site, site_mids
-from forensics.ingest import Loaded
+from forensics.ingest import Loaded, load, write_parquet
 from forensics.timeline import Timeline, build, streams
+
+#: Inputs of more bytes than this in all (as stored: a .gz file counts compressed) are ingested into a temporary
+#: Parquet file and analysed from it (``ingested``); $FORENSICS_SPILL_BYTES overrides it.
+SPILL_BYTES = 256 << 20
+#: Load options only ``load`` takes: inputs given with them are loaded in memory whatever their size.
+_LOAD_ONLY = ("chunk_lines",)
+
+
+def spill_bytes() -> int:
+    """The input size beyond which ``ingested`` spills the events to Parquet (``SPILL_BYTES``)."""
+    return int(os.environ.get("FORENSICS_SPILL_BYTES", SPILL_BYTES))
+
+
+@contextmanager
+def ingested(paths: str | Path | Sequence[str | Path], **load_options: Any) -> Iterator[tuple[Loaded, Path | None]]:
+    """The inputs ingested (options as ``forensics.load``): (``load(paths)``, None) for inputs up to
+    ``spill_bytes()``; beyond, (the ``write_parquet`` tables, the Parquet file of their events) in a temporary
+    folder removed on leaving (an exception or, in the CLI, SIGTERM too), for ``diagnose_parquet`` or
+    ``timeline_parquet`` to read lazily."""
+    listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if sum(_stored_bytes(p) for p in listed) <= spill_bytes() or any(k in load_options for k in _LOAD_ONLY):
+        yield load(listed, **load_options), None
+        return
+    with tempfile.TemporaryDirectory(prefix="forensics-events-") as folder:
+        source = Path(folder) / "events.parquet"
+        yield write_parquet(listed, source, **load_options), source
+
+
+def _stored_bytes(path: str | Path) -> int:
+    """Bytes of ``path`` as stored (0 for a pipe or what cannot be measured: ``load`` says what is wrong)."""
+    try:
+        return os.stat(path).st_size if os.path.isfile(path) else 0
+    except OSError:
+        return 0
+
+
+def diagnose_files(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    params: Params | None = None,
+    rules: RuleSet | None = None,
+    events: bool = True,
+    **load_options: Any,
+) -> Diagnosis:
+    """The diagnosis of log files (load options as ``forensics.load``), group by group: in memory
+    (``diagnose_by_group``), or from a temporary Parquet file for inputs beyond ``spill_bytes()``
+    (``diagnose_parquet``). The same findings and timeline either way."""
+    with ingested(paths, **load_options) as (loaded, source):
+        if source is None:
+            return diagnose_by_group(loaded, params=params, rules=rules, events=events)
+        return diagnose_parquet(source, loaded, params=params, rules=rules, events=events)
+
+
+def timeline_files(paths: str | Path | Sequence[str | Path], **load_options: Any) -> Timeline:
+    """The timeline of log files, as ``diagnose_files`` analyses them (``timeline_by_group`` or
+    ``timeline_parquet``)."""
+    with ingested(paths, **load_options) as (loaded, source):
+        return timeline_by_group(loaded) if source is None else timeline_parquet(source, loaded)
 
 
 def given(events: pl.DataFrame | pl.LazyFrame) -> tuple[bool, bool]:
@@ -63,6 +125,34 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     return parts, given(events)
 
 
+def scan_split(source: Path, loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
+    """``split`` of the events in the Parquet file ``source`` without reading them all: the grouping reads
+    their identifier columns, and each group's rows are read from ``source`` when its turn comes. ``loaded``:
+    the unparsed, compliance and inputs tables of the ingest that wrote ``source``."""
+    scan = pl.scan_parquet(source)
+    if one_site(site_mids(scan)):
+        return None
+    labels = scan.select(group_of(connect(identifiers(scan))).cast(pl.Categorical)).collect()["group"]
+    names = labels.unique(maintain_order=True).to_list()
+    if len(names) <= 1:
+        return None
+    columns = scan.collect_schema().names()
+
+    def part(name: str) -> Loaded:
+        rows = (labels == name).arg_true()
+        first, last = rows[0], rows[-1]  # ascending
+        events = (
+            scan.with_row_index(_ROW)
+            .slice(first, last - first + 1)  # the row groups before and after the group's rows are not read
+            .filter(pl.col(_ROW).is_in(rows.implode()))
+            .select(*columns, pl.col(_ROW).cast(pl.Int64))
+            .collect()
+        )
+        return Loaded(events, loaded.unparsed, loaded.compliance, loaded.inputs)
+
+    return (part(name) for name in names), given(scan)
+
+
 def _slim(tl: Timeline, loaded: Loaded) -> Timeline:
     """A group's timeline holding, of its events, only what the build added or changed (and the row numbers):
     the rest is in the whole input's events already. Its tables are the whole input's."""
@@ -76,7 +166,25 @@ def timeline_by_group(loaded: Loaded) -> Timeline:
     if cut is None:
         return build(loaded)
     parts, flags = cut
-    return merge([_slim(build(part, flags), loaded) for part in parts], loaded)
+    return merge([_slim(build(part, flags), loaded) for part in parts], loaded, rotated(loaded.events))
+
+
+def timeline_parquet(source: Path, loaded: Loaded) -> Timeline:
+    """``timeline_by_group`` of the events in the Parquet file ``source`` (``loaded``: as for ``scan_split``):
+    the whole events are read once every group is built, for the timeline to hold them."""
+    cut = scan_split(source, loaded)
+    if cut is None:
+        return build(replace(loaded, events=pl.read_parquet(source)))
+    parts, flags = cut
+    shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
+    timelines = [_slim(build(part, flags), shell) for part in parts]
+    return merge(timelines, replace(loaded, events=pl.read_parquet(source)), rotated(pl.scan_parquet(source)))
+
+
+def rotated(events: pl.DataFrame | pl.LazyFrame) -> bool:
+    """Whether a terminal log of ``events`` continues another (``timeline.streams``): then ``build`` sorts the
+    events by stream and line."""
+    return streams(events).filter(pl.col("offset") > 0).height > 0
 
 
 def diagnose_by_group(
@@ -91,10 +199,48 @@ def diagnose_by_group(
     per event of the whole input."""
     cut = split(loaded)
     if cut is None:
-        result = diagnose_timeline(build(loaded), params=params, rules=rules)
-        if not events:
-            result.timeline = replace(result.timeline, events=result.timeline.events.clear())
-        return result
+        return _diagnosed_whole(loaded, params, rules, events)
+    return _diagnosed_groups(cut, loaded, lambda: loaded, rotated(loaded.events), params, rules, events)
+
+
+def diagnose_parquet(
+    source: Path, loaded: Loaded, *, params: Params | None = None, rules: RuleSet | None = None, events: bool = True
+) -> Diagnosis:
+    """``diagnose_by_group`` of the events in the Parquet file ``source`` (``loaded``: as for ``scan_split``),
+    read lazily: the grouping reads their identifier columns, each group's rows are read when its turn comes.
+    With ``events=False`` the whole events are never held; else they are read once every group is diagnosed,
+    for the timeline to hold them. The timeline's ``loaded`` holds ``loaded``'s tables (and the events so read)."""
+    cut = scan_split(source, loaded)
+    if cut is None:
+        return _diagnosed_whole(replace(loaded, events=pl.read_parquet(source)), params, rules, events)
+    is_rotated = rotated(pl.scan_parquet(source))
+    shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
+
+    def whole() -> Loaded:
+        return replace(loaded, events=pl.read_parquet(source)) if events else shell
+
+    return _diagnosed_groups(cut, shell, whole, is_rotated, params, rules, events)
+
+
+def _diagnosed_whole(loaded: Loaded, params: Params | None, rules: RuleSet | None, events: bool) -> Diagnosis:
+    """``diagnose_timeline(build(loaded))`` (its timeline's events left out unless ``events``)."""
+    result = diagnose_timeline(build(loaded), params=params, rules=rules)
+    if not events:
+        result.timeline = replace(result.timeline, events=result.timeline.events.clear())
+    return result
+
+
+def _diagnosed_groups(
+    cut: tuple[Iterator[Loaded], tuple[bool, bool]],
+    shell: Loaded,
+    whole: Callable[[], Loaded],
+    is_rotated: bool,
+    params: Params | None,
+    rules: RuleSet | None,
+    events: bool,
+) -> Diagnosis:
+    """The groups of ``cut`` diagnosed one at a time and merged into the diagnosis of what ``whole`` gives once
+    every group is done (``shell``: the input's tables, with its events or only their columns)."""
     parts, flags = cut
     findings, fired, timelines = [], [], []
     for part in parts:
@@ -102,21 +248,21 @@ def diagnose_by_group(
         findings += result.findings
         if result.rules_fired.width:
             fired.append(result.rules_fired)
-        slim = _slim(result.timeline, loaded)
+        slim = _slim(result.timeline, shell)
         timelines.append(slim if events else replace(slim, events=slim.events.clear()))
         del part, result  # the group's own copy of its rows goes now
     findings.sort(key=finding_order)
     return Diagnosis(
         [replace(f, id=f"F{i}") for i, f in enumerate(findings, start=1)],
-        merge(timelines, loaded),
+        merge(timelines, whole(), is_rotated),
         pl.concat(fired, how="diagonal_relaxed") if fired else pl.DataFrame(),
     )
 
 
-def merge(timelines: list[Timeline], loaded: Loaded) -> Timeline:
+def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool) -> Timeline:
     """One timeline of the groups' timelines (``_slim``) of ``loaded``, its frames in the order
-    ``build(loaded)`` gives (``timelines`` is emptied: each frame is let go once merged)."""
-    rotated = streams(loaded.events).filter(pl.col("offset") > 0).height > 0
+    ``build(loaded)`` gives (``is_rotated``: ``rotated(loaded.events)``, whose events may be left out).
+    ``timelines`` is emptied: each frame is let go once merged."""
     order = {path: n for n, path in enumerate(loaded.inputs["path"].to_list())} if loaded.inputs.height else {}
 
     def ordered(frame: pl.DataFrame, keys: list[pl.Expr]) -> pl.DataFrame:
@@ -136,7 +282,7 @@ def merge(timelines: list[Timeline], loaded: Loaded) -> Timeline:
     )
     del added
     # build() keeps the ingest order, or sorts by stream and line when a log continues another
-    if rotated:
+    if is_rotated:
         events = ordered(events, [pl.col("stream"), pl.col("seq")])
         settlement = ordered(concat("settlement"), [pl.col("path"), pl.col("line")])
     else:
