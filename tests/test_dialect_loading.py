@@ -187,3 +187,21 @@ def test_a_sweep_reads_the_vendor_dialect_on_its_workers(
     )
     assert result.exit_code == 0, result.output
     assert kinds(tmp_path / "cli") == {"txn.result"}
+
+
+def test_a_big_input_is_spilled_with_its_vendor_dialect(
+    vendor: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs beyond the spill size go through ``write_parquet`` with the same dialect files (the CLI
+    always passes ``dialects``, None when none is given, which must not keep a big input in memory)."""
+    import polars as pl
+
+    from forensics.fleet.analysis import ingested
+
+    dialect, log = vendor
+    monkeypatch.delenv(DIALECTS_ENV, raising=False)
+    monkeypatch.setenv("FORENSICS_SPILL_BYTES", "0")
+    for given, kinds in (([dialect], {"txn.result"}), (None, {"log"})):
+        with ingested([log], dialects=given) as (_, source):
+            assert source is not None
+            assert set(pl.read_parquet(source)["kind"]) == kinds
