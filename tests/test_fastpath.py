@@ -119,12 +119,13 @@ def test_simulated_volume_identical(tmp_path: Path, android: bool, style: str) -
     both(paths)
 
 
-@pytest.mark.parametrize("vendor", ["orbit", "quill"])
-@pytest.mark.parametrize("android,style", [(True, "threadtime"), (False, "bsd_pri")])
+@pytest.mark.parametrize("android,style,vendor", [(True, "threadtime", "orbit"), (False, "bsd_pri", "quill")])
 @pytest.mark.slow
 def test_simulated_vendor_volume_identical(tmp_path: Path, vendor: str, android: bool, style: str) -> None:
-    """The shipped vendor dialects on their simulated apps' logs: the same tables from both paths."""
-    case = simulate_volume(4000, seed=12, android=android, style=style, vendor=vendor)
+    """The shipped vendor dialects on their simulated apps' logs, each on its home platform: the same tables from
+    both paths (the generated-lines tests mix the platforms). Vendor lines mostly take the Lark path, hence the
+    small volume."""
+    case = simulate_volume(1500, seed=12, android=android, style=style, vendor=vendor)
     both(case.write(tmp_path))
 
 
@@ -687,7 +688,7 @@ def _vendor_line(draw: st.DrawFn) -> tuple[str, str]:
 
 @pytest.mark.slow
 @given(st.lists(_vendor_line(), min_size=1, max_size=8))
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_vendor_lines_identical(tmp_path: Path, lines: list[tuple[str, str]]) -> None:
     """Random payloads for a dialect with value maps, group targets, card fields and ISO shapes."""
     dialect, log = _vendor_log(tmp_path, lines)

@@ -93,7 +93,7 @@ def scheduler_and_workers(tmp_path: Path) -> Iterator[tuple[str, list[subprocess
                 proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=3)  # a test cluster: no need to wait for a graceful exit
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

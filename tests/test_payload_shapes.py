@@ -425,7 +425,7 @@ def _vendor_line(draw: st.DrawFn) -> str:
 
 @pytest.mark.slow
 @given(st.lists(_vendor_line(), min_size=1, max_size=8), st.booleans())
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_vendor_lines_identical(tmp_path: Path, vendor: Dialects, lines: list[str], syslog: bool) -> None:
     """Random payloads in every style and tags in every shape, logcat or syslog, on both paths."""
     _both(_log(tmp_path, lines, syslog), vendor)
