@@ -40,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from forensics.diagnosis import Diagnosis
 from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
 from forensics.fleet.analysis import given
@@ -47,6 +48,7 @@ from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, m
 from forensics.fleet.summary import device_models, summarize, write_tables
 from forensics.ingest.dialect import dialect_sources
 from forensics.outputs import written_aside
+from forensics.timeline import Timeline
 
 #: Rows of one input routed to the groups at once (a huge host log is routed in pieces). Routing the
 #: 3.6M-block host log of a 2,116-terminal fleet to its 650 groups peaked at 4,616 MiB with 1M rows,
@@ -345,6 +347,14 @@ def diagnose_group(gid: str, events_dir: str, flags: tuple[bool, bool]) -> tuple
     inputs = pl.DataFrame({"path": [], "format": [], "tz": [], "tz_assumed": [], "notes": []})
     tl = build(Loaded(events.select(EVENTS_SCHEMA.names()), empty, empty, inputs), flags)
     result = diagnose_timeline(tl)
+    return group_frames(gid, events, tl, result)
+
+
+def group_frames(
+    gid: str, events: pl.DataFrame, tl: Timeline, result: Diagnosis
+) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """A group's rows of the sweep's ``findings`` and ``devices`` frames, and its findings' JSON objects, from
+    its events, timeline and diagnosis."""
     mids = dict(zip(tl.devices["device"].to_list(), tl.devices["mid"].to_list(), strict=True))
     rows, objects = [], []
     for f in result.findings:
