@@ -226,27 +226,18 @@ def parse(
     check_outputs(logs, [output, unparsed_path, compliance_path])
     _stdout_parquet(fmt, output, "jsonl|csv")
     out_fmt = _output_format(output, fmt)
+    options: dict[str, Any] = {
+        "year": year,
+        "tz": _tz_option(tz, logs),
+        "device": device,
+        "card_key": card_key,
+        "dialects": _dialects(dialects),
+        "workers": workers,
+    }
     if out_fmt == "parquet" and output != "-":
-        loaded = write_parquet(
-            list(logs),
-            output,
-            year=year,
-            tz=_tz_option(tz, logs),
-            device=device,
-            card_key=card_key,
-            dialects=_dialects(dialects),
-            workers=workers,
-        )
+        loaded = write_parquet(list(logs), output, **options)
     else:
-        loaded = load(
-            list(logs),
-            year=year,
-            tz=_tz_option(tz, logs),
-            device=device,
-            card_key=card_key,
-            dialects=_dialects(dialects),
-            workers=workers,
-        )
+        loaded = load(list(logs), **options)
         write_frame(loaded.events, output, out_fmt, csv_raw)
     if unparsed_path:
         write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt), csv_raw)
