@@ -51,8 +51,8 @@ from forensics.outputs import written_aside
 from forensics.timeline import Timeline
 
 #: Rows of one input routed to the groups at once (a huge host log is routed in pieces). Routing the
-#: 3.6M-block host log of a 2,116-terminal fleet to its 650 groups peaked at 4,616 MiB with 1M rows,
-#: 1,853 MiB with 200k (59 s, 11k part files) and 1,060 MiB with 50k (165 s, 44k part files).
+#: 3.6M-block host log of a 2,116-terminal fleet to its 650 groups peaked at 1,008 MiB with 200k rows
+#: (11k part files) and 2,051 MiB with 500k. (Read in PyArrow record batches, reading alone kept 1.7 GiB.)
 _ROUTE_ROWS = 200_000
 _GLOB = set("*?[")
 
@@ -314,15 +314,12 @@ def _groups_of(record: dict[str, Any], groups: pl.DataFrame) -> set[str]:
 
 def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.DataFrame) -> dict[str, int]:
     """Write one parsed input's rows into ``events_dir/group=<gid>/part-<order>-<k>.parquet``; rows per group."""
-    import pyarrow.parquet as pq
-
     counts: dict[str, int] = {}
-    source = pq.ParquetFile(Path(work) / f"{key}.parquet")
+    source = Path(work) / f"{key}.parquet"
     label = group_of(groups)
-    for k, batch in enumerate(source.iter_batches(batch_size=_ROUTE_ROWS)):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        frame = frame.with_columns(label)
+    total = pl.scan_parquet(source).select(pl.len()).collect().item()
+    for k, start in enumerate(range(0, total, _ROUTE_ROWS)):
+        frame = pl.scan_parquet(source).slice(start, _ROUTE_ROWS).with_columns(label).collect()
         for (gid,), part in frame.partition_by("group", as_dict=True, maintain_order=True).items():
             folder = Path(events_dir) / f"group={gid}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -457,6 +454,8 @@ def sweep(
         address = cluster.scheduler_address
     try:
         say(f"parsing {len(files)} inputs on {len(client.scheduler_info()['workers'])} workers")
+        stages: dict[str, float] = {}
+        mark = time.perf_counter()
         futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
         records = client.gather(futures)
         groups = connect(_all_links(records), _one_site(records))
@@ -472,6 +471,7 @@ def sweep(
             )
             for n, record in zip(again, redo, strict=True):
                 records[n] = record
+        stages["parse"], mark = round(time.perf_counter() - mark, 3), time.perf_counter()
         reparsed = sum(1 for n in again if records[n]["parsed_now"])
         parsed_now = sum(1 for r in records if r["parsed_now"] and r["key"])
         done = [(n, r) for n, r in enumerate(records) if r["key"]]
@@ -480,10 +480,12 @@ def sweep(
         counts = client.gather(
             [client.submit(route_input, r["key"], n, str(work), str(events_dir), shared) for n, r in done]
         )
+        stages["route"], mark = round(time.perf_counter() - mark, 3), time.perf_counter()
         flags = (any(r["given"][0] for _, r in done), any(r["given"][1] for _, r in done))
         gids = sorted({g for c in counts for g in c} - {UNATTACHED})
         say(f"diagnosing {len(gids)} groups")
         results = client.gather([client.submit(diagnose_group, g, str(events_dir), flags) for g in gids])
+        stages["diagnose"], mark = round(time.perf_counter() - mark, 3), time.perf_counter()
         worker_rss = client.run(_peak_rss)
     except BaseException:
         # interrupted or failed: the workers stop, nothing half-written stays (parsed inputs do, for the next run)
@@ -498,6 +500,7 @@ def sweep(
     findings, devices, objects = _collect(results)
     _write(out, events_dir, inputs, group_rows, findings, devices, objects)
     _drop_partials(work)
+    stages["write"] = round(time.perf_counter() - mark, 3)
     wall = time.perf_counter() - started
     events = int(group_rows["events"].sum()) if group_rows.height else 0
     run = {
@@ -510,6 +513,7 @@ def sweep(
         "parsed_again_for_years": reparsed,
         "events": events,
         "events_per_s": round(events / wall, 1) if wall else None,
+        "stages_s": stages,
         "groups": len(gids),
         "findings": findings.height,
         "peak_rss_client": _peak_rss(),
@@ -523,9 +527,21 @@ def sweep(
 
 def _close(client: Any, cluster: Any) -> None:
     """Let go of the cluster: a local one is shut down, a running scheduler keeps its workers."""
+    if cluster is not None:
+        try:  # its workers outlive the scheduler for a moment: their failed heartbeats are not news
+            client.run(_quiet, wait=False)
+        except Exception:  # noqa: BLE001 - a worker already gone has nothing to say either
+            pass
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def _quiet() -> None:
+    """Silence this worker's Dask logs (it is being shut down)."""
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def _peak_rss() -> int:

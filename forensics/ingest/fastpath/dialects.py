@@ -156,15 +156,17 @@ class FastDialects:
             | (open_ & ~own & pl.lit(self.patterns_slow)),
             **self._style_columns(),
         )
+        tags = set(frame.get_column("_dtag").drop_nulls().unique().to_list())
+        rules = [r for r in self.rules if r.tag in tags]  # a rule of a tag the batch lacks cannot match
         chain: Any = pl
-        for rule in self.rules:
+        for rule in rules:
             cond = (pl.col("_dtag") == rule.tag) & pl.col("_payload").is_not_null()
             if rule.keyword is not None:
                 cond &= pl.col(f"_keyword_{rule.style}") == rule.keyword
             if rule.match is not None:
                 cond &= pl.col("_payload").str.contains(rule.match)
             chain = chain.when(cond).then(pl.lit(rule.index))
-        rule_expr = chain.otherwise(None) if self.rules else pl.lit(None)
+        rule_expr = chain.otherwise(None) if rules else pl.lit(None)
         frame = frame.with_columns(_rule=rule_expr.cast(pl.Int32))
         frame = frame.with_columns(self._rule_style())
         dialect_rows = (
@@ -172,7 +174,7 @@ class FastDialects:
             .filter(pl.col("_rule").is_not_null() & ~pl.col("_refuse"))
             .drop("_refuse")
         )
-        values, attrs, refused = self._values(dialect_rows)
+        values, attrs, refused = self._values(dialect_rows, rules)
         kinds = {r.index: r.kind for r in self.rules}
         names = {r.index: r.dialect for r in self.rules}
         is_d = pl.col("_dtag").is_not_null()
@@ -281,8 +283,9 @@ class FastDialects:
         kkey = style.replace_strict(keys, default=None, return_dtype=pl.String) if keys else pl.lit(None, pl.String)
         return [*out, kkey.alias("_kkey")]
 
-    def _values(self, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-        """Typed columns (``_v_<column>``) and attrs JSON per row, and the rows refused."""
+    def _values(self, rows: pl.DataFrame, rules: list[_FastRule]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+        """Typed columns (``_v_<column>``) and attrs JSON per row (whose ``_rule`` is one of ``rules``), and
+        the rows refused."""
         empty_i = pl.Series("_i", [], pl.Int64)
         if rows.is_empty():
             return (
@@ -292,14 +295,14 @@ class FastDialects:
             )
         tokens = _tokens(rows)
         pairs, words = tokens.filter(pl.col("_key").is_not_null()), tokens.filter(pl.col("_key").is_null())
-        refused = self._refusals(rows, pairs)
+        refused = self._refusals(rows, pairs, rules)
         # (row, column, text) from key=value pairs, positional words, match groups and constants;
         # (row, attrs key, text) from unmapped pairs, extra words and attrs.* columns
-        long_parts, attr_parts = self._pairs(pairs)
-        self._words(words, long_parts, attr_parts)
-        self._rule_values(rows, long_parts)
+        long_parts, attr_parts = self._pairs(pairs, rules)
+        self._words(words, long_parts, attr_parts, rules)
+        self._rule_values(rows, long_parts, rules)
         long = pl.concat([p.cast({"_i": pl.Int64, "_target": pl.String, "_val": pl.String}) for p in long_parts])
-        long = self._mapped(long, rows)
+        long = self._mapped(long, rows, rules)
         is_attr = pl.col("_target").str.starts_with("attrs.")
         attr_parts.append(long.filter(is_attr).select("_i", _akey=pl.col("_target").str.slice(6), _val="_val"))
         wide, bad = typed(spread(long.filter(~is_attr, pl.col("_val") != ""), rows["_i"]))
@@ -310,12 +313,12 @@ class FastDialects:
             pl.concat(refused).unique(),
         )
 
-    def _refusals(self, rows: pl.DataFrame, pairs: pl.DataFrame) -> list[pl.Series]:
+    def _refusals(self, rows: pl.DataFrame, pairs: pl.DataFrame, rules: list[_FastRule]) -> list[pl.Series]:
         """Rows whose columns or attrs would depend on which of two sources Python writes last."""
         # a key twice in one payload; a hash collision only sends a row to Lark
         refused = [pairs.filter((pl.col("_key").hash(7) ^ pl.col("_i").hash(11)).is_duplicated()).get_column("_i")]
         refuse = []
-        for rule in self.rules:
+        for rule in rules:
             if rule.risky_keys:
                 risky = pl.col("_payload").str.contains(
                     r"(?:^| )(?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")="
@@ -327,10 +330,10 @@ class FastDialects:
         )
         return refused + [rows.select(e).to_series() for e in refuse]
 
-    def _pairs(self, pairs: pl.DataFrame) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+    def _pairs(self, pairs: pl.DataFrame, rules: list[_FastRule]) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
         """key=value pairs: mapped ones to their columns, the others to attrs."""
         mapping = pl.DataFrame(
-            [(r.index, k, t) for r in self.rules for k, t in r.fields.items()],
+            [(r.index, k, t) for r in rules for k, t in r.fields.items()],
             schema={"_rule": pl.Int32, "_key": pl.String, "_target": pl.String},
             orient="row",
         )
@@ -340,10 +343,16 @@ class FastDialects:
             [tokens.filter(pl.col("_target").is_null()).select("_i", _akey=pl.col("_key"), _val=pl.col("_val"))],
         )
 
-    def _words(self, words: pl.DataFrame, long_parts: list[pl.DataFrame], attr_parts: list[pl.DataFrame]) -> None:
+    def _words(
+        self,
+        words: pl.DataFrame,
+        long_parts: list[pl.DataFrame],
+        attr_parts: list[pl.DataFrame],
+        rules: list[_FastRule],
+    ) -> None:
         """Positional words: the rule's ``args`` in order, the rest joined into attrs."""
         args = pl.DataFrame(
-            [(r.index, n, target) for r in self.rules for n, target in enumerate(r.args)],
+            [(r.index, n, target) for r in rules for n, target in enumerate(r.args)],
             schema={"_rule": pl.Int32, "_n": pl.Int64, "_target": pl.String},
             orient="row",
         )
@@ -359,11 +368,11 @@ class FastDialects:
         )
         attr_parts.append(extra.select("_i", _akey=pl.lit(WORDS_ATTR), _val="_val"))
 
-    def _mapped(self, long: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    def _mapped(self, long: pl.DataFrame, rows: pl.DataFrame, rules: list[_FastRule]) -> pl.DataFrame:
         """(row, target, text) with each text through its rule's value map (``[values]``), as
         ``Dialects._columns`` does (a rule's constants are never mapped: they are not in ``values``)."""
         maps = pl.DataFrame(
-            [(r.index, c, logged, word) for r in self.rules for c, m in r.values.items() for logged, word in m.items()],
+            [(r.index, c, logged, word) for r in rules for c, m in r.values.items() for logged, word in m.items()],
             schema={"_rule": pl.Int32, "_target": pl.String, "_val": pl.String, "_word": pl.String},
             orient="row",
         )
@@ -375,9 +384,9 @@ class FastDialects:
             .select("_i", "_target", _val=pl.coalesce("_word", "_val"))
         )
 
-    def _rule_values(self, rows: pl.DataFrame, long_parts: list[pl.DataFrame]) -> None:
+    def _rule_values(self, rows: pl.DataFrame, long_parts: list[pl.DataFrame], rules: list[_FastRule]) -> None:
         """Each rule's ``match`` groups and ``set`` constants on its own rows."""
-        for rule in self.rules:
+        for rule in rules:
             mine = rows.filter(pl.col("_rule") == rule.index)
             if mine.is_empty():
                 continue
