@@ -146,6 +146,9 @@ def main() -> int:
             f"{workers:>7} {wall:>8.0f} {run['events']:>12,} {run['events_per_s']:>10,.0f} "
             f"{_gib(run['peak_rss_client']):>11} {', '.join(_gib(v) for v in per_worker):>30}"
         )
+    for workers, run, _, _, _, _ in rows:
+        stages = ", ".join(f"{name} {seconds:,.0f} s" for name, seconds in run.get("stages_s", {}).items())
+        print(f"{workers} worker(s), seconds per stage: {stages}")
     for workers, run, _, s, _, _ in rows:
         print(
             f"\n{workers} worker(s): {run['groups']} groups, {run['findings']} findings; injected "
