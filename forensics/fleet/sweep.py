@@ -273,40 +273,40 @@ def _failed(path: str, sha: str | None, size: int, error: str, started: float) -
 # -- stage 2: years of year-less logs (client) --------------------------------------------
 
 
-def year_anchors(record: dict[str, Any], records: list[dict[str, Any]], groups: pl.DataFrame) -> list[str]:
-    """The anchors a year-less input takes from the dated inputs of its groups, when they give its first
-    stamp another year than it was read with (else none: no need to parse it again)."""
+def year_anchors(records: list[dict[str, Any]], groups: pl.DataFrame) -> dict[int, list[str]]:
+    """Per year-less input (by its place in ``records``), the anchors it takes from the dated inputs of its
+    groups, when they give its first stamp another year than it was read with (the others need no second parse)."""
     from forensics.ingest.clock import Years
 
-    if record["key"] is None or record.get("first_stamp") is None:
-        return []
-    mine = _groups_of(record, groups)
-    anchors = sorted(
-        {
-            a
-            for other in records
-            if other is not record and other["dated"] and other["key"] and mine & _groups_of(other, groups)
-            for a in other["span"]
-            if a
-        }
-    )
-    if not anchors or anchors == record["anchors"]:
-        return []
-    month, day, read = record["first_stamp"]
-    wanted, _ = Years(first=(month, day)).base([datetime.fromisoformat(a) for a in anchors], None, 0.0)
-    return anchors if read != wanted else []
+    lookup = {(k, v): g for k, v, g in groups.select("key", "value", "group").iter_rows()}
+    member = [_groups_of(r, lookup) for r in records]
+    spans: dict[str, set[str]] = {}  # per group, the first and last times of its dated inputs
+    for r, mine in zip(records, member, strict=True):
+        if r["dated"] and r["key"]:
+            for gid in mine:
+                spans.setdefault(gid, set()).update(a for a in r["span"] if a)
+    again: dict[int, list[str]] = {}
+    for n, (r, mine) in enumerate(zip(records, member, strict=True)):
+        if r["key"] is None or r.get("first_stamp") is None:
+            continue
+        anchors = sorted(set().union(*(spans.get(gid, set()) for gid in mine)))
+        if not anchors or anchors == r["anchors"]:
+            continue
+        month, day, read = r["first_stamp"]
+        wanted, _ = Years(first=(month, day)).base([datetime.fromisoformat(a) for a in anchors], None, 0.0)
+        if read != wanted:
+            again[n] = anchors
+    return again
 
 
-def _groups_of(record: dict[str, Any], groups: pl.DataFrame) -> set[str]:
-    """The groups an input's rows go to (from its links)."""
-    if not record["links"]:
-        return set()
-    links = pl.DataFrame(record["links"], schema=["device", "tid", "mid"], orient="row")
-    out: set[str] = set()
-    for key in ("device", "tid", "mid"):
-        values = links[key].drop_nulls().unique()
-        out.update(groups.filter(pl.col("key") == key, pl.col("value").is_in(values.implode()))["group"].to_list())
-    return out
+def _groups_of(record: dict[str, Any], lookup: dict[tuple[str, str], str]) -> set[str]:
+    """The groups an input's rows go to (from its links; ``lookup``: (key, value) -> group)."""
+    return {
+        lookup[(key, value)]
+        for link in record["links"]
+        for key, value in zip(("device", "tid", "mid"), link, strict=True)
+        if value is not None and (key, value) in lookup
+    }
 
 
 # -- stage 3: route (a task) ---------------------------------------------------------------
@@ -459,8 +459,7 @@ def sweep(
         futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
         records = client.gather(futures)
         groups = connect(_all_links(records), _one_site(records))
-        again = {n: year_anchors(r, records, groups) for n, r in enumerate(records)}
-        again = {n: a for n, a in again.items() if a}
+        again = year_anchors(records, groups)
         if again:
             say(f"parsing {len(again)} inputs again with the years of their groups' dated logs")
             redo = client.gather(
@@ -529,7 +528,7 @@ def _close(client: Any, cluster: Any) -> None:
     """Let go of the cluster: a local one is shut down, a running scheduler keeps its workers."""
     if cluster is not None:
         try:  # its workers outlive the scheduler for a moment: their failed heartbeats are not news
-            client.run(_quiet, wait=False)
+            client.run(_quiet)
         except Exception:  # noqa: BLE001 - a worker already gone has nothing to say either
             pass
     client.close()
