@@ -8,11 +8,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from forensics.diagnosis.candidates import Params, prepare
+from forensics.diagnosis.candidates import Params
 from forensics.diagnosis.kinds.amount_mismatch import amount_mismatches
 from forensics.diagnosis.kinds.duplicate_charge import duplicate_charges
 from forensics.diagnosis.rules import RuleSet
-from forensics.timeline import TRANSACTIONS_SCHEMA, _charge
+from forensics.timeline import _charge
+from tests.txn_frames import txns
 
 _CHARGE_COLUMNS = {
     "voided_by": pl.String,
@@ -84,39 +85,6 @@ def test_host_silence_means_not_received_only_where_the_host_log_covers_the_tid(
     assert _charges(host_covers=None, merchant="COMM_ERROR", line_tx=9)["charged"] is None
 
 
-def _txns(rows: list[dict[str, object]]) -> pl.DataFrame:
-    base = {
-        "txn": None,
-        "txn_type": "SALE",
-        "card": None,
-        "amount_entered": 1000,
-        "mid": "M1",
-        "tid": "T1",
-        "device": "D1",
-        "atc": None,
-        "ts_start": None,
-        "merchant_outcome": "APPROVED",
-        "charged": True,
-        "charge_at_risk": False,
-        "line_saf_queued": None,
-        "flags": [],
-        "resend_of": None,
-        "amount_approved": None,
-        "amount_sent": None,
-        "source": None,
-        "amount_keyed": None,
-        "voided_by": None,
-        "orig_txn": None,
-        "cleared_count": None,
-    }
-    frame = pl.DataFrame([{**base, **r} for r in rows]).with_columns(
-        pl.col("ts_start").str.to_datetime(time_zone="UTC")
-    )
-    # the declared types, as the timeline builds them (an all-null column would otherwise be untyped)
-    frame = frame.with_columns([pl.col(c).cast(TRANSACTIONS_SCHEMA[c]) for c in frame.columns])
-    return prepare(frame, pl.DataFrame())
-
-
 def test_pairs_need_a_known_card_and_amount() -> None:
     rows = [
         {"txn": "a", "card": None, "ts_start": "2026-01-01T10:00:00"},
@@ -124,7 +92,7 @@ def test_pairs_need_a_known_card_and_amount() -> None:
         {"txn": "c", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:02:00"},
         {"txn": "d", "card": "4111", "amount_entered": None, "ts_start": "2026-01-01T10:03:00"},
     ]
-    assert duplicate_charges(_txns(rows), Params()).filter(pl.col("first__txn").is_not_null()).height == 0
+    assert duplicate_charges(txns(rows), Params()).filter(pl.col("first__txn").is_not_null()).height == 0
 
 
 def test_a_charge_unknown_and_not_at_risk_is_no_charge_for_pairing() -> None:
@@ -138,15 +106,15 @@ def test_a_charge_unknown_and_not_at_risk_is_no_charge_for_pairing() -> None:
         },
         {"txn": "b", "card": "4111", "ts_start": "2026-01-01T10:01:00"},
     ]
-    assert duplicate_charges(_txns(rows), Params()).filter(pl.col("first__txn").is_not_null()).height == 0
+    assert duplicate_charges(txns(rows), Params()).filter(pl.col("first__txn").is_not_null()).height == 0
     rows[0]["charge_at_risk"] = True
-    pairs = duplicate_charges(_txns(rows), Params())
+    pairs = duplicate_charges(txns(rows), Params())
     assert pairs["first__txn"].to_list() == ["a"] and pairs["first__charge_unconfirmed"].to_list() == [True]
 
 
 def test_unknown_amount_sent_is_no_mismatch() -> None:
     rows = [{"txn": "a", "card": "4111", "ts_start": "2026-01-01T10:00:00", "amount_sent": None}]
-    assert amount_mismatches(_txns(rows), Params()).height == 0
+    assert amount_mismatches(txns(rows), Params()).height == 0
 
 
 @pytest.mark.parametrize("value, fires", [(None, False), ("05", True), ("00", False)])

@@ -35,8 +35,11 @@ class Params:
     rerun_window_failed_s: float = 6 * 3600.0
     #: an amount this many times the terminal's median sale is an outlier...
     outlier_ratio: float = 5.0
-    #: ...and this many robust standard deviations (log amounts, MAD) above it
+    #: ...and this many robust standard deviations (log amounts, MAD) above it...
     outlier_z: float = 4.0
+    #: ...and more than a terminal's honest sales reach with this chance: the more sales, the further out
+    #: the largest of them (a z of 4.3 for 1,000 sales, 4.6 for 5,000)
+    outlier_alpha: float = 0.01
     #: a completion may exceed its pre-authorisation by this fraction (hotel incidentals)
     completion_tolerance: float = 0.20
     #: fewest approved sales on a terminal for its median to be trusted

@@ -7,6 +7,7 @@ hundredth) shows the sale was charged ten or a hundred times over.
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import polars as pl
@@ -22,7 +23,8 @@ def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     approved = pl.col("charges") & pl.col("txn_type").is_in(["SALE", "TIP_ADJUST"])
     ratio = pl.col("amount_entered") / pl.col("_median")
     z = (pl.col("amount_entered").log() - pl.col("_log_median")) / pl.col("_log_sigma")
-    outlier = (pl.col("_sales") >= params.outlier_min_sales) & (ratio >= params.outlier_ratio) & (z >= params.outlier_z)
+    enough = pl.col("_sales") >= params.outlier_min_sales
+    outlier = enough & (ratio >= params.outlier_ratio) & (z >= z_needed(t, params))
     sent_differs = pl.col("amount_sent") != pl.col("amount_entered")
     # keyed by hand, in minor units ending in the zero an extra digit adds (45.99 keyed as 459.90: the
     # slip ../shared/docs/domain.md 2.10 describes); a large sale that does not end in 0 is not evidence
@@ -32,6 +34,14 @@ def amount_mismatches(t: pl.DataFrame, params: Params) -> pl.DataFrame:
         sent_differs.fill_null(False) | (outlier & keyed).fill_null(False),
     )
     return singles(hit.with_columns(ratio=ratio), extras=("ratio",))
+
+
+def z_needed(t: pl.DataFrame, params: Params) -> pl.Expr:
+    """Per transaction, the z its terminal's outlier must reach: ``outlier_z``, or more where the terminal's
+    ``_sales`` approved sales (log-normal amounts) would show one that far out with chance ``outlier_alpha``."""
+    counts = t.get_column("_sales").drop_nulls().unique().to_list()
+    needed = {n: max(params.outlier_z, NormalDist().inv_cdf(1 - params.outlier_alpha / n)) for n in counts}
+    return pl.col("_sales").replace_strict(needed, default=None, return_dtype=pl.Float64)
 
 
 def _shifted(big: pl.Expr, small: pl.Expr) -> pl.Expr:
