@@ -236,7 +236,8 @@ def diagnose_parquet(
     def whole() -> Loaded:
         return replace(loaded, events=pl.read_parquet(source)) if events else shell
 
-    return _diagnosed_groups(cut, shell, whole, is_rotated, params, rules, events)
+    with tempfile.TemporaryDirectory(prefix="forensics-kept-") as kept:
+        return _diagnosed_groups(cut, shell, whole, is_rotated, params, rules, events, Path(kept))
 
 
 def _diagnosed_whole(loaded: Loaded, params: Params | None, rules: RuleSet | None, events: bool) -> Diagnosis:
@@ -255,29 +256,44 @@ def _diagnosed_groups(
     params: Params | None,
     rules: RuleSet | None,
     events: bool,
+    kept: Path | None = None,
 ) -> Diagnosis:
     """The groups of ``cut`` diagnosed one at a time and merged into the diagnosis of what ``whole`` gives once
-    every group is done (``shell``: the input's tables, with its events or only their columns)."""
+    every group is done (``shell``: the input's tables, with its events or only their columns). With a ``kept``
+    folder, each group's tables wait there as Parquet files until the merge, so that no group's work shares
+    the memory with the tables of all the groups before it."""
     parts, flags = cut
     findings, fired, timelines = [], [], []
-    for part in parts:
+    for n, part in enumerate(parts):
         result = diagnose_timeline(build(part, flags), params=params, rules=rules)
         findings += result.findings
         if result.rules_fired.width:
             fired.append(result.rules_fired)
-        timelines.append(_slim(result.timeline, shell, events))
-        del part, result  # the group's own copy of its rows goes now
+        slim = _slim(result.timeline, shell, events)
+        timelines.append(slim if kept is None else _put(slim, kept / str(n)))
+        del part, result, slim  # the group's own copy of its rows goes now
     findings.sort(key=finding_order)
     return Diagnosis(
         [replace(f, id=f"F{i}") for i, f in enumerate(findings, start=1)],
-        merge(timelines, whole(), is_rotated),
+        merge(timelines, whole(), is_rotated, kept),
         pl.concat(fired, how="diagonal_relaxed") if fired else pl.DataFrame(),
     )
 
 
-def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool) -> Timeline:
+_TABLES = ("events", "transactions", "devices", "clocks", "host", "settlement")
+
+
+def _put(tl: Timeline, stem: Path) -> Timeline:
+    """``tl`` with its tables written to ``<stem>-<table>.parquet`` and left empty (``merge`` reads them)."""
+    for name in _TABLES:
+        getattr(tl, name).write_parquet(f"{stem}-{name}.parquet")
+    return replace(tl, **{name: getattr(tl, name).clear() for name in _TABLES})
+
+
+def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool, kept: Path | None = None) -> Timeline:
     """One timeline of the groups' timelines (``_slim``) of ``loaded``, its frames in the order
     ``build(loaded)`` gives (``is_rotated``: ``rotated(loaded.events)``, whose events may be left out).
+    With ``kept``, the groups' tables are read from the files ``_put`` wrote there, one table at a time.
     ``timelines`` is emptied: each frame is let go once merged."""
     order = {path: n for n, path in enumerate(loaded.inputs["path"].to_list())} if loaded.inputs.height else {}
 
@@ -288,7 +304,10 @@ def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool) -> Timeli
         return frame[by]
 
     def concat(name: str) -> pl.DataFrame:
-        return pl.concat([getattr(t, name) for t in timelines], how="vertical_relaxed")
+        if kept is None:
+            return pl.concat([getattr(t, name) for t in timelines], how="vertical_relaxed")
+        parts = [pl.read_parquet(kept / f"{n}-{name}.parquet") for n in range(len(timelines))]
+        return pl.concat(parts, how="vertical_relaxed")
 
     added = ordered(concat("events"), [pl.col(_ROW)])  # one row per event of the input, in its order
     columns = [c for c in timelines[0].events.columns if c != _ROW]
