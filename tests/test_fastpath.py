@@ -117,7 +117,7 @@ def test_loghub_identical(shared: Path) -> None:
 )
 @pytest.mark.slow
 def test_simulated_volume_identical(tmp_path: Path, android: bool, style: str) -> None:
-    case = simulate_volume(4000, seed=11, android=android, style=style)
+    case = simulate_volume(2500, seed=11, android=android, style=style)
     paths = case.write(tmp_path)
     both(paths)
 
@@ -336,7 +336,7 @@ def _app_line(draw: st.DrawFn) -> str:
 
 @pytest.mark.slow
 @given(st.lists(_app_line(), min_size=1, max_size=8))
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_lines_identical(tmp_path: Path, lines: list[str]) -> None:
     """Random dialect payloads (duplicate keys, odd amounts, quotes, spacing) on both paths."""
     log = tmp_path / "generated.log"
@@ -540,7 +540,7 @@ _SETTLE_VALUES = [
 
 @pytest.mark.slow
 @given(st.lists(st.lists(st.sampled_from(_SETTLE_VALUES), min_size=11, max_size=14), min_size=1, max_size=8))
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_settlement_rows_identical(tmp_path: Path, rows: list[list[str]]) -> None:
     """Random settlement rows (quotes, separators, PANs, odd values, wrong widths) on both paths."""
     path = tmp_path / "settlement-2026-03-14.csv"

@@ -264,7 +264,7 @@ def _pans(draw: st.DrawFn) -> str:
     noise=st.sampled_from(["", " amount=100", " rc=00 stan=000412"]),
 )
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_output_holds_a_generated_card(
     tmp_path_factory: pytest.TempPathFactory, pan: str, shape: str, envelope: str, in_name: bool, noise: str
 ) -> None:

@@ -107,7 +107,7 @@ def _mutated(lines: list[str], rng: random.Random, rate: float) -> list[str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_SOURCES), st.integers(0, 10**6), st.integers(0, 2**32))
 def test_mutated_sample_lines_parse_the_same_on_both_paths(source: str, start: int, seed: int) -> None:
     text = (SAMPLES / source).read_bytes().decode("utf-8", errors="surrogateescape").splitlines()
