@@ -173,7 +173,7 @@ def _slim(tl: Timeline, loaded: Loaded, events: bool = True) -> Timeline:
 def compacted(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` holding its own copy of its strings. A frame cut from another (filtered, joined) points into
     the other's string buffers and keeps all of them alive: kept for every group, the tables of the groups'
-    timelines held each group's whole events (600 MiB a group of 1.3M events)."""
+    timelines held each group's whole events (about 500 MiB a group of 1.3M events)."""
     return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))  # type: ignore[return-value]
 
 
