@@ -21,7 +21,7 @@ import click
 import polars as pl
 
 from forensics import __version__
-from forensics.coverage import coverage, input_lines
+from forensics.coverage import coverage, input_lines, plural
 from forensics.errors import ForensicsError
 from forensics.ingest import load, write_parquet
 from forensics.ingest.cards import mask_text
@@ -561,8 +561,9 @@ def sweep_command(
         click.echo(f"forensics sweep: {path}: not parsed: {error}", err=True)
     run = done.run
     say(
-        f"{run['inputs']} inputs ({run['parsed_now']} parsed now), {run['events']:,} events, {run['groups']} groups, "
-        f"{run['findings']} findings in {run['wall_s']:.1f} s on {run['workers']} workers -> {done.outdir}"
+        f"{plural(run['inputs'], 'input')} ({run['parsed_now']} parsed now), {run['events']:,} events, "
+        f"{plural(run['groups'], 'group')}, {plural(run['findings'], 'finding')} in {run['wall_s']:.1f} s on "
+        f"{plural(run['workers'], 'worker')} -> {done.outdir}"
     )
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from forensics.coverage import plural
 from forensics.diagnosis import Diagnosis
 from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
@@ -453,7 +454,7 @@ def sweep(
         client = Client(cluster)
         address = cluster.scheduler_address
     try:
-        say(f"parsing {len(files)} inputs on {len(client.scheduler_info()['workers'])} workers")
+        say(f"parsing {plural(len(files), 'input')} on {plural(len(client.scheduler_info()['workers']), 'worker')}")
         stages: dict[str, float] = {}
         mark = time.perf_counter()
         futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
@@ -461,7 +462,7 @@ def sweep(
         groups = connect(_all_links(records), _one_site(records))
         again = year_anchors(records, groups)
         if again:
-            say(f"parsing {len(again)} inputs again with the years of their groups' dated logs")
+            say(f"parsing {plural(len(again), 'input')} again with the years of their groups' dated logs")
             redo = client.gather(
                 [
                     client.submit(parse_input, records[n]["row"]["path"], str(work), options, key, a)
@@ -474,7 +475,7 @@ def sweep(
         reparsed = sum(1 for n in again if records[n]["parsed_now"])
         parsed_now = sum(1 for r in records if r["parsed_now"] and r["key"])
         done = [(n, r) for n, r in enumerate(records) if r["key"]]
-        say(f"routing the rows of {len(done)} inputs to {groups['group'].n_unique()} groups")
+        say(f"routing the rows of {plural(len(done), 'input')} to {plural(groups['group'].n_unique(), 'group')}")
         shared = client.scatter(groups, broadcast=True)
         counts = client.gather(
             [client.submit(route_input, r["key"], n, str(work), str(events_dir), shared) for n, r in done]
@@ -482,7 +483,7 @@ def sweep(
         stages["route"], mark = round(time.perf_counter() - mark, 3), time.perf_counter()
         flags = (any(r["given"][0] for _, r in done), any(r["given"][1] for _, r in done))
         gids = sorted({g for c in counts for g in c} - {UNATTACHED})
-        say(f"diagnosing {len(gids)} groups")
+        say(f"diagnosing {plural(len(gids), 'group')}")
         results = client.gather([client.submit(diagnose_group, g, str(events_dir), flags) for g in gids])
         stages["diagnose"], mark = round(time.perf_counter() - mark, 3), time.perf_counter()
         worker_rss = client.run(_peak_rss)
