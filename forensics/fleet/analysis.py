@@ -158,16 +158,16 @@ def _slim(tl: Timeline, loaded: Loaded, events: bool = True) -> Timeline:
     the rest is in the whole input's events already; with ``events`` False, none of them (an empty frame).
     Its tables are the whole input's."""
     kept = tl.events.select(c for c in tl.events.columns if c not in loaded.events.columns or c == "line_end")
-    return replace(
-        tl,
-        events=compacted(kept) if events else kept.clear(),
-        transactions=compacted(tl.transactions),
-        devices=compacted(tl.devices),
-        clocks=compacted(tl.clocks),
-        host=compacted(tl.host),
-        settlement=compacted(tl.settlement.drop(_ROW)),
-        loaded=loaded,
-    )
+    return replace(tl, events=kept if events else kept.clear(), settlement=tl.settlement.drop(_ROW), loaded=loaded)
+
+
+_TABLES = ("events", "transactions", "devices", "clocks", "host", "settlement")
+
+
+def _owned(tl: Timeline) -> Timeline:
+    """``tl`` with tables that hold their own strings, to be kept in memory while other groups are worked on
+    (``compacted``)."""
+    return replace(tl, **{name: compacted(getattr(tl, name)) for name in _TABLES})
 
 
 def compacted(frame: pl.DataFrame) -> pl.DataFrame:
@@ -183,7 +183,7 @@ def timeline_by_group(loaded: Loaded) -> Timeline:
     if cut is None:
         return build(loaded)
     parts, flags = cut
-    return merge([_slim(build(part, flags), loaded) for part in parts], loaded, rotated(loaded.events))
+    return merge([_owned(_slim(build(part, flags), loaded)) for part in parts], loaded, rotated(loaded.events))
 
 
 def timeline_parquet(source: Path, loaded: Loaded) -> Timeline:
@@ -194,7 +194,7 @@ def timeline_parquet(source: Path, loaded: Loaded) -> Timeline:
         return build(replace(loaded, events=pl.read_parquet(source)))
     parts, flags = cut
     shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
-    timelines = [_slim(build(part, flags), shell) for part in parts]
+    timelines = [_owned(_slim(build(part, flags), shell)) for part in parts]
     return merge(timelines, replace(loaded, events=pl.read_parquet(source)), rotated(pl.scan_parquet(source)))
 
 
@@ -270,7 +270,7 @@ def _diagnosed_groups(
         if result.rules_fired.width:
             fired.append(result.rules_fired)
         slim = _slim(result.timeline, shell, events)
-        timelines.append(slim if kept is None else _put(slim, kept / str(n)))
+        timelines.append(_owned(slim) if kept is None else _put(slim, kept / str(n)))
         del part, result, slim  # the group's own copy of its rows goes now
     findings.sort(key=finding_order)
     return Diagnosis(
@@ -278,9 +278,6 @@ def _diagnosed_groups(
         merge(timelines, whole(), is_rotated, kept),
         pl.concat(fired, how="diagonal_relaxed") if fired else pl.DataFrame(),
     )
-
-
-_TABLES = ("events", "transactions", "devices", "clocks", "host", "settlement")
 
 
 def _put(tl: Timeline, stem: Path) -> Timeline:

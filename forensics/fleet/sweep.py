@@ -530,7 +530,7 @@ def _close(client: Any, cluster: Any) -> None:
     if cluster is not None:
         try:  # its workers outlive the scheduler for a moment: their failed heartbeats are not news
             client.run(_quiet)
-        except Exception:  # noqa: BLE001 - a worker already gone has nothing to say either
+        except Exception:  # a worker already gone has nothing to say either
             pass
     client.close()
     if cluster is not None:
