@@ -11,6 +11,22 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 SAMPLES = ROOT / "sample_logs"
 
+#: A small vendor dialect file (one rule, one sample) for the dialect loading and file tests.
+VENDORX = """
+name = "vendorx"
+title = "Vendor X"
+tags = ["Pay"]
+[[rule]]
+tag = "Pay"
+keyword = "OK"
+kind = "txn.result"
+set = { status = "APPROVED" }
+fields = { trace = "stan", amt = "amount", ccy = "currency" }
+[[rule.sample]]
+line = "OK trace=000412 amt=45.99 ccy=EUR"
+expect = { kind = "txn.result", status = "APPROVED", stan = "000412", amount = 4599, currency = "EUR" }
+"""
+
 
 @pytest.fixture(scope="session")
 def shared() -> Path:

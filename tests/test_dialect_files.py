@@ -9,25 +9,11 @@ import pytest
 import forensics
 from forensics.errors import DialectError
 from forensics.ingest.dialect import Dialects
-
-GOOD = """
-name = "vendorx"
-title = "Vendor X"
-tags = ["Pay"]
-[[rule]]
-tag = "Pay"
-keyword = "OK"
-kind = "txn.result"
-set = { status = "APPROVED" }
-fields = { trace = "stan", amt = "amount", ccy = "currency" }
-[[rule.sample]]
-line = "OK trace=000412 amt=45.99 ccy=EUR"
-expect = { kind = "txn.result", status = "APPROVED", stan = "000412", amount = 4599, currency = "EUR" }
-"""
+from tests.conftest import VENDORX
 
 
 def test_second_vendor_is_a_file_not_code(tmp_path: Path) -> None:
-    (tmp_path / "vendorx.toml").write_text(GOOD)
+    (tmp_path / "vendorx.toml").write_text(VENDORX)
     dialects = Dialects.from_files([tmp_path / "vendorx.toml"])
     log = tmp_path / "x.log"
     log.write_text("03-14 10:02:11.204  2311  2398 I Pay     : OK trace=000412 amt=45.99 ccy=EUR\n")
@@ -84,7 +70,7 @@ def test_second_vendor_is_a_file_not_code(tmp_path: Path) -> None:
 )
 def test_typos_fail_at_load_with_file_rule_and_field(edit: tuple[str, str], message: str) -> None:
     with pytest.raises(DialectError) as err:
-        Dialects([("vendorx.toml", GOOD.replace(*edit, 1))])
+        Dialects([("vendorx.toml", VENDORX.replace(*edit, 1))])
     assert str(err.value).startswith(message)
 
 

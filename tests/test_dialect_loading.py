@@ -17,21 +17,8 @@ from forensics.cli import cli
 from forensics.errors import DialectError
 from forensics.ingest import parse as parse_module
 from forensics.ingest.dialect import DIALECTS_ENV, Dialects, dialect_sources, installed_sources
+from tests.conftest import VENDORX
 
-VENDOR = """
-name = "vendorx"
-title = "Vendor X"
-tags = ["Pay"]
-[[rule]]
-tag = "Pay"
-keyword = "OK"
-kind = "txn.result"
-set = { status = "APPROVED" }
-fields = { trace = "stan", amt = "amount", ccy = "currency" }
-[[rule.sample]]
-line = "OK trace=000412 amt=45.99 ccy=EUR"
-expect = { kind = "txn.result", status = "APPROVED", stan = "000412", amount = 4599, currency = "EUR" }
-"""
 LINE = "03-14 10:02:{s:02d}.204  2311  2398 I Pay     : OK trace=0004{s:02d} amt=45.99 ccy=EUR\n"
 
 
@@ -39,7 +26,7 @@ LINE = "03-14 10:02:{s:02d}.204  2311  2398 I Pay     : OK trace=0004{s:02d} amt
 def vendor(tmp_path: Path) -> tuple[Path, Path]:
     """(dialect file, log written in its phrasing)."""
     dialect = tmp_path / "vendorx.toml"
-    dialect.write_text(VENDOR, encoding="utf-8")
+    dialect.write_text(VENDORX, encoding="utf-8")
     log = tmp_path / "x.log"
     log.write_text("".join(LINE.format(s=s) for s in range(12)), encoding="utf-8")
     return dialect, log
@@ -57,13 +44,13 @@ def test_load_takes_dialect_paths(vendor: tuple[Path, Path], monkeypatch: pytest
         events = forensics.load(log, dialects=given).events
         assert set(events["kind"]) == {"txn.result"} and set(events["dialect"]) == {"vendorx"}, given
     # the same file twice (or an installed one) is read once
-    assert dialect_sources([dialect, dialect]) == [*installed_sources(), ("vendorx.toml", VENDOR)]
+    assert dialect_sources([dialect, dialect]) == [*installed_sources(), ("vendorx.toml", VENDORX)]
 
 
 def test_environment_names_dialects_when_none_given(vendor: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     dialect, log = vendor
     other = dialect.with_name("other.toml")
-    other.write_text(VENDOR.replace("vendorx", "other").replace('"Pay"', '"Other"'), encoding="utf-8")
+    other.write_text(VENDORX.replace("vendorx", "other").replace('"Pay"', '"Other"'), encoding="utf-8")
     monkeypatch.setenv(DIALECTS_ENV, os.pathsep.join([str(dialect), "", str(other)]))
     assert _kinds(forensics.load(log)) == {"txn.result"}
     assert [n for n, _ in dialect_sources()][-2:] == ["vendorx.toml", "other.toml"]
@@ -106,7 +93,7 @@ def test_every_command_that_reads_logs_takes_dialect(command: str, vendor: tuple
     dialect, log = vendor
     extra = {"report": ["-o", str(tmp_path / "r")], "chart": ["-o", str(tmp_path / "c.png")]}.get(command, [])
     bad = dialect.with_name("bad.toml")
-    bad.write_text(VENDOR.replace('trace = "stan"', 'trace = "stann"'), encoding="utf-8")
+    bad.write_text(VENDORX.replace('trace = "stan"', 'trace = "stann"'), encoding="utf-8")
     result = CliRunner().invoke(cli, [command, str(log), "--dialect", str(bad), *extra])
     assert result.exit_code != 0 and isinstance(result.exception, DialectError)
     assert str(result.exception) == "bad.toml: rule 1 (Pay OK): field 'fields.trace': unknown column 'stann'"
@@ -136,7 +123,7 @@ def test_cli_dialect_and_environment(vendor: tuple[Path, Path], tmp_path: Path) 
     assert kinds(run(*base, "--dialect", str(dialect))) == {"txn.result"}
     assert kinds(run(*base, FORENSICS_DIALECTS=str(dialect))) == {"txn.result"}
     bad = dialect.with_name("bad.toml")
-    bad.write_text(VENDOR.replace('kind = "txn.result"', 'kind = "txn.reslut"'), encoding="utf-8")
+    bad.write_text(VENDORX.replace('kind = "txn.result"', 'kind = "txn.reslut"'), encoding="utf-8")
     failed = run("diagnose", str(log), "--dialect", str(bad))
     assert failed.returncode == 2
     assert failed.stderr.splitlines() == [
