@@ -63,7 +63,10 @@ TRANSACTION_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "amount_approved": (_I, "amount the host approved, else the one sent for a terminal approval"),
     "settled_amount": (_I, "amount in the clearing file"),
     "tip": (_I, "tip (minor units)"),
-    "merchant_outcome": (_S, "what the merchant saw: the RESULT status, CRASHED, POWER_LOST or NO_RESULT"),
+    "merchant_outcome": (
+        _S,
+        "what the merchant saw: the RESULT status, CRASHED, POWER_LOST, NO_RESULT; UNKNOWN without its terminal log",
+    ),
     "merchant_status": (_S, "the RESULT line's status (null without one)"),
     "rc_result": (_S, "response code on the RESULT line"),
     "host_outcome": (_S, "APPROVED DECLINED REVERSED NO_RESPONSE NOT_SEEN; null without a host log"),
@@ -77,6 +80,11 @@ TRANSACTION_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "charge_at_risk": (_B, "charged is null, the request left and no reversal was accepted"),
     "host_covers": (_B, "the host log holds this TID's traffic around its time"),
     "settle_covers": (_B, "the clearing file holds this TID's items around its time"),
+    "rebuilt_from": (
+        _S,
+        "terminal: its terminal log; host or clearing: that input alone (no terminal log covers its TID then;"
+        " device is then tid:<TID>)",
+    ),
     "host_log": (_B, "a host log was given"),
     "settlement_file": (_B, "a clearing file was given"),
     "resend_of": (_S, "the transaction whose item this one sent again under a new STAN"),
@@ -253,6 +261,11 @@ def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
             "rc",
             "rrn",
             "auth",
+            "card",
+            "card_id",
+            "exponent",
+            "orig_rrn",
+            "entry",
         )
         .collect()
     )
@@ -269,6 +282,11 @@ def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
             pl.col("atc").alias("host_atc"),
             pl.col("inv").alias("host_inv"),
             pl.col("mid").alias("host_mid"),
+            pl.col("card").alias("host_card"),
+            pl.col("card_id").alias("host_card_id"),
+            pl.col("exponent").alias("host_exponent"),
+            pl.col("orig_rrn").alias("host_orig_rrn"),
+            pl.col("entry").alias("host_entry"),
             pl.col("ts").alias("h_rx_ts"),
             pl.col("path").alias("host_path"),
             pl.col("line").alias("host_line"),
@@ -781,8 +799,10 @@ def transactions(
         check_sortedness=False,
     )
     host_log, settlement_file = given if given is not None else (not host.is_empty(), not settlement.is_empty())
-    txns = _join_host(txns, host, host_log)
+    txns = _join_host(txns, host, host_log).with_columns(rebuilt_from=pl.lit("terminal"))
+    txns = pl.concat([txns, _host_only(txns, host)], how="diagonal_relaxed")
     txns = _join_settlement(txns, settlement, settlement_file)
+    txns = pl.concat([txns, _cleared_only(txns, settlement, host_log)], how="diagonal_relaxed")
     txns = _link_follow_ups(txns)
     return _outcomes(txns).sort("ts_start", "device", "line_start")
 
@@ -947,6 +967,205 @@ def _join_host(txns: pl.DataFrame, host: pl.DataFrame, host_log: bool) -> pl.Dat
     return joined.drop("_mti", "_t", "_after", "_rev_ts", "_host_from", "_host_to").with_columns(host_log=pl.lit(True))
 
 
+#: (MTI, first two digits of DE3) of a host request -> the transaction type it is
+_HOST_TYPES = {
+    ("0100", "00"): "PREAUTH",
+    ("0100", "30"): "PREAUTH",
+    ("0200", "00"): "SALE",
+    ("0200", "01"): "SALE",
+    ("0200", "09"): "SALE",
+    ("0200", "20"): "REFUND",
+    ("0200", "02"): "VOID",
+    ("0200", "22"): "VOID",
+    ("0220", "00"): "SALE",
+    ("0220", "02"): "TIP_ADJUST",
+    ("0220", "20"): "REFUND",
+}
+#: first two digits of a cleared item's DE3 -> the transaction type it is
+_CLEARED_TYPES = {"00": "SALE", "01": "SALE", "09": "SALE", "20": "REFUND"}
+
+
+def _terminal_span(txns: pl.DataFrame) -> pl.DataFrame:
+    """Per TID, the time the terminal logs given cover (with the matching margin either side)."""
+    margin = pl.duration(seconds=_MATCH_WINDOW_S)
+    return (
+        txns.filter(pl.col("tid").is_not_null(), pl.col("ts_start").is_not_null())
+        .group_by("tid")
+        .agg(
+            (pl.col("ts_start").min() - margin).alias("_term_from"),
+            (pl.coalesce("ts_result", "ts_start").max() + margin).alias("_term_to"),
+        )
+    )
+
+
+def _uncovered(rows: pl.DataFrame, txns: pl.DataFrame, ts: str) -> pl.DataFrame:
+    """The ``rows`` whose TID no terminal log given covers at their time ``ts``."""
+    covered = (pl.col(ts) >= pl.col("_term_from")) & (pl.col(ts) <= pl.col("_term_to"))
+    return (
+        rows.join(_terminal_span(txns), on="tid", how="left")
+        .filter(~covered.fill_null(False))
+        .drop("_term_from", "_term_to")
+    )
+
+
+def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
+    """Transactions the host log alone shows: its financial requests that no terminal transaction matched, of
+    TIDs no terminal log covers at that time (the acquirer's view: a host log with no terminal log)."""
+    if host.is_empty():
+        return txns.clear()
+    matched = txns.filter(pl.col("host_line").is_not_null()).select("host_path", "host_line").unique()
+    types = pl.DataFrame(
+        [(mti, p2, t) for (mti, p2), t in _HOST_TYPES.items()], schema=["mti", "_p2", "txn_type"], orient="row"
+    )
+    rows = (
+        host.filter(pl.col("tid").is_not_null(), pl.col("stan").is_not_null())
+        .join(matched, on=["host_path", "host_line"], how="anti")
+        .with_columns(_p2=pl.col("proc").str.slice(0, 2))
+        .join(types, on=["mti", "_p2"], how="inner")
+        .drop("_p2")
+    )
+    rows = _uncovered(rows, txns, "h_rx_ts")
+    if rows.is_empty():
+        return txns.clear()
+    reversals = (
+        host.filter(pl.col("mti").is_in(["0400", "0420"]))
+        .select(
+            "tid",
+            "stan",
+            pl.col("h_rx_ts").alias("_rev_ts"),
+            pl.col("host_rc").alias("host_reversal_rc"),
+            pl.col("host_line").alias("host_reversal_line"),
+        )
+        .sort("_rev_ts")
+    )
+    rows = rows.sort("h_rx_ts").join_asof(
+        reversals,
+        left_on="h_rx_ts",
+        right_on="_rev_ts",
+        by=["tid", "stan"],
+        strategy="forward",
+        tolerance=_PAIR_TOLERANCE,
+        check_sortedness=False,
+    )
+    device = pl.lit("tid:") + pl.col("tid")
+    return rows.select(
+        (pl.lit("host:") + pl.col("host_path") + ":" + pl.col("host_line").cast(pl.String)).alias("txn"),
+        device.alias("device"),
+        "tid",
+        pl.col("host_mid").alias("mid"),
+        "txn_type",
+        pl.col("host_inv").alias("inv"),
+        "stan",
+        "mti",
+        pl.col("host_card").alias("card"),
+        pl.col("host_card_id").alias("card_id"),
+        pl.col("host_atc").alias("atc"),
+        pl.col("host_entry").alias("entry"),
+        pl.col("host_currency").alias("currency"),
+        pl.col("host_exponent").alias("exponent"),
+        pl.col("host_amount").alias("amount_entered"),
+        pl.col("host_amount").alias("amount_sent"),
+        pl.col("host_orig_rrn").alias("orig_rrn"),
+        "host_rc",
+        "host_rrn",
+        "host_auth",
+        "host_amount",
+        "host_currency",
+        "host_atc",
+        "host_mid",
+        "h_rx_ts",
+        "host_path",
+        "host_line",
+        "host_resp_line",
+        "host_reversal_rc",
+        "host_reversal_line",
+        pl.col("host_path").alias("path"),
+        pl.col("host_line").alias("line_start"),
+        pl.col("host_line").alias("line_tx"),
+        pl.col("host_resp_line").alias("line_result"),
+        pl.col("h_rx_ts").alias("ts_start"),
+        pl.col("h_rx_ts").alias("ts_tx"),
+        pl.col("h_tx_ts").alias("ts_result"),
+        host_log=pl.lit(True),
+        host_covers=pl.lit(True),
+        rebuilt_from=pl.lit("host"),
+    )
+
+
+def _cleared_only(txns: pl.DataFrame, settlement: pl.DataFrame, host_log: bool) -> pl.DataFrame:
+    """Transactions the clearing file alone shows: cleared items no transaction claimed, of TIDs no terminal log
+    covers at their capture time; one transaction per TID and RRN (an item cleared twice is one transaction
+    with ``cleared_count`` 2)."""
+    if settlement.is_empty():
+        return txns.clear()
+    claimed = (
+        txns.select(pl.col("settle_lines").explode().drop_nulls().alias("_ref")).unique()
+        if "settle_lines" in txns.columns
+        else pl.DataFrame(schema={"_ref": pl.String})
+    )
+    items = (
+        settlement.with_columns(
+            _ref=pl.col("path") + ":" + pl.col("line").cast(pl.String),
+            txn_type=pl.col("proc").str.slice(0, 2).replace_strict(_CLEARED_TYPES, default=None),
+        )
+        .join(claimed, on="_ref", how="anti")
+        .filter(pl.col("tid").is_not_null(), pl.col("txn_type").is_not_null())
+    )
+    items = _uncovered(items, txns, "ts_utc")
+    if items.is_empty():
+        return txns.clear()
+    key = pl.coalesce("rrn", "_ref")
+    grouped = items.sort("path", "line").group_by("tid", key.alias("_key"), maintain_order=True).agg(pl.all())
+    first = [
+        "path",
+        "line",
+        "mid",
+        "txn_type",
+        "stan",
+        "rrn",
+        "auth",
+        "card",
+        "card_id",
+        "atc",
+        "entry",
+        "currency",
+        "exponent",
+        "amount",
+        "ts_utc",
+    ]
+    grouped = grouped.with_columns([pl.col(c).list.first() for c in first if c in grouped.columns])
+    return grouped.select(
+        (pl.lit("clearing:") + pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("txn"),
+        (pl.lit("tid:") + pl.col("tid")).alias("device"),
+        "tid",
+        "mid",
+        "txn_type",
+        "stan",
+        "rrn",
+        "auth",
+        "card",
+        "card_id",
+        "atc",
+        "entry",
+        "currency",
+        "exponent",
+        pl.col("amount").alias("amount_entered"),
+        pl.col("amount").alias("settled_amount"),
+        pl.col("mid").alias("settled_mid"),
+        pl.col("_ref").list.len().cast(pl.UInt32).alias("cleared_count"),
+        pl.col("_ref").alias("settle_lines"),
+        "path",
+        pl.col("line").alias("line_start"),
+        pl.col("ts_utc").alias("ts_start"),
+        pl.col("ts_utc").alias("ts_tx"),
+        settlement_file=pl.lit(True),
+        settle_covers=pl.lit(True),
+        host_log=pl.lit(host_log),
+        host_covers=pl.lit(False),
+        rebuilt_from=pl.lit("clearing"),
+    )
+
+
 def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame, settlement_file: bool) -> pl.DataFrame:
     """The cleared items of each transaction: by RRN, else by TID and STAN near its time
     (``settlement_file``: a clearing file was given, though it may hold none of these TIDs' items).
@@ -1034,7 +1253,10 @@ def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame, settlement_fi
 
 def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
     """Voids, refunds, tip adjusts and completions, linked to the transaction they name."""
-    approved = pl.col("merchant_status") == "APPROVED"
+    # a transaction no terminal log shows counts as done when the host approved it or it cleared
+    approved = (pl.col("merchant_status") == "APPROVED") | (
+        (pl.col("rebuilt_from") != "terminal") & ((pl.col("host_rc") == "00") | (pl.col("cleared_count") > 0))
+    ).fill_null(False)
     follow = txns.filter(pl.col("txn_type").is_in(["VOID", "REFUND", "TIP_ADJUST", "PREAUTH_COMPLETE"]), approved)
     by_inv = follow.filter(pl.col("orig_inv").is_not_null()).select(
         "device",
@@ -1159,7 +1381,9 @@ def _charge(merchant: pl.Expr) -> list[pl.Expr]:
 
 def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
     merchant = (
-        pl.when(pl.col("merchant_status").is_not_null())
+        pl.when(pl.col("rebuilt_from") != "terminal")
+        .then(pl.lit("UNKNOWN"))  # no terminal log: what the merchant saw is not known
+        .when(pl.col("merchant_status").is_not_null())
         .then(pl.col("merchant_status"))
         .when(pl.col("line_crash").is_not_null())
         .then(pl.lit("CRASHED"))
@@ -1199,7 +1423,10 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
         )
     )
     flags = [
-        ("host_approved_merchant_not", host_approved & ~reversed_at_host & (merchant != "APPROVED")),
+        (
+            "host_approved_merchant_not",
+            host_approved & ~reversed_at_host & ~merchant.is_in(["APPROVED", "UNKNOWN"]),
+        ),
         ("no_response", pl.col("line_timeout").is_not_null()),
         ("crash_in_flight", pl.col("line_crash").is_not_null()),
         ("power_lost_in_flight", pl.col("line_boot").is_not_null()),

@@ -19,6 +19,7 @@ import polars as pl
 from forensics.coverage import coverage
 from forensics.diagnosis import render
 from forensics.diagnosis.candidates import Params, prepare
+from forensics.diagnosis.failures import Taxonomy, default_taxonomy
 from forensics.diagnosis.finding import Alternative, Evidence, Finding, TransactionRef
 from forensics.diagnosis.kinds import detect, kinds
 from forensics.diagnosis.rules import RuleSet, candidate_column
@@ -100,8 +101,12 @@ def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: Rule
     if candidates is None:
         return Diagnosis([], tl, pl.DataFrame())
     candidates = candidates.with_row_index("cid").with_columns(pl.col("cid").cast(pl.Int64))
-    fired, evidence = rules.evaluate(candidates, tl.in_streams())
-    findings = _incidents([_finding(row, fired, evidence, tl, rules) for row in candidates.iter_rows(named=True)])
+    events = tl.in_streams()
+    fired, evidence = rules.evaluate(candidates, events)
+    failed = default_taxonomy().hits(candidates, events)
+    findings = _incidents(
+        [_finding(row, fired, evidence, failed, tl, rules) for row in candidates.iter_rows(named=True)]
+    )
     findings = _with_texts(findings, tl)
     findings.sort(key=lambda f: (f.first_ts, f.kind, f.transactions[0].device, f.transactions[0].stan or ""))
     return Diagnosis([replace(f, id=f"F{i}") for i, f in enumerate(findings, start=1)], tl, fired)
@@ -124,20 +129,70 @@ def _iso(ts: Any) -> str | None:
     return ts.isoformat(timespec="milliseconds")
 
 
-def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, tl: Timeline, rules: RuleSet) -> Finding:
+#: confidence of a cause read from the failure taxonomy alone, at most (no rule describes the sequence)
+_FROM_FAILURE = 0.6
+#: confidence of a finding whose cause is undetermined: the discrepancy stands, no failure explains it
+_UNDETERMINED = 0.3
+#: the weight what breaks a tie between rules adds to the cause it chooses
+_TIE_BREAK = 0.5
+#: spec/findings.md: network_timeout is the cause "where no fault above explains the loss": it yields to a
+#: failure of another part near the transactions scoring at least this much (weight x proximity)
+_YIELD_SCORE = 0.5
+
+
+def _finding(
+    row: dict[str, Any],
+    fired: pl.DataFrame,
+    evidence: pl.DataFrame,
+    failed: pl.DataFrame,
+    tl: Timeline,
+    rules: RuleSet,
+) -> Finding:
     cid = row["cid"]
     kind = kinds()[row["finding"]]
     mine = fired.filter(pl.col("cid") == cid)
+    hits = failed.filter(pl.col("cid") == cid)
     scores = mine.group_by("cause").agg(pl.col("weight").sum()).sort(["weight", "cause"], descending=[True, False])
     total = float(scores["weight"].sum()) if scores.height else 0.0
+    extra: list[tuple[str, int, str]] = []
+    tie = ""
     if scores.height:
-        cause = scores["cause"][0]
-        confidence = round(scores["weight"][0] / (total + 1.0), 2)
-        alternatives = [Alternative(c, round(w / (total + 1.0), 2)) for c, w in scores.iter_rows()][1:]
+        order = scores["cause"].to_list()
+        tied = [c for c, w in scores.iter_rows() if w == scores["weight"][0]]
+        weight = dict(scores.iter_rows())
+        if len(tied) > 1:
+            order, tie = _break_tie(order, tied, hits, default_taxonomy())
+            if order[0] != tied[0] or "weigh the same;" in tie:
+                weight[order[0]] += _TIE_BREAK  # what broke the tie counts for the cause it chose
+                total += _TIE_BREAK
+        cause = order[0]
+        confidence = round(weight[cause] / (total + 1.0), 2)
+        alternatives = [Alternative(c, round(weight[c] / (total + 1.0), 2)) for c in order[1:]]
         winning = [rules.rule(r) for r in mine.filter(pl.col("cause") == cause).sort("rule")["rule"].to_list()]
+        why = winning[0].description + tie
+        fired_ids = [r.id for r in winning]
+        contributing = sorted({c for r in winning for c in r.contributing} - {cause})
+    elif hits.height:
+        cause, confidence, alternatives, why, fired_ids, extra = _from_failures(hits, default_taxonomy())
+        winning = []
+        contributing = _rerun(row, cause)
     else:
-        cause, confidence, alternatives, winning = "undetermined", 0.0, [], []
-    contributing = sorted({c for r in winning for c in r.contributing} - {cause})
+        cause, confidence, alternatives, winning, fired_ids, contributing = (
+            "undetermined",
+            _UNDETERMINED,
+            [],
+            [],
+            [],
+            [],
+        )
+        unseen = any(row.get(f"{r}__rebuilt_from") not in (None, "terminal") for r in _roles(row))
+        where = (
+            "no terminal log shows its transactions, so the terminal side was not checked, and nothing failed"
+            " at the host near them"
+            if unseen
+            else "no failure event lies on its devices or at the host between its transactions"
+        )
+        why = f"{where}: the cause is undetermined (the discrepancy itself stands)"
     incident = next((r for r in winning if r.incident), None)
     group = (incident.id, *(row.get(candidate_column(ref)) for ref in incident.incident)) if incident else None
     txns = [_txn(row, role) for role in _roles(row)]
@@ -152,7 +207,6 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
     alternatives = [Alternative(a.cause, round(a.confidence * factor, 2)) for a in alternatives]
     amount, main = kind.amount(row, unique_txns)
     exponent = 2 if main.get("exponent") is None else main["exponent"]
-    why = winning[0].description if winning else "no rule explains it"
     return Finding(
         id="",
         kind=kind.name,
@@ -176,10 +230,10 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
             )
             for t in unique_txns
         ],
-        evidence=_evidence(cid, unique_txns, evidence, kind.cites),
+        evidence=_evidence(cid, unique_txns, evidence, kind.cites, extra),
         alternatives=alternatives,
         caveats=caveats,
-        rules=[r.id for r in winning],
+        rules=fired_ids,
         first_ts=unique_txns[0]["ts_start"],
         incident=group,
         why=why,
@@ -188,6 +242,74 @@ def _finding(row: dict[str, Any], fired: pl.DataFrame, evidence: pl.DataFrame, t
         action=kind.action(row, unique_txns, amount),
         card=unique_txns[0].get("card"),
     )
+
+
+def _when(offset_s: float) -> str:
+    seconds = abs(offset_s)
+    span = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    return f"{span} {'after' if offset_s >= 0 else 'before'} the first request's outcome"
+
+
+def _from_failures(
+    hits: pl.DataFrame, taxonomy: Taxonomy
+) -> tuple[str, float, list[Alternative], str, list[str], list[tuple[str, int, str]]]:
+    """The cause the failure events near a candidate point to (``hits``, best first): cause, confidence,
+    alternatives, why, the failure ids, and the lines to cite."""
+    best = hits.group_by("cause", maintain_order=True).agg(pl.all().first())  # each cause's best-scored event
+    other = best.filter(pl.col("cause") != "network_timeout", pl.col("score") >= _YIELD_SCORE)
+    if best["cause"][0] == "network_timeout" and other.height:
+        # a timeout is the cause only where no other fault explains the loss (spec/findings.md)
+        best = pl.concat([other.head(1), best.filter(pl.col("cause") != other["cause"][0])])
+    total = float(best["score"].sum())
+    top = best.row(0, named=True)
+    confidence = round(_FROM_FAILURE * top["score"] / (total + 1.0), 2) or 0.01
+    alternatives = [
+        Alternative(r["cause"], round(_FROM_FAILURE * r["score"] / (total + 1.0), 2) or 0.01)
+        for r in best.iter_rows(named=True)
+    ][1:]
+    failure = taxonomy.failure(top["failure"])
+    why = (
+        f"{failure.description} ({failure.component}), {_when(top['offset_s'])}: no attribution rule describes"
+        " this sequence, so the cause is read from the nearest failure between its transactions"
+    )
+    if len(best) > 1:
+        runner = best.row(1, named=True)
+        why += f"; {taxonomy.failure(runner['failure']).description} ({_when(runner['offset_s'])}) is weighed lower"
+    cited = [(r["path"], r["line"], "trigger") for r in best.iter_rows(named=True)]
+    return top["cause"], confidence, alternatives, why, [f"failure:{top['failure']}"], cited
+
+
+def _break_tie(order: list[str], tied: list[str], hits: pl.DataFrame, taxonomy: Taxonomy) -> tuple[list[str], str]:
+    """Rules of several causes weigh the same: the tied cause with the nearest, strongest failure event comes
+    first (else the order stays). The causes in their new order, and the words that say why."""
+    if "network_timeout" in tied:
+        # a timeout is the cause only where no other fault explains why the charge stood (spec/findings.md)
+        chosen = next(c for c in order if c in tied and c != "network_timeout")
+        new = [chosen, *[c for c in order if c != chosen]]
+        return new, (
+            f" (rules for network_timeout weigh the same; {chosen} is taken because a timeout is the cause only"
+            " where no other fault explains why the charge stood)"
+        )
+    near = hits.filter(pl.col("cause").is_in(tied))
+    if near.is_empty():
+        return order, f" (rules for {' and '.join(tied)} weigh the same and no failure event tells them apart)"
+    top = near.row(0, named=True)
+    failure = taxonomy.failure(top["failure"])
+    others = [c for c in tied if c != top["cause"]]
+    new = [top["cause"], *[c for c in order if c != top["cause"]]]
+    return new, (
+        f" (rules for {' and '.join(others)} weigh the same; {top['cause']} is taken because"
+        f" {failure.description}, {_when(top['offset_s'])})"
+    )
+
+
+def _rerun(row: dict[str, Any], cause: str) -> list[str]:
+    """A duplicate run again on the same device by hand: the operator contributed, whatever failed first."""
+    first, second = row.get("first__txn"), row.get("second__txn")
+    same_device = row.get("first__device") == row.get("second__device")
+    if row.get("finding") == "duplicate_charge" and first and second and first != second and same_device:
+        return [] if cause == "operator_error" else ["operator_error"]
+    return []
 
 
 def _caveats(txns: list[dict[str, Any]]) -> tuple[list[str], float]:
@@ -258,13 +380,20 @@ def _incidents(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _evidence(cid: int, txns: list[dict[str, Any]], evidence: pl.DataFrame, cites: tuple[str, ...]) -> list[Evidence]:
-    """The rules' lines for candidate ``cid`` and each transaction's own lines (its outcome, the host's approval, its
-    clearing rows and the ``cites`` lines its kind's claim rests on), by role (the strongest a line has)."""
+def _evidence(
+    cid: int,
+    txns: list[dict[str, Any]],
+    evidence: pl.DataFrame,
+    cites: tuple[str, ...],
+    extra: list[tuple[str, int, str]] | None = None,
+) -> list[Evidence]:
+    """The rules' lines for candidate ``cid`` (and the ``extra`` lines: path, line, role), and each transaction's
+    own lines (its outcome, the host's approval, its clearing rows and the ``cites`` lines its kind's claim rests
+    on), by role (the strongest a line has)."""
     rows: list[tuple[str, int, str]] = [
         (p, ln, role)
         for p, ln, role in evidence.filter(pl.col("cid") == cid).select("path", "line", "role").iter_rows()
-    ]
+    ] + (extra or [])
     for t in txns:
         line = t.get("line_result") or t.get("line_tx") or t.get("line_start")
         rows.append((t["path"], line, "charge"))

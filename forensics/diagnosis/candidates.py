@@ -18,7 +18,7 @@ CHARGES = ("SALE", "PREAUTH_COMPLETE")
 #: Columns ``prepare`` adds to the transactions for detectors and rules: column -> (dtype, meaning).
 DERIVED_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "amount": (pl.Int64(), "amount approved, else sent, else entered (minor units)"),
-    "failed": (pl.Boolean(), "the merchant saw no approval"),
+    "failed": (pl.Boolean(), "the merchant saw no approval (false where no terminal log shows what it saw)"),
     "offline": (pl.Boolean(), "approved offline (a store-and-forward entry)"),
     "charges": (pl.Boolean(), "counts as a charge: charged, or charge_at_risk where charged is unknown"),
     "charge_unconfirmed": (pl.Boolean(), "counts as a charge only because it may stand (charged is unknown)"),
@@ -61,7 +61,8 @@ def prepare(t: pl.DataFrame, settlement: pl.DataFrame) -> pl.DataFrame:
     """
     t = t.with_columns(
         amount=pl.coalesce("amount_approved", "amount_sent", "amount_entered"),
-        failed=pl.col("merchant_outcome") != "APPROVED",
+        # the merchant's view is unknown for a transaction no terminal log shows: not "failed"
+        failed=~pl.col("merchant_outcome").is_in(["APPROVED", "UNKNOWN"]),
         offline=pl.col("line_saf_queued").is_not_null(),
         charges=pl.coalesce("charged", "charge_at_risk").fill_null(False),
         charge_unconfirmed=pl.col("charged").is_null() & pl.col("charge_at_risk").fill_null(False),

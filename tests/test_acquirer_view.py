@@ -1,0 +1,71 @@
+"""The acquirer's view: a host log and a clearing file with no terminal log rebuild transactions and find
+what they can prove; terminal logs that cover a TID keep the host and clearing rows from being counted twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from forensics.diagnosis import diagnose
+from forensics.timeline import timeline
+
+from .conftest import SAMPLES
+
+DUPLICATES = ["dup_operator_rerun", "dup_paper_out_rerun", "dup_timeout_other_lane", "dup_clear_reversal"]
+
+
+def _inputs(folder: Path, *, terminal: bool = True) -> list[Path]:
+    host = sorted(folder.glob("*host*.log"))
+    logs = [p for p in sorted(folder.glob("*.log")) if p not in host]
+    return (logs if terminal else []) + host + sorted(folder.glob("*.csv"))
+
+
+def _expected_rrns(folder: Path, kind: str) -> set[str]:
+    truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    return {t["rrn"] for f in truth["findings"] if f["kind"] == kind for t in f["transactions"] if t.get("rrn")}
+
+
+@pytest.mark.parametrize("name", DUPLICATES)
+def test_host_and_clearing_alone_rebuild_the_transactions_and_find_the_duplicate(name: str) -> None:
+    folder = SAMPLES / name
+    tl = timeline(_inputs(folder, terminal=False))
+    assert tl.transactions.height > 0
+    assert set(tl.transactions["rebuilt_from"].unique()) <= {"host", "clearing"}
+    assert (tl.transactions["merchant_outcome"] == "UNKNOWN").all()  # what the merchant saw is not known
+    found = diagnose(_inputs(folder, terminal=False))
+    dups = [f for f in found.findings if f.kind == "duplicate_charge"]
+    assert dups, name
+    rrns = {t.rrn for f in dups for t in f.transactions}
+    assert _expected_rrns(folder, "duplicate_charge") <= rrns
+    assert all(d.startswith("tid:") for f in dups for d in f.devices)
+
+
+@pytest.mark.parametrize("name", ["clean_day", "clean_busy_day", "legit_repeat", "hardware_noise"])
+def test_host_and_clearing_of_a_clean_day_find_nothing(name: str) -> None:
+    assert diagnose(_inputs(SAMPLES / name, terminal=False)).findings == []
+
+
+@pytest.mark.parametrize("name", ["clean_busy_day", *DUPLICATES])
+def test_a_terminal_log_that_covers_the_tid_leaves_no_rebuilt_row(name: str) -> None:
+    tl = timeline(_inputs(SAMPLES / name))
+    rebuilt = tl.transactions.filter(pl.col("rebuilt_from") != "terminal")
+    assert rebuilt.is_empty(), rebuilt.select("txn", "tid", "stan", "ts_start")
+
+
+def test_clearing_file_alone_finds_an_item_cleared_twice() -> None:
+    folder = SAMPLES / "dup_settlement_duplicated"
+    found = diagnose(sorted(folder.glob("*.csv")))
+    assert [(f.kind, f.cause) for f in found.findings] == [("duplicate_charge", "host_error")]
+    assert found.findings[0].transactions[0].rrn in _expected_rrns(folder, "duplicate_charge")
+
+
+def test_a_duplicate_found_from_host_and_clearing_cites_the_host_lines_and_says_the_terminal_was_not_checked() -> None:
+    folder = SAMPLES / "dup_operator_rerun"
+    (finding,) = diagnose(_inputs(folder, terminal=False)).findings
+    assert finding.confidence > 0
+    assert any(e.path.endswith("acquirer-host.log") for e in finding.evidence)
+    if finding.cause == "undetermined":
+        assert "terminal side was not checked" in finding.summary

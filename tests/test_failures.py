@@ -1,0 +1,86 @@
+"""The failure taxonomy (forensics/data/failures.toml): checked when it loads, and read for the cause of a
+discrepancy no attribution rule describes."""
+
+from __future__ import annotations
+
+import pytest
+
+from forensics.diagnosis import RuleSet, diagnose
+from forensics.diagnosis.failures import Taxonomy, default_taxonomy
+from forensics.errors import RuleError
+from forensics.events import KINDS
+
+from .conftest import SAMPLES
+
+
+def test_shipped_taxonomy_loads_and_names_known_kinds() -> None:
+    taxonomy = default_taxonomy()
+    assert taxonomy.failures
+    causes = {f.cause for f in taxonomy.failures}
+    assert causes == {
+        "hardware_fault",
+        "software_bug",
+        "operator_error",
+        "migration_sync_delay",
+        "network_timeout",
+        "host_error",
+    }
+    assert all(k in KINDS for f in taxonomy.failures for k in f.kinds)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('id = "x"\ncomponent = "c"\ncause = "bad"\nkind = "app.crash"\nweight = 1\ndescription = "d"', "cause"),
+        ('id = "x"\ncomponent = "c"\ncause = "software_bug"\nkind = "nope"\nweight = 1\ndescription = "d"', "kind"),
+        (
+            'id = "x"\ncomponent = "c"\ncause = "software_bug"\nkind = "app.crash"\nweight = 0\ndescription = "d"',
+            "weight",
+        ),
+        (
+            'id = "x"\ncomponent = "c"\ncause = "software_bug"\nkind = "app.crash"\nweight = 1\ndescription = "d"\n'
+            'where = { colour = "red" }',
+            "colour",
+        ),
+        (
+            'id = "x"\ncomponent = "c"\ncause = "software_bug"\nkind = "printer.status"\nweight = 1\n'
+            'description = "d"\nwhere = { code = "two" }',
+            "code",
+        ),
+        ('id = "x"\ncause = "software_bug"\nkind = "app.crash"\nweight = 1\ndescription = "d"', "component"),
+    ],
+)
+def test_a_bad_entry_is_refused_naming_the_field(entry: str, message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        Taxonomy("[[failure]]\n" + entry, name="test.toml")
+
+
+def _shipped_sources() -> list[tuple[str, str]]:
+    from importlib.resources import files
+
+    folder = files("forensics.rules")
+    return sorted((e.name, e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".toml"))
+
+
+def test_cause_is_read_from_the_nearest_failure_when_no_rule_describes_the_sequence() -> None:
+    """With the duplicate rules removed, the printer fault after the first approval still names the cause."""
+    folder = SAMPLES / "dup_paper_out_rerun"
+    rules = RuleSet([(n, t if n != "duplicate_charge.toml" else "") for n, t in _shipped_sources()])
+    found = diagnose(sorted(folder.glob("*.log")) + sorted(folder.glob("*.csv")), rules=rules, tz="Asia/Tokyo")
+    dup = [f for f in found.findings if f.kind == "duplicate_charge"]
+    assert len(dup) == 1
+    finding = dup[0]
+    assert finding.cause == "hardware_fault"
+    assert finding.contributing == ["operator_error"]
+    assert finding.rules == ["failure:printer-fault"]
+    assert 0 < finding.confidence <= 0.6
+    triggers = [e for e in finding.evidence if e.role == "trigger"]
+    assert any("Printer" in e.text or "paper" in e.text.lower() for e in triggers)
+    assert "no attribution rule describes" in finding.summary
+
+
+def test_no_finding_of_any_sample_has_confidence_zero() -> None:
+    for folder in sorted(p for p in SAMPLES.iterdir() if (p / "truth.json").is_file()):
+        paths = sorted(p for p in folder.iterdir() if p.suffix in (".log", ".csv"))
+        for finding in diagnose(paths).findings:
+            assert finding.confidence > 0, (folder.name, finding.id, finding.cause)
