@@ -803,7 +803,8 @@ def transactions(
     txns = pl.concat([txns, _host_only(txns, host)], how="diagonal_relaxed")
     txns = _join_settlement(txns, settlement, settlement_file)
     txns = pl.concat([txns, _cleared_only(txns, settlement, host_log)], how="diagonal_relaxed")
-    txns = _link_follow_ups(txns)
+    inits = terminal.filter(pl.col("kind") == "tms.init").select("path", "line")
+    txns = _link_follow_ups(_lifetimes(txns, inits))
     return _outcomes(txns).sort("ts_start", "device", "line_start")
 
 
@@ -1251,69 +1252,105 @@ def _join_settlement(txns: pl.DataFrame, settlement: pl.DataFrame, settlement_fi
     )
 
 
+def _lifetimes(txns: pl.DataFrame, inits: pl.DataFrame) -> pl.DataFrame:
+    """``_unit``: which lifetime of its device's counters each transaction falls in. A lifetime ends where the
+    device was initialised (``tms.init``) or its invoice numbers went back (not a wrap): an invoice number names
+    one sale only within one lifetime. Rows no terminal log shows keep their own lifetime."""
+    inits = inits.sort("path", "line").with_columns(_inits=pl.col("line").cum_count().over("path"))
+    inv = pl.col("inv").cast(pl.Int64, strict=False)
+    previous = inv.shift(1).over("path", order_by="line_start")
+    dropped = ((inv < previous) & (previous < 999_000)).fill_null(False)
+    t = (
+        txns.with_columns(_row=pl.int_range(pl.len()))
+        .sort("path", "line_start")
+        .join_asof(
+            inits.rename({"line": "_init_line"}),
+            left_on="line_start",
+            right_on="_init_line",
+            by="path",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .with_columns(_drops=dropped.cast(pl.Int32).cum_sum().over("path", order_by="line_start"))
+        .with_columns(_unit=pl.format("{}#{}#{}", "device", pl.col("_inits").fill_null(0), "_drops"))
+        .sort("_row")
+    )
+    return t.drop("_row", "_init_line", "_inits", "_drops")
+
+
 def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
-    """Voids, refunds, tip adjusts and completions, linked to the transaction they name."""
+    """Voids, refunds, tip adjusts and completions, linked to the transaction they name: by the RRN they carry
+    where a transaction of the same merchant has it, else by invoice number within one lifetime of the device's
+    counters (``_unit``); never to a transaction that came after them (on one device, by line order, which a
+    clock step cannot reorder; across devices, by clock-corrected time)."""
     # a transaction no terminal log shows counts as done when the host approved it or it cleared
     approved = (pl.col("merchant_status") == "APPROVED") | (
         (pl.col("rebuilt_from") != "terminal") & ((pl.col("host_rc") == "00") | (pl.col("cleared_count") > 0))
     ).fill_null(False)
     follow = txns.filter(pl.col("txn_type").is_in(["VOID", "REFUND", "TIP_ADJUST", "PREAUTH_COMPLETE"]), approved)
-    by_inv = follow.filter(pl.col("orig_inv").is_not_null()).select(
+    originals = txns.filter(approved).select(
+        pl.col("txn").alias("orig_txn"),
+        pl.col("rrn").alias("_orrn"),
+        pl.col("inv").alias("_oinv"),
+        pl.col("device").alias("_odevice"),
+        pl.col("tid").alias("_otid"),
+        pl.col("mid").alias("_omid"),
+        pl.col("_unit").alias("_ounit"),
+        pl.col("path").alias("_opath"),
+        pl.col("line_start").alias("_oline"),
+        pl.col("ts_start").alias("_ots"),
+    )
+    asked = follow.select(
+        "txn",
+        "txn_type",
+        "amount_entered",
+        "orig_rrn",
+        "orig_inv",
         "device",
-        pl.col("orig_inv").alias("inv"),
-        pl.col("txn_type").alias("_ft"),
-        pl.col("txn").alias("_fid"),
-        pl.col("amount_entered").alias("_famt"),
+        "tid",
+        "mid",
+        "_unit",
+        "path",
+        "line_start",
+        "ts_start",
     )
-    by_rrn = follow.filter(pl.col("orig_inv").is_null(), pl.col("orig_rrn").is_not_null()).select(
-        pl.col("orig_rrn").alias("rrn"),
-        pl.col("txn_type").alias("_ft"),
-        pl.col("txn").alias("_fid"),
-        pl.col("amount_entered").alias("_famt"),
-        pl.col("device").alias("_fdevice"),
-        pl.col("tid").alias("_ftid"),
-        pl.col("mid").alias("_fmid"),
-    )
-    originals = txns.filter(approved).select("txn", "device", "inv", "rrn", "tid", "mid")
     # an RRN is unique at one host on one day only: the sale it names is one of the same merchant's
-    own_merchant = _same_merchant(("device", "_fdevice"), ("tid", "_ftid"), ("mid", "_fmid"))
+    own_merchant = _same_merchant(("device", "_odevice"), ("tid", "_otid"), ("mid", "_omid"))
+    earlier = (
+        pl.when(pl.col("path") == pl.col("_opath"))
+        .then(pl.col("_oline") < pl.col("line_start"))
+        .otherwise(pl.col("_ots") <= pl.col("ts_start"))
+        .fill_null(False)
+    )
+    by_rrn = (
+        asked.filter(pl.col("orig_rrn").is_not_null())
+        .join(originals, left_on="orig_rrn", right_on="_orrn", how="inner")
+        .filter(own_merchant, earlier, pl.col("orig_txn") != pl.col("txn"))
+        .sort("_ots", descending=True)
+        .unique("txn", keep="first", maintain_order=True)
+    )
+    by_inv = (
+        asked.filter(pl.col("orig_inv").is_not_null())
+        .join(by_rrn.select("txn"), on="txn", how="anti")
+        .join(originals, left_on=["_unit", "orig_inv"], right_on=["_ounit", "_oinv"], how="inner")
+        .filter(earlier, pl.col("orig_txn") != pl.col("txn"))
+        .sort("_oline", descending=True)  # the latest such invoice before it
+        .unique("txn", keep="first", maintain_order=True)
+    )
     links = pl.concat(
         [
-            originals.join(by_inv, on=["device", "inv"], how="inner").select("txn", "_ft", "_fid", "_famt"),
-            originals.join(by_rrn, on="rrn", how="inner").filter(own_merchant).select("txn", "_ft", "_fid", "_famt"),
+            by_rrn.select("txn", "orig_txn", "txn_type", "amount_entered"),
+            by_inv.select("txn", "orig_txn", "txn_type", "amount_entered"),
         ]
-    ).unique(["txn", "_fid"], maintain_order=True)
-    summary = links.group_by("txn").agg(
-        pl.col("_fid").filter(pl.col("_ft") == "VOID").first().alias("voided_by"),
-        pl.col("_fid").filter(pl.col("_ft") == "REFUND").alias("refunded_by"),
-        pl.col("_famt").filter(pl.col("_ft") == "REFUND").sum().alias("refunded_amount"),
-        pl.col("_fid").filter(pl.col("_ft") == "TIP_ADJUST").last().alias("adjusted_by"),
-        pl.col("_fid").filter(pl.col("_ft") == "PREAUTH_COMPLETE").alias("completed_by"),
     )
-    originals_of = pl.concat(
-        [
-            follow.join(
-                originals.rename({"txn": "orig_txn"}).select("orig_txn", "device", pl.col("inv").alias("orig_inv")),
-                on=["device", "orig_inv"],
-                how="inner",
-            ).select("txn", "orig_txn"),
-            follow.filter(pl.col("orig_inv").is_null())
-            .join(
-                originals.select(
-                    pl.col("txn").alias("orig_txn"),
-                    pl.col("rrn").alias("orig_rrn"),
-                    pl.col("device").alias("_odevice"),
-                    pl.col("tid").alias("_otid"),
-                    pl.col("mid").alias("_omid"),
-                ),
-                on="orig_rrn",
-                how="inner",
-            )
-            .filter(_same_merchant(("device", "_odevice"), ("tid", "_otid"), ("mid", "_omid")))
-            .select("txn", "orig_txn"),
-        ]
-    ).unique("txn", keep="first")
-    return txns.join(summary, on="txn", how="left").join(originals_of, on="txn", how="left")
+    summary = links.group_by(pl.col("orig_txn").alias("txn")).agg(
+        pl.col("txn").filter(pl.col("txn_type") == "VOID").first().alias("voided_by"),
+        pl.col("txn").filter(pl.col("txn_type") == "REFUND").alias("refunded_by"),
+        pl.col("amount_entered").filter(pl.col("txn_type") == "REFUND").sum().alias("refunded_amount"),
+        pl.col("txn").filter(pl.col("txn_type") == "TIP_ADJUST").last().alias("adjusted_by"),
+        pl.col("txn").filter(pl.col("txn_type") == "PREAUTH_COMPLETE").alias("completed_by"),
+    )
+    return txns.join(summary, on="txn", how="left").join(links.select("txn", "orig_txn"), on="txn", how="left")
 
 
 def _same_merchant(*pairs: tuple[str, str]) -> pl.Expr:

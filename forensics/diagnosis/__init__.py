@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from forensics.coverage import coverage
-from forensics.diagnosis import render
+from forensics.diagnosis import reconcile, render
 from forensics.diagnosis.candidates import Params, prepare
 from forensics.diagnosis.failures import Taxonomy, default_taxonomy
 from forensics.diagnosis.finding import Alternative, Evidence, Finding, TransactionRef
@@ -207,13 +207,16 @@ def _finding(
     alternatives = [Alternative(a.cause, round(a.confidence * factor, 2)) for a in alternatives]
     amount, main = kind.amount(row, unique_txns)
     exponent = 2 if main.get("exponent") is None else main["exponent"]
+    shaped = row.get(reconcile.SHAPE_COLUMN) is not None  # a disagreement no kind's story covers
+    said = reconcile.summary(row, unique_txns[0]) if shaped else kind.summary(row, unique_txns, amount)
+    todo = reconcile.action(row, unique_txns[0]) if shaped else kind.action(row, unique_txns, amount)
     return Finding(
         id="",
         kind=kind.name,
         cause=cause,
         contributing=contributing,
         confidence=confidence,
-        summary=f"{kind.summary(row, unique_txns, amount)}: {why}",
+        summary=f"{said}: {why}",
         tid=unique_txns[0]["tid"],
         devices=sorted({t["device"] for t in unique_txns}),
         amount=minor_to_major(amount, exponent) if amount is not None else None,
@@ -239,7 +242,7 @@ def _finding(
         why=why,
         exponent=exponent,
         amount_minor=amount,
-        action=kind.action(row, unique_txns, amount),
+        action=todo,
         card=unique_txns[0].get("card"),
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from types import ModuleType
@@ -124,9 +124,28 @@ def registry(modules: Mapping[str, ModuleType], rule_files: set[str]) -> dict[st
 
 def detect(transactions: pl.DataFrame, devices: pl.DataFrame, params: Params) -> pl.DataFrame | None:
     """Every kind's candidates in one frame (``finding`` names the kind), or None when there are none."""
+    from forensics.diagnosis import reconcile
+
     found: dict[str, pl.DataFrame] = {}
     for kind in kinds().values():
         ctx = Context(transactions, params, devices, {name: found[name] for name in kind.after})
         found[kind.name] = kind.detect(ctx).with_columns(pl.lit(kind.name).alias(KIND_COLUMN))
+    # every other disagreement between what the merchant saw, what the network did and what cleared
+    for name, rows in reconcile.candidates(transactions, _claimed(found.values())).items():
+        found[name] = pl.concat(
+            [found[name], rows.with_columns(pl.lit(name).alias(KIND_COLUMN))], how="diagonal_relaxed"
+        )
     parts = [p for p in found.values() if p.height]
     return pl.concat(parts, how="diagonal_relaxed") if parts else None
+
+
+def _claimed(found: Iterable[pl.DataFrame]) -> set[str]:
+    """The transactions the kind detectors' candidates name (in any role or as members)."""
+    out: set[str] = set()
+    for frame in found:
+        for column in ("first__txn", "second__txn", "txn__txn"):
+            if column in frame.columns:
+                out.update(v for v in frame[column].to_list() if v is not None)
+        if "members" in frame.columns:
+            out.update(v for members in frame["members"].to_list() if members for v in members)
+    return out

@@ -67,7 +67,7 @@ def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
 def duplicate_charges(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     """Two charges for one purchase: a re-run (two card interactions) or one item cleared twice."""
     reruns = _pairs(t, params)
-    cleared_twice = t.filter(pl.col("cleared_count") > 1)
+    cleared_twice = t.filter(pl.col("cleared_count") > 1, pl.col("txn_type") != "REFUND")  # a credit: refund_error
     if cleared_twice.is_empty():
         return reruns
     twice = pl.concat([prefixed(cleared_twice, role) for role in ("first", "second")], how="horizontal")
