@@ -84,3 +84,23 @@ def test_no_finding_of_any_sample_has_confidence_zero() -> None:
         paths = sorted(p for p in folder.iterdir() if p.suffix in (".log", ".csv"))
         for finding in diagnose(paths).findings:
             assert finding.confidence > 0, (folder.name, finding.id, finding.cause)
+
+
+def test_an_error_no_dialect_maps_still_names_the_part_that_failed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A vendor's own words for a card reader failure (an E line under its own tag) between the approval and
+    the re-run make the cause hardware_fault when no rule describes the sequence."""
+    folder = SAMPLES / "dup_operator_rerun"
+    log = folder / "A920-9159.log"
+    lines = log.read_bytes().split(b"\n")
+    at = next(i for i, ln in enumerate(lines) if b"PRINT receipt inv=001946" in ln) + 1
+    lines.insert(at, b"2026-05-28 10:20:30.100  8372  8459 E CardRdr : read failed, contacts dirty (err 7)")
+    (tmp_path / log.name).write_bytes(b"\n".join(lines))
+    others = [p for p in folder.iterdir() if p.suffix in (".log", ".csv") and p.name != log.name]
+    rules = RuleSet([(n, t if n != "duplicate_charge.toml" else "") for n, t in _shipped_sources()])
+    (finding,) = diagnose([tmp_path / log.name, *others], rules=rules).findings
+    assert (finding.kind, finding.cause, finding.rules) == (
+        "duplicate_charge",
+        "hardware_fault",
+        ["failure:error-names-card-reader"],
+    )
+    assert any("CardRdr" in e.text for e in finding.evidence if e.role == "trigger")

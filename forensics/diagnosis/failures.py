@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
@@ -24,7 +25,7 @@ from forensics.diagnosis.rules import CAUSES, _check_value, _value_expr
 from forensics.errors import RuleError
 from forensics.events import EVENTS_SCHEMA, KINDS
 
-_FIELDS = {"id", "component", "cause", "kind", "where", "weight", "description", "side"}
+_FIELDS = {"id", "component", "cause", "kind", "where", "pattern", "weight", "description", "side"}
 #: seconds before the first request a failure may lie (a fault just before it, e.g. a reader error)
 LEAD_S = 30.0
 #: seconds after a single transaction's outcome its failures may lie (a reversal lost afterwards)
@@ -58,6 +59,8 @@ class Failure:
     weight: float
     description: str
     side: str = "terminal"
+    #: a regular expression the event's tag or message must match (None: any)
+    pattern: str | None = None
 
 
 class Taxonomy:
@@ -94,13 +97,18 @@ class Taxonomy:
         if windows.is_empty():
             return pl.DataFrame(schema=HIT_SCHEMA)
         kinds = sorted({k for f in self.failures for k in f.kinds})
-        columns = sorted({"path", "line", "ts_utc", "kind"} | {c for f in self.failures for c in f.where})
+        columns = sorted(
+            {"path", "line", "ts_utc", "kind", "tag", "message"} | {c for f in self.failures for c in f.where}
+        )
         ev = events.filter(pl.col("kind").is_in(kinds)).select(columns)
         parts = []
         for f in self.failures:
             mine = ev.filter(pl.col("kind").is_in(list(f.kinds)))
             for column, value in f.where.items():
                 mine = mine.filter(_value_expr(column, value, EVENTS_SCHEMA[column]).fill_null(False))
+            if f.pattern is not None:
+                text = pl.concat_str([pl.col("tag"), pl.col("message")], separator=": ", ignore_nulls=True)
+                mine = mine.filter(text.str.contains(f.pattern).fill_null(False))
             if mine.is_empty():
                 continue
             side = windows.filter(pl.col("side") == f.side)
@@ -151,11 +159,28 @@ def _failure(where: str, raw: Any) -> Failure:
         if column not in EVENTS_SCHEMA:
             raise RuleError(f"{where}: where: unknown event column {column!r}")
         _check_value(f"{where}: where {column}", value, EVENTS_SCHEMA[column])
+    pattern = raw.get("pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise RuleError(f"{where}: field 'pattern': must be a regular expression (a string)")
+        try:
+            re.compile(pattern)
+            pl.select(pl.lit("").str.contains(pattern))
+        except (re.error, pl.exceptions.ComputeError) as exc:
+            raise RuleError(f"{where}: field 'pattern': not a regular expression ({exc})") from None
     side = raw.get("side", "terminal")
     if side not in ("terminal", "host"):
         raise RuleError(f"{where}: field 'side': terminal or host (got {side!r})")
     return Failure(
-        raw["id"], raw["component"], raw["cause"], kinds, dict(conditions), float(weight), raw["description"], side
+        raw["id"],
+        raw["component"],
+        raw["cause"],
+        kinds,
+        dict(conditions),
+        float(weight),
+        raw["description"],
+        side,
+        pattern,
     )
 
 
