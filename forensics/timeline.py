@@ -1492,6 +1492,16 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
             & pl.col("txn_type").is_in(["SALE", "REFUND", "PREAUTH_COMPLETE"]),
         ),
         ("offline_not_uploaded", pl.col("line_saf_queued").is_not_null() & pl.col("line_upload").is_null()),
+        # the merchant holds an approval the network never gave: the merchant's loss, no cardholder's (for review)
+        (
+            "approved_not_by_host",
+            (merchant == "APPROVED")
+            & pl.col("line_saf_queued").is_null()
+            & pl.col("line_tx").is_not_null()
+            & (pl.col("cleared_count").fill_null(0) == 0)
+            & pl.col("host_covers")
+            & (~host_seen | (pl.col("host_rc").is_not_null() & ~host_approved & (pl.col("host_rc") != "10"))),
+        ),
     ]
     t = t.with_columns(
         flags=pl.concat_list(

@@ -129,3 +129,22 @@ def test_unknown_is_not_a_disagreement() -> None:
     t = _one({})
     assert reconcile.disagreements(t).is_empty()
     assert t.select(pl.col("settled_amount").is_null()).item()
+
+
+def test_a_sale_the_terminal_approved_and_the_host_declined_is_flagged_for_review_not_found(tmp_path: Path) -> None:
+    """The merchant holds an approval the network never gave: the merchant's loss, not a faulty charge."""
+    for p in CLEAN.iterdir():
+        if p.suffix == ".log":
+            shutil.copy(p, tmp_path / p.name)
+    host = next(tmp_path.glob("*host*.log"))
+    text = host.read_text(encoding="utf-8")
+    blocks = text.split("</log>")
+    answered = [i for i, b in enumerate(blocks) if '<field id="0" value="0210"/>' in b and 'id="39" value="00"' in b]
+    i = answered[10]
+    blocks[i] = blocks[i].replace('id="39" value="00"', 'id="39" value="05"')
+    host.write_text("</log>".join(blocks), encoding="utf-8")
+    found = diagnose(sorted(tmp_path.iterdir()))
+    assert found.findings == []
+    flagged = found.timeline.transactions.filter(pl.col("flags").list.contains("approved_not_by_host"))
+    assert flagged.height == 1
+    assert flagged["host_rc"].to_list() == ["05"]
