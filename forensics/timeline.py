@@ -1011,7 +1011,10 @@ def _uncovered(rows: pl.DataFrame, txns: pl.DataFrame, ts: str) -> pl.DataFrame:
 
 def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     """Transactions the host log alone shows: its financial requests that no terminal transaction matched, of
-    TIDs no terminal log covers at that time (the acquirer's view: a host log with no terminal log)."""
+    TIDs no terminal log covers at that time (the acquirer's view: a host log with no terminal log), and, where
+    a terminal log covers them, those that repeat a request the host already answered for a terminal
+    transaction (same TID, STAN, MTI and amount within the matching window): the host applied one message
+    twice. Such a repeat names that transaction in ``resend_of`` and its device."""
     if host.is_empty():
         return txns.clear()
     matched = txns.filter(pl.col("host_line").is_not_null()).select("host_path", "host_line").unique()
@@ -1025,7 +1028,58 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
         .join(types, on=["mti", "_p2"], how="inner")
         .drop("_p2")
     )
-    rows = _uncovered(rows, txns, "h_rx_ts")
+    window = pl.duration(seconds=_MATCH_WINDOW_S)
+    outside = _uncovered(rows, txns, "h_rx_ts").with_columns(
+        resend_of=pl.lit(None, pl.String), _device=pl.lit("tid:") + pl.col("tid")
+    )
+    answered = txns.filter(pl.col("host_line").is_not_null(), pl.col("host_rc") == "00").select(
+        "tid",
+        "stan",
+        pl.col("mti").alias("_m"),
+        pl.col("host_amount").alias("_a"),
+        pl.col("h_rx_ts").alias("_first_ts"),
+        pl.col("txn").alias("resend_of"),
+        pl.col("device").alias("_device"),
+    )
+    repeats = (
+        rows.join(outside.select("host_path", "host_line"), on=["host_path", "host_line"], how="anti")
+        .join(answered, on=["tid", "stan"], how="inner")
+        .filter(
+            (pl.col("mti") == pl.col("_m")) | pl.col("_m").is_null(),
+            pl.col("host_amount") == pl.col("_a"),
+            pl.col("h_rx_ts") > pl.col("_first_ts"),
+            pl.col("h_rx_ts") <= pl.col("_first_ts") + window,
+            pl.col("host_rc") == "00",
+        )
+        .unique(["host_path", "host_line"], keep="first")
+        .drop("_m", "_a", "_first_ts")
+    )
+    # with no terminal log either: a later approval of the same request repeats the first
+    first = (
+        outside.filter(pl.col("host_rc") == "00")
+        .sort("h_rx_ts")
+        .select(
+            "tid",
+            "stan",
+            "mti",
+            "host_amount",
+            pl.col("h_rx_ts").alias("_first_ts"),
+            (pl.lit("host:") + pl.col("host_path") + ":" + pl.col("host_line").cast(pl.String)).alias("_first"),
+        )
+    )
+    again = (
+        outside.join(first, on=["tid", "stan", "mti", "host_amount"], how="inner")
+        .filter(pl.col("_first_ts") < pl.col("h_rx_ts"), pl.col("h_rx_ts") <= pl.col("_first_ts") + window)
+        .sort("_first_ts")
+        .unique(["host_path", "host_line"], keep="first")
+        .select("host_path", "host_line", pl.col("_first").alias("_again_of"))
+    )
+    outside = (
+        outside.join(again, on=["host_path", "host_line"], how="left")
+        .with_columns(resend_of=pl.col("_again_of"))
+        .drop("_again_of")
+    )
+    rows = pl.concat([outside, repeats], how="diagonal_relaxed")
     if rows.is_empty():
         return txns.clear()
     reversals = (
@@ -1048,10 +1102,10 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
         tolerance=_PAIR_TOLERANCE,
         check_sortedness=False,
     )
-    device = pl.lit("tid:") + pl.col("tid")
     return rows.select(
         (pl.lit("host:") + pl.col("host_path") + ":" + pl.col("host_line").cast(pl.String)).alias("txn"),
-        device.alias("device"),
+        pl.col("_device").alias("device"),
+        "resend_of",
         "tid",
         pl.col("host_mid").alias("mid"),
         "txn_type",

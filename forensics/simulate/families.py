@@ -462,6 +462,30 @@ def dup_settlement_duplicated(w: World) -> tuple[list[dict[str, Any]], str]:
     return [finding(w, "dup_settlement_duplicated", [sale, sale])], story
 
 
+@family(
+    "dup_host_applied_twice",
+    "duplicate_charge",
+    "host_error",
+    (),
+    "the host received one request twice (a link-level retransmission) and approved both",
+    needs=(("host",),),
+)
+def dup_host_applied_twice(w: World) -> tuple[list[dict[str, Any]], str]:
+    (dev,), t = _open(w, 1)
+    t = _trade(w, dev, t, 3)
+    card, amount = w.card(), w.amount()
+    sale, t = T.transact(dev, t, "SALE", amount, card)
+    ghost = T.host_applies_again(dev, sale, w.rng.uniform(0.5, 2.5))
+    t = _trade(w, dev, t, 3, avoid={card.masked})
+    _close(w, [dev], t)
+    story = (
+        f"Sale inv {sale.inv} ({w.major(amount)} {w.cur}) on {dev.serial} was sent once and approved once on the "
+        f"terminal. The host log shows the same request (STAN {sale.stan}) arriving a second time a moment later, "
+        f"a retransmission the host did not recognise, and approved again under RRN {ghost.rrn}: both items cleared."
+    )
+    return [finding(w, "dup_host_applied_twice", [sale, ghost])], story
+
+
 # -- amounts ---------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ leaves it pending, approvals are committed before printing, offline approvals qu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from forensics.simulate.world import (
@@ -367,6 +368,34 @@ def transact(
     else:
         dev.write(t, "Printer", f"PRINT receipt inv={inv} copy=customer ok")
     return txn, s(t, rng.uniform(3, 10))
+
+
+def host_applies_again(dev: Device, txn: Txn, after_s: float) -> Txn:
+    """The host receives ``txn``'s request again ``after_s`` seconds after the first (a retransmission it does
+    not recognise as one) and approves it again under a new RRN and approval code; returns that second item as
+    a transaction (the same device, STAN and card: the terminal sent one message)."""
+    host = dev.sim.host
+    original = txn.host_item
+    assert original is not None and txn.rrn is not None, "only an approved request can be applied twice"
+    request = next(
+        (tt, block)
+        for tt, _, block in reversed(host.lines)
+        if "<receive>" in block and f'id="11" value="{txn.stan}"' in block and f'id="41" value="{txn.tid}"' in block
+    )
+    answer = next(
+        (tt, block)
+        for tt, _, block in reversed(host.lines)
+        if "<send>" in block and f'id="37" value="{txn.rrn}"' in block
+    )
+    th = s(request[0], after_s)
+    rrn, auth = host.rrn(th), host.auth()
+    host.again(th, request[1])
+    tr = s(th, answer[0].timestamp() - request[0].timestamp())
+    reply = answer[1].replace(f'value="{txn.rrn}"', f'value="{rrn}"').replace(f'value="{txn.auth}"', f'value="{auth}"')
+    host.again(tr, reply)
+    item = replace(original, rrn=rrn, auth=auth, t=th)
+    host.items.append(item)
+    return replace(txn, rrn=rrn, auth=auth, host_item=item, t=th)
 
 
 def _host_book(

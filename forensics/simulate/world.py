@@ -9,6 +9,7 @@ Terminal behaviour follows ../shared/docs/domain.md (reversal file, SAF, batch, 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -119,6 +120,11 @@ class Host:
             rows.append(f'      <field id="{key}" value="{fields[key]}"{binary}/>')
         rows += ["    </isomsg>", f"  </{tag}>", "</log>"]
         self._emit(t, "\n".join(rows))
+
+    def again(self, t: datetime, block: str) -> None:
+        """A block this host logged before, logged again at ``t`` (its ``at`` time set anew)."""
+        at = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+        self._emit(t, re.sub(r'at="[^"]*"', f'at="{at}"', block, count=1))
 
     def event(self, t: datetime, tag: str, inner: str) -> None:
         at = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
