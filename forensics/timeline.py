@@ -141,6 +141,8 @@ TRANSACTIONS_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in TRANSACTION
 _SEGMENT_KINDS = ("clock.step", "clock.set", "power.boot", "log.divider")
 _PAIR_TOLERANCE = "27h"
 _MATCH_WINDOW_S = 600
+#: host response codes that approve (a charge or hold stands): 00, and 10 approved for a partial amount
+_APPROVING = ["00", "10"]
 _RERUN_WINDOW_S = 900
 
 
@@ -1339,7 +1341,7 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
     clock step cannot reorder; across devices, by clock-corrected time)."""
     # a transaction no terminal log shows counts as done when the host approved it or it cleared
     approved = (pl.col("merchant_status") == "APPROVED") | (
-        (pl.col("rebuilt_from") != "terminal") & ((pl.col("host_rc") == "00") | (pl.col("cleared_count") > 0))
+        (pl.col("rebuilt_from") != "terminal") & (pl.col("host_rc").is_in(_APPROVING) | (pl.col("cleared_count") > 0))
     ).fill_null(False)
     follow = txns.filter(pl.col("txn_type").is_in(["VOID", "REFUND", "TIP_ADJUST", "PREAUTH_COMPLETE"]), approved)
     originals = txns.filter(approved).select(
@@ -1447,7 +1449,7 @@ def _charge(merchant: pl.Expr) -> list[pl.Expr]:
         pl.when(settled)
         .then(pl.col("cleared_count") >= 1)
         .when(host_answered)
-        .then((pl.col("host_rc") == "00") & ~host_reversed & ~voided)
+        .then(pl.col("host_rc").is_in(_APPROVING) & ~host_reversed & ~voided)
         .when(host_silent)
         .then(pl.lit(False))
         .when(terminal_reversed)
@@ -1483,7 +1485,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("NO_RESULT"))
     )
     host_seen = pl.col("host_line").is_not_null()
-    host_approved = pl.col("host_rc") == "00"
+    host_approved = pl.col("host_rc").is_in(_APPROVING)
     reversed_at_host = (pl.col("host_reversal_rc") == "00").fill_null(False)  # null: no reversal reached the host
     t = t.with_columns(
         merchant_outcome=merchant,
@@ -1554,7 +1556,7 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
             & pl.col("line_tx").is_not_null()
             & (pl.col("cleared_count").fill_null(0) == 0)
             & pl.col("host_covers")
-            & (~host_seen | (pl.col("host_rc").is_not_null() & ~host_approved & (pl.col("host_rc") != "10"))),
+            & (~host_seen | (pl.col("host_rc").is_not_null() & ~host_approved)),
         ),
     ]
     t = t.with_columns(

@@ -148,3 +148,29 @@ def test_a_sale_the_terminal_approved_and_the_host_declined_is_flagged_for_revie
     flagged = found.timeline.transactions.filter(pl.col("flags").list.contains("approved_not_by_host"))
     assert flagged.height == 1
     assert flagged["host_rc"].to_list() == ["05"]
+
+
+def test_a_partial_approval_the_terminal_took_for_full_is_an_amount_mismatch_of_the_app(tmp_path: Path) -> None:
+    """The host approved part of the amount (response 10); the terminal logged the 10 and still showed the sale
+    approved in full. No rule tells this story: the shape finds it and the failure taxonomy names the app."""
+    for p in CLEAN.iterdir():
+        if p.suffix == ".log":
+            shutil.copy(p, tmp_path / p.name)
+    log = tmp_path / "A920-9803B.log"
+    lines = log.read_bytes().split(b"\n")
+    i = [n for n, ln in enumerate(lines) if b"RX 0210" in ln][20]
+    rrn = lines[i].split(b"DE37=")[1][:12].decode()
+    lines[i] = lines[i].replace(b"DE39=00", b"DE39=10")
+    log.write_bytes(b"\n".join(lines))
+    host = next(tmp_path.glob("*host*.log"))
+    blocks = host.read_text(encoding="utf-8").split("</log>")
+    j = next(n for n, b in enumerate(blocks) if f'id="37" value="{rrn}"' in b and "<send>" in b)
+    blocks[j] = blocks[j].replace('id="39" value="00"', 'id="39" value="10"')
+    host.write_text("</log>".join(blocks), encoding="utf-8")
+    (finding,) = diagnose(sorted(tmp_path.iterdir())).findings
+    assert (finding.kind, finding.cause, [t.rrn for t in finding.transactions]) == (
+        "amount_mismatch",
+        "software_bug",
+        [rrn],
+    )
+    assert "response 10" in finding.summary
