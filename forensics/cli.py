@@ -483,8 +483,8 @@ def _diagnosed(
 ) -> Diagnosis:
     """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work (``events``:
     False when only the findings and the timeline's tables are shown: ``diagnose_by_group``); a big input's
-    events wait in a temporary Parquet file (``forensics.fleet.analysis.ingested``)."""
-    from forensics.fleet.analysis import diagnose_by_group, diagnose_parquet, ingested
+    events wait in a temporary Parquet file (``forensics.analysis.ingested``)."""
+    from forensics.analysis import diagnose_by_group, diagnose_parquet, ingested
 
     bar = _bar(quiet)
     try:

@@ -16,8 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
+from forensics.analysis import diagnose
 from forensics.cli import cli
-from forensics.diagnosis import Diagnosis, diagnose
+from forensics.diagnosis import Diagnosis
 from forensics.report import charts
 from tests.conftest import ROOT, SAMPLES
 
