@@ -781,14 +781,16 @@ def plot_amounts(
                 xytext=(r["ts_start"], 0.95 - 0.08 * (i % 5)),
                 textcoords=("data", "axes fraction"),
                 va="top",
-                arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.7},
+                # as on the swimlane: the line leaves the label's corner above its item, a lower row is drawn
+                # over a higher row's line
+                arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.7, "relpos": (1.0 if right else 0.0, 0.0)},
                 ha="right" if right else "left",
                 fontsize=7,
                 color="#7a2f5f",
                 fontweight="bold",
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"},
                 annotation_clip=True,
-                zorder=5,
+                zorder=5 + 0.01 * (i % 5),
             )
     ax.set_xlim(*_day(tl))  # the inputs' span, the same on every currency's panel (one item alone: not years)
     ax.set_yscale("log")
