@@ -5,7 +5,7 @@ ingests it once, then replicates its events as a fleet of distinct devices (own 
 cards, RRNs, paths) until the events table holds --events rows, and times the timeline and the
 diagnosis on it as `forensics diagnose` runs them on a big input: from the events' Parquet file, one
 connected group of devices, TIDs and MIDs at a time, each group's rows read when its turn comes
-(`forensics.fleet.analysis.diagnose_parquet`, keeping the findings and the timeline's tables, not its
+(`forensics.analysis.diagnose_parquet`, keeping the findings and the timeline's tables, not its
 events), or with --whole in one build of the whole input, read in memory (as before the grouping).
 The replicated events are cached in --work; a fresh process runs the analysis and prints its peak RSS
 (with --whole, its RSS once the events are read too).
@@ -26,9 +26,9 @@ from pathlib import Path
 import polars as pl
 
 import forensics
+from forensics.analysis import diagnose_parquet
+from forensics.analysis.groups import connect, group_of, identifiers
 from forensics.diagnosis import diagnose_timeline
-from forensics.fleet.analysis import diagnose_parquet
-from forensics.fleet.groups import connect, group_of, identifiers
 from forensics.ingest import Loaded
 from forensics.timeline import build
 

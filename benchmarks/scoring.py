@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forensics.diagnosis import diagnose
+from forensics.analysis import diagnose
 from forensics.errors import ForensicsError
 
 KINDS = (

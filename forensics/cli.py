@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from forensics.ingest.dialect import dialect_sources, environment_dialects
 from forensics.ingest.formats import registry_for
 from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
 from forensics.progress import Bar
-from forensics.report import CHARTS
+from forensics.report import CHART_HELP, CHARTS
 from forensics.simulate.vendors import VENDORS
 from forensics.timeline import Timeline
 
@@ -432,14 +433,21 @@ def report_command(
         click.echo(str(incident.write(result, output, fmt, run)), err=True)
 
 
-@cli.command("chart")
+@cli.command(
+    "chart",
+    epilog="\b\nWhat each --kind shows:\n"
+    + "\n".join(
+        textwrap.fill(f"{shows}.", 79, initial_indent=f"  {kind:<10} ", subsequent_indent=" " * 13)
+        for kind, shows in CHART_HELP.items()
+    ),
+)
 @click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--kind",
     type=click.Choice(CHARTS),
     default="swimlane",
     show_default=True,
-    help="Which chart.",
+    help="Which chart (what each shows: below).",
 )
 @click.option("-o", "--output", required=True, callback=_output_file, help="Image file: .png, .svg or .pdf.")
 @_QUIET
@@ -483,8 +491,8 @@ def _diagnosed(
 ) -> Diagnosis:
     """LOGS loaded, their timeline rebuilt and diagnosed, with progress on stderr for long work (``events``:
     False when only the findings and the timeline's tables are shown: ``diagnose_by_group``); a big input's
-    events wait in a temporary Parquet file (``forensics.fleet.analysis.ingested``)."""
-    from forensics.fleet.analysis import diagnose_by_group, diagnose_parquet, ingested
+    events wait in a temporary Parquet file (``forensics.analysis.ingested``)."""
+    from forensics.analysis import diagnose_by_group, diagnose_parquet, ingested
 
     bar = _bar(quiet)
     try:

@@ -223,16 +223,6 @@ class Timeline:
         )
 
 
-def timeline(paths: Any, **load_options: Any) -> Timeline:
-    """Load logs (see ``forensics.load`` for the options: ``tz``, ``year``, ``dialects=[vendor dialect
-    files]``, ...) and build their timeline, one connected group of devices, TIDs and MIDs at a time
-    (``forensics.fleet``: the same frames, the largest group's memory; a big input's events wait in a
-    temporary Parquet file, ``forensics.fleet.analysis.ingested``)."""
-    from forensics.fleet.analysis import timeline_files
-
-    return timeline_files(paths, **load_options)
-
-
 # -- host side --------------------------------------------------------------------------
 
 

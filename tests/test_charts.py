@@ -14,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
+from forensics.analysis import diagnose
 from forensics.cli import cli
-from forensics.diagnosis import Diagnosis, diagnose
+from forensics.diagnosis import Diagnosis
 from forensics.report import charts
 from tests.conftest import ROOT, SAMPLES
 
@@ -181,3 +183,93 @@ def test_an_unreadable_input_gives_no_chart_and_says_why(tmp_path: Path) -> None
         run = CliRunner().invoke(cli, ["chart", str(junk), "--kind", kind, "-o", str(out)])
         assert run.exit_code == 3 and not out.exists(), (kind, run.output)
         assert f"{kind} chart not drawn" in run.output
+
+
+def test_migration_draws_every_bin_as_wide_as_the_others_and_names_both_quantities() -> None:
+    result = _case("dup_migration_rerun")
+    fig = charts.figure("migration", result.timeline, result.findings)
+    ax = fig.axes[0]
+    stairs = [p for p in ax.patches if type(p).__name__ == "StepPatch"]
+    assert len(stairs) == 2  # one per device
+    for step in stairs:
+        edges = step.get_data().edges
+        widths = {round(float(b - a), 6) for a, b in zip(edges[:-1], edges[1:], strict=True)}
+        assert len(widths) == 1  # the last bin too: not a bare tick
+    assert ax.get_ylabel() == "transactions per 30 min; queued offline (dotted)"
+    assert "count" not in ax.get_ylabel()
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("dup_migration_rerun", "released with 1 reversal (inv 003805) pending"),
+        ("dup_migration_saf_late", "released with 1 offline sale (inv 003209) pending"),
+    ],
+)
+def test_migration_shows_what_the_released_device_still_owed_the_host(name: str, said: str) -> None:
+    result = _case(name)
+    fig = charts.figure("migration", result.timeline, result.findings)
+    assert said in _texts(fig)
+    assert "still owed to the host at release" in _legend_labels(fig.axes[0])
+
+
+def test_finding_labels_are_drawn_over_the_release_line() -> None:
+    result = _case("dup_migration_rerun")
+    ax = charts.figure("migration", result.timeline, result.findings).axes[0]
+    release = [line for line in ax.lines if line.get_linestyle() == "--"]
+    labels = [t for t in ax.texts if t.get_text().startswith(" F1")]
+    assert release and labels
+    assert all(
+        t.get_zorder() > line.get_zorder() and t.get_bbox_patch().get_alpha() in (None, 1.0)
+        for t in labels
+        for line in release
+    )
+
+
+def test_skew_legend_marks_match_the_drawn_colours_and_explain_the_two_bands() -> None:
+    result = _case("dup_migration_rerun")
+    fig = charts.figure("skew", result.timeline)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels[0].startswith("requests (terminal sent - host received): skew - network delay")
+        assert labels[1].startswith("responses (terminal received - host sent): skew + network delay")
+        dots = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_offsets().size]
+        lines = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+        drawn = {to_rgb(c.get_facecolor()[0]) for c in dots} | {to_rgb(c.get_color()[0]) for c in lines}
+        for handle in legend.legend_handles:
+            colour = handle.get_facecolor()[0] if isinstance(handle, PathCollection) else handle.get_color()
+            assert to_rgb(colour) in drawn, (ax.get_title(), colour)
+        assert "as logged" not in ax.get_xlabel() and ax.get_xlabel().startswith(
+            "terminal clock (UTC, skew not removed)"
+        )
+
+
+def test_responses_sit_above_requests_on_the_skew_chart() -> None:
+    result = _case("dup_migration_rerun")
+    pairs = charts._pairs(result.timeline)
+    mean = dict(pairs.group_by("dir").agg(pl.col("off").mean()).rows())
+    assert mean["rx"] > mean["tx"]  # the legend's words: requests skew - delay, responses skew + delay
+
+
+@pytest.mark.parametrize("name", ["dup_paper_out_rerun", "dup_migration_rerun", "refund_wrong_invoice_after_reset"])
+def test_swimlane_labels_do_not_overlap(name: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    result = _case(name)
+    fig = charts.figure("swimlane", result.timeline, result.findings)
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in fig.axes[-1].texts if t.get_text().startswith("F")]
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in labels]  # the text boxes, without leaders
+    assert len(boxes) >= 2
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+
+
+def test_chart_help_says_what_each_kind_shows() -> None:
+    from forensics.report import CHART_HELP
+
+    shown = " ".join(CliRunner().invoke(cli, ["chart", "--help"]).output.split())
+    assert set(CHART_HELP) == set(charts.KINDS)
+    for kind, shows in CHART_HELP.items():
+        assert f"{kind} {shows}." in shown

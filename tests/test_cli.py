@@ -121,7 +121,7 @@ def test_jsonl_to_stdout_and_formats_listing() -> None:
 
 
 def test_diagnose_json_is_the_library_document_to_stdout_and_to_a_file(tmp_path: Path) -> None:
-    from forensics.diagnosis import diagnose
+    from forensics.analysis import diagnose
 
     case = Path(__file__).resolve().parent.parent / "sample_logs" / "dup_paper_out_rerun"
     logs = [str(p) for p in sorted(case.iterdir()) if p.suffix in (".log", ".csv")]

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from forensics.analysis import diagnose
 from forensics.cli import cli
-from forensics.diagnosis import RuleSet, default_rules, diagnose
+from forensics.diagnosis import RuleSet, default_rules
 from forensics.errors import RuleError
 from forensics.simulate import simulate
 from forensics.simulate.world import TEST_BINS
@@ -180,7 +181,8 @@ def test_rule_file_typos_fail_at_load(edit: tuple[str, str], message: str) -> No
 
 
 def test_every_transaction_column_is_declared_and_built() -> None:
-    from forensics.timeline import TRANSACTIONS_SCHEMA, timeline
+    from forensics.analysis import timeline
+    from forensics.timeline import TRANSACTIONS_SCHEMA
 
     logs, zones, _ = case_args(SAMPLES / "clean_day")
     assert timeline(logs, tz=zones).transactions.schema == TRANSACTIONS_SCHEMA

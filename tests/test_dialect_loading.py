@@ -80,8 +80,7 @@ def test_worker_processes_use_the_given_dialects(vendor: tuple[Path, Path], monk
 
 
 def test_timeline_and_diagnose_take_dialects(vendor: tuple[Path, Path]) -> None:
-    from forensics.diagnosis import diagnose
-    from forensics.timeline import timeline
+    from forensics.analysis import diagnose, timeline
 
     dialect, log = vendor
     assert set(timeline([log], dialects=[dialect]).events["kind"]) == {"txn.result"}
@@ -183,7 +182,7 @@ def test_a_big_input_is_spilled_with_its_vendor_dialect(
     always passes ``dialects``, None when none is given, which must not keep a big input in memory)."""
     import polars as pl
 
-    from forensics.fleet.analysis import ingested
+    from forensics.analysis import ingested
 
     dialect, log = vendor
     monkeypatch.delenv(DIALECTS_ENV, raising=False)

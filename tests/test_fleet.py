@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 
 import forensics
+from forensics.analysis import diagnose_by_group, timeline_by_group
+from forensics.analysis.groups import UNATTACHED, connect, group_of, identifiers, one_site, site_mids
 from forensics.diagnosis import diagnose_timeline
-from forensics.fleet import diagnose_by_group, timeline_by_group
-from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, one_site, site_mids
 from forensics.fleet.sweep import discover, sweep
 from forensics.ingest import Loaded
 from forensics.timeline import build

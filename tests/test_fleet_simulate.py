@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 import forensics
+from forensics.analysis import diagnose
 from forensics.cli import cli
-from forensics.diagnosis import diagnose
 from forensics.simulate.fleet import simulate_fleet
 
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import forensics
+from forensics.analysis import diagnose
 from forensics.cli import main
-from forensics.diagnosis import diagnose
 from forensics.ingest.cards import CardGuard, luhn_ok
 from forensics.report import incident
 from forensics.timeline import build

@@ -357,7 +357,7 @@ def test_the_standard_log4j_layouts_are_read_on_both_paths(tmp_path: Path, name:
 
 
 def test_devices_without_a_tid_are_never_called_replaced(tmp_path: Path) -> None:
-    from forensics.timeline import timeline
+    from forensics.analysis import timeline
 
     hosts = [f"Jul  1 09:0{i}:00 host-{i} kernel[0]: ARPT: wake event" for i in range(4)]
     tl = timeline([write(tmp_path, "mac.log", "\n".join(hosts) + "\n")], year=2017)

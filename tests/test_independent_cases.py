@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from forensics.diagnosis import diagnose
+from forensics.analysis import diagnose
 
 # case -> input subsets (besides all inputs) that still evidence its finding
 CASES = {

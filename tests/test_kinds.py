@@ -11,7 +11,8 @@ from types import ModuleType
 import polars as pl
 import pytest
 
-from forensics.diagnosis import default_rules, diagnose
+from forensics.analysis import diagnose
+from forensics.diagnosis import default_rules
 from forensics.diagnosis.finding import JSON_KEYS, Finding
 from forensics.diagnosis.kinds import Kind, kinds, registry
 from forensics.diagnosis.rules import RuleSet, transaction_types

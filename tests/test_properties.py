@@ -124,7 +124,7 @@ def test_mutated_sample_lines_parse_the_same_on_both_paths(source: str, start: i
 @pytest.mark.parametrize("seed", range(4))
 def test_mutated_cases_keep_the_pipeline_going(seed: int, tmp_path: Path) -> None:
     """A damaged case still gives findings, a device view, every chart that applies and a Timesketch file."""
-    from forensics.diagnosis import diagnose
+    from forensics.analysis import diagnose
     from forensics.report import charts, text, timesketch
 
     rng = random.Random(seed)

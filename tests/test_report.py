@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.image import imread
 
+from forensics.analysis import diagnose
 from forensics.cli import cli
-from forensics.diagnosis import diagnose
 from forensics.report import charts, incident, pdf
 from forensics.report.custody import Custody
 from forensics.simulate.world import TEST_BINS

@@ -1,5 +1,5 @@
 """Big inputs analysed from a temporary Parquet file of their events, group by group, reading each group's rows
-when its turn comes (``forensics.fleet.analysis.ingested``, ``diagnose_parquet``): the same findings, JSON, text
+when its turn comes (``forensics.analysis.ingested``, ``diagnose_parquet``): the same findings, JSON, text
 and timeline as the in-memory analysis, and the temporary folder always removed."""
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ import pytest
 from click.testing import CliRunner
 
 import forensics
-from forensics.cli import cli
-from forensics.diagnosis import diagnose
-from forensics.fleet import analysis
-from forensics.fleet.analysis import (
+from forensics import analysis
+from forensics.analysis import (
+    diagnose,
     diagnose_by_group,
     diagnose_parquet,
     ingested,
     scan_split,
+    timeline,
     timeline_by_group,
     timeline_parquet,
 )
+from forensics.cli import cli
 from forensics.report import text
-from forensics.timeline import timeline
 from tests.conftest import SAMPLES
 
 analysis_diagnose_parquet = analysis.diagnose_parquet

@@ -13,8 +13,9 @@ import click
 import polars as pl
 import pytest
 
+from forensics.analysis import diagnose
 from forensics.coverage import coverage, plural
-from forensics.diagnosis import Diagnosis, diagnose
+from forensics.diagnosis import Diagnosis
 from forensics.report import text
 from tests.conftest import ROOT, SAMPLES
 

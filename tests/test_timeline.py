@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from forensics.analysis import timeline
 from forensics.cli import cli
 from forensics.report import timesketch
-from forensics.timeline import Timeline, timeline
+from forensics.timeline import Timeline
 from tests.conftest import SAMPLES
 
 INCIDENTS = sorted(p.parent for p in SAMPLES.glob("*/truth.json"))

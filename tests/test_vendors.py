@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import forensics
+from forensics.analysis import diagnose
 from forensics.cli import cli
-from forensics.diagnosis import diagnose
 from forensics.simulate import FAMILIES, VENDORS, simulate, simulate_volume
 from forensics.simulate.vendors import Orbit, Quill
 from forensics.vocabulary import VALUES

@@ -1,6 +1,6 @@
 """Diagnosis: every faulty charge, its cause with confidence, and the log lines that show it.
 
-``diagnose(paths)`` (or ``diagnose_timeline(tl)``) runs every finding kind's detector
+``diagnose_timeline(tl)`` (``forensics.analysis.diagnose(paths)`` for log files) runs every finding kind's detector
 (forensics/diagnosis/kinds/) over the timeline's transactions, scores each candidate with the
 attribution rules (forensics/rules/*.toml) and returns a ``Diagnosis``: ``findings`` (typed
 ``Finding``s), ``frame`` as a Polars frame, ``to_json()`` in the contract of spec/findings.md,
@@ -79,18 +79,6 @@ class Diagnosis:
         compliance = [dict(r) for r in self.timeline.loaded.compliance.iter_rows(named=True)]
         checked = coverage(self.timeline).sentence()
         return render.text(self.findings, self.timeline.loaded.inputs.height, compliance, checked)
-
-
-def diagnose(
-    paths: Any, *, params: Params | None = None, rules: RuleSet | None = None, **load_options: Any
-) -> Diagnosis:
-    """Load logs (options as ``forensics.load``: ``tz``, ``year``, ``dialects=[vendor dialect files]``, ...),
-    rebuild the timeline and diagnose it, one connected group of devices, TIDs and MIDs at a time
-    (``forensics.fleet``: the same answer, the largest group's memory; a big input's events wait in a
-    temporary Parquet file, ``forensics.fleet.analysis.ingested``)."""
-    from forensics.fleet.analysis import diagnose_files
-
-    return diagnose_files(paths, params=params, rules=rules, **load_options)
 
 
 def diagnose_timeline(tl: Timeline, *, params: Params | None = None, rules: RuleSet | None = None) -> Diagnosis:

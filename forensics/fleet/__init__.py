@@ -1,12 +1,8 @@
-"""Fleets: many terminals' logs, the host logs and clearing files of an acquirer, analysed group by group.
+"""Fleets: many terminals' logs, the host logs and clearing files of an acquirer, swept on Dask.
 
-``groups`` finds the connected groups of devices, TIDs and MIDs (every fact a finding needs lies in one
-group: docs/fleet.md); ``analysis`` builds timelines and diagnoses one group at a time (what
-``forensics diagnose`` does on any input); ``sweep`` runs the whole pipeline over folders of logs on a
-Dask cluster into an output folder.
+``sweep`` discovers the files of folders of logs, finds each file's role, routes them into the connected
+groups of devices, TIDs and MIDs (``forensics.analysis.groups``: every fact a finding needs lies in one
+group, docs/fleet.md), diagnoses the groups on a Dask cluster into an output folder and writes the fleet
+summary (``summary``); ``read`` scans that folder. The group-by-group work itself is
+``forensics.analysis``, the engine every single-case command runs through as well.
 """
-
-from forensics.fleet.analysis import diagnose_by_group, timeline_by_group
-from forensics.fleet.groups import connect, identifiers
-
-__all__ = ["connect", "diagnose_by_group", "identifiers", "timeline_by_group"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from forensics.analysis import given
 from forensics.events import EVENTS_SCHEMA, INPUTS_SCHEMA
-from forensics.fleet.analysis import given
 from forensics.ingest import Loaded
 from forensics.timeline import Timeline, build
 

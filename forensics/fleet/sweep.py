@@ -7,7 +7,7 @@ Stages, each a set of Dask tasks the client waits for:
    with ``<key>.json`` (its inputs row, its links of devices, TIDs and MIDs, its time anchors) written
    last. ``<key>`` hashes the input's path, SHA-256 and the options: a second sweep on the same OUTDIR
    finds the ``.json`` and parses nothing again. An input that fails is recorded with its error.
-2. group: the client joins the links into connected groups (``forensics.fleet.groups``). A log whose
+2. group: the client joins the links into connected groups (``forensics.analysis.groups``). A log whose
    stamps have no year takes its year from the dated logs of its own groups (as ``load`` takes it from
    the other inputs of one case); when that year differs from the one it was read with, it is parsed
    again with those anchors.
@@ -40,12 +40,12 @@ from typing import Any
 
 import polars as pl
 
+from forensics.analysis import given
+from forensics.analysis.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
 from forensics.coverage import plural
 from forensics.diagnosis import Diagnosis
 from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
-from forensics.fleet.analysis import given
-from forensics.fleet.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
 from forensics.fleet.summary import device_models, summarize, write_tables
 from forensics.ingest.dialect import dialect_sources
 from forensics.outputs import written_aside

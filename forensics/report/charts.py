@@ -350,23 +350,31 @@ def _label_findings(
     for _, mine in rows.group_by("fid", maintain_order=True):
         times = mine["ts"].to_list()
         ax.axvspan(times[0] - timedelta(seconds=15), times[-1] + timedelta(seconds=30), color=HIGHLIGHT, alpha=0.12)
-    for i, r in enumerate(_label_plan(rows, "ts").iter_rows(named=True)):
-        if not lo <= r["ts"] <= hi:
-            continue
+    # One row of text per label in the band above the lanes, so that no two labels overlap: labels left of 70%
+    # of the view read rightwards from their transaction, the earliest on the top row; those right of it read
+    # leftwards, the latest on top; each leader line drops straight to its transaction.
+    split = lo + (hi - lo) * 0.7
+    shown = [r for r in _label_plan(rows, "ts").iter_rows(named=True) if lo <= r["ts"] <= hi]
+    ordered = [r for r in shown if r["ts"] <= split] + [r for r in shown if r["ts"] > split][::-1]
+    for n, r in enumerate(ordered):
         y = names.index(r["device"]) if r["device"] in names else len(lanes) - 1
+        right = r["ts"] > split
         ax.annotate(
             r["label"] + _suffix(r),
             xy=(r["ts"], y),
-            xytext=(0, 14 + 12 * (i % 3)),
-            textcoords="offset points",
-            ha="right" if r["ts"] > lo + (hi - lo) * 0.7 else "left",
+            xytext=(r["ts"], 0.98 - 0.075 * n),
+            textcoords=("data", "axes fraction"),
+            va="top",
+            ha="right" if right else "left",
             fontsize=7.5,
             color="#7a2f5f",
             fontweight="bold",
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-            arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.8},
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
+            # the leader leaves the label's corner above the transaction; a lower row's label is drawn later,
+            # so a leader from a higher row passes behind it instead of through its text
+            arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.8, "relpos": (1.0 if right else 0.0, 0.0)},
             annotation_clip=True,
-            zorder=5,
+            zorder=5 + 0.01 * n,
         )
 
 
@@ -435,25 +443,22 @@ def _time_axis(ax: Axes, tl: Timeline) -> None:
 
 @_styled
 def plot_migration(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None = None, bin_minutes: int = 30) -> Axes:
-    """Activity of the devices sharing a TID, offline queue depth, releases and resets, and the
-    findings' transactions marked."""
+    """Transactions started per ``bin_minutes`` on each device sharing a TID (every bin drawn, empty ones
+    at 0), its offline queue depth, its release and initialisation, what a released device still owed the
+    host when it was released (a saved reversal not yet cleared, an offline sale not yet uploaded), and
+    the findings' transactions marked."""
     _check("migration", tl, findings)
     ev = tl.events.filter(TERMINAL, pl.col("ts_utc").is_not_null())
     devices = tl.devices.sort("tid", "first_seen")
-    colours = [OKABE_ITO[c] for c in ("blue", "orange", "green", "sky", "vermillion", "black")]
+    colours = [OKABE_ITO[c] for c in ("blue", "orange", "green", "sky", "black")]
+    every = timedelta(minutes=bin_minutes)
+    queued, releases = False, []
     for i, d in enumerate(devices.iter_rows(named=True)):
         colour = colours[i % len(colours)]
         starts = ev.filter(pl.col("device") == d["device"], pl.col("kind") == "txn.start").sort("ts_utc")
         if starts.height:
-            binned = starts.group_by_dynamic("ts_utc", every=f"{bin_minutes}m").agg(pl.len().alias("n"))
-            ax.step(
-                binned["ts_utc"].to_list(),
-                binned["n"].to_list(),
-                where="post",
-                color=colour,
-                lw=1.8,
-                label=f"{d['device']} (TID {d['tid']}): transactions / {bin_minutes} min",
-            )
+            edges, counts = _bins(starts["ts_utc"], every)
+            ax.stairs(counts, edges, color=colour, lw=1.8, baseline=None, label=f"{d['device']}: transactions")
         written = pl.col("attrs").str.json_path_match("$.depth")
         depth = (
             ev.filter(pl.col("device") == d["device"], pl.col("kind").is_in(["saf.queued", "saf.upload"]))
@@ -464,6 +469,7 @@ def plot_migration(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None
             .drop_nulls("depth")
         )  # a depth that is not a number is left out
         if depth.height:
+            queued = True
             ax.step(
                 depth["ts_utc"].to_list(),
                 depth["depth"].to_list(),
@@ -471,32 +477,95 @@ def plot_migration(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None
                 color=colour,
                 ls=":",
                 lw=1.5,
-                label=f"{d['device']}: offline queue depth",
+                label=f"{d['device']}: offline queue",
             )
         for kind, style, text in (("tms.release", "--", "released"), ("tms.init", "-.", "initialised")):
-            for ts in ev.filter(pl.col("device") == d["device"], pl.col("kind") == kind)["ts_utc"].to_list():
-                ax.axvline(ts, color=colour, ls=style, lw=1.2)
-                ax.text(
-                    ts,
-                    0.03,
-                    f" {d['device']} {text}",
-                    transform=ax.get_xaxis_transform(),
-                    rotation=90,
-                    fontsize=7,
-                    color=colour,
-                    va="bottom",
-                    ha="right",
-                    clip_on=True,
-                )
-    _mark_findings(ax, tl, findings)
-    ax.set_ylabel("count")
-    ax.set_ylim(bottom=0)
+            times = ev.filter(pl.col("device") == d["device"], pl.col("kind") == kind)["ts_utc"].to_list()
+            for n, ts in enumerate(times):
+                label = f"{d['device']} {text} {ts:%H:%M:%S}" if n == 0 else None
+                ax.axvline(ts, color=colour, ls=style, lw=1.2, label=label)
+            if kind == "tms.release" and times:
+                releases.append((d["device"], times[0]))
+    ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1) * 1.6)  # headroom: the labels sit above the bars
     ax.margins(x=0.02)
+    for device, released in releases:
+        _owed_at_release(ax, tl, device, released)
+    _mark_findings(ax, tl, findings)
+    ax.set_ylabel(f"transactions per {bin_minutes} min" + ("; queued offline (dotted)" if queued else ""))
     _time_axis(ax, tl)
     shared = devices.filter(pl.col("devices_on_tid") > 1)["tid"].unique().sort().to_list()
-    ax.set_title(f"Device swap on TID {', '.join(shared)}: activity of each device (dashed: released)")
+    ax.set_title(f"Device swap on TID {', '.join(shared)}: activity of each device")
     _legend(ax)
     return ax
+
+
+def _bins(times: pl.Series, every: timedelta) -> tuple[list[datetime], list[int]]:
+    """Edges and counts of ``times`` in bins of ``every`` from the first bin to the last, empty bins included
+    (the last bin has its own right edge, so it is drawn as wide as the others)."""
+    frame = times.to_frame("ts").with_columns(pl.col("ts").dt.truncate(every).alias("bin"))
+    counts = frame.group_by("bin").agg(pl.len().alias("n"))
+    first, last = counts["bin"].min(), counts["bin"].max()
+    bins = pl.datetime_range(first, last, every, eager=True, time_zone="UTC").to_frame("bin")
+    full = bins.join(counts, on="bin", how="left").with_columns(pl.col("n").fill_null(0)).sort("bin")
+    edges = full["bin"].to_list()
+    return [*edges, edges[-1] + every], full["n"].to_list()
+
+
+def owed_at_release(tl: Timeline, device: str, released: datetime) -> pl.DataFrame:
+    """The transactions of ``device`` started before its release that still owed the host something when it
+    was released: a reversal saved and not yet cleared, or an offline sale queued and not yet uploaded;
+    ``owed`` says which."""
+    t = tl.transactions.filter(pl.col("device") == device, pl.col("ts_start") < released)
+    later = pl.lit(released, dtype=pl.Datetime("us", "UTC"))
+    reversal = pl.col("reversal_saved").fill_null(False) & (
+        pl.col("ts_reversal_deleted").is_null() | (pl.col("ts_reversal_deleted") > later)
+    )
+    advice = pl.col("line_saf_queued").is_not_null() & (pl.col("ts_upload").is_null() | (pl.col("ts_upload") > later))
+    owed = pl.when(reversal).then(pl.lit("reversal")).otherwise(pl.lit("offline sale"))
+    return t.filter(reversal | advice).with_columns(owed.alias("owed")).sort("ts_start")
+
+
+def _owed_at_release(ax: Axes, tl: Timeline, device: str, released: datetime) -> None:
+    """A bar from each transaction still owed to the host at ``released`` to the release, and one sentence
+    at the release saying what was left behind."""
+    owed = owed_at_release(tl, device, released)
+    if not owed.height:
+        return
+    colour = OKABE_ITO["vermillion"]
+    for n, r in enumerate(owed.iter_rows(named=True)):
+        y = 0.68 - 0.02 * (n % 3)
+        ax.plot(
+            [r["ts_start"], released],
+            [y, y],
+            transform=ax.get_xaxis_transform(),
+            color=colour,
+            lw=3,
+            marker="X",
+            markevery=[0],
+            ms=7,
+            solid_capstyle="butt",
+            label="still owed to the host at release" if n == 0 else None,
+        )
+    kinds = owed.group_by("owed", maintain_order=True).agg(pl.col("inv"))
+    what = "; ".join(
+        f"{len(r['inv'])} {r['owed']}{'s' if len(r['inv']) > 1 else ''} (inv {', '.join(map(str, r['inv'][:3]))})"
+        for r in kinds.iter_rows(named=True)
+    )
+    lo, hi = ax.get_xlim()
+    right = mdates.date2num(released) > lo + (hi - lo) * 0.6
+    ax.text(
+        released,
+        0.71,
+        f" released with {what} pending ",
+        transform=ax.get_xaxis_transform(),
+        fontsize=7,
+        color=colour,
+        fontweight="bold",
+        ha="right" if right else "left",
+        va="bottom",
+        zorder=6,
+        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 1.0},
+    )
 
 
 def _mark_findings(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None) -> None:
@@ -519,7 +588,8 @@ def _mark_findings(ax: Axes, tl: Timeline, findings: list[dict[str, Any]] | None
             va="top",
             ha="right" if right else "left",
             clip_on=True,
-            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 1.0},
         )
 
 
@@ -537,11 +607,22 @@ def skew_devices(tl: Timeline) -> list[str]:
     return [d for d in (tl.devices["device"].to_list() if tl.devices.height else []) if d in measured]
 
 
+#: How each kind of matched message is drawn on the skew chart, and what its offset is. A request's offset
+#: (terminal sent minus host received) is the skew minus the network delay, a response's (terminal received
+#: minus host sent) the skew plus it: two bands, whose middle is the estimate.
+_SKEW_MARKS = {
+    "tx": ("^", "requests (terminal sent - host received): skew - network delay"),
+    "rx": ("v", "responses (terminal received - host sent): skew + network delay"),
+    "settlement": ("s", "cleared items (terminal time - capture time)"),
+}
+
+
 @_styled
 def plot_skew(ax: Axes, tl: Timeline, devices: list[str] | None = None) -> Axes:
-    """Terminal-minus-host offsets of matched messages and the estimate per clock segment, for the
-    devices given (default: every device with matched pairs). A segment whose skew is unknown (no
-    pairs, nothing to inherit) is not drawn."""
+    """Terminal-minus-host offsets of matched messages (requests and responses apart: they form two bands,
+    the network delay above and below the skew) and the estimate per clock segment, for the devices given
+    (default: every device with matched pairs), in each device's colour. A segment whose skew is unknown
+    (no pairs, nothing to inherit) is not drawn."""
     _check("skew", tl, None)
     terminal = tl.events.filter(TERMINAL, pl.col("segment").is_not_null())
     pairs = _pairs(tl)
@@ -551,36 +632,46 @@ def plot_skew(ax: Axes, tl: Timeline, devices: list[str] | None = None) -> Axes:
     for i, device in enumerate(shown):
         colour = colours[i % len(colours)]
         mine = pairs.filter(pl.col("device") == device)
-        if mine.height:
-            ax.scatter(mine["ts"].to_list(), mine["off"].to_list(), s=8, color=colour, alpha=0.5)
+        for direction, (marker, meaning) in _SKEW_MARKS.items():
+            some = mine.filter(pl.col("dir") == direction)
+            if some.height:
+                label = meaning if len(shown) == 1 else (meaning if i == 0 else None)
+                ax.scatter(
+                    some["ts"].to_list(), some["off"].to_list(), s=14, marker=marker, color=colour, alpha=0.6, lw=0
+                )
+                if label:  # the legend's mark in the colour the dots are drawn in (one device) or neutral (several)
+                    ax.scatter(
+                        [], [], s=14, marker=marker, color=colour if len(shown) == 1 else "grey", alpha=0.6, label=label
+                    )
+        labelled = set()  # a legend entry for the first measured and the first inherited segment
         for seg in tl.clocks.filter(pl.col("device") == device).iter_rows(named=True):
             if seg["source"].startswith("none"):
                 continue  # unknown: not drawn as 0
             span = terminal.filter(pl.col("device") == device, pl.col("segment") == seg["segment"])["ts"]
             if span.len():
-                ls = "-" if seg["matches"] else ":"
-                ax.hlines(seg["skew_s"], span.min(), span.max(), color=colour, lw=2.2, ls=ls)
+                measured = bool(seg["matches"])
+                label = None
+                if measured not in labelled:
+                    label = f"{device}: skew " + (
+                        "estimate per clock segment" if measured else "inherited (no pairs in that segment)"
+                    )
+                    labelled.add(measured)
+                ls = "-" if measured else ":"
+                ax.hlines(seg["skew_s"], span.min(), span.max(), color=colour, lw=2.2, ls=ls, label=label)
         for ts in terminal.filter(pl.col("device") == device, pl.col("kind").is_in(["clock.step", "clock.set"]))[
             "ts"
         ].to_list():
-            ax.axvline(ts, color=colour, ls="--", lw=1)
+            ax.axvline(ts, color=colour, ls="--", lw=1, label=f"{device}: clock step logged" if not steps else None)
             steps += 1
-        ax.plot([], [], color=colour, marker="o", ms=4, lw=2.2, label=f"{device}")
     low, high = ax.get_ylim()
     if low < 0 < high:  # zero drawn only where the data already puts it in view
         ax.axhline(0, color=OKABE_ITO["black"], lw=0.6)
-    clocks = tl.clocks.filter(pl.col("device").is_in(shown))
-    if (clocks["matches"] > 0).any():
-        ax.plot([], [], color="grey", lw=2.2, label="estimate per clock segment")
-    if ((clocks["matches"] == 0) & ~clocks["source"].str.starts_with("none")).any():
-        ax.plot([], [], color="grey", lw=2.2, ls=":", label="inherited (no pairs in that segment)")
-    if steps:
-        ax.plot([], [], color="grey", lw=1, ls="--", label="clock step logged")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 else f"{v:g}"))
     ax.set_ylabel("terminal minus host (s)")
     _time_axis(ax, tl)
-    ax.set_xlabel(ax.get_xlabel().replace("time (UTC)", "terminal time as logged (UTC)"))
-    ax.set_title(f"Clock skew of {', '.join(shown)}: terminal clock minus host clock (dots: matched messages)")
+    # left: the date the axis' offset text shows at the right stays clear
+    ax.set_xlabel(ax.get_xlabel().replace("time (UTC)", "terminal clock (UTC, skew not removed)"), loc="left")
+    ax.set_title(f"Clock skew of {', '.join(shown)}: terminal minus host clock")
     _legend(ax)
     return ax
 
@@ -690,14 +781,16 @@ def plot_amounts(
                 xytext=(r["ts_start"], 0.95 - 0.08 * (i % 5)),
                 textcoords=("data", "axes fraction"),
                 va="top",
-                arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.7},
+                # as on the swimlane: the line leaves the label's corner above its item, a lower row is drawn
+                # over a higher row's line
+                arrowprops={"arrowstyle": "-", "color": HIGHLIGHT, "lw": 0.7, "relpos": (1.0 if right else 0.0, 0.0)},
                 ha="right" if right else "left",
                 fontsize=7,
                 color="#7a2f5f",
                 fontweight="bold",
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"},
                 annotation_clip=True,
-                zorder=5,
+                zorder=5 + 0.01 * (i % 5),
             )
     ax.set_xlim(*_day(tl))  # the inputs' span, the same on every currency's panel (one item alone: not years)
     ax.set_yscale("log")

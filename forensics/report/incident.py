@@ -12,7 +12,6 @@ import base64
 import html
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from forensics.outputs import write_bytes, write_text
 from forensics.report import CHARTS, charts
 from forensics.report.custody import Custody
 from forensics.report.pdf import write_pdf
+from forensics.report.section import Section
 
 FORMATS = ("html", "md", "pdf")
 _CSS = (
@@ -39,17 +39,6 @@ _CSS = (
     "img{max-width:100%;border:1px solid #eee}"
     "h2{border-bottom:2px solid #0072B2;padding-bottom:.2em}"
 )
-
-
-@dataclass
-class Section:
-    """A report section: a heading, paragraphs, tables (header, rows) and charts (name, figure)."""
-
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
-    charts: list[tuple[str, Figure]] = field(default_factory=list)
-    pre: list[str] = field(default_factory=list)
 
 
 def _chart(sec: Section, name: str, kind: str, tl: Any, findings: list[dict[str, Any]]) -> None:

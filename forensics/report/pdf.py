@@ -29,7 +29,7 @@ from forensics.outputs import written_aside
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from forensics.report.incident import Section
+    from forensics.report.section import Section
 
 _PAGE = landscape(A4)
 _MARGIN = 14 * mm

@@ -1,10 +1,15 @@
-"""Timeline and diagnosis group by group (``forensics.fleet.groups``): the same findings as the whole
-input at once, with the memory of the largest group's work instead of the whole input's.
+"""The analysis engine: timeline and diagnosis of log files, one connected group of devices, TIDs and MIDs
+at a time (``forensics.analysis.groups``): the same findings as the whole input at once, with the memory of
+the largest group's work instead of the whole input's.
+
+It sits above the stages it runs (``forensics.timeline.build`` takes a group, ``diagnose_timeline`` its
+timeline) and below what uses it: ``forensics timeline``, ``forensics diagnose``, the reports and the fleet
+sweep. ``timeline(paths)`` and ``diagnose(paths)`` are the entry points for log files; a big input's events
+wait in a temporary Parquet file (``ingested``) and each group's rows are read when its turn comes.
 
 ``given(events)`` is what every group must know of the whole input: whether a host log and a clearing
 file were given at all (a group whose TIDs the host log never names still has "a host log", that is
-silent about them). ``diagnose_by_group`` and ``timeline_by_group`` are what ``forensics diagnose``
-and ``forensics timeline`` run.
+silent about them).
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from typing import Any
 
 import polars as pl
 
+from forensics.analysis.groups import connect, group_of, identifiers, one_site, site_mids
 from forensics.diagnosis import Diagnosis, Params, RuleSet, diagnose_timeline
-from forensics.fleet.groups import connect, group_of, identifiers, one_site, site_mids
 from forensics.ingest import Loaded, load, write_parquet
 from forensics.timeline import Timeline, build, streams
 
@@ -59,7 +64,7 @@ def _stored_bytes(path: str | Path) -> int:
         return 0
 
 
-def diagnose_files(
+def diagnose(
     paths: str | Path | Sequence[str | Path],
     *,
     params: Params | None = None,
@@ -67,18 +72,20 @@ def diagnose_files(
     events: bool = True,
     **load_options: Any,
 ) -> Diagnosis:
-    """The diagnosis of log files (load options as ``forensics.load``), group by group: in memory
-    (``diagnose_by_group``), or from a temporary Parquet file for inputs beyond ``spill_bytes()``
-    (``diagnose_parquet``). The same findings and timeline either way."""
+    """Load logs (options as ``forensics.load``: ``tz``, ``year``, ``dialects=[vendor dialect files]``, ...),
+    rebuild the timeline and diagnose it, group by group: in memory (``diagnose_by_group``), or from a
+    temporary Parquet file for inputs beyond ``spill_bytes()`` (``diagnose_parquet``). The same findings and
+    timeline either way, the largest group's memory."""
     with ingested(paths, **load_options) as (loaded, source):
         if source is None:
             return diagnose_by_group(loaded, params=params, rules=rules, events=events)
         return diagnose_parquet(source, loaded, params=params, rules=rules, events=events)
 
 
-def timeline_files(paths: str | Path | Sequence[str | Path], **load_options: Any) -> Timeline:
-    """The timeline of log files, as ``diagnose_files`` analyses them (``timeline_by_group`` or
-    ``timeline_parquet``)."""
+def timeline(paths: str | Path | Sequence[str | Path], **load_options: Any) -> Timeline:
+    """Load logs (options as ``forensics.load``) and build their timeline as ``diagnose`` does, group by group
+    (``timeline_by_group`` or ``timeline_parquet``): the same frames as one ``build``, the largest group's
+    memory."""
     with ingested(paths, **load_options) as (loaded, source):
         return timeline_by_group(loaded) if source is None else timeline_parquet(source, loaded)
 
