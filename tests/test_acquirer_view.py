@@ -9,8 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from forensics.diagnosis import diagnose
-from forensics.timeline import timeline
+from forensics.analysis import diagnose, timeline
 
 from .conftest import SAMPLES
 

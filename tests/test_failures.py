@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from forensics.diagnosis import RuleSet, diagnose
+from forensics.analysis import diagnose
+from forensics.diagnosis import RuleSet
 from forensics.diagnosis.failures import Taxonomy, default_taxonomy
 from forensics.errors import RuleError
 from forensics.events import KINDS

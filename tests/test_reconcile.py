@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from forensics.diagnosis import diagnose, reconcile
+from forensics.analysis import diagnose
+from forensics.diagnosis import reconcile
 from forensics.diagnosis.kinds import kinds
 from forensics.timeline import TRANSACTIONS_SCHEMA
 

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from forensics.diagnosis.candidates import Params
+from forensics.diagnosis.reconcile import candidates as disagreements
 from forensics.timeline import TRANSACTION_COLUMNS
 
 #: A candidate row (``ROLE__column`` keys and the kind's own columns) and its transactions in order.
@@ -124,14 +125,12 @@ def registry(modules: Mapping[str, ModuleType], rule_files: set[str]) -> dict[st
 
 def detect(transactions: pl.DataFrame, devices: pl.DataFrame, params: Params) -> pl.DataFrame | None:
     """Every kind's candidates in one frame (``finding`` names the kind), or None when there are none."""
-    from forensics.diagnosis import reconcile
-
     found: dict[str, pl.DataFrame] = {}
     for kind in kinds().values():
         ctx = Context(transactions, params, devices, {name: found[name] for name in kind.after})
         found[kind.name] = kind.detect(ctx).with_columns(pl.lit(kind.name).alias(KIND_COLUMN))
     # every other disagreement between what the merchant saw, what the network did and what cleared
-    for name, rows in reconcile.candidates(transactions, _claimed(found.values())).items():
+    for name, rows in disagreements(transactions, _claimed(found.values())).items():
         found[name] = pl.concat(
             [found[name], rows.with_columns(pl.lit(name).alias(KIND_COLUMN))], how="diagonal_relaxed"
         )
