@@ -91,7 +91,10 @@ def record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | Non
     for lines in reader.batches():
         lines = pl.concat([held, lines]) if held is not None and held.len() else lines
         if first:
-            fmt, first = reg.detect(lines.head(DETECT_HEAD).to_list()), False
+            choice, first = reg.choose(lines.head(DETECT_HEAD).to_list()), False
+            fmt = choice.format
+            if choice.why:  # the sample was not unanimous: the input's notes say how it was decided
+                reader.notes.append(choice.why)
         cut = _last_safe_start(lines, fmt)
         if cut <= 0:
             if lines.estimated_size() < 4 * reader.batch_bytes:
