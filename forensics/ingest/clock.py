@@ -36,7 +36,7 @@ def _zone_table() -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
 
 
 _ABBREVIATIONS, AMBIGUOUS = _zone_table()
-_GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
+_GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr", "epoch")
 #: A month step back by more than this between stamps is a new year (Dec -> Jan)...
 ROLLOVER_MONTHS = 6
 
@@ -291,6 +291,11 @@ def resolve(
         .then(local.dt.convert_time_zone("UTC"))
         .cast(UTC_US)
     )
+    epoch = pl.col("_epoch")  # seconds since 1970 (logcat -v epoch): the time itself
+    since = epoch.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False) * 1_000_000 + epoch.str.extract(
+        r"\.(\d+)$", 1
+    ).str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False)
+    ts = pl.when(epoch.is_not_null()).then(since.cast(UTC_US)).otherwise(ts)
     parts = parts.with_columns(ts=ts)
     local_only = parts["_offset"].is_null() & parts["_zone"].is_null() & parts["_naive"].is_not_null()
     needs_zone = bool((local_only & parts["_zabbr"].is_null()).any())
