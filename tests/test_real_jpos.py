@@ -169,3 +169,45 @@ def test_detection_scores_the_sample_and_says_why() -> None:
     assert reg.choose(jpos).why is None  # unanimous: nothing to say
     assert reg.choose(["just words", "more words"]).format is None
     assert reg.choose([syslog] * 20 + jpos[:4]).format.name == "syslog"  # a block opened and never closed
+
+
+def test_a_1993_block_with_nested_fields_and_binary_de55_pasted_indented(tmp_path: Path) -> None:
+    """jPOS blocks as pasted in code comments and issues: indented with tabs, ``</log>`` indented,
+    1987 and 1993 MTIs, a 3-digit DE39, nested isomsg 48, DE55 typed binary, escaped DE43."""
+    body = "\n".join(
+        [
+            "    REQUEST (as logged)",
+            "    --------------------",
+            '   <log realm="channel/10.9.8.7:6432" at="2022-09-25T12:16:04.787" lifespan="17ms">',
+            "\t  <receive>",
+            '\t    <isomsg direction="incoming">',
+            "\t      <!-- org.jpos.iso.packager.GenericPackager[cfg/iso93ascii.xml] -->",
+            '\t      <field id="0" value="1110"/>',
+            '\t      <field id="4" value="000000001250"/>',
+            '\t      <field id="11" value="120866"/>',
+            '\t      <field id="39" value="000"/>',
+            '\t      <field id="41" value="407682  "/>',
+            '\t      <field id="43" value="SHOP ONE &gt; CITY"/>',
+            '\t      <isomsg id="48">',
+            '\t        <field id="2" value="702"/>',
+            "\t      </isomsg>",
+            '\t      <field id="49" value="368"/>',
+            '\t      <field id="55" value="AA55AA55" type="binary"/>',
+            "\t    </isomsg>",
+            "\t  </receive>",
+            "   </log>",
+        ]
+    )
+    fast, _ = both([Path(write(tmp_path, "pasted.log", body + "\n"))])
+    assert_conserved(fast)
+    row = fast.events.row(0, named=True)
+    assert (row["mti"], row["stan"], row["rc"], row["tid"], row["amount"], row["currency"]) == (
+        "1110",
+        "120866",
+        "000",
+        "407682",
+        1250,
+        "IQD",
+    )
+    assert row["exponent"] == 3 and '"DE48.2":"702"' in row["attrs"]
+    assert fast.unparsed["reason"].to_list() == ["outside a jpos block"] * 2

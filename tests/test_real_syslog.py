@@ -40,6 +40,13 @@ SHAPES = {
     ),
     "Nov 18 08:30:21 sshd(pam_unix)[19939]: session opened": (None, "sshd(pam_unix)", 19939, None, "session opened"),
     "Nov 18 08:30:22 last message repeated 3 times": (None, None, None, None, "last message repeated 3 times"),
+    "Nov 18 08:30:22: --- last message repeated 5 times ---": (
+        None,
+        None,
+        None,
+        None,
+        "--- last message repeated 5 times ---",
+    ),
     "Nov 18 08:30:23 term-0042 last message repeated 2 times": (
         "term-0042",
         None,
@@ -124,3 +131,10 @@ def test_the_year_of_year_less_stamps_is_said_with_its_reason(tmp_path: Path) ->
     assert anchored.inputs["notes"][1] is None or "year-less" not in anchored.inputs["notes"][1]
     given = forensics.load(log, year=2021)
     assert "year-less stamps: year 2021 given by --year" in given.inputs["notes"][0]
+
+
+def test_a_folded_line_does_not_make_the_format_choice_contested(tmp_path: Path) -> None:
+    body = "Nov 18 08:30:19 term-0042 payapp[881]: a message that\n\tgoes on here\n"
+    loaded = forensics.load(write(tmp_path, "term.log", body), year=2026)
+    assert loaded.events.select("line", "line_end").row(0) == (1, 2)
+    assert "format syslog" not in (loaded.inputs["notes"][0] or "")

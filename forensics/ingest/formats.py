@@ -323,12 +323,17 @@ class Registry:
         if not scores[best]:
             return Choice(None, f"no known format reads any of the first {len(head)} lines")
         others = sorted(((n, v) for n, v in scores.items() if v and n != best), key=lambda nv: -nv[1])
-        if scores[best] == len(head) and not others:
-            return Choice(self.formats[best], None)
+        fmt = self.formats[best]
+        # a line format's continuation lines (a folded message, a stack trace) are no record of their own
+        folded = sum(
+            1 for line in head[1:] if fmt.framing == "line" and fmt.continuation and line.startswith(fmt.continuation)
+        )
+        if scores[best] + folded >= len(head) and not others:
+            return Choice(fmt, None)
         said = f"format {best}: it reads {scores[best]} of the first {len(head)} lines"
         if others:
             said += " (" + ", ".join(f"{n} {v}" for n, v in others) + ")"
-        return Choice(self.formats[best], said)
+        return Choice(fmt, said)
 
     @staticmethod
     def _line_score(fmt: Format, head: list[str]) -> int:
