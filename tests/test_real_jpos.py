@@ -5,6 +5,7 @@ block is read right on both paths (fast and Lark) or left unset/unparsed with a 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -211,3 +212,32 @@ def test_a_1993_block_with_nested_fields_and_binary_de55_pasted_indented(tmp_pat
     )
     assert row["exponent"] == 3 and '"DE48.2":"702"' in row["attrs"]
     assert fast.unparsed["reason"].to_list() == ["outside a jpos block"] * 2
+
+
+def test_de55_is_said_in_words(tmp_path: Path) -> None:
+    """TVR, TSI and CVM Results in words, each tag by name (forensics/data/emv.toml). (A DE55 holding
+    a full PAN is wiped whole by the card guard before it is read: no words, a compliance row.)"""
+    tlv = "9F3602001A" + "950500000080009B02E8009F34031F0002" + "9F2608A1B2C3D4E5F60708"
+    text = block("2020-10-08T17:49:39.830", ("0", "0200"), ("11", "000412"), ("55", tlv))
+    fast, _ = both([Path(write(tmp_path, "host.log", text))])
+    attrs = json.loads(fast.events["attrs"][0])
+    assert attrs["emv"] == (
+        "9F36 ATC 001A; 95 TVR 0000008000 (transaction exceeds floor limit); 9B TSI E800 (offline data "
+        "authentication was performed, cardholder verification was performed, card risk management was "
+        "performed, terminal risk management was performed); 9F34 CVM Results 1F0002 (no CVM required, "
+        "always, successful); 9F26 Application Cryptogram A1B2C3D4E5F60708"
+    )
+    assert fast.events["atc"][0] == "001A" and fast.compliance.height == 0
+
+
+def test_card_data_in_de55_is_named_never_written() -> None:
+    from forensics.ingest.emv import emv_words
+
+    said = emv_words({"95": "0000000000", "57": "4761731234560010D2512", "5A": "4761731234560010"})
+    assert said == "95 TVR 0000000000 (none set); 57 Track 2 Equivalent Data; 5A PAN"
+
+
+def test_a_de55_without_tvr_tsi_or_cvm_gets_no_words(tmp_path: Path) -> None:
+    text = block("2020-10-08T17:49:39.830", ("0", "0200"), ("55", "9F3602001A"))
+    fast, _ = both([Path(write(tmp_path, "host.log", text))])
+    assert fast.events["attrs"][0] is None or "emv" not in fast.events["attrs"][0]

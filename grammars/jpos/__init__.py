@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from forensics.ingest.emv import emv_tlv
+from forensics.ingest.emv import emv_tlv, emv_words
 from forensics.ingest.envelopes import Envelope, text
 from forensics.money import currency
 
@@ -92,7 +92,11 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
         if amount_currency is not None and fields.setdefault("49", amount_currency) != amount_currency:
             attrs["DE4_currency"] = amount_currency
     if "55" in fields:
-        fields.update({f"55.{tag}": value for tag, value in emv_tlv(fields["55"]).items()})
+        tags = emv_tlv(fields["55"])
+        fields.update({f"55.{tag}": value for tag, value in tags.items()})
+        words = emv_words(tags)
+        if words:
+            attrs["emv"] = words
     texts = [line.strip() for line in "".join(pieces).splitlines() if line.strip()]
     out: dict[str, Any] = {
         "ts_raw": header.get("at"),
