@@ -116,7 +116,10 @@ def test_jsonl_to_stdout_and_formats_listing() -> None:
     assert listing.returncode == 0
     for name in ("logcat", "syslog", "jpos", "settlement", "reference", "TransProcess: START"):
         assert name in listing.stdout
-    assert "[syslog.lark; fast path: bsd, bsd_untagged]" in listing.stdout  # which grammars compile
+    assert (  # which grammars compile
+        "[syslog.lark; fast path: repeated, severity, severity_untagged, bsd_hostless, bsd, bsd_untagged]"
+        in listing.stdout
+    )
     assert "[jpos.lark; Lark only]" in listing.stdout
 
 

@@ -304,15 +304,18 @@ def test_jpos_at_with_zone_names_and_gmt_offsets(tmp_path: Path, at: str, utc: s
     assert loaded.inputs["notes"][0] is None and not loaded.inputs["tz_assumed"][0]
 
 
-def test_an_unknown_or_ambiguous_zone_name_is_named_in_the_notes(tmp_path: Path) -> None:
+def test_an_ambiguous_or_unknown_zone_name_leaves_the_time_unset_unless_tz_decides(tmp_path: Path) -> None:
+    """CST is Chicago, Shanghai, Havana or Taipei: never silently UTC; --tz says which."""
     body = _jpos("Tue Dec 15 17:59:30 CST 2015.31") + _jpos("Tue Dec 15 18:00:30 XYZT 2015.31")
     loaded = forensics.load(write(tmp_path, "host.log", body))
+    assert loaded.events["ts"].to_list() == [None, None]
     assert loaded.inputs["notes"][0] == (
-        "zone name CST, XYZT unknown or ambiguous: read as local time in UTC (set it with --tz)"
+        "zone name CST (America/Chicago or Asia/Shanghai or America/Havana or Asia/Taipei), XYZT (unknown) "
+        "has no one offset: 2 times left unset (give --tz)"
     )
     shanghai = forensics.load(write(tmp_path, "host.log", body), tz="Asia/Shanghai")
     assert "read as local time in Asia/Shanghai" in shanghai.inputs["notes"][0]
-    assert shanghai.events["ts"][0].hour == 9
+    assert shanghai.events["ts"][0] == datetime.fromisoformat("2015-12-15 09:59:30.031+00:00")
     out = tmp_path / "e.parquet"
     streamed = forensics.write_parquet([write(tmp_path, "host.log", body)], out)
     assert streamed.inputs["notes"][0] == loaded.inputs["notes"][0]

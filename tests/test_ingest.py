@@ -368,4 +368,4 @@ def test_an_offset_no_zone_has_leaves_the_time_unread(tmp_path: Path) -> None:
         None,
         "2026-03-14T18:32:13.204000+00:00",
     ]
-    assert loaded.inputs["notes"][0] == "1 timestamps could not be read"
+    assert loaded.inputs["notes"][0] == "1 timestamps could not be read; year-less stamps: year 2026 given by --year"

@@ -10,8 +10,10 @@ local time in ``--tz``; without one, UTC is assumed and the input says so.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,66 +26,17 @@ _MONTHS = {
     m: i
     for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
 }
-# Unambiguous zone abbreviations (minutes east of UTC), as Java's Date.toString() writes them.
-# Others (CST, IST, BST, AST, GST ... name several zones) are read as local time in --tz, and
-# the input's notes name them.
-_ABBREVIATIONS = {
-    "UTC": 0,
-    "GMT": 0,
-    "Z": 0,
-    "WET": 0,
-    "WEST": 60,
-    "CET": 60,
-    "CEST": 120,
-    "EET": 120,
-    "EEST": 180,
-    "MSK": 180,
-    "EST": -300,
-    "EDT": -240,
-    "CDT": -300,
-    "MST": -420,
-    "MDT": -360,
-    "PST": -480,
-    "PDT": -420,
-    "AKST": -540,
-    "AKDT": -480,
-    "HST": -600,
-    "NST": -210,
-    "NDT": -150,
-    "UYT": -180,
-    "UYST": -120,
-    "ART": -180,
-    "BRT": -180,
-    "BRST": -120,
-    "CLT": -240,
-    "CLST": -180,
-    "PYT": -240,
-    "BOT": -240,
-    "COT": -300,
-    "PET": -300,
-    "ECT": -300,
-    "WAT": 60,
-    "CAT": 120,
-    "SAST": 120,
-    "EAT": 180,
-    "PKT": 300,
-    "NPT": 345,
-    "ICT": 420,
-    "WIB": 420,
-    "HKT": 480,
-    "SGT": 480,
-    "PHT": 480,
-    "AWST": 480,
-    "JST": 540,
-    "KST": 540,
-    "ACST": 570,
-    "ACDT": 630,
-    "AEST": 600,
-    "AEDT": 660,
-    "NZST": 720,
-    "NZDT": 780,
-}
-_GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr")
+
+
+def _zone_table() -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """The zone abbreviations of ``forensics/data/zones.toml``: (one offset, in minutes east of
+    UTC, by abbreviation; the zones each ambiguous abbreviation may name)."""
+    table = tomllib.loads(files("forensics").joinpath("data/zones.toml").read_text(encoding="utf-8"))
+    return dict(table["offsets"]), {name: tuple(zones) for name, zones in table["ambiguous"].items()}
+
+
+_ABBREVIATIONS, AMBIGUOUS = _zone_table()
+_GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr", "epoch")
 #: A month step back by more than this between stamps is a new year (Dec -> Jan)...
 ROLLOVER_MONTHS = 6
 
@@ -97,6 +50,15 @@ def _new_year(prev: Any, month: Any) -> Any:
     return ((prev - month) > ROLLOVER_MONTHS) & (prev >= 11) & (month <= 2)
 
 
+#: Where a year-less stamp's year came from (``Years.base``), as the input's notes say it.
+_YEAR_WHY = {
+    "same file": "from the file's own dated stamps",
+    "other inputs": "from the dated inputs read with it",
+    "--year": "given by --year",
+    "file mtime": "assumed from the file's modification time, nothing dated being read with it (give --year if wrong)",
+}
+
+
 @dataclass
 class TimeInfo:
     """How one input's times were resolved."""
@@ -108,6 +70,8 @@ class TimeInfo:
     rollovers: int = 0  # Dec -> Jan steps in this frame
     last_month: int | None = None  # month of its last stamp
     zone_names: tuple[str, ...] = ()  # zone abbreviations the stamps write but no one offset has
+    refused: int = 0  # stamps left without a time: their zone name has no one offset and no --tz decides
+    year: int | None = None  # the year given to the first year-less stamp
 
     def notes(self) -> list[str]:
         """What the input's notes say about these times."""
@@ -115,10 +79,15 @@ class TimeInfo:
         if self.unreadable:
             notes.append(f"{self.unreadable} timestamps could not be read")
         if self.zone_names:
-            notes.append(
-                f"zone name {', '.join(self.zone_names)} unknown or ambiguous: read as local time in "
-                f"{self.tz} (set it with --tz)"
+            named = ", ".join(
+                f"{n} ({' or '.join(AMBIGUOUS[n])})" if n in AMBIGUOUS else f"{n} (unknown)" for n in self.zone_names
             )
+            if self.refused:
+                notes.append(f"zone name {named} has no one offset: {self.refused} times left unset (give --tz)")
+            else:
+                notes.append(f"zone name {named} has no one offset: read as local time in {self.tz} (--tz)")
+        if self.year_source is not None and self.year is not None:
+            notes.append(f"year-less stamps: year {self.year} {_YEAR_WHY.get(self.year_source, self.year_source)}")
         if self.tz_assumed:
             notes.append("no time zone in the log: assumed UTC (use --tz)")
         return notes
@@ -297,7 +266,7 @@ def resolve(
         pl.col("_day").str.pad_start(2, "0"),
         pl.col("_H"),
         pl.col("_M"),
-        pl.col("_S"),
+        pl.col("_S").fill_null("00"),  # LocalDateTime leaves out zero seconds
         pl.col("_us").cast(pl.String).str.pad_start(6, "0"),
     )
     naive = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
@@ -312,22 +281,34 @@ def resolve(
         local = (pl.col("_naive") - pl.duration(minutes=fixed)).dt.replace_time_zone("UTC")
     else:
         local = pl.col("_naive").dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    # a zone the line writes but no zone has is not a time to guess; a zone name of several
+    # offsets (CST) or none known is local time only when --tz says which zone the log is from
+    local_ok = pl.col("_zone").is_null() & (pl.col("_zabbr").is_null() | pl.lit(tz is not None))
     ts = (
         pl.when(pl.col("_offset").is_not_null())
         .then((pl.col("_naive") - pl.duration(minutes=pl.col("_offset"))).dt.replace_time_zone("UTC"))
-        .when(pl.col("_zone").is_null())  # a zone the line writes but no zone has: not a time to guess
+        .when(local_ok)
         .then(local.dt.convert_time_zone("UTC"))
         .cast(UTC_US)
     )
+    epoch = pl.col("_epoch")  # seconds since 1970 (logcat -v epoch): the time itself
+    since = epoch.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False) * 1_000_000 + epoch.str.extract(
+        r"\.(\d+)$", 1
+    ).str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False)
+    ts = pl.when(epoch.is_not_null()).then(since.cast(UTC_US)).otherwise(ts)
     parts = parts.with_columns(ts=ts)
     local_only = parts["_offset"].is_null() & parts["_zone"].is_null() & parts["_naive"].is_not_null()
     needs_zone = bool((local_only & parts["_zabbr"].is_null()).any())
-    names = tuple(sorted(parts.filter(local_only)["_zabbr"].drop_nulls().unique().to_list()))
-    unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum())
+    named = local_only & parts["_zabbr"].is_not_null()
+    names = tuple(sorted(parts.filter(named)["_zabbr"].unique().to_list()))
+    refused = int(named.sum()) if tz is None else 0
+    unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum()) - refused
     out = frame.with_columns(ts=parts["ts"])
     months = parts["_month"].drop_nulls()
     last_month = int(months[-1]) if months.len() else prev_month
-    return out, TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, last_month, names)
+    info = TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, last_month, names, refused)
+    info.year = base[0] if yearless.any() and base is not None else None
+    return out, info
 
 
 def _safe_date(y: int, month: int, day: int) -> datetime:

@@ -537,6 +537,7 @@ class Dialects:
 
 #: A minor-unit amount: an optional minus and up to 19 ASCII digits (what a 64-bit column may hold).
 _MINOR = re.compile(r"\s*-?[0-9]{1,19}\s*")
+_DECIMAL = re.compile(r"\s*-?[0-9]+\.[0-9]+\s*")
 
 
 def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
@@ -558,14 +559,14 @@ def typed_columns(raw: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
             continue
         dtype = EVENT_COLUMNS[name][0]
         if name in ("amount", "tip"):
-            if unit == "minor":
+            if unit == "minor" and not _DECIMAL.fullmatch(value):
                 minor = int(value) if _MINOR.fullmatch(value) else None
                 if minor is not None and fits(name, minor):
                     out[name] = minor
                     if exponent is not None:
                         out["exponent"] = exponent
                     continue
-            else:
+            else:  # major units, and a minor-unit element written with a decimal point (jPOS "12.50")
                 money = major_to_minor(value, exponent)
                 if money is not None and fits(name, money[0]) and fits("exponent", money[1]):
                     out[name], out["exponent"] = money

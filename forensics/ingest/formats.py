@@ -75,6 +75,14 @@ DETECT_HEAD = 4 * _DETECT_LINES
 _IMPORTS = [FromPackageLoader(format_folders.__name__)]
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A file's format as detection chose it, and why when the sample was not unanimous."""
+
+    format: Format | None
+    why: str | None
+
+
 class RecordError(ValueError):
     """A record does not fit its format; the message is the reason kept in `unparsed`."""
 
@@ -288,31 +296,70 @@ class Registry:
         return screen_pattern(declared)
 
     def detect(self, lines: list[str]) -> Format | None:
-        """The format of a file from its first records: header, block opening, then grammars."""
+        """The format of a file from its first records (``choose``)."""
+        return self.choose(lines).format
+
+    def choose(self, lines: list[str]) -> Choice:
+        """The format of a file from a sample of its first lines, and why.
+
+        A tabular format whose header opens the file is chosen outright. Otherwise each format is
+        scored on the sample: a line format by the lines its grammar reads, a block format by the
+        lines its blocks cover (an excerpt may start or end inside a block); the highest score
+        wins (ties: the order of the registry).
+        """
         head = [line for line in lines[:DETECT_HEAD] if line.strip()][:_DETECT_LINES]
         if not head:
-            return None
+            return Choice(None, None)
         first = head[0].lstrip("\ufeff").strip()
         for fmt in self.formats.values():
             if fmt.header and first == fmt.header:
-                return fmt
+                return Choice(fmt, None)
+        scores: dict[str, int] = {}
         for fmt in self.formats.values():
-            if any(fmt.block_start(line) >= 0 for line in head[:5]):
-                return fmt
-        best: tuple[int, Format | None] = (0, None)
-        for fmt in self.formats.values():
-            if fmt.framing != "line" or fmt.header:
+            if fmt.header:
                 continue
-            score = 0
-            for line in head:
-                try:
-                    fmt.parser.parse(line)
-                    score += 1
-                except (LarkError, ValueError, ArithmeticError, RecursionError):
-                    pass
-            if score > best[0]:
-                best = (score, fmt)
-        return best[1]
+            scores[fmt.name] = self._block_score(fmt, head) if fmt.framing == "block" else self._line_score(fmt, head)
+        best = max(scores, key=lambda name: scores[name])
+        if not scores[best]:
+            return Choice(None, f"no known format reads any of the first {len(head)} lines")
+        others = sorted(((n, v) for n, v in scores.items() if v and n != best), key=lambda nv: -nv[1])
+        fmt = self.formats[best]
+        # a line format's continuation lines (a folded message, a stack trace) are no record of their own
+        folded = sum(
+            1 for line in head[1:] if fmt.framing == "line" and fmt.continuation and line.startswith(fmt.continuation)
+        )
+        if scores[best] + folded >= len(head) and not others:
+            return Choice(fmt, None)
+        said = f"format {best}: it reads {scores[best]} of the first {len(head)} lines"
+        if others:
+            said += " (" + ", ".join(f"{n} {v}" for n, v in others) + ")"
+        return Choice(fmt, said)
+
+    @staticmethod
+    def _line_score(fmt: Format, head: list[str]) -> int:
+        score = 0
+        for line in head:
+            try:
+                fmt.parser.parse(line)
+                score += 1
+            except (LarkError, ValueError, ArithmeticError, RecursionError):
+                pass
+        return score
+
+    @staticmethod
+    def _block_score(fmt: Format, head: list[str]) -> int:
+        """Lines of ``head`` inside blocks of ``fmt``: from an opening line to its closing one (or
+        the end), and the lines up to a closing line before any opening (a block cut at the start)."""
+        covered, run, inside, opened = 0, 0, False, False
+        for line in head:
+            run += 1
+            at = fmt.block_start(line)
+            if not inside and at >= 0:
+                inside, opened, run = True, True, 1
+            if (inside or not opened) and fmt.closes(line[max(at, 0) :]):
+                covered += run
+                inside, opened, run = False, True, 0
+        return covered + (run if inside else 0)
 
     def record(self, fmt: Format, text: str, header: list[str] | None = None) -> dict[str, Any]:
         """Event columns of one record's text; raises RecordError with the reason."""

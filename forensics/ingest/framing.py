@@ -15,16 +15,43 @@ import polars as pl
 from forensics.ingest.formats import DETECT_HEAD, Format, Registry
 from forensics.ingest.read import Reader
 
+#: Lines held, before a block format's first opening, to learn whether they end a cut block.
+_HELD = 10_000
+
 
 def frames(
     numbered: Iterable[tuple[int, str]], fmt: Format | None, reg: Registry, cuts: dict[int, str]
 ) -> Iterator[tuple[int, int, str, str | None]]:
     """(first line, last line, text, reason-if-unparsed) for each record of (number, line) pairs;
-    ``cuts`` gives the reason of each line cut while it was read (never part of a record)."""
+    ``cuts`` gives the reason of each line cut while it was read (never part of a record).
+
+    Of a block format, the lines before the first opening that end at a closing line are the
+    rest of a block cut by the excerpt's start, and their reason says so."""
     tried = ", ".join(reg.formats)
     block: list[str] = []
+    held: list[tuple[int, str, str | None]] = []  # lines before a block format's first opening
+    holding = fmt is not None and fmt.framing == "block"
+
+    def release(reason: str) -> Iterator[tuple[int, int, str, str | None]]:
+        for n, text, own in held:
+            yield n, n, text, own or ("blank line" if not text.strip() else reason)
+        held.clear()
+
     start = i = 0
     for i, line in numbered:
+        if holding and fmt is not None:
+            at = fmt.block_start(line) if i not in cuts else -1
+            if at < 0:
+                held.append((i, line, cuts.get(i)))
+                if i not in cuts and fmt.closes(line):
+                    yield from release(f"the end of a {fmt.name} block that opens before the file starts")
+                    holding = False
+                elif len(held) >= _HELD:
+                    yield from release(f"outside a {fmt.name} block")
+                    holding = False
+                continue
+            yield from release(f"outside a {fmt.name} block")
+            holding = False
         if i in cuts:
             if block:
                 yield start, i - 1, "\n".join(block), None
@@ -51,6 +78,8 @@ def frames(
                 block = []
         else:
             yield i, i, line, None
+    if fmt is not None:
+        yield from release(f"outside a {fmt.name} block")
     if block:
         yield start, i, "\n".join(block), None
 
@@ -91,7 +120,10 @@ def record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | Non
     for lines in reader.batches():
         lines = pl.concat([held, lines]) if held is not None and held.len() else lines
         if first:
-            fmt, first = reg.detect(lines.head(DETECT_HEAD).to_list()), False
+            choice, first = reg.choose(lines.head(DETECT_HEAD).to_list()), False
+            fmt = choice.format
+            if choice.why:  # the sample was not unanimous: the input's notes say how it was decided
+                reader.notes.append(choice.why)
         cut = _last_safe_start(lines, fmt)
         if cut <= 0:
             if lines.estimated_size() < 4 * reader.batch_bytes:

@@ -160,7 +160,7 @@ class _Stream:
             events = card_ids(device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
             return conform(events), info
 
-        unreadable, assumed, devices, names = 0, False, [], set()
+        unreadable, refused, assumed, devices, names = 0, 0, False, [], set()
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[tuple[pl.DataFrame, clock.TimeInfo | None]]] = deque()
             for k in range(len(item.spool)):
@@ -169,6 +169,7 @@ class _Stream:
                     events, info = queue.popleft().result()
                     if info is not None:
                         unreadable += info.unreadable
+                        refused += info.refused
                         assumed = assumed or info.tz_assumed
                         names.update(info.zone_names)
                     devices += [
@@ -179,7 +180,13 @@ class _Stream:
                     sink(events)
         zone = item.times.zone
         info = clock.TimeInfo(
-            zone or "UTC", assumed, base[1] if base else None, unreadable, zone_names=tuple(sorted(names))
+            zone or "UTC",
+            assumed,
+            base[1] if base else None,
+            unreadable,
+            zone_names=tuple(sorted(names)),
+            refused=refused,
+            year=base[0] if base else None,
         )
         return input_row(item.reader, item.fmt, info, item.covered, item.uncovered, devices)
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from forensics.ingest.emv import emv_tlv
+from forensics.ingest.emv import emv_tlv, emv_words
 from forensics.ingest.envelopes import Envelope, text
+from forensics.money import currency
 
 from .blocks import EVENT_KINDS, JposBlocks
 
+#: jPOS CMF DE4: ISO 4217 numeric currency, exponent, 12-digit amount
+_CMF = re.compile(r"(\d{3})(\d)(\d{12})")
 _ATTR = re.compile(r'([\w.:-]+)="([^"]*)"')
 _TAG_NAME = re.compile(r"</?([A-Za-z][\w.:-]*)")
 
@@ -50,6 +53,7 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
     kind: str | None = None
     pieces: list[str] = []
     exception: str | None = None
+    amount_currency: str | None = None
     for item_kind, raw in items:
         if item_kind == "text" or ("exception" in stack and not raw.startswith("</exception")):
             pieces.append(raw)  # stack traces hold "<init>": inside <exception> tags are text
@@ -60,7 +64,10 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
             if event_tag is None:
                 event_tag = name
             if name == "field" and "id" in attrs:
-                fields[".".join([*filter(None, isomsg_path), attrs["id"]])] = attrs.get("value", "")
+                path = ".".join([*filter(None, isomsg_path), attrs["id"]])
+                fields[path] = attrs.get("value", "").strip(" ")  # jPOS pads fixed fields (DE38, DE41, DE42)
+                if path == "4" and "currency" in attrs:  # an ISOAmount: value in major units
+                    amount_currency = attrs["currency"]
             elif name == "isomsg" and item_kind == "open":
                 isomsg_path.append(attrs.get("id", "") if isomsg_path else "")
             elif name == "io-timeout":
@@ -79,8 +86,17 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
             if name in stack:
                 while stack and stack.pop() != name:
                     pass
+    attrs: dict[str, Any] = {}
+    if "4" in fields:
+        fields["4"], amount_currency = amount(fields["4"], amount_currency)
+        if amount_currency is not None and fields.setdefault("49", amount_currency) != amount_currency:
+            attrs["DE4_currency"] = amount_currency
     if "55" in fields:
-        fields.update({f"55.{tag}": value for tag, value in emv_tlv(fields["55"]).items()})
+        tags = emv_tlv(fields["55"])
+        fields.update({f"55.{tag}": value for tag, value in tags.items()})
+        words = emv_words(tags)
+        if words:
+            attrs["emv"] = words
     texts = [line.strip() for line in "".join(pieces).splitlines() if line.strip()]
     out: dict[str, Any] = {
         "ts_raw": header.get("at"),
@@ -88,9 +104,8 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
         "tag": event_tag,
         "kind": kind or EVENT_KINDS.get(event_tag or "", "host.log"),
     }
-    attrs: dict[str, Any] = {}
     if "lifespan" in header:
-        attrs["lifespan_ms"] = header["lifespan"].removesuffix("ms")
+        attrs["lifespan_ms"] = header["lifespan"].removesuffix("ms").strip()
     if exception:
         attrs["exception"] = exception
     if not closed:
@@ -102,6 +117,25 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
     out["_iso"] = fields
     out["_attrs"] = attrs
     return out
+
+
+def amount(value: str, currency_code: str | None) -> tuple[str, str | None]:
+    """DE4 as jPOS writes it -> (its text for the ``amount:minor`` column, its currency if it says).
+
+    ``000000001250`` (ISO: minor units) stays; ``12.50`` (an ISOAmount, or a decimal) is major units;
+    ``8582000000001250`` (jPOS CMF: currency, exponent, amount) gives minor units of currency 858
+    when its exponent is the currency's, else the major amount it means.
+    """
+    cmf = _CMF.fullmatch(value)
+    if currency_code is not None or cmf is None:
+        return value, currency_code
+    code, exponent, digits = cmf.group(1), int(cmf.group(2)), int(cmf.group(3))
+    known = currency(code)
+    if known is not None and known.exponent == exponent:
+        return str(digits), code
+    if exponent == 0:
+        return f"{digits}.0", code
+    return f"{digits // 10**exponent}.{digits % 10**exponent:0{exponent}d}", code
 
 
 TRANSFORMER = Jpos

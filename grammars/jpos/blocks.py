@@ -71,7 +71,7 @@ class JposBlocks:
             _closing=text.str.contains(r"^\s*</"),
             _empty=text.str.contains(r"/>\s*$"),
             _fid=field.struct.field("id"),
-            _fval=field.struct.field("value"),
+            _fval=field.struct.field("value").str.strip_chars(" "),  # jPOS pads fixed fields
             _plain=text.str.contains(PLAIN) & ~text.str.contains(r"\\"),
         ).with_columns(
             _pos=pl.int_range(pl.len()).over("_block"),
@@ -107,7 +107,11 @@ class JposBlocks:
                 & (((pl.col("_pos") == 2) | (pl.col("_pos") == pl.col("_n") - 3)) == (pl.col("_tag") == "isomsg"))
             )
             .otherwise(
-                pl.col("_fid").is_not_null() & ((pl.col("_fid") != "2") | masked) & ((pl.col("_fid") != "55") | tlv)
+                pl.col("_fid").is_not_null()
+                & ((pl.col("_fid") != "2") | masked)
+                & ((pl.col("_fid") != "55") | tlv)
+                # DE4 other than ISO minor units (CMF, decimal) is read by ``amount`` on the Lark path
+                & ((pl.col("_fid") != "4") | pl.col("_fval").str.contains(r"^\d{0,12}$"))
             ),
         )
         blocks = lines.group_by("_block", maintain_order=True).agg(

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from forensics.ingest.envelopes import Envelope, message, text
+from forensics.ingest.envelopes import Envelope, level_expr, message, text
 
 #: The highest PRI value (facility 23, severity 7); a larger one has no severity.
 _MAX_PRI = 191
@@ -24,20 +24,58 @@ class Syslog(Envelope):
         value = int(text(pri)[1:-1])
         return self.levels.get(str(value % 8)) if value <= _MAX_PRI else None
 
+    def _word_level(self, word: Any) -> str | None:
+        return None if word is None else self.level(text(word).strip(" <>"))
+
     def bsd(self, c: list[Any]) -> dict[str, Any]:
-        pri, stamp, host, tag, procid, msg = c
+        pri, stamp, host, tag, procid, asl, msg = c
         return {
             "ts_raw": text(stamp),
             "host": text(host),
+            "tag": text(tag),
+            "pid": int(text(procid)) if procid is not None else None,
+            "level": self._word_level(asl) or self._pri_level(pri),
+            "message": message(msg),
+        }
+
+    def bsd_hostless(self, c: list[Any]) -> dict[str, Any]:
+        pri, stamp, tag, procid, msg = c
+        return {
+            "ts_raw": text(stamp),
             "tag": text(tag),
             "pid": int(text(procid)) if procid is not None else None,
             "level": self._pri_level(pri),
             "message": message(msg),
         }
 
+    def severity(self, c: list[Any]) -> dict[str, Any]:
+        pri, stamp, word, tag, procid, msg = c
+        return {
+            "ts_raw": text(stamp),
+            "tag": text(tag),
+            "pid": int(text(procid)) if procid is not None else None,
+            "level": self._word_level(word) or self._pri_level(pri),
+            "message": message(msg),
+        }
+
+    def severity_untagged(self, c: list[Any]) -> dict[str, Any]:
+        pri, stamp, word, msg = c
+        return {
+            "ts_raw": text(stamp),
+            "level": self._word_level(word) or self._pri_level(pri),
+            "message": message(msg),
+        }
+
+    def repeated(self, c: list[Any]) -> dict[str, Any]:
+        pri, stamp, said = c
+        return {"ts_raw": text(stamp), "level": self._pri_level(pri), "message": text(said)}
+
     def bsd_untagged(self, c: list[Any]) -> dict[str, Any]:
         pri, stamp, host, msg = c
         return {"ts_raw": text(stamp), "host": text(host), "level": self._pri_level(pri), "message": message(msg)}
+
+    def ietf_bare(self, c: list[Any]) -> dict[str, Any]:
+        return self.ietf([None, *c])
 
     def ietf(self, c: list[Any]) -> dict[str, Any]:
         pri, _version, stamp, host, app, procid, msgid, sd, msg = c
@@ -87,16 +125,56 @@ def _pri_expr(pri: pl.Expr, levels: Mapping[str, str]) -> pl.Expr:
     )
 
 
+def _word_expr(word: pl.Expr, levels: Mapping[str, str]) -> pl.Expr:
+    return level_expr(word.str.strip_chars(" <>"), levels)
+
+
 def _bsd(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.Expr]:
-    pri, stamp, host, tag, procid, msg = c
+    pri, stamp, host, tag, procid, asl, msg = c
     return {
         "ts_raw": stamp,
         "host": host,
         "tag": tag,
         "pid": procid,
+        "level": pl.coalesce(_word_expr(asl, levels), _pri_expr(pri, levels)),
+        "message": msg.str.strip_chars(),
+    }
+
+
+def _bsd_hostless(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.Expr]:
+    pri, stamp, tag, procid, msg = c
+    return {
+        "ts_raw": stamp,
+        "tag": tag,
+        "pid": procid,
         "level": _pri_expr(pri, levels),
         "message": msg.str.strip_chars(),
     }
+
+
+def _severity(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.Expr]:
+    pri, stamp, word, tag, procid, msg = c
+    return {
+        "ts_raw": stamp,
+        "tag": tag,
+        "pid": procid,
+        "level": pl.coalesce(_word_expr(word, levels), _pri_expr(pri, levels)),
+        "message": msg.str.strip_chars(),
+    }
+
+
+def _severity_untagged(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.Expr]:
+    pri, stamp, word, msg = c
+    return {
+        "ts_raw": stamp,
+        "level": pl.coalesce(_word_expr(word, levels), _pri_expr(pri, levels)),
+        "message": msg.str.strip_chars(),
+    }
+
+
+def _repeated(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.Expr]:
+    pri, stamp, said = c
+    return {"ts_raw": stamp, "level": _pri_expr(pri, levels), "message": said}
 
 
 def _bsd_untagged(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.Expr]:
@@ -106,4 +184,11 @@ def _bsd_untagged(c: list[pl.Expr], levels: Mapping[str, str]) -> dict[str, pl.E
 
 TRANSFORMER = Syslog
 #: start-rule alternative -> its vectorized twin (ietf lines take the Lark path)
-TWINS = {"bsd": _bsd, "bsd_untagged": _bsd_untagged}
+TWINS = {
+    "repeated": _repeated,
+    "severity": _severity,
+    "severity_untagged": _severity_untagged,
+    "bsd_hostless": _bsd_hostless,
+    "bsd": _bsd,
+    "bsd_untagged": _bsd_untagged,
+}

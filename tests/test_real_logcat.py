@@ -1,0 +1,142 @@
+"""Logcat in every ``-v`` layout that writes a line a record (issue 24), with the uid, year, zone,
+epoch and monotonic modifiers. Lines written here to reproduce liblog's formats; each is read
+right on both paths (fast and Lark)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.test_fastpath import both
+from tests.test_ingest import write
+
+# line -> (ts, pid, thread, level, tag, message, uptime)
+LAYOUTS = {
+    # threadtime, and with -v year, -v zone, -v uid (a number, a short user name), usec
+    "03-17 16:13:38.819  1702  8671 D PowerManager: acquire lock": (
+        "2026-03-17 16:13:38.819",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    "2026-03-17 16:13:38.819  1702  8671 D PowerManager: acquire lock": (
+        "2026-03-17 16:13:38.819",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    "03-17 16:13:38.819 +0800  1702  8671 D PowerManager: acquire lock": (
+        "2026-03-17 08:13:38.819",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    "03-17 16:13:38.819  1000: 1702  8671 D PowerManager: acquire lock": (
+        "2026-03-17 16:13:38.819",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    "03-17 16:13:38.819  root:  102   102 I init    : started": (
+        "2026-03-17 16:13:38.819",
+        102,
+        102,
+        "I",
+        "init",
+        "started",
+        None,
+    ),
+    "03-17 16:13:38.819123  1702  8671 D PowerManager: acquire lock": (
+        "2026-03-17 16:13:38.819123",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    # -v epoch, -v monotonic (no wall time: the seconds since boot go to uptime)
+    "1489767218.819  1702  8671 D PowerManager: acquire lock": (
+        "2017-03-17 16:13:38.819",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    "  4711.819  1702  8671 D PowerManager: acquire lock": (
+        None,
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        4711.819,
+    ),
+    # time, with uid; brief, with uid; tag; process; thread
+    "03-17 16:13:38.819 W/Printer ( 2311): getStatus=2": (
+        "2026-03-17 16:13:38.819",
+        2311,
+        None,
+        "W",
+        "Printer",
+        "getStatus=2",
+        None,
+    ),
+    "03-17 16:13:38.819 W/Printer (10123: 2311): getStatus=2": (
+        "2026-03-17 16:13:38.819",
+        2311,
+        None,
+        "W",
+        "Printer",
+        "getStatus=2",
+        None,
+    ),
+    "1489767218.819 W/Printer ( 2311): getStatus=2": (
+        "2017-03-17 16:13:38.819",
+        2311,
+        None,
+        "W",
+        "Printer",
+        "getStatus=2",
+        None,
+    ),
+    "W/Printer ( 2311): getStatus=2": (None, 2311, None, "W", "Printer", "getStatus=2", None),
+    "W/Printer (radio: 2311): getStatus=2": (None, 2311, None, "W", "Printer", "getStatus=2", None),
+    "W/Printer : getStatus=2": (None, None, None, "W", "Printer", "getStatus=2", None),
+    "W/Printer: out (12): of paper": (None, None, None, "W", "Printer", "out (12): of paper", None),
+    "W( 2311) getStatus=2  (Printer)": (None, 2311, None, "W", "Printer", "getStatus=2", None),
+    "W( 2311: 2398) getStatus=2": (None, 2311, 2398, "W", None, "getStatus=2", None),
+}
+
+
+@pytest.mark.parametrize("line", sorted(LAYOUTS))
+def test_every_layout_on_both_paths(tmp_path: Path, line: str) -> None:
+    log = Path(write(tmp_path, "lane.log", line + "\n"))
+    fast, _ = both([log])  # year 2026 for year-less stamps
+    assert fast.inputs["format"][0] == "logcat" and fast.inputs["unparsed"][0] == 0
+    row = fast.events.row(0, named=True)
+    ts, *rest = LAYOUTS[line]
+    assert row["ts"] == (datetime.fromisoformat(ts + "+00:00") if ts else None)
+    assert (row["pid"], row["thread"], row["level"], row["tag"], row["message"], row["uptime"]) == tuple(rest)
+
+
+def test_a_file_of_every_layout(tmp_path: Path) -> None:
+    log = Path(write(tmp_path, "lane.log", "\n".join(sorted(LAYOUTS)) + "\n"))
+    fast, _ = both([log])
+    assert fast.events.height == len(LAYOUTS) and fast.unparsed.height == 0
