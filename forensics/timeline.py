@@ -141,8 +141,9 @@ TRANSACTIONS_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in TRANSACTION
 _SEGMENT_KINDS = ("clock.step", "clock.set", "power.boot", "log.divider")
 _PAIR_TOLERANCE = "27h"
 _MATCH_WINDOW_S = 600
-#: host response codes that approve (a charge or hold stands): 00, and 10 approved for a partial amount
-_APPROVING = ["00", "10"]
+#: host response codes that approve (a charge or hold stands): 00, and 10 approved for a partial amount (and
+#: their three-digit 1993 forms)
+_APPROVING = ["00", "10", "000", "002"]
 _RERUN_WINDOW_S = 900
 
 
@@ -973,6 +974,18 @@ _HOST_TYPES = {
     ("0220", "00"): "SALE",
     ("0220", "02"): "TIP_ADJUST",
     ("0220", "20"): "REFUND",
+    # ISO 8583:1993 (domain.md 1.1: some hosts speak it)
+    ("1100", "00"): "PREAUTH",
+    ("1100", "30"): "PREAUTH",
+    ("1200", "00"): "SALE",
+    ("1200", "01"): "SALE",
+    ("1200", "09"): "SALE",
+    ("1200", "20"): "REFUND",
+    ("1200", "02"): "VOID",
+    ("1200", "22"): "VOID",
+    ("1220", "00"): "SALE",
+    ("1220", "02"): "TIP_ADJUST",
+    ("1220", "20"): "REFUND",
 }
 #: first two digits of a cleared item's DE3 -> the transaction type it is
 _CLEARED_TYPES = {"00": "SALE", "01": "SALE", "09": "SALE", "20": "REFUND"}
@@ -1024,7 +1037,7 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     outside = _uncovered(rows, txns, "h_rx_ts").with_columns(
         resend_of=pl.lit(None, pl.String), _device=pl.lit("tid:") + pl.col("tid")
     )
-    answered = txns.filter(pl.col("host_line").is_not_null(), pl.col("host_rc") == "00").select(
+    answered = txns.filter(pl.col("host_line").is_not_null(), pl.col("host_rc").is_in(_APPROVING)).select(
         "tid",
         "stan",
         pl.col("mti").alias("_m"),
@@ -1041,14 +1054,14 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
             pl.col("host_amount") == pl.col("_a"),
             pl.col("h_rx_ts") > pl.col("_first_ts"),
             pl.col("h_rx_ts") <= pl.col("_first_ts") + window,
-            pl.col("host_rc") == "00",
+            pl.col("host_rc").is_in(_APPROVING),
         )
         .unique(["host_path", "host_line"], keep="first")
         .drop("_m", "_a", "_first_ts")
     )
     # with no terminal log either: a later approval of the same request repeats the first
     first = (
-        outside.filter(pl.col("host_rc") == "00")
+        outside.filter(pl.col("host_rc").is_in(_APPROVING))
         .sort("h_rx_ts")
         .select(
             "tid",
@@ -1075,7 +1088,7 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     if rows.is_empty():
         return txns.clear()
     reversals = (
-        host.filter(pl.col("mti").is_in(["0400", "0420"]))
+        host.filter(pl.col("mti").is_in(["0400", "0420", "1420"]))
         .select(
             "tid",
             "stan",
@@ -1402,7 +1415,7 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
 def _same_merchant(*pairs: tuple[str, str]) -> pl.Expr:
     """Two sides of a joined row are one merchant's: one of ``pairs`` of columns (device, TID, MID) holds the same
     value on both (unknown on either side: not the same). These are the links of a fleet's groups
-    (``forensics.fleet.groups``), so a join under this condition never leaves a group."""
+    (``forensics.analysis.groups``), so a join under this condition never leaves a group."""
     return pl.any_horizontal([(pl.col(a) == pl.col(b)).fill_null(False) for a, b in pairs])
 
 
