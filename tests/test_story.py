@@ -173,8 +173,14 @@ def test_host_and_settlement_lines_interleave_in_time_order() -> None:
     stamps = [line[4:16] for line in block[3:] if re.match(r" {4}\d\d:\d\d:\d\d\.\d{3}  ", line)][:13]
     sources = [line.rsplit(None, 1)[-1].split(":")[0] for line in block[3:16]]
     assert stamps == sorted(stamps)
-    assert sources.index("acquirer-host.log") < sources.index("settlement-2026-04-08.csv")
-    assert sources[sources.index("acquirer-host.log") + 2] == "A920-6438.log"  # the terminal's RX after the host
+    host = sources.index("acquirer-host.log")
+    # the online item's capture is the host's receipt of the request (spec/terminal-logs.md section 4)
+    assert sources[host : host + 4] == [
+        "acquirer-host.log",
+        "settlement-2026-04-08.csv",
+        "acquirer-host.log",
+        "A920-6438.log",  # the terminal's RX after the host's answer
+    ]
 
 
 def test_times_are_utc_with_the_correction_said_once() -> None:
