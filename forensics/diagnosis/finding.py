@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from forensics.disputes import Dispute, disputes
+
 
 @dataclass(frozen=True)
 class TransactionRef:
@@ -68,6 +70,7 @@ JSON_KEYS = (
     "evidence",
     "alternatives",
     "caveats",
+    "disputes",
 )
 
 
@@ -118,11 +121,18 @@ class Finding:
     #: the first transaction's card, masked (None: no input showed it)
     card: str | None
 
+    @property
+    def disputes(self) -> list[Dispute]:
+        """The card networks' dispute categories this finding supports (``forensics/data/disputes.toml``)."""
+        return disputes(self.kind, self.cause)
+
     def to_dict(self) -> dict[str, Any]:
-        """The finding object of spec/findings.md (JSON-ready Python values)."""
+        """The finding object of spec/findings.md (JSON-ready Python values), with ``disputes``: the dispute
+        categories it supports (network, code, title, evidence; docs/disputes.md)."""
         out = {key: getattr(self, key) for key in JSON_KEYS}
         for key in ("transactions", "evidence", "alternatives"):
             out[key] = [asdict(item) for item in out[key]]
+        out["disputes"] = [d.to_dict() for d in out["disputes"]]
         return {key: list(v) if key in ("contributing", "devices", "caveats") else v for key, v in out.items()}
 
     def __getitem__(self, key: str) -> Any:
