@@ -1,11 +1,12 @@
 """Command line: a thin layer over the library API.
 
-Exit codes: 0 done; 2 bad usage, an input that cannot be read or an output that cannot be
-written (one line on stderr saying which and why); 3 ``diagnose`` ran but an input yielded no
-event (an empty file, a binary, not a log), so its answer covers less than was given; 1 an
-unexpected internal error; 130 and 143 interrupted (Ctrl-C, SIGTERM), with temporary files
-removed and no partial output file. Every command that reads logs says on stderr, per input,
-its format and its parsed and unparsed lines (the timeline's text view says it at its top).
+Exit codes (the same for every command; docs/cli-contract.md): 0 done; 2 bad usage, an input that
+cannot be read or an output that cannot be written (one line on stderr saying which and why); 3 the
+command ran but an input yielded no event (an empty file, a binary, not a log), so its output covers
+less than was given, or a chart does not apply; 1 an unexpected internal error; 130 and 143
+interrupted (Ctrl-C, SIGTERM), with temporary files removed and no partial output file. Every
+command that reads logs says on stderr, per input, its format and its parsed and unparsed lines
+(the timeline's text view says it at its top).
 """
 
 from __future__ import annotations
@@ -193,8 +194,8 @@ def cli() -> None:
     """Forensic analysis of payment terminal, host and settlement logs.
 
     Exit codes: 0 done; 2 bad usage, an unreadable input or an output that cannot be written
-    (one line on stderr); 3 diagnose done but an input yielded no event; 1 an internal error;
-    130 or 143 interrupted.
+    (one line on stderr); 3 done but an input yielded no event (or a chart that does not apply); 1 an
+    internal error; 130 or 143 interrupted.
     """
 
 
@@ -348,11 +349,9 @@ def timeline_command(
         filtered = any(v is not None for v in (tid, stan, inv, card, device_filter, since, until))
         _emit(timesketch.write(whole, tl.transactions if filtered else None), output)
     else:
-        table = tl.transactions
-        if fmt == "csv":
-            table = table.with_columns(
-                [pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)]
-            )
+        from forensics.report.pack import csv_ready
+
+        table = csv_ready(tl.transactions) if fmt == "csv" else tl.transactions
         write_frame(table, output, "jsonl" if fmt == "json" else fmt, csv_raw)
     _done(empty)
 
@@ -419,7 +418,14 @@ def diagnose_command(
     help="Report format(s) (default html; repeat for several).",
 )
 @click.option("--analyst", help="Who made the report (chain of custody).")
-@click.option("--case-id", help="The incident or dispute reference (chain of custody).")
+@click.option("--case-id", help="The incident or dispute reference (chain of custody; the report's title).")
+@click.option(
+    "--pack",
+    is_flag=True,
+    help="Also write an evidence pack per finding into OUTPUT/evidence/F1/...: the cited lines, the "
+    "transactions (CSV), the chart, the finding with its dispute categories, and a manifest with the SHA-256 "
+    "of the inputs and of every file of the pack (docs/disputes.md).",
+)
 @_QUIET
 @_load_options
 def report_command(
@@ -433,9 +439,11 @@ def report_command(
     dialects: tuple[str, ...],
     analyst: str | None,
     case_id: str | None,
+    pack: bool,
     quiet: bool,
 ) -> None:
-    """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody."""
+    """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody; with
+    --pack, an evidence pack per finding for a dispute response."""
     from forensics.report import incident
     from forensics.report.custody import Custody
 
@@ -450,6 +458,11 @@ def report_command(
     run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
         click.echo(str(incident.write(result, output, fmt, run)), err=True)
+    if pack:
+        from forensics.report import pack as evidence
+
+        for manifest in evidence.write(result, Path(output) / "evidence", run):
+            click.echo(str(manifest), err=True)
     _done(empty)
 
 
@@ -586,7 +599,7 @@ def sweep_command(
     for row in empty.iter_rows(named=True):
         what = no_event_reason(sources.get(row["path"], row["path"]), row["size"], row["lines"])
         click.echo(
-            f"forensics sweep: {row['path']}: warning: no events in it ({what}), nothing checked from it", err=True
+            f"forensics sweep: {row['path']}: warning: no events in it: {what}; nothing checked from it", err=True
         )
     run = done.run
     say(
