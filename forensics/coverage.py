@@ -76,7 +76,7 @@ def input_lines(inputs: pl.DataFrame) -> list[str]:
         line = f"{Path(row['path']).name}: {row['format'] or 'unknown format'}, {counts}"
         if row["parsed"] == 0:
             what = no_event_reason(row["path"], row.get("bytes"), row["lines"], row["notes"] or "")
-            line += f"; warning: no events in it ({what}), nothing checked from it"
+            line += f"; warning: no events in it: {what}; nothing checked from it"
         elif row["notes"]:
             line += f" ({row['notes']})"
         out.append(line)

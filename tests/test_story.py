@@ -73,7 +73,7 @@ def test_an_input_without_events_is_a_warning_and_diagnose_exits_3(kind: str, tm
         assert "A920-6730.log: logcat, 737 lines: 736 parsed, 1 unparsed" in result.stderr
     assert f"{bad.name} (no events in it)" in result.stdout or fmt == "json"
     shown = run("timeline", log, str(bad))
-    assert shown.returncode == 0
+    assert shown.returncode == 3  # the same exit code as diagnose for the same situation (docs/cli-contract.md)
     assert f"{bad.name}: unknown format" in shown.stdout and "warning: no events" in shown.stdout
     assert run("diagnose", log).returncode == 0
 

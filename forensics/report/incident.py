@@ -39,12 +39,12 @@ _CSS = (
     "table{border-collapse:collapse;font-size:.88em}"
     "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;"
     "overflow-wrap:normal;word-break:normal;hyphens:none}"
-    "td.n,th.n{white-space:nowrap}"
+    "td.n{white-space:nowrap}"
     "td.long{overflow-wrap:anywhere;min-width:12em}"
-    "td.text{min-width:16em}"
+    "td.text{min-width:10em}"
     "th{background:#f2f2f2}"
     "code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}"
-    "pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}"
+    "pre{background:#f7f7f7;padding:.6em;white-space:pre;overflow-x:auto}"
     ".cause{font-weight:bold;color:#CC79A7}"
     "img{max-width:100%;border:1px solid #eee}"
     "h2{border-bottom:2px solid #0072B2;padding-bottom:.2em}"
@@ -128,7 +128,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     if n:
         summary.tables.append(
             (
-                ["id", "finding", "cause", "contributing", "confidence", "amount", "card", "devices", "summary"],
+                ["id", "finding", "cause", "contributing", "confidence", "amount", "card", "devices"],
                 [
                     [
                         f.id,
@@ -139,7 +139,6 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
                         f"{f.amount} {f.currency or ''}",
                         f"****{f.card[-4:]}" if f.card else "-",
                         _cell(f.devices),
-                        f.summary,
                     ]
                     for f in result.findings
                 ],
@@ -291,14 +290,16 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-#: a cell this short (an amount, a time, a code, a header) is never wrapped
-_SHORT = 26
+#: a token this long or shorter (an id, a code, a time) is never broken; a longer one (a hash, a path) may be
+_TOKEN = 40
+#: a number with its unit ("25.28 CNY", "2026-01-14 23:13:47", "0.43, tied") this short keeps on one line
+_NUMBER = re.compile(r"^[-+*]?\d[^ ]*( [^ ]+){0,2}$")
 
 
 def _class(cell: str) -> str:
-    """The HTML class attribute of a table cell: ``n`` (one line) for a short one, ``long`` (may break
-    anywhere) for a long one without spaces (a hash, a path), ``text`` for prose."""
-    if len(cell) <= _SHORT:
+    """The HTML class of a table cell: ``n`` (one line) for one token or a number with its unit, ``long``
+    (may break anywhere) for a token too long to keep whole (a hash, a path), ``text`` (wraps at spaces)."""
+    if (" " not in cell and len(cell) <= _TOKEN) or (len(cell) <= 30 and _NUMBER.match(cell)):
         return " class='n'"
     return " class='long'" if " " not in cell else " class='text'"
 
@@ -315,7 +316,7 @@ def write_html(secs: list[Section], path: Path, title: str) -> Path:
         for header, rows in sec.tables:
             parts.append(
                 "<div class='scroll'><table><tr>"
-                + "".join(f"<th{_class(h)}>{html.escape(h)}</th>" for h in header)
+                + "".join(f"<th>{html.escape(h)}</th>" for h in header)
                 + "</tr>"
                 + "".join(
                     "<tr>" + "".join(f"<td{_class(c)}>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows

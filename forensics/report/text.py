@@ -4,7 +4,8 @@ The same story diagnosis tells: every transaction of a finding is marked with th
 (``F1``) and shown in full with its lines (path:line), terminal, host and settlement interleaved
 in time order; transactions the timeline flags but no finding holds follow, marked ``!``; the
 others are tallied on one line unless every transaction is asked for. Times are UTC after
-clock correction, said once at the top. Every line fits ``WIDTH`` columns: text that does not
+clock correction, said once at the top; a charge's own time (its heading, as in the report) is when
+its request was sent, else when it started. Every line fits ``WIDTH`` columns: text that does not
 fit ends in ``…``. Colour marks outcomes; click drops it when the output is not a terminal.
 """
 
@@ -290,7 +291,7 @@ def _block(tl: Timeline, row: dict[str, Any], ids: list[str], after: Any) -> lis
     head = fit(
         f"{mark} {_v(row['txn_type'])} inv {_v(row['inv'])} stan {_v(row['stan'])}  "
         f"{money(row['amount_entered'], row['exponent'], row['currency'])}  {_v(row['device'])} TID {_v(row['tid'])}  "
-        f"{_ts(row['ts_start'])} UTC"
+        f"{'sent' if row['ts_tx'] else 'started'} {_ts(_at(row))} UTC"
     )
     lines = [click.style(head, fg="yellow" if not ids else None, bold=True)]
     lines.append(
