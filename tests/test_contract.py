@@ -280,7 +280,7 @@ def test_report_pack_writes_a_verifiable_evidence_pack(tmp_path: Path) -> None:
         assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
     assert manifest["custody"]["case"] == "CB-1" and manifest["disputes"] == ["Visa 12.6.1", "Mastercard 4834"]
     lines = (pack / "lines.txt").read_text()
-    assert "[charge] A920-1273.log:138:" in lines and "at 2026-01-15T00:17:54.810Z" in lines
+    assert "[charge] A920-1273.log:138 (UTC 2026-01-15 00:17:54.810): 01-15 09:16:43.710" in lines
     assert "400000******0144" in lines and not [n for n in re.findall(r"\d{13,19}", lines) if is_pan(n)]
     table_ = pl.read_csv(pack / "transactions.csv", infer_schema=False)
     assert table_.height == 2 and "amount_entered_minor" in table_.columns and "amount_entered" not in table_.columns

@@ -44,6 +44,8 @@ class Evidence:
     #: the line's first physical line; a record that continues on more lines adds `` … [field=value ...]``
     #: (its message type, STAN, response code, approval code, RRN, TID); None until texts are attached
     text: str | None = None
+    #: the line's time in UTC after clock correction (shown beside its local stamp; not in the JSON)
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class Finding:
         out = {key: getattr(self, key) for key in JSON_KEYS}
         for key in ("transactions", "evidence", "alternatives"):
             out[key] = [asdict(item) for item in out[key]]
+        for e in out["evidence"]:
+            del e["at"]
         out["disputes"] = [d.to_dict() for d in out["disputes"]]
         return {key: list(v) if key in ("contributing", "devices", "caveats") else v for key, v in out.items()}
 

@@ -97,8 +97,10 @@ def rules(f: Finding) -> str | None:
 
 
 def evidence(e: Evidence) -> str:
-    """``[role] file:line: text``"""
-    return f"[{e.role}] {Path(e.path).name}:{e.line}: {e.text}"
+    """``[role] file:line (UTC 00:17:55.943): text``: the line as logged (its own, maybe local, stamp) with
+    its time in UTC after clock correction beside it, when known."""
+    at = f" (UTC {e.at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + ")" if e.at is not None else ""
+    return f"[{e.role}] {Path(e.path).name}:{e.line}{at}: {e.text}"
 
 
 def compliance(sightings: list[dict[str, Any]], shown: int = 10) -> str:
@@ -109,11 +111,13 @@ def compliance(sightings: list[dict[str, Any]], shown: int = 10) -> str:
 
 
 def text(findings: list[Finding], inputs: int, sightings: list[dict[str, Any]], checked: str) -> str:
-    """One paragraph per finding with its evidence, as an analyst would write it; with no finding,
-    ``checked`` says what the inputs let the analysis check (``forensics.coverage``)."""
+    """One paragraph per finding with its evidence, as an analyst would write it; ``checked`` says what the
+    inputs let the analysis check and what they did not (``forensics.coverage``), with or without findings."""
     lines = [f"{len(findings)} finding(s) in {inputs} input(s)."]
     if not findings:
         lines.append(f"No faulty charge found. {checked}")
+    else:
+        lines.append(checked)
     for f in findings:
         lines += ["", f"{f.id} {f.kind}: {f.summary}.", f"   {cause(f)}", f"   {action(f)}", f"   {transactions(f)}"]
         lines.append(f"   {disputes(f)}")

@@ -4,8 +4,8 @@
 
 - ``finding.json``: the finding as in spec/findings.md, with the dispute categories it supports and the
   evidence each asks for (``disputes``);
-- ``lines.txt``: the cited log lines (``file:line``, role, the line as logged, card numbers masked as
-  everywhere), each with its time in UTC after clock correction;
+- ``lines.txt``: the cited log lines (role, ``file:line``, their time in UTC after clock correction, the
+  line as logged, card numbers masked as everywhere);
 - ``transactions.csv``: the finding's transactions from the timeline (amounts in minor units, as the
   column names say; spreadsheet formulas neutralised);
 - ``swimlane.png``: the finding's transactions across terminal, host and settlement (left out, with the
@@ -61,30 +61,15 @@ def transactions_csv(frame: pl.DataFrame) -> str:
     return csv_safe(csv_ready(frame)).write_csv()
 
 
-def _lines(result: Diagnosis, f: Finding) -> str:
-    """The finding's cited lines, each with its UTC time when the timeline has it."""
-    ev = result.timeline.events
-    cited = pl.DataFrame(
-        {"path": [e.path for e in f.evidence], "line": [e.line for e in f.evidence]},
-        schema={"path": pl.String, "line": pl.Int64},
-    )
-    times = dict(
-        ((p, n), t)
-        for p, n, t in cited.join(ev.select("path", "line", "ts_utc"), on=["path", "line"], how="left")
-        .unique(["path", "line"], keep="first")
-        .iter_rows()
-    )
-    out = [
-        f"{render.heading(f)}",
-        "Cited lines: [role] file:line: the line as logged (card numbers masked); then its time in UTC after "
-        "clock correction.",
+def _lines(f: Finding) -> str:
+    """The finding's cited lines, each with its UTC time beside the line as logged (``render.evidence``)."""
+    head = [
+        render.heading(f),
+        "Cited lines: [role] file:line (its time in UTC after clock correction): the line as logged, card numbers "
+        "masked.",
         "",
     ]
-    for e in f.evidence:
-        at = times.get((e.path, e.line))
-        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" if at is not None else "time unknown"
-        out.append(f"{render.evidence(e)}\n    at {stamp}")
-    return "\n".join(out) + "\n"
+    return "\n".join(head + [render.evidence(e) for e in f.evidence]) + "\n"
 
 
 def write(result: Diagnosis, folder: str | Path, run: Custody | None = None) -> list[Path]:
@@ -97,7 +82,7 @@ def write(result: Diagnosis, folder: str | Path, run: Custody | None = None) -> 
         where.mkdir(parents=True, exist_ok=True)
         files = [
             write_text(where / "finding.json", json.dumps(f.to_dict(), indent=2, ensure_ascii=False) + "\n"),
-            write_text(where / "lines.txt", _lines(result, f)),
+            write_text(where / "lines.txt", _lines(f)),
             write_text(
                 where / "transactions.csv",
                 transactions_csv(
