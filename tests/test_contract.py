@@ -25,6 +25,7 @@ from forensics.disputes import disputes, table
 from forensics.ingest import load
 from forensics.ingest.cards import is_pan
 from forensics.report import incident, timesketch
+from forensics.report.text import cause_words as text_cause
 from forensics.timeline import timeline
 from tests.conftest import ROOT, SAMPLES
 
@@ -258,6 +259,8 @@ def test_a_tie_and_a_low_confidence_are_explained_in_words() -> None:
     low = replace(f, confidence=0.3, alternatives=[Alternative("network_timeout", 0.2)], caveats=[])
     assert "Low confidence (0.30)" in render.cause(low) and "a lead to check" in render.cause(low)
     assert render.confidence_note(f) is None  # 0.75, no tie
+    assert text_cause(tie) == "hardware_fault or network_timeout (tied, 0.43)"  # the timeline's findings list
+    assert text_cause(low) == "hardware_fault (0.30, low: a lead to check)"
 
 
 def test_report_pack_writes_a_verifiable_evidence_pack(tmp_path: Path) -> None:
