@@ -522,7 +522,11 @@ def place_settlement(events: pl.DataFrame) -> pl.DataFrame:
     host = events.filter(pl.col("role") == "host", pl.col("kind") == "host.rx", *keyed).select(
         "tid", "stan", pl.col("ts_utc").alias("_h_utc")
     )
-    placed = events.with_row_index("_row").filter(items, pl.col("ts").is_not_null()).select("_row", "tid", "stan", "ts")
+    placed = (
+        events.with_row_index("_placed_row")
+        .filter(items, pl.col("ts").is_not_null())
+        .select("_placed_row", "tid", "stan", "ts")
+    )
     for requests, at in ((terminal, "_t_ts"), (host, "_h_utc")):
         placed = placed.sort("ts").join_asof(
             requests.sort(at),
@@ -537,18 +541,18 @@ def place_settlement(events: pl.DataFrame) -> pl.DataFrame:
     correction = pl.duration(microseconds=(pl.col("_t_skew") * 1e6).round().cast(pl.Int64))
     at = pl.when(terminal_clock).then(pl.col("ts") - correction).otherwise(pl.col("ts")).cast(UTC_US)
     placed = placed.filter(pl.col("_t_utc").is_not_null() | pl.col("_h_utc").is_not_null()).select(
-        "_row",
+        "_placed_row",
         pl.max_horizontal(at, "_t_utc", "_h_utc").alias("_placed"),
         pl.when(terminal_clock).then(pl.col("_t_skew")).otherwise(0.0).alias("_skew"),
     )
     return (
-        events.with_row_index("_row")
-        .join(placed, on="_row", how="left", maintain_order="left")
+        events.with_row_index("_placed_row")
+        .join(placed, on="_placed_row", how="left", maintain_order="left")
         .with_columns(
             ts_utc=pl.coalesce("_placed", "ts_utc"),
             skew_s=pl.coalesce("_skew", "skew_s"),
         )
-        .drop("_row", "_placed", "_skew")
+        .drop("_placed_row", "_placed", "_skew")
     )
 
 
@@ -585,10 +589,10 @@ def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFr
         .join(anchors, on="txn", how="left")
     )
     items = (
-        events.with_row_index("_row")
+        events.with_row_index("_placed_row")
         .filter(pl.col("kind") == "settle.item", pl.col("ts").is_not_null())
         .select(
-            "_row",
+            "_placed_row",
             "stan",
             "ts",
             "ts_utc",
@@ -605,15 +609,15 @@ def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFr
     # an item authorised online was captured when the host received it (an advice's receipt, days later, is not)
     online = ((pl.col("_host") - at).dt.total_seconds().abs() <= _ONLINE_CAPTURE_S).fill_null(False)
     host = pl.when(online).then(pl.col("_host"))
-    placed = items.group_by("_row").agg(
+    placed = items.group_by("_placed_row").agg(
         pl.max_horizontal(at, "_req", host).max().alias("_placed"),
         pl.when(terminal_clock).then(pl.col("skew_s")).max().alias("_skew"),
     )
     return (
-        events.with_row_index("_row")
-        .join(placed, on="_row", how="left", maintain_order="left")
+        events.with_row_index("_placed_row")
+        .join(placed, on="_placed_row", how="left", maintain_order="left")
         .with_columns(ts_utc=pl.coalesce("_placed", "ts_utc"), skew_s=pl.coalesce("_skew", "skew_s"))
-        .drop("_row", "_placed", "_skew")
+        .drop("_placed_row", "_placed", "_skew")
     )
 
 
