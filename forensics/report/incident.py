@@ -123,7 +123,9 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
         notes = [f"{f.id}: {render.confidence_note(f)}." for f in result.findings if render.confidence_note(f)]
         summary.paragraphs += notes
     summary.paragraphs += [
-        f"Warning: {line}." for line, parsed in zip(cov.input_lines(), cov.inputs["parsed"], strict=True) if not parsed
+        f"Warning: {Path(path).name}: {line.split('; warning: ', 1)[-1]}."
+        for path, line, parsed in zip(cov.inputs["path"], cov.input_lines(), cov.inputs["parsed"], strict=True)
+        if not parsed
     ]
     if n:
         summary.tables.append(
