@@ -38,7 +38,8 @@ def confidence_note(f: Finding) -> str | None:
     """In words, why the cause is not settled: a tie with other causes, or a low confidence; None when it is."""
     ties = tied(f)
     if ties:
-        names = ", ".join([f.cause, *ties])
+        causes = [f.cause, *ties]
+        names = ", ".join(causes[:-1]) + " and " + causes[-1]
         return (
             f"The cause is a tie: {names} are equally supported ({f.confidence:.2f} each), so the logs do not "
             f"decide between them; {f.cause} is named first only by order, check the lines for each"
