@@ -76,6 +76,7 @@ def test_json_contract_and_determinism() -> None:
         "evidence",
         "alternatives",
         "caveats",
+        "disputes",  # added after the spec's keys (docs/disputes.md): readers of the others are unaffected
     }
     assert f["id"] == "F1" and 0 < f["confidence"] <= 1 and re.fullmatch(r"\d+\.\d{2}", f["amount"])
     assert set(f["transactions"][0]) == {"device", "tid", "stan", "inv", "rrn", "auth", "ts"}
