@@ -45,9 +45,16 @@ def confidence_note(f: Finding) -> str | None:
             f"decide between them; {f.cause} is named first only by order, check the lines for each"
         )
     if f.confidence < LOW_CONFIDENCE:
+        if f.cause == "undetermined":
+            return (
+                f"Low confidence ({f.confidence:.2f}) in the cause only: no rule and no failure event explains it,"
+                " so what failed is open; the discrepancy itself stands"
+            )
         why = (
             "missing inputs lowered it (see the caveats)"
             if f.caveats
+            else "it is read from the nearest failure event, as no rule describes the sequence"
+            if any(r.startswith("failure:") for r in f.rules)
             else "other causes share the rules' weight"
             if f.alternatives
             else "few rules support it"
