@@ -17,8 +17,9 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from forensics.analysis import diagnose, timeline
 from forensics.cli import cli
-from forensics.diagnosis import diagnose, render
+from forensics.diagnosis import render
 from forensics.diagnosis.finding import Alternative
 from forensics.diagnosis.kinds import kinds
 from forensics.disputes import disputes, table
@@ -26,7 +27,6 @@ from forensics.ingest import load
 from forensics.ingest.cards import is_pan
 from forensics.report import incident, timesketch
 from forensics.report.text import cause_words as text_cause
-from forensics.timeline import timeline
 from tests.conftest import ROOT, SAMPLES
 
 CASE = SAMPLES / "dup_paper_out_rerun"
