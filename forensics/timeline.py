@@ -278,7 +278,8 @@ def host_pairs(events: pl.DataFrame) -> pl.DataFrame:
             pl.col("card").alias("host_card"),
             pl.col("card_id").alias("host_card_id"),
             pl.col("exponent").alias("host_exponent"),
-            pl.col("orig_rrn").alias("host_orig_rrn"),
+            # a request's own DE37 (jPOS reads it as rrn) or a named original: the approval it refers to
+            pl.coalesce("orig_rrn", "rrn").alias("host_orig_rrn"),
             pl.col("entry").alias("host_entry"),
             pl.col("ts").alias("h_rx_ts"),
             pl.col("path").alias("host_path"),
@@ -1154,6 +1155,16 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
         .with_columns(_p2=pl.col("proc").str.slice(0, 2))
         .join(types, on=["mti", "_p2"], how="inner")
         .drop("_p2")
+        # an advice that names an earlier approval (DE37) completes it: a pre-authorisation's completion
+        .with_columns(
+            txn_type=pl.when(
+                pl.col("mti").is_in(["0220", "1220"])
+                & (pl.col("txn_type") == "SALE")
+                & pl.col("host_orig_rrn").is_not_null()
+            )
+            .then(pl.lit("PREAUTH_COMPLETE"))
+            .otherwise(pl.col("txn_type"))
+        )
     )
     window = pl.duration(seconds=_MATCH_WINDOW_S)
     outside = _uncovered(rows, txns, "h_rx_ts").with_columns(

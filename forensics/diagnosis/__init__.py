@@ -117,10 +117,12 @@ def _iso(ts: Any) -> str | None:
     return ts.isoformat(timespec="milliseconds")
 
 
-#: confidence of a cause read from the failure taxonomy alone, at most (no rule describes the sequence)
-_FROM_FAILURE = 0.6
-#: confidence of a finding whose cause is undetermined: the discrepancy stands, no failure explains it
-_UNDETERMINED = 0.3
+#: confidence of a cause read from the failure taxonomy alone: from the first to the second number, by the
+#: nearest failure's share of the evidence (no rule describes the sequence)
+_FROM_FAILURE = (0.3, 0.6)
+#: confidence of a finding whose cause is undetermined (below any cause a failure event supports): the
+#: discrepancy stands, nothing explains it
+_UNDETERMINED = 0.2
 #: the weight what breaks a tie between rules adds to the cause it chooses
 _TIE_BREAK = 0.5
 #: spec/findings.md: network_timeout is the cause "where no fault above explains the loss": it yields to a
@@ -253,9 +255,10 @@ def _from_failures(
         best = pl.concat([other.head(1), best.filter(pl.col("cause") != other["cause"][0])])
     total = float(best["score"].sum())
     top = best.row(0, named=True)
-    confidence = round(_FROM_FAILURE * top["score"] / (total + 1.0), 2) or 0.01
+    low, high = _FROM_FAILURE
+    confidence = round(low + (high - low) * top["score"] / (total + 1.0), 2)
     alternatives = [
-        Alternative(r["cause"], round(_FROM_FAILURE * r["score"] / (total + 1.0), 2) or 0.01)
+        Alternative(r["cause"], round((high - low) * r["score"] / (total + 1.0), 2) or 0.01)
         for r in best.iter_rows(named=True)
     ][1:]
     failure = taxonomy.failure(top["failure"])
@@ -298,7 +301,9 @@ def _rerun(row: dict[str, Any], cause: str) -> list[str]:
     """A duplicate run again on the same device by hand: the operator contributed, whatever failed first."""
     first, second = row.get("first__txn"), row.get("second__txn")
     same_device = row.get("first__device") == row.get("second__device")
-    if row.get("finding") == "duplicate_charge" and first and second and first != second and same_device:
+    # only a terminal log shows that someone ran it again
+    seen = row.get("first__rebuilt_from") == "terminal" and row.get("second__rebuilt_from") == "terminal"
+    if row.get("finding") == "duplicate_charge" and first and second and first != second and same_device and seen:
         return [] if cause == "operator_error" else ["operator_error"]
     return []
 
@@ -309,6 +314,13 @@ def _caveats(txns: list[dict[str, Any]]) -> tuple[list[str], float]:
     factor = 1.0
     for t in txns:
         name = f"{(t.get('txn_type') or 'item').lower()} inv {t.get('inv') or '?'} (stan {t.get('stan') or '?'})"
+        if t.get("rebuilt_from") not in (None, "terminal"):
+            notes.append(
+                f"no terminal log shows {name} (rebuilt from the {t['rebuilt_from']} file alone): what the merchant"
+                " saw, and any failure on the terminal, were not checked"
+            )
+            factor *= 0.8
+            continue
         if t.get("charged") is None and t.get("charge_at_risk"):
             missing = [
                 label

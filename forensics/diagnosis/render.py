@@ -122,7 +122,11 @@ def text(findings: list[Finding], inputs: int, sightings: list[dict[str, Any]], 
     """One paragraph per finding with its evidence, as an analyst would write it; ``checked`` says what the
     inputs let the analysis check and what they did not (``forensics.coverage``), with or without findings."""
     lines = [f"{len(findings)} finding(s) in {inputs} input(s)."]
-    if not findings:
+    if not findings and checked.startswith("Checked: nothing"):
+        lines.append(
+            f"Nothing was checked: no input yielded an event, so no faulty charge is found or ruled out. {checked}"
+        )
+    elif not findings:
         lines.append(f"No faulty charge found. {checked}")
     else:
         lines.append(checked)

@@ -150,7 +150,14 @@ def _action(row: Row, txns: Txns, amount: int | None) -> str:
         return f"Refund {money(amount - entered, a)} to {card(a)}: charged {money(amount, a)} for {money(entered, a)}"
     if amount < entered:
         return f"Tell the merchant inv {a['inv']} was paid {money(entered - amount, a)} short of the amount entered"
-    return f"Refund {card(a)} whatever was charged beyond the {money(entered, a)} the customer agreed to"
+    if entered % 10 == 0 and entered >= 10:
+        # the amount entered is the slip itself (an extra digit: domain.md 2.10)
+        meant = entered // 10
+        return (
+            f"Check the receipt for the amount agreed (likely {money(meant, a)}: {money(entered, a)} has the extra"
+            f" digit a keyed slip adds) and refund {card(a)} the difference ({money(entered - meant, a)} if so)"
+        )
+    return f"Check the receipt for the amount agreed and refund {card(a)} whatever was charged beyond it"
 
 
 KIND = Kind(

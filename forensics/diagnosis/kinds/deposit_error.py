@@ -60,9 +60,13 @@ def _summary(row: Row, txns: Txns, amount: int | None) -> str:
 
 def _action(row: Row, txns: Txns, amount: int | None) -> str:
     a, b = txns[0], txns[-1]
-    holder = card(b if b.get("card") else a)  # a completion is keyed against the hold: its card is the hold's
+    # a completion is keyed against the hold: its card is the hold's, whichever of them logged it
+    holder = card(next((t for t in reversed(txns) if t.get("card")), a))
     if len(txns) > 2 or (row.get("completions") or 0) > 1:
-        return f"Reverse every completion of deposit inv {a['inv']} but one, and refund {holder} the extra ones"
+        # both are completions here: the deposit is the one they name
+        hold = f"deposit inv {a['orig_inv']}" if a.get("orig_inv") else f"the deposit inv {a['inv']} completes"
+        invs = ", ".join(t["inv"] for t in txns if t.get("inv"))
+        return f"Reverse every completion of {hold} but one (inv {invs}), and refund {holder} the extra ones"
     return (
         f"Correct the completion of deposit inv {a['inv']} with the acquirer: {money(b['amount_entered'], b)}"
         f" was taken from {holder} against a hold of {money(a['amount_entered'], a)}"
