@@ -27,6 +27,7 @@ def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
         "device",
         "atc",
         "resend_of",
+        "orig_txn",
         (pl.col("failed") | pl.col("offline") | pl.col("flags").list.contains("printer_fault_after_approval")).alias(
             "suspicious"
         ),
@@ -47,8 +48,11 @@ def _pairs(t: pl.DataFrame, params: Params) -> pl.DataFrame:
     atc, atc_2 = (pl.col(c).str.to_integer(base=16, strict=False) for c in ("atc", "atc_2"))
     by_counter = other_device & atc.is_not_null() & atc_2.is_not_null() & (atc != atc_2)
     earlier = pl.when(by_counter).then(atc < atc_2).otherwise(gap > 0)
+    # two completions of one hold are a deposit completed twice (deposit_error), not a purchase charged twice
+    one_hold = (pl.col("orig_txn") == pl.col("orig_txn_2")).fill_null(False)
     pairs = pairs.filter(
         pl.col("txn") != pl.col("txn_2"),
+        ~one_hold,
         earlier,
         different_tap,
         (gap.abs() <= params.rerun_window_s) | (suspicious & (gap.abs() <= params.rerun_window_failed_s)),
