@@ -28,7 +28,7 @@ from lark.exceptions import (
 from lark.load_grammar import FromPackageLoader
 
 from forensics import formats as format_folders
-from forensics.errors import FormatError
+from forensics.errors import DialectError, FormatError
 from forensics.events import EVENT_COLUMNS, fits
 from forensics.ingest.cards import screen_pattern
 from forensics.ingest.dialect import (
@@ -219,6 +219,11 @@ class Registry:
         self._fast_blocks: dict[str, Any] = {}
         self._fast_rows: dict[str, Rows | None] = {}
         self._check_samples()
+        for wire in self.dialects.wire:  # the card screen must find a dump's lines, in Polars
+            try:
+                pl.Series([""]).str.contains(strip_lookarounds(wire.screen))
+            except pl.exceptions.PolarsError as exc:
+                raise DialectError(f"{wire.where}: field 'match': Polars cannot run it: {exc}") from None
 
     def _check_samples(self) -> None:
         for fmt in self.formats.values():
@@ -284,7 +289,7 @@ class Registry:
     def card_screen(self) -> str:
         """Regular expression of lines that may hold card data (kept off the fast path), the
         dialects' card contexts included (those Polars cannot run belong to rules it cannot
-        run either: their lines take the Lark path anyway)."""
+        run either: their lines take the Lark path anyway), and the ISO 8583 wire dumps they declare."""
         declared = []
         for pattern in self.dialects.card_contexts.values():
             lookaround_free = strip_lookarounds(pattern).replace("(?P<v>", "(?:")
@@ -293,7 +298,7 @@ class Registry:
             except pl.exceptions.PolarsError:
                 continue
             declared.append(pattern)
-        return screen_pattern(declared)
+        return screen_pattern(declared + [wire.screen for wire in self.dialects.wire])
 
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records (``choose``)."""
