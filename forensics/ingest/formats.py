@@ -47,6 +47,7 @@ from forensics.ingest.fastpath import (
 )
 from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.fastpath.rows import Rows
+from forensics.ingest.layouts import Layout, layout_transformer, read_layouts, with_layouts
 
 _FORMAT_KEYS = {
     "title",
@@ -67,6 +68,7 @@ _FORMAT_KEYS = {
     "columns",
     "device_from_host",
     "row_kind",
+    "layout",
 }
 _DETECT_LINES = 30
 #: How many first lines of a file format detection looks at (blank ones skipped).
@@ -112,6 +114,7 @@ class Format:
     block_open: re.Pattern[str] | None = None
     block_close: re.Pattern[str] | None = None
     block_terminals: tuple[str, str] | None = None
+    layouts: list[Layout] = field(default_factory=list)  # PatternLayouts declared in format.toml
 
     def terminal_regex(self, name: str) -> re.Pattern[str]:
         """A grammar terminal's own regular expression (keeps the grammar the one definition)."""
@@ -146,12 +149,18 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         raise FormatError(f"{name}/__init__.py: no TRANSFORMER")
     grammar = f"{name}.lark"
     levels = raw.get("levels", {})
+    layouts = read_layouts(where, raw.get("layout"))
+    transformer = module.TRANSFORMER(levels)
     try:
         text = format_folders.folder(name).joinpath(grammar).read_text(encoding="utf-8")
+        if layouts:  # declared PatternLayouts: one whole-line terminal each, tried before the grammar's own
+            text = with_layouts(text, [layout for layout, _ in layouts])
+            for layout, _ in layouts:
+                setattr(transformer, layout.name, layout_transformer(layout, transformer.level))
         parser = Lark(
             text,
             parser="lalr",
-            transformer=module.TRANSFORMER(levels),
+            transformer=transformer,
             maybe_placeholders=True,
             import_paths=_IMPORTS,
             **LALR_PLUGINS,
@@ -171,7 +180,7 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         framing=framing,
         parser=parser,
         module=module,
-        time=raw.get("time", []),
+        time=raw.get("time", []) + [layout.time for layout, _ in layouts if layout.time],
         header=raw.get("header"),
         continuation=tuple(raw.get("continuation", ())),
         crash_tags=tuple(raw.get("crash_tags", ())),
@@ -181,7 +190,8 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         columns=raw.get("columns", {}),
         row_kind=raw.get("row_kind", "log"),
         card_contexts=raw.get("card_contexts", {}),
-        samples=raw.get("sample", []),
+        samples=raw.get("sample", []) + [sample for _, samples in layouts for sample in samples],
+        layouts=[layout for layout, _ in layouts],
     )
     if framing == "block":
         terminals = (raw["block"].get("open"), raw["block"].get("close"))
@@ -249,6 +259,7 @@ class Registry:
                 self._fast[fmt.name] = None
             else:
                 bound = {alt: functools.partial(twin, levels=fmt.levels) for alt, twin in twins.items()}
+                bound |= {layout.name: functools.partial(layout.twin, levels=fmt.levels) for layout in fmt.layouts}
                 self._fast[fmt.name] = FastFormat(fmt.name, regex, bound, fmt.continuation, fmt.crash_tags)
         return self._fast[fmt.name]
 
