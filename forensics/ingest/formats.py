@@ -71,6 +71,9 @@ _FORMAT_KEYS = {
     "layout",
 }
 _DETECT_LINES = 30
+#: A block format's ``close`` that is no terminal: a blank line ends its record (logcat ``-v long``).
+BLANK_LINE = "blank line"
+_BLANK = re.compile(r"^[ \t]*$")
 #: How many first lines of a file format detection looks at (blank ones skipped).
 DETECT_HEAD = 4 * _DETECT_LINES
 #: Where ``%import common (...)`` in a grammar finds the shared terminals.
@@ -196,7 +199,9 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
     if framing == "block":
         terminals = (raw["block"].get("open"), raw["block"].get("close"))
         try:
-            fmt.block_open, fmt.block_close = (fmt.terminal_regex(str(t)) for t in terminals)
+            fmt.block_open, fmt.block_close = (
+                _BLANK if t == BLANK_LINE else fmt.terminal_regex(str(t)) for t in terminals
+            )
         except (KeyError, TypeError) as exc:
             raise FormatError(f"{where}: field 'block': {terminals} are not both terminals of {grammar}") from exc
         fmt.block_terminals = (str(terminals[0]), str(terminals[1]))
