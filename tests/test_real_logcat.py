@@ -8,7 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from polars.testing import assert_frame_equal
 
+import forensics
+from forensics.errors import FormatError
 from tests.test_fastpath import both
 from tests.test_ingest import write
 
@@ -188,3 +191,30 @@ def test_long_layout_is_not_taken_for_another_and_others_not_for_it(tmp_path: Pa
     threadtime = "03-17 16:13:38.819  1702  8671 D PowerManager: acquire lock\n" * 3
     assert both([Path(write(tmp_path, "t.log", threadtime))])[0].inputs["format"][0] == "logcat"
     assert both([Path(write(tmp_path, "l.log", LONG))])[0].inputs["format"][0] == "logcat_long"
+
+
+def test_raw_layout_only_when_named_for_the_file(tmp_path: Path) -> None:
+    """``-v raw``: the message alone; never detected, read when the user names the format."""
+    raw = write(
+        tmp_path,
+        "pos.log",
+        "TransProcess: START type=SALE inv=000045 amount=45.99 cur=USD op=07 src=keypad\n"
+        "acquire lock\n\nCARD entry=chip pan=4761739001010010\n",
+    )
+    guessed = forensics.load([raw], card_key="k")
+    assert guessed.inputs["format"][0] is None and guessed.events.height == 0
+    for formats in ("logcat_raw", {"pos.log": "logcat_raw"}, {"*": "logcat_raw"}):
+        fast = forensics.load([raw], card_key="k", formats=formats)
+        slow = forensics.load([raw], card_key="k", formats=formats, fast=False)
+        for name in ("events", "unparsed", "compliance", "inputs"):
+            assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True)
+        assert fast.events.select("line", "kind", "tag", "ts").rows() == [
+            (1, "txn.start", "TransProcess", None),
+            (2, "log", None, None),
+            (4, "log", None, None),
+        ]
+        assert fast.events["message"][2] == "CARD entry=chip pan=476173******0010"
+        assert fast.inputs.select("format", "notes").row(0) == ("logcat_raw", "format logcat_raw: named for this file")
+        assert fast.unparsed.select("line", "reason").rows() == [(3, "blank line")]
+    with pytest.raises(FormatError, match="unknown format 'logcat_rav'"):
+        forensics.load([raw], formats={"pos.log": "logcat_rav"})

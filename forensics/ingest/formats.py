@@ -69,6 +69,7 @@ _FORMAT_KEYS = {
     "device_from_host",
     "row_kind",
     "layout",
+    "detect",
 }
 _DETECT_LINES = 30
 #: A block format's ``close`` that is no terminal: a blank line ends its record (logcat ``-v long``).
@@ -118,6 +119,7 @@ class Format:
     block_close: re.Pattern[str] | None = None
     block_terminals: tuple[str, str] | None = None
     layouts: list[Layout] = field(default_factory=list)  # PatternLayouts declared in format.toml
+    detect: bool = True  # False: chosen only when named for a file, never by detection
 
     def terminal_regex(self, name: str) -> re.Pattern[str]:
         """A grammar terminal's own regular expression (keeps the grammar the one definition)."""
@@ -195,6 +197,7 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         card_contexts=raw.get("card_contexts", {}),
         samples=raw.get("sample", []) + [sample for _, samples in layouts for sample in samples],
         layouts=[layout for layout, _ in layouts],
+        detect=raw.get("detect", True) is not False,
     )
     if framing == "block":
         terminals = (raw["block"].get("open"), raw["block"].get("close"))
@@ -333,11 +336,11 @@ class Registry:
             return Choice(None, None)
         first = head[0].lstrip("\ufeff").strip()
         for fmt in self.formats.values():
-            if fmt.header and first == fmt.header:
+            if fmt.header and first == fmt.header and fmt.detect:
                 return Choice(fmt, None)
         scores: dict[str, int] = {}
         for fmt in self.formats.values():
-            if fmt.header:
+            if fmt.header or not fmt.detect:
                 continue
             scores[fmt.name] = self._block_score(fmt, head) if fmt.framing == "block" else self._line_score(fmt, head)
         best = max(scores, key=lambda name: scores[name])
