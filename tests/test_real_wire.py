@@ -82,7 +82,7 @@ def test_bcd_request_and_response_become_iso_events(tmp_path: Path) -> None:
     }
     # the dump in `text` is the decoded one, card data masked or wiped as a TX line's would be
     assert "DE2=476173******0010" in tx["text"] and "DE35=[WIPED]" in tx["text"] and "DE52=[WIPED]" in tx["text"]
-    assert "DE55=[WIPED]" in tx["text"] and "DE55.9F36=001A" in tx["text"]
+    assert "DE55.5A=476173******0010" in tx["text"] and "DE55.9F36=001A" in tx["text"]
     assert sorted(zip(loaded.compliance["kind"], loaded.compliance["field"], strict=True)) == [
         ("full_pan", "DE2"),
         ("full_pan", "DE55.5A"),
@@ -193,9 +193,40 @@ def test_a_field_declared_one_by_one_changes_the_decoding(tmp_path: Path) -> Non
     loaded = forensics.load([log], dialects=[dialect], card_key="k", year=2026)
     event = loaded.events.row(0, named=True)
     assert (event["kind"], event["currency"], event["amount"], event["exponent"]) == ("iso.tx", "EUR", 4599, 2)
-    assert json.loads(event["attrs"])["DE55"] == "[WIPED]"
+    assert json.loads(event["attrs"])["DE55.5A"] == "476173******0010"
 
 
 def test_wire_lines_are_kept_off_the_fast_path() -> None:
     line = logcat(11, "ISO REQ: " + packed(REQUEST)).strip()
     assert pl.Series([line]).str.contains(registry().card_screen).item()
+
+
+@pytest.mark.parametrize(
+    ("doc", "shown"),
+    [
+        # DE55 not whole BER-TLV (a length one byte short): card data in it cannot be found, so none of it shows
+        ({**REQUEST, "55": "9F3602001A5A07" + PAN + "5F340101"}, "DE55=[WIPED]"),
+        # a card number glued to letters in a text element, a 5A whose value is no card number
+        ({**REQUEST, "48": "X" + PAN + "Y"}, "DE48=[WIPED]"),
+        ({**REQUEST, "55": "5A08" + PAN[:-1] + "A"}, "DE55.5A=[WIPED]"),
+        ({**REQUEST, "45": "B" + PAN + "^TEST/CARD^2512201"}, "DE45=[WIPED]"),
+        ({**REQUEST, "45": "B" + PAN + "^TEST CARD^2512201"}, "DE45=[WIPED]"),
+    ],
+)
+def test_card_data_the_guard_could_miss_is_wiped_when_decoded(tmp_path: Path, doc: dict[str, str], shown: str) -> None:
+    spec = named_spec("bcd")
+    spec = {**spec, "48": {**spec["48"], "len_enc": "bcd", "len_type": 2}, "45": {**spec["45"], "len_enc": "bcd"}}
+    dialect = tmp_path / "vendor.toml"
+    dialect.write_text(
+        'name = "vendor"\ntags = ["Net"]\n'
+        "[[wire]]\nmatch = 'out (?P<dump>[0-9A-F]+)'\nspec = \"bcd\"\n"
+        'fields.48 = { len_enc = "bcd", len_type = 2 }\nfields.45 = { len_enc = "bcd" }\n'
+        '[[rule]]\ntag = "Net"\nkeyword = "out"\nkind = "iso.tx"\nargs = ["mti"]\nfields = "iso"\n',
+        encoding="utf-8",
+    )
+    raw, _ = iso8583.encode(doc, spec)
+    log = write(tmp_path, "v.log", logcat(20, "").replace("Comm    : ", "Net: out " + bytes(raw).hex().upper()))
+    loaded = forensics.load([log], dialects=[dialect], card_key="k", year=2026)
+    text = loaded.events["text"][0]
+    assert shown in text and PAN not in text and PAN[:12] not in text
+    assert loaded.events["card"][0] == "476173******0010"

@@ -46,8 +46,35 @@ _FIELD_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 #: Elements never written as one DE<n>= value: the header, MTI and bitmaps.
 _NOT_ELEMENTS = {"h", "t", "p", "1"}
-#: EMV tags in DE55 whose value is card data: only DE55= carries them (the card guard wipes it whole).
-_EMV_CARD_TAGS = {"5A", "57", "56", "5F20", "9F1F", "9F20", "9F6B"}
+#: EMV tags in DE55 holding card data the card guard has no context for (track 1 equivalent,
+#: cardholder name, track discretionary data, contactless track 2): wiped here. 5A and 57 are left to
+#: the guard's DE55.5A= and DE55.57= contexts (masked and wiped, each a compliance row).
+_EMV_WIPED = {"56", "5F20", "9F1F", "9F20", "9F6B"}
+#: Track and PIN elements: written as one word, which the guard's DE35=, DE45= and DE52= contexts
+#: wipe whole (each a compliance row).
+_ONE_WORD = {"35", "45", "52"}
+_NOT_ONE_WORD = re.compile(r'[\s"*_]')
+#: Elements the card guard reads by their own context (DE2 masked; ids left alone: STAN, institution
+#: ids, RRN, TID, MID, as cards.ID_FIELDS).
+_OWN_CONTEXT = {"2", "11", "32", "33", "37", "41", "42"}
+#: An EMV application PAN as the guard's DE55.5A= context masks it.
+_EMV_PAN = re.compile(r"\d{13,19}F?")
+_DIGIT_RUN = re.compile(r"\d{13,}")
+_DIGITS = re.compile(r"\d{12,19}")
+
+
+def _hides_pan(value: str) -> bool:
+    """True when ``value`` holds 13 to 19 digits in a row that may be a card number, whatever is
+    glued to them (a hex dump's value the card guard would take for a longer number or a hash)."""
+    from forensics.ingest.cards import is_pan  # here: cards imports the dialects, which import this module
+
+    for run in _DIGIT_RUN.findall(value):
+        for size in range(13, min(19, len(run)) + 1):
+            if any(is_pan(run[i : i + size]) for i in range(len(run) - size + 1)):
+                return True
+    return False
+
+
 _PLAIN = re.compile(r'[^\s"\\]+')
 
 
@@ -178,14 +205,32 @@ def _value(value: str) -> str:
 
 
 def render(decoded: dict[str, str]) -> str:
-    """A decoded message as ``MTI DE<n>=value ...`` (elements in number order; DE55 also by tag,
-    but for the tags holding card data)."""
+    """A decoded message as ``MTI DE<n>=value ...`` (elements in number order), in the forms the
+    card guard reads: DE55 by tag only (``DE55.5A=``, ``DE55.9F36=``; other card data tags and a
+    DE55 that is not whole BER-TLV wiped), and track and PIN data as one word."""
     parts = [decoded.get("t", "")]
     for element in sorted((k for k in decoded if k not in _NOT_ELEMENTS), key=int):
         value = decoded[element]
-        parts.append(f"DE{element}={_value(value)}")
         if element == "55":
-            parts += [f"DE55.{tag}={v}" for tag, v in emv_tlv(value).items() if tag not in _EMV_CARD_TAGS]
+            tags = emv_tlv(value, whole=True)
+            if not tags:
+                parts.append(f"DE55={WIPED}")  # not TLV throughout: card data in it could not be found
+            for tag, v in tags.items():
+                if tag == "5A":  # masked by the guard when it is a card number, else not shown
+                    wipe = not _EMV_PAN.fullmatch(v)
+                else:  # 57 is wiped whole by the guard
+                    wipe = tag != "57" and (tag in _EMV_WIPED or _hides_pan(v))
+                parts.append(f"DE55.{tag}={WIPED if wipe else v}")
+        elif element == "2" and not _DIGITS.fullmatch(value):
+            parts.append(f"DE2={WIPED}")  # not a card number the guard would mask: none of it shown
+        elif element in _ONE_WORD:
+            # one word the guard wipes whole; a value it would pass over (blanks, quotes, a mask's
+            # "*" or "_") is wiped here
+            parts.append(f"DE{element}=" + (WIPED if _NOT_ONE_WORD.search(value) or not value else value))
+        elif element not in _OWN_CONTEXT and _hides_pan(value):
+            parts.append(f"DE{element}={WIPED}")  # a card number glued to other characters
+        else:
+            parts.append(f"DE{element}={_value(value)}")
     return " ".join(p for p in parts if p)
 
 
