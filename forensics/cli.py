@@ -1,11 +1,12 @@
 """Command line: a thin layer over the library API.
 
-Exit codes: 0 done; 2 bad usage, an input that cannot be read or an output that cannot be
-written (one line on stderr saying which and why); 3 ``diagnose`` ran but an input yielded no
-event (an empty file, a binary, not a log), so its answer covers less than was given; 1 an
-unexpected internal error; 130 and 143 interrupted (Ctrl-C, SIGTERM), with temporary files
-removed and no partial output file. Every command that reads logs says on stderr, per input,
-its format and its parsed and unparsed lines (the timeline's text view says it at its top).
+Exit codes (the same for every command; docs/cli-contract.md): 0 done; 2 bad usage, an input that
+cannot be read or an output that cannot be written (one line on stderr saying which and why); 3 the
+command ran but an input yielded no event (an empty file, a binary, not a log), so its output covers
+less than was given, or a chart does not apply; 1 an unexpected internal error; 130 and 143
+interrupted (Ctrl-C, SIGTERM), with temporary files removed and no partial output file. Every
+command that reads logs says on stderr, per input, its format and its parsed and unparsed lines
+(the timeline's text view says it at its top).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import click
 import polars as pl
 
 from forensics import __version__
-from forensics.coverage import coverage, input_lines, plural
+from forensics.coverage import coverage, input_lines, no_event_reason, plural
 from forensics.errors import ForensicsError
 from forensics.ingest import load, write_parquet
 from forensics.ingest.cards import mask_text
@@ -88,6 +89,18 @@ def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
+def _log_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """LOGS as given; a folder is a usage error that names the command for folders (``forensics sweep``)."""
+    for path in value:
+        if Path(path).is_dir():
+            raise click.BadParameter(
+                f"{path} is a folder: give its log files ({Path(path) / '*'}), or read the whole folder with "
+                f"forensics sweep {path} -o OUTDIR",
+                param_hint="LOGS",
+            )
+    return value
+
+
 def _tz_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str, str] | None:
     """``--tz`` values as ``load`` takes them; a FILE=ZONE naming no input is a usage error."""
     if not values:
@@ -122,6 +135,12 @@ def _say_coverage(tl: Timeline, *, inputs: bool = True) -> list[str]:
             if parsed == 0:
                 click.echo(f"forensics: {line}", err=True)
     return cov.empty
+
+
+def _done(empty: list[str]) -> None:
+    """Exit 3 when an input yielded no event: the output was written but covers only the others."""
+    if empty:
+        raise click.exceptions.Exit(3)
 
 
 _QUIET = click.option(
@@ -176,13 +195,13 @@ def cli() -> None:
     """Forensic analysis of payment terminal, host and settlement logs.
 
     Exit codes: 0 done; 2 bad usage, an unreadable input or an output that cannot be written
-    (one line on stderr); 3 diagnose done but an input yielded no event; 1 an internal error;
-    130 or 143 interrupted.
+    (one line on stderr); 3 done but an input yielded no event (or a chart that does not apply); 1 an
+    internal error; 130 or 143 interrupted.
     """
 
 
 @cli.command()
-@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(), callback=_log_files)
 @click.option(
     "-o", "--output", default="-", show_default=True, callback=_output_file, help="Events file (- for stdout)."
 )
@@ -244,11 +263,12 @@ def parse(
         write_frame(loaded.unparsed, unparsed_path, _output_format(unparsed_path, fmt), csv_raw)
     if compliance_path:
         write_frame(loaded.compliance, compliance_path, _output_format(compliance_path, fmt), csv_raw)
-    if not quiet:
-        for line in input_lines(loaded.inputs):
+    for line, parsed in zip(input_lines(loaded.inputs), loaded.inputs["parsed"], strict=True):
+        if not quiet or parsed == 0:  # a warning shows even when quiet
             click.echo(f"forensics: {line}", err=True)
-        if loaded.compliance.height:
-            click.echo(f"card data found and masked: {loaded.compliance.height} sightings (see --compliance)", err=True)
+    if loaded.compliance.height and not quiet:
+        click.echo(f"card data found and masked: {loaded.compliance.height} sightings (see --compliance)", err=True)
+    _done(loaded.inputs.filter(pl.col("parsed") == 0)["path"].to_list())
 
 
 def _since(value: str | None) -> datetime | None:
@@ -262,7 +282,7 @@ def _since(value: str | None) -> datetime | None:
 
 
 @cli.command("timeline")
-@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(), callback=_log_files)
 @click.option("--tid", help="Only this terminal ID.")
 @click.option("--stan", help="Only this STAN.")
 @click.option("--inv", help="Only this invoice number.")
@@ -319,7 +339,7 @@ def timeline_command(
         logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, dialects=_dialects(dialects)
     )
     whole = result.timeline
-    _say_coverage(whole, inputs=fmt != "text" and not quiet)
+    empty = _say_coverage(whole, inputs=fmt != "text" and not quiet)
     tl = whole.filter(
         tid=tid, stan=stan, inv=inv, card=card, device=device_filter, since=_since(since), until=_since(until)
     )
@@ -327,18 +347,18 @@ def timeline_command(
         findings = result.findings
         _emit(text.render(whole, findings=findings, transactions=tl.transactions, show_all=show_all), output)
     elif fmt == "timesketch":
-        _emit(timesketch.write(tl), output)
+        filtered = any(v is not None for v in (tid, stan, inv, card, device_filter, since, until))
+        _emit(timesketch.write(whole, tl.transactions if filtered else None), output)
     else:
-        table = tl.transactions
-        if fmt == "csv":
-            table = table.with_columns(
-                [pl.col(c).list.join(";") for c, d in table.schema.items() if d == pl.List(pl.String)]
-            )
+        from forensics.report.pack import csv_ready
+
+        table = csv_ready(tl.transactions) if fmt == "csv" else tl.transactions
         write_frame(table, output, "jsonl" if fmt == "json" else fmt, csv_raw)
+    _done(empty)
 
 
 @cli.command("diagnose")
-@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(), callback=_log_files)
 @click.option(
     "--format",
     "fmt",
@@ -385,12 +405,11 @@ def diagnose_command(
     )
     empty = _say_coverage(result.timeline, inputs=not quiet)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
-    if empty:
-        raise click.exceptions.Exit(3)
+    _done(empty)
 
 
 @cli.command("report")
-@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(), callback=_log_files)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder for the report.")
 @click.option(
     "--format",
@@ -400,7 +419,14 @@ def diagnose_command(
     help="Report format(s) (default html; repeat for several).",
 )
 @click.option("--analyst", help="Who made the report (chain of custody).")
-@click.option("--case-id", help="The incident or dispute reference (chain of custody).")
+@click.option("--case-id", help="The incident or dispute reference (chain of custody; the report's title).")
+@click.option(
+    "--pack",
+    is_flag=True,
+    help="Also write an evidence pack per finding into OUTPUT/evidence/F1/...: the cited lines, the "
+    "transactions (CSV), the chart, the finding with its dispute categories, and a manifest with the SHA-256 "
+    "of the inputs and of every file of the pack (docs/disputes.md).",
+)
 @_QUIET
 @_load_options
 def report_command(
@@ -414,9 +440,11 @@ def report_command(
     dialects: tuple[str, ...],
     analyst: str | None,
     case_id: str | None,
+    pack: bool,
     quiet: bool,
 ) -> None:
-    """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody."""
+    """Write an incident report: findings, evidence, charts, devices, compliance, chain of custody; with
+    --pack, an evidence pack per finding for a dispute response."""
     from forensics.report import incident
     from forensics.report.custody import Custody
 
@@ -425,12 +453,18 @@ def report_command(
     result = _diagnosed(
         logs, quiet, year=year, tz=zones, device=device, card_key=card_key, dialects=_dialects(dialects)
     )
-    _say_coverage(result.timeline, inputs=not quiet)
+    empty = _say_coverage(result.timeline, inputs=not quiet)
     read = list(dialects) or environment_dialects()  # the vendor dialect files read, for the record
     options = {"tz": zones, "year": year, "device_name": device, "card_key": card_key, "dialects": read}
     run = Custody(command=["forensics", *sys.argv[1:]], analyst=analyst, case_id=case_id, options=options)
     for fmt in fmts or ("html",):
         click.echo(str(incident.write(result, output, fmt, run)), err=True)
+    if pack:
+        from forensics.report import pack as evidence
+
+        for manifest in evidence.write(result, Path(output) / "evidence", run):
+            click.echo(str(manifest), err=True)
+    _done(empty)
 
 
 @cli.command(
@@ -441,7 +475,7 @@ def report_command(
         for kind, shows in CHART_HELP.items()
     ),
 )
-@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(), callback=_log_files)
 @click.option(
     "--kind",
     type=click.Choice(CHARTS),
@@ -473,12 +507,13 @@ def chart_command(
     result = _diagnosed(
         logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, dialects=_dialects(dialects)
     )
-    _say_coverage(result.timeline, inputs=False)  # warnings only: a chart's stderr is one line when it is not drawn
+    empty = _say_coverage(result.timeline, inputs=False)  # warnings only: a chart's stderr is one line when drawn
     reason = charts.why_not(kind, result.timeline, result.findings)
     if reason:
         click.echo(f"forensics: {kind} chart not drawn, nothing written: {reason}", err=True)
         raise click.exceptions.Exit(3)
     charts.save(charts.figure(kind, result.timeline, result.findings), output)
+    _done(empty)
 
 
 def _bar(quiet: bool) -> Bar | None:
@@ -547,7 +582,7 @@ def sweep_command(
     not; terminal, host or clearing file by content) into OUTDIR: events by group (Parquet), inputs,
     groups, devices, findings (Parquet and JSON) and run.json. Runs on a local Dask cluster, or on
     --scheduler. A second run on OUTDIR parses only the inputs it has not parsed yet."""
-    from forensics.fleet.sweep import sweep
+    from forensics.fleet.sweep import discover, sweep
 
     def say(text: str) -> None:
         if not quiet:
@@ -567,12 +602,20 @@ def sweep_command(
     failed = done.inputs.filter(pl.col("error").is_not_null())
     for path, error in failed.select("path", "error").iter_rows():
         click.echo(f"forensics sweep: {path}: not parsed: {error}", err=True)
+    sources = {mask_text(str(p)): str(p) for p in discover(paths)}  # the files as given, by their recorded path
+    empty = done.inputs.filter(pl.col("error").is_null(), pl.col("parsed") == 0)
+    for row in empty.iter_rows(named=True):
+        what = no_event_reason(sources.get(row["path"], row["path"]), row["size"], row["lines"])
+        click.echo(
+            f"forensics sweep: {row['path']}: warning: no events in it: {what}; nothing checked from it", err=True
+        )
     run = done.run
     say(
         f"{plural(run['inputs'], 'input')} ({run['parsed_now']} parsed now), {run['events']:,} events, "
         f"{plural(run['groups'], 'group')}, {plural(run['findings'], 'finding')} in {run['wall_s']:.1f} s on "
         f"{plural(run['workers'], 'worker')} -> {done.outdir}"
     )
+    _done(failed["path"].to_list() + empty["path"].to_list())
 
 
 @cli.command()
@@ -717,7 +760,7 @@ def dialect_group() -> None:
 
 @dialect_group.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(), callback=_log_files)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--top", type=int, default=20, show_default=True, help="Text: rows per list (JSON lists every row).")
 def dialect_check_command(file: str, logs: tuple[str, ...], fmt: str, top: int) -> None:

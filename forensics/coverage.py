@@ -9,6 +9,7 @@ binary, a README given as a log) is named, never silently counted as checked.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +26,57 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else many or word + 's'}"
 
 
+#: names of files that are documents about a case rather than logs of it
+_DOCUMENT = re.compile(r"(?i)^(readme|truth|notes?|license|changelog)\b|\.(md|rst|json|html?|pdf|docx?|xlsx?)$")
+_UNDECODABLE = re.compile(r"(\d+) lines? with undecodable bytes")
+_SNIFF = 64 * 1024
+
+
+def _sniffed_binary(path: str) -> bool | None:
+    """Whether the start of the file at ``path`` is binary (a NUL byte, or not UTF-8 in most of it);
+    None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF)
+    except OSError:
+        return None
+    if b"\0" in head:
+        return True
+    text = head.decode("utf-8", errors="replace")
+    return text.count("\ufffd") > len(text) / 10
+
+
+def no_event_reason(path: str, size: int | None, lines: int | None, notes: str | None = None) -> str:
+    """What an input that yielded no event is, in words: ``an empty file (0 bytes)``, ``a binary file, not
+    text``, ``text with no line in a log format this tool reads (377 lines; README.md is a document, not a
+    log)``. ``notes`` are ingest's notes on its decoding; without them the file's start is read."""
+    if size == 0:
+        return "an empty file (0 bytes)"
+    if not lines:
+        return f"no line in it ({plural(size or 0, 'byte')})"
+    if notes is not None:
+        undecodable = _UNDECODABLE.search(notes)
+        binary = "NUL bytes" in notes or (undecodable is not None and int(undecodable.group(1)) * 2 >= lines)
+    else:
+        binary = bool(_sniffed_binary(path))
+    if binary:
+        return "a binary file, not text"
+    name = Path(path).name
+    document = f"; {name} looks like a document, not a log" if _DOCUMENT.search(name) else ""
+    return f"text with no line in a log format this tool reads ({plural(lines, 'line')}{document})"
+
+
 def input_lines(inputs: pl.DataFrame) -> list[str]:
     """One line per row of an inputs table (``Loaded.inputs``): its format, lines parsed and
-    unparsed and notes; an input that yielded no event says so as a warning."""
+    unparsed and notes; an input that yielded no event says so as a warning, naming what it is
+    (``no_event_reason``)."""
     out = []
     for row in inputs.iter_rows(named=True):
         counts = f"{plural(row['lines'], 'line')}: {row['parsed']} parsed, {row['unparsed']} unparsed"
         line = f"{Path(row['path']).name}: {row['format'] or 'unknown format'}, {counts}"
         if row["parsed"] == 0:
-            line += "; warning: no events in it (not a log this tool reads), nothing checked from it"
+            what = no_event_reason(row["path"], row.get("bytes"), row["lines"], row["notes"] or "")
+            line += f"; warning: no events in it: {what}; nothing checked from it"
         elif row["notes"]:
             line += f" ({row['notes']})"
         out.append(line)
@@ -44,7 +87,7 @@ def input_lines(inputs: pl.DataFrame) -> list[str]:
 class Coverage:
     """The inputs of an analysis and what they allowed it to check.
 
-    ``inputs``: path, format (null: unknown), lines, parsed, unparsed, notes (ingest's notes
+    ``inputs``: path, bytes, format (null: unknown), lines, parsed, unparsed, notes (ingest's notes
     without the assumed-zone note, which ``assumed_utc`` lists once). ``checked`` and
     ``not_checked`` are phrases such as "settlement (no clearing file)"; ``zones``: (path, zone)
     of the inputs whose local times were read in a zone other than UTC.
@@ -88,7 +131,7 @@ def coverage(tl: Timeline) -> Coverage:
         "; ".join(part for part in (row or "").split("; ") if part and not part.startswith(_ASSUMED_UTC)) or None
         for row in inputs["notes"].to_list()
     ]
-    table = inputs.select("path", "format", "lines", "parsed", "unparsed").with_columns(
+    table = inputs.select("path", "bytes", "format", "lines", "parsed", "unparsed").with_columns(
         notes=pl.Series(notes, dtype=pl.String)
     )
     checked: list[str] = []

@@ -141,8 +141,9 @@ TRANSACTIONS_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in TRANSACTION
 _SEGMENT_KINDS = ("clock.step", "clock.set", "power.boot", "log.divider")
 _PAIR_TOLERANCE = "27h"
 _MATCH_WINDOW_S = 600
-#: host response codes that approve (a charge or hold stands): 00, and 10 approved for a partial amount
-_APPROVING = ["00", "10"]
+#: host response codes that approve (a charge or hold stands): 00, and 10 approved for a partial amount (and
+#: their three-digit 1993 forms)
+_APPROVING = ["00", "10", "000", "002"]
 _RERUN_WINDOW_S = 900
 
 
@@ -506,6 +507,128 @@ def apply_clocks(events: pl.DataFrame, clocks: pl.DataFrame) -> pl.DataFrame:
             pl.col("ts_utc").backward_fill().over("path"),
             pl.col("ts_utc").forward_fill().over("path"),
         ),
+    )
+
+
+def place_settlement(events: pl.DataFrame) -> pl.DataFrame:
+    """Cleared items (``settle.item``) placed in time at or after the request they clear.
+
+    ``capture_ts`` is the host's time for items authorised online and the terminal's own clock for
+    offline items uploaded as advices (spec/terminal-logs.md section 4). An item is matched to the
+    nearest request of its TID and STAN, the terminal's (``iso.tx``) else the host's (``host.rx``);
+    when its capture time is nearer the terminal's uncorrected time than the corrected one, it was
+    the terminal's clock and is corrected by the same skew (``skew_s``). A capture before its
+    request (the file's whole seconds, the spread of a skew estimate) is placed at the request.
+    ``ts`` stays as logged.
+    """
+    items = pl.col("kind") == "settle.item"
+    if events.filter(items).is_empty():
+        return events
+    keyed = (pl.col("tid").is_not_null(), pl.col("stan").is_not_null(), pl.col("ts_utc").is_not_null())
+    terminal = events.filter(
+        TERMINAL, pl.col("kind") == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0220"]), *keyed
+    ).select(
+        "tid", "stan", pl.col("ts").alias("_t_ts"), pl.col("ts_utc").alias("_t_utc"), pl.col("skew_s").alias("_t_skew")
+    )
+    host = events.filter(pl.col("role") == "host", pl.col("kind") == "host.rx", *keyed).select(
+        "tid", "stan", pl.col("ts_utc").alias("_h_utc")
+    )
+    placed = (
+        events.with_row_index("_placed_row")
+        .filter(items, pl.col("ts").is_not_null())
+        .select("_placed_row", "tid", "stan", "ts")
+    )
+    for requests, at in ((terminal, "_t_ts"), (host, "_h_utc")):
+        placed = placed.sort("ts").join_asof(
+            requests.sort(at),
+            left_on="ts",
+            right_on=at,
+            by=["tid", "stan"],
+            strategy="nearest",
+            tolerance=_PAIR_TOLERANCE,
+            check_sortedness=False,
+        )
+    terminal_clock = ((pl.col("ts") - pl.col("_t_ts")).abs() < (pl.col("ts") - pl.col("_t_utc")).abs()).fill_null(False)
+    correction = pl.duration(microseconds=(pl.col("_t_skew") * 1e6).round().cast(pl.Int64))
+    at = pl.when(terminal_clock).then(pl.col("ts") - correction).otherwise(pl.col("ts")).cast(UTC_US)
+    placed = placed.filter(pl.col("_t_utc").is_not_null() | pl.col("_h_utc").is_not_null()).select(
+        "_placed_row",
+        pl.max_horizontal(at, "_t_utc", "_h_utc").alias("_placed"),
+        pl.when(terminal_clock).then(pl.col("_t_skew")).otherwise(0.0).alias("_skew"),
+    )
+    return (
+        events.with_row_index("_placed_row")
+        .join(placed, on="_placed_row", how="left", maintain_order="left")
+        .with_columns(
+            ts_utc=pl.coalesce("_placed", "ts_utc"),
+            skew_s=pl.coalesce("_skew", "skew_s"),
+        )
+        .drop("_placed_row", "_placed", "_skew")
+    )
+
+
+#: a cleared item captured within this many seconds of its request's receipt at the host was authorised online
+_ONLINE_CAPTURE_S = 120
+
+
+def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFrame:
+    """Cleared items placed at or after the transaction they clear (the one of their STAN listing them in
+    ``settle_lines``), once transactions are built: an offline item's ``capture_ts`` on the terminal's clock
+    is corrected by the skew of its sale's own lines, and a capture still before its request (whole seconds,
+    a skew estimate's spread) is placed at the request (``ts_tx``, else ``ts_start``), and an online item not
+    before the host received it (``h_rx_ts``). See ``place_settlement``.
+    """
+    if "settle_lines" not in txns.columns or events.filter(pl.col("kind") == "settle.item").is_empty():
+        return events
+    request = pl.col("kind") == "iso.tx"
+    anchors = (
+        events.filter(pl.col("txn").is_not_null(), pl.col("kind").is_in(["iso.tx", "txn.start"]))
+        .sort(~request, "ts_utc")
+        .group_by("txn")
+        .agg(pl.col("ts").first().alias("_a_ts"), pl.col("ts_utc").first().alias("_a_utc"), pl.col("skew_s").first())
+    )
+    clears = (
+        txns.filter(pl.col("settle_lines").is_not_null())
+        .select(
+            "txn",
+            pl.col("stan").alias("_stan"),
+            pl.coalesce("ts_tx", "ts_start").alias("_req"),
+            pl.col("h_rx_ts").alias("_host"),
+            "settle_lines",
+        )
+        .explode("settle_lines")
+        .join(anchors, on="txn", how="left")
+    )
+    items = (
+        events.with_row_index("_placed_row")
+        .filter(pl.col("kind") == "settle.item", pl.col("ts").is_not_null())
+        .select(
+            "_placed_row",
+            "stan",
+            "ts",
+            "ts_utc",
+            (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"),
+        )
+        .join(clears, on="settle_lines")
+        .filter(pl.col("stan") == pl.col("_stan"), pl.col("_req").is_not_null())
+    )
+    if items.is_empty():
+        return events
+    terminal_clock = ((pl.col("ts") - pl.col("_a_ts")).abs() < (pl.col("ts") - pl.col("_a_utc")).abs()).fill_null(False)
+    correction = pl.duration(microseconds=(pl.col("skew_s").fill_null(0.0) * 1e6).round().cast(pl.Int64))
+    at = pl.when(terminal_clock).then(pl.col("ts") - correction).otherwise(pl.col("ts_utc")).cast(UTC_US)
+    # an item authorised online was captured when the host received it (an advice's receipt, days later, is not)
+    online = ((pl.col("_host") - at).dt.total_seconds().abs() <= _ONLINE_CAPTURE_S).fill_null(False)
+    host = pl.when(online).then(pl.col("_host"))
+    placed = items.group_by("_placed_row").agg(
+        pl.max_horizontal(at, "_req", host).max().alias("_placed"),
+        pl.when(terminal_clock).then(pl.col("skew_s")).max().alias("_skew"),
+    )
+    return (
+        events.with_row_index("_placed_row")
+        .join(placed, on="_placed_row", how="left", maintain_order="left")
+        .with_columns(ts_utc=pl.coalesce("_placed", "ts_utc"), skew_s=pl.coalesce("_skew", "skew_s"))
+        .drop("_placed_row", "_placed", "_skew")
     )
 
 
@@ -973,6 +1096,18 @@ _HOST_TYPES = {
     ("0220", "00"): "SALE",
     ("0220", "02"): "TIP_ADJUST",
     ("0220", "20"): "REFUND",
+    # ISO 8583:1993 (domain.md 1.1: some hosts speak it)
+    ("1100", "00"): "PREAUTH",
+    ("1100", "30"): "PREAUTH",
+    ("1200", "00"): "SALE",
+    ("1200", "01"): "SALE",
+    ("1200", "09"): "SALE",
+    ("1200", "20"): "REFUND",
+    ("1200", "02"): "VOID",
+    ("1200", "22"): "VOID",
+    ("1220", "00"): "SALE",
+    ("1220", "02"): "TIP_ADJUST",
+    ("1220", "20"): "REFUND",
 }
 #: first two digits of a cleared item's DE3 -> the transaction type it is
 _CLEARED_TYPES = {"00": "SALE", "01": "SALE", "09": "SALE", "20": "REFUND"}
@@ -1024,7 +1159,7 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     outside = _uncovered(rows, txns, "h_rx_ts").with_columns(
         resend_of=pl.lit(None, pl.String), _device=pl.lit("tid:") + pl.col("tid")
     )
-    answered = txns.filter(pl.col("host_line").is_not_null(), pl.col("host_rc") == "00").select(
+    answered = txns.filter(pl.col("host_line").is_not_null(), pl.col("host_rc").is_in(_APPROVING)).select(
         "tid",
         "stan",
         pl.col("mti").alias("_m"),
@@ -1041,14 +1176,14 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
             pl.col("host_amount") == pl.col("_a"),
             pl.col("h_rx_ts") > pl.col("_first_ts"),
             pl.col("h_rx_ts") <= pl.col("_first_ts") + window,
-            pl.col("host_rc") == "00",
+            pl.col("host_rc").is_in(_APPROVING),
         )
         .unique(["host_path", "host_line"], keep="first")
         .drop("_m", "_a", "_first_ts")
     )
     # with no terminal log either: a later approval of the same request repeats the first
     first = (
-        outside.filter(pl.col("host_rc") == "00")
+        outside.filter(pl.col("host_rc").is_in(_APPROVING))
         .sort("h_rx_ts")
         .select(
             "tid",
@@ -1075,7 +1210,7 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
     if rows.is_empty():
         return txns.clear()
     reversals = (
-        host.filter(pl.col("mti").is_in(["0400", "0420"]))
+        host.filter(pl.col("mti").is_in(["0400", "0420", "1420"]))
         .select(
             "tid",
             "stan",
@@ -1402,7 +1537,7 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
 def _same_merchant(*pairs: tuple[str, str]) -> pl.Expr:
     """Two sides of a joined row are one merchant's: one of ``pairs`` of columns (device, TID, MID) holds the same
     value on both (unknown on either side: not the same). These are the links of a fleet's groups
-    (``forensics.fleet.groups``), so a join under this condition never leaves a group."""
+    (``forensics.analysis.groups``), so a join under this condition never leaves a group."""
     return pl.any_horizontal([(pl.col(a) == pl.col(b)).fill_null(False) for a, b in pairs])
 
 
@@ -1723,7 +1858,7 @@ def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
         .collect()
     )
     clocks = estimate_clocks(terminal, host, events.filter(pl.col("kind") == "settle.item"))
-    corrected = apply_clocks(events, clocks)
+    corrected = place_settlement(apply_clocks(events, clocks))
     settlement = corrected.filter(pl.col("kind") == "settle.item")
     txns = transactions(corrected, host, settlement, given)
     txn_of = corrected.select("path", "attempt").join(
@@ -1737,12 +1872,15 @@ def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
         .with_columns(path=pl.col("src_path"), line=pl.col("src_line"))
         .drop("src_path", "src_line")
     )
+    corrected = settle_after_requests(corrected, txns)
     return Timeline(
         transactions=txns.drop("_attempt"),
         events=corrected,
         devices=devices(corrected, clocks),
         clocks=clocks,
         host=host,
-        settlement=settlement,
+        settlement=corrected.filter(pl.col("kind") == "settle.item")
+        .with_columns(src_path=pl.col("path"), src_line=pl.col("line"))  # a clearing file is no terminal stream
+        .select(settlement.columns),
         loaded=loaded,
     )

@@ -87,6 +87,7 @@ TIMELINE_WORDS: dict[str, dict[str, str]] = {
         "CRASHED": "the app crashed while the transaction was in flight",
         "POWER_LOST": "the terminal rebooted while the transaction was in flight",
         "NO_RESULT": "the log shows no outcome",
+        "UNKNOWN": "no terminal log shows the transaction (rebuilt from the host log or the clearing file)",
     },
 }
 #: Local names the timeline and detectors give a column they compare.

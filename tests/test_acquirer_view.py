@@ -68,3 +68,33 @@ def test_a_duplicate_found_from_host_and_clearing_cites_the_host_lines_and_says_
     assert any(e.path.endswith("acquirer-host.log") for e in finding.evidence)
     if finding.cause == "undetermined":
         assert "terminal side was not checked" in finding.summary
+
+
+def _block(at: str, tag: str, fields: dict[str, str]) -> str:
+    rows = [f'<log realm="server-channel/10.0.0.1:9000" at="{at}">', f"  <{tag}>", "    <isomsg>"]
+    rows += [f'      <field id="{k}" value="{v}"/>' for k, v in fields.items()]
+    return "\n".join([*rows, "    </isomsg>", f"  </{tag}>", "</log>"])
+
+
+def test_a_1993_host_log_alone_shows_a_card_charged_twice(tmp_path: Path) -> None:
+    """ISO 8583:1993 messages (1200/1210, action code 000): the same card and amount approved twice 40 s apart."""
+    request = {"2": "476173______0010", "3": "000000", "4": "000000004599", "41": "T0001234", "42": "M42", "49": "978"}
+    blocks = []
+    for n, (sent, stan, rrn) in enumerate(
+        [("10:02:11.204", "000412", "412110000412"), ("10:02:51.880", "000414", "412110000414")]
+    ):
+        blocks.append(_block(f"2026-03-14T{sent}", "receive", {"0": "1200", **request, "11": stan}))
+        blocks.append(
+            _block(
+                f"2026-03-14T{sent[:-3]}9{n}0",
+                "send",
+                {"0": "1210", "11": stan, "37": rrn, "38": f"A1B2C{n}", "39": "000", "41": "T0001234"},
+            )
+        )
+    host = tmp_path / "host.log"
+    host.write_text("\n".join(blocks) + "\n", encoding="utf-8")
+    tl = timeline([host], tz="UTC")
+    assert tl.transactions["txn_type"].to_list() == ["SALE", "SALE"]
+    (finding,) = diagnose([host], tz="UTC").findings
+    assert finding.kind == "duplicate_charge"
+    assert [t.rrn for t in finding.transactions] == ["412110000412", "412110000414"]

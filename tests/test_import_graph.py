@@ -30,7 +30,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("timeline", ("forensics.timeline",)),
     # what the inputs let the analysis check: read by diagnosis, the text view and reports
     ("coverage", ("forensics.coverage",)),
-    ("diagnosis", ("forensics.diagnosis", "forensics.rules")),
+    # with the dispute categories findings map to (forensics/data/disputes.toml)
+    ("diagnosis", ("forensics.diagnosis", "forensics.rules", "forensics.disputes")),
     # the engine that runs timeline and diagnosis group by group over log files
     ("analysis", ("forensics.analysis",)),
     # what uses the analysis: reports and charts, the fleet sweep, the simulator, and the package's front

@@ -144,8 +144,8 @@ def test_chain_of_custody_says_who_when_how_and_from_which_build(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "report.html").read_text()
     custody = page[page.index("Chain of custody") :]
-    assert re.search(r"<td>generated</td><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>", custody)
-    assert "<td>J. Doe</td>" in custody and "<td>CB-0412</td>" in custody
+    assert re.search(r"<td[^>]*>generated</td><td[^>]*>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>", custody)
+    assert re.search(r"<td[^>]*>J\. Doe</td>", custody) and re.search(r"<td[^>]*>CB-0412</td>", custody)
     assert re.search(
         r"forensics \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}( \+ local changes)?|not a git checkout)\)", custody
     )

@@ -422,18 +422,20 @@ def _with_texts(findings: list[Finding], tl: Timeline) -> list[Finding]:
     )
     texts = (
         tl.events.lazy()
-        .select(pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text", *_RECORD_FACTS)
+        .select(
+            pl.col("stream").alias("_s"), pl.col("seq").alias("_q"), "path", "line", "text", "ts_utc", *_RECORD_FACTS
+        )
         .join(wanted.lazy(), left_on=["_s", "_q"], right_on=["path", "line"], how="inner")
-        .select("_s", "_q", "path", "line", "text", facts.alias("_f"))  # the facts of the cited lines only
+        .select("_s", "_q", "path", "line", "text", facts.alias("_f"), "ts_utc")  # the facts of the cited lines only
         .collect()
     )
-    found = {(s, q): (p, n, t or "", f) for s, q, p, n, t, f in texts.iter_rows()}
+    found = {(s, q): (p, n, t or "", f, at) for s, q, p, n, t, f, at in texts.iter_rows()}
 
     def shown(e: Evidence) -> Evidence:
-        path, line, text, fields = found.get((e.path, e.line), (e.path, e.line, "", None))
+        path, line, text, fields, at = found.get((e.path, e.line), (e.path, e.line, "", None, None))
         first = text.split("\n")[0]
         if "\n" in text:
             first += f" … [{fields}]" if fields else " …"
-        return Evidence(path, line, e.role, first)
+        return Evidence(path, line, e.role, first, at)
 
     return [replace(f, evidence=[shown(e) for e in f.evidence]) for f in findings]

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from forensics.disputes import Dispute, disputes
+
 
 @dataclass(frozen=True)
 class TransactionRef:
@@ -42,6 +44,8 @@ class Evidence:
     #: the line's first physical line; a record that continues on more lines adds `` … [field=value ...]``
     #: (its message type, STAN, response code, approval code, RRN, TID); None until texts are attached
     text: str | None = None
+    #: the line's time in UTC after clock correction (shown beside its local stamp; not in the JSON)
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ JSON_KEYS = (
     "evidence",
     "alternatives",
     "caveats",
+    "disputes",
 )
 
 
@@ -118,11 +123,20 @@ class Finding:
     #: the first transaction's card, masked (None: no input showed it)
     card: str | None
 
+    @property
+    def disputes(self) -> list[Dispute]:
+        """The card networks' dispute categories this finding supports (``forensics/data/disputes.toml``)."""
+        return disputes(self.kind, self.cause)
+
     def to_dict(self) -> dict[str, Any]:
-        """The finding object of spec/findings.md (JSON-ready Python values)."""
+        """The finding object of spec/findings.md (JSON-ready Python values), with ``disputes``: the dispute
+        categories it supports (network, code, title, evidence; docs/disputes.md)."""
         out = {key: getattr(self, key) for key in JSON_KEYS}
         for key in ("transactions", "evidence", "alternatives"):
             out[key] = [asdict(item) for item in out[key]]
+        for e in out["evidence"]:
+            del e["at"]
+        out["disputes"] = [d.to_dict() for d in out["disputes"]]
         return {key: list(v) if key in ("contributing", "devices", "caveats") else v for key, v in out.items()}
 
     def __getitem__(self, key: str) -> Any:

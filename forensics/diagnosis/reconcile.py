@@ -25,7 +25,9 @@ from forensics.diagnosis.wording import card, money
 SHAPE_COLUMN = "shape"
 
 _APPROVED = pl.col("merchant_outcome") == "APPROVED"
-_HOST_APPROVED = pl.col("host_rc").is_in(["00", "10"])
+_HOST_APPROVED = pl.col("host_rc").is_in(["00", "10", "000", "002"])
+#: approved for a partial amount: 10 (ISO 8583:1987), 002 (1993)
+_PARTIAL = pl.col("host_rc").is_in(["10", "002"])
 _UNCHANGED = pl.col("adjusted_by").is_null() & pl.col("completed_by").list.len().fill_null(0).eq(0)
 _NOT_CANCELLED = pl.col("voided_by").is_null() & ~(pl.col("host_reversal_rc") == "00").fill_null(False)
 _CLEARED = pl.col("settle_covers") & (pl.col("cleared_count") >= 1)

@@ -47,6 +47,7 @@ from forensics.diagnosis import Diagnosis
 from forensics.errors import ForensicsError
 from forensics.events import EVENTS_SCHEMA
 from forensics.fleet.summary import device_models, summarize, write_tables
+from forensics.ingest.cards import mask_name
 from forensics.ingest.dialect import dialect_sources
 from forensics.outputs import written_aside
 from forensics.timeline import Timeline
@@ -199,7 +200,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
     key = _key(source, sha, options, anchors)
     done = Path(work) / f"{key}.json"
     if done.exists():
-        return {**json.loads(done.read_text()), "parsed_now": False}
+        return {**json.loads(done.read_text()), "source": path, "parsed_now": False}
     events_file = Path(work) / f"{key}.parquet"
     try:
         loaded = write_parquet(
@@ -228,8 +229,9 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
             first_stamp = [int(yearless["_month"][0]), int(yearless["_day"][0]), read.year if read else None]
     record = {
         "key": key,
+        "source": path,
         "row": {
-            "path": path,
+            "path": mask_name(path),
             "sha256": sha,
             "size": row["bytes"],
             "format": row["format"],
@@ -257,7 +259,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
 def _failed(path: str, sha: str | None, size: int, error: str, started: float) -> dict[str, Any]:
     """The record of an input that could not be parsed (not kept: a later sweep tries it again)."""
     row = {
-        "path": path,
+        "path": mask_name(path),
         "sha256": sha,
         "size": size,
         "format": None,
@@ -265,10 +267,18 @@ def _failed(path: str, sha: str | None, size: int, error: str, started: float) -
         "lines": 0,
         "parsed": 0,
         "unparsed": 0,
-        "error": error,
+        "error": mask_name(error),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return {"key": None, "row": row, "links": [], "dated": False, "span": [None, None], "parsed_now": True}
+    return {
+        "key": None,
+        "source": path,
+        "row": row,
+        "links": [],
+        "dated": False,
+        "span": [None, None],
+        "parsed_now": True,
+    }
 
 
 # -- stage 2: years of year-less logs (client) --------------------------------------------
@@ -465,7 +475,9 @@ def sweep(
             say(f"parsing {plural(len(again), 'input')} again with the years of their groups' dated logs")
             redo = client.gather(
                 [
-                    client.submit(parse_input, records[n]["row"]["path"], str(work), options, key, a)
+                    client.submit(
+                        parse_input, records[n].get("source", records[n]["row"]["path"]), str(work), options, key, a
+                    )
                     for n, a in again.items()
                 ]
             )

@@ -320,9 +320,29 @@ def _pan_window(run: str, groups: list[tuple[int, int]], i: int) -> int | None:
     return best
 
 
+#: a card-length digit run in a file name, whatever stands beside it (``shop_4111...1111_lane.log``)
+_NAME_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+
+
+def mask_name(text: str, found: list[Sighting] | None = None) -> str:
+    """``text`` (a path, a file or device name) with card data masked as ``mask_shapes`` does, and
+    also a Luhn-valid run of 13-19 digits joined to letters or ``_`` (``shop_4111111111111111.log``),
+    which in a message would be part of an id but in a file name is no id the tool reads."""
+    sink: list[Sighting] = [] if found is None else found
+    text = mask_shapes(text, sink)
+
+    def run(m: re.Match[str]) -> str:
+        if not is_pan(m.group(0)):
+            return m.group(0)
+        sink.append(Sighting("full_pan", "card number", mask_pan(m.group(0))))
+        return mask_pan(m.group(0))
+
+    return _NAME_RUN.sub(run, text)
+
+
 def mask_text(text: str) -> str:
     """``text`` (a file name, a message) with any card data masked or wiped."""
-    return mask_shapes(text)
+    return mask_name(text)
 
 
 def _track_mask(track: str) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from forensics.errors import DialectError, FormatError
-from forensics.ingest.cards import CardGuard, mask_shapes, mask_text
+from forensics.ingest.cards import CardGuard, mask_name, mask_text
 from forensics.ingest.dialect import Dialects, installed_sources
 from forensics.ingest.formats import Registry
 from forensics.ingest.framing import record_batches
@@ -356,7 +356,7 @@ def check_dialect(file: str | Path, logs: list[str | Path], *, batch_bytes: int 
 
     for log in logs:
         reader = Reader(log, batch_bytes)
-        reader.path = mask_shapes(reader.path)
+        reader.path = mask_name(reader.path)
         fmt_name = "unknown"
         for fmt, offset, lines, cuts in record_batches(reader, reg):
             fmt_name = fmt.name if fmt is not None else "unknown"

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from forensics.ingest import clock
-from forensics.ingest.cards import CardGuard, mask_shapes
+from forensics.ingest.cards import CardGuard, mask_name
 from forensics.ingest.formats import Format
 from forensics.ingest.read import Reader
 
@@ -112,7 +112,7 @@ def anchors_for(n: int, times: Sequence[Times]) -> list[datetime]:
 def device(events: pl.DataFrame, fmt: Format | None, path: str, name: str | None, serials: Serials) -> pl.DataFrame:
     """device: TMS serial (per host, where the format names devices by host), else the host,
     else --device (``name``), else the file stem."""
-    fallback = mask_shapes(name) if name else Path(path).name.split(".")[0]  # the path is masked already
+    fallback = mask_name(name) if name else Path(path).name.split(".")[0]  # the path is masked already
     if fmt is not None and fmt.device_from_host:
         mapping = {h: v for h, v in serials.by_host.items() if h is not None}
         expr = pl.coalesce(
@@ -141,7 +141,7 @@ def setting_for(setting: str | dict[str, str] | None, path: str) -> str | None:
     """A per-input setting of ``path`` (a zone, a format name): one for all, or its entry for the
     path, its file name or "*"."""
     if isinstance(setting, dict):  # ``path`` is as recorded (card numbers masked): so are the keys
-        values = {mask_shapes(k): v for k, v in setting.items()}
+        values = {mask_name(k): v for k, v in setting.items()}
         return values.get(path) or values.get(Path(path).name) or values.get("*")
     return setting
 

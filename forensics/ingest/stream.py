@@ -26,7 +26,7 @@ import polars as pl
 from forensics.errors import FormatError
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
 from forensics.ingest import clock
-from forensics.ingest.cards import CardGuard, Sighting, mask_shapes
+from forensics.ingest.cards import CardGuard, Sighting, mask_name
 from forensics.ingest.dialect import Dialects, dialect_sources
 from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, setting_for, zone_for
 from forensics.ingest.formats import Format, Registry, registry_for
@@ -336,7 +336,7 @@ def _open(path: str | Path, batch_bytes: int) -> tuple[Reader, list[Sighting]]:
     any card number in it masked, and what was masked."""
     reader = Reader(path, batch_bytes)
     named: list[Sighting] = []
-    reader.path = mask_shapes(reader.path, named)
+    reader.path = mask_name(reader.path, named)
     return reader, [Sighting(s.kind, "file name", s.masked) for s in named]
 
 

@@ -12,12 +12,14 @@ import base64
 import html
 import io
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from matplotlib.figure import Figure
 
+from forensics.coverage import coverage, plural
 from forensics.diagnosis import Diagnosis, render
 from forensics.diagnosis.kinds import kinds
 from forensics.outputs import write_bytes, write_text
@@ -27,14 +29,22 @@ from forensics.report.pdf import write_pdf
 from forensics.report.section import Section
 
 FORMATS = ("html", "md", "pdf")
+# Tables never break inside a number or a word: short cells (amounts, times, codes, ids, headers) keep
+# on one line, long unbroken ones (SHA-256, paths) may break anywhere, the rest wrap at spaces, and a
+# table wider than the page scrolls sideways inside its own box instead of squeezing its cells.
 _CSS = (
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;"
-    "max-width:1100px;margin:2em auto;color:#111;line-height:1.45}"
-    "table{border-collapse:collapse;margin:.6em 0;font-size:.88em}"
-    "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:anywhere}"
+    "max-width:1100px;margin:2em auto;padding:0 1em;color:#111;line-height:1.45}"
+    ".scroll{overflow-x:auto;margin:.6em 0}"
+    "table{border-collapse:collapse;font-size:.88em}"
+    "th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;"
+    "overflow-wrap:normal;word-break:normal;hyphens:none}"
+    "td.n{white-space:nowrap}"
+    "td.long{overflow-wrap:anywhere;min-width:12em}"
+    "td.text{min-width:10em}"
     "th{background:#f2f2f2}"
     "code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}"
-    "pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}"
+    "pre{background:#f7f7f7;padding:.6em;white-space:pre;overflow-x:auto}"
     ".cause{font-weight:bold;color:#CC79A7}"
     "img{max-width:100%;border:1px solid #eee}"
     "h2{border-bottom:2px solid #0072B2;padding-bottom:.2em}"
@@ -48,6 +58,22 @@ def _chart(sec: Section, name: str, kind: str, tl: Any, findings: list[dict[str,
         sec.paragraphs.append(f"The {kind} chart is left out: {reason}.")
     else:
         sec.charts.append((name, charts.figure(kind, tl, findings)))
+
+
+#: the one time a report gives each charge, said in every table that shows it
+TIME_HEADER = "sent (UTC)"
+TIME_NOTE = (
+    "Times: each charge is shown at the time its terminal sent the request (its start when nothing was sent), "
+    "in UTC after correcting the terminal's clock against the host; host and clearing lines at their own "
+    "times, a cleared item never before the request it clears."
+)
+
+
+def _confidence(f: Any) -> str:
+    """``0.87``; ``0.43, tied`` when another cause is as strong; ``0.35, low`` below ``render.LOW_CONFIDENCE``."""
+    if render.tied(f):
+        return f"{f.confidence:.2f}, tied"
+    return f"{f.confidence:.2f}, low" if f.confidence < render.LOW_CONFIDENCE else f"{f.confidence:.2f}"
 
 
 def _cell(value: Any) -> str:
@@ -66,28 +92,44 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     out: list[Section] = []
     summary = Section("Summary")
     n = len(result.findings)
-    summary.paragraphs.append(
-        f"{n} faulty charge(s) found in {len(doc['inputs'])} input file(s) covering {tl.transactions.height} "
-        f"transaction attempts on {tl.devices.height} terminal(s)."
-        if n
-        else f"No faulty charge found in {len(doc['inputs'])} input file(s) covering "
-        f"{tl.transactions.height} transaction attempts on {tl.devices.height} terminal(s)."
+    cov = coverage(tl)
+    files = plural(len(doc["inputs"]), "input file")
+    covering = (
+        f"covering {plural(tl.transactions.height, 'transaction attempt')} on {plural(tl.devices.height, 'terminal')}"
     )
+    if len(cov.empty) == cov.inputs.height:
+        summary.paragraphs.append(
+            f"Nothing was checked: no input yielded an event, so no faulty charge can be found or ruled out "
+            f"from {files}."
+        )
+    elif n:
+        summary.paragraphs.append(f"{plural(n, 'faulty charge')} found in {files} {covering}.")
+    else:
+        summary.paragraphs.append(f"No faulty charge found in {files} {covering}.")
+    summary.paragraphs.append(cov.sentence())
+    if n:
+        summary.paragraphs.append(TIME_NOTE)
+        notes = [f"{f.id}: {render.confidence_note(f)}." for f in result.findings if render.confidence_note(f)]
+        summary.paragraphs += notes
+    summary.paragraphs += [
+        f"Warning: {Path(path).name}: {line.split('; warning: ', 1)[-1]}."
+        for path, line, parsed in zip(cov.inputs["path"], cov.input_lines(), cov.inputs["parsed"], strict=True)
+        if not parsed
+    ]
     if n:
         summary.tables.append(
             (
-                ["id", "finding", "cause", "contributing", "confidence", "amount", "card", "devices", "summary"],
+                ["id", "finding", "cause", "contributing", "confidence", "amount", "card", "devices"],
                 [
                     [
                         f.id,
                         kinds()[f.kind].title,
                         f.cause,
                         _cell(f.contributing),
-                        f"{f.confidence:.2f}",
+                        _confidence(f),
                         f"{f.amount} {f.currency or ''}",
                         f"****{f.card[-4:]}" if f.card else "-",
                         _cell(f.devices),
-                        f.summary,
                     ]
                     for f in result.findings
                 ],
@@ -100,9 +142,17 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
         sec.paragraphs.append(render.action(f))
         sec.paragraphs.append(" ".join(p for p in (render.cause(f), render.rules(f)) if p))
         sec.paragraphs += render.caveats(f)
+        sec.paragraphs.append(render.disputes(f))
+        if f.disputes:
+            sec.tables.append(
+                (
+                    ["network", "code", "dispute category", "evidence it asks for"],
+                    [[d.network, d.code, d.title, "; ".join(d.evidence)] for d in f.disputes],
+                )
+            )
         sec.tables.append(
             (
-                ["device", "TID", "STAN", "invoice", "RRN", "auth", "time (UTC)"],
+                ["device", "TID", "STAN", "invoice", "RRN", "auth", TIME_HEADER],
                 [[_cell(v) for v in (t.device, t.tid, t.stan, t.inv, t.rrn, t.auth, t.ts)] for t in f.transactions],
             )
         )
@@ -185,6 +235,13 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     out.append(compliance)
     custody = Section("Chain of custody")
     custody.tables.append((["what", "value"], (run or Custody()).rows()))
+    when = pdf_date(result)
+    custody.paragraphs.append(
+        f"The PDF is dated {when:%Y-%m-%d %H:%M:%S} UTC, the latest event in the inputs, not the time it was "
+        "made (above), so that the same inputs give the same file."
+        if when
+        else "The PDF is dated 2000-01-01, a fixed date: no input had a time to date it by."
+    )
     custody.tables.append(
         (
             [
@@ -224,6 +281,20 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+#: a token this long or shorter (an id, a code, a time) is never broken; a longer one (a hash, a path) may be
+_TOKEN = 40
+#: a number with its unit ("25.28 CNY", "2026-01-14 23:13:47", "0.43, tied") this short keeps on one line
+_NUMBER = re.compile(r"^[-+*]?\d[^ ]*( [^ ]+){0,2}$")
+
+
+def _class(cell: str) -> str:
+    """The HTML class of a table cell: ``n`` (one line) for one token or a number with its unit, ``long``
+    (may break anywhere) for a token too long to keep whole (a hash, a path), ``text`` (wraps at spaces)."""
+    if (" " not in cell and len(cell) <= _TOKEN) or (len(cell) <= 30 and _NUMBER.match(cell)):
+        return " class='n'"
+    return " class='long'" if " " not in cell else " class='text'"
+
+
 def write_html(secs: list[Section], path: Path, title: str) -> Path:
     """One self-contained HTML file (images inline, no external resources)."""
     parts = [
@@ -235,11 +306,13 @@ def write_html(secs: list[Section], path: Path, title: str) -> Path:
         parts += [f"<p>{html.escape(p)}</p>" for p in sec.paragraphs]
         for header, rows in sec.tables:
             parts.append(
-                "<table><tr>"
+                "<div class='scroll'><table><tr>"
                 + "".join(f"<th>{html.escape(h)}</th>" for h in header)
                 + "</tr>"
-                + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-                + "</table>"
+                + "".join(
+                    "<tr>" + "".join(f"<td{_class(c)}>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+                )
+                + "</table></div>"
             )
         parts += [f"<pre>{html.escape(p)}</pre>" for p in sec.pre]
         for name, fig in sec.charts:
@@ -297,8 +370,21 @@ def write(result: Diagnosis, out_dir: str | Path, fmt: str = "html", run: Custod
         raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    kinds = sorted({f.kind for f in result.findings})
-    title = "Incident report: " + (", ".join(kinds) if kinds else "no faulty charge found")
     secs = sections(result, run)
-    writer = {"html": write_html, "md": write_markdown, "pdf": write_pdf}[fmt]
-    return writer(secs, folder / f"report.{fmt}", title)
+    target = folder / f"report.{fmt}"
+    if fmt == "pdf":
+        return write_pdf(secs, target, report_title(result, run), pdf_date(result))
+    return {"html": write_html, "md": write_markdown}[fmt](secs, target, report_title(result, run))
+
+
+def report_title(result: Diagnosis, run: Custody | None = None) -> str:
+    """``Incident report CASE-7``: the case id when given (a report is filed under it), else the kinds found."""
+    if run is not None and run.case_id:
+        return f"Incident report {run.case_id}"
+    kinds = sorted({f.kind for f in result.findings})
+    return "Incident report: " + (", ".join(kinds) if kinds else "no faulty charge found")
+
+
+def pdf_date(result: Diagnosis) -> datetime | None:
+    """The PDF's creation date: the latest event's time (UTC), so that the same inputs give the same bytes."""
+    return result.timeline.events["ts_utc"].max() if result.timeline.events.height else None

@@ -3,12 +3,15 @@ whose cells wrap and whose header repeats on each page, evidence in a monospace 
 inline under their section, and "page N of M" with the title at the foot of every page.
 
 Text is set in DejaVu Sans (shipped with matplotlib), so log text in any script prints as
-logged. The file carries no creation time: the same report gives the same bytes.
+logged. Its creation date is not the clock's but one the caller derives from the inputs (the report
+uses the latest event's time; without one, reportlab's fixed 2000-01-01), and it has no random id: the
+same report gives the same bytes.
 """
 
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
@@ -115,13 +118,17 @@ def _chart(fig: Figure) -> Image:
     return Image(buffer, width=width * 72 * scale, height=height * 72 * scale, hAlign="LEFT")
 
 
-def _numbered(title: str) -> type[Canvas]:
-    """A canvas that writes "page N of M" and the title at the foot of every page."""
+def _numbered(title: str, created: datetime | None = None) -> type[Canvas]:
+    """A canvas that writes "page N of M" and the title at the foot of every page, and dates the file
+    ``created`` (UTC) when given."""
 
     class NumberedCanvas(Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._pages: list[dict[str, Any]] = []
+            if created is not None:
+                stamp = created.strftime("D:%Y%m%d%H%M%S+00'00'")
+                self._doc.setDateFormatter(lambda *_: stamp)
 
         def showPage(self) -> None:  # noqa: N802 (reportlab's name)
             self._pages.append(dict(self.__dict__))
@@ -140,8 +147,9 @@ def _numbered(title: str) -> type[Canvas]:
     return NumberedCanvas
 
 
-def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
-    """The report as a PDF at ``path`` (written aside, then renamed)."""
+def write_pdf(secs: list[Section], path: Path, title: str, created: datetime | None = None) -> Path:
+    """The report as a PDF at ``path`` (written aside, then renamed), dated ``created`` (see the module
+    docstring)."""
     _register_fonts()
     st = _styles()
     story: list[Any] = [Paragraph(_text(title), st["title"])]
@@ -169,7 +177,7 @@ def write_pdf(secs: list[Section], path: Path, title: str) -> Path:
                 author="forensics",
                 creator="forensics",
             )
-            doc.build(story, canvasmaker=_numbered(title))
+            doc.build(story, canvasmaker=_numbered(title, created))
     finally:
         rl_config.invariant = invariant
     return path

@@ -4,7 +4,8 @@ The same story diagnosis tells: every transaction of a finding is marked with th
 (``F1``) and shown in full with its lines (path:line), terminal, host and settlement interleaved
 in time order; transactions the timeline flags but no finding holds follow, marked ``!``; the
 others are tallied on one line unless every transaction is asked for. Times are UTC after
-clock correction, said once at the top. Every line fits ``WIDTH`` columns: text that does not
+clock correction, said once at the top; a charge's own time (its heading, as in the report) is when
+its request was sent, else when it started. Every line fits ``WIDTH`` columns: text that does not
 fit ends in ``…``. Colour marks outcomes; click drops it when the output is not a terminal.
 """
 
@@ -20,6 +21,7 @@ import click
 import polars as pl
 
 from forensics.coverage import coverage, plural
+from forensics.diagnosis.render import LOW_CONFIDENCE
 from forensics.diagnosis.wording import duration
 from forensics.money import amount_text
 from forensics.timeline import Timeline
@@ -127,6 +129,17 @@ def _at(row: dict[str, Any]) -> datetime | None:
     return row["ts_tx"] or row["ts_start"]
 
 
+def cause_words(f: Any) -> str:
+    """``hardware_fault (0.75)``; a tie as ``migration_sync_delay or network_timeout (tied, 0.43)``; a low
+    confidence as ``operator_error (0.35, low: a lead to check)`` (``render.confidence_note`` says why)."""
+    conf = round(f["confidence"], 2)
+    ties = [a["cause"] for a in f["alternatives"] or [] if round(a["confidence"], 2) >= conf]
+    if ties:
+        return f"{' or '.join([f['cause'], *ties])} (tied, {conf:.2f})"
+    low = ", low: a lead to check" if conf < LOW_CONFIDENCE else ""
+    return f"{f['cause']} ({conf:.2f}{low})"
+
+
 def finding_marks(tl: Timeline, findings: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
     """Transaction ``txn`` -> ids of the findings listing it (findings as in spec/findings.md).
 
@@ -232,7 +245,7 @@ def render(
         out.append("")
         out.append(click.style(f"Findings ({len(listed)}; forensics diagnose tells them in full)", bold=True))
         for f in listed:
-            out += _wrap(f"{f['id']} {f['kind']}, {f['cause']} ({f['confidence']:.2f}): {f['summary']}", "  ")
+            out += _wrap(f"{f['id']} {f['kind']}, {cause_words(f)}: {f['summary']}", "  ")
     flagged = txns.filter(pl.col("flags").list.len() > 0, ~pl.col("txn").is_in(list(marks)))
     out.append("")
     out.append(
@@ -290,7 +303,7 @@ def _block(tl: Timeline, row: dict[str, Any], ids: list[str], after: Any) -> lis
     head = fit(
         f"{mark} {_v(row['txn_type'])} inv {_v(row['inv'])} stan {_v(row['stan'])}  "
         f"{money(row['amount_entered'], row['exponent'], row['currency'])}  {_v(row['device'])} TID {_v(row['tid'])}  "
-        f"{_ts(row['ts_start'])} UTC"
+        f"{'sent' if row['ts_tx'] else 'started'} {_ts(_at(row))} UTC"
     )
     lines = [click.style(head, fg="yellow" if not ids else None, bold=True)]
     lines.append(

@@ -1,5 +1,10 @@
 """Timesketch JSON lines: one object per event with ``message``, ``datetime`` (ISO 8601 with
-offset) and ``timestamp_desc``, plus the event's fields, so a timeline imports unchanged."""
+offset) and ``timestamp_desc``, plus the event's fields, so a timeline imports unchanged.
+
+Every side is there: the terminals' lines (clock-corrected), the host's messages (host time) and the
+cleared items (placed at or after the request they clear: ``forensics.timeline.place_settlement``).
+Restricted to some transactions, the export keeps their terminal lines and the host messages and
+cleared items of the same TID and STAN (or RRN)."""
 
 from __future__ import annotations
 
@@ -33,9 +38,23 @@ _FIELDS = (
 )
 
 
-def frame(tl: Timeline) -> pl.DataFrame:
-    """The events as Timesketch rows (events without a time are left out: Timesketch needs one)."""
-    ev = tl.events.filter(pl.col("ts_utc").is_not_null())
+def _events(tl: Timeline, transactions: pl.DataFrame) -> pl.DataFrame:
+    """The events of ``transactions``: their own lines, and the host messages and cleared items of their
+    TID and STAN (a cleared item also by RRN)."""
+    keys = transactions.select("tid", "stan").drop_nulls().unique()
+    rrns = transactions["rrn"].drop_nulls().unique().implode()
+    own = tl.events.filter(pl.col("txn").is_in(transactions["txn"].implode()))
+    other = tl.events.filter(pl.col("role").is_in(["host", "settlement"]))
+    by_key = other.join(keys, on=["tid", "stan"], how="semi")
+    by_rrn = other.filter(pl.col("role") == "settlement", pl.col("rrn").is_in(rrns))
+    return pl.concat([own, by_key, by_rrn]).unique(["path", "line"], maintain_order=True).sort("ts_utc", "path", "line")
+
+
+def frame(tl: Timeline, transactions: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The events as Timesketch rows (events without a time are left out: Timesketch needs one);
+    ``transactions``: only the events of these (a filter of ``tl.transactions``; default every event)."""
+    ev = tl.events if transactions is None else _events(tl, transactions)
+    ev = ev.filter(pl.col("ts_utc").is_not_null())
     message = pl.concat_str(
         [
             pl.col("device").fill_null(""),
@@ -60,6 +79,6 @@ def frame(tl: Timeline) -> pl.DataFrame:
     )
 
 
-def write(tl: Timeline) -> str:
-    """The Timesketch JSONL text."""
-    return frame(tl).write_ndjson()
+def write(tl: Timeline, transactions: pl.DataFrame | None = None) -> str:
+    """The Timesketch JSONL text (``transactions`` as for ``frame``)."""
+    return frame(tl, transactions).write_ndjson()
