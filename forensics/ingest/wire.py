@@ -28,6 +28,7 @@ import iso8583.specs
 
 from forensics.errors import DialectError
 from forensics.ingest.emv import emv_tlv
+from forensics.ingest.pan import is_pan
 
 WIPED = "[WIPED]"
 ENCODINGS = ("hex", "text")
@@ -66,8 +67,6 @@ _DIGITS = re.compile(r"\d{12,19}")
 def _hides_pan(value: str) -> bool:
     """True when ``value`` holds 13 to 19 digits in a row that may be a card number, whatever is
     glued to them (a hex dump's value the card guard would take for a longer number or a hash)."""
-    from forensics.ingest.cards import is_pan  # here: cards imports the dialects, which import this module
-
     for run in _DIGIT_RUN.findall(value):
         for size in range(13, min(19, len(run)) + 1):
             if any(is_pan(run[i : i + size]) for i in range(len(run) - size + 1)):
