@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from forensics.formats import declared
 
-from forensics.errors import FormatError
+import forensics
+from forensics.errors import DialectError, FormatError
 from forensics.ingest.formats import _load_format
 from forensics.ingest.layouts import compile_layout
 from tests.test_fastpath import both
@@ -160,3 +161,31 @@ def test_declared_layout_lines_agree_on_both_paths(tmp_path: Path) -> None:
         ("W", "c.a.X", "a - b"),
         ("V", "c.a.X", "x"),
     ]
+
+
+def test_a_dialect_file_adds_a_layout_to_a_format(tmp_path: Path) -> None:
+    """A vendor's PatternLayout in its dialect file (given with --dialect): no package file edited."""
+    dialect = tmp_path / "gateway.toml"
+    layout = (
+        'name = "gateway"\ntags = ["Gateway"]\n[[layout]]\nformat = "hdfs"\n'
+        'pattern = "%d{yyyy/MM/dd HH:mm:ss} <%p> %c | %m%n"\n[[layout.sample]]\n'
+        'line = "2024/05/01 12:00:00 <WARN> pos.Gateway | host slow"\n'
+    )
+    dialect.write_text(layout + 'expect = { level = "W", tag = "pos.Gateway", message = "host slow" }\n')
+    log = write(tmp_path, "gw.log", "2024/05/01 12:00:00 <WARN> pos.Gateway | host slow\n")
+    assert forensics.load([log]).inputs["format"][0] is None  # not read without the dialect file
+    fast = forensics.load([log], dialects=[dialect])
+    slow = forensics.load([log], dialects=[dialect], fast=False)
+    assert fast.events.select("ts", "level", "tag", "message").rows() == [
+        (datetime.fromisoformat("2024-05-01 12:00:00+00:00"), "W", "pos.Gateway", "host slow")
+    ]
+    assert fast.events.drop("path").equals(slow.events.drop("path"))
+    dialect.write_text(layout + 'expect = { message = "host slower" }\n')
+    with pytest.raises(DialectError, match=r"gateway.toml: layout 1: sample 1: message is 'host slow'"):
+        forensics.load([log], dialects=[dialect])
+    dialect.write_text(layout.replace('format = "hdfs"', 'format = "log4j"') + "expect = {}\n")
+    with pytest.raises(DialectError, match=r"gateway.toml: layout 1: field 'format': no format 'log4j'"):
+        forensics.load([log], dialects=[dialect])
+    dialect.write_text(layout.replace("%c |", "%highlight{%c} |") + "expect = {}\n")
+    with pytest.raises(DialectError, match=r"gateway.toml: layout 1: pattern .* conversion %highlight is not read"):
+        forensics.load([log], dialects=[dialect])

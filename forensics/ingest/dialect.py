@@ -38,6 +38,7 @@ _RULE_KEYS |= {"values", "iso", "groups", "cards"}  # the same for one rule; reg
 _SAMPLE_KEYS = {"line", "expect"}
 _DIALECT_KEYS |= payloads.KEYS  # payload styles, tag shapes and patterns (payloads.py)
 _DIALECT_KEYS |= {"wire"}  # ISO 8583 wire dumps decoded before the rules read a line (wire.py)
+_DIALECT_KEYS |= {"layout"}  # PatternLayouts added to a format (layouts.py), compiled by the registry
 _RULE_KEYS |= payloads.KEYS
 _SAMPLE_KEYS |= {"message"}  # a whole message, its tag in a tag shape, instead of a payload
 #: The attrs key holding a payload's positional words beyond a rule's ``args``.
@@ -276,6 +277,8 @@ class Dialects:
         self.card_contexts: dict[str, str] = {}
         #: ISO 8583 wire dumps the dialects declare (``[[wire]]``), decoded before the card guard.
         self.wire: tuple[Wire, ...] = ()
+        #: PatternLayouts the dialects add to formats: format name -> [(where, layout table)].
+        self.layouts: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.names: list[str] = []
         self.titles: dict[str, str] = {}
         self.samples: dict[str, list[dict[str, Any]]] = {}
@@ -316,6 +319,11 @@ class Dialects:
         if not isinstance(data.get("wire", []), list):
             raise DialectError(f"{file_name}: field 'wire': must be an array of tables ([[wire]])")
         self.wire += tuple(read_wire(f"{file_name}: wire {i}", raw) for i, raw in enumerate(data.get("wire", []), 1))
+        for i, raw in enumerate(data.get("layout", []) if isinstance(data.get("layout", []), list) else [None], 1):
+            if not isinstance(raw, dict) or not isinstance(raw.get("format"), str):
+                raise DialectError(f"{file_name}: layout {i}: a table naming its 'format' (the format folder)")
+            table = {k: v for k, v in raw.items() if k != "format"}
+            self.layouts.setdefault(raw["format"], []).append((f"{file_name}: layout {i}", table))
         defaults = self._file_defaults(file_name, data)
         file_style = self._shapes(file_name, data, tags)
         for i, raw in enumerate(data.get("rule", []), start=1):

@@ -12,6 +12,7 @@ import functools
 import importlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -47,7 +48,7 @@ from forensics.ingest.fastpath import (
 )
 from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.fastpath.rows import Rows
-from forensics.ingest.layouts import Layout, layout_transformer, read_layouts, with_layouts
+from forensics.ingest.layouts import Layout, layout_transformer, read_layout, read_layouts, with_layouts
 
 _FORMAT_KEYS = {
     "title",
@@ -137,8 +138,9 @@ class Format:
         return self.block_close is not None and self.block_close.search(text) is not None
 
 
-def _load_format(name: str, raw: dict[str, Any]) -> Format:
-    """One folder's format, its grammar built with its transformer; FormatError says what is wrong."""
+def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]] = ()) -> Format:
+    """One folder's format, its grammar built with its transformer; FormatError says what is wrong.
+    ``extra``: (where, table) of the PatternLayouts dialect files declare for it."""
     where = f"{name}/format.toml"
     unknown = set(raw) - _FORMAT_KEYS
     if unknown:
@@ -155,6 +157,8 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
     grammar = f"{name}.lark"
     levels = raw.get("levels", {})
     layouts = read_layouts(where, raw.get("layout"))
+    for here, table in extra:
+        layouts.append(read_layout(here, table, f"layout_{len(layouts) + 1}"))
     transformer = module.TRANSFORMER(levels)
     try:
         text = format_folders.folder(name).joinpath(grammar).read_text(encoding="utf-8")
@@ -230,9 +234,18 @@ class Registry:
 
     def __init__(self, dialects: Dialects | None = None):
         self.dialects = dialects or Dialects()
-        self.formats: dict[str, Format] = {
-            name: _load_format(name, raw) for name, raw in format_folders.declared().items()
-        }
+        declared = format_folders.declared()
+        for name, tables in self.dialects.layouts.items():
+            if name not in declared:
+                raise DialectError(f"{tables[0][0]}: field 'format': no format {name!r} ({', '.join(declared)})")
+        try:
+            self.formats: dict[str, Format] = {
+                name: _load_format(name, raw, self.dialects.layouts.get(name, ())) for name, raw in declared.items()
+            }
+        except FormatError as exc:
+            if any(str(exc).startswith(where) for tables in self.dialects.layouts.values() for where, _ in tables):
+                raise DialectError(str(exc)) from None  # a dialect file's layout: the dialect's error
+            raise
         self._fast: dict[str, FastFormat | None] = {}
         self._fast_blocks: dict[str, Any] = {}
         self._fast_rows: dict[str, Rows | None] = {}
@@ -245,15 +258,20 @@ class Registry:
 
     def _check_samples(self) -> None:
         for fmt in self.formats.values():
-            for j, sample in enumerate(fmt.samples, start=1):
-                where = f"{fmt.name}/format.toml: sample {j}"
+            counts: dict[str, int] = {}
+            for sample in fmt.samples:
+                # a layout's sample says where it is declared (a dialect file's: the dialect's error)
+                source = sample.get("where", fmt.name + "/format.toml")
+                counts[source] = j = counts.get(source, 0) + 1
+                where = f"{source}: sample {j}"
+                error = DialectError if not where.startswith(f"{fmt.name}/format.toml") else FormatError
                 try:
                     got = self.record(fmt, sample["line"])
                 except RecordError as exc:
-                    raise FormatError(f"{where}: does not parse: {exc}") from exc
+                    raise error(f"{where}: does not parse: {exc}") from exc
                 for key, want in sample.get("expect", {}).items():
                     if got.get(key) != want:
-                        raise FormatError(f"{where}: {key} is {got.get(key)!r}, expected {want!r}")
+                        raise error(f"{where}: {key} is {got.get(key)!r}, expected {want!r}")
 
     def fast_format(self, fmt: Format | None) -> FastFormat | None:
         """The fast path of a line format (its grammar as one regular expression), if it has one."""

@@ -216,16 +216,19 @@ def read_layouts(where: str, raw: Any) -> list[tuple[Layout, list[dict[str, Any]
         return []
     if not isinstance(raw, list):
         raise FormatError(f"{where}: field 'layout': must be an array of tables ([[layout]])")
-    out = []
-    for n, table in enumerate(raw, start=1):
-        here = f"{where}: layout {n}"
-        if not isinstance(table, dict) or set(table) - {"pattern", "sample"}:
-            raise FormatError(f"{here}: fields are 'pattern' and [[layout.sample]] tables")
-        samples = table.get("sample", [])
-        if not samples:
-            raise FormatError(f"{here}: give at least one [[layout.sample]] line (checked at load)")
-        out.append((compile_layout(f"layout_{n}", table.get("pattern"), here), samples))
-    return out
+    return [read_layout(f"{where}: layout {n}", table, f"layout_{n}") for n, table in enumerate(raw, start=1)]
+
+
+def read_layout(here: str, table: Any, name: str) -> tuple[Layout, list[dict[str, Any]]]:
+    """One ``[[layout]]`` table (``pattern`` and its ``[[layout.sample]]`` lines), compiled as ``name``."""
+    if not isinstance(table, dict) or set(table) - {"pattern", "sample"}:
+        raise FormatError(f"{here}: fields are 'pattern' and [[layout.sample]] tables")
+    samples = table.get("sample", [])
+    if not samples or not isinstance(samples, list):
+        raise FormatError(f"{here}: give at least one [[layout.sample]] line (checked at load)")
+    if not all(isinstance(sample, dict) and isinstance(sample.get("line"), str) for sample in samples):
+        raise FormatError(f"{here}: each [[layout.sample]] has a 'line' (and an 'expect' table)")
+    return compile_layout(name, table.get("pattern"), here), [{**sample, "where": here} for sample in samples]
 
 
 def with_layouts(grammar: str, layouts: list[Layout]) -> str:
