@@ -26,6 +26,8 @@ from forensics.formats import declared
 from forensics.ingest.dialect import iso_shapes
 from forensics.ingest.emv import emv_tlv
 from forensics.ingest.fastpath.compiler import strip_lookarounds
+from forensics.ingest.pan import is_pan
+from forensics.ingest.pan import luhn_ok as luhn_ok  # part of this module's interface
 
 WIPED = "[WIPED]"
 #: ISO 8583 fields that hold ids, never a card number (STAN, acquiring and forwarding institution,
@@ -134,19 +136,6 @@ def mask_pan(pan: str) -> str:
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
-def luhn_ok(digits: str) -> bool:
-    """True when ``digits`` passes the Luhn check."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
 class CardGuard:
     """Masks card data in record text and keys card ids with one secret per run or case."""
 
@@ -234,12 +223,6 @@ class CardGuard:
     def _card_id(self, masked: str) -> str:
         digest = hmac.new(self._key, masked.encode(), hashlib.sha256).hexdigest()
         return digest[:16]
-
-
-def is_pan(digits: str) -> bool:
-    """True when ``digits`` (digits only) may be a card number: 13-19 digits, Luhn-valid, not
-    starting with 0."""
-    return 13 <= len(digits) <= 19 and digits[0] != "0" and luhn_ok(digits)
 
 
 def mask_shapes(text: str, found: list[Sighting] | None = None) -> str:

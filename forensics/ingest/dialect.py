@@ -27,6 +27,7 @@ from forensics.errors import DialectError
 from forensics.events import EVENT_COLUMNS, KINDS, fits
 from forensics.ingest import payloads
 from forensics.ingest.payloads import KEYWORD_SHAPES, REFERENCE, Parsed, Style, TagFinder, TagPattern
+from forensics.ingest.wire import Wire, read_wire
 from forensics.money import currency, major_to_minor
 from forensics.vocabulary import unknown_word
 
@@ -36,6 +37,8 @@ _DIALECT_KEYS |= {"values", "iso"}  # value maps by target column; the ISO dump 
 _RULE_KEYS |= {"values", "iso", "groups", "cards"}  # the same for one rule; regex group targets; card keys
 _SAMPLE_KEYS = {"line", "expect"}
 _DIALECT_KEYS |= payloads.KEYS  # payload styles, tag shapes and patterns (payloads.py)
+_DIALECT_KEYS |= {"wire"}  # ISO 8583 wire dumps decoded before the rules read a line (wire.py)
+_DIALECT_KEYS |= {"layout"}  # PatternLayouts added to a format (layouts.py), compiled by the registry
 _RULE_KEYS |= payloads.KEYS
 _SAMPLE_KEYS |= {"message"}  # a whole message, its tag in a tag shape, instead of a payload
 #: The attrs key holding a payload's positional words beyond a rule's ``args``.
@@ -272,6 +275,10 @@ class Dialects:
         #: Card contexts the dialects declare (``cards``, fields and groups whose target is
         #: ``card``): name -> pattern with group "v", for the card guard.
         self.card_contexts: dict[str, str] = {}
+        #: ISO 8583 wire dumps the dialects declare (``[[wire]]``), decoded before the card guard.
+        self.wire: tuple[Wire, ...] = ()
+        #: PatternLayouts the dialects add to formats: format name -> [(where, layout table)].
+        self.layouts: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.names: list[str] = []
         self.titles: dict[str, str] = {}
         self.samples: dict[str, list[dict[str, Any]]] = {}
@@ -309,6 +316,14 @@ class Dialects:
         self.names.append(name)
         self.titles[name] = data.get("title", "")
         self.samples[name] = []
+        if not isinstance(data.get("wire", []), list):
+            raise DialectError(f"{file_name}: field 'wire': must be an array of tables ([[wire]])")
+        self.wire += tuple(read_wire(f"{file_name}: wire {i}", raw) for i, raw in enumerate(data.get("wire", []), 1))
+        for i, raw in enumerate(data.get("layout", []) if isinstance(data.get("layout", []), list) else [None], 1):
+            if not isinstance(raw, dict) or not isinstance(raw.get("format"), str):
+                raise DialectError(f"{file_name}: layout {i}: a table naming its 'format' (the format folder)")
+            table = {k: v for k, v in raw.items() if k != "format"}
+            self.layouts.setdefault(raw["format"], []).append((f"{file_name}: layout {i}", table))
         defaults = self._file_defaults(file_name, data)
         file_style = self._shapes(file_name, data, tags)
         for i, raw in enumerate(data.get("rule", []), start=1):

@@ -8,8 +8,9 @@ from importlib.resources import files
 from typing import Any
 
 
-def emv_tlv(hex_text: str) -> dict[str, str]:
-    """Top-level BER-TLV tags of an EMV DE55 hex string ({"9F36": "001A"}); {} if not TLV."""
+def emv_tlv(hex_text: str, whole: bool = False) -> dict[str, str]:
+    """Top-level BER-TLV tags of an EMV DE55 hex string ({"9F36": "001A"}); {} if not TLV (with
+    ``whole``, also when any byte is left over or a tag is cut: the tags read only if they are all)."""
     try:
         data = bytes.fromhex(hex_text.strip())
     except ValueError:
@@ -24,7 +25,7 @@ def emv_tlv(hex_text: str) -> dict[str, str]:
                 i += 1
         i += 1
         if i >= len(data):
-            return out
+            return {} if whole else out
         tag = data[start:i].hex().upper()
         length = data[i]
         i += 1
@@ -33,7 +34,7 @@ def emv_tlv(hex_text: str) -> dict[str, str]:
             length = int.from_bytes(data[i : i + n], "big")
             i += n
         if i + length > len(data):
-            return out
+            return {} if whole else out
         out[tag] = data[i : i + length].hex().upper()
         i += length
     return out

@@ -134,10 +134,16 @@ def card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:
 
 def zone_for(tz: str | dict[str, str] | None, path: str) -> str | None:
     """The zone of ``path``'s local times: ``tz``, or its entry for the path, its name or "*"."""
-    if isinstance(tz, dict):  # ``path`` is as recorded (card numbers masked): so are the keys
-        zones = {mask_name(k): v for k, v in tz.items()}
-        return zones.get(path) or zones.get(Path(path).name) or zones.get("*")
-    return tz
+    return setting_for(tz, path)
+
+
+def setting_for(setting: str | dict[str, str] | None, path: str) -> str | None:
+    """A per-input setting of ``path`` (a zone, a format name): one for all, or its entry for the
+    path, its file name or "*"."""
+    if isinstance(setting, dict):  # ``path`` is as recorded (card numbers masked): so are the keys
+        values = {mask_name(k): v for k, v in setting.items()}
+        return values.get(path) or values.get(Path(path).name) or values.get("*")
+    return setting
 
 
 def input_row(

@@ -12,6 +12,7 @@ import functools
 import importlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -28,7 +29,7 @@ from lark.exceptions import (
 from lark.load_grammar import FromPackageLoader
 
 from forensics import formats as format_folders
-from forensics.errors import FormatError
+from forensics.errors import DialectError, FormatError
 from forensics.events import EVENT_COLUMNS, fits
 from forensics.ingest.cards import screen_pattern
 from forensics.ingest.dialect import (
@@ -47,6 +48,7 @@ from forensics.ingest.fastpath import (
 )
 from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.fastpath.rows import Rows
+from forensics.ingest.layouts import Layout, layout_transformer, read_layout, read_layouts, with_layouts
 
 _FORMAT_KEYS = {
     "title",
@@ -67,8 +69,13 @@ _FORMAT_KEYS = {
     "columns",
     "device_from_host",
     "row_kind",
+    "layout",
+    "detect",
 }
 _DETECT_LINES = 30
+#: A block format's ``close`` that is no terminal: a blank line ends its record (logcat ``-v long``).
+BLANK_LINE = "blank line"
+_BLANK = re.compile(r"^[ \t]*$")
 #: How many first lines of a file format detection looks at (blank ones skipped).
 DETECT_HEAD = 4 * _DETECT_LINES
 #: Where ``%import common (...)`` in a grammar finds the shared terminals.
@@ -112,6 +119,8 @@ class Format:
     block_open: re.Pattern[str] | None = None
     block_close: re.Pattern[str] | None = None
     block_terminals: tuple[str, str] | None = None
+    layouts: list[Layout] = field(default_factory=list)  # PatternLayouts declared in format.toml
+    detect: bool = True  # False: chosen only when named for a file, never by detection
 
     def terminal_regex(self, name: str) -> re.Pattern[str]:
         """A grammar terminal's own regular expression (keeps the grammar the one definition)."""
@@ -129,8 +138,9 @@ class Format:
         return self.block_close is not None and self.block_close.search(text) is not None
 
 
-def _load_format(name: str, raw: dict[str, Any]) -> Format:
-    """One folder's format, its grammar built with its transformer; FormatError says what is wrong."""
+def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]] = ()) -> Format:
+    """One folder's format, its grammar built with its transformer; FormatError says what is wrong.
+    ``extra``: (where, table) of the PatternLayouts dialect files declare for it."""
     where = f"{name}/format.toml"
     unknown = set(raw) - _FORMAT_KEYS
     if unknown:
@@ -146,12 +156,20 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         raise FormatError(f"{name}/__init__.py: no TRANSFORMER")
     grammar = f"{name}.lark"
     levels = raw.get("levels", {})
+    layouts = read_layouts(where, raw.get("layout"))
+    for here, table in extra:
+        layouts.append(read_layout(here, table, f"layout_{len(layouts) + 1}"))
+    transformer = module.TRANSFORMER(levels)
     try:
         text = format_folders.folder(name).joinpath(grammar).read_text(encoding="utf-8")
+        if layouts:  # declared PatternLayouts: one whole-line terminal each, tried before the grammar's own
+            text = with_layouts(text, [layout for layout, _ in layouts])
+            for layout, _ in layouts:
+                setattr(transformer, layout.name, layout_transformer(layout, transformer.level))
         parser = Lark(
             text,
             parser="lalr",
-            transformer=module.TRANSFORMER(levels),
+            transformer=transformer,
             maybe_placeholders=True,
             import_paths=_IMPORTS,
             **LALR_PLUGINS,
@@ -171,7 +189,7 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         framing=framing,
         parser=parser,
         module=module,
-        time=raw.get("time", []),
+        time=raw.get("time", []) + [layout.time for layout, _ in layouts if layout.time],
         header=raw.get("header"),
         continuation=tuple(raw.get("continuation", ())),
         crash_tags=tuple(raw.get("crash_tags", ())),
@@ -181,12 +199,16 @@ def _load_format(name: str, raw: dict[str, Any]) -> Format:
         columns=raw.get("columns", {}),
         row_kind=raw.get("row_kind", "log"),
         card_contexts=raw.get("card_contexts", {}),
-        samples=raw.get("sample", []),
+        samples=raw.get("sample", []) + [sample for _, samples in layouts for sample in samples],
+        layouts=[layout for layout, _ in layouts],
+        detect=raw.get("detect", True) is not False,
     )
     if framing == "block":
         terminals = (raw["block"].get("open"), raw["block"].get("close"))
         try:
-            fmt.block_open, fmt.block_close = (fmt.terminal_regex(str(t)) for t in terminals)
+            fmt.block_open, fmt.block_close = (
+                _BLANK if t == BLANK_LINE else fmt.terminal_regex(str(t)) for t in terminals
+            )
         except (KeyError, TypeError) as exc:
             raise FormatError(f"{where}: field 'block': {terminals} are not both terminals of {grammar}") from exc
         fmt.block_terminals = (str(terminals[0]), str(terminals[1]))
@@ -212,25 +234,44 @@ class Registry:
 
     def __init__(self, dialects: Dialects | None = None):
         self.dialects = dialects or Dialects()
-        self.formats: dict[str, Format] = {
-            name: _load_format(name, raw) for name, raw in format_folders.declared().items()
-        }
+        declared = format_folders.declared()
+        for name, tables in self.dialects.layouts.items():
+            if name not in declared:
+                raise DialectError(f"{tables[0][0]}: field 'format': no format {name!r} ({', '.join(declared)})")
+        try:
+            self.formats: dict[str, Format] = {
+                name: _load_format(name, raw, self.dialects.layouts.get(name, ())) for name, raw in declared.items()
+            }
+        except FormatError as exc:
+            if any(str(exc).startswith(where) for tables in self.dialects.layouts.values() for where, _ in tables):
+                raise DialectError(str(exc)) from None  # a dialect file's layout: the dialect's error
+            raise
         self._fast: dict[str, FastFormat | None] = {}
         self._fast_blocks: dict[str, Any] = {}
         self._fast_rows: dict[str, Rows | None] = {}
         self._check_samples()
+        for wire in self.dialects.wire:  # the card screen must find a dump's lines, in Polars
+            try:
+                pl.Series([""]).str.contains(strip_lookarounds(wire.screen))
+            except pl.exceptions.PolarsError as exc:
+                raise DialectError(f"{wire.where}: field 'match': Polars cannot run it: {exc}") from None
 
     def _check_samples(self) -> None:
         for fmt in self.formats.values():
-            for j, sample in enumerate(fmt.samples, start=1):
-                where = f"{fmt.name}/format.toml: sample {j}"
+            counts: dict[str, int] = {}
+            for sample in fmt.samples:
+                # a layout's sample says where it is declared (a dialect file's: the dialect's error)
+                source = sample.get("where", fmt.name + "/format.toml")
+                counts[source] = j = counts.get(source, 0) + 1
+                where = f"{source}: sample {j}"
+                error = DialectError if not where.startswith(f"{fmt.name}/format.toml") else FormatError
                 try:
                     got = self.record(fmt, sample["line"])
                 except RecordError as exc:
-                    raise FormatError(f"{where}: does not parse: {exc}") from exc
+                    raise error(f"{where}: does not parse: {exc}") from exc
                 for key, want in sample.get("expect", {}).items():
                     if got.get(key) != want:
-                        raise FormatError(f"{where}: {key} is {got.get(key)!r}, expected {want!r}")
+                        raise error(f"{where}: {key} is {got.get(key)!r}, expected {want!r}")
 
     def fast_format(self, fmt: Format | None) -> FastFormat | None:
         """The fast path of a line format (its grammar as one regular expression), if it has one."""
@@ -244,6 +285,7 @@ class Registry:
                 self._fast[fmt.name] = None
             else:
                 bound = {alt: functools.partial(twin, levels=fmt.levels) for alt, twin in twins.items()}
+                bound |= {layout.name: functools.partial(layout.twin, levels=fmt.levels) for layout in fmt.layouts}
                 self._fast[fmt.name] = FastFormat(fmt.name, regex, bound, fmt.continuation, fmt.crash_tags)
         return self._fast[fmt.name]
 
@@ -284,7 +326,7 @@ class Registry:
     def card_screen(self) -> str:
         """Regular expression of lines that may hold card data (kept off the fast path), the
         dialects' card contexts included (those Polars cannot run belong to rules it cannot
-        run either: their lines take the Lark path anyway)."""
+        run either: their lines take the Lark path anyway), and the ISO 8583 wire dumps they declare."""
         declared = []
         for pattern in self.dialects.card_contexts.values():
             lookaround_free = strip_lookarounds(pattern).replace("(?P<v>", "(?:")
@@ -293,7 +335,7 @@ class Registry:
             except pl.exceptions.PolarsError:
                 continue
             declared.append(pattern)
-        return screen_pattern(declared)
+        return screen_pattern(declared + [wire.screen for wire in self.dialects.wire])
 
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records (``choose``)."""
@@ -312,11 +354,11 @@ class Registry:
             return Choice(None, None)
         first = head[0].lstrip("\ufeff").strip()
         for fmt in self.formats.values():
-            if fmt.header and first == fmt.header:
+            if fmt.header and first == fmt.header and fmt.detect:
                 return Choice(fmt, None)
         scores: dict[str, int] = {}
         for fmt in self.formats.values():
-            if fmt.header:
+            if fmt.header or not fmt.detect:
                 continue
             scores[fmt.name] = self._block_score(fmt, head) if fmt.framing == "block" else self._line_score(fmt, head)
         best = max(scores, key=lambda name: scores[name])

@@ -27,7 +27,7 @@ def frames(
 
     Of a block format, the lines before the first opening that end at a closing line are the
     rest of a block cut by the excerpt's start, and their reason says so."""
-    tried = ", ".join(reg.formats)
+    tried = ", ".join(name for name, f in reg.formats.items() if f.detect)
     block: list[str] = []
     held: list[tuple[int, str, str | None]] = []  # lines before a block format's first opening
     holding = fmt is not None and fmt.framing == "block"
@@ -107,8 +107,11 @@ def chunk_starts(lines: list[str], fmt: Format, size: int) -> list[int]:
     return starts
 
 
-def record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | None, int, pl.Series, dict[int, str]]]:
-    """(format, lines before, lines, cut lines' reasons) batches of whole records.
+def record_batches(
+    reader: Reader, reg: Registry, named: Format | None = None
+) -> Iterator[tuple[Format | None, int, pl.Series, dict[int, str]]]:
+    """(format, lines before, lines, cut lines' reasons) batches of whole records; the format is
+    ``named`` when the user named it for this file, else detected from the first lines.
 
     A multi-line record is never split, unless no record starts in four batches' worth of
     lines: then they go on as they are (memory stays bounded; the pieces are accounted for).
@@ -119,6 +122,9 @@ def record_batches(reader: Reader, reg: Registry) -> Iterator[tuple[Format | Non
     first = True
     for lines in reader.batches():
         lines = pl.concat([held, lines]) if held is not None and held.len() else lines
+        if first and named is not None:
+            fmt, first = named, False
+            reader.notes.append(f"format {named.name}: named for this file")
         if first:
             choice, first = reg.choose(lines.head(DETECT_HEAD).to_list()), False
             fmt = choice.format

@@ -22,6 +22,7 @@ from forensics.ingest import fastpath
 from forensics.ingest.cards import CardGuard, Sighting
 from forensics.ingest.formats import Format, RecordError, Registry, registry_for
 from forensics.ingest.framing import chunk_starts, frames
+from forensics.ingest.wire import rewrite
 
 #: Events rows per frame while records are gathered one by one.
 _BATCH = 50_000
@@ -88,7 +89,11 @@ def parse_lines(
     unparsed: dict[str, list[Any]] = {n: [] for n in UNPARSED_SCHEMA.names()}
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
     fmt_name = fmt.name if fmt else None
+    wire = reg.dialects.wire
     for line, line_end, text, reason in frames(numbered, fmt, reg, cuts or {}):
+        if wire:  # ISO 8583 dumps decoded first, so the guard masks their card data as in plain text
+            text, undecoded = rewrite(wire, text)
+            reason = reason or undecoded
         text, sightings = guard.protect(text)
         add_sightings(compliance, path, line, sightings)
         record = None

@@ -23,11 +23,12 @@ from typing import Any
 
 import polars as pl
 
+from forensics.errors import FormatError
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
 from forensics.ingest import clock
 from forensics.ingest.cards import CardGuard, Sighting, mask_name
 from forensics.ingest.dialect import Dialects, dialect_sources
-from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, zone_for
+from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, setting_for, zone_for
 from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
 from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch
@@ -81,7 +82,9 @@ class _Stream:
         workers: int,
         pool: LazyPool | None,
         progress: Callback | None = None,
+        formats: str | dict[str, str] | None = None,
     ):
+        self.formats = formats  # the format the user named for an input (or for all)
         self.reg, self.spool_dir, self.tz, self.year, self.device, self.guard = reg, spool_dir, tz, year, device, guard
         self.workers, self.pool, self.progress = workers, pool, progress
         self.in_memory = 0  # bytes of parsed batches kept in memory; beyond _SPOOL_MEMORY they go to disk
@@ -96,7 +99,9 @@ class _Stream:
         total = _file_size(path)
         with ThreadPoolExecutor(self.workers) as threads:
             queue: deque[Future[Parsed]] = deque()
-            for fmt, offset, lines, cuts in record_batches(item.reader, self.reg):
+            name = setting_for(self.formats, reader.path)
+            given = self.reg.formats[name] if name else None
+            for fmt, offset, lines, cuts in record_batches(item.reader, self.reg, given):
                 if self.progress is not None:
                     self.progress(reader.path, reader.size, total, reader.lines)
                 item.fmt = item.times.fmt = fmt
@@ -223,6 +228,7 @@ def load(
     fast: bool = True,
     batch_bytes: int = 16 << 20,
     progress: Callback | None = None,
+    formats: str | dict[str, str] | None = None,
 ) -> Loaded:
     """Ingest log files into the events, unparsed, compliance and inputs tables.
 
@@ -236,13 +242,17 @@ def load(
     ``progress`` is called after each batch read (``forensics.progress.Callback``).
     ``dialects`` are dialect files (paths) read on top of the installed ones (a vendor's
     phrasing: docs/dialects.md), or a ``Dialects`` object; None: the files
-    $FORENSICS_DIALECTS names (``os.pathsep``-separated), if any. Raises InputError for a file
-    that cannot be read, ClockError for a bad zone and DialectError for a bad dialect file.
+    $FORENSICS_DIALECTS names (``os.pathsep``-separated), if any. ``formats`` names the format of
+    every input or {path: format} ("*" for the rest) instead of detecting it: the only way to
+    read a format detection never chooses (``logcat_raw``). Raises InputError for a file that
+    cannot be read, ClockError for a bad zone, DialectError for a bad dialect file and
+    FormatError for a format name no folder declares.
     """
     paths = _checked_inputs(paths, tz, year)
     reg = _registry(dialects)
+    _check_formats(formats, reg)
     pool = LazyPool(workers) if workers > 1 else None
-    stream = _Stream(reg, None, tz, year, device, CardGuard(card_key), workers, pool, progress)
+    stream = _Stream(reg, None, tz, year, device, CardGuard(card_key), workers, pool, progress, formats)
     frames: list[pl.DataFrame] = []
     loaded = stream.write(stream.read(paths, batch_bytes, chunk_lines, fast), frames.append)
     loaded.events = pl.concat(frames) if frames else pl.DataFrame(schema=EVENTS_SCHEMA)
@@ -263,6 +273,7 @@ def write_parquet(
     workers: int = 1,
     progress: Callback | None = None,
     anchors: Sequence[datetime] = (),
+    formats: str | dict[str, str] | None = None,
 ) -> Loaded:
     """Ingest log files straight into a Parquet events file, in batches of about ``batch_bytes``.
 
@@ -275,17 +286,18 @@ def write_parquet(
     outside the GIL). Parsed batches wait for the second pass in memory up to 128 MB, then in
     compressed Arrow IPC files in a temporary folder. ``dialects`` as for ``load``. ``anchors``: times
     of dated logs beyond ``paths`` (the other inputs of a fleet, ``forensics.fleet``) that year-less
-    stamps may take their year from, as from a dated input among ``paths``.
+    stamps may take their year from, as from a dated input among ``paths``. ``formats`` as for ``load``.
     """
     import pyarrow.parquet as pq
 
     paths = _checked_inputs(paths, tz, year)
     reg = _registry(dialects)
+    _check_formats(formats, reg)
     check_outputs(paths, [output])
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
-        stream = _Stream(reg, spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress)
+        stream = _Stream(reg, spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress, formats)
         stream.anchors = list(anchors)
         pending = stream.read(paths, batch_bytes, _STREAM_CHUNK, fast)
         # aside: a closed writer leaves a valid file that looks complete
@@ -301,6 +313,13 @@ def _registry(dialects: Dialects | Sequence[str | Path] | None) -> Registry:
     if isinstance(dialects, (str, Path)):
         dialects = [dialects]
     return registry_for(tuple(dialect_sources(dialects)))
+
+
+def _check_formats(formats: str | dict[str, str] | None, reg: Registry) -> None:
+    """FormatError for a format name (``load``'s ``formats``) that no format folder declares."""
+    for name in formats.values() if isinstance(formats, dict) else [formats] if formats else []:
+        if name not in reg.formats:
+            raise FormatError(f"unknown format {name!r} (formats: {', '.join(reg.formats)})")
 
 
 def _file_size(path: str | Path) -> int:

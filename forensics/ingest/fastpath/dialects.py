@@ -121,7 +121,7 @@ class FastDialects:
 
     def apply(self, env: pl.DataFrame) -> pl.DataFrame:
         """Dialect columns for envelope rows; a ``_refuse`` column marks rows for the Lark path."""
-        own = pl.col("tag").is_in(self.tags)
+        own = pl.col("tag").is_in(self.tags).fill_null(False)  # no tag (logcat raw, thread): not own
         pre, etag = pl.col("_pre"), pl.col("_etag")
         open_ = pl.col("kind").is_null()
         opening, cut = self._opening(pl.col("message"))
