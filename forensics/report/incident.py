@@ -64,8 +64,9 @@ def _chart(sec: Section, name: str, kind: str, tl: Any, findings: list[dict[str,
 TIME_HEADER = "sent (UTC)"
 TIME_NOTE = (
     "Times: each charge is shown at the time its terminal sent the request (its start when nothing was sent), "
-    "in UTC after correcting the terminal's clock against the host; host and clearing lines at their own "
-    "times, a cleared item never before the request it clears."
+    "in UTC after correcting the terminal's clock against the host (where a terminal log was given); host lines "
+    "at the host's time; a cleared item at its capture time, moved to the request it clears where the capture "
+    "time would put it before that request (the row itself shows the time as filed)."
 )
 
 

@@ -65,7 +65,9 @@ def _lines(f: Finding) -> str:
     """The finding's cited lines, each with its UTC time beside the line as logged (``render.evidence``)."""
     head = [
         render.heading(f),
-        "Cited lines: [role] file:line (its time in UTC after clock correction): the line as logged, card numbers "
+        "Cited lines: [role] file:line (its time in UTC as placed on the timeline: terminal lines after clock "
+        "correction, host lines by the host's clock, a cleared item at or after the request it clears, which may "
+        "differ from the capture time in its row): the line as logged, card numbers "
         "masked.",
         "",
     ]
