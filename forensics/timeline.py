@@ -985,27 +985,30 @@ def _queued(txns: pl.DataFrame, terminal: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([txns, clones], how="vertical_relaxed")
 
 
+#: The host's columns a transaction carries (``_join_host``; ``_host_only`` takes them as they are)
+_HOST_COLUMNS = (
+    "host_rc",
+    "host_rrn",
+    "host_auth",
+    "host_amount",
+    "host_currency",
+    "host_atc",
+    "host_mid",
+    "h_rx_ts",
+    "host_path",
+    "host_line",
+    "host_resp_line",
+    "host_reversal_rc",
+    "host_reversal_line",
+)
+
+
 def _join_host(txns: pl.DataFrame, host: pl.DataFrame, host_log: bool) -> pl.DataFrame:
     """The host's request, answer and reversal of each transaction; ``host_log``: a host log was given
     (when it holds no request for these TIDs, its silence is not coverage: ``host_covers`` stays False)."""
-    cols = [
-        "host_rc",
-        "host_rrn",
-        "host_auth",
-        "host_amount",
-        "host_currency",
-        "host_atc",
-        "host_mid",
-        "h_rx_ts",
-        "host_path",
-        "host_line",
-        "host_resp_line",
-        "host_reversal_rc",
-        "host_reversal_line",
-    ]
     if host.is_empty():
         return txns.with_columns(
-            [pl.lit(None).alias(c) for c in cols], host_log=pl.lit(host_log), host_covers=pl.lit(False)
+            [pl.lit(None).alias(c) for c in _HOST_COLUMNS], host_log=pl.lit(host_log), host_covers=pl.lit(False)
         )
     expected_mti = pl.coalesce("mti", pl.when(pl.col("line_saf_queued").is_not_null()).then(pl.lit("0220")))
     left = txns.with_columns(_mti=expected_mti, _t=pl.coalesce("ts_tx", "ts_start")).sort("_t")
@@ -1259,19 +1262,7 @@ def _host_only(txns: pl.DataFrame, host: pl.DataFrame) -> pl.DataFrame:
         pl.col("host_amount").alias("amount_entered"),
         pl.col("host_amount").alias("amount_sent"),
         pl.col("host_orig_rrn").alias("orig_rrn"),
-        "host_rc",
-        "host_rrn",
-        "host_auth",
-        "host_amount",
-        "host_currency",
-        "host_atc",
-        "host_mid",
-        "h_rx_ts",
-        "host_path",
-        "host_line",
-        "host_resp_line",
-        "host_reversal_rc",
-        "host_reversal_line",
+        *_HOST_COLUMNS,
         pl.col("host_path").alias("path"),
         pl.col("host_line").alias("line_start"),
         pl.col("host_line").alias("line_tx"),
