@@ -81,16 +81,18 @@ def transaction_events(tl: Timeline, row: dict[str, object]) -> pl.DataFrame:
         pl.col("kind").is_in(_EVENT_KINDS),
         (pl.col("kind") != "power.battery") | (pl.col("code") <= 15),
     )
+    # a STAN or TID not known (null) matches no line: the comparison is null, and the filter drops it
+    stan, tid = pl.lit(row["stan"], pl.String), pl.lit(row["tid"], pl.String)
     by_stan = ev.filter(
         pl.col("path") == row["path"],
-        pl.col("stan") == row["stan"],
+        pl.col("stan") == stan,
         pl.col("kind").is_in(["reversal.send", "reversal.deleted", "saf.upload"]),
         pl.col("txn") != row["txn"],
     )
     host = ev.filter(
         pl.col("role") == "host",
-        pl.col("tid") == row["tid"],
-        pl.col("stan") == row["stan"],
+        pl.col("tid") == tid,
+        pl.col("stan") == stan,
         (pl.col("ts_utc") - pl.lit(row["ts_start"])).dt.total_seconds().abs() < 3 * 86400,
     )
     settle = ev.filter(pl.col("kind") == "settle.item", pl.col("rrn") == row["rrn"]) if row.get("rrn") else ev.clear()
