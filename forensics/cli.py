@@ -795,13 +795,27 @@ def _simulate_fleet(output: str, merchants: int, seed: int, days: int, incidents
     )
 
 
+class _Terminated(SystemExit):
+    """The exit SIGTERM asks for: it unwinds, so temporary files and partial outputs are removed."""
+
+
 def _terminated(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds, so temporary files and partial outputs are removed
+    raise _Terminated(128 + signum)
 
 
 def main() -> None:
     """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
     signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _main()
+    except _Terminated as exc:
+        # Unwound: temporary files and partial outputs are gone. End now rather than wait for reader threads
+        # still blocked on an input that may never end (a pipe nobody closes), as a normal exit would.
+        sys.stderr.flush()
+        os._exit(int(exc.code or 0))
+
+
+def _main() -> None:
     try:
         code = cli(prog_name="forensics", standalone_mode=False)  # a ctx.exit(n) returns n here
         if isinstance(code, int) and code:
