@@ -1299,25 +1299,14 @@ def _cleared_only(txns: pl.DataFrame, settlement: pl.DataFrame, host_log: bool) 
     if items.is_empty():
         return txns.clear()
     key = pl.coalesce("rrn", "_ref")
-    grouped = items.sort("path", "line").group_by("tid", key.alias("_key"), maintain_order=True).agg(pl.all())
-    first = [
-        "path",
-        "line",
-        "mid",
-        "txn_type",
-        "stan",
-        "rrn",
-        "auth",
-        "card",
-        "card_id",
-        "atc",
-        "entry",
-        "currency",
-        "exponent",
-        "amount",
-        "ts_utc",
-    ]
-    grouped = grouped.with_columns([pl.col(c).list.first() for c in first if c in grouped.columns])
+    # one transaction per TID and RRN: its first item's columns, and every item's line
+    first = ("path", "line", "mid", "txn_type", "stan", "rrn", "auth", "card", "card_id", "atc", "entry")
+    first += ("currency", "exponent", "amount", "ts_utc")
+    grouped = (
+        items.sort("path", "line")
+        .group_by("tid", key.alias("_key"), maintain_order=True)
+        .agg(*[pl.col(c).first() for c in first], pl.col("_ref"))
+    )
     return grouped.select(
         (pl.lit("clearing:") + pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("txn"),
         (pl.lit("tid:") + pl.col("tid")).alias("device"),
