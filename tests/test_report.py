@@ -162,3 +162,15 @@ def test_an_unknown_skew_is_said_to_be_unknown_not_zero() -> None:
     (dev_header, dev_rows), (clock_header, clock_rows) = devices.tables
     assert {r[dev_header.index("skew (s)")] for r in dev_rows} == {"unknown"}
     assert {r[clock_header.index("skew (s)")] for r in clock_rows} == {"unknown (none applied)"}
+
+
+def test_summary_counts_terminals_known_only_by_tid() -> None:
+    host_alone = diagnose([str(SAMPLES / "dup_operator_rerun" / "acquirer-host.log")])
+    summary = incident.sections(host_alone)[0].paragraphs[0]
+    assert "on 1 terminal known only by TID from the host log or clearing file" in summary, summary
+    mixed = diagnose(
+        [str(SAMPLES / "clean_day" / p.name) for p in (SAMPLES / "clean_day").glob("*.log") if "host" not in p.name]
+        + [str(SAMPLES / "dup_operator_rerun" / "acquirer-host.log")]
+    )
+    summary = incident.sections(mixed)[0].paragraphs[0]
+    assert re.search(r"on \d+ terminals? with a log and 1 more known only by TID", summary), summary

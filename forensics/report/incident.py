@@ -27,6 +27,7 @@ from forensics.report import CHARTS, charts
 from forensics.report.custody import Custody
 from forensics.report.pdf import write_pdf
 from forensics.report.section import Section
+from forensics.timeline import Timeline
 
 FORMATS = ("html", "md", "pdf")
 # Tables never break inside a number or a word: short cells (amounts, times, codes, ids, headers) keep
@@ -85,6 +86,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _where(tl: Timeline) -> str:
+    """Where the transactions were: terminals with a log, and terminals known only by the TID the host log
+    or a clearing file gives."""
+    rebuilt = tl.transactions.filter(pl.col("rebuilt_from") != "terminal")["tid"].drop_nulls().n_unique()
+    logged = f"on {plural(tl.devices.height, 'terminal')}"
+    if not rebuilt:
+        return logged
+    known = "known only by TID from the host log or clearing file"
+    if not tl.devices.height:
+        return f"on {plural(rebuilt, 'terminal')} {known}"
+    return f"{logged} with a log and {rebuilt} more {known}"
+
+
 def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     """The report's content, independent of the output format; ``run`` says who made it, when and
     how (default: now, from a library call)."""
@@ -95,9 +109,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     n = len(result.findings)
     cov = coverage(tl)
     files = plural(len(doc["inputs"]), "input file")
-    covering = (
-        f"covering {plural(tl.transactions.height, 'transaction attempt')} on {plural(tl.devices.height, 'terminal')}"
-    )
+    covering = f"covering {plural(tl.transactions.height, 'transaction attempt')} {_where(tl)}"
     if len(cov.empty) == cov.inputs.height:
         summary.paragraphs.append(
             f"Nothing was checked: no input yielded an event, so no faulty charge can be found or ruled out "
