@@ -3,7 +3,8 @@
 A cardholder disputes a charge with their bank under one of the network's categories (Visa's dispute
 conditions, Mastercard's message reason codes); the acquirer answers with evidence. Which categories a
 finding kind supports, and the evidence each asks for, is data: ``forensics/data/disputes.toml``, its
-sources cited in ``docs/disputes.md``. ``disputes(kind, cause)`` gives a finding's categories; each
+sources cited in ``docs/disputes.md``. ``disputes(kind, shape)`` gives a finding's categories (a shape of
+the kind, such as a completion above the hold, may support other categories than the kind's); each
 finding's JSON lists them under ``disputes`` and the reports show them.
 """
 
@@ -47,18 +48,22 @@ class Dispute:
 
 @dataclass(frozen=True)
 class Table:
-    """The dispute table: categories by id, and per kind its categories, those per cause and why none."""
+    """The dispute table: categories by id, per kind its categories and why none, and the same per shape."""
 
     categories: dict[str, Dispute]
     kinds: dict[str, tuple[str, ...]]
-    by_cause: dict[str, dict[str, tuple[str, ...]]]
     none: dict[str, str]
+    #: (kind, shape) -> the shape's categories, in place of the kind's
+    shapes: dict[tuple[str, str], tuple[str, ...]]
+    #: (kind, shape) -> why the shape supports none
+    shapes_none: dict[tuple[str, str], str]
 
 
 @functools.cache
 def table(path: Path = _FILE) -> Table:
-    """The dispute table in ``path`` (default the installed one), checked: every category a kind names
-    exists, every category names a known source. Raises ValueError naming the fault."""
+    """The dispute table in ``path`` (default the installed one), checked: every category a kind or shape
+    names exists, every category names a known source, an empty list says why. Raises ValueError naming
+    the fault."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     sources = data.get("source", {})
     categories = {}
@@ -68,28 +73,42 @@ def table(path: Path = _FILE) -> Table:
         categories[key] = Dispute(
             spec["network"], spec["code"], spec["title"], tuple(spec["evidence"]), sources[spec["source"]]
         )
-    kinds, by_cause, none = {}, {}, {}
+    kinds: dict[str, tuple[str, ...]] = {}
+    none: dict[str, str] = {}
+    shapes: dict[tuple[str, str], tuple[str, ...]] = {}
+    shapes_none: dict[tuple[str, str], str] = {}
+
+    def read(where: str, spec: dict[str, Any]) -> tuple[tuple[str, ...], str | None]:
+        ids = tuple(spec.get("categories", ()))
+        for key in ids:
+            if key not in categories:
+                raise ValueError(f"{path.name}: {where}: unknown category {key!r}")
+        if not ids and "none" not in spec:
+            raise ValueError(f"{path.name}: {where} supports no category and does not say why (none)")
+        return ids, (None if ids else spec["none"])
+
     for kind, spec in data.get("kind", {}).items():
-        kinds[kind] = tuple(spec["categories"])
-        by_cause[kind] = {cause: tuple(ids) for cause, ids in spec.get("cause", {}).items()}
-        if not kinds[kind]:
-            if "none" not in spec:
-                raise ValueError(f"{path.name}: kind {kind} supports no category and does not say why (none)")
-            none[kind] = spec["none"]
-        for ids in (kinds[kind], *by_cause[kind].values()):
-            for key in ids:
-                if key not in categories:
-                    raise ValueError(f"{path.name}: kind {kind}: unknown category {key!r}")
-    return Table(categories, kinds, by_cause, none)
+        kinds[kind], why = read(f"kind {kind}", spec)
+        if why:
+            none[kind] = why
+        for name, shape_spec in spec.get("shape", {}).items():
+            shapes[kind, name], why = read(f"kind {kind} shape {name}", shape_spec)
+            if why:
+                shapes_none[kind, name] = why
+    return Table(categories, kinds, none, shapes, shapes_none)
 
 
-def disputes(kind: str, cause: str | None = None) -> list[Dispute]:
-    """The dispute categories a finding of ``kind`` with ``cause`` supports (none for an unknown kind)."""
+def disputes(kind: str, shape: str | None = None) -> list[Dispute]:
+    """The dispute categories a finding of ``kind`` and ``shape`` supports: the shape's when the table
+    gives it one, else the kind's (none for an unknown kind)."""
     t = table()
-    ids = t.kinds.get(kind, ()) + t.by_cause.get(kind, {}).get(cause or "", ())
-    return [t.categories[key] for key in dict.fromkeys(ids)]
+    ids = t.shapes.get((kind, shape or ""), t.kinds.get(kind, ()))
+    return [t.categories[key] for key in ids]
 
 
-def no_dispute(kind: str) -> str | None:
-    """Why a finding of ``kind`` supports no dispute category, or None."""
-    return table().none.get(kind)
+def no_dispute(kind: str, shape: str | None = None) -> str | None:
+    """Why a finding of ``kind`` and ``shape`` supports no dispute category, or None."""
+    t = table()
+    if (kind, shape or "") in t.shapes:
+        return t.shapes_none.get((kind, shape or ""))
+    return t.none.get(kind)

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from forensics.analysis import diagnose, timeline
 from forensics.cli import cli
-from forensics.diagnosis import render
+from forensics.diagnosis import reconcile, render
 from forensics.diagnosis.finding import Alternative
 from forensics.diagnosis.kinds import kinds
 from forensics.disputes import disputes, table
@@ -229,8 +229,32 @@ def test_every_finding_kind_has_its_dispute_categories_or_says_why_not() -> None
         for d in disputes(kind):
             assert d.network in ("Visa", "Mastercard") and d.evidence and d.source
     assert [d.code for d in disputes("duplicate_charge")] == ["12.6.1", "4834"]
-    assert "12.1" in [d.code for d in disputes("duplicate_charge", "migration_sync_delay")]
     assert [d.code for d in disputes("refund_error")] == ["13.6", "4860"]
+    # every shape the table names is one the kind tells apart, or a disagreement shape of that kind
+    for kind, shape in t.shapes:
+        assert shape in kinds()[kind].shapes or reconcile.shape(shape).kind == kind, (kind, shape)
+
+
+@pytest.mark.parametrize(
+    ("sample", "codes", "none"),
+    [
+        ("deposit_completed_twice", ["12.6.1", "4834"], None),
+        ("deposit_completion_amount", ["12.5", "11.3", "4834", "4808"], None),
+        ("refund_wrong_amount", [], "merchant's loss"),
+        ("refund_wrong_card", ["13.6", "4860"], None),
+        ("ledger_open_batch_retired", [], "not charged"),
+        ("dup_migration_saf_late", ["12.6.1", "4834"], None),
+    ],
+)
+def test_a_finding_claims_only_the_disputes_its_shape_supports(sample: str, codes: list[str], none: str | None) -> None:
+    folder = SAMPLES / sample
+    truth = json.loads((folder / "truth.json").read_text())
+    logs = sorted(str(p) for p in folder.iterdir() if p.suffix in (".log", ".csv"))
+    result = diagnose(logs, tz={str(folder / d["file"]): d["tz"] for d in truth["devices"]}, card_key="k")
+    [f] = [f for f in result.findings if f.kind == truth["findings"][0]["kind"]][:1]
+    assert [d.code for d in f.disputes] == codes, (f.kind, f.shape)
+    said = render.disputes(f)
+    assert (none in said) if none else said.startswith("Disputes it supports: Visa")
 
 
 def test_a_bad_dispute_table_is_refused(tmp_path: Path) -> None:

@@ -234,6 +234,7 @@ def _finding(
         amount_minor=amount,
         action=todo,
         card=unique_txns[0].get("card"),
+        shape=row[reconcile.SHAPE_COLUMN] if shaped else kind.shape(row, unique_txns) if kind.shape else None,
     )
 
 

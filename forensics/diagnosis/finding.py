@@ -122,11 +122,14 @@ class Finding:
     action: str
     #: the first transaction's card, masked (None: no input showed it)
     card: str | None
+    #: what the finding found, among its kind's shapes or the disagreement shapes (None: the kind's story
+    #: alone); it decides the dispute categories
+    shape: str | None = None
 
     @property
     def disputes(self) -> list[Dispute]:
         """The card networks' dispute categories this finding supports (``forensics/data/disputes.toml``)."""
-        return disputes(self.kind, self.cause)
+        return disputes(self.kind, self.shape)
 
     def to_dict(self) -> dict[str, Any]:
         """The finding object of spec/findings.md (JSON-ready Python values), with ``disputes``: the dispute

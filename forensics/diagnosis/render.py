@@ -81,7 +81,7 @@ def disputes(f: Finding) -> str:
     """``Disputes it supports: Visa 12.6.1 Duplicate processing; ...`` (docs/disputes.md), or why none."""
     found = f.disputes
     if not found:
-        why = no_dispute(f.kind)
+        why = no_dispute(f.kind, f.shape)
         return f"Disputes it supports: none ({why})." if why else "Disputes it supports: none."
     return "Disputes it supports: " + "; ".join(d.label() for d in found) + "."
 

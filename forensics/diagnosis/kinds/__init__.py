@@ -68,11 +68,18 @@ class Kind:
     #: transaction line columns (``line_card``, ``line_start``...) holding the facts the kind's claim rests
     #: on: each transaction's such lines are cited as evidence
     cites: tuple[str, ...] = ()
+    #: the shapes of finding the kind tells apart (name -> meaning): what the finding found, which decides
+    #: the dispute categories it supports (``forensics/data/disputes.toml``)
+    shapes: Mapping[str, str] = field(default_factory=dict)
+    #: which of ``shapes`` a candidate is, or None: (row, transactions) -> name
+    shape: Callable[[Row, Txns], str | None] | None = None
 
     def __post_init__(self) -> None:
         for part in ("detect", "amount", "summary", "action"):
             if not callable(getattr(self, part)):
                 raise TypeError(f"finding kind {self.name!r}: {part} must be a function (got {getattr(self, part)!r})")
+        if bool(self.shapes) != callable(self.shape):
+            raise TypeError(f"finding kind {self.name!r}: shapes and shape go together (the names and the function)")
         unknown = [c for c in self.cites if not c.startswith("line_") or c not in TRANSACTION_COLUMNS]
         if unknown:
             raise TypeError(f"finding kind {self.name!r}: cites {unknown} are not transaction line columns")

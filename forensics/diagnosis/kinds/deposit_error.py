@@ -48,6 +48,12 @@ def _amount(row: Row, txns: Txns) -> tuple[int | None, dict[str, Any]]:
     return txns[-1].get("amount_entered"), txns[-1]
 
 
+def _shape(row: Row, txns: Txns) -> str:
+    if len(txns) > 2 or (row.get("completions") or 0) > 1:
+        return "completed_twice"
+    return "completed_above_hold"
+
+
 def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     a, b = txns[0], txns[-1]
     if len(txns) > 2 or (row.get("completions") or 0) > 1:
@@ -85,4 +91,9 @@ KIND = Kind(
         "completions": (pl.UInt32(), "how many completions name the pre-authorisation"),
         "over_hold": (pl.Boolean(), "completed for more than the hold and its tolerance"),
     },
+    shapes={
+        "completed_above_hold": "a completion for more than its hold (and the tolerance)",
+        "completed_twice": "one hold completed more than once",
+    },
+    shape=_shape,
 )

@@ -94,6 +94,14 @@ def _amount(row: Row, txns: Txns) -> tuple[int | None, dict[str, Any]]:
     return txns[-1].get("amount_entered"), txns[-1]
 
 
+def _shape(row: Row, txns: Txns) -> str:
+    if row.get("other_card"):
+        return "credited_other_card"
+    if row.get("twin") is not None and not row.get("over_original"):
+        return "credited_other_sale"
+    return "credited_more_than_due"
+
+
 def _summary(row: Row, txns: Txns, amount: int | None) -> str:
     a, b = txns[0], txns[-1]
     return (
@@ -144,4 +152,10 @@ KIND = Kind(
         "members": (pl.List(pl.String()), "the sale and all its refunds (refunded more than once)"),
         "refunded_total": (pl.Int64(), "the refunds summed, past the sale's amount (minor units)"),
     },
+    shapes={
+        "credited_other_card": "a refund credited to another card than the sale's",
+        "credited_other_sale": "a void or refund that hit another sale with the same invoice number",
+        "credited_more_than_due": "a refund, or refunds together, for more than the sale",
+    },
+    shape=_shape,
 )
