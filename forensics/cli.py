@@ -101,20 +101,38 @@ def _log_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...
     return value
 
 
-def _tz_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str, str] | None:
-    """``--tz`` values as ``load`` takes them; a FILE=ZONE naming no input is a usage error."""
+def _per_input(values: tuple[str, ...], logs: tuple[str, ...], hint: str) -> str | dict[str, str] | None:
+    """VALUE or FILE=VALUE option values (``--tz``, ``--log-format``) as ``load`` takes them; a FILE
+    naming no input is a usage error."""
     if not values:
         return None
     if len(values) == 1 and "=" not in values[0]:
         return values[0]
     names = set(logs) | {Path(p).name for p in logs}
-    zones: dict[str, str] = {}
+    by_path: dict[str, str] = {}
     for value in values:
-        path, sep, zone = value.rpartition("=")
+        path, sep, setting = value.rpartition("=")
         if sep and path not in names:
-            raise click.BadParameter(f"{path} is not one of the inputs", param_hint="--tz")
-        zones[path if sep else "*"] = zone
-    return zones
+            raise click.BadParameter(f"{path} is not one of the inputs", param_hint=hint)
+        by_path[path if sep else "*"] = setting
+    return by_path
+
+
+def _tz_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str, str] | None:
+    """``--tz`` values as ``load`` takes them."""
+    return _per_input(values, logs, "--tz")
+
+
+def _format_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str, str] | None:
+    """``--log-format`` values as ``load`` takes them (``formats``); an unknown format is a usage error."""
+    named = _per_input(values, logs, "--log-format")
+    known = registry_for(None).formats
+    for name in named.values() if isinstance(named, dict) else [named] if named else []:
+        if name not in known:
+            raise click.BadParameter(
+                f"unknown format {name!r} (formats: {', '.join(known)})", param_hint="--log-format"
+            )
+    return named
 
 
 def _stdout_parquet(fmt: str | None, output: str, others: str) -> None:
@@ -178,6 +196,14 @@ def _load_options(f):  # type: ignore[no-untyped-def]
         help="Zone of local timestamps (IANA name or +08:00); repeat as FILE=ZONE per input.",
     )(f)
     f = click.option("--year", type=int, help="Year for year-less timestamps when no input holds a dated one.")(f)
+    f = click.option(
+        "--log-format",
+        "log_formats",
+        multiple=True,
+        metavar="FORMAT|FILE=FORMAT",
+        help="Read the inputs as this format (a folder of grammars/) instead of detecting it; repeat as "
+        "FILE=FORMAT per input. The only way to a format detection never chooses (logcat_raw).",
+    )(f)
     return f
 
 
@@ -237,6 +263,7 @@ def parse(
     device: str | None,
     card_key: str | None,
     dialects: tuple[str, ...],
+    log_formats: tuple[str, ...],
 ) -> None:
     """Parse LOGS into one events table (Parquet, JSON lines or CSV).
 
@@ -252,6 +279,7 @@ def parse(
         "device": device,
         "card_key": card_key,
         "dialects": _dialects(dialects),
+        "formats": _format_option(log_formats, logs),
         "workers": workers,
     }
     if out_fmt == "parquet" and output != "-":
@@ -323,6 +351,7 @@ def timeline_command(
     device: str | None,
     card_key: str | None,
     dialects: tuple[str, ...],
+    log_formats: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Rebuild each transaction's lifecycle across terminal logs, the host log and settlement.
@@ -336,7 +365,14 @@ def timeline_command(
     check_outputs(logs, [output])
     _stdout_parquet(fmt, output, "text|json|csv|timesketch")
     result = _diagnosed(
-        logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, dialects=_dialects(dialects)
+        logs,
+        quiet,
+        year=year,
+        tz=_tz_option(tz, logs),
+        device=device,
+        card_key=card_key,
+        dialects=_dialects(dialects),
+        formats=_format_option(log_formats, logs),
     )
     whole = result.timeline
     empty = _say_coverage(whole, inputs=fmt != "text" and not quiet)
@@ -387,6 +423,7 @@ def diagnose_command(
     device: str | None,
     card_key: str | None,
     dialects: tuple[str, ...],
+    log_formats: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Find every faulty charge in LOGS and name its cause, with the log lines as evidence.
@@ -401,7 +438,16 @@ def diagnose_command(
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
     zones = _tz_option(tz, logs)
     result = _diagnosed(
-        logs, quiet, rules, False, year=year, tz=zones, device=device, card_key=card_key, dialects=_dialects(dialects)
+        logs,
+        quiet,
+        rules,
+        False,
+        year=year,
+        tz=zones,
+        device=device,
+        card_key=card_key,
+        dialects=_dialects(dialects),
+        formats=_format_option(log_formats, logs),
     )
     empty = _say_coverage(result.timeline, inputs=not quiet)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
@@ -438,6 +484,7 @@ def report_command(
     device: str | None,
     card_key: str | None,
     dialects: tuple[str, ...],
+    log_formats: tuple[str, ...],
     analyst: str | None,
     case_id: str | None,
     pack: bool,
@@ -451,7 +498,14 @@ def report_command(
     check_outputs(logs, folder=output)
     zones = _tz_option(tz, logs)
     result = _diagnosed(
-        logs, quiet, year=year, tz=zones, device=device, card_key=card_key, dialects=_dialects(dialects)
+        logs,
+        quiet,
+        year=year,
+        tz=zones,
+        device=device,
+        card_key=card_key,
+        dialects=_dialects(dialects),
+        formats=_format_option(log_formats, logs),
     )
     empty = _say_coverage(result.timeline, inputs=not quiet)
     read = list(dialects) or environment_dialects()  # the vendor dialect files read, for the record
@@ -495,6 +549,7 @@ def chart_command(
     device: str | None,
     card_key: str | None,
     dialects: tuple[str, ...],
+    log_formats: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Draw one chart of LOGS (faulty charges labelled). A chart that does not apply to LOGS (no device
@@ -505,7 +560,14 @@ def chart_command(
         raise click.UsageError(f"{output}: use a .png, .svg or .pdf file name")
     check_outputs(logs, [output])
     result = _diagnosed(
-        logs, quiet, year=year, tz=_tz_option(tz, logs), device=device, card_key=card_key, dialects=_dialects(dialects)
+        logs,
+        quiet,
+        year=year,
+        tz=_tz_option(tz, logs),
+        device=device,
+        card_key=card_key,
+        dialects=_dialects(dialects),
+        formats=_format_option(log_formats, logs),
     )
     empty = _say_coverage(result.timeline, inputs=False)  # warnings only: a chart's stderr is one line when drawn
     reason = charts.why_not(kind, result.timeline, result.findings)

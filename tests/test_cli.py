@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,3 +135,18 @@ def test_diagnose_json_is_the_library_document_to_stdout_and_to_a_file(tmp_path:
     to_file = CliRunner().invoke(cli, ["diagnose", *logs, "--format", "json", "--card-key", "k", "-o", str(out)])
     assert to_stdout.exit_code == 0 and to_file.exit_code == 0
     assert to_stdout.stdout == expected == out.read_text(encoding="utf-8")
+
+
+def test_log_format_names_the_format_of_an_input(tmp_path: Path) -> None:
+    raw = tmp_path / "pos.log"
+    raw.write_text("I/PosApp: sale started\nstill the app's words\n", encoding="utf-8")
+    out = tmp_path / "events.jsonl"
+    runner = CliRunner()
+    done = runner.invoke(cli, ["parse", str(raw), "--log-format", "pos.log=logcat_raw", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert {json.loads(line)["format"] for line in out.read_text().splitlines()} == {"logcat_raw"}
+    assert "format logcat_raw: named for this file" in done.output
+    wrong = runner.invoke(cli, ["diagnose", str(raw), "--log-format", "nosuch"])
+    assert wrong.exit_code == 2 and "unknown format 'nosuch'" in wrong.output
+    other = runner.invoke(cli, ["timeline", str(raw), "--log-format", "other.log=logcat_raw"])
+    assert other.exit_code == 2 and "other.log is not one of the inputs" in other.output
