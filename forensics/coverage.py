@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from forensics.timeline import Timeline
+from forensics.timeline import HOST_ZONE_SOURCE, Timeline
 
 #: the clock note ingest writes for a log without a zone; coverage says it once for all inputs
 _ASSUMED_UTC = "no time zone in the log"
@@ -126,10 +126,23 @@ class Coverage:
 def coverage(tl: Timeline) -> Coverage:
     """What the inputs of ``tl`` allowed an analysis to check (see the module docstring)."""
     inputs = tl.loaded.inputs
-    assumed = inputs.filter(pl.col("tz_assumed").fill_null(False))["path"].to_list()
+    inferred = {
+        path: (offset, items)
+        for path, offset, items in tl.clocks.filter(
+            pl.col("segment").is_null(), pl.col("source").str.starts_with(HOST_ZONE_SOURCE)
+        )
+        .select("path", "skew_s", "matches")
+        .unique("path", keep="first", maintain_order=True)
+        .iter_rows()
+    }
+    assumed = [p for p in inputs.filter(pl.col("tz_assumed").fill_null(False))["path"] if p not in inferred]
     notes = [
-        "; ".join(part for part in (row or "").split("; ") if part and not part.startswith(_ASSUMED_UTC)) or None
-        for row in inputs["notes"].to_list()
+        "; ".join(
+            [part for part in (row or "").split("; ") if part and not part.startswith(_ASSUMED_UTC)]
+            + ([_zone_from_clearing(*inferred[path])] if path in inferred else [])
+        )
+        or None
+        for path, row in inputs.select("path", "notes").iter_rows()
     ]
     table = inputs.select("path", "bytes", "format", "lines", "parsed", "unparsed").with_columns(
         notes=pl.Series(notes, dtype=pl.String)
@@ -152,5 +165,21 @@ def coverage(tl: Timeline) -> Coverage:
     for path in table.filter(pl.col("parsed") == 0)["path"]:
         not_checked.append(f"{Path(path).name} (no events in it)")
     zoned = inputs.filter(~pl.col("tz_assumed").fill_null(False), pl.col("tz").is_not_null(), pl.col("tz") != "UTC")
-    zones = tuple(zoned.select("path", "tz").iter_rows())
+    zones = tuple(zoned.select("path", "tz").iter_rows()) + tuple(
+        (path, f"UTC{_offset(offset)}") for path, (offset, _) in inferred.items()
+    )
     return Coverage(table, tuple(checked), tuple(not_checked), tuple(assumed), zones)
+
+
+def _offset(seconds: float) -> str:
+    """``+05:30``, ``-04:00``."""
+    minutes = round(abs(seconds) / 60)
+    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _zone_from_clearing(offset: float, items: int) -> str:
+    """The input note of a host log whose zone the clearing file gave."""
+    return (
+        f"no time zone in the log: UTC{_offset(offset)}, from the capture times of {plural(items, 'online item')}"
+        " in the clearing file (give --tz to override)"
+    )

@@ -11,7 +11,9 @@
   ``segment``, transaction ``attempt`` number within the file, and ``txn`` (its id).
 - ``devices``: serial, TID, MID, app, first/last seen, counter resets, role in a swap.
 - ``clocks``: per device and clock segment, the skew estimated from terminal/host message
-  pairs (terminal time minus host time), its spread and the number of pairs.
+  pairs (terminal time minus host time), its spread and the number of pairs; and a row (no segment)
+  per host log read as UTC for want of a zone whose zone the clearing file's capture times gave
+  (``host_zones``): its offset from UTC, its events moved to UTC by it.
 - ``host``: the host's request/response pairs; ``settlement``: the cleared items.
 
 Clocks: a device's log is cut into segments at clock steps, clock sets, boots and logcat
@@ -474,6 +476,138 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.D
         .then(pl.lit("inherited"))
         .otherwise(pl.lit("none: no host messages matched")),
     ).select("path", "device", "segment", "from_line", "to_line", "skew_s", "spread_s", "matches", "source")
+
+
+#: the ``source`` of a clocks row that gives a host log's zone (``host_zones``)
+HOST_ZONE_SOURCE = "clearing capture times"
+#: a host zone is inferred from at least this many online items, agreeing on it
+_ZONE_ITEMS = 3
+#: ... and from at least this share of the host log's requests the clearing file holds
+_ZONE_SHARE = 0.6
+
+
+def host_zones(events: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
+    """The UTC offset of each host log read as UTC for want of a zone (none in the log, none given),
+    from the clearing file: path, device, from_line, to_line, offset_s, spread_s, items.
+
+    An item authorised online carries the host's time of the request as ``capture_ts``, with its
+    zone (spec/terminal-logs.md section 4); paired with the host's request (same TID and STAN), the
+    difference is the host log's offset from UTC plus the network's second. The offset is the
+    quarter hour most pairs round to, kept when at least ``_ZONE_ITEMS`` pairs within
+    ``_ONLINE_CAPTURE_S`` of it make ``_ZONE_SHARE`` of the pairs (offline items carry the terminal's
+    clock and scatter) and it is not zero. An empty frame when no host log qualifies.
+    """
+    schema = {
+        "path": pl.String,
+        "device": pl.String,
+        "from_line": pl.Int64,
+        "to_line": pl.Int64,
+        "offset_s": pl.Float64,
+        "spread_s": pl.Float64,
+        "items": pl.Int64,
+    }
+    assumed = inputs.filter(pl.col("role") == "host", pl.col("tz_assumed").fill_null(False))["path"]
+    if assumed.is_empty():
+        return pl.DataFrame(schema=schema)
+    keyed = (pl.col("tid").is_not_null(), pl.col("stan").is_not_null(), pl.col("ts").is_not_null())
+    requests = (
+        events.lazy()
+        .filter(pl.col("path").is_in(assumed.implode()), pl.col("kind") == "host.rx", *keyed)
+        .select("path", "device", "line", "tid", "stan", pl.col("ts").alias("_host_ts"))
+        .collect()
+    )
+    items = (
+        events.lazy()
+        .filter(pl.col("kind") == "settle.item", *keyed)
+        .select("tid", "stan", pl.col("ts").alias("_capture"))
+        .collect()
+    )
+    if requests.is_empty() or items.is_empty():
+        return pl.DataFrame(schema=schema)
+    pairs = (
+        requests.sort("_host_ts")
+        .join_asof(
+            items.sort("_capture"),
+            left_on="_host_ts",
+            right_on="_capture",
+            by=["tid", "stan"],
+            strategy="nearest",
+            tolerance=_PAIR_TOLERANCE,
+            check_sortedness=False,
+        )
+        .filter(pl.col("_capture").is_not_null())
+        .with_columns(off=(pl.col("_host_ts") - pl.col("_capture")).dt.total_microseconds() / 1e6)
+        .with_columns(quarter=(pl.col("off") / 900).round() * 900)
+        .with_columns(online=(pl.col("off") - pl.col("quarter")).abs() <= _ONLINE_CAPTURE_S)
+    )
+    lines = requests.group_by("path").agg(
+        pl.col("device").first(), pl.col("line").min().alias("from_line"), pl.col("line").max().alias("to_line")
+    )
+    votes = (
+        pairs.filter(pl.col("online"))
+        .group_by("path", "quarter")
+        .agg(pl.len().alias("items"), (pl.col("off") - pl.col("quarter")).abs().max().alias("spread_s"))
+        .join(pairs.group_by("path").agg(pl.len().alias("_pairs")), on="path")
+        .sort("items", descending=True)
+        .group_by("path", maintain_order=True)
+        .first()
+        .filter(
+            pl.col("quarter") != 0,
+            pl.col("quarter").abs() <= 14 * 3600,
+            pl.col("items") >= _ZONE_ITEMS,
+            pl.col("items") >= pl.col("_pairs") * _ZONE_SHARE,
+        )
+    )
+    return (
+        votes.join(lines, on="path")
+        .select(
+            "path",
+            "device",
+            "from_line",
+            "to_line",
+            pl.col("quarter").alias("offset_s"),
+            "spread_s",
+            pl.col("items").cast(pl.Int64),
+        )
+        .cast(schema)
+    )
+
+
+def _host_zone_clocks(zones: pl.DataFrame) -> pl.DataFrame:
+    """The clocks table's rows of the host logs whose zone the clearing file gave (``host_zones``)."""
+    return zones.select(
+        "path",
+        "device",
+        pl.lit(None, pl.Int32).alias("segment"),
+        "from_line",
+        "to_line",
+        pl.col("offset_s").alias("skew_s"),
+        "spread_s",
+        pl.col("items").alias("matches"),
+        pl.format(
+            "{} (no zone in the host log): UTC{}", pl.lit(HOST_ZONE_SOURCE), _offset_words(pl.col("offset_s"))
+        ).alias("source"),
+    )
+
+
+def _offset_words(seconds: pl.Expr) -> pl.Expr:
+    """``+05:30``, ``-04:00`` of an offset in seconds."""
+    minutes = (seconds.abs() / 60).round().cast(pl.Int64)
+    return pl.format(
+        "{}{}:{}",
+        pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
+        (minutes // 60).cast(pl.String).str.zfill(2),
+        (minutes % 60).cast(pl.String).str.zfill(2),
+    )
+
+
+def _in_host_zone(events: pl.DataFrame, zones: pl.DataFrame) -> pl.DataFrame:
+    """Events of the host logs in ``zones`` moved to UTC by their offset (``ts`` minus the offset)."""
+    if zones.is_empty():
+        return events
+    shift = events.select("path").join(zones.select("path", "offset_s"), on="path", how="left", maintain_order="left")
+    offset = pl.duration(microseconds=(shift["offset_s"].fill_null(0.0) * 1e6).round().cast(pl.Int64))
+    return events.with_columns(ts=(pl.col("ts") - offset).cast(events.schema["ts"]))
 
 
 def _inherit_forward() -> pl.Expr:
@@ -1839,8 +1973,10 @@ def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
 def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
     """The timeline of an ingest (see the module docstring); ``given`` as for ``transactions`` (a group
     of a wider ingest: ``forensics.fleet``)."""
-    joined = streams(loaded.events)
-    events = mark(_to_streams(loaded.events, joined))
+    zones = host_zones(loaded.events, loaded.inputs)
+    logged = _in_host_zone(loaded.events, zones)
+    joined = streams(logged)
+    events = mark(_to_streams(logged, joined))
     host = host_pairs(events)
     terminal = (
         events.lazy()
@@ -1868,7 +2004,7 @@ def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
         transactions=txns.drop("_attempt"),
         events=corrected,
         devices=devices(corrected, clocks),
-        clocks=clocks,
+        clocks=pl.concat([clocks, _host_zone_clocks(zones)], how="vertical_relaxed") if zones.height else clocks,
         host=host,
         settlement=corrected.filter(pl.col("kind") == "settle.item")
         .with_columns(src_path=pl.col("path"), src_line=pl.col("line"))  # a clearing file is no terminal stream

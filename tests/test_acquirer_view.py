@@ -4,12 +4,15 @@ what they can prove; terminal logs that cover a TID keep the host and clearing r
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from forensics.analysis import diagnose, timeline
+from forensics.coverage import coverage
 
 from .conftest import SAMPLES
 
@@ -98,3 +101,54 @@ def test_a_1993_host_log_alone_shows_a_card_charged_twice(tmp_path: Path) -> Non
     (finding,) = diagnose([host], tz="UTC").findings
     assert finding.kind == "duplicate_charge"
     assert [t.rrn for t in finding.transactions] == ["412110000412", "412110000414"]
+
+
+def _host_in_local_time(folder: Path, into: Path, hours: int) -> list[Path]:
+    """The case's inputs with its host log's times written ``hours`` from UTC, without a zone."""
+    into.mkdir()
+    out = []
+    for path in _inputs(folder):
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if path.name == "acquirer-host.log":
+            text = re.sub(
+                r'at="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})"',
+                lambda m: (
+                    f'at="{(datetime.fromisoformat(m[1]) + timedelta(hours=hours)).isoformat(timespec="milliseconds")}"'
+                ),
+                text,
+            )
+        (into / path.name).write_text(text, encoding="utf-8", errors="surrogateescape")
+        out.append(into / path.name)
+    return out
+
+
+@pytest.mark.parametrize("hours", [-4, 9])
+def test_a_host_log_without_zone_takes_it_from_the_clearing_file(tmp_path: Path, hours: int) -> None:
+    folder = SAMPLES / "dup_operator_rerun"
+    zones = {d["file"]: d["tz"] for d in json.loads((folder / "truth.json").read_text())["devices"]}
+    before = diagnose([str(p) for p in _inputs(folder)], tz=zones, card_key="k")
+    after = diagnose([str(p) for p in _host_in_local_time(folder, tmp_path / "local", hours)], tz=zones, card_key="k")
+    host = after.timeline.clocks.filter(pl.col("segment").is_null())
+    assert host["skew_s"].to_list() == [hours * 3600.0] and host["matches"][0] >= 3
+    # the same story: same terminal clocks, transactions at the same instants, the same findings
+    terminal = pl.col("segment").is_not_null()
+    assert after.timeline.clocks.filter(terminal)["skew_s"].to_list() == before.timeline.clocks["skew_s"].to_list()
+    assert after.timeline.transactions["ts_start"].to_list() == before.timeline.transactions["ts_start"].to_list()
+    assert [(f.kind, f.cause, f.rules) for f in after.findings] == [(f.kind, f.cause, f.rules) for f in before.findings]
+    said = coverage(after.timeline)
+    note = f"UTC{hours:+03d}:00, from the capture times of"
+    assert any(note in line for line in said.input_lines()) and not said.zone_note()
+    # a zone given for the host log is the zone used: nothing is inferred
+    given = diagnose(
+        [str(p) for p in sorted((tmp_path / "local").iterdir())],
+        tz={**zones, "acquirer-host.log": f"{hours:+03d}:00"},
+        card_key="k",
+    )
+    assert given.timeline.clocks.filter(pl.col("segment").is_null()).is_empty()
+    assert given.timeline.transactions["ts_start"].to_list() == before.timeline.transactions["ts_start"].to_list()
+
+
+def test_a_host_log_in_utc_is_left_as_it_is() -> None:
+    folder = SAMPLES / "dup_operator_rerun"
+    tl = timeline([str(p) for p in _inputs(folder)])
+    assert tl.clocks.filter(pl.col("segment").is_null()).is_empty()

@@ -211,7 +211,7 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
             [
                 [
                     _cell(c["device"]),
-                    str(c["segment"]),
+                    "-" if c["segment"] is None else str(c["segment"]),
                     f"{c['from_line']}-{c['to_line']}",
                     "unknown (none applied)" if c["source"].startswith("none") else f"{c['skew_s']:+.2f}",
                     f"{c['spread_s']:.2f}" if c["spread_s"] is not None else "-",
