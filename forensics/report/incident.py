@@ -227,6 +227,12 @@ def sections(result: Diagnosis, run: Custody | None = None) -> list[Section]:
     devices.paragraphs.append(
         "Skew is the terminal clock minus the host clock, estimated from matched request/response "
         "pairs per clock segment (segments start at clock steps, reboots and log dividers)."
+        + (
+            " A host log's row (no segment) is its offset from UTC: the log gave no zone, and the clearing "
+            "file's capture times of the online items (pairs) showed it; its times were moved to UTC by it."
+            if tl.clocks["segment"].null_count()
+            else ""
+        )
     )
     for kind in CHARTS[1:]:
         _chart(devices, kind, kind, tl, result.findings)
