@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.text
 import numpy as np
 import polars as pl
 import pytest
@@ -174,3 +175,17 @@ def test_summary_counts_terminals_known_only_by_tid() -> None:
     )
     summary = incident.sections(mixed)[0].paragraphs[0]
     assert re.search(r"on \d+ terminals? with a log and 1 more known only by TID", summary), summary
+
+
+def test_the_swimlane_and_the_amounts_chart_label_a_transaction_at_the_same_time() -> None:
+    result, _ = _result(SAMPLES / "dup_operator_rerun")
+    labels = {}
+    for kind in ("swimlane", "amounts"):
+        fig = charts.figure(kind, result.timeline, result.findings)
+        labels[kind] = sorted(
+            re.findall(
+                r"F\d+ \w+ inv \d+ .*?\d\d:\d\d:\d\d",
+                "\n".join(t.get_text() for t in fig.findobj(matplotlib.text.Text)),
+            )
+        )
+    assert labels["swimlane"] and labels["swimlane"] == labels["amounts"], labels

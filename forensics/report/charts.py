@@ -740,7 +740,8 @@ def plot_amounts(
         digits = _exponent(None, currency)
         ax.axhline(median, color=OKABE_ITO["black"], lw=0.8, label=f"median sale {median:,.{digits}f}")  # type: ignore[str-format]
         ax.axhline(median * outlier_ratio, color=OKABE_ITO["black"], lw=0.8, ls=":", label=f"{outlier_ratio:g}x median")  # type: ignore[operator]
-    keys = _finding_rows(tl, findings).select("device", "tid", "stan", "inv", "fid")
+    # the finding's time of each transaction (its request), as the swimlane and the text label it
+    keys = _finding_rows(tl, findings).select("device", "tid", "stan", "inv", "fid", pl.col("ts").alias("_said"))
     hit = (
         _charges(tl, everything=True)
         .filter(pl.col("currency") == currency)
@@ -772,7 +773,7 @@ def plot_amounts(
                 notes.append(f"cleared {r['cleared_count']}x")
             label = (
                 f"{r['fid']} {(r['txn_type'] or 'charge').lower()} inv {r['inv'] or '?'} "
-                f"{r['amount']:,.{digits}f} {currency} {r['ts_start']:%H:%M:%S}"
+                f"{r['amount']:,.{digits}f} {currency} {r['_said'] or r['ts_start']:%H:%M:%S}"
             )
             right = lo is not None and r["ts_start"] > lo + (hi - lo) * 0.7  # type: ignore[operator]
             ax.annotate(  # labels in rows at the top of the axes, each with a line to its item
