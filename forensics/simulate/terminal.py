@@ -330,7 +330,7 @@ def transact(
         auth = w.host.auth() if kind not in ("VOID", "TIP_ADJUST") or orig is None else (orig.auth or w.host.auth())
         response.update({"37": rrn, "38": auth})
         txn.rrn, txn.auth = rrn, auth
-        _host_book(dev, txn, kind, proc, host_amount, orig, tip, fields)
+        _host_book(dev, txn, kind, proc, host_amount, orig, tip, fields, th)
     tr = s(th, rng.uniform(0.3, 1.4))
     w.host.block(tr, "send", _host_fields(response), int((tr - th).total_seconds() * 1000), "outgoing")
     w.host.muted = False
@@ -393,14 +393,24 @@ def host_applies_again(dev: Device, txn: Txn, after_s: float) -> Txn:
     tr = s(th, answer[0].timestamp() - request[0].timestamp())
     reply = answer[1].replace(f'value="{txn.rrn}"', f'value="{rrn}"').replace(f'value="{txn.auth}"', f'value="{auth}"')
     host.again(tr, reply)
-    item = replace(original, rrn=rrn, auth=auth, t=th)
+    item = replace(original, rrn=rrn, auth=auth, t=th, capture=th)
     host.items.append(item)
     return replace(txn, rrn=rrn, auth=auth, host_item=item, t=th)
 
 
 def _host_book(
-    dev: Device, txn: Txn, kind: str, proc: str, amount: int, orig: Txn | None, tip: int | None, fields: dict[str, str]
+    dev: Device,
+    txn: Txn,
+    kind: str,
+    proc: str,
+    amount: int,
+    orig: Txn | None,
+    tip: int | None,
+    fields: dict[str, str],
+    received: datetime,
 ) -> None:
+    """The host books an online approval: its capture time is the host's own (``received``, the request's
+    arrival), which the clearing file carries as ``capture_ts`` (spec/terminal-logs.md section 4)."""
     host = dev.sim.host
     if kind == "VOID" and orig is not None and orig.host_item is not None:
         orig.host_item.state = "voided"
@@ -422,7 +432,7 @@ def _host_book(
         txn.atc,
         txn.inv,
         f"{dev.batch:06d}",
-        txn.t + timedelta(seconds=dev.skew_s),
+        received,
         dev.tz,
         txn.t,
     )

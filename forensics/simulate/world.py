@@ -83,7 +83,7 @@ class HostItem:
     atc: str | None
     inv: str
     batch: str
-    capture: datetime  # terminal clock, as in DE12/13
+    capture: datetime  # the host's clock for online approvals, the terminal's for offline advices
     capture_tz: str
     t: datetime
     state: str = "approved"  # approved | reversed | voided
