@@ -123,6 +123,26 @@ def _tz_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str
     return _per_input(values, logs, "--tz")
 
 
+def _loading(
+    logs: tuple[str, ...],
+    year: int | None,
+    tz: tuple[str, ...],
+    device: str | None,
+    card_key: str | None,
+    dialects: tuple[str, ...],
+    log_formats: tuple[str, ...],
+) -> dict[str, Any]:
+    """The values of ``_load_options`` as ``load`` takes them."""
+    return {
+        "year": year,
+        "tz": _tz_option(tz, logs),
+        "device": device,
+        "card_key": card_key,
+        "dialects": _dialects(dialects),
+        "formats": _format_option(log_formats, logs),
+    }
+
+
 def _format_option(values: tuple[str, ...], logs: tuple[str, ...]) -> str | dict[str, str] | None:
     """``--log-format`` values as ``load`` takes them (``formats``); an unknown format is a usage error."""
     named = _per_input(values, logs, "--log-format")
@@ -273,15 +293,7 @@ def parse(
     check_outputs(logs, [output, unparsed_path, compliance_path])
     _stdout_parquet(fmt, output, "jsonl|csv")
     out_fmt = _output_format(output, fmt)
-    options: dict[str, Any] = {
-        "year": year,
-        "tz": _tz_option(tz, logs),
-        "device": device,
-        "card_key": card_key,
-        "dialects": _dialects(dialects),
-        "formats": _format_option(log_formats, logs),
-        "workers": workers,
-    }
+    options = {**_loading(logs, year, tz, device, card_key, dialects, log_formats), "workers": workers}
     if out_fmt == "parquet" and output != "-":
         loaded = write_parquet(list(logs), output, **options)
     else:
@@ -367,12 +379,7 @@ def timeline_command(
     result = _diagnosed(
         logs,
         quiet,
-        year=year,
-        tz=_tz_option(tz, logs),
-        device=device,
-        card_key=card_key,
-        dialects=_dialects(dialects),
-        formats=_format_option(log_formats, logs),
+        **_loading(logs, year, tz, device, card_key, dialects, log_formats),
     )
     whole = result.timeline
     empty = _say_coverage(whole, inputs=fmt != "text" and not quiet)
@@ -436,18 +443,12 @@ def diagnose_command(
 
     check_outputs(logs, [output])
     rules = RuleSet.from_files(list(rule_files)) if rule_files else None
-    zones = _tz_option(tz, logs)
     result = _diagnosed(
         logs,
         quiet,
         rules,
         False,
-        year=year,
-        tz=zones,
-        device=device,
-        card_key=card_key,
-        dialects=_dialects(dialects),
-        formats=_format_option(log_formats, logs),
+        **_loading(logs, year, tz, device, card_key, dialects, log_formats),
     )
     empty = _say_coverage(result.timeline, inputs=not quiet)
     _emit(result.to_json() if fmt == "json" else result.to_text(), output)
@@ -500,12 +501,7 @@ def report_command(
     result = _diagnosed(
         logs,
         quiet,
-        year=year,
-        tz=zones,
-        device=device,
-        card_key=card_key,
-        dialects=_dialects(dialects),
-        formats=_format_option(log_formats, logs),
+        **_loading(logs, year, tz, device, card_key, dialects, log_formats),
     )
     empty = _say_coverage(result.timeline, inputs=not quiet)
     read = list(dialects) or environment_dialects()  # the vendor dialect files read, for the record
@@ -562,12 +558,7 @@ def chart_command(
     result = _diagnosed(
         logs,
         quiet,
-        year=year,
-        tz=_tz_option(tz, logs),
-        device=device,
-        card_key=card_key,
-        dialects=_dialects(dialects),
-        formats=_format_option(log_formats, logs),
+        **_loading(logs, year, tz, device, card_key, dialects, log_formats),
     )
     empty = _say_coverage(result.timeline, inputs=False)  # warnings only: a chart's stderr is one line when drawn
     reason = charts.why_not(kind, result.timeline, result.findings)
