@@ -5,9 +5,21 @@ path) and save it as ``FOLDER/<name>``; the benchmark fetches nothing and reads 
 Per file it prints the format detected, the share of its non-blank lines read into events (the
 lines the manifest lists as no record of the format excluded), the share of events with a time,
 and the spot checks of the manifest: fields right out of fields checked. A line the manifest
-lists as ``unparsed`` must be in the unparsed table with a reason and in no event. A missing
-file is listed as such. Exit 1 when a present file's format, spot checks or unparsed lines are
-wrong, or when fewer than 99% of its lines are read.
+lists as ``unparsed`` must be in the unparsed table with a reason and in no event. Every line
+must be in an event or in the unparsed table with a reason (``lost`` counts those that are in
+neither).
+
+For a jPOS file (format ``jpos``) it also finds the message blocks itself (a ``<log ...>`` block
+holding an ``<isomsg>``, up to its ``</log>`` or the next ``<log``) and prints the share read with
+time and MTI: an event starting at the block's line, with a time, whose MTI is the block's field 0.
+Every message block's STAN, RRN, RC and TID (fields 11, 37, 39, 41 of its outer isomsg, trimmed of
+jPOS's padding) are compared with its event's: ``wrong`` counts the blocks where an event says
+otherwise. A block format is judged on its blocks (its lines outside blocks are unparsed with a
+reason: ``<?xml ...?>`` and ``<logger>`` headers, a program's own output between blocks).
+
+A missing file is listed as such. Exit 1 when a present file's format, spot checks or unparsed
+lines are wrong, when a line is lost, when a message block's event is wrong, or when fewer than
+99% of its lines (of its message blocks, for jPOS) are read. The last line gives the total.
 
     python benchmarks/real_corpus.py FOLDER [--manifest benchmarks/real_corpus.toml]
 """
@@ -15,6 +27,7 @@ wrong, or when fewer than 99% of its lines are read.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -23,6 +36,57 @@ from typing import Any
 import forensics
 
 TARGET = 0.99
+#: jPOS block shapes the benchmark finds on its own, to judge ingest by
+_LOG_OPEN = re.compile(r'^[^<]*<log\b[^>]*\bat="[^"]*"[^>]*>')
+_FIELD = re.compile(r'\s*<field id="([^"]*)" value="([^"]*)"')
+#: outer-isomsg field -> event column
+_CHECKED = {"0": "mti", "11": "stan", "37": "rrn", "39": "rc", "41": "tid"}
+
+
+def message_blocks(lines: list[str]) -> list[dict[str, Any]]:
+    """The jPOS message blocks of a file: first line (1-based) and the outer isomsg's checked fields."""
+    blocks: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    depth = 0
+    for number, line in enumerate(lines, 1):
+        if _LOG_OPEN.search(line):
+            current = {"line": number, "iso": False, "fields": {}}
+            blocks.append(current)
+            depth = 0
+            continue
+        if current is None:
+            continue
+        if "</log>" in line:
+            current = None
+            continue
+        if line.lstrip().startswith("<isomsg"):
+            current["iso"] = True
+            depth += 0 if line.rstrip().endswith("/>") else 1
+        field = _FIELD.match(line)
+        if field and depth == 1 and field.group(1) in _CHECKED:
+            current["fields"].setdefault(_CHECKED[field.group(1)], field.group(2).strip(" "))
+        if line.lstrip().startswith("</isomsg>"):
+            depth -= 1
+    return [block for block in blocks if block["iso"]]
+
+
+def judge_blocks(lines: list[str], by_line: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Message blocks found, read with time and MTI, and those whose event says a field wrongly."""
+    blocks = message_blocks(lines)
+    read = wrong = 0
+    wrongs: list[str] = []
+    for block in blocks:
+        event = by_line.get(block["line"])
+        if event is None:
+            continue
+        want = block["fields"]
+        if event["ts"] is not None and event["mti"] == want.get("mti"):  # a message without field 0: none
+            read += 1
+        bad = [f"{col} {event[col]!r} != {value!r}" for col, value in want.items() if event[col] not in (None, value)]
+        if bad:
+            wrong += 1
+            wrongs.append(f"block at line {block['line']}: " + ", ".join(bad))
+    return {"blocks": len(blocks), "blocks_read": read, "blocks_wrong": wrong, "block_errors": wrongs[:5]}
 
 
 def score(folder: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -30,16 +94,24 @@ def score(folder: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
     path = folder / entry["name"]
     if not path.is_file():
         return None
-    loaded = forensics.load([path], year=entry.get("year"))
+    loaded = forensics.load([path], year=entry.get("year"), tz=entry.get("tz"))
     row = loaded.inputs.row(0, named=True)
     events, unparsed = loaded.events, loaded.unparsed
     meant_unparsed = set(entry.get("unparsed", []))
     covered = {n for first, last in events.select("line", "line_end").iter_rows() for n in range(first, last + 1)}
+    lines = path.read_text(encoding="utf-8", errors="replace").removesuffix("\n").split("\n")  # as ingest numbers them
+    blank = {n for n, line in enumerate(lines, 1) if not line.strip()}
     stray = {n for n in meant_unparsed if n in covered}
     missed = meant_unparsed - set(unparsed["line"].to_list()) - stray
-    blank = sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if not line.strip())
-    records = row["lines"] - blank - len(meant_unparsed)
-    read = len(covered - meant_unparsed)
+    said = {
+        n
+        for first, last, reason in unparsed.select("line", "line_end", "reason").iter_rows()
+        if reason
+        for n in range(first, last + 1)
+    }
+    lost = sum(1 for n, line in enumerate(lines, 1) if line.strip() and n not in covered and n not in said)
+    records = len(lines) - len(blank) - len(meant_unparsed - blank)
+    read = len(covered - meant_unparsed - blank)
     right = checked = 0
     wrong: list[str] = []
     by_line = {r["line"]: r for r in events.iter_rows(named=True)}
@@ -54,7 +126,10 @@ def score(folder: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
                 right += 1
             else:
                 wrong.append(f"line {check['line']} {field}: {have!r}, expected {want!r}")
+    blocks = judge_blocks(lines, by_line) if row["format"] == "jpos" else {}
     return {
+        **blocks,
+        "lost": lost,
         "name": entry["name"],
         "format": row["format"],
         "format_ok": row["format"] == entry["format"],
@@ -75,22 +150,48 @@ def main() -> int:
     args = parser.parse_args()
     manifest = tomllib.loads(args.manifest.read_text(encoding="utf-8"))
     failed = False
-    print(f"{'file':48} {'format':8} {'read':>7} {'timed':>7} {'fields':>7} {'checks':>6}")
+    total = {"blocks": 0, "blocks_read": 0, "blocks_wrong": 0, "files": 0, "lost": 0}
+    print(
+        f"{'file':48} {'format':8} {'read':>7} {'timed':>7} {'fields':>7} {'checks':>6}"
+        f" {'blocks':>6} {'b.read':>7} {'wrong':>5}"
+    )
     for entry in manifest["file"]:
         result = score(args.folder, entry)
         if result is None:
             print(f"{entry['name']:48} missing: fetch {entry['repo']}@{entry['commit'][:10]}:{entry['path']}")
             continue
-        bad = not result["format_ok"] or result["fields"] < 1.0 or result["read"] < TARGET or not result["unparsed_ok"]
-        failed |= bad
+        blocks = result.get("blocks")
+        share = result["read"] if blocks is None else (result["blocks_read"] / blocks if blocks else 1.0)
+        bad = (
+            not result["format_ok"]
+            or result["fields"] < 1.0
+            or share < TARGET
+            or not result["unparsed_ok"]
+            or result["lost"]
+            or result.get("blocks_wrong", 0)
+        )
+        failed |= bool(bad)
+        total["files"] += 1
+        total["lost"] += result["lost"]
+        for key in ("blocks", "blocks_read", "blocks_wrong"):
+            total[key] += result.get(key, 0)
+        block_columns = f" {blocks:6} {share:7.1%} {result['blocks_wrong']:5}" if blocks is not None else ""
         print(
             f"{result['name']:48} {result['format'] or '-':8} {result['read']:7.1%} {result['timed']:7.1%} "
-            f"{result['fields']:7.1%} {result['checked']:6}" + ("  FAIL" if bad else "")
+            f"{result['fields']:7.1%} {result['checked']:6}{block_columns}" + ("  FAIL" if bad else "")
         )
-        for line in result["wrong"]:
+        for line in result["wrong"] + result.get("block_errors", []):
             print(f"    {line}")
+        if result["lost"]:
+            print(f"    {result['lost']} lines in no event and not unparsed with a reason")
         if result["reasons"]:
             print(f"    unparsed: {'; '.join(result['reasons'])}")
+    if total["blocks"]:
+        print(
+            f"total: {total['files']} files, jPOS message blocks read with time and MTI "
+            f"{total['blocks_read']}/{total['blocks']} ({total['blocks_read'] / total['blocks']:.2%}), "
+            f"wrong {total['blocks_wrong']}, lines lost {total['lost']}"
+        )
     return 1 if failed else 0
 
 

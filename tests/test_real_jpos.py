@@ -44,6 +44,7 @@ MSG = (("0", "0200"), ("11", "000412"), ("41", "T0001234"))
         ("Thu Oct 08 17:49:39.830 WITA 2020", "2020-10-08 09:49:39.830"),
         ("Thu Oct 08 17:49:39 GMT+03:00 2020.830", "2020-10-08 14:49:39.830"),  # a zone without a name
         ("Thu Oct  8 17:49:39 GMT 2020.5", "2020-10-08 17:49:39.005"),
+        ("2025-05-03T07:51:35.351053200", "2025-05-03 07:51:35.351053"),  # Windows clocks: nanoseconds
     ],
 )
 def test_every_at_form_jpos_has_written(tmp_path: Path, at: str, utc: str) -> None:
@@ -241,3 +242,164 @@ def test_a_de55_without_tvr_tsi_or_cvm_gets_no_words(tmp_path: Path) -> None:
     text = block("2020-10-08T17:49:39.830", ("0", "0200"), ("55", "9F3602001A"))
     fast, _ = both([Path(write(tmp_path, "host.log", text))])
     assert fast.events["attrs"][0] is None or "emv" not in fast.events["attrs"][0]
+
+
+HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n<logger class="org.jpos.util.DailyLogListener">\n'
+
+
+def test_logger_headers_repeated_at_each_restart(tmp_path: Path) -> None:
+    """A log listener writes its header at each start: a file may open with dozens of them, and a
+    restart may cut a block short (no ``</log>``) with a header."""
+    cut = block("2024-05-16T14:39:38.579285500", *MSG).splitlines()[:5]
+    body = HEADER * 40 + block("2024-05-16T14:39:38.579285500", *MSG) + "\n".join(cut) + "\n"
+    body += HEADER + block("2024-05-16T14:41:02.100", ("0", "0210"), ("39", "00")) + "</logger>\n"
+    log = Path(write(tmp_path, "q2.log", body))
+    fast, _ = both([log])
+    assert_conserved(fast)
+    assert fast.inputs["format"][0] == "jpos"
+    assert fast.events.select("line", "line_end", "mti").rows() == [
+        (81, 89, "0200"),
+        (90, 94, "0200"),
+        (97, 104, "0210"),
+    ]
+    assert '"truncated":"true"' in fast.events["attrs"][1]
+    assert set(fast.unparsed["reason"]) == {"a jpos logger header, no record"} and fast.unparsed.height == 83
+
+
+def test_only_logger_headers_is_still_a_jpos_log(tmp_path: Path) -> None:
+    fast, _ = both([Path(write(tmp_path, "q2.log", HEADER * 3 + "</logger>\n"))])
+    assert fast.inputs["format"][0] == "jpos" and fast.events.height == 0
+    assert fast.inputs["notes"][0] == "format jpos: its header lines, no record"
+
+
+def test_a_block_left_open_ends_where_the_next_opens(tmp_path: Path) -> None:
+    """A committed log with a merge conflict: a block's opening line from each side, then the
+    fields of both. Each block is an event; a field written twice with two values keeps the first
+    and says so; a conflict marker outside a block is unparsed, one inside is the block's text."""
+    first = block("2020-10-09T15:09:11.035", ("0", "0200"), ("11", "000101")).splitlines()
+    second = block("2020-10-09T15:25:32.539", ("0", "0200"), ("11", "000102")).splitlines()
+    body = "\n".join(
+        ["<<<<<<< HEAD", first[0], "=======", second[0], ">>>>>>> 7a92a7c", *first[1:4], "<<<<<<< HEAD"]
+        + [second[4].replace("000102", "000101"), "=======", second[4], ">>>>>>> 7a92a7c", *second[5:]]
+    )
+    fast, _ = both([Path(write(tmp_path, "q2.log", body + "\n"))])
+    assert_conserved(fast)
+    assert fast.events.select("line", "line_end", "stan").rows() == [(2, 3, None), (4, 16, "000101")]
+    assert '"truncated":"true"' in fast.events["attrs"][0]
+    assert '"repeated_fields":"11"' in fast.events["attrs"][1]
+    assert fast.unparsed["line"].to_list() == [1]
+
+
+def test_a_transaction_context_holding_request_and_response(tmp_path: Path) -> None:
+    """A transaction manager's ``<commit>`` dumps its context: the request and the response, each
+    an outer isomsg. The event is the first message's; the others' MTIs are kept in ``attrs``."""
+    body = "\n".join(
+        [
+            '<log realm="TM" at="2025-06-13T15:20:02.802753" lifespan="3ms">',
+            "  <commit>",
+            "    txnmgr-3:idle:1",
+            "    <context>",
+            "      REQUEST: ",
+            '       <isomsg direction="incoming">',
+            '         <field id="0" value="0800"/>',
+            '         <field id="11" value="000001"/>',
+            '         <field id="70" value="301"/>',
+            "       </isomsg>",
+            "      RESPONSE: ",
+            "       <isomsg>",
+            '         <field id="0" value="0810"/>',
+            '         <field id="11" value="000001"/>',
+            '         <field id="37" value="002147483647"/>',
+            '         <field id="39" value="00"/>',
+            "       </isomsg>",
+            "    </context>",
+            "  </commit>",
+            "</log>",
+        ]
+    )
+    fast, _ = both([Path(write(tmp_path, "q2.log", body + "\n"))])
+    row = fast.events.row(0, named=True)
+    assert (row["mti"], row["stan"], row["rrn"], row["rc"]) == ("0800", "000001", None, None)
+    assert json.loads(row["attrs"])["other_mti"] == "0810"
+
+
+def hexdump(data: bytes) -> list[str]:
+    """``data`` as jPOS's ISOUtil.hexdump writes it (offset, 16 bytes in two groups, characters)."""
+    out = []
+    for at in range(0, len(data), 16):
+        row = data[at : at + 16]
+        hexes = " ".join(f"{b:02X}" for b in row[:8]) + "  " + " ".join(f"{b:02X}" for b in row[8:])
+        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        out.append(f"{at:04x}  {hexes.strip():<48} {chars}")
+    return out
+
+
+#: a Luhn-valid test card number, never to be written in full by any output
+TEST_PAN = "4761739001010010"
+
+
+def test_a_hexdump_after_an_iso_exception_never_writes_its_card_number(tmp_path: Path) -> None:
+    """``<receive>`` with an ``<iso-exception>`` then ``--- data ---`` and the bytes received: the
+    character column holds tags of its own and a card number cut across two lines."""
+    data = f'<isomsg><field id="0" value="0200"/><field id="2" value="{TEST_PAN}"/></isomsg>x'.encode()
+    dump = hexdump(data)
+    assert TEST_PAN[:6] in "".join(line[56:] for line in dump) and not any(TEST_PAN in line for line in dump)
+    body = "\n".join(
+        [
+            '<log realm="xml-server-8000/127.0.0.1:50813" at="2021-11-01T14:34:22.480212500" lifespan="40241ms">',
+            "  <receive>",
+            "    <iso-exception>",
+            "      org.xml.sax.SAXParseException; lineNumber: 1; columnNumber: 87; The markup in the document",
+            "\tat org.jpos.iso.packager.XMLPackager.unpack(XMLPackager.java:137)",
+            "\tat org.jpos.iso.ISOServer$Session.<init>(ISOServer.java:344)",
+            "    </iso-exception>",
+            "    --- data ---",
+            "    " + dump[0],
+            *dump[1:],
+            "",
+            "  </receive>",
+            "</log>",
+        ]
+    )
+    log = Path(write(tmp_path, "q2.log", body + "\n"))
+    fast, _ = both([log])
+    assert_conserved(fast)
+    row = fast.events.row(0, named=True)
+    assert (row["kind"], row["mti"], row["ts"]) == (
+        "host.error",
+        None,
+        datetime.fromisoformat("2021-11-01 14:34:22.480212+00:00"),
+    )
+    written = " ".join(str(v) for frame in (fast.events, fast.unparsed, fast.compliance) for v in frame.rows())
+    digits = "".join(ch for ch in written if ch.isdigit())
+    assert TEST_PAN not in digits.replace(" ", "") and TEST_PAN.encode().hex().upper() not in written.replace(" ", "")
+    assert "value=" not in row["text"] and "0000  [WIPED]" in row["text"]
+    assert fast.compliance.select("field", "masked").rows() == [("hexdump field 2", "476173******0010")]
+
+
+def test_a_hexdump_without_card_data_keeps_its_bytes(tmp_path: Path) -> None:
+    dump = hexdump(b'<isomsg><field id="0" value="0800"/></isomsg>')
+    body = "\n".join(
+        [
+            '<log realm="server" at="2021-11-01T14:34:22.480">',
+            "  <receive>",
+            "    <iso-exception>",
+            "      bad",
+            "    </iso-exception>",
+            "    --- data ---",
+            *dump,
+            "  </receive>",
+            "</log>",
+        ]
+    )
+    fast, _ = both([Path(write(tmp_path, "q2.log", body + "\n"))])
+    text = fast.events["text"][0]
+    assert "0000  3C 69 73 6F 6D 73 67 3E  3C 66 69 65 6C 64 20 69" in text and "<isomsg>" not in text
+    assert fast.events["mti"][0] is None and fast.compliance.height == 0
+
+
+def test_a_message_without_field_0_is_read_with_its_time(tmp_path: Path) -> None:
+    text = block("Mon Nov 24 00:00:03 EST 2014.292", ("259", "1F8B0800000000000000"))
+    fast, _ = both([Path(write(tmp_path, "q2.log", text))])
+    assert fast.events.select("mti", "kind").row(0) == (None, "host.rx")
+    assert fast.events["ts"][0] == datetime.fromisoformat("2014-11-24 05:00:03.292+00:00")

@@ -121,6 +121,11 @@ _QUICK = re.compile(
     + "".join("|" + pattern[len(_NOT_IN_KEY) : pattern.index("(?P<v>")] for _, pattern, _ in _SHAPED)
 )
 
+#: a hexdump line (jPOS ``ISOUtil.hexdump``, ``--- data ---`` in a block, and most others): offset,
+#: up to 16 bytes in hex, then those bytes as characters (a card number may run on to the next line)
+_HEXDUMP_LINE = re.compile(r"([ \t]*)([0-9A-Fa-f]{4,8})  ([0-9A-Fa-f]{2}(?:  ?[0-9A-Fa-f]{2}){0,15})(?: +(.*))?")
+_HEXDUMP_START = re.compile(r"(?m)^[ \t]*0000(?:0000)?  [0-9A-Fa-f]{2} ")
+
 
 @dataclass(frozen=True)
 class Sighting:
@@ -176,14 +181,40 @@ class CardGuard:
 
     def protect(self, text: str) -> tuple[str, list[Sighting]]:
         """Return ``text`` with card data masked or wiped, and what was found."""
-        if not self._always and not _QUICK.search(text) and not (self._declared and self._declared.search(text)):
-            return text, []
         found: list[Sighting] = []
+        if "0000  " in text and _HEXDUMP_START.search(text):
+            text = self._hexdumps(text, found)
+        if not self._always and not _QUICK.search(text) and not (self._declared and self._declared.search(text)):
+            return text, found
         for name, pattern, action in self._contexts:
             text = pattern.sub(functools.partial(self._replace, name=name, action=action, found=found), text)
         text = mask_shapes(text, found)
         text = _MASKED.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
         return text, found
+
+    def _hexdumps(self, text: str, found: list[Sighting]) -> str:
+        """``text`` with each hexdump (lines from offset 0) reduced to its offsets and hex bytes: the
+        character column, which may hold a card number cut across lines, goes; and the bytes go too
+        when, read as text, they hold card data (each piece a Sighting, its field ``hexdump ...``)."""
+        lines = text.split("\n")
+        out: list[str] = []
+        i = 0
+        while i < len(lines):
+            run: list[re.Match[str]] = []
+            while (
+                i < len(lines) and (m := _HEXDUMP_LINE.fullmatch(lines[i])) and (int(m.group(2), 16) == 0) == (not run)
+            ):
+                run.append(m)
+                i += 1
+            if not run:
+                out.append(lines[i])
+                i += 1
+                continue
+            data = bytes.fromhex("".join(piece for line in run for piece in line.group(3).split()))
+            _, inside = self.protect(data.decode("latin-1"))
+            found.extend(Sighting(s.kind, f"hexdump {s.field}", s.masked) for s in inside)
+            out.extend(f"{line.group(1)}{line.group(2)}  {WIPED if inside else line.group(3)}" for line in run)
+        return "\n".join(out)
 
     @staticmethod
     def _replace(m: re.Match[str], name: str, action: str, found: list[Sighting]) -> str:
@@ -342,4 +373,5 @@ def screen_pattern(declared: Iterable[str] = ()) -> str:
     # a masked PAN whose fill is not all '*' (protect() rewrites it); fill length left open
     alternatives.append(r"(?:^|[^0-9A-Za-z])\d{6}\**[_Xx#][*_Xx#]*\d{4}(?:[^0-9A-Za-z]|$)")
     alternatives.append(SHAPES)
+    alternatives.append(_HEXDUMP_START.pattern.removeprefix("(?m)"))  # a hexdump's first line
     return "|".join(f"(?:{a})" for a in alternatives)

@@ -71,6 +71,7 @@ _FORMAT_KEYS = {
     "row_kind",
     "layout",
     "detect",
+    "furniture",
 }
 _DETECT_LINES = 30
 #: A block format's ``close`` that is no terminal: a blank line ends its record (logcat ``-v long``).
@@ -121,6 +122,8 @@ class Format:
     block_terminals: tuple[str, str] | None = None
     layouts: list[Layout] = field(default_factory=list)  # PatternLayouts declared in format.toml
     detect: bool = True  # False: chosen only when named for a file, never by detection
+    #: lines the format's writer puts between records (jPOS's ``<?xml ...?>`` and ``<logger>`` headers)
+    furniture: re.Pattern[str] | None = None
 
     def terminal_regex(self, name: str) -> re.Pattern[str]:
         """A grammar terminal's own regular expression (keeps the grammar the one definition)."""
@@ -132,6 +135,16 @@ class Format:
             return -1
         m = self.block_open.search(line)
         return m.start() if m else -1
+
+    def opens_record(self, line: str) -> bool:
+        """True when a record of this block format opens in ``line`` with nothing but text before
+        it (a new record, not a tag written inside another's line)."""
+        at = self.block_start(line)
+        return at >= 0 and "<" not in line[:at]
+
+    def is_furniture(self, line: str) -> bool:
+        """True when ``line`` is one the format's writer puts between records (format.toml ``furniture``)."""
+        return self.furniture is not None and self.furniture.match(line) is not None
 
     def closes(self, text: str) -> bool:
         """True when a record of this block format closes in ``text``."""
@@ -181,6 +194,10 @@ def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]
             re.compile(pattern)
         except re.error as exc:
             raise FormatError(f"{where}: field 'time': {exc}") from exc
+    try:
+        furniture = re.compile(raw["furniture"]) if "furniture" in raw else None
+    except re.error as exc:
+        raise FormatError(f"{where}: field 'furniture': {exc}") from exc
     fmt = Format(
         name=name,
         title=raw.get("title", name),
@@ -202,6 +219,7 @@ def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]
         samples=raw.get("sample", []) + [sample for _, samples in layouts for sample in samples],
         layouts=[layout for layout, _ in layouts],
         detect=raw.get("detect", True) is not False,
+        furniture=furniture,
     )
     if framing == "block":
         terminals = (raw["block"].get("open"), raw["block"].get("close"))
@@ -349,9 +367,17 @@ class Registry:
         lines its blocks cover (an excerpt may start or end inside a block); the highest score
         wins (ties: the order of the registry).
         """
-        head = [line for line in lines[:DETECT_HEAD] if line.strip()][:_DETECT_LINES]
+        # a writer's own header lines (jPOS repeats ``<?xml ...?>`` and ``<logger>`` at each restart)
+        # say nothing of which format reads the records
+        furniture = [f for f in self.formats.values() if f.furniture is not None and f.detect]
+        head = [
+            line for line in lines[:DETECT_HEAD] if line.strip() and not any(f.is_furniture(line) for f in furniture)
+        ][:_DETECT_LINES]
         if not head:
-            return Choice(None, None)
+            only = [f for f in furniture if any(f.is_furniture(line) for line in lines[:DETECT_HEAD])]
+            return (
+                Choice(only[0], f"format {only[0].name}: its header lines, no record") if only else Choice(None, None)
+            )
         first = head[0].lstrip("\ufeff").strip()
         for fmt in self.formats.values():
             if fmt.header and first == fmt.header and fmt.detect:

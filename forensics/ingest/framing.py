@@ -34,8 +34,11 @@ def frames(
 
     def release(reason: str) -> Iterator[tuple[int, int, str, str | None]]:
         for n, text, own in held:
-            yield n, n, text, own or ("blank line" if not text.strip() else reason)
+            yield n, n, text, own or ("blank line" if not text.strip() else header(text) or reason)
         held.clear()
+
+    def header(line: str) -> str | None:
+        return f"a {fmt.name} logger header, no record" if fmt is not None and fmt.is_furniture(line) else None
 
     start = i = 0
     for i, line in numbered:
@@ -57,20 +60,25 @@ def frames(
                 yield start, i - 1, "\n".join(block), None
                 block = []
             yield i, i, line, cuts[i]
-        elif block:
-            block.append(line)
-            if fmt is not None and fmt.closes(line):
-                yield start, i, "\n".join(block), None
-                block = []
             continue
-        elif not line.strip():
+        if block:
+            if fmt is None or not (fmt.opens_record(line) or fmt.is_furniture(line)):
+                block.append(line)
+                if fmt is not None and fmt.closes(line):
+                    yield start, i, "\n".join(block), None
+                    block = []
+                continue
+            # the block never closes: another opens, or the writer restarted, before its end
+            yield start, i - 1, "\n".join(block), None
+            block = []
+        if not line.strip():
             yield i, i, line, "blank line"
         elif fmt is None:
             yield i, i, line, f"no known format (tried {tried})"
         elif fmt.framing == "block":
             at = fmt.block_start(line)
             if at < 0:
-                yield i, i, line, f"outside a {fmt.name} block"
+                yield i, i, line, header(line) or f"outside a {fmt.name} block"
                 continue
             block, start = [line], i
             if fmt.closes(line[at:]):

@@ -17,6 +17,8 @@ from .blocks import EVENT_KINDS, JposBlocks
 _CMF = re.compile(r"(\d{3})(\d)(\d{12})")
 _ATTR = re.compile(r'([\w.:-]+)="([^"]*)"')
 _TAG_NAME = re.compile(r"</?([A-Za-z][\w.:-]*)")
+#: tags whose body is a stack trace or a message, not tags ("<init>" is a Java frame)
+_TEXT_TAGS = ("exception", "iso-exception")
 
 
 class Jpos(Envelope):
@@ -54,8 +56,12 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
     pieces: list[str] = []
     exception: str | None = None
     amount_currency: str | None = None
+    messages = 0  # outer isomsgs seen: a transaction manager's context may hold a request and its response
+    other_mti: list[str] = []
+    repeated: list[str] = []  # fields written again with another value (interleaved writers, merge conflicts)
     for item_kind, raw in items:
-        if item_kind == "text" or ("exception" in stack and not raw.startswith("</exception")):
+        inside_text = next((tag for tag in _TEXT_TAGS if tag in stack), None)
+        if item_kind == "text" or (inside_text and not raw.startswith(f"</{inside_text}")):
             pieces.append(raw)  # stack traces hold "<init>": inside <exception> tags are text
             continue
         if item_kind in ("open", "empty"):
@@ -63,12 +69,18 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
             attrs = dict(_ATTR.findall(raw))
             if event_tag is None:
                 event_tag = name
-            if name == "field" and "id" in attrs:
+            if name == "field" and "id" in attrs and messages > 1:
+                if not isomsg_path[1:] and attrs["id"] == "0":  # the event is the first message's
+                    other_mti.append(attrs.get("value", "").strip(" "))
+            elif name == "field" and "id" in attrs:
                 path = ".".join([*filter(None, isomsg_path), attrs["id"]])
-                fields[path] = attrs.get("value", "").strip(" ")  # jPOS pads fixed fields (DE38, DE41, DE42)
+                value = attrs.get("value", "").strip(" ")  # jPOS pads fixed fields (DE38, DE41, DE42)
+                if fields.setdefault(path, value) != value:  # an isomsg holds a field once: the text is mixed
+                    repeated.append(path)
                 if path == "4" and "currency" in attrs:  # an ISOAmount: value in major units
                     amount_currency = attrs["currency"]
             elif name == "isomsg" and item_kind == "open":
+                messages += not isomsg_path
                 isomsg_path.append(attrs.get("id", "") if isomsg_path else "")
             elif name == "io-timeout":
                 kind = "host.timeout"
@@ -77,6 +89,8 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
             elif name == "exception":
                 kind = kind or "host.error"
                 exception = attrs.get("name")
+            elif name == "iso-exception":  # a message that could not be packed or unpacked
+                kind = kind or "host.error"
             if item_kind == "open":
                 stack.append(name)
         elif item_kind == "close":
@@ -110,6 +124,10 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
         attrs["exception"] = exception
     if not closed:
         attrs["truncated"] = "true"
+    if other_mti:
+        attrs["other_mti"] = ",".join(other_mti)
+    if repeated:
+        attrs["repeated_fields"] = ",".join(repeated)
     message = "\n".join(texts) if texts else None
     if exception and not message:
         message = exception
