@@ -6,10 +6,13 @@ of merchants with several lanes each, one acquirer host log and daily clearing f
 ``--workers`` (a fresh output folder each time, so nothing is resumed) and prints, per run, the wall
 time, events and events/s, the peak RSS of the client and of each worker (from ``OUTDIR/run.json``),
 and the findings' recall and precision against the injected answers (``benchmarks/scoring.py``: same
-kind and one shared key). Target: peak RSS per worker under 2 GiB.
+kind and one shared key). First, with each worker count of ``--ratio-workers``, it times the sweep's parse
+stage over the fleet's terminal logs (many small files) and over one simulated terminal log of the same line
+count, back to back, and prints "fleet rate / single-file rate". Targets: peak RSS per worker under
+2 GiB; that ratio at least 0.6.
 
     python benchmarks/fleet.py [--merchants 650] [--days 8] [--seed 90017] [--incidents K] [--workers 1,2]
-                               [--fleet-dir DIR] [--out DIR]
+                               [--fleet-dir DIR] [--out DIR] [--ratio-workers 1,2] [--ratio-only]
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from forensics.simulate.fleet import simulate_fleet
 
 GIB = 1 << 30
 TARGET_WORKER_RSS = 2 * GIB
+#: The parse rate of a fleet's small terminal logs against one terminal log of the same line count, at least.
+TARGET_RATIO = 0.6
 
 
 def fleet(folder: Path, merchants: int, days: int, seed: int, incidents: int | None) -> dict[str, Any]:
@@ -78,6 +83,45 @@ def sweep(folder: Path, out: Path, workers: int) -> tuple[dict[str, Any], dict[s
     return json.loads((out / "run.json").read_text()), json.loads((out / "findings.json").read_text()), wall
 
 
+def parse_rates(folder: Path, workers: int, scratch: Path, repeat: int = 2) -> tuple[int, int, float, float]:
+    """(logs, lines, fleet seconds, one-log seconds): the sweep's parse stage (``forensics.fleet.sweep.parse_stage``)
+    on ``workers`` local workers over the fleet's terminal logs as they are (many small files), and over one
+    simulated terminal log of the same line count (``forensics simulate --lines``), back to back in this run;
+    each the best of ``repeat``. The workers are started and warmed up (imports, registry) once, before both."""
+    from distributed import Client, LocalCluster
+
+    from forensics.fleet.sweep import Options, discover, parse_stage
+    from forensics.ingest.dialect import dialect_sources
+
+    files = [str(f) for f in discover([folder / "terminals"])]
+    total = 0
+    for f in files:
+        with open(f, "rb") as handle:
+            total += sum(piece.count(b"\n") for piece in iter(lambda h=handle: h.read(1 << 20), b""))
+    shutil.rmtree(scratch, ignore_errors=True)
+    simulated = scratch / "one"
+    command = [shutil.which("forensics") or "forensics", "simulate", "--lines", str(total), "--seed", "1"]
+    subprocess.run([*command, "-o", str(simulated)], check=True, stdout=subprocess.DEVNULL)
+    one = next(p for p in sorted(simulated.glob("*.log")) if p.name != "acquirer-host.log")
+    options = Options(dialects=tuple(dialect_sources(None)))
+    seconds: dict[str, float] = {}
+    lines = 0
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            for attempt in range(repeat + 1):  # the first round warms the workers up and is not counted
+                for name, jobs in (("fleet", [(f, ()) for f in files]), ("one", [(str(one), ())])):
+                    work = scratch / f"work-{name}"
+                    shutil.rmtree(work, ignore_errors=True)
+                    work.mkdir()
+                    started = time.perf_counter()
+                    records = parse_stage(client, jobs if attempt else jobs[:2], work, options, b"benchmark", workers)
+                    if attempt:
+                        seconds[name] = min(seconds.get(name, float("inf")), time.perf_counter() - started)
+                        lines = sum(r["row"]["lines"] for r in records) if name == "fleet" else lines
+    shutil.rmtree(scratch, ignore_errors=True)
+    return len(files), lines, seconds["fleet"], seconds["one"]
+
+
 def score(truth: dict[str, Any], document: dict[str, Any], seconds: float) -> Scoreboard:
     """The sweep's findings scored against the injected ones, one case per merchant (its family, or "clean"):
     a finding goes to the merchant of its devices (else of its TID)."""
@@ -118,6 +162,13 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to sweep with, comma separated")
     parser.add_argument("--fleet-dir", type=Path, help="where the fleet is (cached); default under the temp folder")
     parser.add_argument("--out", type=Path, help="where the sweeps write; default under the temp folder")
+    parser.add_argument(
+        "--ratio-workers",
+        default="1,2",
+        help="worker counts to measure the parse rate of the terminal logs with, against one simulated log of "
+        "their line count (comma separated; empty: none)",
+    )
+    parser.add_argument("--ratio-only", action="store_true", help="measure the parse rates only, sweep nothing")
     args = parser.parse_args()
     tmp = Path(tempfile.gettempdir())
     folder = args.fleet_dir or tmp / f"forensics-fleet-{args.merchants}x{args.days}-s{args.seed}"
@@ -129,8 +180,20 @@ def main() -> int:
         f"({f['terminal_lines']:,} terminal lines, {f['host_blocks']:,} host blocks, {f['clearing_rows']:,} clearing "
         f"rows), {len(truth['findings'])} injected findings in {len(f['incidents'])} incident merchants"
     )
-    rows = []
     met = True
+    for workers in [int(w) for w in args.ratio_workers.split(",") if w]:
+        logs, lines, fleet_s, one_s = parse_rates(folder, workers, out_root / "rates")
+        fleet_rate, one_rate = lines / fleet_s, lines / one_s
+        met &= fleet_rate / one_rate >= TARGET_RATIO
+        print(
+            f"parse stage, {workers} worker(s), {lines:,} terminal lines: {logs} logs "
+            f"{fleet_s:.1f} s ({fleet_rate:,.0f} lines/s), one simulated log {one_s:.1f} s ({one_rate:,.0f} lines/s); "
+            f"fleet rate / single-file rate {fleet_rate / one_rate:.2f} (target >= {TARGET_RATIO})",
+            flush=True,
+        )
+    if args.ratio_only:
+        return 0 if met else 1
+    rows = []
     for workers in [int(w) for w in args.workers.split(",")]:
         run, document, wall = sweep(folder, out_root / f"w{workers}", workers)
         board = score(truth, document, wall)
@@ -157,7 +220,8 @@ def main() -> int:
         )
     print()
     print(rows[-1][5].report(f"findings of the sweep with {rows[-1][0]} worker(s), per merchant"), end="")
-    print(f"\ntarget (peak RSS per worker < 2 GiB): {'met' if met else 'NOT met'}")
+    targets = f"peak RSS per worker < 2 GiB, fleet / single-file parse rate >= {TARGET_RATIO}"
+    print(f"\ntargets ({targets}): {'met' if met else 'NOT met'}")
     return 0 if met else 1
 
 

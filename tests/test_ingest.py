@@ -266,6 +266,36 @@ def test_write_parquet_streams_the_same_tables(
     assert pl.read_parquet(tmp_path / "events.parquet")["ts"].dt.year().unique().sort().to_list() == [2025, 2026]
 
 
+@pytest.mark.slow
+def test_write_many_writes_what_write_parquet_writes_for_each_input(tmp_path: Path) -> None:
+    """Many inputs as one stream (small ones through the fast path together, a blank-separated group per
+    format; bigger ones batch by batch; year-less stamps anchored per input): each output and result is
+    ``write_parquet``'s of that input alone; an input that fails gives its error and the others go on."""
+    from datetime import UTC, datetime
+
+    from forensics.ingest import write_many, write_parquet
+    from tests.conftest import SAMPLES
+
+    inputs = sorted(
+        p for case in ("dup_migration_rerun", "cbd_crash", "tour") for p in (SAMPLES / case).iterdir() if p.is_file()
+    )
+    inputs.append(Path(write(tmp_path, "yearless.log", "\n".join(LOGCAT.format(s=s) for s in range(30)) + "\n")))
+    anchors = [(), [datetime(2024, 3, 10, tzinfo=UTC)]]
+    jobs = [(p, tmp_path / f"many-{n}.parquet", anchors[n % 2]) for n, p in enumerate(inputs)]
+    jobs.insert(1, (tmp_path / "missing.log", tmp_path / "missing.parquet", ()))
+    results = write_many(jobs, card_key="k", batch_bytes=20_000)
+    assert isinstance(results[1], InputError)
+    assert not (tmp_path / "missing.parquet").exists()
+    for (path, output, anchor), result in zip(jobs, results, strict=True):
+        if path.name == "missing.log":
+            continue
+        alone = write_parquet(path, tmp_path / "alone.parquet", card_key="k", anchors=anchor, batch_bytes=20_000)
+        assert isinstance(result, forensics.Loaded), path
+        assert_frame_equal(pl.read_parquet(output), pl.read_parquet(tmp_path / "alone.parquet"))
+        for name in ("unparsed", "compliance", "inputs"):
+            assert_frame_equal(getattr(result, name), getattr(alone, name)), (path, name)
+
+
 def test_write_parquet_failing_midway_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run that fails while writing leaves an earlier output as it was and no half-written file
     (a closed Parquet writer would leave a valid file that looks complete)."""

@@ -3,8 +3,9 @@
 Stages, each a set of Dask tasks the client waits for:
 
 1. parse: each input (any compression the readers take; its role found from its content) into
-   ``OUTDIR/work/<key>.parquet`` by ``forensics.write_parquet`` (streamed: memory bounded by the batch),
-   with ``<key>.json`` (its inputs row, its links of devices, TIDs and MIDs, its time anchors) written
+   ``OUTDIR/work/<key>.parquet`` by ``forensics.ingest.write_many`` (streamed: memory bounded by the
+   batch; small inputs several to a task, their lines through the fast path together), with
+   ``<key>.json`` (its inputs row, its links of devices, TIDs and MIDs, its time anchors) written
    last. ``<key>`` hashes the input's path, SHA-256 and the options: a second sweep on the same OUTDIR
    finds the ``.json`` and parses nothing again. An input that fails is recorded with its error.
 2. group: the client joins the links into connected groups (``forensics.analysis.groups``). A log whose
@@ -178,43 +179,109 @@ def _key(path: Path, sha: str, options: Options, anchors: Sequence[str]) -> str:
 
 # -- stage 1: parse (a task) -------------------------------------------------------------
 
+#: Inputs of at least this many bytes are parsed alone, one to a task; smaller ones share tasks
+#: (``parse_inputs``) and go through the fast path together (``forensics.ingest.write_many``).
+_SMALL_BYTES = 8 << 20
+#: Bytes of small inputs in one parse task at most (fewer for a small fleet: each worker gets four tasks).
+_TASK_BYTES = 32 << 20
 
-def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors: Sequence[str] = ()) -> dict[str, Any]:
-    """Parse one input into ``work/<key>.parquet`` (once: a second call finds its ``<key>.json``).
 
-    Returns its record: the inputs row, ``key``, ``links`` (device, tid, mid rows), ``site_mids``,
-    ``dated`` (every stamp has its year), ``span`` (first and last time, ISO), ``first_stamp`` (month, day
-    and the year it was read in, of its first year-less stamp), ``given`` (it holds a host request, a
-    cleared item), ``parsed_now`` (False when found done).
+def plan(jobs: Sequence[tuple[str, Sequence[str]]], workers: int) -> list[list[tuple[str, Sequence[str]]]]:
+    """The parse tasks of ``jobs`` ((path, anchors) in order): consecutive small inputs together, up to
+    ``_TASK_BYTES`` (or the small inputs' bytes over four tasks per worker, when less), each big one alone."""
+    sizes = [_size(path) for path, _ in jobs]
+    small = sum(s for s in sizes if s < _SMALL_BYTES)
+    budget = max(1, min(_TASK_BYTES, small // (4 * max(1, workers))))
+    tasks: list[list[tuple[str, Sequence[str]]]] = []
+    current: list[tuple[str, Sequence[str]]] = []
+    held = 0
+    for job, size in zip(jobs, sizes, strict=True):
+        if size >= _SMALL_BYTES:
+            tasks += [current, [job]] if current else [[job]]
+            current, held = [], 0
+            continue
+        if current and held + size > budget:
+            tasks.append(current)
+            current, held = [], 0
+        current.append(job)
+        held += size
+    return tasks + [current] if current else tasks
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def parse_inputs(
+    jobs: Sequence[tuple[str, Sequence[str]]], work: str, options: Options, card_key: bytes
+) -> list[dict[str, Any]]:
+    """Parse each (path, anchors) of ``jobs`` into ``work/<key>.parquet`` (once: a later call finds its
+    ``<key>.json``), the inputs not yet parsed as one stream (``forensics.ingest.write_many``).
+
+    Returns their records, in order: the inputs row, ``key``, ``links`` (device, tid, mid rows),
+    ``site_mids``, ``dated`` (every stamp has its year), ``span`` (first and last time, ISO),
+    ``first_stamp`` (month, day and the year it was read in, of its first year-less stamp), ``given``
+    (it holds a host request, a cleared item), ``parsed_now`` (False when found done). An input's
+    ``seconds`` is its share of the stream's time plus its own record's.
     """
-    from forensics.ingest import write_parquet
-    from forensics.ingest.clock import stamp_parts
-    from forensics.ingest.formats import registry, registry_for
+    from forensics.ingest import write_many
+    from forensics.ingest.formats import registry_for
 
     started = time.perf_counter()
-    source = Path(path)
-    try:
-        sha = _sha256(source)
-    except OSError as exc:
-        return _failed(path, None, 0, f"cannot read: {exc.strerror or exc}", started)
-    key = _key(source, sha, options, anchors)
-    done = Path(work) / f"{key}.json"
-    if done.exists():
-        return {**json.loads(done.read_text()), "source": path, "parsed_now": False}
-    events_file = Path(work) / f"{key}.parquet"
-    try:
-        loaded = write_parquet(
-            [source],
-            events_file,
-            tz=options.tz,
-            year=options.year,
-            card_key=card_key,
-            anchors=[datetime.fromisoformat(a) for a in anchors],
-            dialects=registry_for(options.dialects).dialects,
-        )
-    except (ForensicsError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
-        return _failed(path, sha, source.stat().st_size if source.exists() else 0, str(exc), started)
-    row = loaded.inputs.row(0, named=True)
+    records: list[dict[str, Any] | None] = [None] * len(jobs)
+    todo: list[tuple[int, str, str, Path]] = []  # (place, sha, key, events file)
+    for n, (path, anchors) in enumerate(jobs):
+        source = Path(path)
+        try:
+            sha = _sha256(source)
+        except OSError as exc:
+            records[n] = _failed(path, None, 0, f"cannot read: {exc.strerror or exc}", started)
+            continue
+        key = _key(source, sha, options, anchors)
+        done = Path(work) / f"{key}.json"
+        if done.exists():
+            records[n] = {**json.loads(done.read_text()), "source": path, "parsed_now": False}
+        else:
+            todo.append((n, sha, key, Path(work) / f"{key}.parquet"))
+    loaded = write_many(
+        [
+            (Path(jobs[n][0]), events_file, [datetime.fromisoformat(a) for a in jobs[n][1]])
+            for n, _, _, events_file in todo
+        ],
+        tz=options.tz,
+        year=options.year,
+        card_key=card_key,
+        dialects=registry_for(options.dialects).dialects,
+    )
+    share = (time.perf_counter() - started) / len(todo) if todo else 0.0
+    for (n, sha, key, events_file), result in zip(todo, loaded, strict=True):
+        path, anchors = jobs[n]
+        mine = time.perf_counter() - share
+        if isinstance(result, Exception):
+            size = Path(path).stat().st_size if Path(path).exists() else 0
+            records[n] = _failed(path, sha, size, str(result), mine)
+        else:
+            records[n] = _record(path, sha, key, events_file, result.inputs.row(0, named=True), anchors, mine, work)
+    return [r for r in records if r is not None]
+
+
+def _record(
+    path: str,
+    sha: str,
+    key: str,
+    events_file: Path,
+    row: dict[str, Any],
+    anchors: Sequence[str],
+    started: float,
+    work: str,
+) -> dict[str, Any]:
+    """The record of an input parsed into ``events_file`` (``row``: its inputs row), kept as ``<key>.json``."""
+    from forensics.ingest.clock import stamp_parts
+    from forensics.ingest.formats import registry
+
     events = pl.scan_parquet(events_file)
     links = identifiers(events)
     mids = site_mids(events)
@@ -251,7 +318,7 @@ def parse_input(path: str, work: str, options: Options, card_key: bytes, anchors
         "first_stamp": first_stamp,
         "anchors": list(anchors),
     }
-    with written_aside(done) as partial:
+    with written_aside(Path(work) / f"{key}.json") as partial:
         partial.write_text(json.dumps(record))
     return {**record, "parsed_now": True}
 
@@ -467,21 +534,14 @@ def sweep(
         say(f"parsing {plural(len(files), 'input')} on {plural(len(client.scheduler_info()['workers']), 'worker')}")
         stages: dict[str, float] = {}
         mark = time.perf_counter()
-        futures = client.map(parse_input, [str(f) for f in files], work=str(work), options=options, card_key=key)
-        records = client.gather(futures)
+        n_workers = len(client.scheduler_info()["workers"])
+        records = parse_stage(client, [(str(f), ()) for f in files], work, options, key, n_workers)
         groups = connect(_all_links(records), _one_site(records))
         again = year_anchors(records, groups)
         if again:
             say(f"parsing {plural(len(again), 'input')} again with the years of their groups' dated logs")
-            redo = client.gather(
-                [
-                    client.submit(
-                        parse_input, records[n].get("source", records[n]["row"]["path"]), str(work), options, key, a
-                    )
-                    for n, a in again.items()
-                ]
-            )
-            for n, record in zip(again, redo, strict=True):
+            jobs = [(records[n].get("source", records[n]["row"]["path"]), a) for n, a in again.items()]
+            for n, record in zip(again, parse_stage(client, jobs, work, options, key, n_workers), strict=True):
                 records[n] = record
         stages["parse"], mark = round(time.perf_counter() - mark, 3), time.perf_counter()
         reparsed = sum(1 for n in again if records[n]["parsed_now"])
@@ -535,6 +595,16 @@ def sweep(
     with written_aside(out / "run.json") as partial:
         partial.write_text(json.dumps(run, indent=2) + "\n")
     return Sweep(out, inputs, group_rows, findings, devices, run)
+
+
+def parse_stage(
+    client: Any, jobs: Sequence[tuple[str, Sequence[str]]], work: Path, options: Options, card_key: bytes, workers: int
+) -> list[dict[str, Any]]:
+    """The records of ``jobs`` ((path, anchors)), in order, parsed on ``client``'s workers in the tasks
+    ``plan`` gives."""
+    tasks = plan(jobs, workers)
+    futures = client.map(parse_inputs, tasks, work=str(work), options=options, card_key=card_key)
+    return [record for records in client.gather(futures) for record in records]
 
 
 def _close(client: Any, cluster: Any) -> None:

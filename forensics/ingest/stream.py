@@ -10,6 +10,8 @@ the sink in order.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import tempfile
 from collections import deque
@@ -23,15 +25,15 @@ from typing import Any
 
 import polars as pl
 
-from forensics.errors import FormatError
+from forensics.errors import ForensicsError, FormatError
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UNPARSED_SCHEMA, conform
-from forensics.ingest import clock
+from forensics.ingest import clock, fastpath
 from forensics.ingest.cards import CardGuard, Sighting, mask_name
 from forensics.ingest.dialect import Dialects, dialect_sources
 from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, setting_for, zone_for
 from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
-from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch
+from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch, parse_lines
 from forensics.ingest.read import Reader
 from forensics.outputs import check_outputs, written_aside
 from forensics.progress import Callback
@@ -126,11 +128,15 @@ class _Stream:
                 self._keep(n, item, queue.popleft().result())
         if self.progress is not None:
             self.progress(reader.path, reader.size, total, reader.lines)
+        self.name_sightings(reader.path, named)
+        return item
+
+    def name_sightings(self, path: str, named: list[Sighting]) -> None:
+        """The compliance rows of the card numbers masked in an input's file name."""
         if named:
             compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
-            add_sightings(compliance, reader.path, None, named)
+            add_sightings(compliance, path, None, named)
             self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
-        return item
 
     def _keep(self, n: int, item: _Pending, result: Parsed) -> None:
         events, unparsed, compliance = result
@@ -288,21 +294,202 @@ def write_parquet(
     of dated logs beyond ``paths`` (the other inputs of a fleet, ``forensics.fleet``) that year-less
     stamps may take their year from, as from a dated input among ``paths``. ``formats`` as for ``load``.
     """
-    import pyarrow.parquet as pq
-
     paths = _checked_inputs(paths, tz, year)
     reg = _registry(dialects)
     _check_formats(formats, reg)
     check_outputs(paths, [output])
-    arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
     with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
         stream = _Stream(reg, spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress, formats)
         stream.anchors = list(anchors)
-        pending = stream.read(paths, batch_bytes, _STREAM_CHUNK, fast)
-        # aside: a closed writer leaves a valid file that looks complete
-        with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
-            return stream.write(pending, lambda events: out.write_table(events.to_arrow()))
+        return _write_events(stream, stream.read(paths, batch_bytes, _STREAM_CHUNK, fast), output)
+
+
+def _write_events(stream: _Stream, pending: list[_Pending], output: str | Path) -> Loaded:
+    """The second pass of ``stream`` into the Parquet file ``output``."""
+    import pyarrow.parquet as pq
+
+    arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
+    # aside: a closed writer leaves a valid file that looks complete
+    with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
+        return stream.write(pending, lambda events: out.write_table(events.to_arrow()))
+
+
+#: What one input of ``write_many`` is: its path, its output and the anchors of its year-less stamps.
+Job = tuple[str | Path, str | Path, Sequence[datetime]]
+#: What ``write_many`` gives for an input that cannot be ingested (the others go on).
+FAILURES = (ForensicsError, OSError, ValueError, pl.exceptions.PolarsError)
+
+
+@dataclass
+class _Small:
+    """An input of ``write_many`` read whole (its batches: lines before, lines), waiting to be parsed
+    with others of its format."""
+
+    n: int
+    stream: _Stream
+    item: _Pending
+    batches: list[tuple[int, pl.Series]]
+    named: list[Sighting]
+    output: str | Path
+
+    def size(self) -> int:
+        return sum(lines.estimated_size() for _, lines in self.batches)
+
+
+def write_many(
+    jobs: Sequence[Job],
+    *,
+    year: int | None = None,
+    tz: str | dict[str, str] | None = None,
+    card_key: bytes | str | None = None,
+    dialects: Dialects | Sequence[str | Path] | None = None,
+    batch_bytes: int = 8 << 20,
+    fast: bool = True,
+) -> list[Loaded | Exception]:
+    """``write_parquet(path, output, anchors=anchors, ...)`` for each (path, output, anchors) of ``jobs``,
+    the small inputs parsed together: one stream for many files.
+
+    Each output holds the rows that call would write, and each result is what it would return, or the
+    exception it would raise (one of ``FAILURES``; the other inputs go on). An input of less than
+    ``batch_bytes`` whose format has a line fast path waits for others of its format, up to
+    ``batch_bytes`` of lines, and their lines go through the fast path at once (a blank line between
+    two batches: no record spans them); the rest of each batch's lines take Lark as in
+    ``write_parquet``. Other inputs are parsed batch by batch as there. Memory is bounded by
+    ``batch_bytes`` (one input being read, one group waiting), not by the number of inputs.
+    """
+    clock.check_year(year)
+    reg = _registry(dialects)
+    guard = CardGuard(card_key)
+    results: list[Loaded | Exception | None] = [None] * len(jobs)
+    waiting: dict[str, list[_Small]] = {}
+    with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
+        for n, (path, output, anchors) in enumerate(jobs):
+            try:
+                small = _read_alone(n, path, output, anchors, reg, guard, spool_dir, batch_bytes, fast, tz, year)
+            except FAILURES as exc:
+                results[n] = exc
+                continue
+            if isinstance(small, Loaded):
+                results[n] = small
+                continue
+            name = small.item.fmt.name  # type: ignore[union-attr]
+            waiting.setdefault(name, []).append(small)
+            if sum(s.size() for s in waiting[name]) >= batch_bytes:
+                _parse_together(waiting.pop(name), reg, guard, results)
+        for group in waiting.values():
+            _parse_together(group, reg, guard, results)
+    return [r if r is not None else RuntimeError("input not ingested") for r in results]
+
+
+def _read_alone(
+    n: int,
+    path: str | Path,
+    output: str | Path,
+    anchors: Sequence[datetime],
+    reg: Registry,
+    guard: CardGuard,
+    spool_dir: str,
+    batch_bytes: int,
+    fast: bool,
+    tz: str | dict[str, str] | None,
+    year: int | None,
+) -> Loaded | _Small:
+    """Input ``n`` of ``write_many`` ingested on its own (its ``Loaded``), or its batches when it waits
+    for others (``_Small``)."""
+    _checked_inputs(path, tz, None)
+    check_outputs([path], [output])
+    stream = _Stream(reg, spool_dir, tz, year, None, guard, 1, None)
+    stream.anchors = list(anchors)
+    reader, named = _open(path, batch_bytes)
+    item = _Pending(reader, Times(None, zone_for(tz, reader.path), year, reader.mtime))
+    batches = record_batches(reader, reg)
+    read: list[tuple[Format | None, int, pl.Series, dict[int, str]]] = []
+    size = 0
+    for batch in batches:
+        read.append(batch)
+        fmt, _, lines, cuts = batch
+        size += lines.estimated_size()
+        if cuts or size >= batch_bytes or not fast or reg.fast_format(fmt) is None:
+            break
+    else:
+        if read:
+            item.fmt = item.times.fmt = read[0][0]
+            return _Small(n, stream, item, [(offset, lines) for _, offset, lines, _ in read], named, output)
+    for fmt, offset, lines, cuts in itertools.chain(read, batches):
+        item.fmt = item.times.fmt = fmt
+        stream._keep(n, item, parse_batch(reader.path, lines, offset, cuts, fmt, reg, guard, None, _STREAM_CHUNK, fast))
+    stream.name_sightings(reader.path, named)
+    return _write_events(stream, [item], output)
+
+
+def _parse_together(group: list[_Small], reg: Registry, guard: CardGuard, results: list[Any]) -> None:
+    """The inputs of ``group`` (one format) through the fast path at once, each then finished and
+    written as ``write_parquet`` does; their results into ``results``."""
+    fmt = group[0].item.fmt
+    assert fmt is not None
+    pieces = [(s.item.reader.path, offset, lines) for s in group for offset, lines in s.batches]
+    try:
+        parsed: list[Parsed | None] = list(_fast_together(pieces, fmt, reg, guard))
+    except FAILURES:  # one of them fails: each on its own, so that the failure lands on its input
+        parsed = [None] * len(pieces)
+    at = 0
+    for small in group:
+        mine, at = parsed[at : at + len(small.batches)], at + len(small.batches)
+        path = small.item.reader.path
+        try:
+            for (offset, lines), one in zip(small.batches, mine, strict=True):
+                if one is None:
+                    one = parse_batch(path, lines, offset, {}, fmt, reg, guard, None, _STREAM_CHUNK, True)
+                small.stream._keep(small.n, small.item, one)
+            small.stream.name_sightings(path, small.named)
+            results[small.n] = _write_events(small.stream, [small.item], small.output)
+        except FAILURES as exc:
+            results[small.n] = exc
+
+
+def _fast_together(
+    pieces: list[tuple[str, int, pl.Series]], fmt: Format, reg: Registry, guard: CardGuard
+) -> list[Parsed]:
+    """What ``parse_batch`` gives for each (path, lines before, lines) of ``pieces`` (batches without a
+    cut line), from one fast-path pass over all their lines."""
+    fast_format = reg.fast_format(fmt)
+    assert fast_format is not None
+    starts = list(itertools.accumulate((lines.len() + 1 for _, _, lines in pieces[:-1]), initial=0))
+    blank = pl.Series([""], dtype=pl.String)
+    done, rest = fastpath.parse(
+        pl.concat([piece for _, _, lines in pieces for piece in (lines, blank)]),
+        fast_format,
+        reg.fast_dialects,
+        reg.card_screen,
+    )
+    bounds = pl.Series(starts, dtype=pl.Int64)
+    owner = bounds.search_sorted(done["line"] - 1, side="right").cast(pl.Int64) - 1
+    shift = bounds.gather(owner) - pl.Series([offset for _, offset, _ in pieces], dtype=pl.Int64).gather(owner)
+    done = done.with_columns(
+        _n=owner,
+        path=owner.replace_strict(dict(enumerate(p for p, _, _ in pieces)), return_dtype=pl.String),
+        format=pl.lit(fmt.name),
+        role=pl.lit(fmt.role),
+        line=pl.col("line") - shift,
+        line_end=pl.col("line_end") - shift,
+    ).sort("_n", "line")
+    parts = conform(done).with_columns(_n=done["_n"]).partition_by("_n", as_dict=True, include_key=False)
+    left: dict[int, list[int]] = {}
+    for i in rest.to_list():  # the lines the fast path left, by piece (a separator is no piece's line)
+        k = bisect.bisect_right(starts, i) - 1
+        if i - starts[k] < pieces[k][2].len():
+            left.setdefault(k, []).append(i - starts[k])
+    out: list[Parsed] = []
+    for k, (path, offset, lines) in enumerate(pieces):
+        mine = parts.get((k,), pl.DataFrame(schema=EVENTS_SCHEMA))
+        if k not in left:
+            out.append((mine, {n: [] for n in UNPARSED_SCHEMA.names()}, {n: [] for n in COMPLIANCE_SCHEMA.names()}))
+            continue
+        numbered = zip([i + offset + 1 for i in left[k]], lines.gather(left[k]).to_list(), strict=True)
+        events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)
+        out.append((pl.concat([mine, events]).sort("line"), unparsed, compliance))
+    return out
 
 
 def _registry(dialects: Dialects | Sequence[str | Path] | None) -> Registry:
