@@ -478,6 +478,8 @@ def estimate_clocks(terminal: pl.DataFrame, host: pl.DataFrame, settlement: pl.D
     ).select("path", "device", "segment", "from_line", "to_line", "skew_s", "spread_s", "matches", "source")
 
 
+#: the requests of online authorisations, whose clearing capture time is the host's
+_ONLINE_REQUESTS = ["0100", "0200", "1100", "1200"]
 #: the ``source`` of a clocks row that gives a host log's zone (``host_zones``)
 HOST_ZONE_SOURCE = "clearing capture times"
 #: a host zone is inferred from at least this many online items, agreeing on it
@@ -491,7 +493,8 @@ def host_zones(events: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
     from the clearing file: path, device, from_line, to_line, offset_s, spread_s, items.
 
     An item authorised online carries the host's time of the request as ``capture_ts``, with its
-    zone (spec/terminal-logs.md section 4); paired with the host's request (same TID and STAN), the
+    zone (spec/terminal-logs.md section 4); paired with the host's online request (0100 or 0200, not an
+    advice, whose item carries the terminal's capture time) of the same TID and STAN, the
     difference is the host log's offset from UTC plus the network's second. The offset is the
     quarter hour most pairs round to, kept when at least ``_ZONE_ITEMS`` pairs within
     ``_ONLINE_CAPTURE_S`` of it make ``_ZONE_SHARE`` of the pairs (offline items carry the terminal's
@@ -512,7 +515,12 @@ def host_zones(events: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
     keyed = (pl.col("tid").is_not_null(), pl.col("stan").is_not_null(), pl.col("ts").is_not_null())
     requests = (
         events.lazy()
-        .filter(pl.col("path").is_in(assumed.implode()), pl.col("kind") == "host.rx", *keyed)
+        .filter(
+            pl.col("path").is_in(assumed.implode()),
+            pl.col("kind") == "host.rx",
+            pl.col("mti").is_in(_ONLINE_REQUESTS),  # an advice (0220) clears at the terminal's capture time
+            *keyed,
+        )
         .select("path", "device", "line", "tid", "stan", pl.col("ts").alias("_host_ts"))
         .collect()
     )
@@ -1628,11 +1636,14 @@ def _link_follow_ups(txns: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("_ots") <= pl.col("ts_start"))
         .fill_null(False)
     )
+    # a tip adjust carries its sale's RRN: of the transactions with the RRN, the one with the invoice number named
+    # (a void of a tip-adjusted sale voids the sale), else the latest
+    named = (pl.col("_oinv") == pl.col("orig_inv")).fill_null(False)
     by_rrn = (
         asked.filter(pl.col("orig_rrn").is_not_null())
         .join(originals, left_on="orig_rrn", right_on="_orrn", how="inner")
         .filter(own_merchant, earlier, pl.col("orig_txn") != pl.col("txn"))
-        .sort("_ots", descending=True)
+        .sort(named, "_ots", descending=True)
         .unique("txn", keep="first", maintain_order=True)
     )
     by_inv = (

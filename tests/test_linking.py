@@ -76,6 +76,27 @@ def test_a_refund_naming_its_sale_by_rrn_is_not_linked_by_invoice_to_another_uni
     assert _links(rows)["B:2"] == "A:1"
 
 
+def test_a_void_of_a_tip_adjusted_sale_voids_the_sale_not_the_adjustment() -> None:
+    # the tip adjust carries the sale's RRN; the void names the sale by RRN and invoice number
+    rows = [
+        _row("A:1", "A", 1, 0, inv="003373", rrn="624311000078"),
+        _row(
+            "A:2",
+            "A",
+            2,
+            60,
+            "TIP_ADJUST",
+            inv="003374",
+            rrn="624311000078",
+            orig_inv="003373",
+            orig_rrn="624311000078",
+        ),
+        _row("A:3", "A", 3, 120, "VOID", inv="003375", orig_inv="003373", orig_rrn="624311000078"),
+    ]
+    links = _links(rows)
+    assert links["A:2"] == "A:1" and links["A:3"] == "A:1"
+
+
 def test_an_invoice_names_a_sale_only_within_one_lifetime_of_the_counters() -> None:
     rows = [
         _row("A:1", "A", 1, 0, inv="000012"),
