@@ -81,7 +81,7 @@ def main() -> int:
             )
             by = ", ".join(f"{d} {n:,}" for d, n in counts.iter_rows())
             lines = sum(1 for _ in log.open("rb"))
-            print(f"{terminal:<8} {vendor:<10} {lines:>8} {best[vendor]:>8.2f} {ratio:>12.2f}x   {by}")
+            print(f"{terminal:<8} {vendor:<10} {lines:>8} {best[vendor]:>8.2f} {ratio:>12.2f}x   {by}", flush=True)
     print(f"worst ratio to the reference dialect: {worst:.2f}x (target <= 1.5x)")
     return 0
 
