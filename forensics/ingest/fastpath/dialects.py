@@ -56,18 +56,12 @@ class FastDialects:
         }
         self.rules: list[_FastRule] = []
         self.slow_tags: set[str] = set()
-        # tags whose rules all read JSON: their payloads are read by ``jsonpaths`` (a tag mixing JSON
-        # with other styles takes the Lark path)
-        self.json_tags: set[str] = set()
+        self.json_tags: set[str] = set()  # tags with JSON rules: their plain objects are read by ``jsonpaths``
         self.styles: list[Style] = [REFERENCE]
         iso = {f"DE{element}": target for element, target in dialects.iso.items()}
         for tag, rules in by_tag.items():
-            kinds = {rule.style.payload == "json" for rule in rules}
-            if kinds == {True}:
+            if any(rule.style.payload == "json" for rule in rules):
                 self.json_tags.add(tag)
-            elif len(kinds) > 1:
-                self.slow_tags.add(tag)
-                continue
             for rule in rules:
                 fast = self._compile(len(self.rules), rule, iso)
                 if fast is None:
@@ -179,6 +173,12 @@ class FastDialects:
             chain = chain.when(cond).then(pl.lit(rule.index))
         rule_expr = chain.otherwise(None) if rules else pl.lit(None)
         frame = frame.with_columns(_rule=rule_expr.cast(pl.Int32))
+        json_rules = [r.index for r in self.rules if self.styles[r.style].payload == "json"]
+        # a JSON object another style's rule took: its quotes are the Lark path's to read
+        frame = frame.with_columns(
+            _refuse=pl.col("_refuse")
+            | (pl.col("_json") & pl.col("_rule").is_not_null() & ~pl.col("_rule").is_in(json_rules))
+        )
         frame = frame.with_columns(self._rule_style())
         dialect_rows = (
             frame.select("_i", "_rule", "_payload", "_valid", "_skip", "_kkey", "_program", "_refuse")
