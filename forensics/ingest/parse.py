@@ -175,7 +175,8 @@ def parse_batch(
                 line_end=pl.col("line_end") + offset,
             )
         )
-        return pl.concat([done, events]).sort("line"), unparsed, compliance
+        # both in line order, no line in both: merged, not sorted again
+        return done.merge_sorted(events, key="line"), unparsed, compliance
     text = lines.to_list()
     if pool is not None and fmt is not None and len(text) > chunk_lines:
         starts = chunk_starts(text, fmt, chunk_lines)

@@ -8,9 +8,10 @@ column twin of its own (``BLOCK_TWIN``) built on ``typed``.
 
 The fast path only takes lines it is sure of: plain printable ASCII, no card data to mask,
 not part of a multi-line record, a dialect payload without quotes, duplicate keys or values
-the typed columns would refuse, and not a JSON payload (the json module reads those). Every
-other line goes to the Lark parser, and differential tests (tests/test_fastpath.py,
-tests/test_payload_shapes.py) require identical rows from both paths.
+the typed columns would refuse; a JSON payload only when it is one object ``jsonpaths`` reads
+exactly (no escapes, arrays or repeated keys). Every other line goes to the Lark parser, and
+differential tests (tests/test_fastpath.py, tests/test_payload_shapes.py) require identical rows
+from both paths.
 """
 
 from forensics.ingest.fastpath.compiler import Alternative, LineRegex, NotRegular, compile_grammar, strip_lookarounds

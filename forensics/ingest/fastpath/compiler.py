@@ -72,6 +72,8 @@ class Alternative:
     When the alternative ends with a rest-of-line terminal (``.+``), the expression takes only
     that terminal's first character (``rest``), so the capture engine stops there; ``span``
     captures the whole match, and the rest is the line from the match's last character on.
+    ``pattern`` is the alternative alone, anchored, with the same groups: it matches a line
+    where the whole expression takes this alternative, unless an earlier one matches first.
     """
 
     name: str
@@ -79,6 +81,7 @@ class Alternative:
     children: list[str]
     rest: str | None = None
     span: str | None = None
+    pattern: str = ""
 
 
 @dataclass
@@ -186,11 +189,11 @@ def compile_grammar(parser: Lark, captures: bool = True, start: str = "start") -
         if rest is not None and rest.group(1) == kept[-1]:
             # nothing but closing groups follows the rest group: the match may stop after its first character
             span = f"s{i}"
-            alternatives.append(Alternative(name, witness, kept, rest=kept[-1], span=span))
             bodies.append(f"(?P<{witness}>)(?P<{span}>{body[: rest.start()]}(?P<{kept[-1]}>.){rest.group(2)})")
+            alternatives.append(Alternative(name, witness, kept, kept[-1], span, f"^(?:{bodies[-1]})"))
         else:
-            alternatives.append(Alternative(name, witness, kept))
             bodies.append(f"(?P<{witness}>)(?:{body})$")
+            alternatives.append(Alternative(name, witness, kept, pattern=f"^(?:{bodies[-1]})"))
     if not bodies:
         raise NotRegular("no regular alternative")
     return LineRegex("^(?:" + "|".join(bodies) + ")" + ("" if captures else "$"), alternatives)

@@ -11,13 +11,14 @@ from lark import Lark
 
 from forensics.ingest.dialect import WORDS_ATTR, Dialects, Rule
 from forensics.ingest.fastpath.compiler import compile_grammar
+from forensics.ingest.fastpath.jsonpaths import PLAIN_OBJECT, leaves
 from forensics.ingest.fastpath.typed import attrs_json, spread, typed
 from forensics.ingest.payloads import KEYWORD_SHAPES, REFERENCE, TAG_SHAPES, Style, word_regex
 
 #: Characters JSON escapes (of those a plain line may hold): values with them take the Lark
 #: path, since the fast path writes ``attrs`` JSON by concatenation.
 _JSON_ESCAPED = r'["\\\t]'
-#: A payload json.loads may read as an object: JSON rules leave such rows to the Lark path.
+#: A payload json.loads may read as an object: of a JSON tag, one outside ``PLAIN_OBJECT`` takes the Lark path.
 _JSON_OBJECT = r"^[ \t\n\r]*\{"
 #: The keyword in each keyword shape (of a payload the shape's grammar rule matched).
 _KEYWORD_AT = {"word": r"^([^ ]+)", "dotted": r"^([^ ]+)", "colon": r"^([^ :]+):", "bracket": r"^\[([^ \]]+)\]"}
@@ -55,14 +56,13 @@ class FastDialects:
         }
         self.rules: list[_FastRule] = []
         self.slow_tags: set[str] = set()
-        self.json_tags: set[str] = set()  # tags with JSON rules: their JSON-looking payloads take the Lark path
+        self.json_tags: set[str] = set()  # tags with JSON rules: their plain objects are read by ``jsonpaths``
         self.styles: list[Style] = [REFERENCE]
         iso = {f"DE{element}": target for element, target in dialects.iso.items()}
         for tag, rules in by_tag.items():
+            if any(rule.style.payload == "json" for rule in rules):
+                self.json_tags.add(tag)
             for rule in rules:
-                if rule.style.payload == "json":
-                    self.json_tags.add(tag)
-                    continue
                 fast = self._compile(len(self.rules), rule, iso)
                 if fast is None:
                     self.slow_tags.add(tag)
@@ -143,24 +143,29 @@ class FastDialects:
             .when(open_ & pre.is_not_null())
             .then(pl.col("message").str.slice(pl.col("_cut"))),
         )
+        json_tag = pl.col("_dtag").is_in(sorted(self.json_tags))
+        frame = frame.with_columns(_json=json_tag & pl.col("_payload").str.contains(PLAIN_OBJECT).fill_null(False))
         frame = frame.with_columns(
             _refuse=(
                 pl.col("_dtag").is_not_null()
                 & (
                     pl.col("_dtag").is_in(sorted(self.slow_tags))
-                    | pl.col("_payload").str.contains(_JSON_ESCAPED).fill_null(False)
+                    | (pl.col("_payload").str.contains(_JSON_ESCAPED).fill_null(False) & ~pl.col("_json"))
                     | pl.col("_program").str.contains(_JSON_ESCAPED).fill_null(False)
-                    | (pl.col("_dtag").is_in(sorted(self.json_tags)) & pl.col("_payload").str.contains(_JSON_OBJECT))
+                    | (json_tag & pl.col("_payload").str.contains(_JSON_OBJECT) & ~pl.col("_json"))
                 )
             )
             | (open_ & ~own & pl.lit(self.patterns_slow)),
-            **self._style_columns(),
         )
+        frame, json_leaves = self._json_keywords(frame)
+        frame = frame.with_columns(**self._style_columns())
         tags = set(frame.get_column("_dtag").drop_nulls().unique().to_list())
         rules = [r for r in self.rules if r.tag in tags]  # a rule of a tag the batch lacks cannot match
         chain: Any = pl
         for rule in rules:
             cond = (pl.col("_dtag") == rule.tag) & pl.col("_payload").is_not_null()
+            if self.styles[rule.style].payload == "json":  # not one JSON object: the rule does not read it
+                cond &= pl.col(f"_valid_{rule.style}")
             if rule.keyword is not None:
                 cond &= pl.col(f"_keyword_{rule.style}") == rule.keyword
             if rule.match is not None:
@@ -168,13 +173,19 @@ class FastDialects:
             chain = chain.when(cond).then(pl.lit(rule.index))
         rule_expr = chain.otherwise(None) if rules else pl.lit(None)
         frame = frame.with_columns(_rule=rule_expr.cast(pl.Int32))
+        json_rules = [r.index for r in self.rules if self.styles[r.style].payload == "json"]
+        # a JSON object another style's rule took: its quotes are the Lark path's to read
+        frame = frame.with_columns(
+            _refuse=pl.col("_refuse")
+            | (pl.col("_json") & pl.col("_rule").is_not_null() & ~pl.col("_rule").is_in(json_rules))
+        )
         frame = frame.with_columns(self._rule_style())
         dialect_rows = (
             frame.select("_i", "_rule", "_payload", "_valid", "_skip", "_kkey", "_program", "_refuse")
             .filter(pl.col("_rule").is_not_null() & ~pl.col("_refuse"))
             .drop("_refuse")
         )
-        values, attrs, refused = self._values(dialect_rows, rules)
+        values, attrs, refused = self._values(dialect_rows, rules, json_leaves)
         kinds = {r.index: r.kind for r in self.rules}
         names = {r.index: r.dialect for r in self.rules}
         is_d = pl.col("_dtag").is_not_null()
@@ -208,9 +219,28 @@ class FastDialects:
         return frame.drop(
             [f"_v_{t}" for t in targets]
             + ["_attrs", "_pre", "_dtag", "_program", "_payload", "_valid", "_keyword", "_rule"]
-            + ["_etag", "_cut", "_skip", "_kkey"]
+            + ["_etag", "_cut", "_skip", "_kkey", "_json"]
             + [f"_{c}_{k}" for k in range(len(self.styles)) for c in ("valid", "keyword", "skip")]
         )
+
+    def _json_keywords(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The frame with each JSON style's keyword (``_keyword_<k>``, the value of its keyword key)
+        and the rows whose JSON would not read exactly refused; the leaves of the other JSON rows."""
+        rows = frame.filter(pl.col("_json") & ~pl.col("_refuse")).select("_i", "_payload")
+        found, bad = leaves(rows)
+        if bad.len():
+            frame = frame.with_columns(_refuse=pl.col("_refuse") | pl.col("_i").is_in(bad.implode()))
+            found = found.filter(~pl.col("_i").is_in(bad.implode()))
+        for k, style in enumerate(self.styles):
+            if style.payload != "json":
+                continue
+            if style.keyword_key is None:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(f"_keyword_{k}"))
+                continue
+            keywords = found.filter(pl.col("_key") == style.keyword_key).select("_i", _kw=pl.col("_val"))
+            keywords = keywords.rename({"_kw": f"_keyword_{k}"})
+            frame = frame.join(keywords, on="_i", how="left", maintain_order="left")
+        return frame, found
 
     def _pattern_tag(self, logged: pl.Expr, shape: str | None = None) -> pl.Expr:
         """The dialect tag of the first tag pattern matching ``logged`` whole (in ``shape``)."""
@@ -247,7 +277,9 @@ class FastDialects:
         payload = pl.col("_payload")
         out: dict[str, pl.Expr] = {}
         for k, style in enumerate(self.styles):
-            if style.payload == "text":
+            if style.payload == "json":  # the keyword is already read (``_json_keywords``)
+                valid, keyword, skip = pl.col("_json"), pl.col(f"_keyword_{k}"), pl.lit(0)
+            elif style.payload == "text":
                 valid, keyword, skip = pl.lit(False), pl.lit(None, pl.String), pl.lit(0)
             elif style.keyword_key is not None:
                 valid = payload.str.contains(self.starts["none"])
@@ -283,9 +315,11 @@ class FastDialects:
         kkey = style.replace_strict(keys, default=None, return_dtype=pl.String) if keys else pl.lit(None, pl.String)
         return [*out, kkey.alias("_kkey")]
 
-    def _values(self, rows: pl.DataFrame, rules: list[_FastRule]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    def _values(
+        self, rows: pl.DataFrame, rules: list[_FastRule], json_leaves: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
         """Typed columns (``_v_<column>``) and attrs JSON per row (whose ``_rule`` is one of ``rules``), and
-        the rows refused."""
+        the rows refused. A JSON rule's pairs are its row's ``json_leaves`` but its keyword's."""
         empty_i = pl.Series("_i", [], pl.Int64)
         if rows.is_empty():
             return (
@@ -293,8 +327,15 @@ class FastDialects:
                 pl.DataFrame({"_i": empty_i, "_attrs": pl.Series([], dtype=pl.String)}),
                 empty_i,
             )
-        tokens = _tokens(rows)
-        pairs, words = tokens.filter(pl.col("_key").is_not_null()), tokens.filter(pl.col("_key").is_null())
+        json_rule = pl.col("_rule").is_in([r.index for r in rules if self.styles[r.style].payload == "json"])
+        tokens = _tokens(rows.filter(~json_rule))
+        json_pairs = (
+            json_leaves.join(rows.filter(json_rule).select("_i", "_rule", "_kkey"), on="_i", maintain_order="left")
+            .filter((pl.col("_key") != pl.col("_kkey")).fill_null(True))
+            .select("_i", "_rule", "_key", "_val")
+        )
+        pairs = pl.concat([tokens.filter(pl.col("_key").is_not_null()), json_pairs])
+        words = tokens.filter(pl.col("_key").is_null())
         refused = self._refusals(rows, pairs, rules)
         # (row, column, text) from key=value pairs, positional words, match groups and constants;
         # (row, attrs key, text) from unmapped pairs, extra words and attrs.* columns
@@ -319,7 +360,10 @@ class FastDialects:
         refused = [pairs.filter((pl.col("_key").hash(7) ^ pl.col("_i").hash(11)).is_duplicated()).get_column("_i")]
         refuse = []
         for rule in rules:
-            if rule.risky_keys:
+            if rule.risky_keys and self.styles[rule.style].payload == "json":
+                risky_pairs = pairs.filter(pl.col("_rule") == rule.index, pl.col("_key").is_in(rule.risky_keys))
+                refused.append(risky_pairs.get_column("_i"))
+            elif rule.risky_keys:
                 risky = pl.col("_payload").str.contains(
                     r"(?:^| )(?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")="
                 )
@@ -328,6 +372,8 @@ class FastDialects:
         refuse.append(
             pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains("(?:^| )program="))
         )
+        outer = rows.filter(pl.col("_program").is_not_null()).get_column("_i")  # a JSON leaf "program" beside it
+        refused.append(pairs.filter(pl.col("_key") == "program", pl.col("_i").is_in(outer.implode())).get_column("_i"))
         return refused + [rows.select(e).to_series() for e in refuse]
 
     def _pairs(self, pairs: pl.DataFrame, rules: list[_FastRule]) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
