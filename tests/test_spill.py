@@ -64,8 +64,15 @@ def test_the_lazy_analysis_gives_what_the_in_memory_one_gives(cases: tuple[str, 
     with ingested(files, card_key="k") as (loaded, source):
         assert source is not None and source.exists() and loaded.events.is_empty()
         folder = source.parent
-        groups = scan_split(source, loaded)
+        groups = scan_split(source, loaded, folder)
         assert (groups is None) == (len(cases) == 1)
+        if groups is not None:  # each group's rows, as the in-memory split cuts them
+            parts, flags = groups
+            cut = analysis.split(memory)
+            assert cut is not None and flags == cut[1]
+            for spooled, held in zip(parts, cut[0], strict=True):
+                assert spooled.events.equals(held.events)
+            assert sorted(p.name for p in folder.iterdir()) == ["events.parquet"]  # each spool file read once
         lazy = diagnose_parquet(source, loaded)
         lean = diagnose_parquet(source, loaded, events=False)
         tl = timeline_parquet(source, loaded)
