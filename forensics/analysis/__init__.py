@@ -134,10 +134,12 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
 
 def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     """``split`` of the events in the Parquet file ``source`` without reading them all at once: the grouping
-    reads their identifier columns; then one pass over ``source`` sorts the events by group into Arrow files in
-    the folder ``spool`` (``_spooled``), and each group's rows are read from there when its turn comes (a file
-    holds one group, or several small ones). ``loaded``: the unparsed, compliance and inputs tables of the
-    ingest that wrote ``source``."""
+    reads their identifier columns, and each group's rows are read when its turn comes, from the slice of
+    ``source`` between its first and last row when the groups' slices add up to at most ``_SLICES`` times the
+    rows (each group's files in one piece, as ``write_parquet`` writes them); else from Arrow files that one
+    pass over ``source`` sorted them into, in the folder ``spool`` (``_spooled``: a host log or clearing file
+    shared by the groups is not read again for each). ``loaded``: the unparsed, compliance and inputs tables
+    of the ingest that wrote ``source``."""
     scan = pl.scan_parquet(source)
     if one_site(site_mids(scan)):
         return None
@@ -150,8 +152,24 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
     order = pl.Series(range(firsts.len()), dtype=pl.UInt32)
     group = codes.replace_strict(firsts, order, return_dtype=pl.UInt32)  # each row's group, numbered in that order
     del codes
+    spans = (
+        group.to_frame("group")
+        .with_row_index("row")
+        .group_by("group")
+        .agg(first=pl.col("row").min(), last=pl.col("row").max())
+        .sort("group")
+    )
+    if (spans["last"] - spans["first"] + 1).sum() <= _SLICES * group.len():
 
-    def parts() -> Iterator[Loaded]:
+        def part(number: int, first: int, last: int) -> Loaded:
+            rows = pl.int_range(first, last + 1, dtype=pl.Int64, eager=True).alias(_ROW)
+            events = scan.slice(first, last - first + 1).collect().with_columns(rows)
+            mine = events.filter(group.slice(first, last - first + 1) == number)
+            return Loaded(mine, loaded.unparsed, loaded.compliance, loaded.inputs)
+
+        return (part(*span) for span in spans.iter_rows()), given(scan)
+
+    def spooled() -> Iterator[Loaded]:
         for file in _spooled(source, group, spool):
             events = pl.read_ipc(file)
             file.unlink()
@@ -163,9 +181,12 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
             while groups:
                 yield Loaded(groups.pop(0), loaded.unparsed, loaded.compliance, loaded.inputs)
 
-    return parts(), given(scan)
+    return spooled(), given(scan)
 
 
+#: Groups are read from slices of the events' file while these add up to at most this many times its rows
+#: (``scan_split``): else the file is sorted by group once (``_spooled``).
+_SLICES = 2
 #: The group number of each spooled row (``_spooled``).
 _GROUP = "_group"
 #: At most this many files hold the spooled events (``_spooled``).
