@@ -125,7 +125,7 @@ def analyse(fleet: Path, whole: bool) -> int:
     else:
         print(
             f"timeline + diagnosis {t1 - t0:.1f} s (target < 15 s; CPU {cpu:.1f} s), group by group from the Parquet "
-            f"file (sorted by group once, each group's rows read when its turn comes); peak RSS {peak:,.0f} MiB"
+            f"file (each group's rows read when its turn comes); peak RSS {peak:,.0f} MiB"
         )
     return 0 if t1 - t0 < 15 else 1
 
