@@ -64,7 +64,7 @@ def test_the_lazy_analysis_gives_what_the_in_memory_one_gives(cases: tuple[str, 
     with ingested(files, card_key="k") as (loaded, source):
         assert source is not None and source.exists() and loaded.events.is_empty()
         folder = source.parent
-        groups = scan_split(source, loaded)
+        groups = scan_split(source, loaded, folder)
         assert (groups is None) == (len(cases) == 1)
         lazy = diagnose_parquet(source, loaded)
         lean = diagnose_parquet(source, loaded, events=False)
@@ -81,6 +81,27 @@ def test_the_lazy_analysis_gives_what_the_in_memory_one_gives(cases: tuple[str, 
     assert lean.timeline.events.is_empty()
     rendered = text.render(expected.timeline, findings=expected.findings, transactions=expected.timeline.transactions)
     assert text.render(lazy.timeline, findings=lazy.findings, transactions=lazy.timeline.transactions) == rendered
+
+
+@pytest.mark.parametrize("slices", [2, 0], ids=["slices", "spooled"])
+def test_each_group_gets_its_rows_from_slices_or_spooled_files(
+    slices: int, spill_always: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analysis, "_SLICES", slices)  # 0: the events are always sorted by group into Arrow files
+    files = case_files("tour", "dup_paper_out_rerun", "refund_wrong_card")
+    memory = forensics.load(files, card_key="k")
+    cut = analysis.split(memory)
+    assert cut is not None
+    with ingested(files, card_key="k") as (loaded, source), tempfile.TemporaryDirectory() as spool:
+        assert source is not None
+        groups = scan_split(source, loaded, Path(spool))
+        assert groups is not None and groups[1] == cut[1]
+        for spooled, held in zip(groups[0], cut[0], strict=True):
+            assert spooled.events.equals(held.events)
+            assert not list(Path(spool).iterdir()) or slices == 0
+        assert not list(Path(spool).iterdir())  # each spooled file is removed once read
+        lazy = diagnose_parquet(source, loaded)
+    assert lazy.to_json() == diagnose_by_group(memory).to_json()
 
 
 def test_the_library_spills_beyond_the_threshold_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -132,32 +132,104 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     return parts, given(events)
 
 
-def scan_split(source: Path, loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
-    """``split`` of the events in the Parquet file ``source`` without reading them all: the grouping reads
-    their identifier columns, and each group's rows are read from ``source`` when its turn comes. ``loaded``:
-    the unparsed, compliance and inputs tables of the ingest that wrote ``source``."""
+def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
+    """``split`` of the events in the Parquet file ``source`` without reading them all at once: the grouping
+    reads their identifier columns, and each group's rows are read when its turn comes, from the slice of
+    ``source`` between its first and last row when the groups' slices add up to at most ``_SLICES`` times the
+    rows (each group's files in one piece, as ``write_parquet`` writes them); else from Arrow files that one
+    pass over ``source`` sorted them into, in the folder ``spool`` (``_spooled``: a host log or clearing file
+    shared by the groups is not read again for each). ``loaded``: the unparsed, compliance and inputs tables
+    of the ingest that wrote ``source``."""
     scan = pl.scan_parquet(source)
     if one_site(site_mids(scan)):
         return None
     labels = scan.select(group_of(connect(identifiers(scan))).cast(pl.Categorical)).collect()["group"]
-    names = labels.unique(maintain_order=True).to_list()
-    if len(names) <= 1:
+    codes = labels.to_physical()
+    del labels
+    firsts = codes.unique(maintain_order=True)  # the groups in the order they first appear
+    if firsts.len() <= 1:
         return None
-    columns = scan.collect_schema().names()
+    order = pl.Series(range(firsts.len()), dtype=pl.UInt32)
+    group = codes.replace_strict(firsts, order, return_dtype=pl.UInt32)  # each row's group, numbered in that order
+    del codes
+    spans = (
+        group.to_frame("group")
+        .with_row_index("row")
+        .group_by("group")
+        .agg(first=pl.col("row").min(), last=pl.col("row").max())
+        .sort("group")
+    )
+    if (spans["last"] - spans["first"] + 1).sum() <= _SLICES * group.len():
 
-    def part(name: str) -> Loaded:
-        rows = (labels == name).arg_true()
-        first, last = rows[0], rows[-1]  # ascending
-        events = (
-            scan.with_row_index(_ROW)
-            .slice(first, last - first + 1)  # the row groups before and after the group's rows are not read
-            .filter(pl.col(_ROW).is_in(rows.implode()))
-            .select(*columns, pl.col(_ROW).cast(pl.Int64))
-            .collect()
-        )
-        return Loaded(events, loaded.unparsed, loaded.compliance, loaded.inputs)
+        def part(number: int, first: int, last: int) -> Loaded:
+            rows = pl.int_range(first, last + 1, dtype=pl.Int64, eager=True).alias(_ROW)
+            events = scan.slice(first, last - first + 1).collect().with_columns(rows)
+            mine = events.filter(group.slice(first, last - first + 1) == number)
+            return Loaded(mine, loaded.unparsed, loaded.compliance, loaded.inputs)
 
-    return (part(name) for name in names), given(scan)
+        return (part(*span) for span in spans.iter_rows()), given(scan)
+
+    def spooled() -> Iterator[Loaded]:
+        for file in _spooled(source, group, spool):
+            events = pl.read_ipc(file)
+            file.unlink()
+            if events[_GROUP].n_unique() == 1:
+                groups = [events.drop(_GROUP)]
+            else:
+                groups = events.partition_by(_GROUP, maintain_order=True, include_key=False)
+            del events
+            while groups:
+                yield Loaded(groups.pop(0), loaded.unparsed, loaded.compliance, loaded.inputs)
+
+    return spooled(), given(scan)
+
+
+#: Groups are read from slices of the events' file while these add up to at most this many times its rows
+#: (``scan_split``): else the file is sorted by group once (``_spooled``).
+_SLICES = 2
+#: The group number of each spooled row (``_spooled``).
+_GROUP = "_group"
+#: At most this many files hold the spooled events (``_spooled``).
+_FILES = 256
+
+
+def _spooled(source: Path, group: pl.Series, folder: Path) -> list[Path]:
+    """The events of the Parquet file ``source`` in ``folder``, sorted by group in one pass: consecutive groups
+    (``group``: each row's, numbered 0, 1... in the order they first appear) share an Arrow file up to the
+    rows of the largest group, or of ``_FILES``-th of the rows if more; each row with its number in the whole
+    (``_ROW``) and its group (``_GROUP``). The files, in the order of their groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sizes = group.value_counts(sort=False).sort(group.name)["count"].to_list()
+    room = max(max(sizes), -(-group.len() // _FILES))
+    bins: list[int] = []  # groups per file
+    used = room
+    for size in sizes:  # next fit, in the groups' order
+        if used + size > room:
+            bins.append(0)
+            used = 0
+        bins.append(bins.pop() + 1)
+        used += size
+    file_of = pl.Series([n for n, count in enumerate(bins) for _ in range(count)], dtype=pl.UInt32)
+    paths = [folder / f"events-{n}.arrow" for n in range(len(bins))]
+    reader = pq.ParquetFile(source)
+    schema = reader.schema_arrow.append(pa.field(_ROW, pa.int64())).append(pa.field(_GROUP, pa.uint32()))
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with ExitStack() as stack:
+        writers = [stack.enter_context(pa.ipc.new_file(str(p), schema, options=options)) for p in paths]
+        start = 0
+        for batch in reader.iter_batches(batch_size=1 << 16):
+            end = start + batch.num_rows
+            mine = group.slice(start, batch.num_rows)
+            rows = pl.int_range(start, end, dtype=pl.Int64, eager=True)
+            batch = pa.RecordBatch.from_arrays([*batch.columns, rows.to_arrow(), mine.to_arrow()], schema=schema)
+            files = file_of.gather(mine)
+            targets = files.unique(maintain_order=True).to_list()
+            for n in targets:
+                writers[n].write_batch(batch if len(targets) == 1 else batch.filter((files == n).to_arrow()))
+            start = end
+    return paths
 
 
 def _slim(tl: Timeline, loaded: Loaded, events: bool = True) -> Timeline:
@@ -196,12 +268,13 @@ def timeline_by_group(loaded: Loaded) -> Timeline:
 def timeline_parquet(source: Path, loaded: Loaded) -> Timeline:
     """``timeline_by_group`` of the events in the Parquet file ``source`` (``loaded``: as for ``scan_split``):
     the whole events are read once every group is built, for the timeline to hold them."""
-    cut = scan_split(source, loaded)
-    if cut is None:
-        return build(replace(loaded, events=pl.read_parquet(source)))
-    parts, flags = cut
-    shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
-    timelines = [_owned(_slim(build(part, flags), shell)) for part in parts]
+    with tempfile.TemporaryDirectory(prefix="forensics-spool-") as spool:
+        cut = scan_split(source, loaded, Path(spool))
+        if cut is None:
+            return build(replace(loaded, events=pl.read_parquet(source)))
+        parts, flags = cut
+        shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
+        timelines = [_owned(_slim(build(part, flags), shell)) for part in parts]
     return merge(timelines, replace(loaded, events=pl.read_parquet(source)), rotated(pl.scan_parquet(source)))
 
 
@@ -234,16 +307,16 @@ def diagnose_parquet(
     read lazily: the grouping reads their identifier columns, each group's rows are read when its turn comes.
     With ``events=False`` the whole events are never held; else they are read once every group is diagnosed,
     for the timeline to hold them. The timeline's ``loaded`` holds ``loaded``'s tables (and the events so read)."""
-    cut = scan_split(source, loaded)
-    if cut is None:
-        return _diagnosed_whole(replace(loaded, events=pl.read_parquet(source)), params, rules, events)
-    is_rotated = rotated(pl.scan_parquet(source))
-    shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
-
-    def whole() -> Loaded:
-        return replace(loaded, events=pl.read_parquet(source)) if events else shell
-
     with tempfile.TemporaryDirectory(prefix="forensics-kept-") as kept:
+        cut = scan_split(source, loaded, Path(kept))
+        if cut is None:
+            return _diagnosed_whole(replace(loaded, events=pl.read_parquet(source)), params, rules, events)
+        is_rotated = rotated(pl.scan_parquet(source))
+        shell = replace(loaded, events=pl.DataFrame(schema=pl.read_parquet_schema(source)))
+
+        def whole() -> Loaded:
+            return replace(loaded, events=pl.read_parquet(source)) if events else shell
+
         return _diagnosed_groups(cut, shell, whole, is_rotated, params, rules, events, Path(kept))
 
 
@@ -267,7 +340,7 @@ def _diagnosed_groups(
 ) -> Diagnosis:
     """The groups of ``cut`` diagnosed one at a time and merged into the diagnosis of what ``whole`` gives once
     every group is done (``shell``: the input's tables, with its events or only their columns). With a ``kept``
-    folder, each group's tables wait there as Parquet files until the merge, so that no group's work shares
+    folder, each group's tables wait there as Arrow files until the merge, so that no group's work shares
     the memory with the tables of all the groups before it."""
     parts, flags = cut
     findings, fired, timelines = [], [], []
@@ -288,9 +361,9 @@ def _diagnosed_groups(
 
 
 def _put(tl: Timeline, stem: Path) -> Timeline:
-    """``tl`` with its tables written to ``<stem>-<table>.parquet`` and left empty (``merge`` reads them)."""
+    """``tl`` with its tables written to ``<stem>-<table>.arrow`` and left empty (``merge`` reads them)."""
     for name in _TABLES:
-        getattr(tl, name).write_parquet(f"{stem}-{name}.parquet")
+        getattr(tl, name).write_ipc(f"{stem}-{name}.arrow", compression="lz4")
     return replace(tl, **{name: getattr(tl, name).clear() for name in _TABLES})
 
 
@@ -310,7 +383,7 @@ def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool, kept: Pat
     def concat(name: str) -> pl.DataFrame:
         if kept is None:
             return pl.concat([getattr(t, name) for t in timelines], how="vertical_relaxed")
-        parts = [pl.read_parquet(kept / f"{n}-{name}.parquet") for n in range(len(timelines))]
+        parts = [pl.read_ipc(kept / f"{n}-{name}.arrow") for n in range(len(timelines))]
         return pl.concat(parts, how="vertical_relaxed")
 
     added = ordered(concat("events"), [pl.col(_ROW)])  # one row per event of the input, in its order
