@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from forensics.timeline import HOST_ZONE_SOURCE, Timeline
+from forensics.timeline import HOST_ZONE_SOURCE, Timeline, utc_offset
 
 #: the clock note ingest writes for a log without a zone; coverage says it once for all inputs
 _ASSUMED_UTC = "no time zone in the log"
@@ -166,20 +166,14 @@ def coverage(tl: Timeline) -> Coverage:
         not_checked.append(f"{Path(path).name} (no events in it)")
     zoned = inputs.filter(~pl.col("tz_assumed").fill_null(False), pl.col("tz").is_not_null(), pl.col("tz") != "UTC")
     zones = tuple(zoned.select("path", "tz").iter_rows()) + tuple(
-        (path, f"UTC{_offset(offset)}") for path, (offset, _) in inferred.items()
+        (path, f"UTC{utc_offset(offset)}") for path, (offset, _) in inferred.items()
     )
     return Coverage(table, tuple(checked), tuple(not_checked), tuple(assumed), zones)
-
-
-def _offset(seconds: float) -> str:
-    """``+05:30``, ``-04:00``."""
-    minutes = round(abs(seconds) / 60)
-    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _zone_from_clearing(offset: float, items: int) -> str:
     """The input note of a host log whose zone the clearing file gave."""
     return (
-        f"no time zone in the log: UTC{_offset(offset)}, from the capture times of {plural(items, 'online item')}"
+        f"no time zone in the log: UTC{utc_offset(offset)}, from the capture times of {plural(items, 'online item')}"
         " in the clearing file (give --tz to override)"
     )

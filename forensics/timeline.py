@@ -592,21 +592,18 @@ def _host_zone_clocks(zones: pl.DataFrame) -> pl.DataFrame:
         pl.col("offset_s").alias("skew_s"),
         "spread_s",
         pl.col("items").alias("matches"),
-        pl.format(
-            "{} (no zone in the host log): UTC{}", pl.lit(HOST_ZONE_SOURCE), _offset_words(pl.col("offset_s"))
-        ).alias("source"),
+        pl.Series(
+            "source",
+            [f"{HOST_ZONE_SOURCE} (no zone in the host log): UTC{utc_offset(o)}" for o in zones["offset_s"]],
+            dtype=pl.String,
+        ),
     )
 
 
-def _offset_words(seconds: pl.Expr) -> pl.Expr:
-    """``+05:30``, ``-04:00`` of an offset in seconds."""
-    minutes = (seconds.abs() / 60).round().cast(pl.Int64)
-    return pl.format(
-        "{}{}:{}",
-        pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
-        (minutes // 60).cast(pl.String).str.zfill(2),
-        (minutes % 60).cast(pl.String).str.zfill(2),
-    )
+def utc_offset(seconds: float) -> str:
+    """``+05:30``, ``-04:00``: an offset from UTC in seconds, as ISO 8601 writes it."""
+    minutes = round(abs(seconds) / 60)
+    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _in_host_zone(events: pl.DataFrame, zones: pl.DataFrame) -> pl.DataFrame:
