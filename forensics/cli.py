@@ -15,6 +15,8 @@ import os
 import signal
 import sys
 import textwrap
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,7 @@ from forensics.ingest import load, write_parquet
 from forensics.ingest.cards import mask_text
 from forensics.ingest.dialect import dialect_sources, environment_dialects
 from forensics.ingest.formats import registry_for
-from forensics.outputs import check_outputs, csv_safe, write_text, written_aside
+from forensics.outputs import check_outputs, csv_safe, remove_scratch, write_text, written_aside
 from forensics.progress import Bar
 from forensics.report import CHART_HELP, CHARTS
 from forensics.simulate.vendors import VENDORS
@@ -852,13 +854,39 @@ class _Terminated(SystemExit):
     """The exit SIGTERM asks for: it unwinds, so temporary files and partial outputs are removed."""
 
 
+#: Seconds the unwinding after SIGTERM gets before the watcher ends the process itself.
+_UNWIND_SECONDS = 5.0
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise _Terminated(128 + signum)
+
+
+def _watch_for_sigterm() -> None:
+    """End the process, temporary files and partial outputs removed, when SIGTERM's unwinding has not ended
+    it within ``_UNWIND_SECONDS``. The unwinding cannot always happen: the signal may reach a thread other than
+    the main one while that one waits on a pipe nobody writes to, or land in a finaliser that drops the
+    exception. The interpreter writes each signal's number to the wake-up pipe from whichever thread got it."""
+    if hasattr(signal, "pthread_sigmask"):  # a parent may have blocked it (threads started below inherit this)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while signal.SIGTERM not in os.read(read_end, 64):
+            pass
+        time.sleep(_UNWIND_SECONDS)
+        remove_scratch()
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="forensics-sigterm", daemon=True).start()
 
 
 def main() -> None:
     """Entry point: run the CLI, turning known errors into one clear line and exit code 2."""
     signal.signal(signal.SIGTERM, _terminated)
+    _watch_for_sigterm()
     try:
         _main()
     except _Terminated as exc:

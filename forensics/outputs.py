@@ -2,7 +2,9 @@
 
 Every output is written to a temporary file beside its target and renamed onto it only once
 complete (``written_aside``): a failed or interrupted write (disk full, ``ulimit -f``, Ctrl-C)
-leaves no partial file and an older file as it was. ``check_outputs`` refuses, before any work,
+leaves no partial file and an older file as it was. Temporary folders come from ``scratch_folder``;
+while they and partial outputs exist they are known, so that an exit that cannot unwind (the
+CLI's SIGTERM watcher) still removes them (``remove_scratch``). ``check_outputs`` refuses, before any work,
 an output that is an input (the same file, a hard link or a symbolic link to it) and a report
 folder that holds an input. ``csv_safe`` neutralises spreadsheet formulas in CSV cells.
 """
@@ -10,6 +12,9 @@ folder that holds an input. ``csv_safe`` neutralises spreadsheet formulas in CSV
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +26,43 @@ from forensics.errors import OutputError
 #: A CSV cell starting with one of these is run as a formula by spreadsheets (OWASP CSV injection).
 FORMULA_STARTS = "=+-@\t\r"
 
+#: The temporary folders and partial outputs that exist now (``scratch_folder``, ``written_aside``).
+_SCRATCH: set[Path] = set()
+_SCRATCH_LOCK = threading.Lock()
+
+
+def _scratch(path: Path, kept: bool) -> None:
+    with _SCRATCH_LOCK:
+        if kept:
+            _SCRATCH.add(path)
+        else:
+            _SCRATCH.discard(path)
+
+
+@contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A new temporary folder named ``prefix``... in the system's temporary folder (``TMPDIR``), removed
+    with its contents when the block ends (or by ``remove_scratch``)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    _scratch(folder, True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        _scratch(folder, False)
+
+
+def remove_scratch() -> None:
+    """Remove every temporary folder and partial output that exists now: for an exit that cannot wait
+    for the blocks that made them to end."""
+    with _SCRATCH_LOCK:
+        paths = list(_SCRATCH)
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
 
 @contextmanager
 def written_aside(path: str | Path) -> Iterator[Path]:
@@ -28,12 +70,15 @@ def written_aside(path: str | Path) -> Iterator[Path]:
     without error, removed when it fails or is interrupted."""
     target = Path(path)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    _scratch(partial, True)
     try:
         yield partial
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        _scratch(partial, False)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -81,13 +81,25 @@ def test_output_that_cannot_be_written_is_refused_before_any_work(command: str, 
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
-def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "before",
+    [
+        "",
+        # a parent that blocked SIGTERM (inherited through exec): no thread would ever take it
+        "import signal; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); ",
+        # the unwinding never starts (the signal reached another thread while the main one waits on the pipe,
+        # or its exception was dropped in a finaliser): the watcher must end the process all the same
+        "from forensics import cli; cli._terminated = lambda signum, frame: None; ",
+    ],
+    ids=["unwinds", "blocked-by-parent", "unwinding-lost"],
+)
+def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path, before: str) -> None:
     """A parse stopped by SIGTERM (a job scheduler, `kill`) cleans up after itself."""
     fifo, spool, out = tmp_path / "live.log", tmp_path / "tmp", tmp_path / "events.parquet"
     os.mkfifo(fifo)
     spool.mkdir()
     child = subprocess.Popen(
-        [sys.executable, "-c", "from forensics.cli import main; main()", "parse", str(fifo), "-o", str(out)],
+        [sys.executable, "-c", before + "from forensics.cli import main; main()", "parse", str(fifo), "-o", str(out)],
         env={**os.environ, "TMPDIR": str(spool)},
         stderr=subprocess.PIPE,
     )
@@ -106,6 +118,29 @@ def test_sigterm_removes_the_spool_and_writes_no_output(tmp_path: Path) -> None:
         child.kill()
     assert list(spool.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live.log", "tmp"]
+
+
+def test_remove_scratch_removes_the_temporary_folders_and_partial_outputs_that_exist_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the SIGTERM watcher removes: scratch folders and partial outputs while they exist, nothing after."""
+    from forensics.outputs import remove_scratch, scratch_folder, written_aside
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # TMPDIR is read again
+    target = tmp_path / "out.json"
+    with scratch_folder("forensics-") as folder, written_aside(target) as partial:
+        (folder / "0-0.arrow").write_bytes(b"spooled")
+        partial.write_text("half", encoding="utf-8")
+        assert folder.parent == tmp_path
+        remove_scratch()
+        assert not folder.exists() and not partial.exists()
+        partial.write_text("done", encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    with scratch_folder("forensics-") as kept:
+        pass
+    remove_scratch()  # nothing is known any more: a finished output is never touched
+    assert not kept.exists() and target.read_text(encoding="utf-8") == "done"
 
 
 def test_jsonl_to_stdout_and_formats_listing() -> None:

@@ -15,7 +15,6 @@ silent about them).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -27,6 +26,7 @@ import polars as pl
 from forensics.analysis.groups import connect, group_of, identifiers, one_site, site_mids
 from forensics.diagnosis import Diagnosis, Params, RuleSet, diagnose_timeline
 from forensics.ingest import Loaded, load, write_parquet
+from forensics.outputs import scratch_folder
 from forensics.timeline import Timeline, build, streams
 
 #: Inputs of more bytes than this in all (as stored: a .gz file counts compressed) are ingested into a temporary
@@ -51,8 +51,8 @@ def ingested(paths: str | Path | Sequence[str | Path], **load_options: Any) -> I
     if sum(_stored_bytes(p) for p in listed) <= spill_bytes() or any(k in load_options for k in _LOAD_ONLY):
         yield load(listed, **load_options), None
         return
-    with tempfile.TemporaryDirectory(prefix="forensics-events-") as folder:
-        source = Path(folder) / "events.parquet"
+    with scratch_folder("forensics-events-") as folder:
+        source = folder / "events.parquet"
         yield write_parquet(listed, source, **load_options), source
 
 
@@ -268,8 +268,8 @@ def timeline_by_group(loaded: Loaded) -> Timeline:
 def timeline_parquet(source: Path, loaded: Loaded) -> Timeline:
     """``timeline_by_group`` of the events in the Parquet file ``source`` (``loaded``: as for ``scan_split``):
     the whole events are read once every group is built, for the timeline to hold them."""
-    with tempfile.TemporaryDirectory(prefix="forensics-spool-") as spool:
-        cut = scan_split(source, loaded, Path(spool))
+    with scratch_folder("forensics-spool-") as spool:
+        cut = scan_split(source, loaded, spool)
         if cut is None:
             return build(replace(loaded, events=pl.read_parquet(source)))
         parts, flags = cut
@@ -307,8 +307,8 @@ def diagnose_parquet(
     read lazily: the grouping reads their identifier columns, each group's rows are read when its turn comes.
     With ``events=False`` the whole events are never held; else they are read once every group is diagnosed,
     for the timeline to hold them. The timeline's ``loaded`` holds ``loaded``'s tables (and the events so read)."""
-    with tempfile.TemporaryDirectory(prefix="forensics-kept-") as kept:
-        cut = scan_split(source, loaded, Path(kept))
+    with scratch_folder("forensics-kept-") as kept:
+        cut = scan_split(source, loaded, kept)
         if cut is None:
             return _diagnosed_whole(replace(loaded, events=pl.read_parquet(source)), params, rules, events)
         is_rotated = rotated(pl.scan_parquet(source))
@@ -317,7 +317,7 @@ def diagnose_parquet(
         def whole() -> Loaded:
             return replace(loaded, events=pl.read_parquet(source)) if events else shell
 
-        return _diagnosed_groups(cut, shell, whole, is_rotated, params, rules, events, Path(kept))
+        return _diagnosed_groups(cut, shell, whole, is_rotated, params, rules, events, kept)
 
 
 def _diagnosed_whole(loaded: Loaded, params: Params | None, rules: RuleSet | None, events: bool) -> Diagnosis:

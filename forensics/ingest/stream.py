@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +34,7 @@ from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
 from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch, parse_lines
 from forensics.ingest.read import Reader
-from forensics.outputs import check_outputs, written_aside
+from forensics.outputs import check_outputs, scratch_folder, written_aside
 from forensics.progress import Callback
 
 #: Bytes of parsed batches ``write_parquet`` keeps in memory; beyond, they wait on disk.
@@ -76,7 +75,7 @@ class _Stream:
     def __init__(
         self,
         reg: Registry,
-        spool_dir: str | None,
+        spool_dir: Path | None,
         tz: str | dict[str, str] | None,
         year: int | None,
         device: str | None,
@@ -151,7 +150,7 @@ class _Stream:
             self.in_memory += events.estimated_size()
             item.spool.append(events)
         else:
-            item.spool.append(Path(self.spool_dir) / f"{n}-{len(item.spool)}.arrow")
+            item.spool.append(self.spool_dir / f"{n}-{len(item.spool)}.arrow")
             events.write_ipc(item.spool[-1], compression="lz4")
 
     def finish(self, item: _Pending, anchors: list[Any], sink: Callable[[pl.DataFrame], None]) -> dict[str, Any]:
@@ -299,7 +298,7 @@ def write_parquet(
     _check_formats(formats, reg)
     check_outputs(paths, [output])
     pool = LazyPool(workers) if workers > 1 else None  # for formats without a fast path
-    with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
+    with scratch_folder("forensics-") as spool_dir:
         stream = _Stream(reg, spool_dir, tz, year, device, CardGuard(card_key), workers, pool, progress, formats)
         stream.anchors = list(anchors)
         return _write_events(stream, stream.read(paths, batch_bytes, _STREAM_CHUNK, fast), output)
@@ -363,7 +362,7 @@ def write_many(
     guard = CardGuard(card_key)
     results: list[Loaded | Exception | None] = [None] * len(jobs)
     waiting: dict[str, list[_Small]] = {}
-    with tempfile.TemporaryDirectory(prefix="forensics-") as spool_dir:
+    with scratch_folder("forensics-") as spool_dir:
         for n, (path, output, anchors) in enumerate(jobs):
             try:
                 small = _read_alone(n, path, output, anchors, reg, guard, spool_dir, batch_bytes, fast, tz, year)
@@ -389,7 +388,7 @@ def _read_alone(
     anchors: Sequence[datetime],
     reg: Registry,
     guard: CardGuard,
-    spool_dir: str,
+    spool_dir: Path,
     batch_bytes: int,
     fast: bool,
     tz: str | dict[str, str] | None,
