@@ -20,6 +20,9 @@ from forensics.ingest.payloads import KEYWORD_SHAPES, REFERENCE, TAG_SHAPES, Sty
 _JSON_ESCAPED = r'["\\\t]'
 #: A payload json.loads may read as an object: of a JSON tag, one outside ``PLAIN_OBJECT`` takes the Lark path.
 _JSON_OBJECT = r"^[ \t\n\r]*\{"
+#: Before the element of an ISO dump key in a shape (``dialect.shape_pattern``): opening the payload or after a
+#: space; Polars runs no look-behind, so the space is captured (group 1) and written back.
+_KEY_START = r"(?<![^ ])"
 #: The keyword in each keyword shape (of a payload the shape's grammar rule matched).
 _KEYWORD_AT = {"word": r"^([^ ]+)", "dotted": r"^([^ ]+)", "colon": r"^([^ :]+):", "bracket": r"^\[([^ \]]+)\]"}
 
@@ -39,14 +42,15 @@ class _FastRule:
     groups: dict[str, str] = field(default_factory=dict)  # match group -> target
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {logged: canonical}
     style: int = 0  # index in FastDialects.styles
+    iso: str | None = None  # the ISO dump shape whose keys are read as DE<n>= (None: the payload as logged)
 
 
 class FastDialects:
     """The dialect rules as column expressions; rows they cannot settle exactly are refused.
 
-    Value maps and group targets compile; a rule that does not (an ISO dump in another shape
-    than ``DE<n>=``, a ``match`` Polars cannot run, two sources for one column) leaves its tag
-    to the Lark path."""
+    Value maps, group targets and ISO dumps in any shape (their keys rewritten to ``DE<n>=`` before
+    the payload is read, as ``Dialects.apply`` does) compile; a rule that does not (a ``match``
+    Polars cannot run, two sources for one column) leaves its tag to the Lark path."""
 
     def __init__(self, dialects: Dialects, payload_parser: Lark):
         self.tags = sorted(dialects.tags)
@@ -57,34 +61,44 @@ class FastDialects:
         self.rules: list[_FastRule] = []
         self.slow_tags: set[str] = set()
         self.json_tags: set[str] = set()  # tags with JSON rules: their plain objects are read by ``jsonpaths``
+        # each payload reading: a style, and the ISO shape whose keys it reads as DE<n>= (payloads.py)
         self.styles: list[Style] = [REFERENCE]
+        self.shapes: list[str | None] = [None]
+        # each ISO shape's keys for ``str.replace_all`` (group 2 the element); a shape Polars cannot run stays slow
+        keys = {n: s.pattern for n, s in dialects.iso_shapes.items() if s.pattern.startswith(_KEY_START)}
+        polars_keys = {n: "(^| )" + k.removeprefix(_KEY_START) for n, k in keys.items()}
+        self.rewrites = {n: k for n, k in polars_keys.items() if _polars_accepts(k)}
         iso = {f"DE{element}": target for element, target in dialects.iso.items()}
         for tag, rules in by_tag.items():
             if any(rule.style.payload == "json" for rule in rules):
                 self.json_tags.add(tag)
             for rule in rules:
-                fast = self._compile(len(self.rules), rule, iso)
+                fast = self._compile(len(self.rules), rule, iso, set(self.rewrites))
                 if fast is None:
                     self.slow_tags.add(tag)
                 else:
-                    if rule.style not in self.styles:
+                    readings = list(zip(self.styles, self.shapes, strict=True))
+                    if (rule.style, fast.iso) not in readings:
                         self.styles.append(rule.style)
-                    fast.style = self.styles.index(rule.style)
+                        self.shapes.append(fast.iso)
+                        readings.append((rule.style, fast.iso))
+                    fast.style = readings.index((rule.style, fast.iso))
                     self.rules.append(fast)
         self.finder = dialects.tag_finder
         # a tag pattern Polars cannot run: every row it might claim takes the Lark path
         self.patterns_slow = not all(_polars_accepts(f"^(?:{p.pattern})$") for p in self.finder.patterns)
 
     @staticmethod
-    def _compile(index: int, rule: Rule, iso: dict[str, str]) -> _FastRule | None:
+    def _compile(index: int, rule: Rule, iso: dict[str, str], shapes: set[str]) -> _FastRule | None:
         match = rule.match.pattern if rule.match is not None else None
         if match is not None:
             try:
                 pl.Series([""]).str.contains(match)
             except pl.exceptions.PolarsError:
                 return None
-        if rule.fields is None and rule.iso != "DE":
-            return None  # an ISO dump in another shape: the Lark path reads its keys as DE<n>=
+        shape = rule.iso if rule.fields is None and rule.iso != "DE" else None  # keys read as DE<n>=
+        if shape is not None and (shape not in shapes or rule.style.payload != "logfmt"):
+            return None
         fields = dict(iso) if rule.fields is None else dict(rule.fields)
         named = list(rule.match.groupindex) if rule.match is not None else []
         groups = {rule.groups.get(g, g) for g in named}
@@ -117,6 +131,7 @@ class FastDialects:
             sorted(set(risky)),
             dict(rule.groups),
             {column: words for column, words in rule.values.items() if column not in constants},
+            iso=shape,
         )
 
     def apply(self, env: pl.DataFrame) -> pl.DataFrame:
@@ -158,9 +173,11 @@ class FastDialects:
             | (open_ & ~own & pl.lit(self.patterns_slow)),
         )
         frame, json_leaves = self._json_keywords(frame)
-        frame = frame.with_columns(**self._style_columns())
         tags = set(frame.get_column("_dtag").drop_nulls().unique().to_list())
         rules = [r for r in self.rules if r.tag in tags]  # a rule of a tag the batch lacks cannot match
+        readings = sorted({r.style for r in rules})  # the payload readings those rules need
+        frame = frame.with_columns(**self._texts(readings))
+        frame = frame.with_columns(**self._style_columns(readings))
         chain: Any = pl
         for rule in rules:
             cond = (pl.col("_dtag") == rule.tag) & pl.col("_payload").is_not_null()
@@ -179,9 +196,9 @@ class FastDialects:
             _refuse=pl.col("_refuse")
             | (pl.col("_json") & pl.col("_rule").is_not_null() & ~pl.col("_rule").is_in(json_rules))
         )
-        frame = frame.with_columns(self._rule_style())
+        frame = frame.with_columns(self._rule_style(readings))
         dialect_rows = (
-            frame.select("_i", "_rule", "_payload", "_valid", "_skip", "_kkey", "_program", "_refuse")
+            frame.select("_i", "_rule", "_payload", "_text", "_valid", "_skip", "_kkey", "_program", "_refuse")
             .filter(pl.col("_rule").is_not_null() & ~pl.col("_refuse"))
             .drop("_refuse")
         )
@@ -218,9 +235,10 @@ class FastDialects:
         )
         return frame.drop(
             [f"_v_{t}" for t in targets]
-            + ["_attrs", "_pre", "_dtag", "_program", "_payload", "_valid", "_keyword", "_rule"]
+            + ["_attrs", "_pre", "_dtag", "_program", "_payload", "_text", "_valid", "_keyword", "_rule"]
             + ["_etag", "_cut", "_skip", "_kkey", "_json"]
-            + [f"_{c}_{k}" for k in range(len(self.styles)) for c in ("valid", "keyword", "skip")]
+            + [f"_{c}_{k}" for k in readings for c in ("text", "valid", "skip")]
+            + [f"_keyword_{k}" for k in range(len(self.styles)) if k in readings or self.styles[k].payload == "json"]
         )
 
     def _json_keywords(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -271,12 +289,27 @@ class FastDialects:
             cut = cut.when(tag.is_not_null()).then(length)
         return pl.coalesce([tag for tag, _ in found]), cut.otherwise(None)
 
-    def _style_columns(self) -> dict[str, pl.Expr]:
-        """``_valid_<k>``, ``_keyword_<k>``, ``_skip_<k>`` of each payload style ``k``: whether the
-        payload is of the style's grammar, its keyword, and how many leading words the keyword takes."""
-        payload = pl.col("_payload")
+    def _texts(self, readings: list[int]) -> dict[str, pl.Expr]:
+        """``_text_<k>`` of each payload reading ``k`` of ``readings``: the payload as its style reads it, an
+        ISO dump's keys in the reading's shape written ``DE<n>=`` (on the rows of the tags it serves)."""
         out: dict[str, pl.Expr] = {}
-        for k, style in enumerate(self.styles):
+        for k in readings:
+            shape = self.shapes[k]
+            if shape is None:
+                out[f"_text_{k}"] = pl.col("_payload")
+                continue
+            tags = sorted({r.tag for r in self.rules if r.style == k})
+            rewritten = pl.col("_payload").str.replace_all(self.rewrites[shape], "${1}DE${2}=")
+            out[f"_text_{k}"] = pl.when(pl.col("_dtag").is_in(tags)).then(rewritten)
+        return out
+
+    def _style_columns(self, readings: list[int]) -> dict[str, pl.Expr]:
+        """``_valid_<k>``, ``_keyword_<k>``, ``_skip_<k>`` of each payload reading ``k`` of ``readings``: whether
+        its text is of the style's grammar, its keyword, and how many leading words the keyword takes."""
+        out: dict[str, pl.Expr] = {}
+        for k in readings:
+            style = self.styles[k]
+            payload = pl.col(f"_text_{k}")
             if style.payload == "json":  # the keyword is already read (``_json_keywords``)
                 valid, keyword, skip = pl.col("_json"), pl.col(f"_keyword_{k}"), pl.lit(0)
             elif style.payload == "text":
@@ -300,17 +333,18 @@ class FastDialects:
             out |= {f"_valid_{k}": valid, f"_keyword_{k}": keyword, f"_skip_{k}": skip}
         return out
 
-    def _rule_style(self) -> list[pl.Expr]:
-        """``_valid``, ``_keyword``, ``_skip`` and ``_kkey`` (the keyword's key) of each row's rule's style."""
+    def _rule_style(self, readings: list[int]) -> list[pl.Expr]:
+        """``_text``, ``_valid``, ``_keyword``, ``_skip`` and ``_kkey`` (the keyword's key) of each row's rule's
+        reading (one of ``readings``)."""
         style = pl.col("_rule").replace_strict(
             {r.index: r.style for r in self.rules}, default=None, return_dtype=pl.Int32
         )
         out = []
-        for name in ("valid", "keyword", "skip"):
+        for name, dtype in (("text", pl.String), ("valid", pl.Boolean), ("keyword", pl.String), ("skip", pl.Int32)):
             chain: Any = pl
-            for k in range(len(self.styles)):
+            for k in readings:
                 chain = chain.when(style == k).then(pl.col(f"_{name}_{k}"))
-            out.append(chain.otherwise(None).alias(f"_{name}"))
+            out.append((chain.otherwise(None) if readings else pl.lit(None, dtype)).alias(f"_{name}"))
         keys = {k: s.keyword_key for k, s in enumerate(self.styles) if s.keyword_key is not None}
         kkey = style.replace_strict(keys, default=None, return_dtype=pl.String) if keys else pl.lit(None, pl.String)
         return [*out, kkey.alias("_kkey")]
@@ -364,13 +398,13 @@ class FastDialects:
                 risky_pairs = pairs.filter(pl.col("_rule") == rule.index, pl.col("_key").is_in(rule.risky_keys))
                 refused.append(risky_pairs.get_column("_i"))
             elif rule.risky_keys:
-                risky = pl.col("_payload").str.contains(
+                risky = pl.col("_text").str.contains(
                     r"(?:^| )(?:" + "|".join(re.escape(k) for k in rule.risky_keys) + ")="
                 )
                 refused.append(rows.filter(pl.col("_rule") == rule.index).filter(risky).get_column("_i"))
-        refuse.append(pl.col("_i").filter(pl.col("_payload").str.contains(f"(?:^| ){WORDS_ATTR}=")))
+        refuse.append(pl.col("_i").filter(pl.col("_text").str.contains(f"(?:^| ){WORDS_ATTR}=")))
         refuse.append(
-            pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_payload").str.contains("(?:^| )program="))
+            pl.col("_i").filter(pl.col("_program").is_not_null() & pl.col("_text").str.contains("(?:^| )program="))
         )
         outer = rows.filter(pl.col("_program").is_not_null()).get_column("_i")  # a JSON leaf "program" beside it
         refused.append(pairs.filter(pl.col("_key") == "program", pl.col("_i").is_in(outer.implode())).get_column("_i"))
@@ -449,15 +483,16 @@ class FastDialects:
 
 def _tokens(rows: pl.DataFrame) -> pl.DataFrame:
     """(``_i``, ``_rule``, ``_key``, ``_val``) of each item after the keyword (``_skip`` words) of
-    the valid payloads, in order: a pair where the item holds "=", else a positional word (``_key``
-    null); the pairs of the keyword's key (``_kkey``) are left out, as the keyword.
+    the valid payloads (``_text``: as their rule's reading has them), in order: a pair where the
+    item holds "=", else a positional word (``_key`` null); the pairs of the keyword's key
+    (``_kkey``) are left out, as the keyword.
 
     Valid means the payload matches the logfmt grammar, whose items are separated by spaces,
     whose keys hold no "=" and whose words hold none at all; so splitting is exact.
     """
     items = (
         rows.filter(pl.col("_valid"))
-        .select("_i", "_rule", "_kkey", _val=pl.col("_payload").str.split(" ").list.slice(pl.col("_skip")))
+        .select("_i", "_rule", "_kkey", _val=pl.col("_text").str.split(" ").list.slice(pl.col("_skip")))
         .explode("_val")
     )
     halves = items.filter(pl.col("_val") != "").select("_i", "_rule", "_kkey", _s=pl.col("_val").str.splitn("=", 2))
