@@ -337,16 +337,21 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     # each START's row and the row before it in its file: only these lines' texts are compared
     pairs = (
         events.lazy()
-        .select(row.alias("_row"), row.shift(1).over("path").alias("_before"), pl.col("kind"))
+        .select(row.alias("_row"), "path", "kind")
+        .select("_row", pl.col("_row").shift(1).over("path").alias("_before"), "kind")
         .filter(pl.col("kind") == "txn.start", pl.col("_before").is_not_null())
         .collect()
     )
     text = events["text"]
     repeated = pairs["_row"].filter(text.gather(pairs["_row"]) == text.gather(pairs["_before"]))
-    starts = (pl.col("kind") == "txn.start") & ~row.is_in(repeated.implode())
-    return events.with_columns(
-        segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
-        attempt=pl.when(terminal).then(starts.cast(pl.Int32).cum_sum().over("path")),
+    starts = events.select(((pl.col("kind") == "txn.start") & ~row.is_in(repeated.implode())).alias("_start"))
+    return (
+        events.with_columns(starts)
+        .with_columns(
+            segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
+            attempt=pl.when(terminal).then(pl.col("_start").cast(pl.Int32).cum_sum().over("path")),
+        )
+        .drop("_start")
     )
 
 
