@@ -333,11 +333,25 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     A START that repeats the line before it exactly (a log line written twice) opens no attempt.
     """
     terminal = TERMINAL
-    repeated = (pl.col("text") == pl.col("text").shift(1).over("path")).fill_null(False)
-    starts = (pl.col("kind") == "txn.start") & ~repeated
-    return events.with_columns(
-        segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
-        attempt=pl.when(terminal).then(starts.cast(pl.Int32).cum_sum().over("path")),
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    # each START's row and the row before it in its file: only these lines' texts are compared
+    pairs = (
+        events.lazy()
+        .select(row.alias("_row"), "path", "kind")
+        .select("_row", pl.col("_row").shift(1).over("path").alias("_before"), "kind")
+        .filter(pl.col("kind") == "txn.start", pl.col("_before").is_not_null())
+        .collect()
+    )
+    text = events["text"]
+    repeated = pairs["_row"].filter(text.gather(pairs["_row"]) == text.gather(pairs["_before"]))
+    starts = events.select(((pl.col("kind") == "txn.start") & ~row.is_in(repeated.implode())).alias("_start"))
+    return (
+        events.with_columns(starts)
+        .with_columns(
+            segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
+            attempt=pl.when(terminal).then(pl.col("_start").cast(pl.Int32).cum_sum().over("path")),
+        )
+        .drop("_start")
     )
 
 
@@ -662,21 +676,33 @@ def place_settlement(events: pl.DataFrame) -> pl.DataFrame:
     ``ts`` stays as logged.
     """
     items = pl.col("kind") == "settle.item"
-    if events.filter(items).is_empty():
+    if not events.select(items.any()).item():
         return events
     keyed = (pl.col("tid").is_not_null(), pl.col("stan").is_not_null(), pl.col("ts_utc").is_not_null())
-    terminal = events.filter(
-        TERMINAL, pl.col("kind") == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0220"]), *keyed
-    ).select(
-        "tid", "stan", pl.col("ts").alias("_t_ts"), pl.col("ts_utc").alias("_t_utc"), pl.col("skew_s").alias("_t_skew")
+    terminal = (
+        events.lazy()
+        .filter(TERMINAL, pl.col("kind") == "iso.tx", pl.col("mti").is_in(["0100", "0200", "0220"]), *keyed)
+        .select(
+            "tid",
+            "stan",
+            pl.col("ts").alias("_t_ts"),
+            pl.col("ts_utc").alias("_t_utc"),
+            pl.col("skew_s").alias("_t_skew"),
+        )
+        .collect()
     )
-    host = events.filter(pl.col("role") == "host", pl.col("kind") == "host.rx", *keyed).select(
-        "tid", "stan", pl.col("ts_utc").alias("_h_utc")
+    host = (
+        events.lazy()
+        .filter(pl.col("role") == "host", pl.col("kind") == "host.rx", *keyed)
+        .select("tid", "stan", pl.col("ts_utc").alias("_h_utc"))
+        .collect()
     )
     placed = (
-        events.with_row_index("_placed_row")
+        events.lazy()
+        .with_row_index("_placed_row")
         .filter(items, pl.col("ts").is_not_null())
         .select("_placed_row", "tid", "stan", "ts")
+        .collect()
     )
     for requests, at in ((terminal, "_t_ts"), (host, "_h_utc")):
         placed = placed.sort("ts").join_asof(
@@ -718,11 +744,14 @@ def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFr
     a skew estimate's spread) is placed at the request (``ts_tx``, else ``ts_start``), and an online item not
     before the host received it (``h_rx_ts``). See ``place_settlement``.
     """
-    if "settle_lines" not in txns.columns or events.filter(pl.col("kind") == "settle.item").is_empty():
+    if "settle_lines" not in txns.columns or not events.select((pl.col("kind") == "settle.item").any()).item():
         return events
     request = pl.col("kind") == "iso.tx"
     anchors = (
-        events.filter(pl.col("txn").is_not_null(), pl.col("kind").is_in(["iso.tx", "txn.start"]))
+        events.lazy()
+        .filter(pl.col("txn").is_not_null(), pl.col("kind").is_in(["iso.tx", "txn.start"]))
+        .select("txn", "kind", "ts", "ts_utc", "skew_s")
+        .collect()
         .sort(~request, "ts_utc")
         .group_by("txn")
         .agg(pl.col("ts").first().alias("_a_ts"), pl.col("ts_utc").first().alias("_a_utc"), pl.col("skew_s").first())
@@ -740,7 +769,8 @@ def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFr
         .join(anchors, on="txn", how="left")
     )
     items = (
-        events.with_row_index("_placed_row")
+        events.lazy()
+        .with_row_index("_placed_row")
         .filter(pl.col("kind") == "settle.item", pl.col("ts").is_not_null())
         .select(
             "_placed_row",
@@ -749,6 +779,7 @@ def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFr
             "ts_utc",
             (pl.col("path") + ":" + pl.col("line").cast(pl.String)).alias("settle_lines"),
         )
+        .collect()
         .join(clears, on="settle_lines")
         .filter(pl.col("stan") == pl.col("_stan"), pl.col("_req").is_not_null())
     )
@@ -817,8 +848,8 @@ _KEYS = ["path", "attempt"]
 
 def _first_of(w: pl.DataFrame, cond: pl.Expr, columns: dict[str, str], last: bool = False) -> pl.DataFrame:
     """Per attempt, the first (or last) window row meeting ``cond``: {source column: new name}."""
-    rows = w.filter(cond).unique(_KEYS, keep="last" if last else "first", maintain_order=True)
-    return rows.select(*_KEYS, *[pl.col(c).alias(n) for c, n in columns.items()])
+    rows = w.lazy().filter(cond).select(*_KEYS, *[pl.col(c).alias(n) for c, n in columns.items()])
+    return rows.unique(_KEYS, keep="last" if last else "first", maintain_order=True).collect()
 
 
 def attempts(events: pl.DataFrame) -> pl.DataFrame:
@@ -1992,7 +2023,8 @@ def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
         .select("path", "line", "device", "segment", "kind", "ts", "value", "mti", "tid", "stan")
         .collect()
     )
-    clocks = estimate_clocks(terminal, host, events.filter(pl.col("kind") == "settle.item"))
+    items = events.lazy().filter(pl.col("kind") == "settle.item").select("tid", "stan", "ts").collect()
+    clocks = estimate_clocks(terminal, host, items)
     corrected = place_settlement(apply_clocks(events, clocks))
     settlement = corrected.filter(pl.col("kind") == "settle.item")
     txns = transactions(corrected, host, settlement, given)

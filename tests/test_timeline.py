@@ -161,3 +161,23 @@ def test_device_view_of_transactions_without_type_or_outcome(tmp_path: Path) -> 
     for args in ([], ["--all"]):
         result = CliRunner().invoke(cli, ["timeline", str(log), *args])
         assert result.exit_code == 0, result.output
+
+
+def test_mark_a_start_logged_twice_opens_one_attempt_in_any_file() -> None:
+    """A START repeating the line before it in its own file opens no attempt, whichever file comes first and
+    however the files' lines interleave; the same START text in another file does."""
+    from forensics.timeline import mark
+
+    start = "TransProcess: START type=SALE inv=000001"
+    rows = [
+        ("host.log", "host", "host.rx", "0200 request"),
+        ("b.log", "terminal", "txn.start", start),
+        ("a.log", "terminal", "txn.start", start),
+        ("b.log", "terminal", "txn.start", start),  # b.log's line written twice
+        ("a.log", "terminal", "txn.result", "APPROVED"),
+        ("a.log", "terminal", "txn.start", start),  # not the line before it in a.log: a new attempt
+        ("b.log", "terminal", "txn.start", "TransProcess: START type=SALE inv=000002"),
+    ]
+    events = pl.DataFrame(rows, schema=["path", "role", "kind", "text"], orient="row")
+    marked = mark(events)
+    assert marked["attempt"].to_list() == [None, 1, 1, 1, 1, 2, 2]
