@@ -17,9 +17,15 @@ jPOS's padding) are compared with its event's: ``wrong`` counts the blocks where
 otherwise. A block format is judged on its blocks (its lines outside blocks are unparsed with a
 reason: ``<?xml ...?>`` and ``<logger>`` headers, a program's own output between blocks).
 
+A jPOS file's ``--- data ---`` hexdumps (bytes jPOS could not unpack) must each be decoded into
+the block's event (``attrs.decoded``) or say why not (``attrs.undecoded``, pyiso8583's reason). No
+card number of a file (a jPOS field 2, a pretty-print's PAN line: 13-19 digits, Luhn-valid) may be written
+whole in any table (``leaks``).
+
 A missing file is listed as such. Exit 1 when a present file's format, spot checks or unparsed
-lines are wrong, when a line is lost, when a message block's event is wrong, or when fewer than
-99% of its lines (of its message blocks, for jPOS) are read. The last line gives the total.
+lines are wrong, when a line is lost, when a message block's event is wrong, when a dump says
+nothing, when a card number leaks, or when fewer than 99% of its lines (of its message blocks,
+for jPOS) are read. The last lines give the totals.
 
     python benchmarks/real_corpus.py FOLDER [--manifest benchmarks/real_corpus.toml]
 """
@@ -27,13 +33,18 @@ lines are wrong, when a line is lost, when a message block's event is wrong, or 
 from __future__ import annotations
 
 import argparse
+import bisect
+import json
 import re
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 import forensics
+from forensics.ingest.pan import is_pan
 
 TARGET = 0.99
 #: jPOS block shapes the benchmark finds on its own, to judge ingest by
@@ -41,6 +52,8 @@ _LOG_OPEN = re.compile(r'^[^<]*<log\b[^>]*\bat="[^"]*"[^>]*>')
 _FIELD = re.compile(r'\s*<field id="([^"]*)" value="([^"]*)"')
 #: outer-isomsg field -> event column
 _CHECKED = {"0": "mti", "11": "stan", "37": "rrn", "39": "rc", "41": "tid"}
+#: a card number as a file writes it: a jPOS field 2, a pretty-print's PAN line
+_PAN = re.compile(r'<field id="2" value="(\d{13,19})"|^2 {3}.{0,60}?: b?\'(\d{13,19})\'', re.M)
 
 
 def message_blocks(lines: list[str]) -> list[dict[str, Any]]:
@@ -89,6 +102,39 @@ def judge_blocks(lines: list[str], by_line: dict[int, dict[str, Any]]) -> dict[s
     return {"blocks": len(blocks), "blocks_read": read, "blocks_wrong": wrong, "block_errors": wrongs[:5]}
 
 
+def judge_data(lines: list[str], by_line: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The ``--- data ---`` hexdumps of a jPOS file (bytes jPOS could not unpack): each must be in
+    an event that says its fields were decoded (``attrs.decoded``) or why not (``attrs.undecoded``)."""
+    dumps = [n for n, line in enumerate(lines, 1) if line.strip() == "--- data ---"]
+    starts = sorted(by_line)
+    decoded = undecoded = 0
+    for n in dumps:
+        at = starts[max(0, bisect.bisect_right(starts, n) - 1)] if starts else None
+        event = by_line.get(at) if at is not None else None
+        attrs = json.loads(event["attrs"]) if event and event["line_end"] >= n and event["attrs"] else {}
+        decoded += "decoded" in attrs
+        undecoded += "undecoded" in attrs
+    return {"dumps": len(dumps), "dumps_decoded": decoded, "dumps_said": decoded + undecoded}
+
+
+def leaks(path: Path, loaded: forensics.Loaded) -> int:
+    """Card numbers of the file (field 2 of its isomsgs and pretty-prints: 13-19 digits, Luhn-valid,
+    not starting with 0) found whole in any string the ingest wrote."""
+    found = _PAN.findall(path.read_text(encoding="utf-8", errors="replace"))
+    pans = {a or b for a, b in found} - {""}
+    pans = {pan for pan in pans if is_pan(pan)}
+    if not pans:
+        return 0
+    written = "\n".join(
+        value
+        for frame in loaded
+        for column in frame.columns
+        if frame[column].dtype == pl.String
+        for value in frame[column].drop_nulls()
+    )
+    return sum(pan in written for pan in pans)
+
+
 def score(folder: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
     """One file's figures, or None when it is not in ``folder``."""
     path = folder / entry["name"]
@@ -126,9 +172,10 @@ def score(folder: Path, entry: dict[str, Any]) -> dict[str, Any] | None:
                 right += 1
             else:
                 wrong.append(f"line {check['line']} {field}: {have!r}, expected {want!r}")
-    blocks = judge_blocks(lines, by_line) if row["format"] == "jpos" else {}
+    blocks = {**judge_blocks(lines, by_line), **judge_data(lines, by_line)} if row["format"] == "jpos" else {}
     return {
         **blocks,
+        "leaks": leaks(path, loaded),
         "lost": lost,
         "name": entry["name"],
         "format": row["format"],
@@ -150,7 +197,8 @@ def main() -> int:
     args = parser.parse_args()
     manifest = tomllib.loads(args.manifest.read_text(encoding="utf-8"))
     failed = False
-    total = {"blocks": 0, "blocks_read": 0, "blocks_wrong": 0, "files": 0, "lost": 0}
+    total = {"blocks": 0, "blocks_read": 0, "blocks_wrong": 0, "files": 0, "lost": 0, "leaks": 0}
+    total |= {"dumps": 0, "dumps_decoded": 0, "dumps_said": 0}
     print(
         f"{'file':48} {'format':8} {'read':>7} {'timed':>7} {'fields':>7} {'checks':>6}"
         f" {'blocks':>6} {'b.read':>7} {'wrong':>5}"
@@ -169,11 +217,14 @@ def main() -> int:
             or not result["unparsed_ok"]
             or result["lost"]
             or result.get("blocks_wrong", 0)
+            or result["leaks"]
+            or result.get("dumps_said", 0) != result.get("dumps", 0)
         )
         failed |= bool(bad)
         total["files"] += 1
         total["lost"] += result["lost"]
-        for key in ("blocks", "blocks_read", "blocks_wrong"):
+        total["leaks"] += result["leaks"]
+        for key in ("blocks", "blocks_read", "blocks_wrong", "dumps", "dumps_decoded", "dumps_said"):
             total[key] += result.get(key, 0)
         block_columns = f" {blocks:6} {share:7.1%} {result['blocks_wrong']:5}" if blocks is not None else ""
         print(
@@ -184,6 +235,13 @@ def main() -> int:
             print(f"    {line}")
         if result["lost"]:
             print(f"    {result['lost']} lines in no event and not unparsed with a reason")
+        if result["leaks"]:
+            print(f"    {result['leaks']} of the file's card numbers written whole")
+        if result.get("dumps"):
+            print(
+                f"    --- data --- dumps: {result['dumps']}, decoded {result['dumps_decoded']}, "
+                f"not decoded with the reason {result['dumps_said'] - result['dumps_decoded']}"
+            )
         if result["reasons"]:
             print(f"    unparsed: {'; '.join(result['reasons'])}")
     if total["blocks"]:
@@ -191,6 +249,11 @@ def main() -> int:
             f"total: {total['files']} files, jPOS message blocks read with time and MTI "
             f"{total['blocks_read']}/{total['blocks']} ({total['blocks_read'] / total['blocks']:.2%}), "
             f"wrong {total['blocks_wrong']}, lines lost {total['lost']}"
+        )
+        print(
+            f"--- data --- dumps {total['dumps']}: decoded {total['dumps_decoded']}, "
+            f"not decoded with the reason {total['dumps_said'] - total['dumps_decoded']}, "
+            f"silent {total['dumps'] - total['dumps_said']}; card numbers written whole {total['leaks']}"
         )
     return 1 if failed else 0
 

@@ -161,13 +161,14 @@ def test_specs_are_data_checked_at_load(tmp_path: Path) -> None:
         return [*installed_sources(), ("v.toml", f'name = "v"\ntags = ["Net"]\n[[wire]]\n{wire}\n')]
 
     good = "match = 'tx (?P<dump>[0-9A-F]+)'\nspec = \"bcd\"\n"
-    assert len(Dialects(dialect(good)).wire) == 2
+    assert len(Dialects(dialect(good)).wire) == len(Dialects().wire) + 1
     for wire, says in (
         ("match = 'tx ([0-9A-F]+)'\nspec = \"bcd\"", "no group 'dump'"),
         ("match = 'tx (?P<dump>[0-9A-F]+)'\nspec = \"visa\"", "is not a spec of iso8583_wire.toml"),
         (good + 'encoding = "base64"', "field 'encoding'"),
         (good + 'fields.2 = { max_len = "19" }', "fields.2.max_len': must be a int"),
         (good + 'fields.2 = { pad = "F" }', "not a spec key"),
+        (good + 'kept = "yes"', "field 'kept'"),
         (good + "fields.300 = { max_len = 3 }", "not an ISO 8583 field"),
         (good + '[[wire.sample]]\ndump = "0210"\nexpect = { t = "0210" }', "sample 1: does not decode"),
     ):

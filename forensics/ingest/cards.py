@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from forensics.formats import declared
 from forensics.ingest.dialect import iso_shapes
+from forensics.ingest.embedded import guard_contexts as embedded_contexts
 from forensics.ingest.emv import emv_tlv
 from forensics.ingest.fastpath.compiler import strip_lookarounds
 from forensics.ingest.pan import is_pan
@@ -76,6 +77,7 @@ _SHAPED = _shaped(_CONTEXTS)
 _CONTEXTS += _SHAPED
 _GENERIC = len(_CONTEXTS)
 _CONTEXTS += tuple(tuple(c) for spec in declared().values() for c in spec.get("guard_contexts", []))  # type: ignore[misc]
+_CONTEXTS += tuple(embedded_contexts())  # library pretty-prints printed into any log (embedded.toml)
 _KIND = {"mask": "full_pan", "card": "full_pan", "track": "track_data", "pin": "pin_block"}
 # EMV tags holding card data inside DE55: 5A application PAN, 57 track 2 equivalent.
 _EMV_CARD_TAGS = {"5A": "full_pan", "57": "track_data"}
@@ -125,6 +127,16 @@ _QUICK = re.compile(
 #: up to 16 bytes in hex, then those bytes as characters (a card number may run on to the next line)
 _HEXDUMP_LINE = re.compile(r"([ \t]*)([0-9A-Fa-f]{4,8})  ([0-9A-Fa-f]{2}(?:  ?[0-9A-Fa-f]{2}){0,15})(?: +(.*))?")
 _HEXDUMP_START = re.compile(r"(?m)^[ \t]*0000(?:0000)?  [0-9A-Fa-f]{2} ")
+#: a byte that may be a card number's length (13-19, as BCD or binary), then 13 BCD digits: the
+#: lookaround-free shape of a card number packed in BCD in hex bytes, spaced or not
+_BCD_LENGTH = r"(?:1[3-9]|0[DEFdef]|1[0-3])"
+BCD_SHAPE = _BCD_LENGTH + r"(?:  ?\d\d){6}  ?\d|" + _BCD_LENGTH + r"\d{13}"
+_BCD_SCREEN = re.compile(BCD_SHAPE)
+#: hex bytes written one by one (a hexdump's hex column: one or two spaces between them) or in one run
+_HEX_BYTES = re.compile(
+    r"(?<![0-9A-Za-z])[0-9A-Fa-f]{2}(?:  ?[0-9A-Fa-f]{2}){7,}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Za-z])"
+)
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,8 @@ class CardGuard:
         found: list[Sighting] = []
         if "0000  " in text and _HEXDUMP_START.search(text):
             text = self._hexdumps(text, found)
+        if _BCD_SCREEN.search(text):
+            text = _HEX_BYTES.sub(functools.partial(_wipe_bcd, found=found), text)
         if not self._always and not _QUICK.search(text) and not (self._declared and self._declared.search(text)):
             return text, found
         for name, pattern, action in self._contexts:
@@ -212,6 +226,7 @@ class CardGuard:
                 continue
             data = bytes.fromhex("".join(piece for line in run for piece in line.group(3).split()))
             _, inside = self.protect(data.decode("latin-1"))
+            inside += [Sighting("full_pan", "BCD card number", mask_pan(pan)) for _, _, pan in bcd_pans(data)]
             found.extend(Sighting(s.kind, f"hexdump {s.field}", s.masked) for s in inside)
             out.extend(f"{line.group(1)}{line.group(2)}  {WIPED if inside else line.group(3)}" for line in run)
         return "\n".join(out)
@@ -359,6 +374,58 @@ def mask_text(text: str) -> str:
     return mask_name(text)
 
 
+def bcd_pans(data: bytes) -> list[tuple[int, int, str]]:
+    """(first byte, end byte, digits) of each card number packed in BCD in ``data``: a length
+    byte (13-19, written in BCD or binary), then the digits two to a byte (an odd count padded
+    with F after or 0 before), Luhn-valid."""
+    out: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(data) - 7:
+        hit = None
+        size = data[i]
+        as_bcd = (size >> 4) * 10 + (size & 15) if (size >> 4) < 10 and (size & 15) < 10 else 0
+        for n in (as_bcd, size):
+            k = (n + 1) // 2
+            if not 13 <= n <= 19 or i + 1 + k > len(data):
+                continue
+            packed = data[i + 1 : i + 1 + k].hex().upper()
+            digits = [packed] if n % 2 == 0 else [packed[:-1]] * (packed[-1] == "F") + [packed[1:]] * (packed[0] == "0")
+            if any(d.isdigit() and is_pan(d) for d in digits):
+                hit = (i + 1, i + 1 + k, next(d for d in digits if d.isdigit() and is_pan(d)))
+                break
+        if hit is None:
+            i += 1
+            continue
+        out.append(hit)
+        i = hit[1]
+    return out
+
+
+def _wipe_bcd(m: re.Match[str], found: list[Sighting]) -> str:
+    """Hex bytes with each card number packed in BCD among them wiped (a Sighting each)."""
+    run = m.group(0)
+    spaced = " " in run
+    pieces = run.split() if spaced else [run[j : j + 2] for j in range(0, len(run), 2)]
+    pans = bcd_pans(bytes.fromhex("".join(pieces)))
+    if not pans:
+        return run
+    if not spaced:
+        out, done = [], 0
+        for a, b, pan in pans:
+            found.append(Sighting("full_pan", "BCD card number", mask_pan(pan)))
+            out += [run[done : 2 * a], WIPED]
+            done = 2 * b
+        return "".join(out) + run[done:]
+    # spaced: the bytes' own separators kept, the card's bytes one [WIPED]
+    starts = [mm.start() for mm in re.finditer(r"[0-9A-Fa-f]{2}", run)]
+    out, done = [], 0
+    for a, b, pan in pans:
+        found.append(Sighting("full_pan", "BCD card number", mask_pan(pan)))
+        out += [run[done : starts[a]], WIPED]
+        done = starts[b - 1] + 2
+    return "".join(out) + run[done:]
+
+
 def _track_mask(track: str) -> str:
     pan = _PAN_IN_TRACK.match(track)
     return mask_pan(pan.group(1)) if pan else WIPED
@@ -374,4 +441,5 @@ def screen_pattern(declared: Iterable[str] = ()) -> str:
     alternatives.append(r"(?:^|[^0-9A-Za-z])\d{6}\**[_Xx#][*_Xx#]*\d{4}(?:[^0-9A-Za-z]|$)")
     alternatives.append(SHAPES)
     alternatives.append(_HEXDUMP_START.pattern.removeprefix("(?m)"))  # a hexdump's first line
+    alternatives.append(BCD_SHAPE)  # a card number packed in BCD in hex bytes
     return "|".join(f"(?:{a})" for a in alternatives)

@@ -450,23 +450,28 @@ class Registry:
         else:
             check_columns(parsed)
         if "_iso" in parsed:
-            iso = parsed.pop("_iso")
-            attrs = parsed.pop("_attrs")
-            raw = {}
-            for element, value in iso.items():
-                target = self.dialects.iso.get(element)
-                if target is None:
-                    attrs[f"DE{element}"] = value
-                else:
-                    raw[target] = value
-            typed = typed_columns(raw, attrs)
-            parsed.update(typed)
+            parsed = self.iso_columns(parsed)
         parsed.setdefault("kind", None)
         if parsed["kind"] is None:
             self._apply_dialect(parsed)
         for name, value in parsed.items():
             if type(value) is int and name in EVENT_COLUMNS and not fits(name, value):
                 raise RecordError(f"{fmt.name}: {name} {value} is out of range ({EVENT_COLUMNS[name][0]})")
+        return parsed
+
+    def iso_columns(self, parsed: dict[str, Any]) -> dict[str, Any]:
+        """``parsed`` with its ``_iso`` fields (element -> text) as typed event columns through the
+        dialects' ISO table, and ``_attrs`` with the elements it does not name (``DE<n>``)."""
+        iso = parsed.pop("_iso")
+        attrs = parsed.pop("_attrs")
+        raw = {}
+        for element, value in iso.items():
+            target = self.dialects.iso.get(element)
+            if target is None:
+                attrs[f"DE{element}"] = value
+            else:
+                raw[target] = value
+        parsed.update(typed_columns(raw, attrs))
         return parsed
 
     def _row(self, fmt: Format, values: list[str | None], header: list[str]) -> dict[str, Any]:

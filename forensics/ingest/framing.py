@@ -12,11 +12,14 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
+from forensics.ingest.embedded import member_screen
 from forensics.ingest.formats import DETECT_HEAD, Format, Registry
 from forensics.ingest.read import Reader
 
 #: Lines held, before a block format's first opening, to learn whether they end a cut block.
 _HELD = 10_000
+#: Longest line looked at as part of a pretty-printed message (pyiso8583 wraps at ``line_width``).
+_MEMBER_MAX = 8192
 
 
 def frames(
@@ -99,7 +102,13 @@ def safe_start(lines: list[str], i: int, fmt: Format | None) -> bool:
         return bool(line)
     if fmt.framing == "block":
         return fmt.block_start(line) >= 0 and i > 0 and fmt.closes(lines[i - 1])
-    return bool(line) and not line.startswith(fmt.continuation) and not any(t in line for t in fmt.crash_tags)
+    return (
+        bool(line)
+        and not line.startswith(fmt.continuation)
+        and not any(t in line for t in fmt.crash_tags)
+        # a line of a pretty-printed message: its block is never split (no such line is that long)
+        and (len(line) > _MEMBER_MAX or member_screen().search(line) is None)
+    )
 
 
 def chunk_starts(lines: list[str], fmt: Format, size: int) -> list[int]:

@@ -8,6 +8,7 @@ long batches of formats without a fast path.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, UNPARSED_SCHEMA, conform
-from forensics.ingest import fastpath
+from forensics.ingest import embedded, fastpath
 from forensics.ingest.cards import CardGuard, Sighting
 from forensics.ingest.formats import Format, RecordError, Registry, registry_for
 from forensics.ingest.framing import chunk_starts, frames
@@ -90,9 +91,40 @@ def parse_lines(
     compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
     fmt_name = fmt.name if fmt else None
     wire = reg.dialects.wire
+    reads_blocks = fmt is not None and fmt.framing == "line"  # pretty-printed messages inside its lines
+    block: embedded.Block | None = None
+
+    def unread(line: int, line_end: int, text: str, reason: str | None) -> None:
+        for key, value in (
+            ("path", path),
+            ("line", line),
+            ("line_end", line_end),
+            ("format", fmt_name),
+            ("text", text),
+            ("reason", reason),
+        ):
+            unparsed[key].append(value)
+
+    def finish(block: embedded.Block) -> None:
+        """A block's event, or its lines unparsed with the reason; card data joined from wrapped
+        lines masked (a compliance row at the block's first line)."""
+        text, contents = block.joined()
+        contents, sightings = guard.protect(contents)
+        add_sightings(compliance, path, block.first, sightings)
+        text, _ = guard.protect(text)
+        got = embedded.record(block, contents, fmt.role if fmt is not None else None)
+        if isinstance(got, str):
+            unread(block.first, block.last, text, got)
+            return
+        record = reg.iso_columns(got)
+        record.update(line=block.first, line_end=block.last, text=text)
+        cols.append(record)
+
     for line, line_end, text, reason in frames(numbered, fmt, reg, cuts or {}):
+        framed = reason is None
+        kept: list[str] = []
         if wire:  # ISO 8583 dumps decoded first, so the guard masks their card data as in plain text
-            text, undecoded = rewrite(wire, text)
+            text, undecoded, kept = rewrite(wire, text)
             reason = reason or undecoded
         text, sightings = guard.protect(text)
         add_sightings(compliance, path, line, sightings)
@@ -102,25 +134,43 @@ def parse_lines(
                 record = reg.record(fmt, text)
             except RecordError as exc:
                 reason = str(exc)
+        if reads_blocks:
+            content = text if record is None else (record.get("message") or "")
+            if block is not None and framed and block.takes(content):
+                block.add(line, text, content)
+                continue
+            if block is not None:
+                finish(block)
+                block = None
+            form = embedded.opening(content) if framed else None
+            if form is not None:
+                # the log line that encloses it: the block's own when enveloped, else the record just before
+                enclosing = record
+                if enclosing is None and len(cols) and cols.last("line_end") == line - 1:
+                    enclosing = {name: cols.last(name) for name in embedded.ENVELOPE}
+                block = embedded.Block(form, enclosing or {})
+                block.add(line, text, content)
+                continue
+        if kept:  # dumps left as written: why they do not decode, with the record or its reason
+            if record is None:
+                reason = "; ".join(filter(None, [reason, *kept]))
+            else:
+                attrs = json.loads(record["attrs"]) if record.get("attrs") else {}
+                attrs["undecoded"] = "; ".join(kept)
+                record["attrs"] = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if record is None:
             if fmt is not None and _continues(cols, fmt, line, text):
                 cols.extend_last(line, text, text.strip())
                 continue
-            for key, value in (
-                ("path", path),
-                ("line", line),
-                ("line_end", line_end),
-                ("format", fmt_name),
-                ("text", text),
-                ("reason", reason),
-            ):
-                unparsed[key].append(value)
+            unread(line, line_end, text, reason)
             continue
         if fmt is not None and _crash_continues(cols, fmt, line, record):
             cols.extend_last(line, text, record.get("message") or "")
             continue
         record.update(line=line, line_end=line_end, text=text)
         cols.append(record)
+    if block is not None:
+        finish(block)
     return cols.frame(), unparsed, compliance
 
 
@@ -155,7 +205,8 @@ def parse_batch(
 ) -> Parsed:
     """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``;
     ``cuts``: the reasons of its lines cut while read, which the fast path leaves to Lark's)."""
-    fast = fast and not cuts
+    # a batch holding a pretty-printed message takes the record path: its block is read line by line
+    fast = fast and not cuts and not (fmt is not None and fmt.framing == "line" and _opens_block(lines))
     fast_format = reg.fast_format(fmt) if fast else None
     fast_twin = (reg.fast_blocks(fmt) or reg.fast_rows(fmt)) if fast else None
     if (fast_format is not None or fast_twin is not None) and fmt is not None:
@@ -187,6 +238,12 @@ def parse_batch(
         if results is not None:
             return merge(results)
     return parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard, cuts)
+
+
+def _opens_block(lines: pl.Series) -> bool:
+    """True when a line of ``lines`` may open a pretty-printed message (embedded.toml)."""
+    hinted = lines.filter(lines.str.contains_any(embedded.hints()))
+    return hinted.len() > 0 and hinted.str.contains(embedded.first_screen()).any()
 
 
 def merge(results: list[Parsed]) -> Parsed:

@@ -31,8 +31,10 @@ from forensics.ingest.emv import emv_tlv
 from forensics.ingest.pan import is_pan
 
 WIPED = "[WIPED]"
-ENCODINGS = ("hex", "text")
-_KEYS = {"match", "spec", "encoding", "fields", "sample"}
+ENCODINGS = ("hex", "text", "hexdump")
+_KEYS = {"match", "spec", "encoding", "fields", "sample", "kept"}
+#: a hexdump line (offset, up to 16 bytes in hex, the bytes as characters): group 1 the hex column
+_HEXDUMP_LINE = re.compile(r"[ \t]*[0-9A-Fa-f]{4,8}  ([0-9A-Fa-f]{2}(?:  ?[0-9A-Fa-f]{2}){0,15})(?: .*)?")
 _SAMPLE_KEYS = {"dump", "expect"}
 #: pyiso8583's field spec keys a declaration may set, with their TOML types.
 _FIELD_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -86,6 +88,9 @@ class Wire:
     spec_name: str
     encoding: str
     spec: dict[str, dict[str, Any]] = field(repr=False)
+    #: a dump that does not decode leaves its record read (the dump as written, for the card guard),
+    #: the reason in the event's ``attrs.undecoded``
+    kept: bool = False
 
     @property
     def screen(self) -> str:
@@ -163,7 +168,9 @@ def read_wire(where: str, raw: Any) -> Wire:
     if encoding not in ENCODINGS:
         raise DialectError(f"{where}: field 'encoding': must be one of {', '.join(ENCODINGS)}, not {encoding!r}")
     spec = _changed(where, copy.deepcopy(named_spec(name)), raw.get("fields", {}))
-    wire = Wire(where, match, name, encoding, spec)
+    if not isinstance(raw.get("kept", False), bool):
+        raise DialectError(f"{where}: field 'kept': must be true or false")
+    wire = Wire(where, match, name, encoding, spec, raw.get("kept", False))
     for j, sample in enumerate(raw.get("sample", []), start=1):
         if not isinstance(sample, dict) or set(sample) - _SAMPLE_KEYS or not isinstance(sample.get("dump"), str):
             raise DialectError(f"{where}: sample {j}: fields are 'dump' (a string) and 'expect' (field = value)")
@@ -180,6 +187,11 @@ def read_wire(where: str, raw: Any) -> Wire:
 def _bytes(wire: Wire, dump: str) -> bytes:
     if wire.encoding == "text":
         return dump.encode("latin-1")
+    if wire.encoding == "hexdump":
+        lines = [_HEXDUMP_LINE.fullmatch(line.rstrip("\r")) for line in dump.rstrip("\n").split("\n")]
+        if not all(lines):
+            raise ValueError("a line of the dump is not offset, hex bytes, characters")
+        return bytes.fromhex("".join(m.group(1).replace(" ", "") for m in lines if m))
     digits = "".join(dump.split())
     if len(digits) % 2:
         raise ValueError(f"{len(digits)} hex digits, an odd number: not whole bytes")
@@ -233,10 +245,12 @@ def render(decoded: dict[str, str]) -> str:
     return " ".join(p for p in parts if p)
 
 
-def rewrite(wires: tuple[Wire, ...], text: str) -> tuple[str, str | None]:
-    """``text`` with each declared dump in it decoded and replaced by its ``DE<n>=`` dump, and
-    the reason when one does not decode (that dump is then ``[WIPED]``)."""
+def rewrite(wires: tuple[Wire, ...], text: str) -> tuple[str, str | None, list[str]]:
+    """``text`` with each declared dump in it decoded and replaced by its ``DE<n>=`` dump; the
+    reason when one does not decode (that dump is then ``[WIPED]``), and the reasons of the
+    ``kept`` dumps that do not decode (left as written, their record read)."""
     reasons: list[str] = []
+    kept: list[str] = []
     for wire in wires:
 
         def replace(m: re.Match[str], wire: Wire = wire) -> str:
@@ -244,12 +258,16 @@ def rewrite(wires: tuple[Wire, ...], text: str) -> tuple[str, str | None]:
             if dump is None:
                 return m.group(0)
             try:
-                new = render(_decode(wire, dump))
+                new = render(_decode(wire, dump)) + "\n" * dump.endswith("\n")
             except ValueError as exc:
+                reason = f"ISO 8583 dump (spec {wire.spec_name}) does not decode: {exc}"
+                if wire.kept:
+                    kept.append(reason)
+                    return m.group(0)
                 new = WIPED
-                reasons.append(f"ISO 8583 dump (spec {wire.spec_name}) does not decode: {exc}")
+                reasons.append(reason)
             start, end = m.span("dump")
             return m.group(0)[: start - m.start(0)] + new + m.group(0)[end - m.start(0) :]
 
         text = wire.match.sub(replace, text)
-    return text, "; ".join(reasons) or None
+    return text, "; ".join(reasons) or None, kept

@@ -17,6 +17,9 @@ from .blocks import EVENT_KINDS, JposBlocks
 _CMF = re.compile(r"(\d{3})(\d)(\d{12})")
 _ATTR = re.compile(r'([\w.:-]+)="([^"]*)"')
 _TAG_NAME = re.compile(r"</?([A-Za-z][\w.:-]*)")
+#: the bytes after "--- data ---" as the jpos dialect's [[wire]] decodes them: "MTI DE<n>=value ..."
+_DECODED = re.compile(r'(\d{4})((?: DE\d+(?:\.[0-9A-Z]+)?=(?:"(?:[^"\\]|\\.)*"|\S+))*)')
+_DECODED_FIELD = re.compile(r' DE(\d+(?:\.[0-9A-Z]+)?)=("(?:[^"\\]|\\.)*"|\S+)')
 #: tags whose body is a stack trace or a message, not tags ("<init>" is a Java frame)
 _TEXT_TAGS = ("exception", "iso-exception")
 
@@ -100,7 +103,11 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
             if name in stack:
                 while stack and stack.pop() != name:
                     pass
+    texts = [line.strip() for line in "".join(pieces).splitlines() if line.strip()]
     attrs: dict[str, Any] = {}
+    if not fields and (data := _data_fields(texts)):  # no message but the bytes jPOS could not unpack, decoded
+        fields = data
+        attrs["decoded"] = "--- data ---"
     if "4" in fields:
         fields["4"], amount_currency = amount(fields["4"], amount_currency)
         if amount_currency is not None and fields.setdefault("49", amount_currency) != amount_currency:
@@ -111,7 +118,6 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
         words = emv_words(tags)
         if words:
             attrs["emv"] = words
-    texts = [line.strip() for line in "".join(pieces).splitlines() if line.strip()]
     out: dict[str, Any] = {
         "ts_raw": header.get("at"),
         "host": header.get("realm"),
@@ -135,6 +141,20 @@ def interpret(header: dict[str, str], items: list[tuple[str, str]], closed: bool
     out["_iso"] = fields
     out["_attrs"] = attrs
     return out
+
+
+def _data_fields(texts: list[str]) -> dict[str, str]:
+    """The ISO fields of the decoded ``--- data ---`` line among a block's text lines ("0" the MTI)."""
+    for before, line in zip(texts, texts[1:], strict=False):
+        m = _DECODED.fullmatch(line) if before == "--- data ---" else None
+        if m is not None:
+            fields = {"0": m.group(1)}
+            for element, value in _DECODED_FIELD.findall(m.group(2)):
+                if value.startswith('"'):
+                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                fields[element] = value
+            return fields
+    return {}
 
 
 def amount(value: str, currency_code: str | None) -> tuple[str, str | None]:

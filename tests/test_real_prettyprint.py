@@ -1,0 +1,293 @@
+"""ISO 8583 messages pretty-printed by a library into another format's log (pyiso8583's
+``iso8583.pp()``, jPOS's ``ISOMsg.dump``), the bytes jPOS could not unpack (``--- data ---``), and
+card numbers packed in BCD in hex bytes. Every line here was written for these tests, in the
+shapes ``iso8583.pp`` (pyiso8583 4.0.1) and jPOS print; the card numbers are test numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import forensics
+from forensics.errors import FormatError
+from forensics.ingest import embedded
+from forensics.ingest.cards import CardGuard, bcd_pans, screen_pattern
+from tests.test_fastpath import both
+from tests.test_ingest import assert_conserved, write
+from tests.test_real_jpos import hexdump
+
+PAN = "4111111111111111"  # Visa's test card number (Luhn-valid)
+PAN2 = "5555555555554444"  # Mastercard's
+ODD = "1234567890123456"  # no Luhn: masked all the same on a pp PAN line
+
+PP_REQUEST = [
+    "t   Message Type                  : '0200'",
+    "p   Bitmap, Primary               : '7020000000C08000'",
+    f"2   Primary Account Number (PAN)  : '{PAN}'",
+    "3   Processing Code               : '000000'",
+    "4   Amount, Transaction           : '000000004599'",
+    "11  System Trace Audit Number     : '000412'",
+    "41  Card Acceptor Terminal ID     : 'T0001234'",
+    "42  Card Acceptor ID Code         : '000000001234567'",
+    "49  Currency Code, Transaction    : '978'",
+    "63  Reserved Private              : 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX'",
+    "                                    'XXXXXXXXXXXXXXXX'",
+]
+PP_RESPONSE_BYTES = [
+    "t   Message Type                  : b'0210'",
+    "p   Bitmap, Primary               : b'7020000006800000'",
+    f"2   Primary Account Number (PAN)  : b'16' b'{PAN2[:8]}'",
+    f"                                           b'{PAN2[8:]}'",
+    "11  System Trace Audit Number     : b'000412'",
+    "37  Retrieval Reference Number    : b'412110000412'",
+    "38  Authorization ID Response     : b'A1B2C3'",
+    "39  Response Code                 : b'00'",
+    "41  Card Acceptor Terminal ID     : b'T0001234'",
+]
+
+
+def no_pan(loaded: forensics.Loaded, *pans: str) -> None:
+    """No full card number in any string cell of any table."""
+    for frame in loaded:
+        for column in frame.columns:
+            if frame[column].dtype == pl.String:
+                for value in frame[column].drop_nulls():
+                    for pan in pans:
+                        assert pan not in value, (column, value)
+
+
+def test_pp_in_a_log4j_app_log_is_one_event_timed_by_the_line_before(tmp_path: Path) -> None:
+    lines = [
+        "2026-03-14 10:02:11,204 INFO [main] [com.shop.Pos] sending request",
+        *PP_REQUEST,
+        "2026-03-14 10:02:12,950 INFO [main] [com.shop.Pos] got response",
+        *PP_RESPONSE_BYTES,
+        "2026-03-14 10:02:13,001 INFO [main] [com.shop.Pos] done",
+    ]
+    fast, _ = both([Path(write(tmp_path, "app.log", "\n".join(lines) + "\n"))])
+    assert_conserved(fast)
+    no_pan(fast, PAN, PAN2)
+    blocks = fast.events.filter(pl.col("mti").is_not_null())
+    assert blocks.height == 2 and fast.unparsed.height == 0
+    request, response = blocks.iter_rows(named=True)
+    assert (request["line"], request["line_end"], request["mti"], request["stan"]) == (2, 12, "0200", "000412")
+    assert (request["amount"], request["currency"], request["tid"]) == (4599, "EUR", "T0001234")
+    assert request["card"] == "411111******1111"
+    assert request["ts"].isoformat() == "2026-03-14T10:02:11.204000+00:00"
+    assert json.loads(request["attrs"])["DE63"] == "X" * 58  # the wrapped value joined
+    assert (response["mti"], response["rrn"], response["rc"], response["auth"]) == (
+        "0210",
+        "412110000412",
+        "00",
+        "A1B2C3",
+    )
+    assert response["card"] == "555555******4444"  # cut across two lines in the encoded form, joined and masked
+    assert response["ts"].isoformat() == "2026-03-14T10:02:12.950000+00:00"
+    assert sorted(fast.compliance["masked"].to_list()) == ["411111******1111", "555555******4444"]
+
+
+def test_pp_in_logcat_each_line_enveloped_gets_a_kind_by_its_mti(tmp_path: Path) -> None:
+    def logcat(message: str, at: str = "10:02:11.300") -> str:
+        return f"03-14 {at}  2311  2398 D IsoLog  : {message}"
+
+    lines = [
+        logcat("START type=SALE", "10:02:11.204").replace("D IsoLog  ", "I TransProcess"),
+        *(logcat(line) for line in PP_REQUEST),
+        *(logcat(line, "10:02:12.500") for line in PP_RESPONSE_BYTES),
+    ]
+    fast, _ = both([Path(write(tmp_path, "pos.log", "\n".join(lines) + "\n"))])
+    assert_conserved(fast)
+    no_pan(fast, PAN, PAN2)
+    blocks = fast.events.filter(pl.col("mti").is_not_null())
+    assert blocks["kind"].to_list() == ["iso.tx", "iso.rx"]  # an originator's message, then a response
+    assert blocks["tag"].to_list() == ["IsoLog", "IsoLog"]
+    assert blocks["line"].to_list() == [2, 13] and blocks["line_end"].to_list() == [12, 21]
+    assert [t.isoformat()[11:23] for t in blocks["ts"]] == ["10:02:11.300", "10:02:12.500"]
+
+
+def test_a_header_line_opens_the_block_and_a_second_mti_opens_the_next(tmp_path: Path) -> None:
+    lines = ["2026-03-14 10:02:11,204 INFO [main] [com.shop.Pos] two messages, printed back to back"]
+    lines += ["h   Message Header                : 'ISO016000055'", *PP_REQUEST, *PP_RESPONSE_BYTES]
+    loaded = forensics.load([write(tmp_path, "app.log", "\n".join(lines) + "\n")], card_key="k")
+    assert_conserved(loaded)
+    blocks = loaded.events.filter(pl.col("mti").is_not_null())
+    assert blocks.select("line", "line_end", "mti").rows() == [(2, 13, "0200"), (14, 22, "0210")]
+    assert json.loads(blocks["attrs"][0]) == {"DE63": "X" * 58, "embedded": "pyiso8583_pp"}  # no header, no bitmap
+
+
+def test_a_card_number_wrapped_one_digit_a_line_is_masked(tmp_path: Path) -> None:
+    # iso8583.pp(doc, spec, line_width=20) writes each character of a long value on a line of its own
+    lines = ["Nov 18 08:30:20 pos7 app[311]: sending", "t   Message Type                  : '0200'"]
+    lines += ["2   Primary Account Number (PAN)  : '4'"] + [f"{' ' * 36}'{d}'" for d in PAN[1:]]
+    lines += ["11  System Trace Audit Number     : '000413'"]
+    loaded = forensics.load([write(tmp_path, "sys.log", "\n".join(lines) + "\n")], card_key="k", year=2026)
+    assert_conserved(loaded)
+    no_pan(loaded, PAN)
+    event = loaded.events.filter(pl.col("mti") == "0200").row(0, named=True)
+    assert event["card"] == "411111******1111" and event["stan"] == "000413"
+    assert loaded.compliance.select("line", "field", "masked").rows() == [(2, "pp field 2", "411111******1111")]
+
+
+def test_a_broken_block_is_unparsed_with_its_reason_and_its_card_number_masked(tmp_path: Path) -> None:
+    lines = [
+        "2026-03-14 10:02:11,204 INFO [main] [com.shop.Pos] sending request",
+        "t   Message Type                  : '0200'",
+        f"2   Primary Account Number (PAN)  : '{ODD}'",
+        "4   Amount, Transaction           : '00000000459",  # the line cut short
+        "2026-03-14 10:02:12,204 INFO [main] [com.shop.Pos] no MTI below",
+        "h   Message Header                : 'ISO016000055'",
+        f"2   Primary Account Number (PAN)  : '{ODD}'",
+    ]
+    loaded = forensics.load([write(tmp_path, "app.log", "\n".join(lines) + "\n")], card_key="k")
+    assert_conserved(loaded)
+    no_pan(loaded, ODD)
+    rows = loaded.unparsed.select("line", "line_end", "reason").rows()
+    assert rows == [
+        (2, 4, "a pyiso8583_pp block: line 4: field 4: its value is no whole literal"),
+        (6, 7, "a pyiso8583_pp block: no message type (MTI)"),
+    ]
+    assert "123456******3456" in loaded.unparsed["text"][0]
+
+
+def test_a_jpos_dump_printed_into_logcat_is_read_and_one_cut_short_says_so(tmp_path: Path) -> None:
+    def logcat(message: str) -> str:
+        return f"03-14 10:02:12.000  2311  2398 D IsoDump: {message}"
+
+    dump = [
+        '<isomsg direction="incoming">',
+        "  <!-- org.jpos.iso.packager.GenericPackager[iso87ascii.xml] -->",
+        '  <field id="0" value="0210"/>',
+        '  <field id="11" value="000412"/>',
+        '  <field id="37" value="412110000412"/>',
+        '  <field id="39" value="00"/>',
+        '  <field id="41" value="T0001234"/>',
+        "</isomsg>",
+    ]
+    lines = [logcat(line) for line in dump + dump[:4]] + ["03-14 10:02:13.000  2311  2398 I TransProcess: END"]
+    fast, _ = both([Path(write(tmp_path, "pos.log", "\n".join(lines) + "\n"))])
+    assert_conserved(fast)
+    event = fast.events.filter(pl.col("mti").is_not_null()).row(0, named=True)
+    assert (event["kind"], event["stan"], event["rrn"], event["rc"], event["tid"]) == (
+        "iso.rx",
+        "000412",
+        "412110000412",
+        "00",
+        "T0001234",
+    )
+    assert fast.unparsed.select("line", "line_end", "reason").rows() == [
+        (9, 12, "a jpos_dump block with no closing line (it stops at line 12)")
+    ]
+
+
+def test_a_block_is_never_split_between_batches(tmp_path: Path) -> None:
+    head = [f"2026-03-14 10:02:{i:02d},000 INFO [main] [com.shop.Pos] tick {i}" for i in range(40)]
+    lines = head + PP_REQUEST + head
+    path = write(tmp_path, "app.log", "\n".join(lines) + "\n")
+    whole = forensics.load([path], card_key="k")
+    for size in (1 << 10, 3 << 10):  # batches cut every few dozen lines
+        cut = forensics.load([path], card_key="k", batch_bytes=size)
+        assert cut.events.drop("ts").equals(whole.events.drop("ts"))
+    assert whole.events.filter(pl.col("mti") == "0200")["line_end"].to_list() == [40 + len(PP_REQUEST)]
+
+
+def test_block_forms_are_data_checked_at_load() -> None:
+    raw = {
+        "hint": ["t "],
+        "first": "^t ",
+        "line": "^(?P<key>t) (?P<value>.*)$",
+        "kinds": {"terminal": ["iso.tx", "iso.rx"]},
+    }
+    assert embedded._form("x", raw).name == "x"
+    for change, says in (
+        ({"line": "^(?P<key>t) .*$"}, "no group 'value'"),
+        ({"first": "("}, "field 'first': bad regular expression"),
+        ({"value": "json"}, "field 'value'"),
+        ({"kinds": {"terminal": ["iso.tx"]}}, "field 'kinds'"),
+        ({"colour": "red"}, "unknown field 'colour'"),
+        ({"hint": []}, "field 'hint'"),
+    ):
+        with pytest.raises(FormatError, match=re.escape(says)):
+            embedded._form("x", {**raw, **change})
+    assert {form.name for form in embedded.forms()} == {"pyiso8583_pp", "jpos_dump"}
+
+
+# --- bytes jPOS could not unpack, and card numbers packed in BCD ------------------------------------
+
+
+def jpos_block(at: str, data: bytes) -> list[str]:
+    return [
+        f'<log realm="server-8005/127.0.0.1:64244" at="{at}" lifespan="3ms">',
+        "  <receive>",
+        "    <iso-exception>",
+        "      org.jpos.iso.IFA_LLLCHAR: Problem unpacking field 36",
+        "    </iso-exception>",
+        "    --- data ---",
+        *("    " * (not i) + line for i, line in enumerate(hexdump(data))),  # jPOS indents the first line only
+        "  </receive>",
+        "</log>",
+    ]
+
+
+def test_jpos_data_bytes_are_decoded_or_say_why_not(tmp_path: Path) -> None:
+    ascii_request = f"02007020000000C08000{len(PAN)}{PAN}000000000000004599000412T0001234000000001234567978".encode()
+    bcd_pan = bytes.fromhex("0200F2") + bytes([0x16]) + bytes.fromhex(PAN2) + b"00000000000000000000000000"
+    first = jpos_block("2019-09-08T14:06:37.568", ascii_request)
+    lines = first + jpos_block("2019-09-08T14:06:38.568", bcd_pan)
+    loaded = forensics.load([write(tmp_path, "q2.log", "\n".join(lines) + "\n")], card_key="k")
+    assert_conserved(loaded)
+    no_pan(loaded, PAN, PAN2)
+    decoded, undecoded = loaded.events.iter_rows(named=True)
+    assert (decoded["kind"], decoded["mti"], decoded["stan"], decoded["tid"]) == (
+        "host.error",
+        "0200",
+        "000412",
+        "T0001234",
+    )
+    assert (decoded["amount"], decoded["currency"], decoded["card"]) == (4599, "EUR", "411111******1111")
+    assert "0200 DE2=411111******1111 DE3=000000" in decoded["message"]
+    assert undecoded["mti"] is None and undecoded["kind"] == "host.error"
+    assert json.loads(undecoded["attrs"])["undecoded"].startswith("ISO 8583 dump (spec ascii) does not decode: ")
+    assert "0000  [WIPED]" in undecoded["text"]  # the BCD card number found in the hex column
+    assert loaded.compliance.select("line", "field", "masked").rows() == [
+        (1, "DE2", "411111******1111"),
+        (len(first) + 1, "hexdump BCD card number", "555555******4444"),
+    ]
+
+
+def spaced(digits: str) -> str:
+    """Digits as hex bytes written one by one: ``41 11 11 ...``."""
+    return " ".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"03-14 10:02:11.300  2311  2398 D Comm: 0010  16 {spaced(PAN)}  00 00 30 30",
+        f"Nov 18 08:30:20 pos7 comm[311]: TX 02 00 70 20 00 00 00 C0 80 00 16  {spaced(PAN2)}",
+        f"Nov 18 08:30:20 pos7 comm[311]: TX 0200702000000AC0800210{PAN}000000",  # binary length 0x10, unspaced
+        f"Nov 18 08:30:20 pos7 comm[311]: TX 0200 13 {spaced('4222222222222F')} 00",  # 13 digits, F after
+    ],
+)
+def test_a_bcd_card_number_in_hex_bytes_is_screened_and_wiped(line: str) -> None:
+    assert re.search(screen_pattern(), line)  # off the fast path
+    assert pl.Series([line]).str.contains(screen_pattern()).item()
+    text, found = CardGuard(b"k").protect(line)
+    assert "[WIPED]" in text and [s.field for s in found] == ["BCD card number"]
+    for pan in (PAN, PAN2, "4222222222222"):
+        assert pan not in text.replace(" ", "")
+
+
+def test_bcd_pans_wants_a_length_byte_and_luhn() -> None:
+    assert bcd_pans(bytes([0x16]) + bytes.fromhex(PAN)) == [(1, 9, PAN)]
+    assert bcd_pans(bytes([0x10]) + bytes.fromhex(PAN)) == [(1, 9, PAN)]  # binary length
+    assert bcd_pans(bytes([0x15]) + bytes.fromhex(PAN)) == []  # 15 digits of it do not pass Luhn
+    assert bcd_pans(bytes([0x16]) + bytes.fromhex(ODD)) == []
+    assert bcd_pans(bytes.fromhex(PAN) * 2) == []  # no length byte
+    assert CardGuard(b"k").protect("0010  16 12 34 56 78 90 12 34 56  ........") == (
+        "0010  16 12 34 56 78 90 12 34 56  ........",
+        [],
+    )
