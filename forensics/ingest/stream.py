@@ -322,18 +322,18 @@ FAILURES = (ForensicsError, OSError, ValueError, pl.exceptions.PolarsError)
 
 @dataclass
 class _Small:
-    """An input of ``write_many`` read whole (its batches: lines before, lines), waiting to be parsed
-    with others of its format."""
+    """An input of ``write_many`` read whole (its lines, one batch), waiting to be parsed with others of
+    its format."""
 
     n: int
     stream: _Stream
     item: _Pending
-    batches: list[tuple[int, pl.Series]]
+    lines: pl.Series
     named: list[Sighting]
     output: str | Path
 
     def size(self) -> int:
-        return sum(lines.estimated_size() for _, lines in self.batches)
+        return self.lines.estimated_size()
 
 
 def write_many(
@@ -353,8 +353,8 @@ def write_many(
     exception it would raise (one of ``FAILURES``; the other inputs go on). An input of less than
     ``batch_bytes`` whose format has a line fast path waits for others of its format, up to
     ``batch_bytes`` of lines, and their lines go through the fast path at once (a blank line between
-    two batches: no record spans them); the rest of each batch's lines take Lark as in
-    ``write_parquet``. Other inputs are parsed batch by batch as there. Memory is bounded by
+    two inputs: no record spans them; an input's batches are one there); the rest of each input's lines
+    take Lark as in ``write_parquet``. Other inputs are parsed batch by batch as there. Memory is bounded by
     ``batch_bytes`` (one input being read, one group waiting), not by the number of inputs.
     """
     clock.check_year(year)
@@ -394,7 +394,7 @@ def _read_alone(
     tz: str | dict[str, str] | None,
     year: int | None,
 ) -> Loaded | _Small:
-    """Input ``n`` of ``write_many`` ingested on its own (its ``Loaded``), or its batches when it waits
+    """Input ``n`` of ``write_many`` ingested on its own (its ``Loaded``), or its lines when it waits
     for others (``_Small``)."""
     _checked_inputs(path, tz, None)
     check_outputs([path], [output])
@@ -413,8 +413,12 @@ def _read_alone(
             break
     else:
         if read:
+            # its batches as one: they are cut where a record starts, so their lines together give the same
+            # rows, and a small input is finished and written once, not once per batch (its last batch is
+            # usually its last record alone)
             item.fmt = item.times.fmt = read[0][0]
-            return _Small(n, stream, item, [(offset, lines) for _, offset, lines, _ in read], named, output)
+            lines = pl.concat([lines for _, _, lines, _ in read]) if len(read) > 1 else read[0][2]
+            return _Small(n, stream, item, lines, named, output)
     for fmt, offset, lines, cuts in itertools.chain(read, batches):
         item.fmt = item.times.fmt = fmt
         stream._keep(n, item, parse_batch(reader.path, lines, offset, cuts, fmt, reg, guard, None, _STREAM_CHUNK, fast))
@@ -427,47 +431,42 @@ def _parse_together(group: list[_Small], reg: Registry, guard: CardGuard, result
     written as ``write_parquet`` does; their results into ``results``."""
     fmt = group[0].item.fmt
     assert fmt is not None
-    pieces = [(s.item.reader.path, offset, lines) for s in group for offset, lines in s.batches]
+    pieces = [(s.item.reader.path, s.lines) for s in group]
     try:
         parsed: list[Parsed | None] = list(_fast_together(pieces, fmt, reg, guard))
     except FAILURES:  # one of them fails: each on its own, so that the failure lands on its input
         parsed = [None] * len(pieces)
-    at = 0
-    for small in group:
-        mine, at = parsed[at : at + len(small.batches)], at + len(small.batches)
+    for small, one in zip(group, parsed, strict=True):
         path = small.item.reader.path
         try:
-            for (offset, lines), one in zip(small.batches, mine, strict=True):
-                if one is None:
-                    one = parse_batch(path, lines, offset, {}, fmt, reg, guard, None, _STREAM_CHUNK, True)
-                small.stream._keep(small.n, small.item, one)
+            if one is None:
+                one = parse_batch(path, small.lines, 0, {}, fmt, reg, guard, None, _STREAM_CHUNK, True)
+            small.stream._keep(small.n, small.item, one)
             small.stream.name_sightings(path, small.named)
             results[small.n] = _write_events(small.stream, [small.item], small.output)
         except FAILURES as exc:
             results[small.n] = exc
 
 
-def _fast_together(
-    pieces: list[tuple[str, int, pl.Series]], fmt: Format, reg: Registry, guard: CardGuard
-) -> list[Parsed]:
-    """What ``parse_batch`` gives for each (path, lines before, lines) of ``pieces`` (batches without a
-    cut line), from one fast-path pass over all their lines."""
+def _fast_together(pieces: list[tuple[str, pl.Series]], fmt: Format, reg: Registry, guard: CardGuard) -> list[Parsed]:
+    """What ``parse_batch`` gives for each (path, lines) of ``pieces`` (whole inputs without a cut line),
+    from one fast-path pass over all their lines."""
     fast_format = reg.fast_format(fmt)
     assert fast_format is not None
-    starts = list(itertools.accumulate((lines.len() + 1 for _, _, lines in pieces[:-1]), initial=0))
+    starts = list(itertools.accumulate((lines.len() + 1 for _, lines in pieces[:-1]), initial=0))
     blank = pl.Series([""], dtype=pl.String)
     done, rest = fastpath.parse(
-        pl.concat([piece for _, _, lines in pieces for piece in (lines, blank)]),
+        pl.concat([piece for _, lines in pieces for piece in (lines, blank)]),
         fast_format,
         reg.fast_dialects,
         reg.card_screen,
     )
     bounds = pl.Series(starts, dtype=pl.Int64)
     owner = bounds.search_sorted(done["line"] - 1, side="right").cast(pl.Int64) - 1
-    shift = bounds.gather(owner) - pl.Series([offset for _, offset, _ in pieces], dtype=pl.Int64).gather(owner)
+    shift = bounds.gather(owner)
     done = done.with_columns(
         _n=owner,
-        path=owner.replace_strict(dict(enumerate(p for p, _, _ in pieces)), return_dtype=pl.String),
+        path=owner.replace_strict(dict(enumerate(p for p, _ in pieces)), return_dtype=pl.String),
         format=pl.lit(fmt.name),
         role=pl.lit(fmt.role),
         line=pl.col("line") - shift,
@@ -477,15 +476,15 @@ def _fast_together(
     left: dict[int, list[int]] = {}
     for i in rest.to_list():  # the lines the fast path left, by piece (a separator is no piece's line)
         k = bisect.bisect_right(starts, i) - 1
-        if i - starts[k] < pieces[k][2].len():
+        if i - starts[k] < pieces[k][1].len():
             left.setdefault(k, []).append(i - starts[k])
     out: list[Parsed] = []
-    for k, (path, offset, lines) in enumerate(pieces):
+    for k, (path, lines) in enumerate(pieces):
         mine = parts.get((k,), pl.DataFrame(schema=EVENTS_SCHEMA))
         if k not in left:
             out.append((mine, {n: [] for n in UNPARSED_SCHEMA.names()}, {n: [] for n in COMPLIANCE_SCHEMA.names()}))
             continue
-        numbered = zip([i + offset + 1 for i in left[k]], lines.gather(left[k]).to_list(), strict=True)
+        numbered = zip([i + 1 for i in left[k]], lines.gather(left[k]).to_list(), strict=True)
         events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)
         out.append((pl.concat([mine, events]).sort("line"), unparsed, compliance))
     return out
