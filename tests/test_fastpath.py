@@ -18,10 +18,15 @@ from polars.testing import assert_frame_equal
 
 import forensics
 from forensics.ingest import fastpath, registry
+from forensics.ingest.cards import CardGuard
 from forensics.ingest.fastpath import NotRegular, compile_grammar, strip_lookarounds
+from forensics.ingest.parse import card_screens
 from forensics.ingest.read import read_input
 from forensics.simulate import simulate_volume
 from tests.conftest import sample_log_files
+
+#: The guard of the screens the tests measure with (masking does not depend on its key).
+GUARD = CardGuard("k")
 
 
 def both(paths: list[Path]) -> tuple[forensics.Loaded, forensics.Loaded]:
@@ -40,7 +45,7 @@ def fast_share(paths: list[Path]) -> float:
         fmt = reg.detect(lines)
         series = pl.Series(lines, dtype=pl.String)
         if reg.fast_format(fmt) is not None:
-            _, rest = fastpath.parse(series, reg.fast_format(fmt), reg.fast_dialects, reg.card_screen)
+            _, rest = fastpath.parse(series, reg.fast_format(fmt), reg.fast_dialects, *card_screens(reg, fmt, GUARD))
         elif (twin := reg.fast_blocks(fmt) or reg.fast_rows(fmt)) is not None:
             _, rest = twin.parse(series, reg.card_screen)
         else:
@@ -769,7 +774,7 @@ def _fast_taken(log: Path) -> set[int]:
     reg = registry()
     lines = pl.Series(log.read_text(encoding="utf-8").splitlines())
     fmt = reg.detect(lines.to_list())
-    _, rest = fastpath.parse(lines, reg.fast_format(fmt), reg.fast_dialects, reg.card_screen)
+    _, rest = fastpath.parse(lines, reg.fast_format(fmt), reg.fast_dialects, *card_screens(reg, fmt, GUARD))
     return set(range(1, lines.len() + 1)) - {i + 1 for i in rest.to_list()}
 
 
@@ -868,6 +873,31 @@ QUILL_HOST = [
     "F4=1 Sent 0200",
     "Sent 0200 F2=476173******0010 F4=1",
 ]
+
+
+QUILL_CARD = [
+    "Card read by tap: 476173******0010, ATC 001A",  # masked: the guard leaves it, the fast path takes it
+    "Card read by fallback swipe: 476173******0010",
+    "Card read by chip: 4761730000000010",  # a full card number: the guard masks it, on the Lark path
+    "Card read by tap: 476173**00000010, ATC 001B",  # masked already (if poorly): the guard leaves it too
+    "Card read by tap: 47617300",  # too few digits for a card number: left as it is
+]
+
+
+@pytest.mark.parametrize("syslog", [False, True])
+def test_quill_card_lines_with_masked_numbers_take_the_fast_path(tmp_path: Path, syslog: bool) -> None:
+    """A dialect's card context screens its lines off the fast path only where the card guard would change them."""
+    if syslog:
+        body = [f"Feb  2 08:04:{n:02d} Q1-0002 quilld[77]: [Card] {p}" for n, p in enumerate(QUILL_CARD)]
+    else:
+        body = [f"02-02 08:04:{n:02d}.923  5028  5115 I Quill   : [Card] {p}" for n, p in enumerate(QUILL_CARD)]
+    log = tmp_path / "quill.log"
+    log.write_text("\n".join(body) + "\n", encoding="utf-8")
+    fast, _ = both([log])
+    assert _fast_taken(log) == {1, 2, 4, 5}
+    assert fast.compliance["line"].to_list() == [3]
+    assert "4761730000000010" not in fast.events["text"].str.join().item()
+    assert fast.events.filter(pl.col("line") == 1)["kind"].item() == "txn.card"
 
 
 @pytest.mark.parametrize("syslog", [False, True])

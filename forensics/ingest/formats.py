@@ -345,6 +345,19 @@ class Registry:
         """Regular expression of lines that may hold card data (kept off the fast path), the
         dialects' card contexts included (those Polars cannot run belong to rules it cannot
         run either: their lines take the Lark path anyway), and the ISO 8583 wire dumps they declare."""
+        return screen_pattern(self._declared_contexts + [wire.screen for wire in self.dialects.wire])
+
+    @functools.cached_property
+    def card_screens(self) -> tuple[str, str | None]:
+        """``card_screen`` in two parts: lines matching the first may hold card data; lines matching only the
+        second (the dialects' card contexts; None: there are none) hold card data when the card guard changes them
+        (a context's masked value, ``541333******2140``, leaves the line as it is)."""
+        static = screen_pattern([wire.screen for wire in self.dialects.wire])
+        contexts = [strip_lookarounds(p).replace("(?P<v>", "(?:") for p in self._declared_contexts]
+        return static, "|".join(f"(?:{c})" for c in contexts) or None
+
+    @functools.cached_property
+    def _declared_contexts(self) -> list[str]:
         declared = []
         for pattern in self.dialects.card_contexts.values():
             lookaround_free = strip_lookarounds(pattern).replace("(?P<v>", "(?:")
@@ -353,7 +366,7 @@ class Registry:
             except pl.exceptions.PolarsError:
                 continue
             declared.append(pattern)
-        return screen_pattern(declared + [wire.screen for wire in self.dialects.wire])
+        return declared
 
     def detect(self, lines: list[str]) -> Format | None:
         """The format of a file from its first records (``choose``)."""

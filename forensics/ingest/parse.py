@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -211,7 +211,7 @@ def parse_batch(
     fast_twin = (reg.fast_blocks(fmt) or reg.fast_rows(fmt)) if fast else None
     if (fast_format is not None or fast_twin is not None) and fmt is not None:
         if fast_format is not None:
-            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, reg.card_screen)
+            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, *card_screens(reg, fmt, guard))
         else:
             done, rest = fast_twin.parse(lines, reg.card_screen)
             done = done.drop("_i")
@@ -252,6 +252,17 @@ def merge(results: list[Parsed]) -> Parsed:
         return results[0]
     merged = [{k: [v for r in results for v in r[i][k]] for k in results[0][i]} for i in (1, 2)]
     return pl.concat([r[0] for r in results]), merged[0], merged[1]
+
+
+def card_screens(reg: Registry, fmt: Format, guard: CardGuard) -> tuple[str, tuple[str, Callable[[str], bool]] | None]:
+    """The fast path's card screens for lines of ``fmt``: lines that may hold card data; and the lines a dialect's
+    card context matches (None: no dialect declares one) with the test that such a line holds none (``guard``,
+    with the contexts ``parse_lines`` adds, leaves it as it is)."""
+    static, contexts = reg.card_screens
+    if contexts is None:
+        return static, None
+    guarded = guard.with_contexts(fmt.card_contexts, reg.dialects.card_contexts)
+    return static, (contexts, lambda text: guarded.protect(text) == (text, []))
 
 
 class LazyPool:

@@ -32,7 +32,7 @@ from forensics.ingest.dialect import Dialects, dialect_sources
 from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, setting_for, zone_for
 from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
-from forensics.ingest.parse import LazyPool, Parsed, add_sightings, parse_batch, parse_lines
+from forensics.ingest.parse import LazyPool, Parsed, add_sightings, card_screens, parse_batch, parse_lines
 from forensics.ingest.read import Reader
 from forensics.outputs import check_outputs, scratch_folder, written_aside
 from forensics.progress import Callback
@@ -459,7 +459,7 @@ def _fast_together(pieces: list[tuple[str, pl.Series]], fmt: Format, reg: Regist
         pl.concat([piece for _, lines in pieces for piece in (lines, blank)]),
         fast_format,
         reg.fast_dialects,
-        reg.card_screen,
+        *card_screens(reg, fmt, guard),
     )
     bounds = pl.Series(starts, dtype=pl.Int64)
     owner = bounds.search_sorted(done["line"] - 1, side="right").cast(pl.Int64) - 1

@@ -4,6 +4,7 @@ twins and the dialect twin; the rows it cannot settle exactly are left to Lark."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -105,13 +106,27 @@ class FastFormat:
     crash_tags: tuple[str, ...] = field(default=())
 
 
-def parse(lines: pl.Series, fmt: FastFormat, dialects: FastDialects, screen: str) -> tuple[pl.DataFrame, pl.Series]:
+def parse(
+    lines: pl.Series,
+    fmt: FastFormat,
+    dialects: FastDialects,
+    screen: str,
+    declared: tuple[str, Callable[[str], bool]] | None = None,
+) -> tuple[pl.DataFrame, pl.Series]:
     """Event rows of the lines the fast path settles, and the 0-based indexes of the rest.
 
     Rows carry ``line`` (1-based) and every event column but ``path``, ``format`` and ``ts``.
+    ``screen``: lines that may hold card data (left to the per-record path). ``declared``: a second screen,
+    and which of the lines it matches hold no card data after all (the card guard leaves them as they are).
     """
     frame = pl.DataFrame({"text": lines}).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
     ok = eligible(pl.col("text"), screen) & ~context_lines(frame["text"], fmt.continuation, fmt.crash_tags)
+    if declared is not None:
+        pattern, untouched = declared
+        hit = pl.col("text").str.contains(pattern)
+        maybe = frame.filter(ok & hit)
+        cleared = maybe["_i"].filter(pl.Series([untouched(t) for t in maybe["text"]], dtype=pl.Boolean))
+        ok = ok & (~hit | pl.col("_i").is_in(cleared.implode()))
     env = envelope(frame.filter(ok), fmt.regex, fmt.twins)
     for name in ("kind", "tag", "message", "attrs"):
         if name not in env.columns:
