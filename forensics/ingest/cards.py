@@ -206,6 +206,16 @@ class CardGuard:
         text = _MASKED.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
         return text, found
 
+    def masks_card_fields(self, text: str) -> bool:
+        """Whether a dialect's card context in ``text`` holds a value ``protect`` masks (12 or more digits, not
+        masked already): for a text no other context or card shape is in, whether ``protect`` changes it."""
+        return any(
+            self._replace(m, name, action, []) != m.group(0)
+            for name, pattern, action in self._contexts
+            if action == "card"
+            for m in pattern.finditer(text)
+        )
+
     def _hexdumps(self, text: str, found: list[Sighting]) -> str:
         """``text`` with each hexdump (lines from offset 0) reduced to its offsets and hex bytes: the
         character column, which may hold a card number cut across lines, goes; and the bytes go too

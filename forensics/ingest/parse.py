@@ -256,13 +256,14 @@ def merge(results: list[Parsed]) -> Parsed:
 
 def card_screens(reg: Registry, fmt: Format, guard: CardGuard) -> tuple[str, tuple[str, Callable[[str], bool]] | None]:
     """The fast path's card screens for lines of ``fmt``: lines that may hold card data; and the lines a dialect's
-    card context matches (None: no dialect declares one) with the test that such a line holds none (``guard``,
-    with the contexts ``parse_lines`` adds, leaves it as it is)."""
+    card context matches (None: no dialect declares one) with the test that such a line holds none. For a line
+    the first screen passes, only a dialect's card context can make ``guard.protect`` (with the contexts
+    ``parse_lines`` adds) change it, so the test asks just that."""
     static, contexts = reg.card_screens
     if contexts is None:
         return static, None
     guarded = guard.with_contexts(fmt.card_contexts, reg.dialects.card_contexts)
-    return static, (contexts, lambda text: guarded.protect(text) == (text, []))
+    return static, (contexts, lambda text: not guarded.masks_card_fields(text))
 
 
 class LazyPool:
