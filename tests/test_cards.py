@@ -186,3 +186,19 @@ def test_a_card_number_after_a_number_and_a_comma_or_colon_is_masked(line: str) 
 @pytest.mark.parametrize("text", ["amount 12,50 EUR", "10:02:05.123", "1,234,567", "12.4111111111111111"])
 def test_decimal_fractions_and_time_fields_stay(text: str) -> None:
     assert mask_shapes(text) == text
+
+
+def test_a_run_of_decimal_digits_is_a_number_not_hex_bytes_holding_a_bcd_card_number() -> None:
+    """Bytes written without spaces are read as hex only when a letter A-F is among them: an id of decimal
+    digits whose tail after a 13-19 "length" is Luhn-valid (an HDFS block id) is left as it is, the same digits
+    inside a hex run are a card number packed in BCD and wiped."""
+    from forensics.ingest.cards import CardGuard, screen_pattern
+
+    guard = CardGuard("k")
+    block = "Receiving block blk_-164111111111111111 src: /10.250.19.102:54106"
+    assert guard.protect(block) == (block, [])
+    assert not pl.Series([block]).str.contains(screen_pattern()).item()
+    wire = "ISO out: 0200B23A800108E080001641111111111111110000000000000045990000"
+    masked, found = guard.protect(wire)
+    assert "4111111111111111" not in masked and [s.field for s in found] == ["BCD card number"]
+    assert pl.Series([wire]).str.contains(screen_pattern()).item()
