@@ -131,10 +131,7 @@ _HEXDUMP_START = re.compile(r"(?m)^[ \t]*0000(?:0000)?  [0-9A-Fa-f]{2} ")
 #: lookaround-free shape of a card number packed in BCD in hex bytes, spaced or not; bytes not spaced
 #: are hex only when a letter A-F is among them (a run of decimal digits is a number: an HDFS block id)
 _BCD_LENGTH = r"(?:1[3-9]|0[DEFdef]|1[0-3])"
-BCD_SHAPE = (
-    _BCD_LENGTH
-    + r"(?:  ?\d\d){6}  ?\d|0[DEFdef]\d{13}|[A-Fa-f][0-9A-Fa-f]*1\d{14}|1\d{14}[0-9A-Fa-f]*[A-Fa-f]"
-)
+BCD_SHAPE = _BCD_LENGTH + r"(?:  ?\d\d){6}  ?\d|0[DEFdef]\d{13}|[A-Fa-f][0-9A-Fa-f]*1\d{14}|1\d{14}[0-9A-Fa-f]*[A-Fa-f]"
 _BCD_SCREEN = re.compile(BCD_SHAPE)
 #: hex bytes written one by one (a hexdump's hex column: one or two spaces between them) or in one run
 #: holding a letter A-F
