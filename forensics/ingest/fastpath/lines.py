@@ -120,13 +120,15 @@ def parse(
     and which of the lines it matches hold no card data after all (the card guard leaves them as they are).
     """
     frame = pl.DataFrame({"text": lines}).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
-    ok = eligible(pl.col("text"), screen) & ~context_lines(frame["text"], fmt.continuation, fmt.crash_tags)
-    if declared is not None:
+    ok = frame.select(eligible(pl.col("text"), screen)).to_series() & ~context_lines(
+        frame["text"], fmt.continuation, fmt.crash_tags
+    )
+    if declared is not None:  # each screen runs once over the lines
         pattern, untouched = declared
-        hit = pl.col("text").str.contains(pattern)
+        hit = frame["text"].str.contains(pattern)
         maybe = frame.filter(ok & hit)
         cleared = maybe["_i"].filter(pl.Series([untouched(t) for t in maybe["text"]], dtype=pl.Boolean))
-        ok = ok & (~hit | pl.col("_i").is_in(cleared.implode()))
+        ok = ok & (~hit | frame["_i"].is_in(cleared.implode()))
     env = envelope(frame.filter(ok), fmt.regex, fmt.twins)
     for name in ("kind", "tag", "message", "attrs"):
         if name not in env.columns:
