@@ -291,3 +291,85 @@ def test_bcd_pans_wants_a_length_byte_and_luhn() -> None:
         "0010  16 12 34 56 78 90 12 34 56  ........",
         [],
     )
+
+
+# --- a hexdump written one row to a line: a card number cut by a row's end --------------------------
+
+
+def android_hexdump(data: bytes) -> list[str]:
+    """``data`` as Android's ``HexDump.dumpHexString`` writes it (0x and 8 hex digits, 16 bytes, characters)."""
+    out = []
+    for at in range(0, len(data), 16):
+        row = data[at : at + 16]
+        chars = "".join(chr(b) if 32 < b < 126 else "." for b in row)
+        out.append(f"0x{at:08X} " + " ".join(f"{b:02X}" for b in row) + (f" {chars}" if len(row) == 16 else ""))
+    return out
+
+
+#: an ISO 8583 request with a BCD card number at bytes 11-19: its length byte ends the first 16-byte row
+CUT_BCD = bytes.fromhex("02007020000000C08000") + b"\x00\x00\x00\x00\x00" + bytes([0x16]) + bytes.fromhex(PAN)
+CUT_BCD += b"\x00\x00\x00\x00\x00\x00\x45\x99\x00\x04\x12" + b"T0001234"
+#: the same with its digits as text, cut after the fourth; and within one row
+CUT_TEXT = b"0200 ACCT:xx" + PAN.encode() + b" AMT 000000004599"
+ROW_TEXT = b"0200 ACCT:xxxxxx" + PAN.encode() + b" AMT 000000004599"
+
+
+def logcat_rows(rows: list[str], tag: str = "Comm") -> list[str]:
+    return [f"03-14 10:02:11.{300 + i:03d}  2311  2398 D {tag}: {row}" for i, row in enumerate(rows)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "at", "field"),
+    [
+        # jPOS ISOUtil.hexdump rows, one to a logcat line; the card's length byte ends the first row
+        (logcat_rows(hexdump(CUT_BCD)), 1, "hexdump across lines BCD card number"),
+        # Android's HexDump.dumpHexString: logcat writes each line of the message as a line of its own
+        (logcat_rows(android_hexdump(CUT_BCD)), 1, "hexdump across lines BCD card number"),
+        (logcat_rows(hexdump(CUT_TEXT)), 1, "hexdump across lines card number"),  # digits as text, cut
+        (logcat_rows(hexdump(ROW_TEXT)), 2, "hexdump card number"),  # in one row, the hex read as text
+        (  # another record between the rows
+            [
+                *logcat_rows(hexdump(CUT_BCD)[:1]),
+                "03-14 10:02:11.305  2311  2311 I Ui: wait",
+                *logcat_rows(hexdump(CUT_BCD)[1:]),
+            ],
+            1,
+            "hexdump across lines BCD card number",
+        ),
+        (
+            [f"Nov 18 08:30:20 pos7 comm[311]: {row}" for row in android_hexdump(CUT_BCD)],
+            1,
+            "hexdump across lines BCD card number",
+        ),
+    ],
+)
+def test_card_data_in_hexdump_rows_written_one_to_a_line_is_wiped(
+    tmp_path: Path, lines: list[str], at: int, field: str
+) -> None:
+    path = write(tmp_path, "pos.log", "\n".join(lines) + "\n")
+    loaded, _ = both([path])
+    assert_conserved(loaded)
+    no_pan(loaded, PAN)
+    texts = [*loaded.events["text"].to_list(), *loaded.unparsed["text"].to_list()]
+    for pan in (PAN, PAN.encode().hex().upper()):  # BCD, or the digits' ASCII codes
+        assert pan not in "".join(re.sub(r"[^0-9A-F]", "", t.rsplit(": ", 1)[-1].upper()) for t in texts)
+    assert loaded.compliance.select("line", "field", "masked").rows() == [(at, field, "411111******1111")]
+    assert [t.endswith("[WIPED]") for t in texts] == [" I Ui: " not in t for t in lines]
+
+
+def test_hexdump_rows_without_card_data_stay_as_logged(tmp_path: Path) -> None:
+    clean = CUT_BCD.replace(bytes.fromhex(PAN), bytes.fromhex("55" * 8))  # no Luhn: no card number
+    lines = logcat_rows(hexdump(clean)) + logcat_rows(android_hexdump(clean), "Hex")
+    loaded, _ = both([write(tmp_path, "pos.log", "\n".join(lines) + "\n")])
+    assert loaded.compliance.is_empty()
+    assert sorted([*loaded.events["text"].to_list(), *loaded.unparsed["text"].to_list()]) == sorted(lines)
+
+
+def test_a_card_number_cut_across_rows_of_many_small_logs_is_wiped(tmp_path: Path) -> None:
+    """The sweep's path: many small inputs through the fast path at once (``_fast_together``)."""
+    paths = [write(tmp_path, f"pos{i}.log", "\n".join(logcat_rows(hexdump(CUT_BCD))) + "\n") for i in range(3)]
+    out = tmp_path / "events.parquet"
+    tables = forensics.write_parquet(paths, out, card_key="k")
+    events = pl.read_parquet(out)
+    assert not any(PAN in re.sub(r"[^0-9A-F]", "", t) for t in events["text"])
+    assert tables.compliance.filter(pl.col("field").str.starts_with("hexdump across lines")).height == 3

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -436,6 +437,86 @@ def _wipe_bcd(m: re.Match[str], found: list[Sighting]) -> str:
         out += [run[done : starts[a]], WIPED]
         done = starts[b - 1] + 2
     return "".join(out) + run[done:]
+
+
+#: a hexdump row ending a record (a dump written one row to a line of a line format): offset, 1 to 16
+#: bytes in hex, maybe the bytes as characters; ``ROW_SCREEN`` is the Polars screen of such lines
+ROW_SCREEN = r"[0-9A-Fa-f]{4,8}:? {1,2}[0-9A-Fa-f]{2}(?:[^0-9A-Za-z]|$)"
+_ROW_AT_END = re.compile(
+    r"(?<![0-9A-Za-z])(?:0x)?(?P<offset>[0-9A-Fa-f]{4,8}):? {1,2}"
+    r"(?P<hex>[0-9A-Fa-f]{2}(?: {1,2}[0-9A-Fa-f]{2}){0,15})(?![0-9A-Za-z])"
+    r"(?:(?: +| *\|)(?P<chars>.*))?$"
+)
+
+
+def continues_hexdump(line: str) -> bool:
+    """Whether ``line`` ends in a hexdump row past the first (offset not 0)."""
+    m = _ROW_AT_END.search(line) if re.search(ROW_SCREEN, line) else None
+    return m is not None and int(m.group("offset"), 16) > 0
+
+
+@dataclass(frozen=True)
+class _Row:
+    index: int
+    match: re.Match[str]
+    offset: int
+    data: bytes
+
+
+def hexdump_rows(
+    lines: Iterable[tuple[int, str]], guard: CardGuard
+) -> tuple[dict[int, str], list[tuple[int, Sighting]]]:
+    """Hexdumps written one row to a record (``lines``: (index, text) in order, the records that may end in a
+    row: ``ROW_SCREEN``) whose bytes hold card data, read as text or as BCD, within a row or cut by a row's
+    end (the per-record guard reads neither the hex as text nor across records): each such dump's rows with
+    their hex bytes wiped and their characters dropped, by index; and the card data found, by the index of
+    the row it starts in. A dump is the rows whose offsets follow on (other records may stand between)."""
+    rows = []
+    for index, text in lines:
+        m = _ROW_AT_END.search(text)
+        if m:
+            rows.append(_Row(index, m, int(m.group("offset"), 16), bytes.fromhex(m.group("hex").replace(" ", ""))))
+    changed: dict[int, str] = {}
+    sightings: list[tuple[int, Sighting]] = []
+    dump: list[_Row] = []
+    for row in [*rows, None]:
+        if row is not None and dump and row.offset == dump[-1].offset + len(dump[-1].data):
+            dump.append(row)
+            continue
+        found = _dump_cards(dump, guard) if dump else []
+        if found:
+            sightings += found
+            for r in dump:
+                changed[r.index] = r.match.string[: r.match.start("hex")] + WIPED
+        dump = [row] if row is not None else []
+    return changed, sightings
+
+
+def _dump_cards(dump: list[_Row], guard: CardGuard) -> list[tuple[int, Sighting]]:
+    """The card data in the bytes of ``dump``'s rows, by the index of the row it starts in."""
+
+    def seen(data: bytes) -> list[Sighting]:
+        _, inside = guard.protect(data.decode("latin-1"))
+        return inside + [Sighting("full_pan", "BCD card number", mask_pan(pan)) for _, _, pan in bcd_pans(data)]
+
+    whole = seen(b"".join(r.data for r in dump))
+    if not whole:
+        return []
+    own = [seen(r.data) for r in dump]
+    extra = Counter(s.masked for s in whole) - Counter(s.masked for found in own for s in found)
+    out = [
+        (r.index, Sighting(s.kind, f"hexdump {s.field}", s.masked))
+        for r, found in zip(dump, own, strict=True)
+        for s in found
+    ]
+    # a card cut by one row's end is at the row it starts in; one cut twice, at the dump's first row
+    windows = [(first.index, seen(first.data + second.data)) for first, second in zip(dump, dump[1:], strict=False)]
+    for index, found in [*windows, (dump[0].index, whole)]:
+        for s in found:
+            if extra[s.masked] > 0:
+                out.append((index, Sighting(s.kind, f"hexdump across lines {s.field}", s.masked)))
+                extra[s.masked] -= 1
+    return sorted(out, key=lambda found: found[0])
 
 
 def _track_mask(track: str) -> str:

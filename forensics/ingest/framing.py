@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
+from forensics.ingest.cards import continues_hexdump
 from forensics.ingest.embedded import member_screen
 from forensics.ingest.formats import DETECT_HEAD, Format, Registry
 from forensics.ingest.read import Reader
@@ -99,7 +100,7 @@ def safe_start(lines: list[str], i: int, fmt: Format | None) -> bool:
     """True when a record starts at ``lines[i]`` whatever came before (a cut may go there)."""
     line = lines[i]
     if fmt is None:
-        return bool(line)
+        return bool(line) and not _in_dump(lines, i)
     if fmt.framing == "block":
         return fmt.block_start(line) >= 0 and i > 0 and fmt.closes(lines[i - 1])
     return (
@@ -108,7 +109,18 @@ def safe_start(lines: list[str], i: int, fmt: Format | None) -> bool:
         and not any(t in line for t in fmt.crash_tags)
         # a line of a pretty-printed message: its block is never split (no such line is that long)
         and (len(line) > _MEMBER_MAX or member_screen().search(line) is None)
+        and not _in_dump(lines, i)
     )
+
+
+#: other records that may stand between two rows of a hexdump written one row to a record
+_DUMP_GAP = 8
+
+
+def _in_dump(lines: list[str], i: int) -> bool:
+    """Whether a hexdump row past the first is among ``lines[i]`` and the ``_DUMP_GAP`` lines after it: a batch
+    is not cut there, so that ``cards.hexdump_rows`` sees a dump's rows together."""
+    return any(continues_hexdump(line) for line in lines[i : i + _DUMP_GAP + 1])
 
 
 def chunk_starts(lines: list[str], fmt: Format, size: int) -> list[int]:

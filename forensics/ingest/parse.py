@@ -20,7 +20,7 @@ import polars as pl
 
 from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, UNPARSED_SCHEMA, conform
 from forensics.ingest import embedded, fastpath
-from forensics.ingest.cards import CardGuard, Sighting
+from forensics.ingest.cards import ROW_SCREEN, CardGuard, Sighting, hexdump_rows
 from forensics.ingest.formats import Format, RecordError, Registry, registry_for
 from forensics.ingest.framing import chunk_starts, frames
 from forensics.ingest.wire import rewrite
@@ -205,6 +205,55 @@ def parse_batch(
 ) -> Parsed:
     """Events, unparsed and compliance of one batch of whole records (line numbers after ``offset``;
     ``cuts``: the reasons of its lines cut while read, which the fast path leaves to Lark's)."""
+    lines, across = dump_rows(lines, fmt, guard)
+    return with_sightings(
+        _parse_batch(path, lines, offset, cuts, fmt, reg, guard, pool, chunk_lines, fast), path, offset, across
+    )
+
+
+def dump_rows(lines: pl.Series, fmt: Format | None, guard: CardGuard) -> tuple[pl.Series, list[tuple[int, Sighting]]]:
+    """``lines`` with the rows of hexdumps written one row to a record wiped where their bytes hold card data
+    (``cards.hexdump_rows``; a format whose records are lines, or none), and the card data so found by line index."""
+    if fmt is not None and fmt.framing != "line":
+        return lines, []
+    candidates = lines.str.contains(ROW_SCREEN)
+    if not candidates.any():
+        return lines, []
+    at = candidates.arg_true()
+    changed, across = hexdump_rows(zip(at.to_list(), lines.gather(at).to_list(), strict=True), guard)
+    if changed:
+        where = pl.Series(list(changed), dtype=pl.UInt32)
+        lines = lines.scatter(where, pl.Series(list(changed.values()), dtype=pl.String))
+    return lines, across
+
+
+def with_sightings(parsed: Parsed, path: str, offset: int, across: list[tuple[int, Sighting]]) -> Parsed:
+    """``parsed`` with the compliance rows of ``across`` (card data found by line index after ``offset``),
+    all in line order."""
+    if not across:
+        return parsed
+    events, unparsed, compliance = parsed
+    rows = [dict(zip(compliance, values, strict=True)) for values in zip(*compliance.values(), strict=True)]
+    mine: dict[str, list[Any]] = {name: [] for name in compliance}
+    for index, sighting in across:
+        add_sightings(mine, path, offset + index + 1, [sighting])
+    rows += [dict(zip(mine, values, strict=True)) for values in zip(*mine.values(), strict=True)]
+    rows.sort(key=lambda row: -1 if row["line"] is None else row["line"])
+    return events, unparsed, {name: [row[name] for row in rows] for name in compliance}
+
+
+def _parse_batch(
+    path: str,
+    lines: pl.Series,
+    offset: int,
+    cuts: dict[int, str],
+    fmt: Format | None,
+    reg: Registry,
+    guard: CardGuard,
+    pool: LazyPool | None,
+    chunk_lines: int,
+    fast: bool,
+) -> Parsed:
     # a batch holding a pretty-printed message takes the record path: its block is read line by line
     fast = fast and not cuts and not (fmt is not None and fmt.framing == "line" and _opens_block(lines))
     fast_format = reg.fast_format(fmt) if fast else None

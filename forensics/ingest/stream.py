@@ -32,7 +32,16 @@ from forensics.ingest.dialect import Dialects, dialect_sources
 from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, setting_for, zone_for
 from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
-from forensics.ingest.parse import LazyPool, Parsed, add_sightings, card_screens, parse_batch, parse_lines
+from forensics.ingest.parse import (
+    LazyPool,
+    Parsed,
+    add_sightings,
+    card_screens,
+    dump_rows,
+    parse_batch,
+    parse_lines,
+    with_sightings,
+)
 from forensics.ingest.read import Reader
 from forensics.outputs import check_outputs, scratch_folder, written_aside
 from forensics.progress import Callback
@@ -453,6 +462,8 @@ def _fast_together(pieces: list[tuple[str, pl.Series]], fmt: Format, reg: Regist
     from one fast-path pass over all their lines."""
     fast_format = reg.fast_format(fmt)
     assert fast_format is not None
+    wiped = [dump_rows(lines, fmt, guard) for _, lines in pieces]
+    pieces = [(path, lines) for (path, _), (lines, _) in zip(pieces, wiped, strict=True)]
     starts = list(itertools.accumulate((lines.len() + 1 for _, lines in pieces[:-1]), initial=0))
     blank = pl.Series([""], dtype=pl.String)
     done, rest = fastpath.parse(
@@ -482,11 +493,12 @@ def _fast_together(pieces: list[tuple[str, pl.Series]], fmt: Format, reg: Regist
     for k, (path, lines) in enumerate(pieces):
         mine = parts.get((k,), pl.DataFrame(schema=EVENTS_SCHEMA))
         if k not in left:
-            out.append((mine, {n: [] for n in UNPARSED_SCHEMA.names()}, {n: [] for n in COMPLIANCE_SCHEMA.names()}))
+            none: Parsed = (mine, {n: [] for n in UNPARSED_SCHEMA.names()}, {n: [] for n in COMPLIANCE_SCHEMA.names()})
+            out.append(with_sightings(none, path, 0, wiped[k][1]))
             continue
         numbered = zip([i + 1 for i in left[k]], lines.gather(left[k]).to_list(), strict=True)
         events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)
-        out.append((pl.concat([mine, events]).sort("line"), unparsed, compliance))
+        out.append(with_sightings((pl.concat([mine, events]).sort("line"), unparsed, compliance), path, 0, wiped[k][1]))
     return out
 
 
