@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import forensics
 from forensics.cli import cli
-from forensics.ingest.cards import CardGuard, luhn_ok, mask_pan, mask_shapes
+from forensics.ingest.cards import CardGuard, luhn_ok, mask_pan, mask_shapes, required_text
 
 PAN = "4761739001010010"  # Visa test card, Luhn-valid
 PAN2 = "5413330089604111"
@@ -202,3 +202,30 @@ def test_a_run_of_decimal_digits_is_a_number_not_hex_bytes_holding_a_bcd_card_nu
     masked, found = guard.protect(wire)
     assert "4111111111111111" not in masked and [s.field for s in found] == ["BCD card number"]
     assert pl.Series([wire]).str.contains(screen_pattern()).item()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "required"),
+    [
+        (r"\bDE2=(?P<v>\d{13,19})(?!\d)", "DE2="),
+        (r'<field id="35" value="(?P<v>[^"]+)"', '<field id="35" value="'),
+        (r"(?:^|[ :])2 {3}\S.{0,59}?: (?:b'\d+' )?b?'(?P<v>[^'\n]+)'?$", ": "),
+        (r"(?i:\bpan)\s*[=:]\s*(?P<v>\d+)", ""),  # case-insensitive: no plain text is certain
+        (r"(?i)DE2=(?P<v>\d+)", ""),
+        (r"(?:DE2|F2)=(?P<v>\d+)", "="),
+        (r"(?P<v>\d{13,19})", ""),
+    ],
+)
+def test_required_text_is_in_every_match(pattern: str, required: str) -> None:
+    assert required_text(re.compile(pattern)) == required
+
+
+@given(st.text(alphabet='DEF2=<>field id"value35:[] 41x', max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_the_guard_skips_a_context_only_when_its_text_is_missing(text: str) -> None:
+    """Every match of every context of the shipped guard holds the context's required text: the guard never
+    skips a context that would have matched."""
+    text = text.replace("41x", "4111111111111111")
+    for _, pattern, _, required in CardGuard(b"k")._contexts:
+        for m in pattern.finditer(text):
+            assert required in m.group(0), (pattern.pattern, text)
