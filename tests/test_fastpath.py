@@ -921,3 +921,29 @@ def test_quill_iso_dumps_identical(tmp_path: Path, syslog: bool) -> None:
     assert [kinds[n] for n in (1, 2, 3, 10, 11, 12)] == ["iso.tx", "iso.rx", "iso.rx", "iso.rx", "log", "comm.connect"]
     amounts = dict(zip(fast.events["line"], fast.events["amount"], strict=True))
     assert (amounts[1], amounts[5], amounts[8]) == (4599, 4599, 4599)
+
+
+def test_a_jpos_block_with_its_packager_comment_takes_the_block_twin(tmp_path: Path) -> None:
+    """jPOS writes the packager's name as a comment inside an incoming message: the block is still plain; a
+    comment that is not alone on its line, or holds ``--``, stays with Lark."""
+    block = [
+        '<log realm="server-channel/10.1.2.3:55225" at="2025-02-25T08:11:26.592">',
+        "  <receive>",
+        '    <isomsg direction="incoming">',
+        "      <!-- org.jpos.iso.packager.GenericPackager[cfg/host.xml] -->",
+        '      <field id="0" value="0800"/>',
+        '      <field id="11" value="007259"/>',
+        '      <field id="41" value="440847  "/>',
+        "    </isomsg>",
+        "  </receive>",
+        "</log>",
+    ]
+    odd = [line.replace("-->", '--> <field id="3" value="1"/>') if "<!--" in line else line for line in block]
+    dashes = [line.replace("GenericPackager", "Generic--Packager") for line in block]
+    log = tmp_path / "host.log"
+    log.write_text("\n".join(block + odd + dashes) + "\n", encoding="utf-8")
+    fast, _ = both([log])
+    assert fast.events["stan"].to_list() == ["007259"] * 3 and fast.events["tid"].to_list() == ["440847"] * 3
+    reg = registry()
+    done, rest = reg.fast_blocks(reg.formats["jpos"]).parse(pl.Series(block + odd + dashes), reg.card_screen)
+    assert done["line"].to_list() == [1] and rest.to_list() == list(range(len(block), 3 * len(block)))

@@ -32,6 +32,8 @@ class JposBlocks:
         self.log_open = "^(?:" + term[open_terminal] + ")$"
         self.log_close = "^(?:" + term[close_terminal] + ")$"
         self.one_tag = "^\\s*(?:" + "|".join(term[n] for n in ("OPEN_TAG", "CLOSE_TAG", "EMPTY_TAG")) + ")\\s*$"
+        # a comment alone on its line inside the message (jPOS writes its packager's name so): read as nothing
+        self.comment = r"^\s*<!--(?:[^-]|-[^-])*-->\s*$"
         self.iso = iso
 
     def parse(self, lines: pl.Series, screen: str) -> tuple[pl.DataFrame, pl.Series]:
@@ -107,11 +109,14 @@ class JposBlocks:
                 & (((pl.col("_pos") == 2) | (pl.col("_pos") == pl.col("_n") - 3)) == (pl.col("_tag") == "isomsg"))
             )
             .otherwise(
-                pl.col("_fid").is_not_null()
-                & ((pl.col("_fid") != "2") | masked)
-                & ((pl.col("_fid") != "55") | tlv)
-                # DE4 other than ISO minor units (CMF, decimal) is read by ``amount`` on the Lark path
-                & ((pl.col("_fid") != "4") | pl.col("_fval").str.contains(r"^\d{0,12}$"))
+                text.str.contains(self.comment)
+                | (
+                    pl.col("_fid").is_not_null()
+                    & ((pl.col("_fid") != "2") | masked)
+                    & ((pl.col("_fid") != "55") | tlv)
+                    # DE4 other than ISO minor units (CMF, decimal) is read by ``amount`` on the Lark path
+                    & ((pl.col("_fid") != "4") | pl.col("_fval").str.contains(r"^\d{0,12}$"))
+                )
             ),
         )
         blocks = lines.group_by("_block", maintain_order=True).agg(
