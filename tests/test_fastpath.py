@@ -8,6 +8,7 @@ a file of awkward lines. The fast path must also really take most lines (else it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -947,3 +948,37 @@ def test_a_jpos_block_with_its_packager_comment_takes_the_block_twin(tmp_path: P
     reg = registry()
     done, rest = reg.fast_blocks(reg.formats["jpos"]).parse(pl.Series(block + odd + dashes), reg.card_screen)
     assert done["line"].to_list() == [1] and rest.to_list() == list(range(len(block), 3 * len(block)))
+
+
+def test_a_jpos_block_with_a_de55_takes_the_block_twin_unless_it_holds_card_data(tmp_path: Path) -> None:
+    """DE55's tags become fields 55.<tag> (the ATC column) and the DE55 in words, as on the Lark path; a DE55
+    holding the card number (5A) or track 2 (57) stays with Lark, whose guard wipes it."""
+
+    def block(de55: str, stan: str) -> list[str]:
+        return [
+            f'<log realm="server-channel/10.1.2.3:55225" at="2025-02-25T08:13:41.{stan[-3:]}">',
+            "  <receive>",
+            '    <isomsg direction="incoming">',
+            '      <field id="0" value="0200"/>',
+            f'      <field id="11" value="{stan}"/>',
+            f'      <field id="55" value="{de55}" type="binary"/>',
+            "    </isomsg>",
+            "  </receive>",
+            "</log>",
+        ]
+
+    plain = "9F2701809F360200599F2608C10D4EE51A665ECA950500000080009B02E800"
+    lines = (
+        block(plain, "000101")
+        + block("5A084761739001010010" + plain, "000102")
+        + block("57" + "08" + "4761739001010010", "000103")
+    )
+    log = tmp_path / "host.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fast, _ = both([log])
+    first = fast.events.row(0, named=True)
+    assert first["atc"] == "0059" and "TVR" in json.loads(first["attrs"])["emv"]
+    reg = registry()
+    done, rest = reg.fast_blocks(reg.formats["jpos"]).parse(pl.Series(lines), reg.card_screen)
+    assert done["line"].to_list() == [1] and rest.len() == 18
+    assert fast.compliance.height == 2 and "4761739001010010" not in "".join(fast.events["text"])

@@ -31,7 +31,7 @@ from lark.load_grammar import FromPackageLoader
 from forensics import formats as format_folders
 from forensics.errors import DialectError, FormatError
 from forensics.events import EVENT_COLUMNS, fits
-from forensics.ingest.cards import screen_pattern
+from forensics.ingest.cards import CardGuard, screen_pattern
 from forensics.ingest.dialect import (
     LALR_PLUGINS,
     Dialects,
@@ -314,7 +314,11 @@ class Registry:
         if fmt is None or fmt.block_terminals is None or twin is None:
             return None
         if fmt.name not in self._fast_blocks:
-            self._fast_blocks[fmt.name] = twin(fmt.parser, self.dialects.iso, *fmt.block_terminals)
+            # the guard's own decision on a line (its key keys card ids only: no output of it is kept)
+            guard = CardGuard(b"screen", fmt.card_contexts, self.dialects.card_contexts)
+            self._fast_blocks[fmt.name] = twin(
+                fmt.parser, self.dialects.iso, *fmt.block_terminals, untouched=lambda t: guard.protect(t) == (t, [])
+            )
         return self._fast_blocks[fmt.name]
 
     def fast_rows(self, fmt: Format | None) -> Rows | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 from lark import Lark
 
 from forensics.ingest.cards import ID_FIELDS
+from forensics.ingest.emv import emv_tlv, emv_words
 from forensics.ingest.fastpath import PLAIN, attrs_json, spread, strip_lookarounds, typed
 from forensics.ingest.read import MAX_LINE
 
@@ -22,7 +25,14 @@ class JposBlocks:
     CLOSE_TAG, EMPTY_TAG); what the tags mean is the twin's part.
     """
 
-    def __init__(self, parser: Lark, iso: dict[str, str], open_terminal: str, close_terminal: str):
+    def __init__(
+        self,
+        parser: Lark,
+        iso: dict[str, str],
+        open_terminal: str,
+        close_terminal: str,
+        untouched: Callable[[str], bool],
+    ):
         term = {
             name: strip_lookarounds(parser.get_terminal(name).pattern.to_regexp())
             for name in (open_terminal, close_terminal, "OPEN_TAG", "CLOSE_TAG", "EMPTY_TAG")
@@ -35,6 +45,7 @@ class JposBlocks:
         # a comment alone on its line inside the message (jPOS writes its packager's name so): read as nothing
         self.comment = r"^\s*<!--(?:[^-]|-[^-])*-->\s*$"
         self.iso = iso
+        self.untouched = untouched  # whether the card guard leaves a line as it is (a DE55 line: no card tag)
 
     def parse(self, lines: pl.Series, screen: str) -> tuple[pl.DataFrame, pl.Series]:
         """Event rows of the blocks settled here (``line``, ``line_end``, ``text`` and columns),
@@ -79,8 +90,10 @@ class JposBlocks:
             _pos=pl.int_range(pl.len()).over("_block"),
             _n=pl.len().over("_block"),
         )
+        emv = self._emv(lines)
+        lines = lines.join(emv.select("_i", "_emv_ok"), on="_i", how="left", maintain_order="left")
         masked = pl.col("_fval").str.contains(r"^\d{6}[*_Xx#]{3,9}\d{4}$")
-        tlv = pl.col("_fval").str.contains(r"^9F3602[0-9A-F]{4}$")
+        tlv = pl.col("_emv_ok").fill_null(False)
         card_line = (pl.col("_fid") == "2") & masked
         tlv_line = (pl.col("_fid") == "55") & tlv
         # the card guard leaves digits alone in fields that hold ids (STAN, RRN, TID, MID ...)
@@ -143,14 +156,25 @@ class JposBlocks:
         )
         blocks = blocks.with_columns(_h=header).unnest("_h").filter(pl.col("at").is_not_null())
         fields = lines.filter(pl.col("_fid").is_not_null(), pl.col("_block").is_in(blocks["_block"].implode()))
-        fields = pl.concat(
-            [
-                fields.select("_block", "_fid", "_fval"),
-                fields.filter(pl.col("_fid") == "55").select(
-                    "_block", _fid=pl.lit("55.9F36"), _fval=pl.col("_fval").str.slice(6)
-                ),
-            ]
-        ).with_columns(_fval=pl.when(pl.col("_fid") == "2").then(star_fill(pl.col("_fval"))).otherwise(pl.col("_fval")))
+        tags = (  # DE55's top-level tags as fields 55.<tag>, as ``interpret`` adds them
+            fields.filter(pl.col("_fid") == "55")
+            .select("_block", "_i")
+            .join(emv.select("_i", "_tags"), on="_i")
+            .explode("_tags")
+            .filter(pl.col("_tags").is_not_null())
+            .select("_block", _fid=pl.col("_tags").struct.field("tag"), _fval=pl.col("_tags").struct.field("value"))
+        )
+        fields = pl.concat([fields.select("_block", "_fid", "_fval"), tags]).with_columns(
+            _fval=pl.when(pl.col("_fid") == "2").then(star_fill(pl.col("_fval"))).otherwise(pl.col("_fval"))
+        )
+        words = (
+            lines.filter(pl.col("_fid") == "55", pl.col("_block").is_in(blocks["_block"].implode()))
+            .select("_block", "_i")
+            .join(emv.select("_i", "_words"), on="_i")
+            .filter(pl.col("_words").is_not_null())
+            .join(blocks.select("_block", _first=pl.col("_i")), on="_block")
+            .select(_i=pl.col("_first"), _akey=pl.lit("emv"), _val=pl.col("_words"))
+        )
         mapping = pl.DataFrame(
             {"_fid": list(self.iso), "_target": list(self.iso.values())},
             schema={"_fid": pl.String, "_target": pl.String},
@@ -167,6 +191,7 @@ class JposBlocks:
                 blocks.filter(pl.col("lifespan").is_not_null()).select(
                     "_i", _akey=pl.lit("lifespan_ms"), _val=pl.col("lifespan").str.strip_suffix("ms")
                 ),
+                words,
             ]
         )
         wide, bad = typed(spread(long, blocks["_i"]))
@@ -190,6 +215,25 @@ class JposBlocks:
             _i_all=pl.col("_i_all"),
             **values,
         )
+
+    def _emv(self, lines: pl.DataFrame) -> pl.DataFrame:
+        """Each DE55 line (``_i``): whether the card guard leaves it as it is (``_emv_ok``), its top-level tags
+        as fields ``55.<tag>`` (``_tags``) and the DE55 in words (``_words``), as ``interpret`` reads them."""
+        read: dict[str, tuple[bool, list[dict[str, str]], str | None]] = {}
+        rows = []
+        for i, text, value in lines.filter(pl.col("_fid") == "55").select("_i", "text", "_fval").iter_rows():
+            if text not in read:
+                tags = emv_tlv(value)
+                tlv = [{"tag": f"55.{tag}", "value": v} for tag, v in tags.items()]
+                read[text] = (self.untouched(text), tlv, emv_words(tags))
+            rows.append((i, *read[text]))
+        schema = {
+            "_i": pl.Int64,
+            "_emv_ok": pl.Boolean,
+            "_tags": pl.List(pl.Struct({"tag": pl.String, "value": pl.String})),
+            "_words": pl.String,
+        }
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def star_fill(masked: pl.Expr) -> pl.Expr:
