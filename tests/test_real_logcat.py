@@ -63,6 +63,35 @@ LAYOUTS = {
         "started",
         None,
     ),
+    # a bare uid without its colon (the shape of plaso's test log of threadtime), with -v year and zone
+    "2022-01-02 01:20:03.171 +0000  1000  1885  3066 E App  : uid, year, zone": (
+        "2022-01-02 01:20:03.171",
+        1885,
+        3066,
+        "E",
+        "App",
+        "uid, year, zone",
+        None,
+    ),
+    "03-17 16:13:38.819  10123  1702  8671 D PowerManager: acquire lock": (
+        "2026-03-17 16:13:38.819",
+        1702,
+        8671,
+        "D",
+        "PowerManager",
+        "acquire lock",
+        None,
+    ),
+    # two numbers and a priority follow no uid: the first number stays the pid
+    "03-17 16:13:38.819  1702  8671 D 42 E: a tag that is a number": (
+        "2026-03-17 16:13:38.819",
+        1702,
+        8671,
+        "D",
+        "42 E",
+        "a tag that is a number",
+        None,
+    ),
     "03-17 16:13:38.819123  1702  8671 D PowerManager: acquire lock": (
         "2026-03-17 16:13:38.819123",
         1702,
