@@ -107,6 +107,46 @@ def test_a_line_of_another_shape_is_unparsed_not_given_a_host(tmp_path: Path, li
     assert fast.unparsed["reason"][0].startswith("not syslog: unexpected")
 
 
+# records forwarded without their line breaks (rsyslog's ForwardFormat and TraditionalForwardFormat
+# written as one stream, as in plaso's test data): one line, several records
+FORWARDED = [
+    "<15>2021-03-06T04:07:33.194677+00:00 gw7 payapp this is debug<14>2021-03-06T04:07:33.196352+00:00 gw7 payapp info",
+    "<15>Mar  6 04:07:23 gw7 payapp: this is debug<14>Mar  6 04:07:23 gw7 payapp: this is info",
+    "the end of a record<10>Mar  6 04:07:23 gw7 payapp: critical",
+    "<165>1 2016-10-25T12:37:27.000Z gw7 payapp 881 ID47 - started<165>1 2016-10-25T12:37:28.000Z gw7 payapp 881 - -",
+]
+
+
+@pytest.mark.parametrize("line", FORWARDED)
+def test_records_forwarded_without_line_breaks_are_unparsed_not_one_long_message(tmp_path: Path, line: str) -> None:
+    good = "Mar  6 04:07:22 gw7 payapp[881]: hello <b>bold</b> and <13> alone"
+    log = Path(write(tmp_path, "term.log", f"{good}\n{line}\n{good}\n"))
+    fast, _ = both([log])
+    assert_conserved(fast)
+    assert fast.events["line"].to_list() == [1, 3] and fast.events["message"][0] == good.split(": ", 1)[1]
+    assert fast.unparsed.select("line", "reason").rows() == [
+        (
+            2,
+            "not syslog: several records on one line (forwarded without line breaks): a second <PRI> and time stamp"
+            " inside it",
+        )
+    ]
+
+
+def test_a_no_record_pattern_polars_cannot_run_fails_at_load() -> None:
+    from forensics.errors import FormatError
+    from forensics.ingest.formats import _load_format
+    from tests.test_format_folders import declared
+
+    syslog = declared()["syslog"]
+    with pytest.raises(FormatError, match="syslog/format.toml: no_record 1: 'pattern' has a lookaround"):
+        _load_format("syslog", {**syslog, "no_record": [{"pattern": "a(?=b)", "reason": "r"}]})
+    with pytest.raises(FormatError, match="syslog/format.toml: no_record 1: a table of 'pattern' and 'reason'"):
+        _load_format("syslog", {**syslog, "no_record": [{"pattern": "ab"}]})
+    with pytest.raises(FormatError, match="syslog/format.toml: no_record 1: 'pattern'"):
+        _load_format("syslog", {**syslog, "no_record": [{"pattern": "a(", "reason": "r"}]})
+
+
 def test_a_mixed_file_of_every_shape_on_both_paths(tmp_path: Path) -> None:
     body = "\n".join([*sorted(SHAPES), "\tat com.x.Y.run(Y.java:12)", *NOT_SYSLOG]) + "\n"
     fast, _ = both([Path(write(tmp_path, "mixed.log", body))])

@@ -72,6 +72,7 @@ _FORMAT_KEYS = {
     "layout",
     "detect",
     "furniture",
+    "no_record",
 }
 _DETECT_LINES = 30
 #: A block format's ``close`` that is no terminal: a blank line ends its record (logcat ``-v long``).
@@ -124,6 +125,13 @@ class Format:
     detect: bool = True  # False: chosen only when named for a file, never by detection
     #: lines the format's writer puts between records (jPOS's ``<?xml ...?>`` and ``<logger>`` headers)
     furniture: re.Pattern[str] | None = None
+    #: (pattern, reason): a record the pattern finds is no record of the format (format.toml ``no_record``)
+    no_record: tuple[tuple[re.Pattern[str], str], ...] = ()
+
+    @property
+    def no_record_screen(self) -> str | None:
+        """One expression (Python's and Polars') finding the records ``no_record`` refuses, or None."""
+        return "|".join(f"(?:{p.pattern})" for p, _ in self.no_record) or None
 
     def terminal_regex(self, name: str) -> re.Pattern[str]:
         """A grammar terminal's own regular expression (keeps the grammar the one definition)."""
@@ -149,6 +157,22 @@ class Format:
     def closes(self, text: str) -> bool:
         """True when a record of this block format closes in ``text``."""
         return self.block_close is not None and self.block_close.search(text) is not None
+
+
+def _no_record(where: str, j: int, table: Any) -> tuple[re.Pattern[str], str]:
+    """One ``[[no_record]]`` table: a pattern both Python and Polars run alike (no lookarounds) and its reason."""
+    here = f"{where}: no_record {j}"
+    if not isinstance(table, dict) or set(table) != {"pattern", "reason"}:
+        raise FormatError(f"{here}: a table of 'pattern' and 'reason'")
+    pattern, reason = str(table["pattern"]), str(table["reason"])
+    if strip_lookarounds(pattern) != pattern:
+        raise FormatError(f"{here}: 'pattern' has a lookaround, which Polars cannot run")
+    try:
+        compiled = re.compile(pattern)
+        pl.Series([""]).str.contains(pattern)
+    except (re.error, pl.exceptions.PolarsError) as exc:
+        raise FormatError(f"{here}: 'pattern': {exc}") from exc
+    return compiled, reason
 
 
 def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]] = ()) -> Format:
@@ -198,6 +222,7 @@ def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]
         furniture = re.compile(raw["furniture"]) if "furniture" in raw else None
     except re.error as exc:
         raise FormatError(f"{where}: field 'furniture': {exc}") from exc
+    no_record = tuple(_no_record(where, j, table) for j, table in enumerate(raw.get("no_record", []), start=1))
     fmt = Format(
         name=name,
         title=raw.get("title", name),
@@ -220,6 +245,7 @@ def _load_format(name: str, raw: dict[str, Any], extra: Sequence[tuple[str, Any]
         layouts=[layout for layout, _ in layouts],
         detect=raw.get("detect", True) is not False,
         furniture=furniture,
+        no_record=no_record,
     )
     if framing == "block":
         terminals = (raw["block"].get("open"), raw["block"].get("close"))
@@ -456,6 +482,9 @@ class Registry:
             raise RecordError(f"{fmt.name}: a value cannot be read: {exc}") from None
 
     def _record(self, fmt: Format, text: str, header: list[str] | None) -> dict[str, Any]:
+        for pattern, reason in fmt.no_record:
+            if pattern.search(text):
+                raise RecordError(f"not {fmt.name}: {reason}")
         try:
             parsed = fmt.parser.parse(text)
         except LarkError as exc:

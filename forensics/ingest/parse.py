@@ -259,10 +259,15 @@ def _parse_batch(
     fast_format = reg.fast_format(fmt) if fast else None
     fast_twin = (reg.fast_blocks(fmt) or reg.fast_rows(fmt)) if fast else None
     if (fast_format is not None or fast_twin is not None) and fmt is not None:
+        # lines the card screen or the format's no_record finds are left to the record path, which decides them
+        refused = fmt.no_record_screen
         if fast_format is not None:
-            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, *card_screens(reg, fmt, guard))
+            screen, declared = card_screens(reg, fmt, guard)
+            screen = f"(?:{screen})|{refused}" if refused else screen
+            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, screen, declared)
         else:
-            done, rest = fast_twin.parse(lines, reg.card_screen)
+            screen = f"(?:{reg.card_screen})|{refused}" if refused else reg.card_screen
+            done, rest = fast_twin.parse(lines, screen)
             done = done.drop("_i")
         numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list(), strict=False)
         events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)
