@@ -270,6 +270,10 @@ def spaced(digits: str) -> str:
         f"Nov 18 08:30:20 pos7 comm[311]: TX 02 00 70 20 00 00 00 C0 80 00 16  {spaced(PAN2)}",
         f"Nov 18 08:30:20 pos7 comm[311]: TX 0200702000000AC0800210{PAN}000000",  # binary length 0x10, unspaced
         f"Nov 18 08:30:20 pos7 comm[311]: TX 0200 13 {spaced('4222222222222F')} 00",  # 13 digits, F after
+        # a track 2 packed in BCD whatever its length byte (37: the track's digits): card, D, expiry
+        f"Nov 18 08:30:20 pos7 comm[311]: TX 35 37 {spaced(PAN)} D2 51 22 01 10 00 00",
+        f"Nov 18 08:30:20 pos7 comm[311]: TX 00 {spaced('0378282246310005D25122011')}",  # 15 digits, 0 before
+        f"Nov 18 08:30:20 pos7 comm[311]: TX 0200702000000AC0800037{PAN}D25122011000",  # unspaced
     ],
 )
 def test_a_bcd_card_number_in_hex_bytes_is_screened_and_wiped(line: str) -> None:
@@ -291,6 +295,58 @@ def test_bcd_pans_wants_a_length_byte_and_luhn() -> None:
         "0010  16 12 34 56 78 90 12 34 56  ........",
         [],
     )
+
+
+#: an ISO 8583 request in ASCII with a binary bitmap (field 2 "16" + the card, field 3, field 4), and a track 2
+ASCII_ISO = b"0200" + bytes.fromhex("7234054128C28A00") + b"16" + PAN.encode() + b"000000000000012500"
+ASCII_TRACK = b"37" + PAN.encode() + b"=25122011000000000000"
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("TX " + " ".join(f"{b:02X}" for b in ASCII_ISO), "hex ISO 8583 field 2"),
+        ("TX " + ASCII_ISO.hex().upper(), "hex ISO 8583 field 2"),
+        ("tx: " + ASCII_ISO.hex(), "hex ISO 8583 field 2"),
+        ("TX " + " ".join(f"{b:02X}" for b in ASCII_TRACK), "hex ISO 8583 field 35"),
+        ("\n".join(hexdump(ASCII_ISO)), "hexdump ISO 8583 field 2"),
+    ],
+)
+def test_a_message_written_as_characters_logged_in_hex_bytes_is_wiped(line: str, field: str) -> None:
+    """The bytes read as characters: what protect finds there, and an ISO 8583 message's field 2 (a length
+    of 13-19 at a run of digit characters, that many digits Luhn-valid, a processing code after them)."""
+    assert pl.Series([line]).str.contains(screen_pattern()).item()
+    text, found = CardGuard(b"k").protect(line)
+    assert [(s.field, s.masked) for s in found] == [(field, "411111******1111")]
+    assert PAN.encode().hex() not in re.sub(r"[^0-9a-f]", "", text.lower())
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "key 30 31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36 37 38 39 plain",  # digits, no card
+        "TX " + " ".join(f"{b:02X}" for b in b"1733431541093123456"),  # an epoch in nanoseconds
+        "TX " + " ".join(f"{b:02X}" for b in b"16" + PAN.encode()),  # no field after it: no message
+        "TX " + " ".join(f"{b:02X}" for b in b"0200" + bytes(8) + b"16" + ODD.encode() + b"000000"),  # no Luhn
+        "TX " + spaced(PAN) + " D2 51",  # no expiry after the separator
+    ],
+)
+def test_digits_as_characters_in_hex_bytes_that_hold_no_card_stay(line: str) -> None:
+    assert CardGuard(b"k").protect(line) == (line, [])
+
+
+def test_messages_in_hex_bytes_read_on_both_paths(tmp_path: Path) -> None:
+    rows = [
+        "Nov 18 08:30:19 pos7 comm[311]: hello",
+        "Nov 18 08:30:20 pos7 comm[311]: TX " + " ".join(f"{b:02X}" for b in ASCII_ISO),
+        f"Nov 18 08:30:21 pos7 comm[311]: RX 35 37 {spaced(PAN)} D2 51 22 01 10 00 00",
+        "Nov 18 08:30:22 pos7 comm[311]: key 30 31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36",
+    ]
+    loaded, _ = both([write(tmp_path, "pos.log", "\n".join(rows) + "\n")])
+    assert_conserved(loaded)
+    no_pan(loaded, PAN)
+    assert loaded.events["message"].to_list() == ["hello", "TX [WIPED]", "RX 35 37 [WIPED] 01 10 00 00", rows[3][32:]]
+    assert loaded.compliance.select("line", "field").rows() == [(2, "hex ISO 8583 field 2"), (3, "BCD card number")]
 
 
 # --- a hexdump written one row to a line: a card number cut by a row's end --------------------------

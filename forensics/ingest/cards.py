@@ -134,8 +134,16 @@ _HEXDUMP_START = re.compile(r"(?m)^[ \t]*0000(?:0000)?  [0-9A-Fa-f]{2} ")
 #: lookaround-free shape of a card number packed in BCD in hex bytes, spaced or not; bytes not spaced
 #: are hex only when a letter A-F is among them (a run of decimal digits is a number: an HDFS block id)
 _BCD_LENGTH = r"(?:1[3-9]|0[DEFdef]|1[0-3])"
-BCD_SHAPE = _BCD_LENGTH + r"(?:  ?\d\d){6}  ?\d|0[DEFdef]\d{13}|[A-Fa-f][0-9A-Fa-f]*1\d{14}|1\d{14}[0-9A-Fa-f]*[A-Fa-f]"
-_BCD_SCREEN = re.compile(BCD_SHAPE)
+#: or a card number's track 2 packed in BCD, whatever its length byte says: 12 or more digits, the
+#: separator nibble D, the expiry (``47 61 73 90 01 01 00 10 D2 41 22 01``)
+BCD_SHAPE = (
+    _BCD_LENGTH
+    + r"(?:  ?\d\d){6}  ?\d|0[DEFdef]\d{13}|[A-Fa-f][0-9A-Fa-f]*1\d{14}|1\d{14}[0-9A-Fa-f]*[A-Fa-f]"
+    + r"|\d\d(?:  ?\d\d){5}  ?(?:\d[Dd]  ?\d\d  ?\d|[Dd]\d  ?\d\d)|\d{12}[Dd]\d{4}"
+)
+#: hex bytes of a card number written as characters: 12 digit characters (bytes 30-39) in a row
+ASCII_HEX_SHAPE = r"3\d(?:  ?3\d){11}"
+_HEX_SCREEN = re.compile(f"{BCD_SHAPE}|{ASCII_HEX_SHAPE}")
 #: hex bytes written one by one (a hexdump's hex column: one or two spaces between them) or in one run
 #: holding a letter A-F
 _HEX_BYTES = re.compile(
@@ -216,8 +224,8 @@ class CardGuard:
         found: list[Sighting] = []
         if "0000  " in text and _HEXDUMP_START.search(text):
             text = self._hexdumps(text, found)
-        if _BCD_SCREEN.search(text):
-            text = _HEX_BYTES.sub(functools.partial(_wipe_bcd, found=found), text)
+        if _HEX_SCREEN.search(text):
+            text = _HEX_BYTES.sub(functools.partial(self._wipe_hex, found=found), text)
         if not self._always and not _QUICK.search(text) and not (self._declared and self._declared.search(text)):
             return text, found
         for name, pattern, action, required in self._contexts:
@@ -257,11 +265,34 @@ class CardGuard:
                 i += 1
                 continue
             data = bytes.fromhex("".join(piece for line in run for piece in line.group(3).split()))
-            _, inside = self.protect(data.decode("latin-1"))
-            inside += [Sighting("full_pan", "BCD card number", mask_pan(pan)) for _, _, pan in bcd_pans(data)]
+            inside = self.in_bytes(data)
             found.extend(Sighting(s.kind, f"hexdump {s.field}", s.masked) for s in inside)
             out.extend(f"{line.group(1)}{line.group(2)}  {WIPED if inside else line.group(3)}" for line in run)
         return "\n".join(out)
+
+    def in_bytes(self, data: bytes) -> list[Sighting]:
+        """Card data in ``data``: in its bytes read as characters, or packed in BCD."""
+        return self._as_characters(data) + [
+            Sighting("full_pan", "BCD card number", mask_pan(pan)) for _, _, pan in bcd_pans(data)
+        ]
+
+    def _as_characters(self, data: bytes) -> list[Sighting]:
+        """Card data in ``data`` read as characters: whatever ``protect`` finds, and an ISO 8583 message's field 2."""
+        characters = data.decode("latin-1")
+        _, inside = self.protect(characters)
+        return inside + llvar_cards(characters)
+
+    def _wipe_hex(self, m: re.Match[str], found: list[Sighting]) -> str:
+        """Hex bytes written in a line (not a hexdump), wiped whole when, read as characters, they hold card
+        data (an ISO 8583 message in ASCII logged as hex: each piece a Sighting, its field ``hex ...``), else
+        with each card number packed in BCD among them wiped."""
+        run = m.group(0)
+        data = bytes.fromhex("".join(run.split() if " " in run else [run[j : j + 2] for j in range(0, len(run), 2)]))
+        inside = self._as_characters(data)
+        if inside:
+            found.extend(Sighting(s.kind, f"hex {s.field}", s.masked) for s in inside)
+            return WIPED
+        return _wipe_bcd(run, data, found)
 
     @staticmethod
     def _replace(m: re.Match[str], name: str, action: str, found: list[Sighting]) -> str:
@@ -406,10 +437,69 @@ def mask_text(text: str) -> str:
     return mask_name(text)
 
 
+#: a run of digit characters in a message's bytes (its lengths, fields and amounts written as characters)
+_DIGIT_RUN = re.compile(r"\d{21,}")
+#: a track 2 behind its length, written as characters: the length glued to the card number
+_LL_TRACK = re.compile(r"(?<!\d)\d\d(\d{12,19})[=D]\d{4}")
+
+
+def llvar_cards(characters: str) -> list[Sighting]:
+    """Card data of ISO 8583 messages written as characters (as their bytes read), behind their lengths:
+    field 2 (a run of digits opening with a length of 13 to 19, that many digits Luhn-valid, and at least a
+    processing code's six digits after them: field 3, which every financial message holds next), and
+    field 35 (a two-digit length glued to a track 2 whose card number is Luhn-valid)."""
+    out = []
+    for m in _DIGIT_RUN.finditer(characters):
+        run = m.group(0)
+        size = int(run[:2])
+        if 13 <= size <= 19 and len(run) >= 2 + size + 6 and is_pan(run[2 : 2 + size]):
+            out.append(Sighting("full_pan", "ISO 8583 field 2", mask_pan(run[2 : 2 + size])))
+    out += [
+        Sighting("track_data", "ISO 8583 field 35", mask_pan(m.group(1)))
+        for m in _LL_TRACK.finditer(characters)
+        if is_pan(m.group(1))
+    ]
+    return out
+
+
+#: a track 2 packed in BCD, read on the bytes' nibbles: digits, the separator D, the expiry
+_BCD_TRACK = re.compile(r"(\d{12,})D\d{4}")
+
+
 def bcd_pans(data: bytes) -> list[tuple[int, int, str]]:
-    """(first byte, end byte, digits) of each card number packed in BCD in ``data``: a length
+    """(first byte, end byte, digits) of each card number packed in BCD in ``data``, in order: a length
     byte (13-19, written in BCD or binary), then the digits two to a byte (an odd count padded
-    with F after or 0 before), Luhn-valid."""
+    with F after or 0 before), Luhn-valid; or a track 2 (its bytes through the expiry): 12 to 19
+    digits ending at the separator nibble D, Luhn-valid, not the hex of digits written as characters."""
+    spans = _length_pans(data) + _track_pans(data)
+    out: list[tuple[int, int, str]] = []
+    for a, b, pan in sorted(spans):
+        if out and a < out[-1][1]:  # overlapping: one span
+            out[-1] = (out[-1][0], max(b, out[-1][1]), out[-1][2])
+        else:
+            out.append((a, b, pan))
+    return out
+
+
+def _track_pans(data: bytes) -> list[tuple[int, int, str]]:
+    out: list[tuple[int, int, str]] = []
+    for m in _BCD_TRACK.finditer(data.hex().upper()):
+        run = m.group(1)
+        for n in range(min(19, len(run)), 11, -1):
+            pan, first = run[-n:], m.end(1) - n
+            if is_pan(pan) and not _as_characters(pan, first):
+                out.append((first // 2, (m.end() + 1) // 2, pan))
+                break
+    return out
+
+
+def _as_characters(digits: str, first_nibble: int) -> bool:
+    """Whether ``digits``, from that nibble of the bytes on, are the hex of digits written as characters
+    (bytes 30-39: every high nibble a 3)."""
+    return set(digits[first_nibble % 2 :: 2]) == {"3"}
+
+
+def _length_pans(data: bytes) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     i = 0
     while i < len(data) - 7:
@@ -433,12 +523,10 @@ def bcd_pans(data: bytes) -> list[tuple[int, int, str]]:
     return out
 
 
-def _wipe_bcd(m: re.Match[str], found: list[Sighting]) -> str:
+def _wipe_bcd(run: str, data: bytes, found: list[Sighting]) -> str:
     """Hex bytes with each card number packed in BCD among them wiped (a Sighting each)."""
-    run = m.group(0)
     spaced = " " in run
-    pieces = run.split() if spaced else [run[j : j + 2] for j in range(0, len(run), 2)]
-    pans = bcd_pans(bytes.fromhex("".join(pieces)))
+    pans = bcd_pans(data)
     if not pans:
         return run
     if not spaced:
@@ -513,15 +601,10 @@ def hexdump_rows(
 
 def _dump_cards(dump: list[_Row], guard: CardGuard) -> list[tuple[int, Sighting]]:
     """The card data in the bytes of ``dump``'s rows, by the index of the row it starts in."""
-
-    def seen(data: bytes) -> list[Sighting]:
-        _, inside = guard.protect(data.decode("latin-1"))
-        return inside + [Sighting("full_pan", "BCD card number", mask_pan(pan)) for _, _, pan in bcd_pans(data)]
-
-    whole = seen(b"".join(r.data for r in dump))
+    whole = guard.in_bytes(b"".join(r.data for r in dump))
     if not whole:
         return []
-    own = [seen(r.data) for r in dump]
+    own = [guard.in_bytes(r.data) for r in dump]
     extra = Counter(s.masked for s in whole) - Counter(s.masked for found in own for s in found)
     out = [
         (r.index, Sighting(s.kind, f"hexdump {s.field}", s.masked))
@@ -529,7 +612,9 @@ def _dump_cards(dump: list[_Row], guard: CardGuard) -> list[tuple[int, Sighting]
         for s in found
     ]
     # a card cut by one row's end is at the row it starts in; one cut twice, at the dump's first row
-    windows = [(first.index, seen(first.data + second.data)) for first, second in zip(dump, dump[1:], strict=False)]
+    windows = [
+        (first.index, guard.in_bytes(first.data + second.data)) for first, second in zip(dump, dump[1:], strict=False)
+    ]
     for index, found in [*windows, (dump[0].index, whole)]:
         for s in found:
             if extra[s.masked] > 0:
@@ -554,4 +639,5 @@ def screen_pattern(declared: Iterable[str] = ()) -> str:
     alternatives.append(SHAPES)
     alternatives.append(_HEXDUMP_START.pattern.removeprefix("(?m)"))  # a hexdump's first line
     alternatives.append(BCD_SHAPE)  # a card number packed in BCD in hex bytes
+    alternatives.append(ASCII_HEX_SHAPE)  # or written as characters, in hex bytes
     return "|".join(f"(?:{a})" for a in alternatives)
