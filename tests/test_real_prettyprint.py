@@ -183,6 +183,47 @@ def test_a_jpos_dump_printed_into_logcat_is_read_and_one_cut_short_says_so(tmp_p
     ]
 
 
+def test_a_jpos_dump_with_de55_as_nested_fields_is_one_block_its_card_data_masked(tmp_path: Path) -> None:
+    """DE55 dumped by a packager of its own: ``<isomsg id="55">`` with a field per EMV tag, read as 55.<tag>."""
+
+    def logcat(message: str) -> str:
+        return f"03-14 10:02:12.000  2311  2398 D IsoDump: {message}"
+
+    dump = [
+        '<isomsg direction="outgoing">',
+        '  <field id="0" value="0200"/>',
+        f'  <field id="2" value="{PAN}"/>',
+        '  <field id="11" value="000412"/>',
+        '  <isomsg id="55">',
+        f'    <field id="5A" value="{PAN}"/>',
+        f'    <field id="57" value="{PAN}D25122011000"/>',
+        '    <field id="9F36" value="001A"/>',
+        '    <field id="95" value="0000008000"/>',
+        "  </isomsg>",
+        '  <field id="41" value="T0001234"/>',
+        "</isomsg>",
+    ]
+    lines = [logcat(line) for line in dump] + ["03-14 10:02:13.000  2311  2398 I TransProcess: END"]
+    fast, _ = both([Path(write(tmp_path, "pos.log", "\n".join(lines) + "\n"))])
+    assert_conserved(fast)
+    no_pan(fast, PAN)
+    assert fast.unparsed.height == 0
+    event = fast.events.row(0, named=True)
+    assert (event["line"], event["line_end"], event["kind"], event["mti"], event["stan"], event["tid"]) == (
+        1,
+        12,
+        "iso.tx",
+        "0200",
+        "000412",
+        "T0001234",
+    )
+    assert json.loads(event["attrs"])["emv"] == (
+        "5A PAN; 57 Track 2 Equivalent Data; 9F36 ATC 001A; 95 TVR 0000008000 (transaction exceeds floor limit)"
+    )
+    assert fast.compliance.select("line", "masked").rows() == [(n, "411111******1111") for n in (3, 6, 7)]
+    assert '<field id="57" value="[WIPED]"/>' in event["text"]
+
+
 def test_a_block_is_never_split_between_batches(tmp_path: Path) -> None:
     head = [f"2026-03-14 10:02:{i:02d},000 INFO [main] [com.shop.Pos] tick {i}" for i in range(40)]
     lines = head + PP_REQUEST + head
@@ -345,7 +386,7 @@ def test_messages_in_hex_bytes_read_on_both_paths(tmp_path: Path) -> None:
     loaded, _ = both([write(tmp_path, "pos.log", "\n".join(rows) + "\n")])
     assert_conserved(loaded)
     no_pan(loaded, PAN)
-    assert loaded.events["message"].to_list() == ["hello", "TX [WIPED]", "RX 35 37 [WIPED] 01 10 00 00", rows[3][32:]]
+    assert loaded.events["message"].to_list() == ["hello", "TX [WIPED]", "RX 35 37 [WIPED]", rows[3][32:]]
     assert loaded.compliance.select("line", "field").rows() == [(2, "hex ISO 8583 field 2"), (3, "BCD card number")]
 
 

@@ -462,15 +462,17 @@ def llvar_cards(characters: str) -> list[Sighting]:
     return out
 
 
-#: a track 2 packed in BCD, read on the bytes' nibbles: digits, the separator D, the expiry
-_BCD_TRACK = re.compile(r"(\d{12,})D\d{4}")
+#: a track 2 packed in BCD, read on the bytes' nibbles: digits, the separator D, the expiry, the service
+#: code and discretionary data (which may hold the card's verification value), maybe padded with F
+_BCD_TRACK = re.compile(r"(\d{12,})D\d{4}\d*F?")
 
 
 def bcd_pans(data: bytes) -> list[tuple[int, int, str]]:
     """(first byte, end byte, digits) of each card number packed in BCD in ``data``, in order: a length
     byte (13-19, written in BCD or binary), then the digits two to a byte (an odd count padded
-    with F after or 0 before), Luhn-valid; or a track 2 (its bytes through the expiry): 12 to 19
-    digits ending at the separator nibble D, Luhn-valid, not the hex of digits written as characters."""
+    with F after or 0 before), Luhn-valid; or a track 2 (its bytes to its end, service code and discretionary
+    data too): 12 to 19 digits ending at the separator nibble D, Luhn-valid, not the hex of digits written as
+    characters."""
     spans = _length_pans(data) + _track_pans(data)
     out: list[tuple[int, int, str]] = []
     for a, b, pan in sorted(spans):

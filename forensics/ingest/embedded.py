@@ -37,6 +37,8 @@ _KEYS = {
     "loose",
     "skip",
     "close",
+    "nest",
+    "nested_line",
     "value",
     "keys",
     "ignore",
@@ -65,6 +67,8 @@ class Form:
     loose: re.Pattern[str] | None
     skip: re.Pattern[str] | None
     close: re.Pattern[str] | None
+    nest: re.Pattern[str] | None
+    nested_line: re.Pattern[str] | None
     value: str
     keys: dict[str, str]
     ignore: frozenset[str]
@@ -73,7 +77,7 @@ class Form:
 
     def shapes(self) -> list[re.Pattern[str]]:
         """The patterns of the lines a block of this form may hold."""
-        return [p for p in (self.line, self.wrap, self.skip, self.close) if p is not None]
+        return [p for p in (self.line, self.wrap, self.skip, self.close, self.nest, self.nested_line) if p is not None]
 
 
 @functools.cache
@@ -112,6 +116,9 @@ def _form(name: str, raw: dict[str, Any]) -> Form:
         raise FormatError(f"{where}: field 'hint': literal texts, one of which a block's first line holds")
     if raw.get("value", "plain") not in _VALUES:
         raise FormatError(f"{where}: field 'value': must be one of {', '.join(_VALUES)}")
+    close, nest = _pattern(where, raw, "close"), _pattern(where, raw, "nest", ("key",))
+    if nest is not None and (close is None or "nested_line" not in raw):
+        raise FormatError(f"{where}: field 'nest': a form with nested fields declares 'close' and 'nested_line'")
     kinds = raw.get("kinds", {})
     if not all(isinstance(k, list) and len(k) == 2 for k in kinds.values()):
         raise FormatError(f"{where}: field 'kinds': role = [originator's kind, response's kind]")
@@ -124,7 +131,9 @@ def _form(name: str, raw: dict[str, Any]) -> Form:
         wrap=_pattern(where, raw, "wrap", ("value",)),
         loose=_pattern(where, raw, "loose", ("key",)),
         skip=_pattern(where, raw, "skip"),
-        close=_pattern(where, raw, "close"),
+        close=close,
+        nest=nest,
+        nested_line=_pattern(where, raw, "nested_line", ("key", "value")),
         value=raw.get("value", "plain"),
         keys=dict(raw.get("keys", {})),
         ignore=frozenset(raw.get("ignore", [])),
@@ -199,7 +208,20 @@ def read_fields(form: Form, contents: list[str]) -> dict[str, str] | str:
     fields: dict[str, str] = {}
     pieces: dict[str, list[str]] = {}
     last: str | None = None
+    inside: list[str] = []  # the keys of the nested fields a line stands in
     for n, content in enumerate(contents, start=1):
+        if form.nest is not None and (opened := form.nest.match(content)):
+            inside.append(opened.group("key"))
+            continue
+        if inside:
+            if form.close is not None and form.close.match(content):
+                inside.pop()
+            elif form.nested_line is not None and (sub := form.nested_line.match(content)):
+                last = ".".join([*inside, sub.group("key").upper()])
+                if last in pieces:
+                    return f"line {n}: field {last} a second time"
+                pieces[last] = [sub.group("value")]
+            continue
         m = form.line.match(content)
         if m is not None:
             key = m.group("key")
@@ -254,6 +276,7 @@ class Block:
     lines: list[tuple[int, str, str]] = field(default_factory=list)
     closed: bool = False
     bad: str | None = None  # the first line that breaks it
+    depth: int = 0  # nested fields open at its last line
 
     @property
     def first(self) -> int:
@@ -267,11 +290,19 @@ class Block:
 
     def takes(self, content: str) -> bool:
         """True when a line of this content goes on the block (a field's line that does not read among them)."""
-        if self.closed or (self.form.first.match(content) and self._seen(content)):  # another block opens
+        if self.closed:
+            return False
+        if self._nests(content) or (self.depth and self.form.nested_line.match(content)):  # type: ignore[union-attr]
+            return True
+        if self.form.first.match(content) and self._seen(content):  # another block opens
             return False
         return any(p.match(content) for p in self.form.shapes()) or (
             self.form.loose is not None and self.form.loose.match(content) is not None
         )
+
+    def _nests(self, content: str) -> bool:
+        """True when a line of this content opens a nested field."""
+        return self.form.nest is not None and self.form.nest.match(content) is not None
 
     def _seen(self, content: str) -> bool:
         """True when the block holds the field of this line already (or the line is no field's)."""
@@ -287,8 +318,11 @@ class Block:
         loose = self.form.loose.match(content) if self.form.loose is not None else None
         if self.bad is None and loose is not None and not any(p.match(content) for p in self.form.shapes()):
             self.bad = f"line {line}: field {loose.group('key')}: its value is no whole literal"
-        if self.form.close is not None and self.form.close.match(content):
-            self.closed = True
+        if self._nests(content):
+            self.depth += 1
+        elif self.form.close is not None and self.form.close.match(content):
+            self.closed = self.depth == 0
+            self.depth = max(self.depth - 1, 0)
 
     def joined(self) -> tuple[str, str]:
         """The block's text and its lines' contents, each field on one line: a wrapped value
@@ -361,8 +395,10 @@ def record(block: Block, contents: str, role: str | None) -> dict[str, Any] | st
     if "55" in fields:  # EMV data: its tags as ``55.9F36`` elements, TVR/TSI/CVM results in words
         tags = emv_tlv(fields["55"])
         fields.update({f"55.{tag}": value for tag, value in tags.items()})
-        if words := emv_words(tags):
-            attrs["emv"] = words
+    else:  # or dumped as nested fields
+        tags = {key[3:]: value for key, value in fields.items() if key.startswith("55.")}
+    if words := emv_words(tags):
+        attrs["emv"] = words
     if "ts_raw" not in out:
         attrs["time"] = "none: no log line with a time just before the block"
     out.update(kind=kind(block.form, fields["0"], role), message=None, _iso=fields, _attrs=attrs)
