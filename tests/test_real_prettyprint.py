@@ -224,6 +224,38 @@ def test_a_jpos_dump_with_de55_as_nested_fields_is_one_block_its_card_data_maske
     assert '<field id="57" value="[WIPED]"/>' in event["text"]
 
 
+def test_nested_fields_with_numeric_ids_and_packager_comments_read_as_subfields(tmp_path: Path) -> None:
+    """A tagged-fields packager's DE48 and DE54 (``<isomsg id="48">``, its own packager comment, subfield ids
+    that are numbers) inside a dump printed by a log4j app: one block, subfields as 48.<id>, not fields."""
+    dump = [
+        '<isomsg direction="incoming">',
+        '  <field id="0" value="1110"/>',
+        '  <field id="11" value="120866"/>',
+        '  <isomsg id="48">',
+        "    <!-- org.jpos.iso.packager.GenericTaggedFieldsPackager -->",
+        '    <field id="2" value="702"/>',
+        '    <field id="11" value="9"/>',
+        "  </isomsg>",
+        '  <isomsg id="54">',
+        '    <field id="5" value="000000474648"/>',
+        "  </isomsg>",
+        '  <field id="39" value="000"/>',
+        "</isomsg>",
+    ]
+    lines = ["2022-09-25 12:16:04,787 INFO [main] [com.shop.Gw] received:", *dump]
+    fast, _ = both([Path(write(tmp_path, "gw.log", "\n".join(lines) + "\n"))])
+    assert_conserved(fast)
+    block = fast.events.filter(pl.col("mti").is_not_null()).row(0, named=True)
+    assert (block["line"], block["line_end"], block["stan"], block["rc"]) == (2, 14, "120866", "000")
+    attrs = json.loads(block["attrs"])
+    assert {k: v for k, v in attrs.items() if k.startswith("DE")} == {
+        "DE48.2": "702",
+        "DE48.11": "9",
+        "DE54.5": "000000474648",
+    }
+    assert attrs["embedded"] == "jpos_dump"
+
+
 def test_a_block_is_never_split_between_batches(tmp_path: Path) -> None:
     head = [f"2026-03-14 10:02:{i:02d},000 INFO [main] [com.shop.Pos] tick {i}" for i in range(40)]
     lines = head + PP_REQUEST + head
