@@ -331,6 +331,18 @@ def test_jpos_data_bytes_are_decoded_or_say_why_not(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("prefix", [b"", b"\x16", b"\x00\x2a"])
+def test_an_xml_message_on_the_wire_says_so(tmp_path: Path, prefix: bytes) -> None:
+    """jPOS's XMLChannel sends ``<isomsg>`` as text (behind a length or not): no ISO 8583 spec reads it."""
+    xml = b'<isomsg> <field id="0" value="0800" /> <field id="11" value="000001" /></isomsg>'
+    lines = jpos_block("2019-09-08T14:06:37.568", prefix + xml)
+    loaded = forensics.load([write(tmp_path, "q2.log", "\n".join(lines) + "\n")], card_key="k")
+    assert json.loads(loaded.events["attrs"][0])["undecoded"] == (
+        "ISO 8583 dump (spec ascii) does not decode: an XML message (jPOS XMLPackager: <isomsg> as text on the"
+        " wire), not ISO 8583 packed fields"
+    )
+
+
 def spaced(digits: str) -> str:
     """Digits as hex bytes written one by one: ``41 11 11 ...``."""
     return " ".join(digits[i : i + 2] for i in range(0, len(digits), 2))

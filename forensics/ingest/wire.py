@@ -36,6 +36,8 @@ _KEYS = {"match", "spec", "encoding", "fields", "sample", "kept"}
 #: a hexdump line (offset, up to 16 bytes in hex, the bytes as characters): group 1 the hex column
 _HEXDUMP_LINE = re.compile(r"[ \t]*[0-9A-Fa-f]{4,8}  ([0-9A-Fa-f]{2}(?:  ?[0-9A-Fa-f]{2}){0,15})(?: .*)?")
 _SAMPLE_KEYS = {"dump", "expect"}
+#: a message written as XML (jPOS XMLPackager), maybe behind a length prefix of up to 4 bytes
+_XML_MESSAGE = re.compile(rb"^[\x00-\xff]{0,4}?\s*<isomsg[\s>]")
 #: pyiso8583's field spec keys a declaration may set, with their TOML types.
 _FIELD_KEYS: dict[str, type | tuple[type, ...]] = {
     "data_enc": str,
@@ -203,6 +205,8 @@ def _decode(wire: Wire, dump: str) -> dict[str, str]:
         data = _bytes(wire, dump)
     except UnicodeEncodeError:
         raise ValueError("characters outside one byte each") from None
+    if _XML_MESSAGE.match(data):
+        raise ValueError("an XML message (jPOS XMLPackager: <isomsg> as text on the wire), not ISO 8583 packed fields")
     decoded, _ = iso8583.decode(data, wire.spec)
     return decoded
 
