@@ -2009,6 +2009,21 @@ def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
     return events.sort("path", "line", maintain_order=True)
 
 
+#: Event columns ``build`` does not read (but ``mark`` the texts): its work leaves them out (copied through its
+#: sorts and joins, they were nearly two thirds of a group's bytes) and its events take them back at the end.
+_CARRIED = frozenset("text message attrs ts_raw format dialect tag pid thread level keyword serial uptime".split())
+#: The row number of each event in ``build``'s input, carried through its work.
+_ORIGIN = "_origin"
+
+
+def _in_order(carried: pl.DataFrame, origin: pl.Series) -> pl.DataFrame:
+    """``carried`` (rows in the input's order) in the order of ``origin``, the input's row number of each row:
+    as it is when that order is the input's (no copy)."""
+    if origin.equals(pl.int_range(0, origin.len(), dtype=origin.dtype, eager=True), check_names=False):
+        return carried
+    return carried[origin]
+
+
 def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
     """The timeline of an ingest (see the module docstring); ``given`` as for ``transactions`` (a group
     of a wider ingest: ``forensics.fleet``)."""
@@ -2062,21 +2077,3 @@ def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
         .select(*loaded.events.columns, *placed),
         loaded=loaded,
     )
-
-
-#: Event columns ``build`` does not read (but ``mark`` the texts): its work leaves them out (copied through its
-#: sorts and joins, they were nearly two thirds of a group's bytes) and its events take them back at the end.
-_CARRIED = frozenset(
-    ("format", "dialect", "ts_raw", "tag", "pid", "thread", "level", "message", "keyword", "serial", "uptime", "attrs")
-    + ("text",)
-)
-#: The row number of each event in ``build``'s input, carried through its work.
-_ORIGIN = "_origin"
-
-
-def _in_order(carried: pl.DataFrame, origin: pl.Series) -> pl.DataFrame:
-    """``carried`` (rows in the input's order) in the order of ``origin``, the input's row number of each row:
-    as it is when that order is the input's (no copy)."""
-    if origin.equals(pl.int_range(0, origin.len(), dtype=origin.dtype, eager=True), check_names=False):
-        return carried
-    return carried[origin]
