@@ -722,14 +722,19 @@ def place_settlement(events: pl.DataFrame) -> pl.DataFrame:
         pl.max_horizontal(at, "_t_utc", "_h_utc").alias("_placed"),
         pl.when(terminal_clock).then(pl.col("_t_skew")).otherwise(0.0).alias("_skew"),
     )
-    return (
-        events.with_row_index("_placed_row")
+    return _placed(events, placed)
+
+
+def _placed(events: pl.DataFrame, placed: pl.DataFrame) -> pl.DataFrame:
+    """``events`` with ``ts_utc`` and ``skew_s`` of the rows ``placed`` names (``_placed_row``, at most once each)
+    replaced by its ``_placed`` and ``_skew`` where these are set."""
+    found = (
+        events.select(pl.int_range(pl.len(), dtype=placed.schema["_placed_row"]).alias("_placed_row"))
         .join(placed, on="_placed_row", how="left", maintain_order="left")
-        .with_columns(
-            ts_utc=pl.coalesce("_placed", "ts_utc"),
-            skew_s=pl.coalesce("_skew", "skew_s"),
-        )
-        .drop("_placed_row", "_placed", "_skew")
+        .select("_placed", "_skew")
+    )  # only the two new columns are joined: joining the events would copy every column of them
+    return events.with_columns(
+        ts_utc=pl.coalesce(found["_placed"], pl.col("ts_utc")), skew_s=pl.coalesce(found["_skew"], pl.col("skew_s"))
     )
 
 
@@ -795,12 +800,7 @@ def settle_after_requests(events: pl.DataFrame, txns: pl.DataFrame) -> pl.DataFr
         pl.max_horizontal(at, "_req", host).max().alias("_placed"),
         pl.when(terminal_clock).then(pl.col("skew_s")).max().alias("_skew"),
     )
-    return (
-        events.with_row_index("_placed_row")
-        .join(placed, on="_placed_row", how="left", maintain_order="left")
-        .with_columns(ts_utc=pl.coalesce("_placed", "ts_utc"), skew_s=pl.coalesce("_skew", "skew_s"))
-        .drop("_placed_row", "_placed", "_skew")
-    )
+    return _placed(events, placed)
 
 
 # -- transactions -----------------------------------------------------------------------
@@ -2009,16 +2009,34 @@ def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
     return events.sort("path", "line", maintain_order=True)
 
 
+#: Event columns ``build`` does not read (but ``mark`` the texts): its work leaves them out (copied through its
+#: sorts and joins, they were nearly two thirds of a group's bytes) and its events take them back at the end.
+_CARRIED = frozenset("text message attrs ts_raw format dialect tag pid thread level keyword serial uptime".split())
+#: The row number of each event in ``build``'s input, carried through its work.
+_ORIGIN = "_origin"
+
+
+def _in_order(carried: pl.DataFrame, origin: pl.Series) -> pl.DataFrame:
+    """``carried`` (rows in the input's order) in the order of ``origin``, the input's row number of each row:
+    as it is when that order is the input's (no copy)."""
+    if origin.equals(pl.int_range(0, origin.len(), dtype=origin.dtype, eager=True), check_names=False):
+        return carried
+    return carried[origin]
+
+
 def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
     """The timeline of an ingest (see the module docstring); ``given`` as for ``transactions`` (a group
     of a wider ingest: ``forensics.fleet``)."""
+    carried = loaded.events.select(c for c in loaded.events.columns if c in _CARRIED)
     # one chunk a column: a frame read in pieces (Parquet row groups, batches) is copied whole by the first
-    # column added to it that is in one piece, and again by the next (600 MiB each time for 1.3M events)
-    events = loaded.events.rechunk()
+    # column added to it that is in one piece, and again by the next
+    events = loaded.events.drop(carried.columns).rechunk()
+    events = events.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(_ORIGIN))
     zones = host_zones(events, loaded.inputs)
     logged = _in_host_zone(events, zones)
     joined = streams(logged)
-    events = mark(_to_streams(logged, joined))
+    events = _to_streams(logged, joined)
+    events = mark(events.hstack(_in_order(carried.select("text"), events[_ORIGIN]))).drop("text")
     host = host_pairs(events)
     terminal = (
         events.lazy()
@@ -2043,14 +2061,19 @@ def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
         .drop("src_path", "src_line")
     )
     corrected = settle_after_requests(corrected, txns)
+    built = devices(corrected, clocks)
+    # the carried columns back, in the input's column order, the build's columns after them
+    added = [c for c in corrected.columns if c not in loaded.events.columns and c != _ORIGIN]
+    corrected = corrected.hstack(_in_order(carried, corrected[_ORIGIN])).select(*loaded.events.columns, *added)
+    placed = [c for c in settlement.columns if c not in loaded.events.columns and c != _ORIGIN]
     return Timeline(
         transactions=txns.drop("_attempt"),
         events=corrected,
-        devices=devices(corrected, clocks),
+        devices=built,
         clocks=pl.concat([clocks, _host_zone_clocks(zones)], how="vertical_relaxed") if zones.height else clocks,
         host=host,
         settlement=corrected.filter(pl.col("kind") == "settle.item")
         .with_columns(src_path=pl.col("path"), src_line=pl.col("line"))  # a clearing file is no terminal stream
-        .select(settlement.columns),
+        .select(*loaded.events.columns, *placed),
         loaded=loaded,
     )

@@ -181,3 +181,35 @@ def test_mark_a_start_logged_twice_opens_one_attempt_in_any_file() -> None:
     events = pl.DataFrame(rows, schema=["path", "role", "kind", "text"], orient="row")
     marked = mark(events)
     assert marked["attempt"].to_list() == [None, 1, 1, 1, 1, 2, 2]
+
+
+def test_build_puts_back_the_columns_it_does_not_read_in_its_own_order(tmp_path: Path) -> None:
+    """A rotated log given newer file first: the build sorts its events by stream and line, and the columns
+    it leaves out of its work (``text``, ``message``...) come back with their own rows, in the input's order."""
+    import forensics
+    from forensics.timeline import build
+
+    older = tmp_path / "AB1-0001.log.1"
+    older.write_text(
+        "01-05 08:00:00.000  1  1 I TMS     : device serial=AB1-0001 tid=T1 mid=M1\n"
+        "01-05 08:00:05.000  1  2 I TransProcess: START type=SALE inv=000001\n"
+        "01-05 08:00:06.000  1  2 I healthd : battery l=65\n"
+    )
+    newer = tmp_path / "AB1-0001.log"
+    newer.write_text(
+        "01-05 08:01:00.000  1  2 I TransProcess: RESULT status=APPROVED inv=000001 stan=000007 rc=00\n"
+        "01-05 08:02:00.000  1  2 I healthd : battery l=64\n"
+    )
+    loaded = forensics.load([str(newer), str(older)])
+    tl = build(loaded)
+    given = loaded.events
+    assert tl.events["path"].to_list()[:1] == [str(older)]  # sorted by stream: the older file first
+    assert tl.events.columns[: given.width] == given.columns
+    assert set(tl.events.columns[given.width :]) == {"segment", "attempt", "skew_s", "ts_utc", "ts_inferred"} | {
+        "txn",
+        "stream",
+        "seq",
+    }
+    back = tl.events.select(given.columns).sort("path", "line")
+    assert back.equals(given.sort("path", "line").with_columns(line_end=back["line_end"]))  # line_end: stream's
+    assert tl.events.filter(pl.col("kind") == "txn.result")["txn"].to_list() == ["AB1-0001:2"]

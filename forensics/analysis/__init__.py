@@ -164,7 +164,8 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
         def part(number: int, first: int, last: int) -> Loaded:
             rows = pl.int_range(first, last + 1, dtype=pl.Int64, eager=True).alias(_ROW)
             events = scan.slice(first, last - first + 1).collect().with_columns(rows)
-            mine = events.filter(group.slice(first, last - first + 1) == number)
+            mask = group.slice(first, last - first + 1) == number
+            mine = events if mask.all() else events.filter(mask)  # a slice of the group's rows alone is not copied
             return Loaded(mine, loaded.unparsed, loaded.compliance, loaded.inputs)
 
         return (part(*span) for span in spans.iter_rows()), given(scan)

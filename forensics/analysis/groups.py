@@ -115,17 +115,21 @@ def group_of(groups: pl.DataFrame) -> pl.Expr:
     """The group of each events row (``groups`` from ``connect``): by device (terminal rows), else TID,
     else MID, else ``UNATTACHED``."""
 
+    # the groups as an enumeration while rows are looked up and filled: numbers, not strings, are copied about
+    # (a third of the time on 10.5M events)
+    names = pl.Enum(sorted({*groups["group"].to_list(), UNATTACHED}))
+
     def lookup(key: str, column: pl.Expr) -> pl.Expr:
         mine = groups.filter(pl.col("key") == key)
         mapping = dict(zip(mine["value"].to_list(), mine["group"].to_list(), strict=True))
-        return column.replace_strict(mapping, default=None, return_dtype=pl.String)
+        return column.replace_strict(mapping, default=None, return_dtype=names)
 
     device = pl.when(pl.col("role") == "terminal").then(pl.col("device"))
     own = pl.coalesce(lookup("device", device), lookup("tid", pl.col("tid")), lookup("mid", pl.col("mid")))
     # a line that names none (a file header, a link line) goes with the next line of its file that does,
     # else the last one: the line the timeline takes its time from when it has none (``apply_clocks``)
     near = pl.coalesce(own, own.backward_fill().over("path"), own.forward_fill().over("path"))
-    return near.fill_null(UNATTACHED).alias("group")
+    return near.fill_null(UNATTACHED).cast(pl.String).alias("group")
 
 
 def members(groups: pl.DataFrame) -> pl.DataFrame:
