@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -21,7 +21,7 @@ import forensics
 from forensics.ingest import fastpath, registry
 from forensics.ingest.cards import CardGuard
 from forensics.ingest.fastpath import NotRegular, compile_grammar, strip_lookarounds
-from forensics.ingest.parse import card_screens
+from forensics.ingest.parse import _merged, card_screens
 from forensics.ingest.read import read_input
 from forensics.simulate import simulate_volume
 from tests.conftest import sample_log_files
@@ -982,3 +982,18 @@ def test_a_jpos_block_with_a_de55_takes_the_block_twin_unless_it_holds_card_data
     done, rest = reg.fast_blocks(reg.formats["jpos"]).parse(pl.Series(lines), reg.card_screen)
     assert done["line"].to_list() == [1] and rest.len() == 18
     assert fast.compliance.height == 2 and "4761739001010010" not in "".join(fast.events["text"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), max_size=700))
+@example([True, False] * 300)  # more runs than slicing takes
+@example([False] * 5)
+@example([True] * 5)
+def test_fast_and_lark_rows_merged_in_line_order(lark: list[bool]) -> None:
+    """A batch's fast rows and its Lark rows, each in line order, come out as one table in line order, whether
+    the Lark rows are few runs (slices) or many (a sort)."""
+    frame = pl.DataFrame({"line": range(1, len(lark) + 1), "text": [f"l{n}" for n in range(len(lark))]})
+    taken = pl.Series(lark, dtype=pl.Boolean)
+    merged = _merged(frame.filter(~taken), frame.filter(taken))
+    assert_frame_equal(merged, frame)
+    assert merged.n_chunks() == 1

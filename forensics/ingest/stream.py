@@ -162,12 +162,15 @@ class _Stream:
             item.spool.append(self.spool_dir / f"{n}-{len(item.spool)}.arrow")
             events.write_ipc(item.spool[-1], compression="lz4")
 
-    def finish(self, item: _Pending, anchors: list[Any], sink: Callable[[pl.DataFrame], None]) -> dict[str, Any]:
-        """Second pass over one input: times, devices and card ids, given to ``sink`` in order; its inputs row."""
+    def finish(
+        self, item: _Pending, anchors: list[Any], sink: Callable[[Any], None], prepare: Callable[[pl.DataFrame], Any]
+    ) -> dict[str, Any]:
+        """Second pass over one input: times, devices and card ids, given to ``sink`` in order (each batch
+        through ``prepare`` first, in the worker threads); its inputs row."""
         base = item.times.base(anchors)
         starts = item.times.starts(base)
 
-        def one(k: int) -> tuple[pl.DataFrame, clock.TimeInfo | None]:
+        def one(k: int) -> tuple[Any, clock.TimeInfo | None, list[str]]:
             part = item.spool[k]
             if isinstance(part, Path):
                 events = pl.read_ipc(part)
@@ -176,26 +179,23 @@ class _Stream:
                 events = part
             item.spool[k] = pl.DataFrame()
             events, info = item.times.resolve(k, events, starts)
-            events = card_ids(device(events, item.fmt, item.reader.path, self.device, item.serials), self.guard)
-            return conform(events), info
+            events = device(events, item.fmt, item.reader.path, self.device, item.serials)
+            events = conform(card_ids(events, self.guard))
+            return prepare(events), info, events["device"].unique(maintain_order=True).drop_nulls().to_list()
 
         unreadable, refused, assumed, devices, names = 0, 0, False, [], set()
         with ThreadPoolExecutor(self.workers) as threads:
-            queue: deque[Future[tuple[pl.DataFrame, clock.TimeInfo | None]]] = deque()
+            queue: deque[Future[tuple[Any, clock.TimeInfo | None, list[str]]]] = deque()
             for k in range(len(item.spool)):
                 queue.append(threads.submit(one, k))
                 while queue and (len(queue) > self.workers or k == len(item.spool) - 1):
-                    events, info = queue.popleft().result()
+                    events, info, seen = queue.popleft().result()
                     if info is not None:
                         unreadable += info.unreadable
                         refused += info.refused
                         assumed = assumed or info.tz_assumed
                         names.update(info.zone_names)
-                    devices += [
-                        d
-                        for d in events["device"].unique(maintain_order=True).drop_nulls().to_list()
-                        if d not in devices
-                    ]
+                    devices += [d for d in seen if d not in devices]
                     sink(events)
         zone = item.times.zone
         info = clock.TimeInfo(
@@ -217,10 +217,18 @@ class _Stream:
             if self.pool is not None:
                 self.pool.shutdown()
 
-    def write(self, pending: list[_Pending], sink: Callable[[pl.DataFrame], None]) -> Loaded:
-        """The second pass: the events go to ``sink``; the other tables are returned."""
+    def write(
+        self,
+        pending: list[_Pending],
+        sink: Callable[[Any], None],
+        prepare: Callable[[pl.DataFrame], Any] = lambda events: events,
+    ) -> Loaded:
+        """The second pass: the events go to ``sink`` (each batch through ``prepare``); the other tables are
+        returned."""
         times = [item.times for item in pending]
-        rows = [self.finish(item, anchors_for(n, times) + self.anchors, sink) for n, item in enumerate(pending)]
+        rows = [
+            self.finish(item, anchors_for(n, times) + self.anchors, sink, prepare) for n, item in enumerate(pending)
+        ]
         return Loaded(
             events=pl.DataFrame(schema=EVENTS_SCHEMA),
             unparsed=pl.concat(self.unparsed) if self.unparsed else pl.DataFrame(schema=UNPARSED_SCHEMA),
@@ -320,7 +328,8 @@ def _write_events(stream: _Stream, pending: list[_Pending], output: str | Path) 
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
     # aside: a closed writer leaves a valid file that looks complete
     with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema) as out:
-        return stream.write(pending, lambda events: out.write_table(events.to_arrow()))
+        # each batch made Arrow in the worker threads: the writer, in this one, is the second pass's longest step
+        return stream.write(pending, out.write_table, lambda events: events.to_arrow())
 
 
 #: What one input of ``write_many`` is: its path, its output and the anchors of its year-less stamps.
