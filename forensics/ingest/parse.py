@@ -264,9 +264,9 @@ def _parse_batch(
         # lines the card screen or the format's no_record finds are left to the record path, which decides them
         refused = fmt.no_record_screen
         if fast_format is not None:
-            screen, declared = card_screens(reg, fmt, guard)
-            screen = f"(?:{screen})|{refused}" if refused else screen
-            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, screen, declared)
+            done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, *card_screens(reg, fmt, guard))
+            if refused:  # a screen of its own: joined to the card screen, it slowed that screen's every run
+                done, rest = _refused(lines, refused, done, rest)
         else:
             screen = f"(?:{reg.card_screen})|{refused}" if refused else reg.card_screen
             done, rest = fast_twin.parse(lines, screen)
@@ -293,6 +293,14 @@ def _parse_batch(
         if results is not None:
             return merge(results)
     return parse_lines(path, enumerate(text, start=offset + 1), fmt, reg, guard, cuts)
+
+
+def _refused(lines: pl.Series, refused: str, done: pl.DataFrame, rest: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+    """The fast path's rows and the other lines' indexes, with the lines ``refused`` finds moved to the others."""
+    hit = pl.Series(range(lines.len()), dtype=rest.dtype).filter(lines.str.contains(refused))
+    if hit.is_empty():
+        return done, rest
+    return done.filter(~(pl.col("line") - 1).is_in(hit.implode())), pl.concat([rest, hit]).unique().sort()
 
 
 def _merged(done: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:

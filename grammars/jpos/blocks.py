@@ -7,7 +7,7 @@ from collections.abc import Callable
 import polars as pl
 from lark import Lark
 
-from forensics.ingest.cards import ID_FIELDS
+from forensics.ingest.cards import HEX_SCREEN, ID_FIELDS
 from forensics.ingest.emv import emv_tlv, emv_words
 from forensics.ingest.fastpath import PLAIN, attrs_json, spread, strip_lookarounds, typed
 from forensics.ingest.read import MAX_LINE
@@ -109,7 +109,7 @@ class JposBlocks:
             )
             .otherwise(text),
             _ok=pl.col("_plain")
-            & (card_line | tlv_line | id_line | ~text.str.contains(screen))
+            & (card_line | tlv_line | id_line | ~(text.str.contains(screen) | text.str.contains(HEX_SCREEN)))
             & pl.when(pl.col("_pos") == 0)
             .then(text.str.contains(self.log_open))
             .when(pl.col("_pos") == pl.col("_n") - 1)

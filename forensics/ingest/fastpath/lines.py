@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from forensics.events import EVENTS_SCHEMA
+from forensics.ingest import cards  # the module, read when called (cards imports this package's compiler)
 from forensics.ingest.envelopes import Twin
 from forensics.ingest.fastpath.compiler import Alternative, LineRegex
 from forensics.ingest.fastpath.dialects import FastDialects
@@ -80,6 +81,7 @@ def eligible(text: pl.Expr, guard_pattern: str) -> pl.Expr:
         (text.str.len_chars() <= MAX_LINE)
         & text.str.contains(PLAIN)
         & ~text.str.contains(guard_pattern)
+        & ~text.str.contains(cards.HEX_SCREEN)
         & (text.str.strip_chars() != "")
     )
 
