@@ -491,13 +491,13 @@ def _track_pans(data: bytes) -> list[tuple[int, int, str]]:
         run = m.group(1)
         for n in range(min(19, len(run)), 11, -1):
             pan, first = run[-n:], m.end(1) - n
-            if is_pan(pan) and not _as_characters(pan, first):
+            if is_pan(pan) and not _written_as_characters(pan, first):
                 out.append((first // 2, (m.end() + 1) // 2, pan))
                 break
     return out
 
 
-def _as_characters(digits: str, first_nibble: int) -> bool:
+def _written_as_characters(digits: str, first_nibble: int) -> bool:
     """Whether ``digits``, from that nibble of the bytes on, are the hex of digits written as characters
     (bytes 30-39: every high nibble a 3)."""
     return set(digits[first_nibble % 2 :: 2]) == {"3"}
