@@ -265,12 +265,11 @@ def _parse_batch(
         refused = fmt.no_record_screen
         if fast_format is not None:
             done, rest = fastpath.parse(lines, fast_format, reg.fast_dialects, *card_screens(reg, fmt, guard))
-            if refused:  # a screen of its own: joined to the card screen, it slowed that screen's every run
-                done, rest = _refused(lines, refused, done, rest)
         else:
-            screen = f"(?:{reg.card_screen})|{refused}" if refused else reg.card_screen
-            done, rest = fast_twin.parse(lines, screen)
+            done, rest = fast_twin.parse(lines, reg.card_screen)
             done = done.drop("_i")
+        if refused:  # a pass of its own: joined to the card screen, it slowed that screen's every run
+            done, rest = _refused(lines, refused, done, rest)
         numbered = zip((rest + offset + 1).to_list(), lines.gather(rest).to_list(), strict=False)
         events, unparsed, compliance = parse_lines(path, numbered, fmt, reg, guard)
         done = conform(
@@ -296,11 +295,17 @@ def _parse_batch(
 
 
 def _refused(lines: pl.Series, refused: str, done: pl.DataFrame, rest: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-    """The fast path's rows and the other lines' indexes, with the lines ``refused`` finds moved to the others."""
+    """The fast path's rows and the other lines' indexes, with each row holding a line ``refused`` finds moved,
+    all its lines, to the others."""
     hit = pl.Series(range(lines.len()), dtype=rest.dtype).filter(lines.str.contains(refused))
     if hit.is_empty():
         return done, rest
-    return done.filter(~(pl.col("line") - 1).is_in(hit.implode())), pl.concat([rest, hit]).unique().sort()
+    first, last = (done[c].cast(rest.dtype) - 1 for c in ("line", "line_end"))
+    after = hit.search_sorted(first)  # the first refused line at or after each row's first
+    held = hit.gather(after.clip(upper_bound=hit.len() - 1)).cast(rest.dtype)
+    bad = (after < hit.len()) & (held <= last)
+    moved = pl.int_ranges(first.filter(bad), last.filter(bad) + 1, dtype=rest.dtype, eager=True).explode()
+    return done.filter(~bad), pl.concat([rest, moved.drop_nulls()]).unique().sort()
 
 
 def _merged(done: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
