@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import forensics
 from forensics.analysis import diagnose_by_group, timeline_by_group
@@ -85,6 +87,39 @@ def test_a_host_log_links_nothing_by_its_own_name_and_lines_without_ids_go_with_
     assert events.select(group_of(groups))["group"].to_list() == ["G-T1", "G-T1", "G-T2", "G-T1", "G-T2", "G-T1"]
     alone = pl.DataFrame({"role": ["system"], "path": ["x.log"], "device": ["x"], "tid": [None], "mid": [None]})
     assert alone.select(group_of(connect(identifiers(alone))))["group"].to_list() == [UNATTACHED]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a.log", "b.log", "c.log"]),
+            st.sampled_from(["terminal", "host"]),
+            st.sampled_from([None, "D1", "D2"]),
+            st.sampled_from([None, None, "T1", "T2", "T3"]),
+            st.sampled_from([None, None, "M1", "M2"]),
+        ),
+        max_size=30,
+    )
+)
+def test_a_row_naming_nothing_takes_the_group_of_the_next_named_row_of_its_file_else_the_last(rows: list) -> None:
+    events = pl.DataFrame(rows, schema=["path", "role", "device", "tid", "mid"], orient="row")
+    groups = connect(identifiers(events))
+    by = {(k, v): g for k, v, g in groups.iter_rows()}
+
+    def own(path: str, role: str, device: str | None, tid: str | None, mid: str | None) -> str | None:
+        keys = [("device", device if role == "terminal" else None), ("tid", tid), ("mid", mid)]
+        return next((by[k] for k in keys if k[1] is not None and k in by), None)
+
+    mine = [own(*row) for row in rows]
+    expected = []
+    for n, row in enumerate(rows):
+        same = [m for i, m in enumerate(mine) if rows[i][0] == row[0]]
+        at = sum(1 for r in rows[:n] if r[0] == row[0])  # the row's place among its file's rows
+        later = [m for m in same[at:] if m is not None]
+        earlier = [m for m in same[:at] if m is not None]
+        expected.append(later[0] if later else earlier[-1] if earlier else UNATTACHED)
+    assert events.select(group_of(groups))["group"].to_list() == expected
 
 
 def test_the_logs_of_one_site_are_one_group(shared: Path) -> None:

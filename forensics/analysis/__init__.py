@@ -115,7 +115,7 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     events = loaded.events
     if one_site(site_mids(events)):
         return None
-    labels = events.select(group_of(connect(identifiers(events))).cast(pl.Categorical))["group"]  # 4 bytes a row
+    labels = events.select(group_of(connect(identifiers(events))))["group"]
     names = labels.unique(maintain_order=True).to_list()
     if len(names) <= 1:
         return None
@@ -143,7 +143,7 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
     scan = pl.scan_parquet(source)
     if one_site(site_mids(scan)):
         return None
-    labels = scan.select(group_of(connect(identifiers(scan))).cast(pl.Categorical)).collect()["group"]
+    labels = scan.select(group_of(connect(identifiers(scan)))).collect()["group"]
     codes = labels.to_physical()
     del labels
     firsts = codes.unique(maintain_order=True)  # the groups in the order they first appear

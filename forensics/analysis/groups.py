@@ -113,7 +113,7 @@ def group_id(nodes: list[tuple[str, str]]) -> str:
 
 def group_of(groups: pl.DataFrame) -> pl.Expr:
     """The group of each events row (``groups`` from ``connect``): by device (terminal rows), else TID,
-    else MID, else ``UNATTACHED``."""
+    else MID, else ``UNATTACHED``; an ``Enum`` of the group names (4 bytes a row, its codes free to take)."""
 
     # the groups as an enumeration while rows are looked up and filled: numbers, not strings, are copied about
     # (a third of the time on 10.5M events)
@@ -128,8 +128,10 @@ def group_of(groups: pl.DataFrame) -> pl.Expr:
     own = pl.coalesce(lookup("device", device), lookup("tid", pl.col("tid")), lookup("mid", pl.col("mid")))
     # a line that names none (a file header, a link line) goes with the next line of its file that does,
     # else the last one: the line the timeline takes its time from when it has none (``apply_clocks``)
-    near = pl.coalesce(own, own.backward_fill().over("path"), own.forward_fill().over("path"))
-    return near.fill_null(UNATTACHED).cast(pl.String).alias("group")
+    # (filled backward, what is left is what follows the file's last named line: filled forward; one pass of
+    # `own` and of the window, where coalescing three windows took twice the time on 10.5M events)
+    near = own.backward_fill().forward_fill().over("path")
+    return near.fill_null(UNATTACHED).alias("group")
 
 
 def members(groups: pl.DataFrame) -> pl.DataFrame:
