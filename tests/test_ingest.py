@@ -172,6 +172,29 @@ def test_year_from_mtime_when_nothing_else(tmp_path: Path) -> None:
     assert loaded.inputs["year_source"][0] == "file mtime"
 
 
+def test_an_rtc_reset_to_new_year_is_no_new_year(tmp_path: Path) -> None:
+    # a terminal in March loses power: its RTC restarts on 01-01 00:00 UTC, written 31 Dec in a zone west of
+    # UTC, steps into January, then NTP sets it back to March; later an RTC reset in January alone. The log's
+    # March stamps stay in the year of the host log's March, every batch size alike
+    lines = [
+        "Mar  2 09:00:00 term-1 app[1]: before",
+        "Dec 31 23:59:30 term-1 kernel: [    0.000000] Linux version 4.9",
+        "Jan  1 00:03:21 term-1 ntpd[412]: step time server 10.0.0.1 offset +825765407.2 sec",
+        "Mar  2 11:24:46 term-1 app[1]: after",
+        "Jan  1 00:00:10 term-1 kernel: [    0.000000] Linux version 4.9",
+        "Mar  7 09:10:30 term-1 app[1]: again",
+    ]
+    term = write(tmp_path, "term.log", "\n".join(lines))
+    host = write(tmp_path, "host.log", '<log realm="c" at="2026-03-02T10:00:01.000"><send><io-timeout/></send></log>')
+    for chunk in (10**9, 1, 2, 3):
+        loaded = forensics.load([term, host], chunk_lines=chunk)
+        mine = loaded.events.filter(pl.col("path") == term)
+        assert mine["ts"].dt.year().to_list() == [2026] * 6, chunk
+    written = forensics.ingest.write_parquet([term, host], tmp_path / "e.parquet", batch_bytes=60)
+    years = pl.read_parquet(tmp_path / "e.parquet").filter(pl.col("path") == term)["ts"].dt.year()
+    assert written.inputs.height == 2 and years.to_list() == [2026] * 6
+
+
 def test_device_identity_order(tmp_path: Path) -> None:
     tms = "03-14 09:58:02.101  2311  2311 I TMS     : device serial=A920-7741 tid=T0001234 mid=1 app=1"
     assert forensics.load(write(tmp_path, "x.log", "\n".join([LOGCAT.format(s=1), tms]))).events[

@@ -3,8 +3,9 @@
 Works on whole columns. A year-less stamp (BSD syslog, logcat) takes its year from the
 nearest anchored time: a year-bearing stamp in the same file, else in the other inputs of the
 load (jPOS ``at``, settlement capture times, ``-v year`` lines), else ``--year``, else the
-file's mtime; the year then rolls over at every Dec -> Jan step. A stamp without a zone is
-local time in ``--tz``; without one, UTC is assumed and the input says so.
+file's mtime; the year then rolls over at every Dec -> Jan step that is not a clock reset
+(``new_years``). A stamp without a zone is local time in ``--tz``; without one, UTC is assumed and
+the input says so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -39,15 +39,47 @@ _ABBREVIATIONS, AMBIGUOUS = _zone_table()
 _GROUPS = ("year", "yy", "mon", "day", "H", "M", "S", "frac", "ms", "zone", "zabbr", "epoch")
 #: A month step back by more than this between stamps is a new year (Dec -> Jan)...
 ROLLOVER_MONTHS = 6
+#: ...when the stamps came to November or December from this month or later (or began there).
+LATE_FROM = 9
 
 
-def _new_year(prev: Any, month: Any) -> Any:
-    """...when it goes from November or December to January or February (Series or expressions).
+@dataclass(frozen=True)
+class Months:
+    """Where an input's stamps stand, carried from batch to batch: the month of the last stamp, and of the
+    last stamp before November."""
 
-    Other steps back (October to January) are a clock reset to its default date (an RTC that lost
-    power restarts on 01-01), not a year passing: the next time set corrects them.
+    last: int | None = None
+    early: int | None = None
+
+
+def new_years(month: pl.Expr, before: Months = Months()) -> pl.Expr:
+    """Per stamp (``month``: its month, null where it has none), whether a new year begins at it: a step from
+    November or December back to January or February, when the stamps reached November or December from
+    September or later (``before``: where the stamps stood before these).
+
+    Other steps back (October to January) are a clock reset to its default date (an RTC that lost power
+    restarts on 01-01), not a year passing: the next time set corrects them. So is a jump from earlier in the
+    year into December: an RTC restarting on 01-01 00:00 UTC writes 31 December in a zone west of UTC, and
+    its first minutes after midnight then step to January without a year passing.
     """
-    return ((prev - month) > ROLLOVER_MONTHS) & (prev >= 11) & (month <= 2)
+    known = month.forward_fill()
+    prev = known.shift(1)
+    early = pl.when(known < 11).then(known).forward_fill().shift(1)
+    if before.last is not None:
+        prev = prev.fill_null(before.last)
+    if before.early is not None:
+        early = early.fill_null(before.early)
+    came_late = early.is_null() | (early >= LATE_FROM)
+    return (((prev - month) > ROLLOVER_MONTHS) & (prev >= 11) & (month <= 2) & came_late).fill_null(False)
+
+
+def month_steps(months: pl.Series, before: Months = Months()) -> tuple[int, Months]:
+    """(new years among ``months``, where the stamps stand after them): ``new_years`` of a batch's months."""
+    steps = int(pl.select(new_years(pl.lit(months, dtype=pl.Int32), before).sum()).item())
+    known = months.drop_nulls()
+    early = known.filter(known < 11)
+    after = Months(int(known[-1]) if known.len() else before.last, int(early[-1]) if early.len() else before.early)
+    return steps, after
 
 
 #: Where a year-less stamp's year came from (``Years.base``), as the input's notes say it.
@@ -67,8 +99,7 @@ class TimeInfo:
     tz_assumed: bool
     year_source: str | None
     unreadable: int
-    rollovers: int = 0  # Dec -> Jan steps in this frame
-    last_month: int | None = None  # month of its last stamp
+    rollovers: int = 0  # new years (Dec -> Jan) in this frame
     zone_names: tuple[str, ...] = ()  # zone abbreviations the stamps write but no one offset has
     refused: int = 0  # stamps left without a time: their zone name has no one offset and no --tz decides
     year: int | None = None  # the year given to the first year-less stamp
@@ -150,8 +181,8 @@ class Years:
 
     first: tuple[int, int] | None = None  # (month, day) of the first year-less stamp
     own: int | None = None  # year of the first stamp that has one
-    rollovers: int = 0  # Dec -> Jan steps between year-less stamps
-    last: int | None = None  # month of the last year-less stamp
+    rollovers: int = 0  # new years (Dec -> Jan) between year-less stamps
+    months: Months = Months()  # where the year-less stamps stand
 
     def add(self, parts: pl.DataFrame) -> None:
         """Take in one batch's stamp parts (from ``_parts``)."""
@@ -164,10 +195,8 @@ class Years:
             months = yearless["_month"]
             if self.first is None:
                 self.first = (int(months[0]), int(yearless["_day"][0]))
-            if self.last is not None:
-                months = pl.concat([pl.Series([self.last], dtype=months.dtype), months])
-            self.rollovers += int(_new_year(months.shift(1), months).sum())
-            self.last = int(months[-1])
+            steps, self.months = month_steps(months, self.months)
+            self.rollovers += steps
 
     def base(self, anchors: list[datetime], year: int | None, mtime: float) -> tuple[int, str]:
         """The year of the first year-less stamp, and where it came from."""
@@ -184,16 +213,7 @@ class Years:
         if year is not None:
             return year, "--year"
         when = datetime.fromtimestamp(mtime, tz=UTC)
-        return when.year - self.rollovers - (1 if (self.last or 0) > when.month else 0), "file mtime"
-
-
-def month_steps(parts: pl.DataFrame) -> tuple[int | None, int | None, int]:
-    """(first month, last month, new-year steps between them) of one batch's stamp parts."""
-    months = parts["_month"].drop_nulls()
-    if not months.len():
-        return None, None, 0
-    drops = int(_new_year(months.shift(1), months).sum())
-    return int(months[0]), int(months[-1]), drops
+        return when.year - self.rollovers - (1 if (self.months.last or 0) > when.month else 0), "file mtime"
 
 
 def stamp_parts(frame: pl.DataFrame, patterns: list[str]) -> pl.DataFrame:
@@ -226,14 +246,14 @@ def resolve(
     year: int | None,
     mtime: float,
     base: tuple[int, str] | None = None,
-    prev_month: int | None = None,
+    before: Months = Months(),
     parts: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, TimeInfo]:
     """Fill ``ts`` (UTC) from ``ts_raw`` for one input's events.
 
     A batch of a longer input passes the input's ``base`` year (``Years.base``, plus the
-    rollovers before the batch) and the month of the stamp before it; ``parts`` are its
-    ``stamp_parts`` when the caller has them already.
+    rollovers before the batch) and where its stamps stood before the batch (``before``);
+    ``parts`` are its ``stamp_parts`` when the caller has them already.
     """
     if frame.is_empty() or not patterns:
         return frame, TimeInfo(tz or "UTC", False, None, 0)
@@ -248,10 +268,7 @@ def resolve(
             years.add(parts)
             base = years.base(anchors, year, mtime)
         start, year_source = base
-        prev = pl.col("_month").forward_fill().shift(1)
-        if prev_month is not None:
-            prev = prev.fill_null(prev_month)
-        rollover = _new_year(prev, pl.col("_month")).fill_null(False).cast(pl.Int32).cum_sum()
+        rollover = new_years(pl.col("_month"), before).cast(pl.Int32).cum_sum()
         parts = parts.with_columns(
             _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
             .then(pl.lit(start, pl.Int32) + rollover)
@@ -304,9 +321,7 @@ def resolve(
     refused = int(named.sum()) if tz is None else 0
     unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum()) - refused
     out = frame.with_columns(ts=parts["ts"])
-    months = parts["_month"].drop_nulls()
-    last_month = int(months[-1]) if months.len() else prev_month
-    info = TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, last_month, names, refused)
+    info = TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, names, refused)
     info.year = base[0] if yearless.any() and base is not None else None
     return out, info
 

@@ -42,18 +42,20 @@ class Times:
     zone: str | None
     year: int | None
     mtime: float
-    months: list[tuple[int | None, int | None, int]] = field(default_factory=list)  # per batch
+    months: list[tuple[clock.Months, int]] = field(default_factory=list)  # per batch: where it starts, new years
+    at: clock.Months = clock.Months()  # where the stamps stand after the batches taken
     years: clock.Years = field(default_factory=clock.Years)
     anchors: list[datetime] = field(default_factory=list)  # first and last time, if every stamp has a year
     resolved: dict[int, clock.TimeInfo] = field(default_factory=dict)  # batch -> times already final
 
     def take(self, events: pl.DataFrame) -> pl.DataFrame:
         """Note one batch's stamps; its times are resolved now when every stamp has its year."""
-        steps: tuple[int | None, int | None, int] = (None, None, 0)
+        steps: tuple[clock.Months, int] = (self.at, 0)
         if self.fmt is not None and self.fmt.time and events.height:
             parts = clock.stamp_parts(events, self.fmt.time)
             self.years.add(parts)
-            steps = clock.month_steps(parts)
+            drops, self.at = clock.month_steps(parts["_month"], self.at)
+            steps = (steps[0], drops)
             if not (parts["_yr"].is_null() & parts["_month"].is_not_null()).any():
                 events, info = clock.resolve(
                     events, self.fmt.time, tz=self.zone, anchors=[], year=self.year, mtime=self.mtime, parts=parts
@@ -75,13 +77,13 @@ class Times:
         return self.years.base(anchors, self.year, self.mtime) if not self.dated else None
 
     def resolve(
-        self, k: int, events: pl.DataFrame, starts: list[tuple[tuple[int, str] | None, int | None]]
+        self, k: int, events: pl.DataFrame, starts: list[tuple[tuple[int, str] | None, clock.Months]]
     ) -> tuple[pl.DataFrame, clock.TimeInfo | None]:
         """Batch ``k``'s times (``starts``: from ``starts``); the TimeInfo of a batch that has stamps."""
         info = self.resolved.get(k)
         if self.fmt is None or info is not None:
             return events, info
-        start, prev = starts[k]
+        start, before = starts[k]
         return clock.resolve(
             events,
             self.fmt.time,
@@ -90,16 +92,15 @@ class Times:
             year=self.year,
             mtime=self.mtime,
             base=start,
-            prev_month=prev,
+            before=before,
         )
 
-    def starts(self, base: tuple[int, str] | None) -> list[tuple[tuple[int, str] | None, int | None]]:
-        """Each batch's start year (the base plus the rollovers before it) and the month before it."""
-        starts, rolled, prev = [], 0, None
-        for first, last, drops in self.months:
-            starts.append(((base[0] + rolled, base[1]) if base else None, prev))
-            rolled += drops + int(prev is not None and first is not None and prev - first > clock.ROLLOVER_MONTHS)
-            prev = last if last is not None else prev
+    def starts(self, base: tuple[int, str] | None) -> list[tuple[tuple[int, str] | None, clock.Months]]:
+        """Each batch's start year (the base plus the new years before it) and where its stamps stood before it."""
+        starts, rolled = [], 0
+        for before, drops in self.months:
+            starts.append(((base[0] + rolled, base[1]) if base else None, before))
+            rolled += drops
         return starts
 
 
