@@ -193,6 +193,20 @@ def test_an_rtc_reset_to_new_year_is_no_new_year(tmp_path: Path) -> None:
     written = forensics.ingest.write_parquet([term, host], tmp_path / "e.parquet", batch_bytes=60)
     years = pl.read_parquet(tmp_path / "e.parquet").filter(pl.col("path") == term)["ts"].dt.year()
     assert written.inputs.height == 2 and years.to_list() == [2026] * 6
+    # in December: the reset's January is set right to December, and the year passes at the real new year
+    december = [
+        "Dec 10 09:00:00 term-2 app[1]: before",
+        "Jan  1 00:00:10 term-2 kernel: [    0.000000] Linux version 4.9",
+        "Dec 10 09:11:00 term-2 app[1]: after",
+        "Dec 31 23:59:00 term-2 app[1]: the last sale of the year",
+        "Jan  1 00:01:00 term-2 app[1]: the first of the next",
+    ]
+    term2 = write(tmp_path, "term2.log", "\n".join(december))
+    host2 = write(tmp_path, "host2.log", '<log realm="c" at="2026-12-10T10:00:01.000"><send><io-timeout/></send></log>')
+    for chunk in (10**9, 1, 2):
+        loaded = forensics.load([term2, host2], chunk_lines=chunk)
+        years = loaded.events.filter(pl.col("path") == term2)["ts"].dt.year().to_list()
+        assert years == [2026, 2027, 2026, 2026, 2027], chunk
 
 
 def test_device_identity_order(tmp_path: Path) -> None:

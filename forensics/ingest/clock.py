@@ -4,7 +4,7 @@ Works on whole columns. A year-less stamp (BSD syslog, logcat) takes its year fr
 nearest anchored time: a year-bearing stamp in the same file, else in the other inputs of the
 load (jPOS ``at``, settlement capture times, ``-v year`` lines), else ``--year``, else the
 file's mtime; the year then rolls over at every Dec -> Jan step that is not a clock reset
-(``new_years``). A stamp without a zone is local time in ``--tz``; without one, UTC is assumed and
+(``Months.step``). A stamp without a zone is local time in ``--tz``; without one, UTC is assumed and
 the input says so.
 """
 
@@ -45,41 +45,58 @@ LATE_FROM = 9
 
 @dataclass(frozen=True)
 class Months:
-    """Where an input's stamps stand, carried from batch to batch: the month of the last stamp, and of the
-    last stamp before November."""
+    """Where an input's stamps stand, carried from batch to batch: the month of the last stamp, of the last
+    stamp before November (a new year's January and February counted once left), and whether every stamp
+    since the last new year lies in January or February."""
 
     last: int | None = None
     early: int | None = None
+    new: bool = False
+
+    def step(self, month: int) -> tuple[int, Months]:
+        """(how the year steps at a stamp of ``month`` after these: +1, -1 or 0; where the stamps stand then).
+
+        +1: a step from November or December back to January or February, when the stamps reached November
+        or December from September or later (or began there). Other steps back are a clock reset to its
+        default date (an RTC that lost power restarts on 01-01), not a year passing: the next time set
+        corrects them. So is a jump from earlier in the year into December: an RTC restarting on 01-01 00:00
+        UTC writes 31 December in a zone west of UTC, and its first minutes after midnight then step to
+        January. -1: a step from January or February forward by more than half a year, while every stamp
+        since the new year lies in January or February: a reset in November or December, set right again.
+        """
+        step = 0
+        if self.last is not None:
+            came_late = self.early is None or self.early >= LATE_FROM
+            if self.last - month > ROLLOVER_MONTHS and self.last >= 11 and month <= 2 and came_late:
+                step = 1
+            elif month - self.last > ROLLOVER_MONTHS and self.last <= 2 and self.new:
+                step = -1
+        new = step == 1 or (step == 0 and self.new and month <= 2)
+        # the months of a new year not yet left are no months before November: a reset's January set right
+        # to December must not hide that December came from October
+        return step, Months(month, month if month < 11 and not new else self.early, new)
 
 
-def new_years(month: pl.Expr, before: Months = Months()) -> pl.Expr:
-    """Per stamp (``month``: its month, null where it has none), whether a new year begins at it: a step from
-    November or December back to January or February, when the stamps reached November or December from
-    September or later (``before``: where the stamps stood before these).
-
-    Other steps back (October to January) are a clock reset to its default date (an RTC that lost power
-    restarts on 01-01), not a year passing: the next time set corrects them. So is a jump from earlier in the
-    year into December: an RTC restarting on 01-01 00:00 UTC writes 31 December in a zone west of UTC, and
-    its first minutes after midnight then step to January without a year passing.
-    """
-    known = month.forward_fill()
-    prev = known.shift(1)
-    early = pl.when(known < 11).then(known).forward_fill().shift(1)
-    if before.last is not None:
-        prev = prev.fill_null(before.last)
-    if before.early is not None:
-        early = early.fill_null(before.early)
-    came_late = early.is_null() | (early >= LATE_FROM)
-    return (((prev - month) > ROLLOVER_MONTHS) & (prev >= 11) & (month <= 2) & came_late).fill_null(False)
+def year_steps(months: pl.Series, before: Months = Months()) -> tuple[pl.Series, Months]:
+    """Per stamp (``months``: its month, null where it has none), how the year steps at it (``Months.step``;
+    ``before``: where the stamps stood before these), and where the stamps stand after them. Read once per
+    run of stamps in one month, so a batch costs a pass over its months and a loop over its few runs."""
+    runs = months.to_frame("m").with_row_index("i").drop_nulls("m").filter(pl.col("m").ne_missing(pl.col("m").shift(1)))
+    at, steps = before, []
+    for month in runs["m"].to_list():
+        step, at = at.step(int(month))
+        steps.append(step)
+    out = pl.zeros(months.len(), pl.Int32, eager=True)
+    if runs.height:
+        out = out.scatter(runs["i"], pl.Series(steps, dtype=pl.Int32))
+    return out, at
 
 
 def month_steps(months: pl.Series, before: Months = Months()) -> tuple[int, Months]:
-    """(new years among ``months``, where the stamps stand after them): ``new_years`` of a batch's months."""
-    steps = int(pl.select(new_years(pl.lit(months, dtype=pl.Int32), before).sum()).item())
-    known = months.drop_nulls()
-    early = known.filter(known < 11)
-    after = Months(int(known[-1]) if known.len() else before.last, int(early[-1]) if early.len() else before.early)
-    return steps, after
+    """(how many years the stamps of ``months`` step in all, where they stand after them): ``year_steps``
+    summed."""
+    steps, after = year_steps(months, before)
+    return int(steps.sum()), after
 
 
 #: Where a year-less stamp's year came from (``Years.base``), as the input's notes say it.
@@ -181,7 +198,7 @@ class Years:
 
     first: tuple[int, int] | None = None  # (month, day) of the first year-less stamp
     own: int | None = None  # year of the first stamp that has one
-    rollovers: int = 0  # new years (Dec -> Jan) between year-less stamps
+    rollovers: int = 0  # years stepped (Dec -> Jan, less resets set right) between year-less stamps
     months: Months = Months()  # where the year-less stamps stand
 
     def add(self, parts: pl.DataFrame) -> None:
@@ -268,12 +285,12 @@ def resolve(
             years.add(parts)
             base = years.base(anchors, year, mtime)
         start, year_source = base
-        rollover = new_years(pl.col("_month"), before).cast(pl.Int32).cum_sum()
+        steps, _ = year_steps(parts["_month"], before)
+        parts = parts.with_columns(_roll=steps.cum_sum())
         parts = parts.with_columns(
             _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-            .then(pl.lit(start, pl.Int32) + rollover)
-            .otherwise(pl.col("_yr")),
-            _roll=rollover,
+            .then(pl.lit(start, pl.Int32) + pl.col("_roll"))
+            .otherwise(pl.col("_yr"))
         )
         rollovers = int(parts["_roll"].max() or 0)
     text = pl.format(
