@@ -172,41 +172,44 @@ def test_year_from_mtime_when_nothing_else(tmp_path: Path) -> None:
     assert loaded.inputs["year_source"][0] == "file mtime"
 
 
-def test_an_rtc_reset_to_new_year_is_no_new_year(tmp_path: Path) -> None:
+_MARCH_RESETS = (
     # a terminal in March loses power: its RTC restarts on 01-01 00:00 UTC, written 31 Dec in a zone west of
-    # UTC, steps into January, then NTP sets it back to March; later an RTC reset in January alone. The log's
-    # March stamps stay in the year of the host log's March, every batch size alike
-    lines = [
-        "Mar  2 09:00:00 term-1 app[1]: before",
-        "Dec 31 23:59:30 term-1 kernel: [    0.000000] Linux version 4.9",
-        "Jan  1 00:03:21 term-1 ntpd[412]: step time server 10.0.0.1 offset +825765407.2 sec",
-        "Mar  2 11:24:46 term-1 app[1]: after",
-        "Jan  1 00:00:10 term-1 kernel: [    0.000000] Linux version 4.9",
-        "Mar  7 09:10:30 term-1 app[1]: again",
-    ]
-    term = write(tmp_path, "term.log", "\n".join(lines))
-    host = write(tmp_path, "host.log", '<log realm="c" at="2026-03-02T10:00:01.000"><send><io-timeout/></send></log>')
+    # UTC, steps into January, then NTP sets it back to March; later an RTC reset in January alone
+    "2026-03-02T10:00:01.000",
+    [
+        ("Mar  2 09:00:00 term app[1]: before", 2026),
+        ("Dec 31 23:59:30 term kernel: [    0.000000] Linux version 4.9", 2026),
+        ("Jan  1 00:03:21 term ntpd[412]: step time server 10.0.0.1 offset +825765407.2 sec", 2026),
+        ("Mar  2 11:24:46 term app[1]: after", 2026),
+        ("Jan  1 00:00:10 term kernel: [    0.000000] Linux version 4.9", 2026),
+        ("Mar  7 09:10:30 term app[1]: again", 2026),
+    ],
+)
+_DECEMBER_RESET = (
+    # in December: the reset's January is set right to December, and the year passes at the real new year
+    "2026-12-10T10:00:01.000",
+    [
+        ("Dec 10 09:00:00 term app[1]: before", 2026),
+        ("Jan  1 00:00:10 term kernel: [    0.000000] Linux version 4.9", 2027),
+        ("Dec 10 09:11:00 term app[1]: after", 2026),
+        ("Dec 31 23:59:00 term app[1]: the last sale of the year", 2026),
+        ("Jan  1 00:01:00 term app[1]: the first of the next", 2027),
+    ],
+)
+
+
+@pytest.mark.parametrize(("anchor", "lines"), [_MARCH_RESETS, _DECEMBER_RESET], ids=["march", "december"])
+def test_an_rtc_reset_to_new_year_is_no_new_year(tmp_path: Path, anchor: str, lines: list[tuple[str, int]]) -> None:
+    # the log's stamps take the host log's year, and a new year only where one passes, every batch size alike
+    term = write(tmp_path, "term.log", "\n".join(line for line, _ in lines))
+    host = write(tmp_path, "host.log", f'<log realm="c" at="{anchor}"><send><io-timeout/></send></log>')
+    expected = [year for _, year in lines]
     for chunk in (10**9, 1, 2, 3):
         loaded = forensics.load([term, host], chunk_lines=chunk)
-        mine = loaded.events.filter(pl.col("path") == term)
-        assert mine["ts"].dt.year().to_list() == [2026] * 6, chunk
+        assert loaded.events.filter(pl.col("path") == term)["ts"].dt.year().to_list() == expected, chunk
     written = forensics.ingest.write_parquet([term, host], tmp_path / "e.parquet", batch_bytes=60)
     years = pl.read_parquet(tmp_path / "e.parquet").filter(pl.col("path") == term)["ts"].dt.year()
-    assert written.inputs.height == 2 and years.to_list() == [2026] * 6
-    # in December: the reset's January is set right to December, and the year passes at the real new year
-    december = [
-        "Dec 10 09:00:00 term-2 app[1]: before",
-        "Jan  1 00:00:10 term-2 kernel: [    0.000000] Linux version 4.9",
-        "Dec 10 09:11:00 term-2 app[1]: after",
-        "Dec 31 23:59:00 term-2 app[1]: the last sale of the year",
-        "Jan  1 00:01:00 term-2 app[1]: the first of the next",
-    ]
-    term2 = write(tmp_path, "term2.log", "\n".join(december))
-    host2 = write(tmp_path, "host2.log", '<log realm="c" at="2026-12-10T10:00:01.000"><send><io-timeout/></send></log>')
-    for chunk in (10**9, 1, 2):
-        loaded = forensics.load([term2, host2], chunk_lines=chunk)
-        years = loaded.events.filter(pl.col("path") == term2)["ts"].dt.year().to_list()
-        assert years == [2026, 2027, 2026, 2026, 2027], chunk
+    assert written.inputs.height == 2 and years.to_list() == expected
 
 
 def test_device_identity_order(tmp_path: Path) -> None:
