@@ -63,6 +63,7 @@ class Months:
         UTC writes 31 December in a zone west of UTC, and its first minutes after midnight then step to
         January. -1: a step from January or February forward by more than half a year, while every stamp
         since the new year lies in January or February: a reset in November or December, set right again.
+        Both readings take a jump of over half a year for a reset, not for a device silent that long.
         """
         step = 0
         if self.last is not None:
