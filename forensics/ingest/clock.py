@@ -117,7 +117,6 @@ class TimeInfo:
     tz_assumed: bool
     year_source: str | None
     unreadable: int
-    rollovers: int = 0  # new years (Dec -> Jan) in this frame
     zone_names: tuple[str, ...] = ()  # zone abbreviations the stamps write but no one offset has
     refused: int = 0  # stamps left without a time: their zone name has no one offset and no --tz decides
     year: int | None = None  # the year given to the first year-less stamp
@@ -279,7 +278,6 @@ def resolve(
         parts = stamp_parts(frame, patterns)
     yearless = parts["_yr"].is_null() & parts["_month"].is_not_null()
     year_source = None
-    rollovers = 0
     if yearless.any():
         if base is None:
             years = Years()
@@ -287,13 +285,11 @@ def resolve(
             base = years.base(anchors, year, mtime)
         start, year_source = base
         steps, _ = year_steps(parts["_month"], before)
-        parts = parts.with_columns(_roll=steps.cum_sum())
         parts = parts.with_columns(
             _yr=pl.when(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-            .then(pl.lit(start, pl.Int32) + pl.col("_roll"))
+            .then(pl.lit(start, pl.Int32) + pl.lit(steps.cum_sum()))
             .otherwise(pl.col("_yr"))
         )
-        rollovers = int(parts["_roll"].max() or 0)
     text = pl.format(
         "{}-{}-{} {}:{}:{}.{}",
         pl.col("_yr").cast(pl.String).str.pad_start(4, "0"),
@@ -339,7 +335,7 @@ def resolve(
     refused = int(named.sum()) if tz is None else 0
     unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum()) - refused
     out = frame.with_columns(ts=parts["ts"])
-    info = TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, rollovers, names, refused)
+    info = TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, names, refused)
     info.year = base[0] if yearless.any() and base is not None else None
     return out, info
 

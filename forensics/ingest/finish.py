@@ -50,12 +50,11 @@ class Times:
 
     def take(self, events: pl.DataFrame) -> pl.DataFrame:
         """Note one batch's stamps; its times are resolved now when every stamp has its year."""
-        steps: tuple[clock.Months, int] = (self.at, 0)
+        before, steps = self.at, 0
         if self.fmt is not None and self.fmt.time and events.height:
             parts = clock.stamp_parts(events, self.fmt.time)
             self.years.add(parts)
-            drops, self.at = clock.month_steps(parts["_month"], self.at)
-            steps = (steps[0], drops)
+            steps, self.at = clock.month_steps(parts["_month"], before)
             if not (parts["_yr"].is_null() & parts["_month"].is_not_null()).any():
                 events, info = clock.resolve(
                     events, self.fmt.time, tz=self.zone, anchors=[], year=self.year, mtime=self.mtime, parts=parts
@@ -64,7 +63,7 @@ class Times:
                 ts = events["ts"].drop_nulls()
                 if self.years.first is None and ts.len():
                     self.anchors = [min([*self.anchors, ts.min()]), max([*self.anchors, ts.max()])]
-        self.months.append(steps)
+        self.months.append((before, steps))
         return events
 
     @property
