@@ -10,12 +10,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import forensics
 from forensics import analysis
@@ -30,6 +34,7 @@ from forensics.analysis import (
     timeline_parquet,
 )
 from forensics.cli import cli
+from forensics.ingest import Loaded
 from forensics.report import text
 from tests.conftest import SAMPLES
 
@@ -165,3 +170,54 @@ def test_the_temporary_folder_goes_on_sigterm(tmp_path: Path) -> None:
     run.send_signal(signal.SIGTERM)  # while the events are analysed from the spilled file, unless it is done
     assert run.wait(timeout=300) in (0, 128 + signal.SIGTERM)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["in-memory", "parquet"])
+def test_a_groups_rows_are_let_go_before_the_next_group_is_read(
+    lazy: bool, spill_always: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analysis holds one group's rows at a time: when the next group is asked for, nothing holds the last
+    one's (an ``enumerate`` over the groups held it until the next was read: 1.2 GB more at 10.5M events)."""
+    files = case_files("tour", "dup_paper_out_rerun", "refund_wrong_card")
+    asked: list[weakref.ref[pl.DataFrame]] = []
+    alive: list[int] = []
+
+    def watched(groups: Iterator[Loaded]) -> Iterator[Loaded]:
+        for group in groups:
+            alive.append(sum(ref() is not None for ref in asked))  # the groups before this one still held
+            asked.append(weakref.ref(group.events))
+            yield group
+
+    def watch(split: Callable[..., Any]) -> Callable[..., Any]:
+        def cut(*args: Any) -> Any:
+            parts, flags = split(*args)
+            return watched(parts), flags
+
+        return cut
+
+    monkeypatch.setattr(analysis, "split", watch(analysis.split))
+    monkeypatch.setattr(analysis, "scan_split", watch(analysis.scan_split))
+    if lazy:
+        with ingested(files, card_key="k") as (loaded, source):
+            assert source is not None
+            diagnose_parquet(source, loaded, events=False)
+    else:
+        diagnose_by_group(forensics.load(files, card_key="k"), events=False)
+    assert len(alive) >= 3 and not any(alive)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.sampled_from(["a", "b", None])), max_size=40),
+    st.booleans(),
+)
+def test_ordered_is_a_stable_sort_of_the_frame_it_takes(rows: list[tuple[int | None, str | None]], last: bool) -> None:
+    """``analysis._ordered`` (columns put in order a few at a time) gives what ``DataFrame.sort`` gives."""
+    frame = pl.DataFrame(
+        {"k": [r[0] for r in rows], "s": [r[1] for r in rows], **{f"c{n}": range(len(rows)) for n in range(11)}},
+        schema_overrides={"k": pl.Int64, "s": pl.String},
+    )
+    expected = frame.sort("k", "s", maintain_order=True, nulls_last=last)
+    held = [frame.clone()]
+    assert analysis._ordered(held, [pl.col("k"), pl.col("s")], nulls_last=last).equals(expected)
+    assert held == []

@@ -345,7 +345,9 @@ def _diagnosed_groups(
     the memory with the tables of all the groups before it."""
     parts, flags = cut
     findings, fired, timelines = [], [], []
-    for n, part in enumerate(parts):
+    # not enumerate(parts): its tuple of the last (number, group) holds that group's rows until the next is read
+    for part in parts:
+        n = len(timelines)
         result = diagnose_timeline(build(part, flags), params=params, rules=rules)
         findings += result.findings
         if result.rules_fired.width:
@@ -375,20 +377,17 @@ def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool, kept: Pat
     ``timelines`` is emptied: each frame is let go once merged."""
     order = {path: n for n, path in enumerate(loaded.inputs["path"].to_list())} if loaded.inputs.height else {}
 
-    def ordered(frame: pl.DataFrame, keys: list[pl.Expr]) -> pl.DataFrame:
-        by = frame.select(pl.arg_sort_by(keys, maintain_order=True, nulls_last=True).alias("_by"))["_by"]
-        if by.equals(pl.int_range(0, frame.height, dtype=by.dtype, eager=True), check_names=False):
-            return frame  # in order already: no copy
-        return frame[by]
-
-    def concat(name: str) -> pl.DataFrame:
+    def concat(name: str) -> list[pl.DataFrame]:
+        """The groups' ``name`` tables as one frame in a list, for ``_ordered`` to take; the groups let go of them."""
         if kept is None:
-            return pl.concat([getattr(t, name) for t in timelines], how="vertical_relaxed")
-        parts = [pl.read_ipc(kept / f"{n}-{name}.arrow") for n in range(len(timelines))]
-        return pl.concat(parts, how="vertical_relaxed")
+            parts = [getattr(t, name) for t in timelines]
+            timelines[:] = [replace(t, **{name: part.clear()}) for t, part in zip(timelines, parts, strict=True)]
+        else:
+            parts = [pl.read_ipc(kept / f"{n}-{name}.arrow") for n in range(len(timelines))]
+        return [pl.concat(parts, how="vertical_relaxed")]
 
-    added = ordered(concat("events"), [pl.col(_ROW)])  # one row per event of the input, in its order
     columns = [c for c in timelines[0].events.columns if c != _ROW]
+    added = _ordered(concat("events"), [pl.col(_ROW)], nulls_last=True)  # one row per event of the input, in order
     whole = loaded.events if added.height == loaded.events.height else loaded.events.clear()  # left out
     events = whole.with_columns(added.select(c for c in columns)).select(
         *[c for c in loaded.events.columns], *[c for c in columns if c not in loaded.events.columns]
@@ -396,19 +395,41 @@ def merge(timelines: list[Timeline], loaded: Loaded, is_rotated: bool, kept: Pat
     del added
     # build() keeps the ingest order, or sorts by stream and line when a log continues another
     if is_rotated:
-        events = ordered(events, [pl.col("stream"), pl.col("seq")])
-        settlement = ordered(concat("settlement"), [pl.col("path"), pl.col("line")])
+        events = _ordered([events], [pl.col("stream"), pl.col("seq")], nulls_last=True)
+        settlement = _ordered(concat("settlement"), [pl.col("path"), pl.col("line")], nulls_last=True)
     else:
         rank = pl.col("path").replace_strict(order, default=None, return_dtype=pl.Int64)
-        settlement = ordered(concat("settlement"), [rank, pl.col("line")])
+        settlement = _ordered(concat("settlement"), [rank, pl.col("line")], nulls_last=True)
     merged = Timeline(
-        transactions=concat("transactions").sort("ts_start", "device", "line_start", maintain_order=True),
+        transactions=_ordered(concat("transactions"), [pl.col("ts_start"), pl.col("device"), pl.col("line_start")]),
         events=events,
-        devices=concat("devices").sort("tid", "first_seen", maintain_order=True),
-        clocks=concat("clocks").sort("path", "segment", maintain_order=True),
-        host=concat("host").sort("h_rx_ts", "host_path", "host_line", maintain_order=True),
+        devices=_ordered(concat("devices"), [pl.col("tid"), pl.col("first_seen")]),
+        clocks=_ordered(concat("clocks"), [pl.col("path"), pl.col("segment")]),
+        host=_ordered(concat("host"), [pl.col("h_rx_ts"), pl.col("host_path"), pl.col("host_line")]),
         settlement=settlement,
         loaded=loaded,
     )
     timelines.clear()
     return merged
+
+
+def _ordered(held: list[pl.DataFrame], keys: list[pl.Expr], nulls_last: bool = False) -> pl.DataFrame:
+    """The frame ``held`` holds (taken out of it), its rows in the order of ``keys`` (a stable sort, nulls first
+    unless ``nulls_last``): the frame itself when in that order already; else its columns put in order a few at
+    a time, each let go once copied, so that the sort holds the frame and a few columns more, not two frames."""
+    frame = held.pop()
+    by = frame.select(pl.arg_sort_by(keys, maintain_order=True, nulls_last=nulls_last).alias("_by"))["_by"]
+    if by.equals(pl.int_range(0, frame.height, dtype=by.dtype, eager=True), check_names=False):
+        return frame
+    columns: list[pl.Series] = frame.get_columns()
+    del frame
+    ordered: list[pl.Series] = []
+    while columns:  # a few columns at a time (gathered in parallel), let go of once copied
+        few, columns[:_FEW] = pl.DataFrame(columns[:_FEW]), []
+        ordered += few[by].get_columns()
+        del few
+    return pl.DataFrame(ordered)
+
+
+#: Columns put in order at a time by ``_ordered``.
+_FEW = 8
