@@ -27,7 +27,7 @@ import polars as pl
 
 import forensics
 from forensics.analysis import diagnose_parquet
-from forensics.analysis.groups import connect, group_of, identifiers
+from forensics.analysis.groups import connect, identifiers, labels
 from forensics.diagnosis import diagnose_timeline
 from forensics.ingest import Loaded
 from forensics.timeline import build
@@ -109,7 +109,7 @@ def analyse(fleet: Path, whole: bool) -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     scan = pl.scan_parquet(fleet)
     groups = connect(identifiers(scan))
-    sizes = scan.select(group_of(groups)).collect()["group"].value_counts()["count"]
+    sizes = labels(scan, groups).value_counts()["count"]
     terminals = scan.filter(pl.col("role") == "terminal").select(pl.col("device").n_unique()).collect().item()
     print(
         f"events {sizes.sum():,} ({terminals} terminals, {groups['group'].n_unique()} groups, the largest "

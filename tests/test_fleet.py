@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import forensics
 from forensics.analysis import diagnose_by_group, timeline_by_group
-from forensics.analysis.groups import UNATTACHED, connect, group_of, identifiers, one_site, site_mids
+from forensics.analysis.groups import UNATTACHED, connect, group_of, identifiers, labels, one_site, site_mids
 from forensics.diagnosis import diagnose_timeline
 from forensics.fleet.sweep import discover, sweep
 from forensics.ingest import Loaded
@@ -120,6 +120,8 @@ def test_a_row_naming_nothing_takes_the_group_of_the_next_named_row_of_its_file_
         earlier = [m for m in same[:at] if m is not None]
         expected.append(later[0] if later else earlier[-1] if earlier else UNATTACHED)
     assert events.select(group_of(groups))["group"].to_list() == expected
+    assert labels(events, groups).to_list() == expected  # streamed, from the files as categories
+    assert labels(events.lazy(), groups).to_list() == expected
 
 
 def test_the_logs_of_one_site_are_one_group(shared: Path) -> None:

