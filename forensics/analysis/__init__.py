@@ -161,10 +161,12 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
 
         def part(number: int, first: int, last: int) -> Loaded:
             rows = pl.int_range(first, last + 1, dtype=pl.Int64, eager=True).alias(_ROW)
-            events = scan.slice(first, last - first + 1).collect().with_columns(rows)
             mask = group.slice(first, last - first + 1) == number
-            mine = events if mask.all() else events.filter(mask)  # a slice of the group's rows alone is not copied
-            return Loaded(mine, loaded.unparsed, loaded.compliance, loaded.inputs)
+            if mask.all():  # a slice of the group's rows alone: its pieces (row groups) put in one, not copied again
+                events = _in_one_piece([scan.slice(first, last - first + 1).collect().with_columns(rows)])
+            else:
+                events = scan.slice(first, last - first + 1).collect().with_columns(rows).filter(mask)
+            return Loaded(events, loaded.unparsed, loaded.compliance, loaded.inputs)
 
         return (part(*span) for span in spans.iter_rows()), given(scan)
 
@@ -415,19 +417,30 @@ def _ordered(held: list[pl.DataFrame], keys: list[pl.Expr], nulls_last: bool = F
     """The frame ``held`` holds (taken out of it), its rows in the order of ``keys`` (a stable sort, nulls first
     unless ``nulls_last``): the frame itself when in that order already; else its columns put in order a few at
     a time, each let go once copied, so that the sort holds the frame and a few columns more, not two frames."""
-    frame = held.pop()
-    by = frame.select(pl.arg_sort_by(keys, maintain_order=True, nulls_last=nulls_last).alias("_by"))["_by"]
-    if by.equals(pl.int_range(0, frame.height, dtype=by.dtype, eager=True), check_names=False):
-        return frame
-    columns: list[pl.Series] = frame.get_columns()
-    del frame
-    ordered: list[pl.Series] = []
-    while columns:  # a few columns at a time (gathered in parallel), let go of once copied
+    by = held[-1].select(pl.arg_sort_by(keys, maintain_order=True, nulls_last=nulls_last).alias("_by"))["_by"]
+    if by.equals(pl.int_range(0, by.len(), dtype=by.dtype, eager=True), check_names=False):
+        return held.pop()
+    return _by_columns(held, lambda few: few[by])
+
+
+def _in_one_piece(held: list[pl.DataFrame]) -> pl.DataFrame:
+    """The frame ``held`` holds (taken out of it) with each column in one chunk, as ``build`` works on it: put
+    together a few columns at a time, so that it is not held twice (a frame read from Parquet comes in one chunk
+    per row group; ``build`` copied its columns into one, while the group's rows were held as read)."""
+    return _by_columns(held, pl.DataFrame.rechunk)
+
+
+def _by_columns(held: list[pl.DataFrame], copy: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """``copy`` of the frame ``held`` holds (taken out of it), made a few columns at a time, each let go once
+    copied: the work holds the frame and a few columns more, not two frames."""
+    columns = held.pop().get_columns()
+    done: list[pl.Series] = []
+    while columns:  # a few columns at a time (copied in parallel)
         few, columns[:_FEW] = pl.DataFrame(columns[:_FEW]), []
-        ordered += few[by].get_columns()
+        done += copy(few).get_columns()
         del few
-    return pl.DataFrame(ordered)
+    return pl.DataFrame(done)
 
 
-#: Columns put in order at a time by ``_ordered``.
+#: Columns copied at a time by ``_by_columns``.
 _FEW = 8
