@@ -262,3 +262,22 @@ def test_the_sweep_command_refuses_bad_paths_before_any_work(tmp_path: Path) -> 
     inside = runner.invoke(cli, ["sweep", str(log.parent), "-o", str(log.parent)])
     assert inside.exit_code != 0 and "holds inputs" in str(inside.exception)
     assert not (tmp_path / "out").exists() and sorted(p.name for p in log.parent.iterdir()) == ["a.log"]
+
+
+def test_an_inputs_record_is_the_same_read_once_or_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small input's record (links, site MIDs, span, given, first stamp) read from its events file held in
+    memory once equals the one read by scanning the file for each question (what bigger inputs get)."""
+    from forensics.fleet import sweep as sweeping
+    from forensics.ingest.dialect import dialect_sources
+
+    files = sorted(str(p) for p in (SAMPLES / "tour").iterdir() if p.suffix in (".log", ".csv"))
+    options = sweeping.Options(dialects=tuple(dialect_sources(None)))
+    records = {}
+    for limit in (sweeping._READ_ONCE, 0):
+        monkeypatch.setattr(sweeping, "_READ_ONCE", limit)
+        work = tmp_path / str(limit)
+        work.mkdir()
+        found = sweeping.parse_inputs([(f, ()) for f in files], str(work), options, b"k")
+        records[limit] = [{k: v for k, v in r.items() if k != "row"} for r in found]
+    assert records[0] == records[sweeping._READ_ONCE] and len(records[0]) == len(files)
+    assert any(r["links"] for r in records[0]) and any(r["first_stamp"] for r in records[0])

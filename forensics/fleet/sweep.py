@@ -283,6 +283,8 @@ def _record(
     from forensics.ingest.formats import registry
 
     events = pl.scan_parquet(events_file)
+    if row["parsed"] <= _READ_ONCE:  # a small input: its file read once for the five questions below, not five times
+        events = events.select(_RECORD_COLUMNS).collect().lazy()
     links = identifiers(events)
     mids = site_mids(events)
     times = events.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect()
@@ -321,6 +323,12 @@ def _record(
     with written_aside(Path(work) / f"{key}.json") as partial:
         partial.write_text(json.dumps(record))
     return {**record, "parsed_now": True}
+
+
+#: The columns of an input's events its record reads (``_record``).
+_RECORD_COLUMNS = ("role", "device", "tid", "mid", "kind", "mti", "ts", "ts_raw")
+#: Inputs of at most this many events are read once into memory for their record; bigger ones are scanned.
+_READ_ONCE = 200_000
 
 
 def _failed(path: str, sha: str | None, size: int, error: str, started: float) -> dict[str, Any]:
