@@ -120,9 +120,9 @@ def split(loaded: Loaded) -> tuple[Iterator[Loaded], tuple[bool, bool]] | None:
     if len(names) <= 1:
         return None
     rows = pl.int_range(0, events.height, dtype=pl.Int64, eager=True).alias(_ROW)
-    parts = (
+    parts = (  # each in one piece, as build() works on it (a filter keeps the chunks of what it filters)
         Loaded(
-            events.filter(group == name).with_columns(rows.filter(group == name)),
+            _in_one_piece([events.filter(group == name).with_columns(rows.filter(group == name))]),
             loaded.unparsed,
             loaded.compliance,
             loaded.inputs,
@@ -174,11 +174,13 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
         for file in _spooled(source, group, spool):
             events = pl.read_ipc(file)
             file.unlink()
-            if events[_GROUP].n_unique() == 1:
-                groups = [events.drop(_GROUP)]
+            if events[_GROUP].n_unique() == 1:  # the file's batches put in one piece (partitions are)
+                held = [events.drop(_GROUP)]
+                del events
+                groups = [_in_one_piece(held)]
             else:
                 groups = events.partition_by(_GROUP, maintain_order=True, include_key=False)
-            del events
+                del events
             while groups:
                 yield Loaded(groups.pop(0), loaded.unparsed, loaded.compliance, loaded.inputs)
 
