@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import forensics
 from forensics.analysis import diagnose_by_group, timeline_by_group
-from forensics.analysis.groups import UNATTACHED, connect, group_of, identifiers, labels, one_site, site_mids
+from forensics.analysis.groups import UNATTACHED, connect, identifiers, labels, one_site, site_mids
 from forensics.diagnosis import diagnose_timeline
 from forensics.fleet.sweep import discover, sweep
 from forensics.ingest import Loaded
@@ -84,9 +84,9 @@ def test_a_host_log_links_nothing_by_its_own_name_and_lines_without_ids_go_with_
     )
     groups = connect(identifiers(events))
     assert sorted(groups["group"].unique()) == ["G-T1", "G-T2"]  # the host log's name "h" joins nothing
-    assert events.select(group_of(groups))["group"].to_list() == ["G-T1", "G-T1", "G-T2", "G-T1", "G-T2", "G-T1"]
+    assert labels(events, groups).to_list() == ["G-T1", "G-T1", "G-T2", "G-T1", "G-T2", "G-T1"]
     alone = pl.DataFrame({"role": ["system"], "path": ["x.log"], "device": ["x"], "tid": [None], "mid": [None]})
-    assert alone.select(group_of(connect(identifiers(alone))))["group"].to_list() == [UNATTACHED]
+    assert labels(alone, connect(identifiers(alone))).to_list() == [UNATTACHED]
 
 
 @settings(max_examples=300, deadline=None)
@@ -119,8 +119,7 @@ def test_a_row_naming_nothing_takes_the_group_of_the_next_named_row_of_its_file_
         later = [m for m in same[at:] if m is not None]
         earlier = [m for m in same[:at] if m is not None]
         expected.append(later[0] if later else earlier[-1] if earlier else UNATTACHED)
-    assert events.select(group_of(groups))["group"].to_list() == expected
-    assert labels(events, groups).to_list() == expected  # streamed, from the files as categories
+    assert labels(events, groups).to_list() == expected
     assert labels(events.lazy(), groups).to_list() == expected
 
 
@@ -281,3 +280,38 @@ def test_an_inputs_record_is_the_same_read_once_or_scanned(tmp_path: Path, monke
         records[limit] = [{k: v for k, v in r.items() if k != "row"} for r in found]
     assert records[0] == records[sweeping._READ_ONCE] and len(records[0]) == len(files)
     assert any(r["links"] for r in records[0]) and any(r["first_stamp"] for r in records[0])
+
+
+@pytest.mark.parametrize("rows_at_a_time", [1, 2, 3, 1000])
+def test_routing_puts_each_row_in_its_group_whatever_the_slices(
+    rows_at_a_time: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route stage reads an input in slices; a row naming nothing goes with the next named row of its
+    whole file (as ``groups.labels`` reads it), not of its slice: a host's link line at the end of a slice
+    went with the TID before it."""
+    from forensics.fleet import sweep as sweeping
+
+    tids = ["T1", None, "T2", None, None, "T1", None]
+    events = pl.DataFrame(
+        {
+            "path": ["h.log"] * len(tids),
+            "line": list(range(1, len(tids) + 1)),
+            "role": ["host"] * len(tids),
+            "device": [None] * len(tids),
+            "tid": tids,
+            "mid": [None] * len(tids),
+        },
+        schema_overrides={"device": pl.String, "mid": pl.String},
+    )
+    (tmp_path / "work").mkdir()
+    events.write_parquet(tmp_path / "work" / "k.parquet")
+    groups = connect(identifiers(events))
+    monkeypatch.setattr(sweeping, "_ROUTE_ROWS", rows_at_a_time)
+    counts = sweeping.route_input("k", 0, str(tmp_path / "work"), str(tmp_path / "events"), groups)
+    routed = {
+        folder.name.removeprefix("group="): sorted(pl.read_parquet(list(folder.glob("*.parquet")))["line"].to_list())
+        for folder in (tmp_path / "events").iterdir()
+    }
+    expected = events.with_columns(group=labels(events, groups)).group_by("group").agg(pl.col("line").sort())
+    assert routed == {str(g): lines for g, lines in expected.iter_rows()}
+    assert counts == {g: len(lines) for g, lines in routed.items()}

@@ -42,7 +42,7 @@ from typing import Any
 import polars as pl
 
 from forensics.analysis import given
-from forensics.analysis.groups import UNATTACHED, connect, group_of, identifiers, members, one_site, site_mids
+from forensics.analysis.groups import UNATTACHED, connect, identifiers, labels, members, one_site, site_mids
 from forensics.coverage import plural
 from forensics.diagnosis import Diagnosis
 from forensics.errors import ForensicsError
@@ -402,10 +402,12 @@ def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.Dat
     """Write one parsed input's rows into ``events_dir/group=<gid>/part-<order>-<k>.parquet``; rows per group."""
     counts: dict[str, int] = {}
     source = Path(work) / f"{key}.parquet"
-    label = group_of(groups)
-    total = pl.scan_parquet(source).select(pl.len()).collect().item()
-    for k, start in enumerate(range(0, total, _ROUTE_ROWS)):
-        frame = pl.scan_parquet(source).slice(start, _ROUTE_ROWS).with_columns(label).collect()
+    # every row's group read over the whole input (a row naming nothing goes with the next named row of its
+    # file, which may be in the next slice), 8 bytes a row; then the rows a slice at a time
+    group = labels(pl.scan_parquet(source), groups)
+    for k, start in enumerate(range(0, group.len(), _ROUTE_ROWS)):
+        frame = pl.scan_parquet(source).slice(start, _ROUTE_ROWS).collect()
+        frame = frame.with_columns(group.slice(start, frame.height))
         for (gid,), part in frame.partition_by("group", as_dict=True, maintain_order=True).items():
             folder = Path(events_dir) / f"group={gid}"
             folder.mkdir(parents=True, exist_ok=True)
