@@ -70,7 +70,7 @@ def main() -> int:
         started = time.perf_counter()
         forensics.load(logs).events.write_parquet(cache)
         print(f"ingested {len(logs)} files in {time.perf_counter() - started:.0f} s (cached in {cache})")
-    fleet = work / f"fleet-{args.lines}-{args.events}.parquet"
+    fleet = work / f"fleet-{args.lines}-{args.events}-lz4.parquet"  # lz4: as forensics diagnose spills a big input
     if not fleet.exists():
         base = pl.scan_parquet(cache)
         copies = -(-args.events // base.select(pl.len()).collect().item())
@@ -87,7 +87,7 @@ def main() -> int:
                 )
                 for i in range(copies)
             ]
-        ).sink_parquet(fleet)  # streamed: the set-up never holds the fleet
+        ).sink_parquet(fleet, compression="lz4")  # streamed: the set-up never holds the fleet
     # a fresh process (this one, replaced) reads the fleet's events: its memory holds them and the analysis
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, __file__, "--analyse", str(fleet), *(["--whole"] if args.whole else [])])

@@ -158,6 +158,10 @@ def test_the_spilled_events_are_the_loaded_ones(spill_always: None) -> None:
     with ingested(files, card_key="k") as (_, source):
         assert source is not None
         assert pl.read_parquet(source).equals(forensics.load(files, card_key="k").events)
+        import pyarrow.parquet as pq
+
+        codecs = {pq.ParquetFile(source).metadata.row_group(0).column(n).compression for n in range(3)}
+        assert codecs == {"LZ4"}  # what each group's rows are read back from: lz4, faster to read than snappy
 
 
 def test_the_temporary_folder_goes_on_sigterm(tmp_path: Path) -> None:

@@ -44,16 +44,16 @@ def spill_bytes() -> int:
 @contextmanager
 def ingested(paths: str | Path | Sequence[str | Path], **load_options: Any) -> Iterator[tuple[Loaded, Path | None]]:
     """The inputs ingested (options as ``forensics.load``): (``load(paths)``, None) for inputs up to
-    ``spill_bytes()``; beyond, (the ``write_parquet`` tables, the Parquet file of their events) in a temporary
-    folder removed on leaving (an exception or, in the CLI, SIGTERM too), for ``diagnose_parquet`` or
-    ``timeline_parquet`` to read lazily."""
+    ``spill_bytes()``; beyond, (the ``write_parquet`` tables, the Parquet file of their events, lz4: each group's
+    rows are read back from it) in a temporary folder removed on leaving (an exception or, in the CLI, SIGTERM
+    too), for ``diagnose_parquet`` or ``timeline_parquet`` to read lazily."""
     listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if sum(_stored_bytes(p) for p in listed) <= spill_bytes() or any(k in load_options for k in _LOAD_ONLY):
         yield load(listed, **load_options), None
         return
     with scratch_folder("forensics-events-") as folder:
         source = folder / "events.parquet"
-        yield write_parquet(listed, source, **load_options), source
+        yield write_parquet(listed, source, compression="lz4", **load_options), source
 
 
 def _stored_bytes(path: str | Path) -> int:
