@@ -162,11 +162,11 @@ def scan_split(source: Path, loaded: Loaded, spool: Path) -> tuple[Iterator[Load
         def part(number: int, first: int, last: int) -> Loaded:
             rows = pl.int_range(first, last + 1, dtype=pl.Int64, eager=True).alias(_ROW)
             mask = group.slice(first, last - first + 1) == number
-            if mask.all():  # a slice of the group's rows alone: its pieces (row groups) put in one, not copied again
-                events = _in_one_piece([scan.slice(first, last - first + 1).collect().with_columns(rows)])
-            else:
-                events = scan.slice(first, last - first + 1).collect().with_columns(rows).filter(mask)
-            return Loaded(events, loaded.unparsed, loaded.compliance, loaded.inputs)
+            events = scan.slice(first, last - first + 1).collect().with_columns(rows)
+            # in one piece (a slice comes in one chunk per row group), the group's rows alone not copied again
+            held = [events if mask.all() else events.filter(mask)]
+            del events
+            return Loaded(_in_one_piece(held), loaded.unparsed, loaded.compliance, loaded.inputs)
 
         return (part(*span) for span in spans.iter_rows()), given(scan)
 

@@ -165,7 +165,8 @@ class Sighting:
 def required_text(pattern: re.Pattern[str]) -> str:
     """The longest run of plain characters that every match of ``pattern`` holds, read from its top level
     ("" when none is certain: a case-insensitive pattern, or one whose top level is all groups and classes).
-    Remembered: every input's guard reads the same few dozen contexts (parsing each anew was 12 ms a file)."""
+    Remembered: every input's guard reads the same few dozen contexts (parsing each anew was 4.5 ms of CPU a
+    file of a fleet)."""
     if pattern.flags & re.IGNORECASE:
         return ""
     best = run = ""
