@@ -2010,8 +2010,9 @@ def _to_streams(events: pl.DataFrame, joined: pl.DataFrame) -> pl.DataFrame:
 
 
 #: Event columns ``build`` does not read (but ``mark`` the texts): its work leaves them out (copied through its
-#: sorts and joins, they were nearly two thirds of a group's bytes) and its events take them back at the end.
-_CARRIED = frozenset("text message attrs ts_raw format dialect tag pid thread level keyword serial uptime".split())
+#: sorts and joins, they were nearly two thirds of a group's bytes) and its events take them back at the end,
+#: in the chunks they came in (the other columns it puts in one piece first).
+CARRIED = frozenset("text message attrs ts_raw format dialect tag pid thread level keyword serial uptime".split())
 #: The row number of each event in ``build``'s input, carried through its work.
 _ORIGIN = "_origin"
 
@@ -2027,7 +2028,7 @@ def _in_order(carried: pl.DataFrame, origin: pl.Series) -> pl.DataFrame:
 def build(loaded: Loaded, given: tuple[bool, bool] | None = None) -> Timeline:
     """The timeline of an ingest (see the module docstring); ``given`` as for ``transactions`` (a group
     of a wider ingest: ``forensics.fleet``)."""
-    carried = loaded.events.select(c for c in loaded.events.columns if c in _CARRIED)
+    carried = loaded.events.select(c for c in loaded.events.columns if c in CARRIED)
     # one chunk a column: a frame read in pieces (Parquet row groups, batches) is copied whole by the first
     # column added to it that is in one piece, and again by the next
     events = loaded.events.drop(carried.columns).rechunk()

@@ -228,12 +228,17 @@ def test_ordered_is_a_stable_sort_of_the_frame_it_takes(rows: list[tuple[int | N
 
 
 def test_a_group_read_in_pieces_is_put_in_one_column_by_column() -> None:
-    """``analysis._in_one_piece``: the same frame, each column in one chunk, taken out of the list it came in."""
+    """``analysis._in_one_piece``: the same frame, each column in one chunk, taken out of the list it came in
+    (but the columns ``build`` carries through untouched, left in their chunks)."""
     pieces = pl.concat(
-        [pl.DataFrame({"a": [n, None], "s": ["x", None], **{f"c{k}": [k, k] for k in range(12)}}) for n in range(5)]
+        [
+            pl.DataFrame({"a": [n, None], "s": ["x", None], **{f"c{k}": [k, k] for k in range(12)}, "text": ["t", "u"]})
+            for n in range(5)
+        ]
     )
     assert pieces.n_chunks() == 5
     held = [pieces.clone()]
     whole = analysis._in_one_piece(held)
     assert held == [] and whole.equals(pieces) and whole.columns == pieces.columns
-    assert set(whole.n_chunks("all")) == {1}
+    assert set(whole.drop("text").n_chunks("all")) == {1}
+    assert whole["text"].n_chunks() == 5  # timeline.CARRIED: build takes it as it comes

@@ -15,7 +15,7 @@ silent about them).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +27,7 @@ from forensics.analysis.groups import connect, identifiers, labels, one_site, si
 from forensics.diagnosis import Diagnosis, Params, RuleSet, diagnose_timeline
 from forensics.ingest import Loaded, load, write_parquet
 from forensics.outputs import scratch_folder
-from forensics.timeline import Timeline, build, streams
+from forensics.timeline import CARRIED, Timeline, build, streams
 
 #: Inputs of more bytes than this in all (as stored: a .gz file counts compressed) are ingested into a temporary
 #: Parquet file and analysed from it (``ingested``); $FORENSICS_SPILL_BYTES overrides it.
@@ -426,22 +426,29 @@ def _ordered(held: list[pl.DataFrame], keys: list[pl.Expr], nulls_last: bool = F
 
 
 def _in_one_piece(held: list[pl.DataFrame]) -> pl.DataFrame:
-    """The frame ``held`` holds (taken out of it) with each column in one chunk, as ``build`` works on it: put
-    together a few columns at a time, so that it is not held twice (a frame read from Parquet comes in one chunk
-    per row group; ``build`` copied its columns into one, while the group's rows were held as read)."""
-    return _by_columns(held, pl.DataFrame.rechunk)
+    """The frame ``held`` holds (taken out of it) with each column ``build`` works on in one chunk (those of
+    ``timeline.CARRIED`` it takes as they come, and they stay so): put together a few columns at a time, so that
+    it is not held twice (a frame read from Parquet comes in one chunk per row group; ``build`` copied its
+    columns into one, while the group's rows were held as read)."""
+    return _by_columns(held, pl.DataFrame.rechunk, leave=CARRIED)
 
 
-def _by_columns(held: list[pl.DataFrame], copy: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+def _by_columns(
+    held: list[pl.DataFrame], copy: Callable[[pl.DataFrame], pl.DataFrame], leave: Collection[str] = ()
+) -> pl.DataFrame:
     """``copy`` of the frame ``held`` holds (taken out of it), made a few columns at a time, each let go once
-    copied: the work holds the frame and a few columns more, not two frames."""
+    copied: the work holds the frame and a few columns more, not two frames. Columns named in ``leave`` are
+    kept as they are."""
     columns = held.pop().get_columns()
-    done: list[pl.Series] = []
-    while columns:  # a few columns at a time (copied in parallel)
-        few, columns[:_FEW] = pl.DataFrame(columns[:_FEW]), []
-        done += copy(few).get_columns()
+    names = [column.name for column in columns]
+    done = {column.name: column for column in columns if column.name in leave}
+    work = [column for column in columns if column.name not in leave]
+    del columns
+    while work:  # a few columns at a time (copied in parallel)
+        few, work[:_FEW] = pl.DataFrame(work[:_FEW]), []
+        done.update((column.name, column) for column in copy(few).get_columns())
         del few
-    return pl.DataFrame(done)
+    return pl.DataFrame([done[name] for name in names])
 
 
 #: Columns copied at a time by ``_by_columns``.
