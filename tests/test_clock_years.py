@@ -52,3 +52,55 @@ def test_batches_step_the_years_of_the_whole(months: list[int | None], data: st.
         if m is not None:
             whole = whole.step(m)[1]
     assert at == whole
+
+
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_STAMPS = st.one_of(
+    st.none(),  # a row without a stamp
+    st.builds(lambda m, d: f"{_MONTH_NAMES[m - 1]} {d:2d} 10:0{d % 10}:00", st.integers(1, 12), st.integers(1, 28)),
+    st.builds(
+        lambda y, m, z: f"{y}-{m:02d}-11T08:30:00{z}",
+        st.integers(2020, 2027),
+        st.integers(1, 12),
+        st.sampled_from(["", "Z", "+08:00"]),
+    ),
+    st.just("2024-13-45T99:00:00"),  # read by the pattern, no time
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(_STAMPS, max_size=12), min_size=1, max_size=5),
+    st.sampled_from([None, "UTC", "Asia/Shanghai", "+05:30"]),
+    st.lists(st.sampled_from([2019, 2024, 2026]), max_size=2),
+)
+def test_several_inputs_at_once_resolve_as_each_alone(
+    inputs: list[list[str | None]], tz: str | None, years: list[int]
+) -> None:
+    """``resolve_inputs`` over several inputs' rows (with ``input_years`` and each one's ``Years.base``) gives each
+    row the time, and each input the counts, that ``resolve`` of that input alone gives."""
+    from datetime import UTC, datetime
+
+    from forensics.ingest.clock import Years, input_years, resolve, resolve_inputs, stamp_parts
+    from forensics.ingest.formats import registry
+
+    patterns = registry().formats["syslog"].time
+    anchors = [datetime(y, 6, 1, tzinfo=UTC) for y in years]
+    schema = {"ts_raw": pl.String, "ts": pl.Datetime("us", "UTC")}  # as in the events: ts null until resolved
+    frames = [pl.DataFrame({"ts_raw": stamps, "ts": [None] * len(stamps)}, schema=schema) for stamps in inputs]
+    together = pl.concat([f.with_columns(_n=pl.lit(k, pl.Int32)) for k, f in enumerate(frames)])
+    parts = stamp_parts(together, patterns).with_columns(_n=together["_n"])
+    every = input_years(parts, len(frames))
+    bases = [y.base(anchors, None, 0.0) if y.first is not None else None for y in every]
+    out, stamped = resolve_inputs(together, parts, tz, bases)
+    for k, frame in enumerate(frames):
+        alone = Years()
+        if frame.height:
+            alone.add(stamp_parts(frame, patterns))
+        assert every[k] == alone
+        mine, info = resolve(frame, patterns, tz=tz, anchors=anchors, year=None, mtime=0.0)
+        assert out.filter(pl.col("_n") == k)["ts"].to_list() == mine["ts"].to_list()
+        if frame.height:
+            assert (stamped[k].unreadable, stamped[k].refused) == (info.unreadable, info.refused)
+            assert (stamped[k].tz_assumed, stamped[k].zone_names) == (info.tz_assumed, info.zone_names)
+            assert (bases[k] or (None, None))[1] == info.year_source

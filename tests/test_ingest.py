@@ -307,14 +307,36 @@ def test_write_parquet_streams_the_same_tables(
 
 
 @pytest.mark.slow
-def test_write_many_writes_what_write_parquet_writes_for_each_input(tmp_path: Path) -> None:
+@pytest.mark.parametrize("together", ["finished together", "zones differ", "together fails"])
+def test_write_many_writes_what_write_parquet_writes_for_each_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, together: str
+) -> None:
     """Many inputs as one stream (small ones through the fast path together, a blank-separated group per
-    format; bigger ones batch by batch; year-less stamps anchored per input): each output and result is
-    ``write_parquet``'s of that input alone; an input that fails gives its error and the others go on."""
+    format, their times, devices and card ids worked out at once; bigger ones batch by batch; year-less stamps
+    anchored per input): each output and result is ``write_parquet``'s of that input alone; an input that fails
+    gives its error and the others go on. A group whose inputs' zones differ, or whose finishing together fails,
+    is finished input by input, alike."""
     from datetime import UTC, datetime
 
+    import forensics.ingest.finish
+    import forensics.ingest.stream
     from forensics.ingest import write_many, write_parquet
     from tests.conftest import SAMPLES
+
+    calls: list[int] = []
+    finish_together = forensics.ingest.stream._finish_together
+
+    def spy(group: list, *args: object) -> object:
+        calls.append(len(group))
+        return finish_together(group, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forensics.ingest.stream, "_finish_together", spy)
+    if together == "together fails":
+
+        def failing(self: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(forensics.ingest.finish.Together, "devices", failing)
 
     inputs = sorted(
         p for case in ("dup_migration_rerun", "cbd_crash", "tour") for p in (SAMPLES / case).iterdir() if p.is_file()
@@ -323,13 +345,17 @@ def test_write_many_writes_what_write_parquet_writes_for_each_input(tmp_path: Pa
     anchors = [(), [datetime(2024, 3, 10, tzinfo=UTC)]]
     jobs = [(p, tmp_path / f"many-{n}.parquet", anchors[n % 2]) for n, p in enumerate(inputs)]
     jobs.insert(1, (tmp_path / "missing.log", tmp_path / "missing.parquet", ()))
-    results = write_many(jobs, card_key="k", batch_bytes=20_000)
+    zones = {"*": "Asia/Shanghai", inputs[-1].name: "Europe/Berlin"} if together == "zones differ" else "Asia/Shanghai"
+    results = write_many(jobs, card_key="k", batch_bytes=20_000, tz=zones)
     assert isinstance(results[1], InputError)
     assert not (tmp_path / "missing.parquet").exists()
+    assert max(calls) > 1 if together != "zones differ" else sum(calls) < len(inputs) - 1, calls
     for (path, output, anchor), result in zip(jobs, results, strict=True):
         if path.name == "missing.log":
             continue
-        alone = write_parquet(path, tmp_path / "alone.parquet", card_key="k", anchors=anchor, batch_bytes=20_000)
+        alone = write_parquet(
+            path, tmp_path / "alone.parquet", card_key="k", anchors=anchor, batch_bytes=20_000, tz=zones
+        )
         assert isinstance(result, forensics.Loaded), path
         assert_frame_equal(pl.read_parquet(output), pl.read_parquet(tmp_path / "alone.parquet"))
         for name in ("unparsed", "compliance", "inputs"):

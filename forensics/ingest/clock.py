@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -290,6 +291,99 @@ def resolve(
             .then(pl.lit(start, pl.Int32) + pl.lit(steps.cum_sum()))
             .otherwise(pl.col("_yr"))
         )
+    parts = _stamped(parts, tz)
+    counts = _counts(parts.with_columns(_n=pl.lit(0, pl.Int32), ts_raw=frame["ts_raw"]), tz).row(0, named=True)
+    info = TimeInfo(
+        tz or "UTC",
+        counts["needs_zone"] and tz is None,
+        year_source,
+        counts["unreadable"],
+        tuple(counts["names"]),
+        counts["refused"],
+    )
+    info.year = base[0] if yearless.any() and base is not None else None
+    return frame.with_columns(ts=parts["ts"]), info
+
+
+@dataclass
+class Stamped:
+    """What ``resolve_inputs`` says of one input's stamps (as its ``TimeInfo`` would)."""
+
+    unreadable: int = 0
+    refused: int = 0
+    tz_assumed: bool = False
+    zone_names: tuple[str, ...] = ()
+
+
+def resolve_inputs(
+    frame: pl.DataFrame,
+    parts: pl.DataFrame,
+    tz: str | None,
+    bases: Sequence[tuple[int, str] | None],
+) -> tuple[pl.DataFrame, list[Stamped]]:
+    """``resolve`` of several inputs' rows at once, each input one batch: ``frame`` with ``_n`` (each row's input,
+    0 to len(bases) - 1, an input's rows together and in order), ``parts`` its ``stamp_parts`` with ``_n``,
+    ``bases`` each input's base year (``Years.base``; None for an input without year-less stamps). Returns
+    ``frame`` with ``ts`` and what each input's stamps gave."""
+    if frame.is_empty():
+        return frame, [Stamped() for _ in bases]
+    yearless = pl.col("_yr").is_null() & pl.col("_month").is_not_null()
+    starts = {n: base[0] for n, base in enumerate(bases) if base is not None}
+    if starts:
+        parts = parts.with_columns(_step=_input_steps(parts.select("_n", "_month").with_row_index("_i")))
+        start = pl.col("_n").replace_strict(starts, default=None, return_dtype=pl.Int32)
+        parts = parts.with_columns(
+            _yr=pl.when(yearless).then(start + pl.col("_step").cum_sum().over("_n")).otherwise(pl.col("_yr"))
+        )
+    parts = _stamped(parts, tz)
+    counts = _counts(parts.with_columns(ts_raw=frame["ts_raw"]), tz)
+    stamped = [Stamped() for _ in bases]
+    for row in counts.iter_rows(named=True):
+        stamped[row["_n"]] = Stamped(
+            row["unreadable"], row["refused"], row["needs_zone"] and tz is None, tuple(row["names"])
+        )
+    return frame.with_columns(ts=parts["ts"]), stamped
+
+
+def input_years(parts: pl.DataFrame, n: int) -> list[Years]:
+    """Each input's ``Years`` (``parts``: ``stamp_parts`` with ``_n``, as for ``resolve_inputs``), as ``Years.add``
+    of its parts alone gives."""
+    years = [Years() for _ in range(n)]
+    own = parts.filter(pl.col("_yr").is_not_null()).group_by("_n").agg(pl.col("_yr").first())
+    for k, yr in own.iter_rows():
+        years[k].own = int(yr)
+    yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
+    first = yearless.group_by("_n").agg(pl.col("_month").first(), pl.col("_day").first())
+    for k, month, day in first.iter_rows():
+        years[k].first = (int(month), int(day))
+    for k, month in _runs(yearless.select("_n", "_month").with_row_index("_i")).select("_n", "_month").iter_rows():
+        step, years[k].months = years[k].months.step(int(month))
+        years[k].rollovers += step
+    return years
+
+
+def _runs(months: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``months`` (``_i``, ``_n``, ``_month``) where a run of one month starts within an input, nulls
+    left out (``year_steps``' runs, per input)."""
+    return months.drop_nulls("_month").filter(pl.col("_month").ne_missing(pl.col("_month").shift(1).over("_n")))
+
+
+def _input_steps(months: pl.DataFrame) -> pl.Series:
+    """Per row of ``months`` (``_i``, ``_n``, ``_month``), how the year steps at it: ``year_steps`` of each input's
+    months alone, from where no stamp stood."""
+    runs = _runs(months)
+    steps, at, current = [], Months(), None
+    for k, month in runs.select("_n", "_month").iter_rows():
+        if k != current:
+            at, current = Months(), k
+        step, at = at.step(int(month))
+        steps.append(step)
+    out = pl.zeros(months.height, pl.Int32, eager=True)
+    return out.scatter(runs["_i"], pl.Series(steps, dtype=pl.Int32)) if runs.height else out
+
+
+def _stamped(parts: pl.DataFrame, tz: str | None) -> pl.DataFrame:
+    """``parts`` (stamp parts, years filled) with ``ts`` (UTC), ``_naive`` and ``_offset``."""
     text = pl.format(
         "{}-{}-{} {}:{}:{}.{}",
         pl.col("_yr").cast(pl.String).str.pad_start(4, "0"),
@@ -326,18 +420,24 @@ def resolve(
     since = epoch.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False) * 1_000_000 + epoch.str.extract(
         r"\.(\d+)$", 1
     ).str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False)
-    ts = pl.when(epoch.is_not_null()).then(since.cast(UTC_US)).otherwise(ts)
-    parts = parts.with_columns(ts=ts)
-    local_only = parts["_offset"].is_null() & parts["_zone"].is_null() & parts["_naive"].is_not_null()
-    needs_zone = bool((local_only & parts["_zabbr"].is_null()).any())
-    named = local_only & parts["_zabbr"].is_not_null()
-    names = tuple(sorted(parts.filter(named)["_zabbr"].unique().to_list()))
-    refused = int(named.sum()) if tz is None else 0
-    unreadable = int((parts["ts"].is_null() & frame["ts_raw"].is_not_null()).sum()) - refused
-    out = frame.with_columns(ts=parts["ts"])
-    info = TimeInfo(zone, needs_zone and tz is None, year_source, unreadable, names, refused)
-    info.year = base[0] if yearless.any() and base is not None else None
-    return out, info
+    return parts.with_columns(ts=pl.when(epoch.is_not_null()).then(since.cast(UTC_US)).otherwise(ts))
+
+
+def _counts(parts: pl.DataFrame, tz: str | None) -> pl.DataFrame:
+    """Per input (``_n``) of stamped ``parts`` (with ``ts_raw``): ``needs_zone`` (a local stamp without any zone
+    name), ``names`` (zone names of local stamps that no one offset has, sorted), ``refused`` (stamps left
+    without a time for such a name: all of them unless ``tz`` is given) and ``unreadable`` (other stamps
+    without a time)."""
+    local_only = pl.col("_offset").is_null() & pl.col("_zone").is_null() & pl.col("_naive").is_not_null()
+    named = local_only & pl.col("_zabbr").is_not_null()
+    refused = named.sum() if tz is None else pl.lit(0, pl.UInt32)
+    return parts.group_by("_n", maintain_order=True).agg(
+        needs_zone=(local_only & pl.col("_zabbr").is_null()).any(),
+        names=pl.col("_zabbr").filter(named).unique().sort(),
+        refused=refused.cast(pl.Int64),
+        unreadable=(pl.col("ts").is_null() & pl.col("ts_raw").is_not_null()).sum().cast(pl.Int64)
+        - refused.cast(pl.Int64),
+    )
 
 
 def _safe_date(y: int, month: int, day: int) -> datetime:

@@ -5,7 +5,7 @@ device names, card ids, and the input's row of the inputs table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,19 @@ class Serials:
     first: str | None = None
 
     def add(self, events: pl.DataFrame) -> None:
-        serials = events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
-        for host, serial in zip(serials["host"].to_list(), serials["serial"].to_list(), strict=False):
-            self.by_host.setdefault(host, serial)
-            self.first = self.first or serial
+        """Note the serials of ``events``, in order."""
+        for host, serial in _serials(events).select("host", "serial").iter_rows():
+            self.note(host, serial)
+
+    def note(self, host: str | None, serial: str) -> None:
+        """Note one serial, seen on ``host``."""
+        self.by_host.setdefault(host, serial)
+        self.first = self.first or serial
+
+
+def _serials(events: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``events`` that give a TMS serial."""
+    return events.filter(pl.col("kind") == "tms.device", pl.col("serial").is_not_null())
 
 
 @dataclass
@@ -47,6 +56,7 @@ class Times:
     years: clock.Years = field(default_factory=clock.Years)
     anchors: list[datetime] = field(default_factory=list)  # first and last time, if every stamp has a year
     resolved: dict[int, clock.TimeInfo] = field(default_factory=dict)  # batch -> times already final
+    parts: dict[int, pl.DataFrame] = field(default_factory=dict)  # batch -> its stamp parts, while kept for resolve
 
     def take(self, events: pl.DataFrame) -> pl.DataFrame:
         """Note one batch's stamps; its times are resolved now when every stamp has its year."""
@@ -63,8 +73,14 @@ class Times:
                 ts = events["ts"].drop_nulls()
                 if self.years.first is None and ts.len():
                     self.anchors = [min([*self.anchors, ts.min()]), max([*self.anchors, ts.max()])]
+            else:
+                self.parts[len(self.months)] = parts
         self.months.append((before, steps))
         return events
+
+    def forget(self, k: int) -> None:
+        """Let batch ``k``'s stamp parts go (``resolve`` reads them again from its events)."""
+        self.parts.pop(k, None)
 
     @property
     def dated(self) -> bool:
@@ -92,6 +108,7 @@ class Times:
             mtime=self.mtime,
             base=start,
             before=before,
+            parts=self.parts.pop(k, None),
         )
 
     def starts(self, base: tuple[int, str] | None) -> list[tuple[tuple[int, str] | None, clock.Months]]:
@@ -123,6 +140,59 @@ def device(events: pl.DataFrame, fmt: Format | None, path: str, name: str | None
     else:
         expr = pl.lit(serials.first or fallback, pl.String)
     return events.with_columns(device=expr)
+
+
+@dataclass
+class Together:
+    """Several inputs of one format and zone, each read whole as one batch, finished at once: their rows in one
+    frame with ``_n`` (each row's input, an input's rows together and in order)."""
+
+    events: pl.DataFrame
+    times: list[Times]
+    paths: list[str]  # as recorded (card numbers masked)
+    anchors: list[list[datetime]]  # each input's anchors from other inputs (``anchors_for``)
+    serials: list[Serials] = field(init=False)
+    bases: list[tuple[int, str] | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.serials = [Serials() for _ in self.paths]
+        for k, host, serial in _serials(self.events).select("_n", "host", "serial").iter_rows():
+            self.serials[k].note(host, serial)
+        self.bases = [None] * len(self.paths)
+
+    def resolve(self) -> list[clock.Stamped]:
+        """Every row's time, as ``Times.take`` then ``Times.resolve`` give each input's (``bases``: each input's
+        base year)."""
+        fmt, zone = self.times[0].fmt, self.times[0].zone
+        if fmt is None or not fmt.time or self.events.is_empty():
+            return [clock.Stamped() for _ in self.paths]
+        parts = clock.stamp_parts(self.events, fmt.time).with_columns(_n=self.events["_n"])
+        years = clock.input_years(parts, len(self.paths))
+        self.bases = [
+            replace(times, years=mine).base(anchors)
+            for times, mine, anchors in zip(self.times, years, self.anchors, strict=True)
+        ]
+        self.events, stamped = clock.resolve_inputs(self.events, parts, zone, self.bases)
+        return stamped
+
+    def devices(self) -> None:
+        """Every row's ``device``, as ``device`` gives each input's (no --device)."""
+        fmt = self.times[0].fmt
+        fallback = pl.col("_n").replace_strict(
+            {k: Path(path).name.split(".")[0] for k, path in enumerate(self.paths)}, return_dtype=pl.String
+        )
+        if fmt is not None and fmt.device_from_host:
+            mapping = pl.DataFrame(
+                [(k, h, v) for k, s in enumerate(self.serials) for h, v in s.by_host.items() if h is not None],
+                schema={"_n": pl.Int32, "host": pl.String, "_serial": pl.String},
+                orient="row",
+            )
+            joined = self.events.join(mapping, on=["_n", "host"], how="left", maintain_order="left")
+            self.events = joined.with_columns(device=pl.coalesce("_serial", "host", fallback)).drop("_serial")
+        else:
+            first = {k: s.first for k, s in enumerate(self.serials) if s.first}
+            own = pl.col("_n").replace_strict(first, default=None, return_dtype=pl.String)
+            self.events = self.events.with_columns(device=pl.coalesce(own, fallback))
 
 
 def card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:

@@ -65,13 +65,15 @@ class _Columns:
         cut = len(self) - 1 if keep_last else len(self)
         if cut <= 0:
             return
-        schema = {n: EVENTS_SCHEMA[n] for n in self.names}
-        self.frames.append(pl.DataFrame({n: v[:cut] for n, v in self.lists.items()}, schema=schema))
+        # only the columns holding a value: a record fills few of them, and a column costs its build however
+        # short (``frame`` gives the others, null)
+        held = {n: v[:cut] for n, v in self.lists.items() if any(x is not None for x in v[:cut])}
+        self.frames.append(pl.DataFrame(held, schema={n: EVENTS_SCHEMA[n] for n in held}))
         self.lists = {n: v[cut:] for n, v in self.lists.items()}
 
     def frame(self) -> pl.DataFrame:
         self._flush()
-        body = pl.concat(self.frames) if self.frames else pl.DataFrame(schema={n: EVENTS_SCHEMA[n] for n in self.names})
+        body = pl.concat(self.frames, how="diagonal") if self.frames else pl.DataFrame(schema={"line": pl.Int64})
         return conform(
             body.with_columns(path=pl.lit(self.path), format=pl.lit(self.fmt), role=pl.lit(self.role, pl.String))
         )

@@ -16,6 +16,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,17 @@ from forensics.events import COMPLIANCE_SCHEMA, EVENTS_SCHEMA, INPUTS_SCHEMA, UN
 from forensics.ingest import clock, fastpath
 from forensics.ingest.cards import CardGuard, Sighting, mask_name
 from forensics.ingest.dialect import Dialects, dialect_sources
-from forensics.ingest.finish import Serials, Times, anchors_for, card_ids, device, input_row, setting_for, zone_for
+from forensics.ingest.finish import (
+    Serials,
+    Times,
+    Together,
+    anchors_for,
+    card_ids,
+    device,
+    input_row,
+    setting_for,
+    zone_for,
+)
 from forensics.ingest.formats import Format, Registry, registry_for
 from forensics.ingest.framing import record_batches
 from forensics.ingest.parse import (
@@ -141,10 +152,7 @@ class _Stream:
 
     def name_sightings(self, path: str, named: list[Sighting]) -> None:
         """The compliance rows of the card numbers masked in an input's file name."""
-        if named:
-            compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
-            add_sightings(compliance, path, None, named)
-            self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
+        self.compliance += _named(path, named)
 
     def _keep(self, n: int, item: _Pending, result: Parsed) -> None:
         events, unparsed, compliance = result
@@ -155,10 +163,12 @@ class _Stream:
         item.uncovered += int((lines["line_end"] - lines["line"] + 1).sum()) if lines.height else 0
         events = item.times.take(events)
         item.serials.add(events)
-        if self.spool_dir is None or self.in_memory + events.estimated_size() <= _SPOOL_MEMORY:
-            self.in_memory += events.estimated_size()
+        size = events.estimated_size() + item.times.parts.get(len(item.spool), pl.DataFrame()).estimated_size()
+        if self.spool_dir is None or self.in_memory + size <= _SPOOL_MEMORY:
+            self.in_memory += size  # with its stamp parts, kept for the second pass
             item.spool.append(events)
         else:
+            item.times.forget(len(item.spool))  # read again from the events in the second pass
             item.spool.append(self.spool_dir / f"{n}-{len(item.spool)}.arrow")
             events.write_ipc(item.spool[-1], compression="lz4")
 
@@ -184,19 +194,14 @@ class _Stream:
             return prepare(events), info, events["device"].unique(maintain_order=True).drop_nulls().to_list()
 
         unreadable, refused, assumed, devices, names = 0, 0, False, [], set()
-        with ThreadPoolExecutor(self.workers) as threads:
-            queue: deque[Future[tuple[Any, clock.TimeInfo | None, list[str]]]] = deque()
-            for k in range(len(item.spool)):
-                queue.append(threads.submit(one, k))
-                while queue and (len(queue) > self.workers or k == len(item.spool) - 1):
-                    events, info, seen = queue.popleft().result()
-                    if info is not None:
-                        unreadable += info.unreadable
-                        refused += info.refused
-                        assumed = assumed or info.tz_assumed
-                        names.update(info.zone_names)
-                    devices += [d for d in seen if d not in devices]
-                    sink(events)
+        for events, info, seen in _in_order(one, len(item.spool), self.workers):
+            if info is not None:
+                unreadable += info.unreadable
+                refused += info.refused
+                assumed = assumed or info.tz_assumed
+                names.update(info.zone_names)
+            devices += [d for d in seen if d not in devices]
+            sink(events)
         zone = item.times.zone
         info = clock.TimeInfo(
             zone or "UTC",
@@ -235,6 +240,20 @@ class _Stream:
             compliance=pl.concat(self.compliance) if self.compliance else pl.DataFrame(schema=COMPLIANCE_SCHEMA),
             inputs=pl.DataFrame(rows, schema=INPUTS_SCHEMA),
         )
+
+
+def _in_order(work: Callable[[int], Any], n: int, workers: int) -> Iterator[Any]:
+    """``work(0)``, ..., ``work(n - 1)``, in order, ``workers`` at a time in threads, beside the caller's use of
+    each result (one alone, a small input's single batch, in this thread: not worth a thread's start)."""
+    if n == 1:
+        yield from (work(k) for k in range(n))
+        return
+    with ThreadPoolExecutor(workers) as threads:
+        queue: deque[Future[Any]] = deque()
+        for k in range(n):
+            queue.append(threads.submit(work, k))
+            while queue and (len(queue) > workers or k == n - 1):
+                yield queue.popleft().result()
 
 
 def load(
@@ -326,13 +345,20 @@ def write_parquet(
 
 def _write_events(stream: _Stream, pending: list[_Pending], output: str | Path, compression: str = "snappy") -> Loaded:
     """The second pass of ``stream`` into the Parquet file ``output`` (its codec ``compression``)."""
+    with _parquet_sink(output, compression) as sink:
+        # each batch made Arrow in the worker threads: the writer, in this one, is the second pass's longest step
+        return stream.write(pending, sink, lambda events: events.to_arrow())
+
+
+@contextmanager
+def _parquet_sink(output: str | Path, compression: str = "snappy") -> Iterator[Callable[[Any], None]]:
+    """A writer of Arrow tables of events into the Parquet file ``output``, which appears only once it is closed
+    (a closed Parquet writer leaves a valid file that looks complete)."""
     import pyarrow.parquet as pq
 
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
-    # aside: a closed writer leaves a valid file that looks complete
     with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema, compression=compression) as out:
-        # each batch made Arrow in the worker threads: the writer, in this one, is the second pass's longest step
-        return stream.write(pending, out.write_table, lambda events: events.to_arrow())
+        yield out.write_table
 
 
 #: What one input of ``write_many`` is: its path, its output and the anchors of its year-less stamps.
@@ -457,6 +483,20 @@ def _parse_together(group: list[_Small], reg: Registry, guard: CardGuard, result
         parsed: list[Parsed | None] = list(_fast_together(pieces, fmt, reg, guard))
     except FAILURES:  # one of them fails: each on its own, so that the failure lands on its input
         parsed = [None] * len(pieces)
+    if all(one is not None for one in parsed) and len({s.item.times.zone for s in group}) == 1:
+        try:
+            finished = _finish_together(group, parsed, guard)  # type: ignore[arg-type]
+        except FAILURES:  # each on its own below, so that the failure lands on its input
+            finished = None
+        if finished is not None:
+            for small, (events, loaded) in zip(group, finished, strict=True):
+                try:
+                    with _parquet_sink(small.output) as sink:
+                        sink(events.to_arrow())
+                    results[small.n] = loaded
+                except FAILURES as exc:
+                    results[small.n] = exc
+            return
     for small, one in zip(group, parsed, strict=True):
         path = small.item.reader.path
         try:
@@ -467,6 +507,60 @@ def _parse_together(group: list[_Small], reg: Registry, guard: CardGuard, result
             results[small.n] = _write_events(small.stream, [small.item], small.output)
         except FAILURES as exc:
             results[small.n] = exc
+
+
+def _named(path: str, named: list[Sighting]) -> list[pl.DataFrame]:
+    """The compliance rows of the card numbers masked in an input's file name (none: no frame)."""
+    if not named:
+        return []
+    compliance: dict[str, list[Any]] = {n: [] for n in COMPLIANCE_SCHEMA.names()}
+    add_sightings(compliance, path, None, named)
+    return [pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA)]
+
+
+def _finish_together(group: list[_Small], parsed: list[Parsed], guard: CardGuard) -> list[tuple[pl.DataFrame, Loaded]]:
+    """Each input of ``group`` (one format and zone, its rows ``parsed``) finished as ``_keep`` then
+    ``_Stream.write`` would finish it alone: its events and its tables. The stamps, devices and card ids of all
+    their rows are worked out at once."""
+    together = Together(
+        pl.concat([events.with_columns(_n=pl.lit(k, pl.Int32)) for k, (events, _, _) in enumerate(parsed)]),
+        [s.item.times for s in group],
+        [s.item.reader.path for s in group],
+        [s.stream.anchors for s in group],
+    )
+    stamped = together.resolve()
+    together.devices()
+    events = card_ids(together.events, guard)
+    parts = conform(events).with_columns(_n=events["_n"]).partition_by("_n", as_dict=True, include_key=False)
+    seen = events.select("_n", "device").drop_nulls("device").unique(maintain_order=True)
+    devices: dict[int, list[str]] = {}
+    for k, name in seen.iter_rows():
+        devices.setdefault(k, []).append(name)
+    out = []
+    for k, (small, (mine, unparsed, compliance)) in enumerate(zip(group, parsed, strict=True)):
+        lines = pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA)
+        found = pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA)
+        covered = int((mine["line_end"] - mine["line"] + 1).sum()) if mine.height else 0
+        uncovered = int((lines["line_end"] - lines["line"] + 1).sum()) if lines.height else 0
+        base, time = together.bases[k], stamped[k]
+        info = clock.TimeInfo(
+            small.item.times.zone or "UTC",
+            time.tz_assumed,
+            base[1] if base else None,
+            time.unreadable,
+            zone_names=tuple(sorted(time.zone_names)),
+            refused=time.refused,
+            year=base[0] if base else None,
+        )
+        row = input_row(small.item.reader, small.item.fmt, info, covered, uncovered, devices.get(k, []))
+        loaded = Loaded(
+            events=pl.DataFrame(schema=EVENTS_SCHEMA),
+            unparsed=lines,
+            compliance=pl.concat([found, *_named(small.item.reader.path, small.named)]),
+            inputs=pl.DataFrame([row], schema=INPUTS_SCHEMA),
+        )
+        out.append((parts.get((k,), pl.DataFrame(schema=EVENTS_SCHEMA)), loaded))
+    return out
 
 
 def _fast_together(pieces: list[tuple[str, pl.Series]], fmt: Format, reg: Registry, guard: CardGuard) -> list[Parsed]:
