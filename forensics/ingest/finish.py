@@ -150,7 +150,7 @@ class Together:
     events: pl.DataFrame
     times: list[Times]
     paths: list[str]  # as recorded (card numbers masked)
-    anchors: list[list[datetime]]  # each input's anchors from other inputs (``anchors_for``)
+    anchors: list[list[datetime]]  # each input's times of other inputs (``write_parquet``'s ``anchors``)
     serials: list[Serials] = field(init=False)
     bases: list[tuple[int, str] | None] = field(init=False)
 

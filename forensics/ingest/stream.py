@@ -163,12 +163,15 @@ class _Stream:
         item.uncovered += int((lines["line_end"] - lines["line"] + 1).sum()) if lines.height else 0
         events = item.times.take(events)
         item.serials.add(events)
-        size = events.estimated_size() + item.times.parts.get(len(item.spool), pl.DataFrame()).estimated_size()
-        if self.spool_dir is None or self.in_memory + size <= _SPOOL_MEMORY:
-            self.in_memory += size  # with its stamp parts, kept for the second pass
-            item.spool.append(events)
+        size, parts = events.estimated_size(), item.times.parts.get(len(item.spool))
+        if parts is not None and self.in_memory + size + parts.estimated_size() <= _SPOOL_MEMORY:
+            size += parts.estimated_size()  # its stamp parts kept for the second pass, within the same budget
         else:
             item.times.forget(len(item.spool))  # read again from the events in the second pass
+        if self.spool_dir is None or self.in_memory + size <= _SPOOL_MEMORY:
+            self.in_memory += size
+            item.spool.append(events)
+        else:
             item.spool.append(self.spool_dir / f"{n}-{len(item.spool)}.arrow")
             events.write_ipc(item.spool[-1], compression="lz4")
 
@@ -246,7 +249,7 @@ def _in_order(work: Callable[[int], Any], n: int, workers: int) -> Iterator[Any]
     """``work(0)``, ..., ``work(n - 1)``, in order, ``workers`` at a time in threads, beside the caller's use of
     each result (one alone, a small input's single batch, in this thread: not worth a thread's start)."""
     if n == 1:
-        yield from (work(k) for k in range(n))
+        yield work(0)
         return
     with ThreadPoolExecutor(workers) as threads:
         queue: deque[Future[Any]] = deque()
