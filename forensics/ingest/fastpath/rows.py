@@ -55,7 +55,6 @@ class Rows:
         sep = self.twin.separator
         one = f"(?:{self.field_regex})"
         row = f"^{one}?(?:{_quote(sep)}{one}?)*$"
-        screen = "|".join([screen, *(strip_lookarounds(c).replace("(?P<v>", "(?:") for c in self.card_contexts)])
         frame = pl.DataFrame({"text": lines}).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
         text = pl.col("text")
         ok = (
@@ -63,6 +62,11 @@ class Rows:
             & ~context_lines(frame["text"], self.continuation, self.crash_tags)
             & text.str.contains(row)
         )
+        # each card context a pass of its own, not an alternative of the screen: joined to it, a context such as
+        # ``^(?:[^,]*,){10}\d{13,19}`` took the regex engine off its fast automaton (8 s against 0.06 s for
+        # 50,000 settlement rows); the lines matched are the same
+        for context in self.card_contexts:
+            ok = ok & ~text.str.contains(strip_lookarounds(context).replace("(?P<v>", "(?:"))
         # each field with the separator before it (one put before the first): no match is empty
         pieces = pl.concat_str(pl.lit(sep), text).str.extract_all(f"{_quote(sep)}{one}?")
         rows = frame.filter(ok).with_columns(_f=pieces.list.eval(pl.element().str.slice(len(sep))))
