@@ -65,6 +65,11 @@ _STAMPS = st.one_of(
         st.sampled_from(["", "Z", "+08:00"]),
     ),
     st.just("2024-13-45T99:00:00"),  # read by the pattern, no time
+    st.builds(  # jPOS's: a zone name of one offset, of several (CST) or unknown
+        lambda m, z: f"Wed {_MONTH_NAMES[m - 1]} 14 10:02:03 {z} 2024",
+        st.integers(1, 12),
+        st.sampled_from(["UTC", "PDT", "CST", "XYZ"]),
+    ),
 )
 
 
@@ -84,7 +89,7 @@ def test_several_inputs_at_once_resolve_as_each_alone(
     from forensics.ingest.clock import Years, input_years, resolve, resolve_inputs, stamp_parts
     from forensics.ingest.formats import registry
 
-    patterns = registry().formats["syslog"].time
+    patterns = registry().formats["syslog"].time + registry().formats["jpos"].time
     anchors = [datetime(y, 6, 1, tzinfo=UTC) for y in years]
     schema = {"ts_raw": pl.String, "ts": pl.Datetime("us", "UTC")}  # as in the events: ts null until resolved
     frames = [pl.DataFrame({"ts_raw": stamps, "ts": [None] * len(stamps)}, schema=schema) for stamps in inputs]

@@ -342,10 +342,19 @@ def test_write_many_writes_what_write_parquet_writes_for_each_input(
         p for case in ("dup_migration_rerun", "cbd_crash", "tour") for p in (SAMPLES / case).iterdir() if p.is_file()
     )
     inputs.append(Path(write(tmp_path, "yearless.log", "\n".join(LOGCAT.format(s=s) for s in range(30)) + "\n")))
+    # devices named by a TMS serial that is neither the host nor the file stem (per host in syslog), and a new year
+    tms = "payapp[881]: TMS: device serial=SER-A1 tid=T0005678 mid=000000007654321 app=3.2.1"
+    sale = "payapp[881]: TransProcess: START type=SALE inv=000101 amount=20.07 cur=EUR op=07 src=keypad"
+    swapped = [f"Dec 31 23:59:5{s} POS-A {tms if s == 0 else sale}" for s in range(3)]
+    swapped += [f"Jan  1 00:00:1{s} POS-{'AB'[s % 2]} {sale}" for s in range(4)]
+    inputs.append(Path(write(tmp_path, "swapped.log", "\n".join(swapped) + "\n")))
+    lane = ["12-31 23:59:58.101  2311  2311 I TMS     : device serial=A920-9999 tid=T0001234 mid=000000001234567 app=1"]
+    lane += [LOGCAT.format(s=s).replace("03-14 10:02", "01-01 00:00") for s in range(3)]
+    inputs.append(Path(write(tmp_path, "lane9.log", "\n".join(lane) + "\n")))
     anchors = [(), [datetime(2024, 3, 10, tzinfo=UTC)]]
     jobs = [(p, tmp_path / f"many-{n}.parquet", anchors[n % 2]) for n, p in enumerate(inputs)]
     jobs.insert(1, (tmp_path / "missing.log", tmp_path / "missing.parquet", ()))
-    zones = {"*": "Asia/Shanghai", inputs[-1].name: "Europe/Berlin"} if together == "zones differ" else "Asia/Shanghai"
+    zones = {"*": "Asia/Shanghai", inputs[-3].name: "Europe/Berlin"} if together == "zones differ" else "Asia/Shanghai"
     results = write_many(jobs, card_key="k", batch_bytes=20_000, tz=zones)
     assert isinstance(results[1], InputError)
     assert not (tmp_path / "missing.parquet").exists()
@@ -360,6 +369,14 @@ def test_write_many_writes_what_write_parquet_writes_for_each_input(
         assert_frame_equal(pl.read_parquet(output), pl.read_parquet(tmp_path / "alone.parquet"))
         for name in ("unparsed", "compliance", "inputs"):
             assert_frame_equal(getattr(result, name), getattr(alone, name)), (path, name)
+    devices = {p.name: pl.read_parquet(o)["device"].unique().sort().to_list() for p, o, _ in jobs if p.exists()}
+    assert devices["swapped.log"] == ["POS-B", "SER-A1"]
+    assert devices["lane9.log"] == ["A920-9999"]
+    local = pl.read_parquet(jobs[inputs.index(tmp_path / "lane9.log") + 1][1])["ts"].dt.convert_time_zone(
+        "Asia/Shanghai"
+    )
+    years = local.dt.year().to_list()
+    assert years[0] + 1 == years[-1], years
 
 
 def test_write_parquet_failing_midway_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

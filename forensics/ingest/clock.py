@@ -83,15 +83,9 @@ def year_steps(months: pl.Series, before: Months = Months()) -> tuple[pl.Series,
     """Per stamp (``months``: its month, null where it has none), how the year steps at it (``Months.step``;
     ``before``: where the stamps stood before these), and where the stamps stand after them. Read once per
     run of stamps in one month, so a batch costs a pass over its months and a loop over its few runs."""
-    runs = months.to_frame("m").with_row_index("i").drop_nulls("m").filter(pl.col("m").ne_missing(pl.col("m").shift(1)))
-    at, steps = before, []
-    for month in runs["m"].to_list():
-        step, at = at.step(int(month))
-        steps.append(step)
-    out = pl.zeros(months.len(), pl.Int32, eager=True)
-    if runs.height:
-        out = out.scatter(runs["i"], pl.Series(steps, dtype=pl.Int32))
-    return out, at
+    frame = months.to_frame("_month").with_row_index("_i").with_columns(_n=pl.lit(0, pl.Int32))
+    steps, after, _ = _input_steps(frame, [before])
+    return steps, after[0]
 
 
 def month_steps(months: pl.Series, before: Months = Months()) -> tuple[int, Months]:
@@ -203,18 +197,8 @@ class Years:
     months: Months = Months()  # where the year-less stamps stand
 
     def add(self, parts: pl.DataFrame) -> None:
-        """Take in one batch's stamp parts (from ``_parts``)."""
-        yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-        if self.own is None:
-            own = parts["_yr"].drop_nulls()
-            if own.len():
-                self.own = int(own[0])
-        if yearless.height:
-            months = yearless["_month"]
-            if self.first is None:
-                self.first = (int(months[0]), int(yearless["_day"][0]))
-            steps, self.months = month_steps(months, self.months)
-            self.rollovers += steps
+        """Take in one batch's stamp parts (from ``stamp_parts``)."""
+        _add_years(parts.with_columns(_n=pl.lit(0, pl.Int32)), [self])
 
     def base(self, anchors: list[datetime], year: int | None, mtime: float) -> tuple[int, str]:
         """The year of the first year-less stamp, and where it came from."""
@@ -305,14 +289,36 @@ def resolve(
     return frame.with_columns(ts=parts["ts"]), info
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stamped:
-    """What ``resolve_inputs`` says of one input's stamps (as its ``TimeInfo`` would)."""
+    """What an input's stamps gave (``resolve_inputs``, or its batches' ``TimeInfo`` added up)."""
 
     unreadable: int = 0
     refused: int = 0
     tz_assumed: bool = False
     zone_names: tuple[str, ...] = ()
+
+    def plus(self, info: TimeInfo) -> Stamped:
+        """These and one more batch's stamps."""
+        return Stamped(
+            self.unreadable + info.unreadable,
+            self.refused + info.refused,
+            self.tz_assumed or info.tz_assumed,
+            tuple(sorted({*self.zone_names, *info.zone_names})),
+        )
+
+    def info(self, zone: str | None, base: tuple[int, str] | None) -> TimeInfo:
+        """The input's ``TimeInfo`` (``zone``: its zone, None for UTC; ``base``: its first year-less stamp's year and
+        where it came from, ``Years.base``)."""
+        return TimeInfo(
+            zone or "UTC",
+            self.tz_assumed,
+            base[1] if base else None,
+            self.unreadable,
+            zone_names=self.zone_names,
+            refused=self.refused,
+            year=base[0] if base else None,
+        )
 
 
 def resolve_inputs(
@@ -330,7 +336,8 @@ def resolve_inputs(
     yearless = pl.col("_yr").is_null() & pl.col("_month").is_not_null()
     starts = {n: base[0] for n, base in enumerate(bases) if base is not None}
     if starts:
-        parts = parts.with_columns(_step=_input_steps(parts.select("_n", "_month").with_row_index("_i")))
+        steps, _, _ = _input_steps(parts.select("_n", "_month").with_row_index("_i"), [Months()] * len(bases))
+        parts = parts.with_columns(_step=steps)
         start = pl.col("_n").replace_strict(starts, default=None, return_dtype=pl.Int32)
         parts = parts.with_columns(
             _yr=pl.when(yearless).then(start + pl.col("_step").cum_sum().over("_n")).otherwise(pl.col("_yr"))
@@ -349,37 +356,34 @@ def input_years(parts: pl.DataFrame, n: int) -> list[Years]:
     """Each input's ``Years`` (``parts``: ``stamp_parts`` with ``_n``, as for ``resolve_inputs``), as ``Years.add``
     of its parts alone gives."""
     years = [Years() for _ in range(n)]
-    own = parts.filter(pl.col("_yr").is_not_null()).group_by("_n").agg(pl.col("_yr").first())
-    for k, yr in own.iter_rows():
-        years[k].own = int(yr)
-    yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
-    first = yearless.group_by("_n").agg(pl.col("_month").first(), pl.col("_day").first())
-    for k, month, day in first.iter_rows():
-        years[k].first = (int(month), int(day))
-    for k, month in _runs(yearless.select("_n", "_month").with_row_index("_i")).select("_n", "_month").iter_rows():
-        step, years[k].months = years[k].months.step(int(month))
-        years[k].rollovers += step
+    _add_years(parts, years)
     return years
 
 
-def _runs(months: pl.DataFrame) -> pl.DataFrame:
-    """The rows of ``months`` (``_i``, ``_n``, ``_month``) where a run of one month starts within an input, nulls
-    left out (``year_steps``' runs, per input)."""
-    return months.drop_nulls("_month").filter(pl.col("_month").ne_missing(pl.col("_month").shift(1).over("_n")))
+def _add_years(parts: pl.DataFrame, years: list[Years]) -> None:
+    """Take each input's stamp parts (``parts`` with ``_n``: the input of each row, in order) into ``years[_n]``."""
+    for k, yr in parts.filter(pl.col("_yr").is_not_null()).group_by("_n").agg(pl.col("_yr").first()).iter_rows():
+        years[k].own = years[k].own if years[k].own is not None else int(yr)
+    yearless = parts.filter(pl.col("_yr").is_null() & pl.col("_month").is_not_null())
+    for k, month, day in yearless.group_by("_n").agg(pl.col("_month").first(), pl.col("_day").first()).iter_rows():
+        years[k].first = years[k].first or (int(month), int(day))
+    _, after, rolled = _input_steps(yearless.select("_n", "_month").with_row_index("_i"), [y.months for y in years])
+    for y, months, steps in zip(years, after, rolled, strict=True):
+        y.months, y.rollovers = months, y.rollovers + steps
 
 
-def _input_steps(months: pl.DataFrame) -> pl.Series:
-    """Per row of ``months`` (``_i``, ``_n``, ``_month``), how the year steps at it: ``year_steps`` of each input's
-    months alone, from where no stamp stood."""
-    runs = _runs(months)
-    steps, at, current = [], Months(), None
+def _input_steps(months: pl.DataFrame, before: list[Months]) -> tuple[pl.Series, list[Months], list[int]]:
+    """Per row of ``months`` (``_i``, ``_n``, ``_month``: each input's rows in order), how the year steps at it,
+    each input's stamps from where ``before[_n]`` says they stood; where each input's stamps stand after them,
+    and how many years they stepped in all. Read once per run of stamps in one month."""
+    runs = months.drop_nulls("_month").filter(pl.col("_month").ne_missing(pl.col("_month").shift(1).over("_n")))
+    at, rolled, steps = list(before), [0] * len(before), []
     for k, month in runs.select("_n", "_month").iter_rows():
-        if k != current:
-            at, current = Months(), k
-        step, at = at.step(int(month))
+        step, at[k] = at[k].step(int(month))
+        rolled[k] += step
         steps.append(step)
     out = pl.zeros(months.height, pl.Int32, eager=True)
-    return out.scatter(runs["_i"], pl.Series(steps, dtype=pl.Int32)) if runs.height else out
+    return (out.scatter(runs["_i"], pl.Series(steps, dtype=pl.Int32)) if runs.height else out), at, rolled
 
 
 def _stamped(parts: pl.DataFrame, tz: str | None) -> pl.DataFrame:

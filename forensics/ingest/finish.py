@@ -129,17 +129,31 @@ def anchors_for(n: int, times: Sequence[Times]) -> list[datetime]:
 def device(events: pl.DataFrame, fmt: Format | None, path: str, name: str | None, serials: Serials) -> pl.DataFrame:
     """device: TMS serial (per host, where the format names devices by host), else the host,
     else --device (``name``), else the file stem."""
-    fallback = mask_name(name) if name else Path(path).name.split(".")[0]  # the path is masked already
+    one = events.with_columns(_n=pl.lit(0, pl.Int32))
+    return _devices(one, fmt, [mask_name(name) if name else _stem(path)], [serials]).drop("_n")
+
+
+def _stem(path: str) -> str:
+    """The name a device takes from its log's file name (``path`` as recorded: card numbers masked already)."""
+    return Path(path).name.split(".")[0]
+
+
+def _devices(events: pl.DataFrame, fmt: Format | None, fallbacks: list[str], serials: list[Serials]) -> pl.DataFrame:
+    """``device`` of the rows of several inputs (``_n``: each row's input): its TMS serial (per host, where the format
+    names devices by host), else the host, else ``fallbacks[_n]``."""
+    fallback = pl.col("_n").replace_strict(dict(enumerate(fallbacks)), return_dtype=pl.String)
     if fmt is not None and fmt.device_from_host:
-        mapping = {h: v for h, v in serials.by_host.items() if h is not None}
-        expr = pl.coalesce(
-            pl.col("host").replace_strict(mapping, default=None, return_dtype=pl.String),
-            pl.col("host"),
-            pl.lit(fallback),
+        mapping = pl.DataFrame(
+            [(k, h, v) for k, s in enumerate(serials) for h, v in s.by_host.items() if h is not None],
+            schema={"_n": pl.Int32, "host": pl.String, "_serial": pl.String},
+            orient="row",
         )
-    else:
-        expr = pl.lit(serials.first or fallback, pl.String)
-    return events.with_columns(device=expr)
+        joined = events.join(mapping, on=["_n", "host"], how="left", maintain_order="left")
+        return joined.with_columns(device=pl.coalesce("_serial", "host", fallback)).drop("_serial")
+    first = {k: s.first for k, s in enumerate(serials) if s.first}
+    return events.with_columns(
+        device=pl.coalesce(pl.col("_n").replace_strict(first, default=None, return_dtype=pl.String), fallback)
+    )
 
 
 @dataclass
@@ -177,22 +191,7 @@ class Together:
 
     def devices(self) -> None:
         """Every row's ``device``, as ``device`` gives each input's (no --device)."""
-        fmt = self.times[0].fmt
-        fallback = pl.col("_n").replace_strict(
-            {k: Path(path).name.split(".")[0] for k, path in enumerate(self.paths)}, return_dtype=pl.String
-        )
-        if fmt is not None and fmt.device_from_host:
-            mapping = pl.DataFrame(
-                [(k, h, v) for k, s in enumerate(self.serials) for h, v in s.by_host.items() if h is not None],
-                schema={"_n": pl.Int32, "host": pl.String, "_serial": pl.String},
-                orient="row",
-            )
-            joined = self.events.join(mapping, on=["_n", "host"], how="left", maintain_order="left")
-            self.events = joined.with_columns(device=pl.coalesce("_serial", "host", fallback)).drop("_serial")
-        else:
-            first = {k: s.first for k, s in enumerate(self.serials) if s.first}
-            own = pl.col("_n").replace_strict(first, default=None, return_dtype=pl.String)
-            self.events = self.events.with_columns(device=pl.coalesce(own, fallback))
+        self.events = _devices(self.events, self.times[0].fmt, [_stem(p) for p in self.paths], self.serials)
 
 
 def card_ids(events: pl.DataFrame, guard: CardGuard) -> pl.DataFrame:

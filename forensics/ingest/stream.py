@@ -158,9 +158,8 @@ class _Stream:
         events, unparsed, compliance = result
         self.unparsed.append(pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA))
         self.compliance.append(pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA))
-        item.covered += int((events["line_end"] - events["line"] + 1).sum()) if events.height else 0
-        lines = self.unparsed[-1]
-        item.uncovered += int((lines["line_end"] - lines["line"] + 1).sum()) if lines.height else 0
+        item.covered += _spanned(events)
+        item.uncovered += _spanned(self.unparsed[-1])
         events = item.times.take(events)
         item.serials.add(events)
         size, parts = events.estimated_size(), item.times.parts.get(len(item.spool))
@@ -196,25 +195,12 @@ class _Stream:
             events = conform(card_ids(events, self.guard))
             return prepare(events), info, events["device"].unique(maintain_order=True).drop_nulls().to_list()
 
-        unreadable, refused, assumed, devices, names = 0, 0, False, [], set()
+        stamped, devices = clock.Stamped(), []
         for events, info, seen in _in_order(one, len(item.spool), self.workers):
-            if info is not None:
-                unreadable += info.unreadable
-                refused += info.refused
-                assumed = assumed or info.tz_assumed
-                names.update(info.zone_names)
+            stamped = stamped.plus(info) if info is not None else stamped
             devices += [d for d in seen if d not in devices]
             sink(events)
-        zone = item.times.zone
-        info = clock.TimeInfo(
-            zone or "UTC",
-            assumed,
-            base[1] if base else None,
-            unreadable,
-            zone_names=tuple(sorted(names)),
-            refused=refused,
-            year=base[0] if base else None,
-        )
+        info = stamped.info(item.times.zone, base)
         return input_row(item.reader, item.fmt, info, item.covered, item.uncovered, devices)
 
     def read(self, paths: list[str | Path], batch_bytes: int, chunk_lines: int, fast: bool) -> list[_Pending]:
@@ -512,6 +498,11 @@ def _parse_together(group: list[_Small], reg: Registry, guard: CardGuard, result
             results[small.n] = exc
 
 
+def _spanned(rows: pl.DataFrame) -> int:
+    """Lines the ``rows`` (events or unparsed lines, with ``line`` and ``line_end``) span in all."""
+    return int((rows["line_end"] - rows["line"] + 1).sum()) if rows.height else 0
+
+
 def _named(path: str, named: list[Sighting]) -> list[pl.DataFrame]:
     """The compliance rows of the card numbers masked in an input's file name (none: no frame)."""
     if not named:
@@ -543,19 +534,8 @@ def _finish_together(group: list[_Small], parsed: list[Parsed], guard: CardGuard
     for k, (small, (mine, unparsed, compliance)) in enumerate(zip(group, parsed, strict=True)):
         lines = pl.DataFrame(unparsed, schema=UNPARSED_SCHEMA)
         found = pl.DataFrame(compliance, schema=COMPLIANCE_SCHEMA)
-        covered = int((mine["line_end"] - mine["line"] + 1).sum()) if mine.height else 0
-        uncovered = int((lines["line_end"] - lines["line"] + 1).sum()) if lines.height else 0
-        base, time = together.bases[k], stamped[k]
-        info = clock.TimeInfo(
-            small.item.times.zone or "UTC",
-            time.tz_assumed,
-            base[1] if base else None,
-            time.unreadable,
-            zone_names=tuple(sorted(time.zone_names)),
-            refused=time.refused,
-            year=base[0] if base else None,
-        )
-        row = input_row(small.item.reader, small.item.fmt, info, covered, uncovered, devices.get(k, []))
+        info = stamped[k].info(small.item.times.zone, together.bases[k])
+        row = input_row(small.item.reader, small.item.fmt, info, _spanned(mine), _spanned(lines), devices.get(k, []))
         loaded = Loaded(
             events=pl.DataFrame(schema=EVENTS_SCHEMA),
             unparsed=lines,
