@@ -482,3 +482,19 @@ def test_an_offset_no_zone_has_leaves_the_time_unread(tmp_path: Path) -> None:
         "2026-03-14T18:32:13.204000+00:00",
     ]
     assert loaded.inputs["notes"][0] == "1 timestamps could not be read; year-less stamps: year 2026 given by --year"
+
+
+def test_parquet_dictionaries_only_where_values_repeat(tmp_path: Path) -> None:
+    # the columns whose values differ row to row are written plain; the others keep their dictionaries
+    import pyarrow.parquet as pq
+
+    log = write(tmp_path, "x.log", "\n".join(LOGCAT.format(s=s) for s in range(1, 40)))
+    forensics.ingest.write_parquet(log, tmp_path / "e.parquet")
+    group = pq.ParquetFile(tmp_path / "e.parquet").metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)}
+    dictionary = {name for name, used in encodings.items() if "RLE_DICTIONARY" in used}
+    assert {"line", "ts", "text", "message"}.isdisjoint(dictionary)
+    assert {"path", "format", "kind", "device"} <= dictionary
+    assert_frame_equal(
+        pl.read_parquet(tmp_path / "e.parquet").drop("card_id"), forensics.load(log).events.drop("card_id")
+    )

@@ -346,8 +346,18 @@ def _parquet_sink(output: str | Path, compression: str = "snappy") -> Iterator[C
     import pyarrow.parquet as pq
 
     arrow_schema = pl.DataFrame(schema=EVENTS_SCHEMA).to_arrow().schema
-    with written_aside(output) as partial, pq.ParquetWriter(str(partial), arrow_schema, compression=compression) as out:
+    dictionary = [name for name in EVENTS_SCHEMA if name not in _ROW_UNIQUE]
+    with (
+        written_aside(output) as partial,
+        pq.ParquetWriter(str(partial), arrow_schema, compression=compression, use_dictionary=dictionary) as out,
+    ):
         yield out.write_table
+
+
+#: Event columns whose values nearly always differ from row to row: Parquet dictionary encoding is not tried on
+#: them (tried, a dictionary grows past its page limit and is dropped, at a cost: a tenth of the writer's time on
+#: 1M syslog lines, and the file a tenth larger).
+_ROW_UNIQUE = frozenset({"line", "line_end", "ts", "ts_raw", "message", "text"})
 
 
 #: What one input of ``write_many`` is: its path, its output and the anchors of its year-less stamps.
