@@ -1848,14 +1848,19 @@ def _outcomes(t: pl.DataFrame) -> pl.DataFrame:
             & (~host_seen | (pl.col("host_rc").is_not_null() & ~host_approved)),
         ),
     ]
-    t = t.with_columns(
-        flags=pl.concat_list(
-            [
-                pl.when(cond.fill_null(False)).then(pl.lit([name])).otherwise(pl.lit([], pl.List(pl.String)))
-                for name, cond in flags
-            ]
-        )
+    # each row's flags as a bit mask, then each distinct mask's list of names (a list per row built by
+    # concatenating one-name lists costs ten times the conditions)
+    mask = pl.sum_horizontal(
+        pl.when(cond.fill_null(False)).then(pl.lit(1 << bit, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
+        for bit, (_, cond) in enumerate(flags)
     )
+    t = t.with_columns(_flags=mask)
+    masks = t["_flags"].unique().to_list()
+    names = pl.DataFrame(
+        {"_flags": masks, "flags": [[name for bit, (name, _) in enumerate(flags) if m >> bit & 1] for m in masks]},
+        schema={"_flags": pl.Int64, "flags": pl.List(pl.String)},
+    )
+    t = t.join(names, on="_flags", how="left", maintain_order="left").drop("_flags")
     return t.select(
         pl.col("attempt").alias("_attempt"),
         *[
