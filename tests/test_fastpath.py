@@ -984,6 +984,41 @@ def test_a_jpos_block_with_a_de55_takes_the_block_twin_unless_it_holds_card_data
     assert fast.compliance.height == 2 and "4761739001010010" not in "".join(fast.events["text"])
 
 
+@pytest.mark.parametrize(
+    "tail",
+    ['/>', ' />', '  type="binary"/>', ' type="binary"  />', 'type="binary"/>', ' type="binary"/ >', ' />  '],
+)
+def test_jpos_field_lines_spaced_every_way_read_as_lark_reads_them(tmp_path: Path, tail: str) -> None:
+    """What may follow a field's value (spaces, a type, no space before it) is read alike on both paths; a DE55
+    sent again in a later batch is read again the same (the twin keeps each DE55 line's reading)."""
+    de55 = "9F2701809F360200599F2608C10D4EE51A665ECA950500000080009B02E800"
+
+    def block(stan: str) -> list[str]:
+        return [
+            f'<log realm="server-channel/10.1.2.3:55225" at="2025-02-25T08:13:41.{stan[-3:]}">',
+            "  <receive>",
+            '    <isomsg direction="incoming">',
+            '      <field id="0" value="0200"/>',
+            f'      <field id="11" value="{stan}"{tail}',
+            f'      <field id="55" value="{de55}"{tail}',
+            "    </isomsg>",
+            "  </receive>",
+            "</log>",
+        ]
+
+    log = tmp_path / "host.log"
+    log.write_text("\n".join(line for n in range(3) for line in block(f"{n:06d}")) + "\n", encoding="utf-8")
+    fast, _ = both([log])
+    reg = registry()
+    twin = reg.fast_blocks(reg.formats["jpos"])
+    taken = tail not in ('type="binary"/>', ' type="binary"/ >')  # no space before the type; "/ >": Lark's
+    for _ in range(2):  # the second time from what the twin kept
+        done, _ = twin.parse(pl.Series(block("000001")), reg.card_screen)
+        assert done.height == taken
+        assert not taken or done["atc"].to_list() == ["0059"]
+    assert fast.events["atc"].to_list() == (["0059"] * 3 if taken else fast.events["atc"].to_list())
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.booleans(), max_size=700))
 @example([True, False] * 300)  # more runs than slicing takes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import polars as pl
@@ -14,6 +15,8 @@ from forensics.ingest.read import MAX_LINE
 
 #: event tag -> kind of a block that is a message
 EVENT_KINDS = {"receive": "host.rx", "send": "host.tx"}
+#: DE55 lines whose reading is kept (``JposBlocks._de55``)
+_DE55_CACHE = 1 << 12
 
 
 class JposBlocks:
@@ -46,6 +49,8 @@ class JposBlocks:
         self.comment = r"^\s*<!--(?:[^-]|-[^-])*-->\s*$"
         self.iso = iso
         self.untouched = untouched  # whether the card guard leaves a line as it is (a DE55 line: no card tag)
+        # a terminal sends the same DE55 again and again (only its counter moves): each line read once
+        self._read_de55 = functools.lru_cache(maxsize=_DE55_CACHE)(self._de55)
 
     def parse(self, lines: pl.Series, screen: str) -> tuple[pl.DataFrame, pl.Series]:
         """Event rows of the blocks settled here (``line``, ``line_end``, ``text`` and columns),
@@ -76,8 +81,9 @@ class JposBlocks:
     def _plain_blocks(self, member: pl.DataFrame, screen: str) -> pl.DataFrame:
         text = pl.col("text")
         tag = text.str.extract(r"^\s*</?([A-Za-z][\w.:-]*)", 1)
+        # one-pass (each character has one way through), which Polars' regex engine captures fastest
         field = text.str.extract_groups(
-            r'^\s*<field id="(?P<id>[^"]*)" value="(?P<value>[^"]*)"(?:\s+type="[^"]*")?\s*/>\s*$'
+            r'^\s*<field id="(?P<id>[^"]*)" value="(?P<value>[^"]*)"(?:\s+(?:type="[^"]*"\s*)?)?/>\s*$'
         )
         lines = member.with_columns(
             _tag=tag,
@@ -219,21 +225,22 @@ class JposBlocks:
     def _emv(self, lines: pl.DataFrame) -> pl.DataFrame:
         """Each DE55 line (``_i``): whether the card guard leaves it as it is (``_emv_ok``), its top-level tags
         as fields ``55.<tag>`` (``_tags``) and the DE55 in words (``_words``), as ``interpret`` reads them."""
-        read: dict[str, tuple[bool, list[dict[str, str]], str | None]] = {}
-        rows = []
-        for i, text, value in lines.filter(pl.col("_fid") == "55").select("_i", "text", "_fval").iter_rows():
-            if text not in read:
-                tags = emv_tlv(value)
-                tlv = [{"tag": f"55.{tag}", "value": v} for tag, v in tags.items()]
-                read[text] = (self.untouched(text), tlv, emv_words(tags))
-            rows.append((i, *read[text]))
+        de55 = lines.filter(pl.col("_fid") == "55").select("_i", "text", "_fval")
+        rows = [
+            (text, *self._read_de55(text, value)) for text, value in de55.select("text", "_fval").unique().iter_rows()
+        ]
         schema = {
-            "_i": pl.Int64,
+            "text": pl.String,
             "_emv_ok": pl.Boolean,
             "_tags": pl.List(pl.Struct({"tag": pl.String, "value": pl.String})),
             "_words": pl.String,
         }
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        read = pl.DataFrame(rows, schema=schema, orient="row")
+        return de55.join(read, on="text", how="left", maintain_order="left").drop("text", "_fval")
+
+    def _de55(self, text: str, value: str) -> tuple[bool, list[dict[str, str]], str | None]:
+        tags = emv_tlv(value)
+        return self.untouched(text), [{"tag": f"55.{tag}", "value": v} for tag, v in tags.items()], emv_words(tags)
 
 
 def star_fill(masked: pl.Expr) -> pl.Expr:
