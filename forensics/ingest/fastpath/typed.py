@@ -55,9 +55,11 @@ def typed(wide: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     cur_exp = pl.lit(None, pl.Int64)
     if "currency" in have:  # looked up once, used by every amount
         code, exponent = currency_columns(pl.col("currency"))
-        wide = wide.with_columns(
+        # each distinct code looked up once (a batch logs a few currencies on many rows)
+        codes = wide.select(pl.col("currency").unique().drop_nulls()).with_columns(
             _v_currency=pl.coalesce(code, pl.col("currency").str.strip_chars().str.to_uppercase()), _cexp=exponent
         )
+        wide = wide.join(codes, on="currency", how="left", maintain_order="left")
         cur_exp = pl.col("_cexp")
     steps: list[pl.Expr] = []
     bad: list[pl.Expr] = []
