@@ -9,6 +9,8 @@ a file of awkward lines. The fast path must also really take most lines (else it
 from __future__ import annotations
 
 import json
+import re
+import string
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +22,7 @@ from polars.testing import assert_frame_equal
 import forensics
 from forensics.ingest import fastpath, registry
 from forensics.ingest.cards import CardGuard
-from forensics.ingest.fastpath import NotRegular, compile_grammar, strip_lookarounds
+from forensics.ingest.fastpath import PLAIN, NotRegular, compile_grammar, strip_lookarounds
 from forensics.ingest.parse import _merged, card_screens
 from forensics.ingest.read import read_input
 from forensics.simulate import simulate_volume
@@ -54,6 +56,50 @@ def fast_share(paths: list[Path]) -> float:
         taken += len(lines) - rest.len()
         total += len(lines)
     return taken / total
+
+
+def test_the_engines_agree_on_every_character_plain_text_may_hold() -> None:
+    """Of the characters the fast path takes (``PLAIN``), Rust's regex and Python's agree on what ``\\w``, ``\\s``
+    and ``\\d`` match and on which match an ASCII letter case-insensitively; what they disagree on is kept out."""
+    chars = [chr(c) for c in range(0x80, 0x30000) if 0xD800 > c or c > 0xDFFF]
+    series = pl.Series(chars, dtype=pl.String)
+    kept = series.filter(series.str.contains(PLAIN)).to_list()
+    assert len(kept) > 100_000 and "打" in kept and "é" in kept and "，" in kept
+    for left_out in ("\u0301", "\uff11", "\u00a0", "\u3000", "\uff3f", "\u24b6", "\u017f", "\u212a", "\u0131"):
+        assert left_out not in kept
+    frame = pl.Series(kept, dtype=pl.String)
+    for cls in (r"\w", r"\s", r"\d"):
+        rust = frame.str.contains(f"^{cls}$").to_list()
+        python = [re.fullmatch(cls, c) is not None for c in kept]
+        assert rust == python, cls
+    for letter in string.ascii_lowercase:
+        rust = frame.str.contains(f"(?i)^{letter}$").any()
+        python = any(re.fullmatch(letter, c, re.IGNORECASE) for c in kept)
+        assert not rust and not python, letter
+
+
+def test_non_ascii_lines_identical(tmp_path: Path) -> None:
+    """Lines in other scripts take the fast path and read as Lark reads them (letters in payload values, keys,
+    tags and words); lines with characters the engines may read apart stay with Lark."""
+    lines = [
+        "03-14 10:02:11.204  2311  2398 I PrintSpooler: 打印机状态正常 53",
+        "03-14 10:02:11.205  2311  2398 I 打印: 状态=正常 code=3",
+        "03-14 10:02:11.206  2311  2398 I TransProcess: START type=SALE inv=000293 amount=28.77 cur=CNY op=José",
+        "03-14 10:02:11.207  2311  2398 I TransProcess: RESULT status=APPROVED inv=000293 rc=00 auth=ÄBC123 note=«ok»",
+        "03-14 10:02:11.208  2311  2398 I Printer : PRINT receipt inv=000293 copy=покупатель ok",
+        "03-14 10:02:11.209  2311  2398 I TransProcess: START type=SALE inv=000294 amount=２８.77 cur=CNY",
+        "03-14 10:02:11.210  2311  2398 I UI      : LOGIN op=e\u0301\u00a0x",
+        "03-14 10:02:11.211  2311  2398 I UI      : LOGIN op=ſ",
+    ]
+    log = tmp_path / "other-scripts.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fast, _ = both([log])
+    assert fast.events.height == len(lines)
+    reg = registry()
+    series = pl.Series(lines, dtype=pl.String)
+    fmt = reg.detect(lines)
+    _, rest = fastpath.parse(series, reg.fast_format(fmt), reg.fast_dialects, *card_screens(reg, fmt, GUARD))
+    assert rest.to_list() == [5, 6, 7]
 
 
 def test_strip_lookarounds() -> None:
@@ -329,6 +375,10 @@ _VALUES = [
     "T0001234 ",
     "12345678901234567890",
     "0.1",
+    "操作员",  # letters of other scripts: the fast path's
+    "Zoë",
+    "２８.5",  # digits and marks the regex engines read apart: Lark's
+    "e\u0301",
 ]
 
 
@@ -733,6 +783,7 @@ ORBIT_PLAIN = [
     "TxnEngine: plain words, not JSON",
     'TxnEngine: {"evt":"begin","txn":{"amount":{"minor":12345678901234567890,"ccy":"840"}}}',
     'TxnEngine: {"evt":"begin","txn":{"amount":{"minor":"45.99","ccy":"840"}}}',
+    'TxnEngine: {"evt":"end","outcome":"apprové","op":"操作员"}',  # letters of any script
 ]
 ORBIT_AWKWARD = [
     'TxnEngine: {"evt":"end","outcome":"approved","invoice":"00\\"45"}',
@@ -740,7 +791,7 @@ ORBIT_AWKWARD = [
     'TxnEngine: {"evt":"end","outcome":"approved","outcome":"declined"}',
     'TxnEngine: {"evt":"end","host":{"rc":"00"},"host":{"rrn":"1"}}',
     'TxnEngine: {"evt":"end","host.rc":"05","host":{"rc":"00"}}',
-    'TxnEngine: {"evt":"end","outcome":"apprové"}',
+    'TxnEngine: {"evt":"end","outcome":"appro\u0301ved"}',  # a combining mark: \w to Rust, not to Python
     'TxnEngine: {"evt":"end","items":[1,2,{"a":"b"}]}',
     'TxnEngine: {"evt":"end","":"empty key"}',
     "TxnEngine: {}",
@@ -783,7 +834,7 @@ def _fast_taken(log: Path) -> set[int]:
 def test_orbit_json_identical(tmp_path: Path, syslog: bool) -> None:
     """The shipped JSON dialect: plain objects (nesting, spaces, numbers as logged or as strings,
     true/false/null, empty objects, dotted keys, unknown keywords, a tag pattern) take the fast
-    path with the Lark path's rows; escapes, duplicate keys or paths, non-ASCII, arrays, empty
+    path with the Lark path's rows; escapes, duplicate keys or paths, combining marks, arrays, empty
     keys, deep nesting, malformed JSON and card numbers are left to Lark (and its card guard)."""
     log = _orbit_log(tmp_path, ORBIT_PLAIN + ORBIT_AWKWARD, syslog)
     fast, _ = both([log])
@@ -986,7 +1037,7 @@ def test_a_jpos_block_with_a_de55_takes_the_block_twin_unless_it_holds_card_data
 
 @pytest.mark.parametrize(
     "tail",
-    ['/>', ' />', '  type="binary"/>', ' type="binary"  />', 'type="binary"/>', ' type="binary"/ >', ' />  '],
+    ["/>", " />", '  type="binary"/>', ' type="binary"  />', 'type="binary"/>', ' type="binary"/ >', " />  "],
 )
 def test_jpos_field_lines_spaced_every_way_read_as_lark_reads_them(tmp_path: Path, tail: str) -> None:
     """What may follow a field's value (spaces, a type, no space before it) is read alike on both paths; a DE55

@@ -6,7 +6,7 @@ format's vectorized twins (declared in its folder, ``TWINS``) and the dialect tw
 (``dialects``); ``typed`` gives the values their column types. A block format may declare a
 column twin of its own (``BLOCK_TWIN``) built on ``typed``.
 
-The fast path only takes lines it is sure of: plain printable ASCII, no card data to mask,
+The fast path only takes lines it is sure of: plain text (``lines.PLAIN``), no card data to mask,
 not part of a multi-line record, a dialect payload without quotes, duplicate keys or values
 the typed columns would refuse; a JSON payload only when it is one object ``jsonpaths`` reads
 exactly (no escapes, arrays or repeated keys). Every other line goes to the Lark parser, and
