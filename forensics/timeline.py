@@ -334,11 +334,25 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     """
     terminal = TERMINAL
     row = pl.int_range(pl.len(), dtype=pl.Int64)
+    path = pl.col("path")
+    opens = (path != path.shift(1)).fill_null(True)  # a row opening a run of one path's rows
+    # each path's rows together (as ingest gives them): a path's previous row is the row before, and its
+    # running sums are the whole frame's less the sum before its run (no group-by over the paths)
+    together = events.select(path.filter(opens).is_unique().all()).item()
+
+    def before(column: pl.Expr) -> pl.Expr:
+        return pl.when(~opens).then(column.shift(1)) if together else column.shift(1).over("path")
+
+    def running(count: pl.Expr) -> pl.Expr:
+        if not together:
+            return count.cum_sum().over("path")
+        return count.cum_sum() - pl.when(opens).then(count.cum_sum() - count).forward_fill()
+
     # each START's row and the row before it in its file: only these lines' texts are compared
     pairs = (
         events.lazy()
         .select(row.alias("_row"), "path", "kind")
-        .select("_row", pl.col("_row").shift(1).over("path").alias("_before"), "kind")
+        .select("_row", before(pl.col("_row")).alias("_before"), "kind")
         .filter(pl.col("kind") == "txn.start", pl.col("_before").is_not_null())
         .collect()
     )
@@ -348,8 +362,8 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     return (
         events.with_columns(starts)
         .with_columns(
-            segment=pl.when(terminal).then(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32).cum_sum().over("path")),
-            attempt=pl.when(terminal).then(pl.col("_start").cast(pl.Int32).cum_sum().over("path")),
+            segment=pl.when(terminal).then(running(pl.col("kind").is_in(_SEGMENT_KINDS).cast(pl.Int32))),
+            attempt=pl.when(terminal).then(running(pl.col("_start").cast(pl.Int32))),
         )
         .drop("_start")
     )

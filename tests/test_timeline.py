@@ -183,6 +183,33 @@ def test_mark_a_start_logged_twice_opens_one_attempt_in_any_file() -> None:
     assert marked["attempt"].to_list() == [None, 1, 1, 1, 1, 2, 2]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_mark_numbers_each_file_alone_whether_its_lines_come_together_or_not(seed: int) -> None:
+    """Segments and attempts count within each file: the same whether the files' rows come one file after the
+    other (as ingest gives them) or interleaved, and the same as each file marked on its own."""
+    import random
+
+    from forensics.timeline import mark
+
+    rng = random.Random(seed)
+    kinds = ["txn.start", "txn.result", "clock.step", "power.boot", "iso.tx", "txn.start", "log.divider"]
+    paths = ["a.log", "b.log", "c.log"]
+    picks = [(rng.choice([*paths, "host.log"]), rng.choice(kinds)) for _ in range(300)]
+    # each file opens and ends with the same START: the line before a file's first is another file's
+    picks = [(p, "txn.start") for p in paths] + picks + [(p, "txn.start") for p in paths]
+    rows = [
+        (path, "host" if path == "host.log" else "terminal", kind, f"{kind} {n % 3 if 2 < n < 303 else 0}", n)
+        for n, (path, kind) in enumerate(picks)
+    ]
+    interleaved = pl.DataFrame(rows, schema=["path", "role", "kind", "text", "n"], orient="row")
+    together = interleaved.sort("path", maintain_order=True)
+    alone = pl.concat([mark(part) for part in together.partition_by("path", maintain_order=True)])
+    for frame in (interleaved, together):
+        marked = mark(frame).sort("n")
+        assert marked.select("segment", "attempt").equals(alone.sort("n").select("segment", "attempt"))
+    assert alone["attempt"].max() > 5 and alone["segment"].max() > 5
+
+
 def test_build_puts_back_the_columns_it_does_not_read_in_its_own_order(tmp_path: Path) -> None:
     """A rotated log given newer file first: the build sorts its events by stream and line, and the columns
     it leaves out of its work (``text``, ``message``...) come back with their own rows, in the input's order."""
