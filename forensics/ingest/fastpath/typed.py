@@ -14,19 +14,26 @@ def attrs_json(attrs: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     program = rows.filter(pl.col("_program").is_not_null(), pl.col("_i").is_in(attrs["_i"].implode())).select(
         "_i", _akey=pl.lit("program"), _val=pl.col("_program")
     )
+    pairs = pl.concat([attrs, program])
+    # escaped only when a text needs it (a pass that finds nothing is cheaper than the three replacements)
+    plain = not pairs.select(pl.any_horizontal(pl.col("_akey", "_val").str.contains(_ESCAPED)).any()).item()
+    key, value = (
+        (pl.col("_akey"), pl.col("_val")) if plain else (_json_text(pl.col("_akey")), _json_text(pl.col("_val")))
+    )
     return (
-        pl.concat([attrs, program])
-        .sort("_i", "_akey")
+        pairs.sort("_i", "_akey")
         .group_by("_i", maintain_order=True)
-        .agg(
-            pl.format('"{}":"{}"', _json_text(pl.col("_akey")), _json_text(pl.col("_val"))).str.join(",").alias("_body")
-        )
+        .agg(pl.format('"{}":"{}"', key, value).str.join(",").alias("_body"))
         .select("_i", _attrs=pl.concat_str(pl.lit("{"), pl.col("_body"), pl.lit("}")))
     )
 
 
+#: The characters ``_json_text`` escapes.
+_ESCAPED = r'[\\"\t]'
+
+
 def _json_text(text: pl.Expr) -> pl.Expr:
-    """``text`` escaped as inside a JSON string, as ``json.dumps`` writes printable ASCII and tabs."""
+    """``text`` escaped as inside a JSON string, as ``json.dumps(ensure_ascii=False)`` writes plain text."""
     return (
         text.str.replace_all("\\", "\\\\", literal=True)
         .str.replace_all('"', '\\"', literal=True)
