@@ -315,3 +315,31 @@ def test_routing_puts_each_row_in_its_group_whatever_the_slices(
     expected = events.with_columns(group=labels(events, groups)).group_by("group").agg(pl.col("line").sort())
     assert routed == {str(g): lines for g, lines in expected.iter_rows()}
     assert counts == {g: len(lines) for g, lines in routed.items()}
+
+
+def test_an_input_of_one_group_is_routed_whole_without_being_rewritten(tmp_path: Path) -> None:
+    """A log whose rows are all one group's (most terminals') becomes its group's part as parsed: the same
+    rows, the parsed file left as it is for the next sweep; an input of two groups is still cut by rows."""
+    from forensics.fleet import sweep as sweeping
+
+    one = pl.DataFrame(
+        {"path": ["t.log"] * 3, "line": [1, 2, 3], "role": ["terminal"] * 3, "device": ["D1"] * 3},
+        schema_overrides={"device": pl.String},
+    ).with_columns(tid=pl.lit("T1"), mid=pl.lit(None, pl.String))
+    two = one.with_columns(path=pl.lit("h.log"), role=pl.lit("host"), device=pl.lit(None, pl.String)).with_columns(
+        tid=pl.Series(["T1", "T2", "T2"])
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    one.write_parquet(work / "one.parquet", use_pyarrow=True, compression="zstd")  # as no rewrite by Polars writes it
+    two.write_parquet(work / "two.parquet")
+    before = (work / "one.parquet").read_bytes()
+    groups = connect(identifiers(pl.concat([one, two])))
+    events = tmp_path / "events"
+    assert sweeping.route_input("one", 0, str(work), str(events), groups) == {"G-T1": 3}
+    assert sweeping.route_input("two", 1, str(work), str(events), groups) == {"G-T1": 1, "G-T2": 2}
+    part = events / "group=G-T1" / "part-000000-00000.parquet"
+    assert part.read_bytes() == before and (work / "one.parquet").read_bytes() == before
+    assert pl.read_parquet(part).equals(one)
+    assert sorted(p.name for p in (events / "group=G-T1").iterdir()) == [part.name, "part-000001-00000.parquet"]
+    assert pl.read_parquet(list((events / "group=G-T2").iterdir()))["line"].to_list() == [2, 3]

@@ -405,6 +405,16 @@ def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.Dat
     # every row's group read over the whole input (a row naming nothing goes with the next named row of its
     # file, which may be in the next slice), 8 bytes a row; then the rows a slice at a time
     group = labels(pl.scan_parquet(source), groups)
+    if group.len() and group.n_unique() == 1:  # one group (most terminals' logs): the parsed file is its part
+        gid = str(group[0])
+        folder = Path(events_dir) / f"group={gid}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with written_aside(folder / f"part-{order:06d}-00000.parquet") as partial:
+            try:
+                os.link(source, partial)  # the work folder keeps the file for the next sweep; it is never rewritten
+            except OSError:  # another file system, or no links
+                shutil.copyfile(source, partial)
+        return {gid: group.len()}
     for k, start in enumerate(range(0, group.len(), _ROUTE_ROWS)):
         frame = pl.scan_parquet(source).slice(start, _ROUTE_ROWS).collect()
         frame = frame.with_columns(group.slice(start, frame.height))
