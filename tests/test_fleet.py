@@ -282,13 +282,15 @@ def test_an_inputs_record_is_the_same_read_once_or_scanned(tmp_path: Path, monke
     assert any(r["links"] for r in records[0]) and any(r["first_stamp"] for r in records[0])
 
 
+@pytest.mark.parametrize("slices_held", [1, 2, 3])
 @pytest.mark.parametrize("rows_at_a_time", [1, 2, 3, 1000])
 def test_routing_puts_each_row_in_its_group_whatever_the_slices(
-    rows_at_a_time: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rows_at_a_time: int, slices_held: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The route stage reads an input in slices; a row naming nothing goes with the next named row of its
     whole file (as ``groups.labels`` reads it), not of its slice: a host's link line at the end of a slice
-    went with the TID before it."""
+    went with the TID before it. However many slices are held before they are written, a group's part files
+    read in name order give its rows in the input's order."""
     from forensics.fleet import sweep as sweeping
 
     tids = ["T1", None, "T2", None, None, "T1", None]
@@ -307,12 +309,15 @@ def test_routing_puts_each_row_in_its_group_whatever_the_slices(
     events.write_parquet(tmp_path / "work" / "k.parquet")
     groups = connect(identifiers(events))
     monkeypatch.setattr(sweeping, "_ROUTE_ROWS", rows_at_a_time)
+    monkeypatch.setattr(sweeping, "_ROUTE_SLICES_HELD", slices_held)
+    events = events.sort("line", descending=True)  # the input's order, not the lines' order
+    events.write_parquet(tmp_path / "work" / "k.parquet")
     counts = sweeping.route_input("k", 0, str(tmp_path / "work"), str(tmp_path / "events"), groups)
     routed = {
-        folder.name.removeprefix("group="): sorted(pl.read_parquet(list(folder.glob("*.parquet")))["line"].to_list())
+        folder.name.removeprefix("group="): pl.read_parquet(sorted(folder.glob("*.parquet")))["line"].to_list()
         for folder in (tmp_path / "events").iterdir()
     }
-    expected = events.with_columns(group=labels(events, groups)).group_by("group").agg(pl.col("line").sort())
+    expected = events.with_columns(group=labels(events, groups)).group_by("group", maintain_order=True).agg("line")
     assert routed == {str(g): lines for g, lines in expected.iter_rows()}
     assert counts == {g: len(lines) for g, lines in routed.items()}
 

@@ -57,6 +57,9 @@ from forensics.timeline import Timeline
 #: 3.6M-block host log of a 2,116-terminal fleet to its 650 groups peaked at 1,008 MiB with 200k rows
 #: (11k part files) and 2,051 MiB with 500k. (Read in PyArrow record batches, reading alone kept 1.7 GiB.)
 _ROUTE_ROWS = 200_000
+#: Slices whose rows are held and written to their groups together: that host log in 3,900 part files
+#: instead of 11,700, 30 s instead of 68 s (one thread), peak 1.3 GiB.
+_ROUTE_SLICES_HELD = 3
 _GLOB = set("*?[")
 
 INPUTS_SCHEMA = pl.Schema(
@@ -415,15 +418,29 @@ def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.Dat
             except OSError:  # another file system, or no links
                 shutil.copyfile(source, partial)
         return {gid: group.len()}
-    for k, start in enumerate(range(0, group.len(), _ROUTE_ROWS)):
+    # each group's rows of a few slices written together: a file costs about the same for 300 rows as for 3,000
+    held: dict[str, list[pl.DataFrame]] = {}
+    files = 0  # times the held rows were written: each group's file of the k-th time is part-<order>-<k>
+
+    def write_held() -> None:
+        nonlocal files
+        for gid, parts in held.items():
+            folder = Path(events_dir) / f"group={gid}"
+            folder.mkdir(parents=True, exist_ok=True)
+            with written_aside(folder / f"part-{order:06d}-{files:05d}.parquet") as partial:
+                pl.concat(parts).write_parquet(partial)
+        held.clear()
+        files += 1
+
+    for start in range(0, group.len(), _ROUTE_ROWS):
         frame = pl.scan_parquet(source).slice(start, _ROUTE_ROWS).collect()
         frame = frame.with_columns(group.slice(start, frame.height))
         for (gid,), part in frame.partition_by("group", as_dict=True, maintain_order=True).items():
-            folder = Path(events_dir) / f"group={gid}"
-            folder.mkdir(parents=True, exist_ok=True)
-            with written_aside(folder / f"part-{order:06d}-{k:05d}.parquet") as partial:
-                part.drop("group").write_parquet(partial)
+            held.setdefault(str(gid), []).append(part.drop("group"))
             counts[str(gid)] = counts.get(str(gid), 0) + part.height
+        del frame
+        if start + _ROUTE_ROWS >= group.len() or (start // _ROUTE_ROWS + 1) % _ROUTE_SLICES_HELD == 0:
+            write_held()
     return counts
 
 
