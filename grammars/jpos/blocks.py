@@ -15,8 +15,10 @@ from forensics.ingest.read import MAX_LINE
 
 #: event tag -> kind of a block that is a message
 EVENT_KINDS = {"receive": "host.rx", "send": "host.tx"}
-#: DE55 lines whose reading is kept (``JposBlocks._de55``)
+#: DE55 lines whose reading is kept (``JposBlocks._de55``), those of at most ``_DE55_KEPT_LINE`` characters (a
+#: DE55 holds at most 255 bytes, 510 hex digits): about 10 MiB at most
 _DE55_CACHE = 1 << 12
+_DE55_KEPT_LINE = 1024
 
 
 class JposBlocks:
@@ -195,7 +197,7 @@ class JposBlocks:
                     "_i", _akey=pl.concat_str(pl.lit("DE"), pl.col("_fid")), _val=pl.col("_fval")
                 ),
                 blocks.filter(pl.col("lifespan").is_not_null()).select(
-                    "_i", _akey=pl.lit("lifespan_ms"), _val=pl.col("lifespan").str.strip_suffix("ms")
+                    "_i", _akey=pl.lit("lifespan_ms"), _val=pl.col("lifespan").str.strip_suffix("ms").str.strip_chars()
                 ),
                 words,
             ]
@@ -227,7 +229,8 @@ class JposBlocks:
         as fields ``55.<tag>`` (``_tags``) and the DE55 in words (``_words``), as ``interpret`` reads them."""
         de55 = lines.filter(pl.col("_fid") == "55").select("_i", "text", "_fval")
         rows = [
-            (text, *self._read_de55(text, value)) for text, value in de55.select("text", "_fval").unique().iter_rows()
+            (text, *(self._read_de55 if len(text) <= _DE55_KEPT_LINE else self._de55)(text, value))
+            for text, value in de55.select("text", "_fval").unique().iter_rows()
         ]
         schema = {
             "text": pl.String,
