@@ -346,7 +346,8 @@ def mark(events: pl.DataFrame) -> pl.DataFrame:
     def running(count: pl.Expr) -> pl.Expr:
         if not together:
             return count.cum_sum().over("path")
-        return count.cum_sum() - pl.when(opens).then(count.cum_sum() - count).forward_fill()
+        total = count.fill_null(0).cum_sum()  # a null count (no kind) adds nothing and stays null, as cum_sum does
+        return pl.when(count.is_not_null()).then(total - pl.when(opens).then(total - count.fill_null(0)).forward_fill())
 
     # each START's row and the row before it in its file: only these lines' texts are compared
     pairs = (

@@ -192,11 +192,12 @@ def test_mark_numbers_each_file_alone_whether_its_lines_come_together_or_not(see
     from forensics.timeline import mark
 
     rng = random.Random(seed)
-    kinds = ["txn.start", "txn.result", "clock.step", "power.boot", "iso.tx", "txn.start", "log.divider"]
+    kinds = ["txn.start", "txn.result", "clock.step", "power.boot", "iso.tx", "txn.start", "log.divider", None]
     paths = ["a.log", "b.log", "c.log"]
     picks = [(rng.choice([*paths, "host.log"]), rng.choice(kinds)) for _ in range(300)]
     # each file opens and ends with the same START: the line before a file's first is another file's
     picks = [(p, "txn.start") for p in paths] + picks + [(p, "txn.start") for p in paths]
+    picks[:0] = [("a.log", None), ("c.log", None)] if seed % 2 else []  # files whose first row has no kind
     rows = [
         (path, "host" if path == "host.log" else "terminal", kind, f"{kind} {n % 3 if 2 < n < 303 else 0}", n)
         for n, (path, kind) in enumerate(picks)
