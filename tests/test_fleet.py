@@ -322,10 +322,21 @@ def test_routing_puts_each_row_in_its_group_whatever_the_slices(
     assert counts == {g: len(lines) for g, lines in routed.items()}
 
 
-def test_an_input_of_one_group_is_routed_whole_without_being_rewritten(tmp_path: Path) -> None:
-    """A log whose rows are all one group's (most terminals') becomes its group's part as parsed: the same
-    rows, the parsed file left as it is for the next sweep; an input of two groups is still cut by rows."""
+@pytest.mark.parametrize("links", [True, False])
+def test_an_input_of_one_group_is_routed_whole_without_being_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    """A log whose rows are all one group's (most terminals') becomes its group's part as parsed (a hard link,
+    else a copy): the same rows, the parsed file left as it is for the next sweep; an input of two groups is
+    still cut by rows."""
     from forensics.fleet import sweep as sweeping
+
+    if not links:
+
+        def no_link(*_: object) -> None:
+            raise OSError("no links here")
+
+        monkeypatch.setattr(sweeping.os, "link", no_link)
 
     one = pl.DataFrame(
         {"path": ["t.log"] * 3, "line": [1, 2, 3], "role": ["terminal"] * 3, "device": ["D1"] * 3},
