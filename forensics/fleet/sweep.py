@@ -410,9 +410,7 @@ def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.Dat
     group = labels(pl.scan_parquet(source), groups)
     if group.len() and group.n_unique() == 1:  # one group (most terminals' logs): the parsed file is its part
         gid = str(group[0])
-        folder = Path(events_dir) / f"group={gid}"
-        folder.mkdir(parents=True, exist_ok=True)
-        with written_aside(folder / f"part-{order:06d}-00000.parquet") as partial:
+        with written_aside(_part(events_dir, gid, order, 0)) as partial:
             try:
                 os.link(source, partial)  # the work folder keeps the file for the next sweep; it is never rewritten
             except OSError:  # another file system, or no links
@@ -420,28 +418,26 @@ def route_input(key: str, order: int, work: str, events_dir: str, groups: pl.Dat
         return {gid: group.len()}
     # each group's rows of a few slices written together: a file costs about the same for 300 rows as for 3,000
     held: dict[str, list[pl.DataFrame]] = {}
-    files = 0  # times the held rows were written: each group's file of the k-th time is part-<order>-<k>
-
-    def write_held() -> None:
-        nonlocal files
-        for gid, parts in held.items():
-            folder = Path(events_dir) / f"group={gid}"
-            folder.mkdir(parents=True, exist_ok=True)
-            with written_aside(folder / f"part-{order:06d}-{files:05d}.parquet") as partial:
-                pl.concat(parts).write_parquet(partial)
-        held.clear()
-        files += 1
-
-    for start in range(0, group.len(), _ROUTE_ROWS):
+    for k, start in enumerate(range(0, group.len(), _ROUTE_ROWS)):
         frame = pl.scan_parquet(source).slice(start, _ROUTE_ROWS).collect()
         frame = frame.with_columns(group.slice(start, frame.height))
         for (gid,), part in frame.partition_by("group", as_dict=True, maintain_order=True).items():
             held.setdefault(str(gid), []).append(part.drop("group"))
             counts[str(gid)] = counts.get(str(gid), 0) + part.height
         del frame
-        if start + _ROUTE_ROWS >= group.len() or (start // _ROUTE_ROWS + 1) % _ROUTE_SLICES_HELD == 0:
-            write_held()
+        if (k + 1) % _ROUTE_SLICES_HELD == 0 or start + _ROUTE_ROWS >= group.len():
+            for gid, parts in held.items():
+                with written_aside(_part(events_dir, gid, order, k // _ROUTE_SLICES_HELD)) as partial:
+                    pl.concat(parts).write_parquet(partial)
+            held.clear()
     return counts
+
+
+def _part(events_dir: str, gid: str, order: int, k: int) -> Path:
+    """The ``k``-th part file of input number ``order`` in group ``gid``'s folder (made if need be)."""
+    folder = Path(events_dir) / f"group={gid}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"part-{order:06d}-{k:05d}.parquet"
 
 
 # -- stage 4: diagnose a group (a task) ---------------------------------------------------
